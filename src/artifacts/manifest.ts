@@ -1,0 +1,74 @@
+/** What an artifact carries: the module's identity and everything that was proven about it. */
+export interface Check {
+  name: string; // 'vermagic' | 'crcs' | 'oracle' | ...
+  ok: boolean;
+  detail: string;
+}
+
+export interface Manifest {
+  schema: 1;
+  /** Content key: hash of every input of the build (see build/key.ts). */
+  key: string;
+  family: string;
+  kernelRelease: string;
+  module: string;
+  /** File names inside the artifact directory. */
+  file: string;
+  debugFile: string;
+  sha256: string;
+  size: number;
+  debugSha256: string;
+  vermagic: string;
+  checks: Check[];
+  /** Name -> sha256 of every input (source packages, extracted sources, patches, recipe). */
+  inputs: Record<string, string>;
+  builderImage: string;
+  compiler: string;
+  durationMs: number;
+  tool: { name: 'nbdforge'; version: string };
+  createdAt: string;
+}
+
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Validate untrusted JSON (a store on disk, a download) into a Manifest, naming the first bad field. */
+export function parseManifest(value: unknown, where = 'manifest'): Manifest {
+  const m = value as Record<string, unknown>;
+  const fail = (field: string, why: string): never => {
+    throw new ManifestError(`${where}: field "${field}" ${why}`);
+  };
+  if (!m || typeof m !== 'object' || Array.isArray(m)) fail('(root)', 'is not an object');
+  if (m.schema !== 1) fail('schema', `must be 1, got ${JSON.stringify(m.schema)}`);
+  for (const f of ['family', 'kernelRelease', 'module', 'file', 'debugFile', 'vermagic', 'builderImage', 'compiler', 'createdAt']) {
+    if (typeof m[f] !== 'string' || (m[f] as string).length === 0) fail(f, 'must be a non-empty string');
+  }
+  for (const f of ['key', 'sha256', 'debugSha256']) {
+    if (typeof m[f] !== 'string' || !HEX64.test(m[f] as string)) fail(f, 'must be a sha256 hex digest');
+  }
+  for (const f of ['size', 'durationMs']) {
+    if (typeof m[f] !== 'number' || !Number.isFinite(m[f]) || (m[f] as number) < 0) fail(f, 'must be a non-negative number');
+  }
+  if (!Array.isArray(m.checks) || m.checks.length === 0) fail('checks', 'must be a non-empty array');
+  (m.checks as unknown[]).forEach((c, i) => {
+    const cc = c as Record<string, unknown>;
+    if (!cc || typeof cc.name !== 'string' || typeof cc.ok !== 'boolean' || typeof cc.detail !== 'string')
+      fail(`checks[${i}]`, 'must be {name: string, ok: boolean, detail: string}');
+  });
+  if (!m.inputs || typeof m.inputs !== 'object' || Array.isArray(m.inputs)) fail('inputs', 'must be an object');
+  for (const [k, v] of Object.entries(m.inputs as object)) {
+    if (typeof v !== 'string' || !HEX64.test(v)) fail(`inputs.${k}`, 'must be a sha256 hex digest');
+  }
+  const tool = m.tool as Record<string, unknown>;
+  if (!tool || tool.name !== 'nbdforge' || typeof tool.version !== 'string') fail('tool', 'must be {name: "nbdforge", version}');
+  if ((m.file as string).includes('/') || (m.debugFile as string).includes('/')) fail('file', 'must be a bare file name');
+  return m as unknown as Manifest;
+}
+
+/** An artifact may be published only if every check passed. */
+export function allChecksPassed(m: Pick<Manifest, 'checks'>): boolean {
+  return m.checks.length > 0 && m.checks.every((c) => c.ok);
+}

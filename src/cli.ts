@@ -1,0 +1,61 @@
+/** The command table: a thin edge over the library in src/. */
+import { createRequire } from 'node:module';
+import { type Command, type CommandContext, UsageError } from './commands/context.ts';
+
+const version: string = createRequire(import.meta.url)('../package.json').version;
+
+const commands: Record<string, () => Promise<Command>> = {};
+
+export function registerCommand(name: string, load: () => Promise<Command>): void {
+  commands[name] = load;
+}
+
+function help(): string {
+  return [
+    `nbdforge ${version}: build, verify, publish and install nbd.ko; map and export disk images`,
+    '',
+    'Usage: nbdforge <command> [options]   (nbdforge <command> --help for details)',
+    '',
+    'Commands:',
+    ...Object.keys(commands).sort().map((n) => `  ${n}`),
+    '',
+    'Global options: --home DIR (state root, env NBDFORGE_HOME), --store DIR, --cache DIR, --json',
+  ].join('\n');
+}
+
+export async function main(argv: string[], ctx: Partial<CommandContext> = {}): Promise<number> {
+  const full: CommandContext = { env: process.env, stdout: process.stdout, stderr: process.stderr, version, ...ctx };
+  await import('./commands/index.ts');
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    full.stdout.write(help() + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    full.stdout.write(version + '\n');
+    return 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    full.stderr.write(`nbdforge: unknown command "${name}"\n\n${help()}\n`);
+    return 2;
+  }
+  const cmd = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    full.stdout.write(`${cmd.summary}\n\n${cmd.usage}\n`);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest, full);
+  } catch (err) {
+    const e = err as Error;
+    if (e instanceof UsageError) {
+      full.stderr.write(`nbdforge ${name}: ${e.message}\n`);
+      return 2;
+    }
+    full.stderr.write(`nbdforge ${name}: ${e.name && e.name !== 'Error' ? e.name + ': ' : ''}${e.message}\n`);
+    if (e.cause instanceof Error) full.stderr.write(`  caused by: ${e.cause.message}\n`);
+    if (full.env.NBDFORGE_DEBUG) full.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

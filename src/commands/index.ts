@@ -1,0 +1,6 @@
+/** One line per command: lazy imports keep start-up fast. */
+import { registerCommand } from '../cli.ts';
+
+registerCommand('kernels', async () => (await import('./kernels.ts')).default);
+registerCommand('build', async () => (await import('./build.ts')).default);
+registerCommand('matrix', async () => (await import('./matrix.ts')).default);
