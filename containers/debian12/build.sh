@@ -1,0 +1,70 @@
+#!/bin/sh
+# One out-of-tree module build against a Debian headers tree. Inputs come from the environment
+# (set by the host from a fully resolved build description); results go to /out.
+#   KREL            kernel release, e.g. 6.1.0-56-amd64
+#   HEADER_DEBS     .deb files in /debs holding the kbuild tree (headers-common, headers-flavour, kbuild)
+#   SOURCE_DEB      the linux-source .deb in /debs; SOURCE_TARBALL its member holding the tree
+#   MODULE          module name; MODULE_SOURCES  paths inside the tree (one directory)
+#   IMAGE_DEB       optional: linux-image .deb whose shipped module is the oracle
+#   DERIVED         /derived (host cache for members pulled out of large archives) and SOURCE_KEY/IMAGE_KEY
+set -eu
+stage() { echo "@@stage $1" >&2; }
+out=/out; mkdir -p "$out"
+w=/work; mkdir -p "$w/mod"
+
+stage unpack-headers
+for d in $HEADER_DEBS; do
+  # Only ./usr: Debian 12's /lib is a symlink into /usr and must stay one.
+  dpkg-deb --fsys-tarfile "/debs/$d" | tar -x -C / ./usr
+done
+tree=/usr/src/linux-headers-$KREL
+[ -f "$tree/Module.symvers" ] || { echo "no Module.symvers in $tree" >&2; exit 4; }
+
+stage extract-source
+srcdir=$DERIVED/src-$SOURCE_KEY
+if [ ! -d "$srcdir" ]; then
+  tmp=$DERIVED/.tmp-src-$$; rm -rf "$tmp"; mkdir -p "$tmp"
+  members=""; for s in $MODULE_SOURCES; do members="$members $SOURCE_PREFIX$s"; done
+  # Stream one archive member out of the tarball; tar stops at the last wanted member.
+  # shellcheck disable=SC2086
+  dpkg-deb --fsys-tarfile "/debs/$SOURCE_DEB" | tar -xOf - "$SOURCE_TARBALL" | xz -T0 -dc \
+    | tar -x -C "$tmp" --occurrence=1 $members
+  for s in $MODULE_SOURCES; do
+    case "$s" in *..*) echo "refusing source path $s" >&2; exit 5;; esac
+    [ -f "$tmp/$SOURCE_PREFIX$s" ] || { echo "$s not found in $SOURCE_TARBALL" >&2; exit 5; }
+  done
+  mv "$tmp" "$srcdir" 2>/dev/null || rm -rf "$tmp"
+fi
+moddir=""
+for s in $MODULE_SOURCES; do
+  cp "$srcdir/$SOURCE_PREFIX$s" "$w/mod/"
+  cp "$srcdir/$SOURCE_PREFIX$s" "$out/"
+  moddir=$(dirname "$s")
+done
+
+stage compile
+cd "$w/mod"
+{
+  echo "obj-m := $MODULE.o"
+  # __FILE__ strings as the in-tree build writes them, so .rodata can equal the distribution's.
+  echo "ccflags-y += -fmacro-prefix-map=\$(src)/=$moddir/"
+} > Kbuild
+make -s -C "$tree" M="$w/mod" modules >"$out/make.log" 2>&1 || { tail -40 "$out/make.log" >&2; exit 6; }
+cp "$MODULE.ko" "$out/$MODULE.debug.ko"
+strip --strip-debug -o "$out/$MODULE.ko" "$MODULE.ko"
+cp "$tree/Module.symvers" "$out/Module.symvers"
+cp "$tree/.config" "$out/kernel.config"
+gcc-12 --version | head -n 1 > "$out/compiler.txt"
+
+if [ -n "${IMAGE_DEB:-}" ]; then
+  stage oracle
+  oracle=$DERIVED/oracle-$IMAGE_KEY.ko
+  if [ ! -f "$oracle" ]; then
+    member=./lib/modules/$KREL/kernel/$moddir/$MODULE.ko
+    dpkg-deb --fsys-tarfile "/debs/$IMAGE_DEB" | tar -xOf - --occurrence=1 "$member" > "$oracle.tmp.$$"
+    [ -s "$oracle.tmp.$$" ] || { rm -f "$oracle.tmp.$$"; echo "$member not in $IMAGE_DEB" >&2; exit 7; }
+    mv "$oracle.tmp.$$" "$oracle"
+  fi
+  cp "$oracle" "$out/shipped.ko"
+fi
+stage done

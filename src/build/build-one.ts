@@ -1,0 +1,153 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Family, FamilyContext, KernelEntry } from '../families/family.ts';
+import { UnknownKernelError } from '../families/family.ts';
+import type { ModuleSpec } from './module-spec.ts';
+import { ensureImage } from '../docker/image.ts';
+import { runContainer } from '../docker/run.ts';
+import { buildKey } from './key.ts';
+import { expectedVermagic } from './vermagic.ts';
+import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
+import type { Check, Manifest } from '../artifacts/manifest.ts';
+import { checkVermagic, checkCrcs, compareSections } from '../verify/index.ts';
+import { sha256, sha256File } from '../util/hash.ts';
+
+export type Stage = 'resolve' | 'image' | 'fetch' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'verify' | 'store';
+
+export interface BuildRequest {
+  family: Family;
+  kernelRelease: string;
+  module: ModuleSpec;
+  store: DirStore;
+  force?: boolean;
+  oracle?: boolean;
+  toolVersion: string;
+  onStage?: (stage: Stage) => void;
+}
+
+export interface BuildOutcome {
+  kernelRelease: string;
+  status: 'built' | 'cached';
+  key: string;
+  artifact: IndexEntry;
+  manifest: Manifest;
+  durationMs: number;
+}
+
+export class VerificationError extends Error {
+  override name = 'VerificationError';
+  constructor(
+    message: string,
+    readonly checks: Check[],
+  ) {
+    super(message);
+  }
+}
+
+/** Pick the catalog entry for a kernel release, or name what exists. */
+export function resolveKernel(kernels: KernelEntry[], release: string, family: string): KernelEntry {
+  const k = kernels.find((x) => x.kernelRelease === release);
+  if (!k) {
+    throw new UnknownKernelError(
+      `unknown kernel "${release}" for family ${family}; known: ${kernels.map((x) => x.kernelRelease).join(', ') || 'none'} ` +
+        `(nbdforge kernels --family ${family} --refresh to re-read the archive)`,
+    );
+  }
+  return k;
+}
+
+/**
+ * Resolve, then act: kernel -> recipe -> key; a stored artifact with that key ends the work.
+ * Otherwise fetch sources, build in one container, verify, and store. Nothing is stored unless every
+ * check passed; the scratch directory and the container are gone whatever happens.
+ */
+export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<BuildOutcome> {
+  const t0 = Date.now();
+  const stage = (s: Stage) => req.onStage?.(s);
+  const oracle = req.oracle ?? true;
+  stage('resolve');
+  const { kernels } = await req.family.catalog(ctx);
+  const kernel = resolveKernel(kernels, req.kernelRelease, req.family.name);
+  const recipe = req.family.recipe(ctx, kernel, req.module, { oracle });
+  stage('image');
+  const image = await ensureImage(ctx.docker, recipe.image, ctx.log);
+  const key = buildKey({ kernel, module: req.module, patches: {}, builderImageId: image.id, env: recipe.env, oracle: recipe.oracle });
+  if (!req.force) {
+    const hit = await req.store.findByKey(key);
+    if (hit) return { kernelRelease: kernel.kernelRelease, status: 'cached', key, artifact: hit, manifest: await req.store.readManifest(hit), durationMs: Date.now() - t0 };
+  }
+
+  stage('fetch');
+  await req.family.ensureSources(ctx, kernel);
+  for (const b of recipe.binds) await fs.mkdir(b.split(':')[0], { recursive: true });
+
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), `nbdforge-${kernel.kernelRelease}-`));
+  try {
+    await runContainer(ctx.docker, {
+      image: image.tag,
+      cmd: recipe.cmd,
+      env: recipe.env,
+      binds: recipe.binds,
+      tmpfs: { '/work': 'rw,exec,size=2g' },
+      labels: { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name },
+      collect: { from: '/out', to: scratch },
+      signal: ctx.signal,
+      onLine: (l) => {
+        const m = /^@@stage (\S+)/.exec(l);
+        if (m && m[1] !== 'done') stage(m[1] as Stage);
+      },
+    });
+
+    stage('verify');
+    const out = (f: string) => path.join(scratch, f);
+    const mod = `${req.module.name}.ko`;
+    const ko = await fs.readFile(out(mod));
+    const config = await fs.readFile(out('kernel.config'), 'utf8');
+    const want = expectedVermagic(kernel.kernelRelease, config);
+    const checks: Check[] = [checkVermagic(ko, want), checkCrcs(ko, await fs.readFile(out('Module.symvers'), 'utf8'))];
+    if (recipe.oracle) {
+      const shipped = await fs.readFile(out('shipped.ko'));
+      checks.push(checkVermagic(shipped, want));
+      checks[checks.length - 1].name = 'vermagic-shipped';
+      const cmp = compareSections(ko, shipped);
+      checks.push({ name: cmp.name, ok: cmp.ok, detail: cmp.detail });
+    }
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length) {
+      throw new VerificationError(
+        `${req.module.name}.ko for ${kernel.kernelRelease} failed verification; nothing stored:\n` + failed.map((c) => `  ${c.name}: ${c.detail}`).join('\n'),
+        checks,
+      );
+    }
+
+    stage('store');
+    const inputs: Record<string, string> = Object.fromEntries(kernel.files.map((f) => [f.filename, f.sha256]));
+    for (const s of req.module.sources) inputs[s] = await sha256File(out(path.posix.basename(s)));
+    inputs['recipe-env'] = sha256(JSON.stringify(recipe.env));
+    const manifest: Manifest = {
+      schema: 1,
+      key,
+      family: kernel.family,
+      kernelRelease: kernel.kernelRelease,
+      module: req.module.name,
+      file: mod,
+      debugFile: `${mod}.debug`,
+      sha256: await sha256File(out(mod)),
+      size: ko.length,
+      debugSha256: await sha256File(out(`${req.module.name}.debug.ko`)),
+      vermagic: want.trim(),
+      checks,
+      inputs,
+      builderImage: image.id,
+      compiler: (await fs.readFile(out('compiler.txt'), 'utf8')).trim(),
+      durationMs: Date.now() - t0,
+      tool: { name: 'nbdforge', version: req.toolVersion },
+      createdAt: new Date().toISOString(),
+    };
+    const artifact = await req.store.put(manifest, { module: out(mod), debug: out(`${req.module.name}.debug.ko`) });
+    return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0 };
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}

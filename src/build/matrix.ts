@@ -1,0 +1,51 @@
+import type { FamilyContext } from '../families/family.ts';
+import { buildOne, type BuildOutcome, type BuildRequest, type Stage } from './build-one.ts';
+
+export interface MatrixResult {
+  kernelRelease: string;
+  status: 'built' | 'cached' | 'failed';
+  durationMs: number;
+  outcome?: BuildOutcome;
+  error?: Error;
+}
+
+export type MatrixEvent =
+  | { type: 'stage'; kernelRelease: string; stage: Stage }
+  | { type: 'done'; result: MatrixResult };
+
+/**
+ * Build many kernels with at most `jobs` at once. One failure never stops the others; every kernel
+ * ends as built, cached or failed. An abort stops new work and fails what is running.
+ */
+export async function runMatrix(
+  ctx: FamilyContext,
+  base: Omit<BuildRequest, 'kernelRelease' | 'onStage'>,
+  kernels: string[],
+  jobs: number,
+  onEvent: (e: MatrixEvent) => void = () => {},
+): Promise<MatrixResult[]> {
+  const results = new Array<MatrixResult>(kernels.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < kernels.length) {
+      const i = next++;
+      const krel = kernels[i];
+      const t0 = Date.now();
+      let r: MatrixResult;
+      if (ctx.signal?.aborted) {
+        r = { kernelRelease: krel, status: 'failed', durationMs: 0, error: new Error('interrupted before start') };
+      } else {
+        try {
+          const outcome = await buildOne(ctx, { ...base, kernelRelease: krel, onStage: (stage) => onEvent({ type: 'stage', kernelRelease: krel, stage }) });
+          r = { kernelRelease: krel, status: outcome.status, durationMs: Date.now() - t0, outcome };
+        } catch (err) {
+          r = { kernelRelease: krel, status: 'failed', durationMs: Date.now() - t0, error: err as Error };
+        }
+      }
+      results[i] = r;
+      onEvent({ type: 'done', result: r });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, kernels.length)) }, worker));
+  return results;
+}

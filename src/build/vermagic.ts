@@ -1,0 +1,17 @@
+/**
+ * The vermagic string a kernel expects of its modules, computed the way include/linux/vermagic.h
+ * does from the release and the kernel's .config (x86_64: no arch suffix). Kernels 3.10 and 6.1
+ * use the same shape: "<release> SMP [preempt ]mod_unload modversions ".
+ */
+export function expectedVermagic(release: string, config: string): string {
+  const on = (sym: string) => new RegExp(`^${sym}=y$`, 'm').test(config);
+  let s = `${release} `;
+  if (on('CONFIG_SMP')) s += 'SMP ';
+  if (on('CONFIG_PREEMPT_RT')) s += 'preempt_rt ';
+  else if (on('CONFIG_PREEMPT_BUILD') || on('CONFIG_PREEMPT')) s += 'preempt ';
+  if (on('CONFIG_MODULE_UNLOAD')) s += 'mod_unload ';
+  if (on('CONFIG_MODVERSIONS')) s += 'modversions ';
+  // RANDSTRUCT kernels append a hash of a seed that is not in .config: refuse to guess.
+  if (on('CONFIG_RANDSTRUCT') || on('CONFIG_GCC_PLUGIN_RANDSTRUCT')) throw new Error(`${release}: RANDSTRUCT kernels are not supported`);
+  return s;
+}

@@ -1,0 +1,39 @@
+import { type Command, parse, pathsFrom, UsageError } from './context.ts';
+import { runBuilds } from './run-builds.ts';
+
+const usage = `Usage: nbdforge build --family F --kernel RELEASE [--module nbd] [--force] [--no-oracle] [--json]
+
+Builds the module for one kernel inside the family's builder container, verifies it (vermagic,
+every import CRC against the kernel's Module.symvers and, for debian12, byte equality of the code
+and data sections with the distribution's own module), and stores it. A build whose inputs are
+already stored is not redone.
+
+Options:
+  --family F        debian12 (default)
+  --kernel R        kernel release, e.g. 6.1.0-56-amd64 (see: nbdforge kernels)
+  --module M        module spec from kernels/modules/ (default nbd)
+  --force           rebuild even when the same inputs are already stored
+  --no-oracle       skip the comparison with the distribution's own module
+  --store DIR       artifact store (default $NBDFORGE_HOME/store)
+  --json            machine-readable summary on stdout`;
+
+const build: Command = {
+  summary: 'Build, verify and store a module for one kernel',
+  usage,
+  async run(argv, ctx) {
+    const { values } = parse(argv, {
+      family: { type: 'string', default: 'debian12' },
+      kernel: { type: 'string' },
+      module: { type: 'string', default: 'nbd' },
+      force: { type: 'boolean', default: false },
+      'no-oracle': { type: 'boolean', default: false },
+    });
+    if (!values.kernel) throw new UsageError(`--kernel is required\n${usage}`);
+    return runBuilds(
+      { family: values.family!, module: values.module!, kernels: [values.kernel], jobs: 1, force: values.force!, oracle: !values['no-oracle'], json: values.json! },
+      pathsFrom(values, ctx.env),
+      ctx,
+    );
+  },
+};
+export default build;

@@ -1,0 +1,31 @@
+import { connectEngine, type Engine } from '../docker/engine.ts';
+import type { FamilyContext } from '../families/family.ts';
+import type { Paths } from '../paths.ts';
+
+/**
+ * A command's run: the engine connection and an abort signal tied to Ctrl-C / SIGTERM. The first
+ * signal aborts (containers are killed and removed by their owners); a second one exits at once.
+ */
+export async function openSession(paths: Paths, env: NodeJS.ProcessEnv, log?: (l: string) => void): Promise<FamilyContext & { docker: Engine; close(): void }> {
+  const docker = await connectEngine(env);
+  const ac = new AbortController();
+  let hits = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    hits++;
+    if (hits > 1) process.exit(130);
+    process.stderr.write(`\n${sig}: stopping, removing containers (again to force)\n`);
+    ac.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    docker,
+    paths,
+    signal: ac.signal,
+    log,
+    close() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}

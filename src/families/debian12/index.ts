@@ -1,0 +1,121 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CatalogResult, Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
+import type { ModuleSpec } from '../../build/module-spec.ts';
+import type { ImageSpec } from '../../docker/image.ts';
+import { ensureImage } from '../../docker/image.ts';
+import { runContainer } from '../../docker/run.ts';
+import { buildCatalog, parseAptRecords } from './catalog.ts';
+import { sha256File } from '../../util/hash.ts';
+import { writeFileAtomic } from '../../util/atomic.ts';
+import { Mutex } from '../../util/mutex.ts';
+
+const CONTEXT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers/debian12');
+/** The archive moves on a few times a month; a day-old catalog is still a good answer. */
+const CATALOG_TTL_MS = 24 * 3600_000;
+
+export function debian12Image(env: NodeJS.ProcessEnv): ImageSpec {
+  return { repo: 'nbdforge/debian12-builder', contextDir: CONTEXT, buildArgs: {}, baseImage: env.NBDFORGE_DEBIAN_BASE ?? 'debian:bookworm' };
+}
+
+export function createDebian12(env: NodeJS.ProcessEnv): Family {
+  const image = debian12Image(env);
+  const fetchLock = new Mutex();
+  const dirs = (ctx: FamilyContext) => {
+    const root = path.join(ctx.paths.cache, 'debian12');
+    return { root, lists: path.join(root, 'apt-lists'), debs: path.join(root, 'debs'), derived: path.join(root, 'derived'), catalog: path.join(root, 'catalog.json') };
+  };
+
+  async function refreshCatalog(ctx: FamilyContext): Promise<CatalogResult> {
+    const d = dirs(ctx);
+    await fs.mkdir(d.lists, { recursive: true });
+    const img = await ensureImage(ctx.docker, image, ctx.log);
+    ctx.log?.('catalog: apt-get update in the builder container');
+    const { output } = await runContainer(ctx.docker, {
+      image: img.tag,
+      cmd: ['/usr/local/lib/nbdforge/catalog.sh'],
+      binds: [`${d.lists}:/var/lib/apt/lists`],
+      labels: { 'nbdforge.role': 'catalog' },
+      signal: ctx.signal,
+    });
+    const result = buildCatalog(parseAptRecords(output), new Date().toISOString());
+    if (result.kernels.length === 0) throw new Error('the apt archive offers no buildable linux-headers-6.1.0-N-amd64 kernel');
+    await writeFileAtomic(d.catalog, JSON.stringify(result, null, 2) + '\n');
+    return result;
+  }
+
+  return {
+    name: 'debian12',
+
+    async catalog(ctx, opts = {}) {
+      const d = dirs(ctx);
+      if (!opts.refresh) {
+        const cached = await fs.readFile(d.catalog, 'utf8').then((t) => JSON.parse(t) as CatalogResult, () => undefined);
+        if (cached && Date.now() - Date.parse(cached.fetchedAt) < CATALOG_TTL_MS) return cached;
+      }
+      return refreshCatalog(ctx);
+    },
+
+    async ensureSources(ctx, kernel) {
+      const d = dirs(ctx);
+      await fs.mkdir(d.debs, { recursive: true });
+      const check = async () => {
+        const bad = [];
+        for (const f of kernel.files) {
+          const p = path.join(d.debs, f.filename);
+          const sum = await sha256File(p).catch(() => undefined);
+          if (sum === f.sha256) continue;
+          // A corrupt or partial file is removed so apt fetches it whole again.
+          if (sum !== undefined) {
+            ctx.log?.(`sources: ${f.filename} fails its checksum, fetching it again`);
+            await fs.rm(p, { force: true });
+          }
+          bad.push(f);
+        }
+        return bad;
+      };
+      // Fetches are serialised: parallel builds share kbuild/compiler debs and one apt cache.
+      await fetchLock.run(async () => {
+        const missing = await check();
+        if (missing.length === 0) return;
+        ctx.log?.(`sources: apt-get download ${missing.map((f) => f.name).join(' ')}`);
+        await fs.mkdir(d.lists, { recursive: true });
+        const img = await ensureImage(ctx.docker, image, ctx.log);
+        await runContainer(ctx.docker, {
+          image: img.tag,
+          cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...missing.map((f) => `${f.name}=${f.version}`)],
+          binds: [`${d.lists}:/var/lib/apt/lists`, `${d.debs}:/debs`],
+          labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
+          signal: ctx.signal,
+        });
+        const still = await check();
+        if (still.length) throw new Error(`downloaded files do not match the archive's checksums: ${still.map((f) => f.filename).join(', ')}`);
+      });
+      return Object.fromEntries(kernel.files.map((f) => [f.role, path.join(d.debs, f.filename)]));
+    },
+
+    recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {
+      const d = dirs(ctx);
+      const fileOf = (role: string) => kernel.files.find((f) => f.role === role)!;
+      return {
+        image,
+        cmd: ['/usr/local/lib/nbdforge/build.sh'],
+        env: {
+          KREL: kernel.kernelRelease,
+          HEADER_DEBS: ['headers-common', 'headers', 'kbuild'].map((r) => fileOf(r).filename).join(' '),
+          SOURCE_DEB: fileOf('source').filename,
+          SOURCE_KEY: fileOf('source').sha256,
+          SOURCE_TARBALL: './usr/src/linux-source-6.1.tar.xz',
+          SOURCE_PREFIX: 'linux-source-6.1/',
+          MODULE: module.name,
+          MODULE_SOURCES: module.sources.join(' '),
+          DERIVED: '/derived',
+          ...(opts.oracle ? { IMAGE_DEB: fileOf('image').filename, IMAGE_KEY: fileOf('image').sha256 } : {}),
+        },
+        binds: [`${d.debs}:/debs:ro`, `${d.derived}:/derived`],
+        oracle: opts.oracle,
+      };
+    },
+  };
+}

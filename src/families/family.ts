@@ -1,0 +1,63 @@
+import type { Engine } from '../docker/engine.ts';
+import type { ImageSpec } from '../docker/image.ts';
+import type { Paths } from '../paths.ts';
+import type { ModuleSpec } from '../build/module-spec.ts';
+
+/** One downloadable input of a build, pinned by hash. */
+export interface SourceFile {
+  /** What the recipe uses it for: headers, headers-common, kbuild, compiler, source, image, devel, srpm. */
+  role: string;
+  name: string;
+  version: string;
+  /** File name in the family's download cache. */
+  filename: string;
+  sha256: string;
+  size: number;
+}
+
+/** A kernel a family can build for. */
+export interface KernelEntry {
+  family: string;
+  kernelRelease: string;
+  /** Version of the source package the kernel was built from. */
+  sourceVersion: string;
+  files: SourceFile[];
+}
+
+export interface CatalogResult {
+  fetchedAt: string;
+  kernels: KernelEntry[];
+  /** Kernels seen but not buildable, with the reason (e.g. no matching source package). */
+  skipped: Array<{ kernelRelease: string; reason: string }>;
+}
+
+export interface FamilyContext {
+  docker: Engine;
+  paths: Paths;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/** What the shared build step needs from a family for one kernel: everything resolved, nothing done yet. */
+export interface Recipe {
+  image: ImageSpec;
+  cmd: string[];
+  env: Record<string, string>;
+  /** Host directories the container needs (download cache read-only, derived cache read-write). */
+  binds: string[];
+  /** True when the distribution ships its own build of the module to compare against. */
+  oracle: boolean;
+}
+
+export interface Family {
+  name: string;
+  /** Known kernels; served from the cache unless `refresh` or the cache is older than its TTL. */
+  catalog(ctx: FamilyContext, opts?: { refresh?: boolean }): Promise<CatalogResult>;
+  /** Make every source file present in the cache with its hash checked; returns role -> host path. */
+  ensureSources(ctx: FamilyContext, kernel: KernelEntry): Promise<Record<string, string>>;
+  recipe(ctx: FamilyContext, kernel: KernelEntry, module: ModuleSpec, opts: { oracle: boolean }): Recipe;
+}
+
+export class UnknownKernelError extends Error {
+  override name = 'UnknownKernelError';
+}

@@ -1,0 +1,20 @@
+import type { Family } from './family.ts';
+import { createDebian12 } from './debian12/index.ts';
+
+const families: Record<string, (env: NodeJS.ProcessEnv) => Family> = {
+  debian12: createDebian12,
+};
+
+export function familyNames(): string[] {
+  return Object.keys(families);
+}
+
+export function getFamily(name: string, env: NodeJS.ProcessEnv): Family {
+  const make = families[name];
+  if (!make) throw new Error(`unknown family "${name}" (known: ${familyNames().join(', ')})`);
+  return make(env);
+}
+
+export function registerFamily(name: string, make: (env: NodeJS.ProcessEnv) => Family): void {
+  families[name] = make;
+}
