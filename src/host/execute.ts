@@ -1,0 +1,90 @@
+import type { Plan, PlanResult, StepResult, Outcome } from './plan.ts';
+import type { ExecResult, ExecOptions } from './runner.ts';
+import { lastLines } from './runner.ts';
+
+type Exec = (argv: string[], opts?: ExecOptions) => Promise<ExecResult>;
+
+export interface ExecuteHooks {
+  /** Take the plan's lock; a string return is a refusal message. */
+  lock?: (path: string) => Promise<{ release(): Promise<void> } | string>;
+  log?: (line: string) => void;
+}
+
+/**
+ * Run a plan through an exec function: preconditions, lock, probe-then-run each step, and on the
+ * first failure the undo of every completed step in reverse. The emitted POSIX script (emit-script.ts)
+ * implements the same rules in sh; test/unit/host-emit-script.test.ts holds the two to one behaviour.
+ */
+export async function executePlan(plan: Plan, exec: Exec, runnerName: string, hooks: ExecuteHooks = {}): Promise<PlanResult> {
+  const t0 = Date.now();
+  const log = hooks.log ?? (() => {});
+  const steps: StepResult[] = plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'skipped' }));
+  const finish = (outcome: Outcome, message?: string): PlanResult => ({ plan: plan.id, runner: runnerName, outcome, message, steps, ms: Date.now() - t0 });
+
+  for (const p of plan.preconditions) {
+    const r = await exec(p.check, { nothrow: true });
+    if (r.exitCode !== 0) {
+      const out = (r.stdout + r.stderr).trim();
+      const message = out ? `${p.message}: ${lastLines(out, 3)}` : p.message;
+      log(`${p.id}: ${message}`);
+      return finish(p.otherwise === 'nothing-to-do' ? 'nothing-to-do' : 'refused', message);
+    }
+  }
+
+  let held: { release(): Promise<void> } | undefined;
+  if (plan.lock && hooks.lock) {
+    const got = await hooks.lock(plan.lock);
+    if (typeof got === 'string') return finish('refused', got);
+    held = got;
+  }
+  try {
+    const completed: number[] = [];
+    for (const [i, step] of plan.steps.entries()) {
+      const res = steps[i];
+      const s0 = Date.now();
+      if (step.probe && (await exec(step.probe, { nothrow: true })).exitCode === 0) {
+        res.status = 'already';
+        res.ms = Date.now() - s0;
+        log(`${step.id}: already done`);
+        continue;
+      }
+      const r = await exec(step.command, { stdin: step.stdin, nothrow: true });
+      res.ms = Date.now() - s0;
+      if (r.exitCode === 0) {
+        res.status = step.readOnly ? 'checked' : 'done';
+        log(`${step.id}: ${res.status}`);
+        completed.push(i);
+        continue;
+      }
+      res.status = 'failed';
+      res.exitCode = r.exitCode;
+      res.detail = lastLines(r.stderr + r.stdout, 5);
+      log(`${step.id}: FAILED (exit ${r.exitCode}) ${res.detail}`);
+      const undoFailed = await undoCompleted(plan, completed, steps, exec, log);
+      const msg = `step ${step.id} failed (exit ${r.exitCode})${res.detail ? `: ${res.detail}` : ''}`;
+      return finish('failed', undoFailed ? `${msg}; undo failed for ${undoFailed.join(', ')}: host left partly changed` : `${msg}; completed steps were undone`);
+    }
+    return finish(steps.some((s) => s.status === 'done') ? 'changed' : 'unchanged');
+  } finally {
+    await held?.release();
+  }
+}
+
+async function undoCompleted(plan: Plan, completed: number[], steps: StepResult[], exec: Exec, log: (l: string) => void): Promise<string[] | undefined> {
+  const failed: string[] = [];
+  for (const i of [...completed].reverse()) {
+    const step = plan.steps[i];
+    if (!step.undo) continue;
+    const r = await exec(step.undo, { nothrow: true });
+    if (r.exitCode === 0) {
+      steps[i].status = 'undone';
+      log(`${step.id}: undone`);
+    } else {
+      steps[i].status = 'undo-failed';
+      steps[i].detail = lastLines(r.stderr + r.stdout, 5);
+      failed.push(step.id);
+      log(`${step.id}: UNDO FAILED ${steps[i].detail}`);
+    }
+  }
+  return failed.length ? failed : undefined;
+}

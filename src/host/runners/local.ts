@@ -1,0 +1,28 @@
+import { $ } from 'zx';
+import type { Plan, PlanResult } from '../plan.ts';
+import { type Runner, type ExecOptions, type ExecResult, HostCommandError, callSite } from '../runner.ts';
+import { executePlan } from '../execute.ts';
+import { acquireLock } from '../lock.ts';
+
+/** Runs commands on this machine through zx, one argv at a time (no shell string is ever built by hand). */
+export class LocalRunner implements Runner {
+  readonly name = 'local';
+  readonly target = 'local';
+  constructor(private readonly opts: { log?: (line: string) => void; env?: NodeJS.ProcessEnv } = {}) {}
+
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const p = await $({
+      quiet: true,
+      nothrow: true,
+      env: this.opts.env ?? process.env,
+      input: opts.stdin ? Buffer.from(opts.stdin) : '',
+    })`${argv}`;
+    const r: ExecResult = { exitCode: p.exitCode ?? 128 + 9, stdout: p.stdout, stderr: p.stderr };
+    if (r.exitCode !== 0 && !opts.nothrow) throw new HostCommandError(argv, r.exitCode, r.stderr, this.target, callSite());
+    return r;
+  }
+
+  run(plan: Plan): Promise<PlanResult> {
+    return executePlan(plan, (a, o) => this.exec(a, o), this.name, { lock: acquireLock, log: this.opts.log });
+  }
+}

@@ -1,0 +1,138 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { emitScript } from '../../src/host/emit-script.ts';
+import { parseRecords } from '../../src/host/records.ts';
+import { executePlan } from '../../src/host/execute.ts';
+import { LocalRunner } from '../../src/host/runners/local.ts';
+import { validatePlan, type Plan } from '../../src/host/plan.ts';
+import { shc } from '../../src/host/step.ts';
+import { sandbox, shells, runScript } from './host-fixtures.ts';
+
+const HOSTILE = ['a b', "it's", '"dq"', '$(touch pwned)', '`touch pwned2`', '$HOME', '*', '', '-n', 'x;rm -rf /', 'back\\slash', 'new\nline', 'tab\there', 'ünï', '=eq', '%s\\n'];
+
+function planOf(over: Partial<Plan>): Plan {
+  return validatePlan({ id: 'test', title: 'a test plan', preconditions: [], steps: [], ...over });
+}
+
+for (const sh of shells()) {
+  test(`[${sh.join(' ')}] hostile arguments reach the command byte for byte`, async () => {
+    const box = await sandbox();
+    try {
+      const plan = planOf({ steps: [{ id: 'one', describe: "it's \"hostile\" $(x)", command: ['rec', ...HOSTILE], undo: ['rec', 'undo', ...HOSTILE] }] });
+      const r = runScript(sh, emitScript(plan), box.env, box.dir);
+      assert.is(r.exitCode, 0, r.stderr);
+      assert.equal(await box.calls(), [HOSTILE]);
+      assert.not.ok(await fs.stat(path.join(box.dir, 'pwned')).catch(() => undefined), 'command substitution ran');
+      assert.is(parseRecords(plan, r.stdout, r.exitCode, 'sh').outcome, 'changed');
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test(`[${sh.join(' ')}] a failure undoes completed steps in reverse, skips the rest`, async () => {
+    const box = await sandbox();
+    try {
+      const plan = planOf({
+        steps: [
+          { id: 's1', describe: 'first', command: ['rec', 'run1'], undo: ['rec', 'undo1'] },
+          { id: 's2', describe: 'already', command: ['rec', 'run2'], probe: ['true'], undo: ['rec', 'undo2'] },
+          { id: 's3', describe: 'no undo', command: ['rec', 'run3'] },
+          { id: 's4', describe: 'check', command: ['rec', 'run4'], undo: ['rec', 'undo4'], readOnly: true },
+          { id: 's5', describe: 'breaks', command: ['fail', '7', 'boom: no space'], undo: ['rec', 'undo5'] },
+          { id: 's6', describe: 'never', command: ['rec', 'run6'] },
+        ],
+      });
+      const r = runScript(sh, emitScript(plan), box.env, box.dir);
+      assert.is(r.exitCode, 1);
+      assert.equal((await box.calls()).map((c) => c.join(' ')), ['run1', 'run3', 'run4', 'fail 7 boom: no space', 'undo4', 'undo1']);
+      const res = parseRecords(plan, r.stdout, r.exitCode, 'sh');
+      assert.is(res.outcome, 'failed');
+      assert.equal(
+        res.steps.map((s) => s.status),
+        ['undone', 'already', 'done', 'undone', 'failed', 'skipped'],
+      );
+      assert.is(res.steps[4].exitCode, 7);
+      assert.match(res.message!, /step s5 failed \(exit 7\): boom: no space; completed steps were undone/);
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test(`[${sh.join(' ')}] preconditions: refuse (exit 3) or nothing to do (exit 0), before any step`, async () => {
+    const box = await sandbox();
+    try {
+      const steps = [{ id: 'x', describe: 'x', command: ['rec', 'x'] }];
+      const refuse = planOf({
+        preconditions: [
+          { id: 'ok', describe: 'fine', check: ['true'], otherwise: 'refuse', message: 'never' },
+          { id: 'root', describe: 'root', check: shc('echo "uid is 1000"; exit 1'), otherwise: 'refuse', message: 'must run as root' },
+        ],
+        steps,
+      });
+      let r = runScript(sh, emitScript(refuse), box.env, box.dir);
+      assert.is(r.exitCode, 3);
+      let res = parseRecords(refuse, r.stdout, r.exitCode, 'sh');
+      assert.is(res.outcome, 'refused');
+      assert.is(res.message, 'must run as root: uid is 1000');
+      const nothing = planOf({ preconditions: [{ id: 'builtin', describe: 'b', check: ['false'], otherwise: 'nothing-to-do', message: 'nbd is built in' }], steps });
+      r = runScript(sh, emitScript(nothing), box.env, box.dir);
+      assert.is(r.exitCode, 0);
+      res = parseRecords(nothing, r.stdout, r.exitCode, 'sh');
+      assert.is(res.outcome, 'nothing-to-do');
+      assert.is(res.message, 'nbd is built in');
+      assert.equal(await box.calls(), []);
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test(`[${sh.join(' ')}] payload bytes arrive intact; lock held by a live pid refuses, a dead one is taken over`, async () => {
+    const box = await sandbox();
+    try {
+      const bytes = new Uint8Array(3000).map((_, i) => (i * 7 + (i >> 8)) & 0xff);
+      const lock = path.join(box.dir, 'lock');
+      const out = path.join(box.dir, 'payload.bin');
+      const plan = planOf({ lock, steps: [{ id: 'stage', describe: 'stage', command: shc('cat > "$1"', out), stdin: bytes }] });
+      await fs.mkdir(lock);
+      await fs.writeFile(path.join(lock, 'pid'), `${process.pid}\n`);
+      let r = runScript(sh, emitScript(plan), box.env, box.dir);
+      assert.is(r.exitCode, 3);
+      assert.match(parseRecords(plan, r.stdout, 3, 'sh').message!, /another run holds the lock .* \(pid \d+\)/);
+      await fs.writeFile(path.join(lock, 'pid'), '999999999\n');
+      r = runScript(sh, emitScript(plan), box.env, box.dir);
+      assert.is(r.exitCode, 0, r.stderr);
+      assert.equal(new Uint8Array(await fs.readFile(out)), bytes);
+      assert.not.ok(await fs.stat(lock).catch(() => undefined), 'lock released');
+    } finally {
+      await box.cleanup();
+    }
+  });
+}
+
+test('the emitted script and the local runner agree on every status', async () => {
+  const box = await sandbox();
+  try {
+    const mk = (tag: string): Plan =>
+      planOf({
+        steps: [
+          { id: 'a', describe: 'a', command: ['rec', tag, 'a'], undo: ['rec', tag, 'undo-a'] },
+          { id: 'b', describe: 'b', command: ['rec', tag, 'b'], probe: ['false'], readOnly: true },
+          { id: 'c', describe: 'c', command: ['fail', '3', 'nope'], undo: ['rec', 'never'] },
+          { id: 'd', describe: 'd', command: ['rec', tag, 'd'] },
+        ],
+      });
+    const script = runScript(['/bin/sh'], emitScript(mk('sh')), box.env, box.dir);
+    const fromScript = parseRecords(mk('sh'), script.stdout, script.exitCode, 'x');
+    const local = await executePlan(mk('node'), (a, o) => new LocalRunner({ env: box.env }).exec(a, o), 'x');
+    const strip = (r: typeof local) => ({ ...r, ms: 0, steps: r.steps.map(({ ms: _ms, ...s }) => s) });
+    assert.equal(strip(fromScript), strip(local));
+    const calls = (await box.calls()).map((c) => c.join(' '));
+    assert.equal(calls.filter((c) => c.startsWith('sh')).map((c) => c.slice(3)), calls.filter((c) => c.startsWith('node')).map((c) => c.slice(5)));
+  } finally {
+    await box.cleanup();
+  }
+});
+
+test.run();
