@@ -1,0 +1,9 @@
+/** The fetch door: everything that moves bytes from a URL or a directory into the cache. */
+export { download, dropPartials, type DownloadOptions, type DownloadProgress } from './download.ts';
+export { fetchBytes, type FetchBytesOptions } from './fetch-bytes.ts';
+export { cachePath, lookupCached } from './cache.ts';
+export { FetchError, ChecksumError } from './errors.ts';
+export { parseLocation, joinLocation, type Location } from './location.ts';
+export { mapLimit } from './pool.ts';
+export { defaultRetryPolicy, type RetryPolicy } from './backoff.ts';
+export { createProgressRenderer, ProgressTracker, formatBytes, formatEta } from './progress.ts';
