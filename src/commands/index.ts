@@ -4,3 +4,4 @@ import { registerCommand } from '../cli.ts';
 registerCommand('kernels', async () => (await import('./kernels.ts')).default);
 registerCommand('build', async () => (await import('./build.ts')).default);
 registerCommand('matrix', async () => (await import('./matrix.ts')).default);
+registerCommand('prepare-host', async () => (await import('./prepare-host.ts')).default);

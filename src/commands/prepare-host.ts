@@ -1,0 +1,91 @@
+import fs from 'node:fs/promises';
+import { type Command, parse, pathsFrom, UsageError } from './context.ts';
+import { LocalRunner } from '../host/runners/local.ts';
+import { SshRunner } from '../host/runners/ssh.ts';
+import { DryRunRunner } from '../host/runners/dry-run.ts';
+import type { Runner } from '../host/runner.ts';
+import { exitCodeOf } from '../host/plan.ts';
+import { renderTable } from '../host/report.ts';
+import { prepareHost } from '../host/prepare-host/prepare-host.ts';
+import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
+
+const usage = `Usage: nbdforge prepare-host [--from STORE|URL] [--options 'nbds_max=16 max_part=15']
+                            [--ssh USER@HOST] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--json]
+
+Installs the store's nbd.ko for the host's running kernel into /lib/modules/<release>/extra/,
+runs depmod, loads it with the options, persists them (modprobe.d, modules-load.d) and checks
+/dev/nbd0 and /sys/module/nbd/parameters. Every step is probed first, so a second run changes
+nothing; a failing step undoes what the run did; a lock keeps two runs on one host apart.
+
+Options:
+  --from S          artifact store: a directory or an http(s) URL of one (default: --store)
+  --options O       nbd module options (default '${DEFAULT_OPTIONS}'; '' for none)
+  --ssh DEST        run on DEST over ssh: the host needs only sh and the usual tools, not Node
+  --dry-run         print the plan (facts are still read from the host)
+  --emit-script F   write the plan as a standalone POSIX sh script to F ('-' for stdout);
+                    with --kernel, no host is asked at all
+  --kernel R        plan for kernel release R instead of the host's running kernel
+  --json            the report as JSON on stdout
+
+Exit status: 0 done / already done / nothing to do, 1 a step failed (undone), 2 usage, 3 refused.`;
+
+const prepareHostCommand: Command = {
+  summary: 'Install and load the stored nbd.ko on this host (or over ssh, or as a script)',
+  usage,
+  async run(argv, ctx) {
+    const { values } = parse(argv, {
+      from: { type: 'string' },
+      options: { type: 'string', default: DEFAULT_OPTIONS },
+      ssh: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      'emit-script': { type: 'string' },
+      kernel: { type: 'string' },
+    });
+    let options;
+    try {
+      options = parseOptions(values.options!);
+    } catch (err) {
+      if (err instanceof OptionsError) throw new UsageError(err.message);
+      throw err;
+    }
+    const emit = values['emit-script'];
+    if (emit !== undefined && values['dry-run']) throw new UsageError('--dry-run and --emit-script exclude each other');
+    if (values.kernel && emit === undefined) throw new UsageError('--kernel only goes with --emit-script (a run always plans for the running kernel)');
+    const from = values.from ?? pathsFrom(values, ctx.env).store;
+    const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[prepare-host] ${l}\n`);
+    const base: Runner = values.ssh ? new SshRunner(values.ssh, { log }) : new LocalRunner({ log });
+    const runner = values['dry-run'] ? new DryRunRunner(base, (t) => ctx.stdout.write(t)) : base;
+
+    const report = await prepareHost({
+      runner,
+      mode: emit !== undefined ? 'emit' : 'run',
+      from,
+      options,
+      kernelRelease: values.kernel,
+      generator: `nbdforge ${ctx.version} prepare-host`,
+    });
+    if (report.script !== undefined) {
+      if (emit === '-') ctx.stdout.write(report.script);
+      else await fs.writeFile(emit!, report.script, { mode: 0o755 });
+    }
+    const code = exitCodeOf(report.result.outcome);
+    if (values.json) {
+      const { plan: _plan, script: _script, ...rest } = report;
+      ctx.stdout.write(JSON.stringify({ ...rest, exitCode: code }, null, 2) + '\n');
+      return code;
+    }
+    const header = [
+      `prepare-host on ${report.target}: kernel ${report.kernelRelease ?? '?'}`,
+      ...(report.artifact ? [`artifact: ${report.artifact.source} ${report.artifact.dir} (sha256 ${report.artifact.sha256.slice(0, 12)}, vermagic "${report.artifact.vermagic}")`] : []),
+    ];
+    const out = emit === '-' ? ctx.stderr : ctx.stdout;
+    if (report.result.steps.length === 0) {
+      out.write(`${header.join('\n')}\nresult: ${report.result.outcome}: ${report.result.message}\n`);
+    } else {
+      out.write(renderTable(report.result, header));
+      if (emit !== undefined && emit !== '-') out.write(`wrote ${emit}: run it as root on a host with kernel ${report.kernelRelease} (sh ${emit})\n`);
+    }
+    return code;
+  },
+};
+export default prepareHostCommand;

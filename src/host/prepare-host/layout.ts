@@ -1,0 +1,28 @@
+/** Every path prepare-host touches on a host, in one place. */
+export interface HostLayout {
+  kernelRelease: string;
+  moduleDir: string;
+  extraDir: string;
+  module: string;
+  staged: string;
+  modprobeConf: string;
+  modulesLoadConf: string;
+  lock: string;
+}
+
+export function hostLayout(kernelRelease: string): HostLayout {
+  if (!/^[A-Za-z0-9._+-]+$/.test(kernelRelease)) throw new Error(`bad kernel release ${JSON.stringify(kernelRelease)}`);
+  const moduleDir = `/lib/modules/${kernelRelease}`;
+  const extraDir = `${moduleDir}/extra`;
+  return {
+    kernelRelease,
+    moduleDir,
+    extraDir,
+    module: `${extraDir}/nbd.ko`,
+    // A dot name that does not end in .ko: depmod never sees a half-written module.
+    staged: `${extraDir}/.nbd.ko.nbdforge-new`,
+    modprobeConf: `/etc/modprobe.d/nbdforge-nbd.conf`,
+    modulesLoadConf: `/etc/modules-load.d/nbdforge-nbd.conf`,
+    lock: `/run/nbdforge-prepare-host.lock`,
+  };
+}

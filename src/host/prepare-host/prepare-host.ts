@@ -1,0 +1,74 @@
+import type { Runner } from '../runner.ts';
+import type { Plan, PlanResult } from '../plan.ts';
+import { type HostFacts, gatherFacts } from '../facts.ts';
+import { emitScript } from '../emit-script.ts';
+import { hostLayout } from './layout.ts';
+import { type ModuleOptions } from './options.ts';
+import { prepareHostRules, judge } from './preconditions.ts';
+import { planPrepareHost } from './plan-prepare-host.ts';
+import { openArtifactSource, SourceError } from './artifact-source.ts';
+import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
+
+export interface PrepareHostRequest {
+  runner: Runner;
+  /** run: execute through the runner (a DryRunRunner prints instead); emit: only render the script. */
+  mode: 'run' | 'emit';
+  from: string;
+  options: ModuleOptions;
+  /** Plan for this kernel without asking the host (emit for a host you cannot reach yet). */
+  kernelRelease?: string;
+  generator?: string;
+}
+
+export interface PrepareHostReport {
+  target: string;
+  kernelRelease?: string;
+  facts?: HostFacts;
+  artifact?: { source: string; dir: string; sha256: string; vermagic: string; key: string };
+  result: PlanResult;
+  plan?: Plan;
+  script?: string;
+}
+
+/** Facts, then judgement, then artifact, then plan, then run: nothing touches the host before the run. */
+export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostReport> {
+  const t0 = Date.now();
+  const target = req.runner.target;
+  const stop = (outcome: 'refused' | 'nothing-to-do', message: string, extra: Partial<PrepareHostReport> = {}): PrepareHostReport => ({
+    target,
+    ...extra,
+    result: { plan: 'prepare-host', runner: req.runner.name, outcome, message, steps: [], ms: Date.now() - t0 },
+  });
+
+  const facts = req.kernelRelease && req.mode === 'emit' ? undefined : await gatherFacts(req.runner);
+  const kernelRelease = req.kernelRelease ?? facts!.kernelRelease;
+  const layout = hostLayout(kernelRelease);
+  const needsBase64 = req.mode === 'emit' || req.runner.name === 'ssh';
+  const tools = ['modprobe', 'depmod', 'modinfo', 'sha256sum', ...(needsBase64 ? ['base64'] : [])];
+  if (facts && req.mode === 'run') {
+    const early = judge(prepareHostRules(layout, undefined, tools), facts);
+    if (early) return stop(early.rule.otherwise === 'refuse' ? 'refused' : 'nothing-to-do', early.message, { kernelRelease, facts });
+  }
+
+  let artifact: ResolvedArtifact;
+  try {
+    artifact = await resolveArtifact(openArtifactSource(req.from), kernelRelease, { hostVermagic: facts?.kernelRelease === kernelRelease ? facts.vermagic : undefined });
+  } catch (err) {
+    if (err instanceof ArtifactError || err instanceof SourceError) return stop('refused', err.message, { kernelRelease, facts });
+    throw err;
+  }
+  const art = { source: artifact.source, dir: artifact.entry.dir, sha256: artifact.sha256, vermagic: artifact.vermagic, key: artifact.entry.key };
+  if (facts && req.mode === 'run') {
+    const late = judge(prepareHostRules(layout, artifact.sha256, tools), facts);
+    if (late) return stop(late.rule.otherwise === 'refuse' ? 'refused' : 'nothing-to-do', late.message, { kernelRelease, facts, artifact: art });
+  }
+
+  const plan = planPrepareHost({ layout, artifact, options: req.options, needsBase64 });
+  if (req.mode === 'emit') {
+    const script = emitScript(plan, { generator: req.generator });
+    const result: PlanResult = { plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: Date.now() - t0 };
+    return { target, kernelRelease, facts, artifact: art, result, plan, script };
+  }
+  const result = await req.runner.run(plan);
+  return { target, kernelRelease, facts, artifact: art, result: { ...result, ms: Date.now() - t0 }, plan };
+}

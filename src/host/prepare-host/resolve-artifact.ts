@@ -1,0 +1,67 @@
+import { parseElf, vermagicOf } from '../../verify/index.ts';
+import { allChecksPassed, type Manifest } from '../../artifacts/manifest.ts';
+import type { IndexEntry } from '../../artifacts/dir-store.ts';
+import { sha256 } from '../../util/hash.ts';
+import type { ArtifactSource } from './artifact-source.ts';
+
+/** A module chosen for one kernel and proven, before any host is touched, to be the bytes the store vouches for. */
+export interface ResolvedArtifact {
+  source: string;
+  entry: IndexEntry;
+  manifest: Manifest;
+  bytes: Uint8Array;
+  sha256: string;
+  /** Read from the module's own .modinfo, whitespace-normalised. */
+  vermagic: string;
+}
+
+export class ArtifactError extends Error {
+  constructor(
+    override readonly name: 'NoArtifactError' | 'CorruptArtifactError' | 'WrongKernelError',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const normVermagic = (v: string) => v.trim().split(/\s+/).join(' ');
+
+/**
+ * Pick the store's module for `kernelRelease`, then check: manifest agrees with the index, every
+ * build check passed, sha256 of the bytes, and the vermagic inside the ELF names this kernel (and
+ * equals the running kernel's own vermagic when the host told us one).
+ */
+export async function resolveArtifact(src: ArtifactSource, kernelRelease: string, opts: { module?: string; hostVermagic?: string } = {}): Promise<ResolvedArtifact> {
+  const module = opts.module ?? 'nbd';
+  const all = await src.list();
+  const entry = all.find((a) => a.kernelRelease === kernelRelease && a.module === module);
+  if (!entry) {
+    const held = all.filter((a) => a.module === module).map((a) => `${a.kernelRelease} (${a.family})`);
+    throw new ArtifactError(
+      'NoArtifactError',
+      `no ${module}.ko for kernel ${kernelRelease} in ${src.location}; the store holds ${held.length ? held.join(', ') : 'no ' + module + ' modules'}` +
+        `\n  build one with: nbdforge build --kernel ${kernelRelease} --store DIR`,
+    );
+  }
+  const where = `${src.location}: ${entry.dir}/${entry.file}`;
+  const manifest = await src.manifest(entry);
+  const corrupt = (why: string) => new ArtifactError('CorruptArtifactError', `${where}: ${why}; refusing to install it`);
+  if (manifest.sha256 !== entry.sha256 || manifest.kernelRelease !== entry.kernelRelease || manifest.module !== entry.module)
+    throw corrupt('manifest and index disagree');
+  if (!allChecksPassed(manifest)) throw corrupt(`failed build checks: ${manifest.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
+  const bytes = await src.bytes(entry);
+  const got = sha256(bytes);
+  if (got !== manifest.sha256) throw corrupt(`sha256 is ${got}, the manifest says ${manifest.sha256}`);
+  let vermagic: string;
+  try {
+    vermagic = normVermagic(vermagicOf(parseElf(bytes, entry.file)));
+  } catch (err) {
+    throw corrupt(`cannot read its vermagic (${(err as Error).message})`);
+  }
+  const wrong = (why: string) => new ArtifactError('WrongKernelError', `${where}: ${why}; the kernel would refuse it or misbehave, so it is not installed`);
+  if (vermagic.split(' ')[0] !== kernelRelease) throw wrong(`built for kernel ${vermagic.split(' ')[0]} (vermagic "${vermagic}"), this host runs ${kernelRelease}`);
+  if (normVermagic(manifest.vermagic) !== vermagic) throw corrupt(`vermagic "${vermagic}" differs from the manifest's "${manifest.vermagic}"`);
+  if (opts.hostVermagic && normVermagic(opts.hostVermagic) !== vermagic)
+    throw wrong(`vermagic "${vermagic}" differs from the running kernel's "${normVermagic(opts.hostVermagic)}"`);
+  return { source: src.location, entry, manifest, bytes, sha256: got, vermagic };
+}
