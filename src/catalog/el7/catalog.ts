@@ -1,0 +1,142 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../../util/atomic.ts';
+import type { PackageRecord } from './primary.ts';
+
+/** A file in the vault with what the signed repodata says about it. */
+export interface El7File {
+  /** Absolute URL (or local path) at sync time. */
+  url: string;
+  /** Relative to the vault base, so another mirror can serve the same bytes. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface El7Kernel {
+  family: 'el7';
+  /** The point release whose vault tree published it; also picks the builder container. */
+  release: string;
+  /** `uname -r`: 3.10.0-1160.119.1.el7.x86_64 */
+  kernelRelease: string;
+  /** version-release of the packages: 3.10.0-1160.119.1.el7 */
+  version: string;
+  srpm: El7File;
+  devel: El7File;
+  /** Repository of the kernel-devel package. */
+  repo: 'os' | 'updates';
+}
+
+export interface El7RepoState {
+  release: string;
+  repo: 'os' | 'updates';
+  arch: string;
+  /** repodata URL (or path) that was verified. */
+  url: string;
+  revision?: string;
+  primarySha256: string;
+  signer: string;
+  packages: number;
+}
+
+export interface El7Catalog {
+  schema: 1;
+  family: 'el7';
+  vault: string;
+  fingerprint: string;
+  syncedAt: string;
+  repos: El7RepoState[];
+  kernels: El7Kernel[];
+  /** Packages that had no partner (an SRPM without kernel-devel, or the reverse). */
+  unpaired: string[];
+  /** Repositories that failed, when the sync was allowed to be partial. */
+  problems?: string[];
+}
+
+export interface FoundPackage {
+  release: string;
+  repo: 'os' | 'updates';
+  rec: PackageRecord;
+  file: El7File;
+}
+
+const numeric = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
+
+/**
+ * rpm's version order (rpmvercmp, without ~ and ^): alternating digit and letter segments; digits
+ * compare as numbers and beat letters, so 3.10.0-1160.2.1.el7 sorts after 3.10.0-1160.el7.
+ */
+export function compareRpmVersions(a: string, b: string): number {
+  const seg = (s: string) => s.match(/\d+|[a-zA-Z]+/g) ?? [];
+  const x = seg(a);
+  const y = seg(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const dx = /^\d/.test(x[i]);
+    const dy = /^\d/.test(y[i]);
+    if (dx !== dy) return dx ? 1 : -1;
+    const c = dx ? Number(BigInt(x[i]) - BigInt(y[i])) : x[i] < y[i] ? -1 : x[i] > y[i] ? 1 : 0;
+    if (c !== 0) return Math.sign(c);
+  }
+  return Math.sign(x.length - y.length);
+}
+
+/**
+ * Pair each kernel-devel with its kernel SRPM (by the devel's sourcerpm, within one point release)
+ * into kernel entries. A kernel published by two point releases is kept once, under the first.
+ */
+export function joinKernels(releases: string[], srpms: FoundPackage[], devels: FoundPackage[]): { kernels: El7Kernel[]; unpaired: string[] } {
+  const kernels: El7Kernel[] = [];
+  const seen = new Set<string>();
+  const used = new Set<FoundPackage>();
+  const unpaired: string[] = [];
+  for (const release of releases) {
+    const bySrpmName = new Map<string, FoundPackage>();
+    for (const s of srpms.filter((p) => p.release === release)) bySrpmName.set(`kernel-${s.rec.ver}-${s.rec.rel}.src.rpm`, s);
+    for (const d of devels.filter((p) => p.release === release)) {
+      const version = `${d.rec.ver}-${d.rec.rel}`;
+      const s = bySrpmName.get(d.rec.sourcerpm ?? `kernel-${version}.src.rpm`);
+      if (!s || `${s.rec.ver}-${s.rec.rel}` !== version) {
+        unpaired.push(`${release}/${d.file.path}`);
+        continue;
+      }
+      used.add(s);
+      const kernelRelease = `${version}.${d.rec.arch}`;
+      if (seen.has(kernelRelease)) continue;
+      seen.add(kernelRelease);
+      kernels.push({ family: 'el7', release, kernelRelease, version, srpm: s.file, devel: d.file, repo: d.repo });
+    }
+  }
+  for (const s of srpms) if (!used.has(s)) unpaired.push(`${s.release}/${s.file.path}`);
+  kernels.sort((a, b) => numeric(a.release, b.release) || compareRpmVersions(a.version, b.version));
+  return { kernels, unpaired: unpaired.sort() };
+}
+
+export function catalogFile(cacheDir: string): string {
+  return path.join(cacheDir, 'catalog', 'el7.json');
+}
+
+export class CatalogMissingError extends Error {
+  override name = 'CatalogMissingError';
+}
+
+export async function readEl7Catalog(cacheDir: string): Promise<El7Catalog> {
+  const file = catalogFile(cacheDir);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CatalogMissingError(`no el7 catalog at ${file}; run: nbdforge kernels sync --family el7`);
+    }
+    throw err;
+  }
+  const c = JSON.parse(text) as El7Catalog;
+  if (c.schema !== 1 || c.family !== 'el7' || !Array.isArray(c.kernels)) throw new Error(`${file}: not an el7 catalog`);
+  return c;
+}
+
+export async function writeEl7Catalog(cacheDir: string, c: El7Catalog): Promise<string> {
+  const file = catalogFile(cacheDir);
+  await writeFileAtomic(file, JSON.stringify(c, null, 2) + '\n');
+  return file;
+}

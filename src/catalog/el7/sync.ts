@@ -1,0 +1,135 @@
+import { download, fetchBytes, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../fetch/index.ts';
+import { type El7Catalog, type El7RepoState, type FoundPackage, joinKernels, writeEl7Catalog } from './catalog.ts';
+import { type El7Data, loadEl7Data } from './config.ts';
+import { parseRepomd, RepomdError } from './repomd.ts';
+import { scanPrimaryGz } from './primary.ts';
+import { verifyDetached } from './signature.ts';
+
+export interface El7SyncOptions {
+  cacheDir: string;
+  /** Vault base: https://..., http://..., file://... or a local directory. Default: releases.json's. */
+  vault?: string;
+  /** kernels/el7 data; loaded from the default folder when absent. */
+  data?: El7Data;
+  /** A subset of the point releases (default: all of releases.json). */
+  releases?: string[];
+  /** Overrides of the key file and the fingerprint it must have (tests, a site's own re-signed mirror). */
+  keyFile?: string;
+  fingerprint?: string;
+  /** Repositories fetched at once (default 4). */
+  concurrency?: number;
+  /** Write a catalog from the repositories that verified even if others failed. */
+  allowPartial?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: DownloadProgress) => void;
+  retry?: Partial<RetryPolicy>;
+  timeouts?: { connectMs?: number; idleMs?: number };
+  now?: () => Date;
+}
+
+export interface El7RepoProblem {
+  repo: string;
+  error: Error;
+}
+
+export interface El7SyncResult {
+  catalog: El7Catalog;
+  file: string;
+  problems: El7RepoProblem[];
+}
+
+export class El7SyncError extends Error {
+  override name = 'El7SyncError';
+  constructor(readonly problems: El7RepoProblem[]) {
+    super(
+      `${problems.length} repositor${problems.length === 1 ? 'y' : 'ies'} failed verification or download; no catalog written:\n` +
+        problems.map((p) => `  ${p.repo}: ${p.error.message}`).join('\n'),
+      { cause: problems[0]?.error },
+    );
+  }
+}
+
+interface RepoRef {
+  release: string;
+  repo: 'os' | 'updates';
+  arch: string; // 'Source' or the binary arch
+}
+
+/**
+ * The integrity chain, per repository: repomd.xml must carry a valid detached signature by the
+ * configured key; it names primary.xml.gz by sha256; primary names every package by sha256 and size.
+ */
+async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprint: string, binaryArch: string, o: El7SyncOptions) {
+  const rel = `${ref.release}/${ref.repo}/${ref.arch}`;
+  const repomdUrl = joinLocation(vault, `${rel}/repodata/repomd.xml`);
+  const net = { signal: o.signal, retry: o.retry, timeouts: o.timeouts };
+  const [xml, sig] = await Promise.all([
+    fetchBytes(repomdUrl, { ...net, maxBytes: 1024 * 1024 }),
+    fetchBytes(joinLocation(vault, `${rel}/repodata/repomd.xml.asc`), { ...net, maxBytes: 64 * 1024 }),
+  ]);
+  const signer = await verifyDetached({ data: xml, signature: sig, keyFile, fingerprint, what: repomdUrl });
+  const md = parseRepomd(xml.toString('utf8'), repomdUrl);
+  const primary = md.data.primary;
+  if (!primary) throw new RepomdError(`${repomdUrl}: no primary metadata listed`);
+  const primaryUrl = joinLocation(vault, `${rel}/${primary.href}`);
+  const file = await download({ url: primaryUrl, sha256: primary.sha256, size: primary.size, cacheDir: o.cacheDir, onProgress: o.onProgress, ...net });
+  const isSource = ref.arch === 'Source';
+  const recs = await scanPrimaryGz(file, (n) => (isSource ? n === 'kernel' : n === 'kernel-devel'), primaryUrl);
+  const packages: FoundPackage[] = recs
+    .filter((r) => (isSource ? r.arch === 'src' : r.arch === binaryArch))
+    .map((rec) => ({
+      release: ref.release,
+      repo: ref.repo,
+      rec,
+      file: { url: joinLocation(vault, `${rel}/${rec.href}`), path: `${rel}/${rec.href}`, sha256: rec.sha256, size: rec.size },
+    }));
+  const state: El7RepoState = { ...ref, url: repomdUrl, revision: md.revision, primarySha256: primary.sha256, signer, packages: packages.length };
+  return { state, packages };
+}
+
+/** Refresh the el7 catalog from the vault's signed repodata and write it under the cache. */
+export async function syncEl7Catalog(o: El7SyncOptions): Promise<El7SyncResult> {
+  const data = o.data ?? (await loadEl7Data());
+  const vault = o.vault ?? data.defaultVault;
+  const keyFile = o.keyFile ?? data.keyFile;
+  const fingerprint = o.fingerprint ?? data.fingerprint;
+  const known = data.releases.map((r) => r.release);
+  const releases = o.releases ?? known;
+  const unknown = releases.filter((r) => !known.includes(r));
+  if (unknown.length) throw new Error(`unknown el7 point release ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  const refs: RepoRef[] = releases.flatMap((release) =>
+    data.repos.flatMap((repo) => ['Source', data.binaryArch].map((arch) => ({ release, repo, arch }))),
+  );
+  const problems: El7RepoProblem[] = [];
+  const results = await mapLimit(refs, o.concurrency ?? 4, async (ref) => {
+    try {
+      return await syncRepo(ref, vault, keyFile, fingerprint, data.binaryArch, o);
+    } catch (err) {
+      if (o.signal?.aborted) throw err;
+      problems.push({ repo: `${ref.release}/${ref.repo}/${ref.arch}`, error: err as Error });
+      return undefined;
+    }
+  });
+  problems.sort((a, b) => a.repo.localeCompare(b.repo, undefined, { numeric: true }));
+  if (problems.length && !o.allowPartial) throw new El7SyncError(problems);
+  const ok = results.filter((r) => r !== undefined);
+  const all = ok.flatMap((r) => r.packages);
+  const { kernels, unpaired } = joinKernels(
+    releases,
+    all.filter((p) => p.rec.arch === 'src'),
+    all.filter((p) => p.rec.arch !== 'src'),
+  );
+  const catalog: El7Catalog = {
+    schema: 1,
+    family: 'el7',
+    vault,
+    fingerprint,
+    syncedAt: (o.now?.() ?? new Date()).toISOString(),
+    repos: ok.map((r) => r.state),
+    kernels,
+    unpaired,
+    ...(problems.length ? { problems: problems.map((p) => `${p.repo}: ${p.error.message}`) } : {}),
+  };
+  const file = await writeEl7Catalog(o.cacheDir, catalog);
+  return { catalog, file, problems };
+}

@@ -1,0 +1,105 @@
+/**
+ * The el7 half of `nbdforge kernels`: called by commands/kernels.ts for `--family el7`.
+ * Options arrive parsed; nothing here reads argv or the environment.
+ */
+import { createProgressRenderer } from '../fetch/index.ts';
+import { loadEl7Data, readEl7Catalog, syncEl7Catalog, type El7Catalog, type El7Kernel, type El7SyncResult } from '../catalog/el7/index.ts';
+import { UsageError } from './context.ts';
+
+export interface ListEl7Options {
+  cacheDir: string;
+  /** Only this point release (e.g. 7.9.2009). */
+  release?: string;
+  /** Only these kernels: a kernel release (3.10.0-1160.el7.x86_64) or a version (3.10.0-1160.el7). */
+  kernels?: string[];
+}
+
+export interface ListEl7Result {
+  vault: string;
+  syncedAt: string;
+  kernels: El7Kernel[];
+}
+
+/** Kernels from the cached catalog (no network). Throws CatalogMissingError before the first sync. */
+export async function listEl7(o: ListEl7Options): Promise<ListEl7Result> {
+  const catalog = await readEl7Catalog(o.cacheDir);
+  return { vault: catalog.vault, syncedAt: catalog.syncedAt, kernels: selectEl7Kernels(catalog, o) };
+}
+
+/** Filter a catalog; unknown names are a usage error that names them (resolve, then act). */
+export function selectEl7Kernels(catalog: El7Catalog, o: { release?: string; kernels?: string[] }): El7Kernel[] {
+  if (o.release && !catalog.repos.some((r) => r.release === o.release) && !catalog.kernels.some((k) => k.release === o.release)) {
+    const known = [...new Set(catalog.repos.map((r) => r.release))].join(', ');
+    throw new UsageError(`el7 point release ${o.release} is not in the catalog (synced: ${known || 'none'})`);
+  }
+  let out = catalog.kernels.filter((k) => !o.release || k.release === o.release);
+  if (o.kernels?.length) {
+    const missing = o.kernels.filter((n) => !out.some((k) => k.kernelRelease === n || k.version === n));
+    if (missing.length) throw new UsageError(`not in the el7 catalog${o.release ? ` for ${o.release}` : ''}: ${missing.join(', ')}`);
+    out = out.filter((k) => o.kernels!.includes(k.kernelRelease) || o.kernels!.includes(k.version));
+  }
+  return out;
+}
+
+export interface SyncEl7Options {
+  cacheDir: string;
+  /** --vault: https URL, internal mirror, file:// URL or local directory. */
+  vault?: string;
+  /** --release: sync one point release only. */
+  release?: string;
+  allowPartial?: boolean;
+  /** kernels/el7 folder (default: the one shipped with nbdforge). */
+  dataDir?: string;
+  keyFile?: string;
+  fingerprint?: string;
+  concurrency?: number;
+  /** Where a progress line goes when it is a TTY (normally ctx.stderr). */
+  progress?: NodeJS.WritableStream & { isTTY?: boolean };
+  signal?: AbortSignal;
+}
+
+/** Refresh the catalog from the vault's signed repodata; returns what was written. */
+export async function syncEl7(o: SyncEl7Options): Promise<El7SyncResult> {
+  const data = await loadEl7Data(o.dataDir);
+  if (o.release && !data.releases.some((r) => r.release === o.release)) {
+    throw new UsageError(`unknown el7 point release ${o.release} (known: ${data.releases.map((r) => r.release).join(', ')})`);
+  }
+  const renderer = o.progress ? createProgressRenderer(o.progress) : undefined;
+  try {
+    return await syncEl7Catalog({
+      cacheDir: o.cacheDir,
+      data,
+      vault: o.vault,
+      releases: o.release ? [o.release] : undefined,
+      keyFile: o.keyFile,
+      fingerprint: o.fingerprint,
+      allowPartial: o.allowPartial,
+      concurrency: o.concurrency,
+      signal: o.signal,
+      onProgress: renderer?.onProgress,
+    });
+  } finally {
+    renderer?.finish();
+  }
+}
+
+/** Plain-text table for `nbdforge kernels --family el7`. */
+export function formatEl7List(r: ListEl7Result): string {
+  const rows = r.kernels.map((k) => [k.release, k.repo, k.kernelRelease, `${(k.srpm.size / 1048576).toFixed(1)} MiB`, `${(k.devel.size / 1048576).toFixed(1)} MiB`]);
+  const head = ['RELEASE', 'REPO', 'KERNEL', 'SRPM', 'DEVEL'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(head), ...rows.map(line), `${r.kernels.length} kernel(s); catalog synced ${r.syncedAt} from ${r.vault}`].join('\n');
+}
+
+/** One summary for `nbdforge kernels sync --family el7`. */
+export function formatEl7Sync(r: El7SyncResult): string {
+  const c = r.catalog;
+  const lines = [
+    `${c.kernels.length} kernel(s) from ${c.repos.length} verified repositor${c.repos.length === 1 ? 'y' : 'ies'} (signed by ${c.fingerprint}) at ${c.vault}`,
+    `catalog: ${r.file}`,
+  ];
+  if (c.unpaired.length) lines.push(`unpaired packages (skipped): ${c.unpaired.length}`);
+  for (const p of r.problems) lines.push(`FAILED ${p.repo}: ${p.error.message}`);
+  return lines.join('\n');
+}
