@@ -23,7 +23,8 @@ tree=/usr/src/linux-headers-$KREL
 stage extract-source
 srcdir=$DERIVED/src-$SOURCE_KEY
 if [ ! -d "$srcdir" ]; then
-  tmp=$DERIVED/.tmp-src-$$; rm -rf "$tmp"; mkdir -p "$tmp"
+  # mktemp, not $$: every container is PID 1, and parallel builds share /derived.
+  tmp=$(mktemp -d "$DERIVED/.tmp-src-XXXXXX")
   members=""; for s in $MODULE_SOURCES; do members="$members $SOURCE_PREFIX$s"; done
   # Stream one archive member out of the tarball; tar stops at the last wanted member.
   # shellcheck disable=SC2086
@@ -61,9 +62,10 @@ if [ -n "${IMAGE_DEB:-}" ]; then
   oracle=$DERIVED/oracle-$IMAGE_KEY.ko
   if [ ! -f "$oracle" ]; then
     member=./lib/modules/$KREL/kernel/$moddir/$MODULE.ko
-    dpkg-deb --fsys-tarfile "/debs/$IMAGE_DEB" | tar -xOf - --occurrence=1 "$member" > "$oracle.tmp.$$"
-    [ -s "$oracle.tmp.$$" ] || { rm -f "$oracle.tmp.$$"; echo "$member not in $IMAGE_DEB" >&2; exit 7; }
-    mv "$oracle.tmp.$$" "$oracle"
+    tmp=$(mktemp "$oracle.tmp.XXXXXX")
+    dpkg-deb --fsys-tarfile "/debs/$IMAGE_DEB" | tar -xOf - --occurrence=1 "$member" > "$tmp"
+    [ -s "$tmp" ] || { rm -f "$tmp"; echo "$member not in $IMAGE_DEB" >&2; exit 7; }
+    mv "$tmp" "$oracle"
   fi
   cp "$oracle" "$out/shipped.ko"
 fi

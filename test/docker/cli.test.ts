@@ -1,0 +1,67 @@
+/** The CLI's answers to bad input: clear message, non-zero exit, nothing left behind. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-cli-'));
+const cli = path.resolve('bin/nbdforge.js');
+// Share the download cache and catalog with the main job; the store is the test's own.
+const env = { ...process.env, NBDFORGE_STORE: path.join(home, 'store') };
+const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => spawnSync(cli, args, { env: { ...env, ...extra }, encoding: 'utf8' });
+
+test.after(() => fs.rm(home, { recursive: true, force: true }));
+
+test('unknown kernel: names the known ones, exit 1, nothing stored', () => {
+  const r = run(['build', '--family', 'debian12', '--kernel', '9.9.9-bogus']);
+  assert.is(r.status, 1, r.stderr);
+  assert.match(r.stderr, /unknown kernel "9\.9\.9-bogus"/);
+  assert.match(r.stderr, /known: 6\.1\.0-\d+-amd64/);
+  assert.not.ok(spawnSync('test', ['-e', path.join(home, 'store', 'index.json')]).status === 0);
+});
+
+test('engine unreachable: says how to start it', () => {
+  const r = run(['build', '--kernel', '6.1.0-56-amd64'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /Docker engine unreachable/);
+  assert.match(r.stderr, /npm run setup/);
+});
+
+test('bad flags: usage error, exit 2', () => {
+  const r = run(['matrix', '--jobs', 'zero']);
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /--jobs must be a positive integer/);
+  const r2 = run(['build']);
+  assert.is(r2.status, 2);
+  assert.match(r2.stderr, /--kernel is required/);
+  const r3 = run(['frobnicate']);
+  assert.is(r3.status, 2);
+  assert.match(r3.stderr, /unknown command "frobnicate"/);
+});
+
+test('kernels --json lists the catalog', () => {
+  const r = run(['kernels', '--json']);
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.is(j.family, 'debian12');
+  assert.ok(j.kernels.length >= 2);
+  for (const k of j.kernels) assert.match(k.kernelRelease, /^6\.1\.0-\d+-amd64$/);
+});
+
+test('matrix --json over two kernels: summary with per-kernel results', () => {
+  const list = JSON.parse(run(['kernels', '--json']).stdout).kernels.map((k: { kernelRelease: string }) => k.kernelRelease);
+  const pick = [list[0], list[list.length - 1]];
+  const r = run(['matrix', '--kernels', pick.join(','), '--jobs', '2', '--json']);
+  assert.is(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.ok(s.ok);
+  assert.equal(s.kernels.map((k: { kernelRelease: string }) => k.kernelRelease), pick);
+  for (const k of s.kernels) assert.ok(k.checks.every((c: { ok: boolean }) => c.ok));
+  // The same matrix again: everything cached.
+  const again = JSON.parse(run(['matrix', '--kernels', pick.join(','), '--json']).stdout);
+  assert.is(again.counts.cached, 2);
+});
+
+test.run();
