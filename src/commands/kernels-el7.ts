@@ -48,6 +48,8 @@ export interface SyncEl7Options {
   /** --release: sync one point release only. */
   release?: string;
   allowPartial?: boolean;
+  /** Accept repositories without repomd.xml.asc (their RPM signatures still guard the packages). */
+  allowUnsignedRepodata?: boolean;
   /** kernels/el7 folder (default: the one shipped with nbdforge). */
   dataDir?: string;
   keyFile?: string;
@@ -74,6 +76,7 @@ export async function syncEl7(o: SyncEl7Options): Promise<El7SyncResult> {
       keyFile: o.keyFile,
       fingerprint: o.fingerprint,
       allowPartial: o.allowPartial,
+      allowUnsignedRepodata: o.allowUnsignedRepodata,
       concurrency: o.concurrency,
       signal: o.signal,
       onProgress: renderer?.onProgress,

@@ -20,6 +20,8 @@ import {
   verifyDetached,
   El7SyncError,
   SignatureError,
+  fetchEl7Sources,
+  verifyRpmSignature,
   CatalogMissingError,
   type El7Data,
   type El7SyncOptions,
@@ -254,6 +256,60 @@ test('command functions: syncEl7 then listEl7 with --release and kernel filters'
   const text = formatEl7List(all);
   assert.match(text, /^RELEASE +REPO +KERNEL +SRPM +DEVEL\n7\.9\.2009 +os +3\.10\.0-1160\.el7\.x86_64 /);
   assert.match(text, '2 kernel(s); catalog synced');
+});
+
+test('packages: fetched by catalog entry, sha256 from repodata and RPM signature by the key', async () => {
+  const o = await opts();
+  const { catalog } = await syncEl7Catalog(o);
+  const k = catalog.kernels.find((x) => x.version === '3.10.0-1160.119.1.el7')!;
+  const keys = { keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint };
+  const files = await fetchEl7Sources(k, { cacheDir: o.cacheDir, ...keys });
+  assert.equal(files, { srpm: cachePath(o.cacheDir, k.srpm.sha256), devel: cachePath(o.cacheDir, k.devel.sha256) });
+  // Another base with the same layout (an internal mirror, a directory) serves the same files.
+  const other = await fetchEl7Sources(k, { cacheDir: await freshCache(), vault: ctx.vault.root, ...keys });
+  assert.is(await sha256File(other.devel), k.devel.sha256);
+  try {
+    await fetchEl7Sources(k, { cacheDir: await freshCache(), keyFile: ctx.vault.otherKey.file, fingerprint: ctx.vault.otherKey.fingerprint });
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, SignatureError);
+    assert.match((err as Error).message, 'NOKEY');
+  }
+});
+
+test('RPM signatures: unsigned or signed by another key is refused', async () => {
+  const keys = { keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint };
+  const srpmDir = path.join(ctx.dir, 'rpmbuild', '3.10.0-1127.el7', 'SRPMS');
+  const unsigned = path.join(srpmDir, 'kernel-3.10.0-1127.el7.src.rpm');
+  try {
+    await verifyRpmSignature({ file: unsigned, ...keys });
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, SignatureError);
+    assert.match((err as Error).message, `no signature by key ${ctx.vault.key.fingerprint.slice(-8).toLowerCase()}`);
+  }
+  const foreign = path.join(ctx.dir, `foreign-${ctx.n++}.src.rpm`);
+  await fs.copyFile(unsigned, foreign);
+  await ctx.vault.signRpm(foreign, 'otherKey');
+  try {
+    await verifyRpmSignature({ file: foreign, ...keys });
+    assert.unreachable();
+  } catch (err) {
+    assert.match((err as Error).message, /RPM signature refused \(.*NOKEY/);
+  }
+  assert.is(await verifyRpmSignature({ file: path.join(ctx.vault.root, '7.8.2003/os/Source/SPackages/kernel-3.10.0-1127.el7.src.rpm'), ...keys }), keys.fingerprint.slice(-8).toLowerCase());
+});
+
+test('an unsigned repository (no repomd.xml.asc) is accepted only when asked; a bad signature never is', async () => {
+  const asc = '/7.8.2003/os/x86_64/repodata/repomd.xml.asc';
+  ctx.server.fault(asc, { status: 404, times: Infinity });
+  await refused(syncEl7Catalog(await opts()));
+  const r = await syncEl7Catalog(await opts({ allowUnsignedRepodata: true }));
+  assert.is(r.catalog.repos.find((x) => x.url.endsWith('7.8.2003/os/x86_64/repodata/repomd.xml'))!.signer, null);
+  assert.is(r.catalog.kernels.length, 3);
+  ctx.server.clearFaults();
+  ctx.server.fault('/7.8.2003/os/x86_64/repodata/repomd.xml', { corruptAt: 60, times: Infinity });
+  await refused(syncEl7Catalog(await opts({ allowUnsignedRepodata: true })));
 });
 
 test.run();

@@ -35,7 +35,8 @@ export interface El7RepoState {
   url: string;
   revision?: string;
   primarySha256: string;
-  signer: string;
+  /** Fingerprint that signed repomd.xml; null for an unsigned repository (allowUnsignedRepodata). */
+  signer: string | null;
   packages: number;
 }
 

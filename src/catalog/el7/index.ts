@@ -6,3 +6,5 @@ export { loadEl7Data, defaultEl7DataDir, type El7Data } from './config.ts';
 export { verifyDetached, keyFileFingerprints, SignatureError } from './signature.ts';
 export { parseRepomd, RepomdError, type Repomd } from './repomd.ts';
 export { scanPrimaryGz, parsePackageBlock, PrimaryError, type PackageRecord } from './primary.ts';
+export { verifyRpmSignature } from './rpm-signature.ts';
+export { fetchEl7Sources, type El7SourceFiles, type FetchEl7SourcesOptions } from './fetch-sources.ts';

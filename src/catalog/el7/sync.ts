@@ -1,4 +1,4 @@
-import { download, fetchBytes, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../fetch/index.ts';
+import { download, fetchBytes, FetchError, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../fetch/index.ts';
 import { type El7Catalog, type El7RepoState, type FoundPackage, joinKernels, writeEl7Catalog } from './catalog.ts';
 import { type El7Data, loadEl7Data } from './config.ts';
 import { parseRepomd, RepomdError } from './repomd.ts';
@@ -20,6 +20,12 @@ export interface El7SyncOptions {
   concurrency?: number;
   /** Write a catalog from the repositories that verified even if others failed. */
   allowPartial?: boolean;
+  /**
+   * Accept a repository that has no repomd.xml.asc at all (404): its packages are then vouched for
+   * only by their own RPM signatures, which fetchEl7Sources always checks. A signature that is
+   * present but bad is refused regardless.
+   */
+  allowUnsignedRepodata?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: DownloadProgress) => void;
   retry?: Partial<RetryPolicy>;
@@ -65,9 +71,12 @@ async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprin
   const net = { signal: o.signal, retry: o.retry, timeouts: o.timeouts };
   const [xml, sig] = await Promise.all([
     fetchBytes(repomdUrl, { ...net, maxBytes: 1024 * 1024 }),
-    fetchBytes(joinLocation(vault, `${rel}/repodata/repomd.xml.asc`), { ...net, maxBytes: 64 * 1024 }),
+    fetchBytes(joinLocation(vault, `${rel}/repodata/repomd.xml.asc`), { ...net, maxBytes: 64 * 1024 }).catch((err: unknown) => {
+      if (o.allowUnsignedRepodata && err instanceof FetchError && err.status === 404) return undefined;
+      throw err;
+    }),
   ]);
-  const signer = await verifyDetached({ data: xml, signature: sig, keyFile, fingerprint, what: repomdUrl });
+  const signer = sig ? await verifyDetached({ data: xml, signature: sig, keyFile, fingerprint, what: repomdUrl }) : null;
   const md = parseRepomd(xml.toString('utf8'), repomdUrl);
   const primary = md.data.primary;
   if (!primary) throw new RepomdError(`${repomdUrl}: no primary metadata listed`);
