@@ -2,7 +2,7 @@
  * The el7 half of `nbdforge kernels`: called by commands/kernels.ts for `--family el7`.
  * Options arrive parsed; nothing here reads argv or the environment.
  */
-import { createProgressRenderer } from '../fetch/index.ts';
+import { createProgressRenderer, formatBytes } from '../fetch/index.ts';
 import { loadEl7Data, readEl7Catalog, syncEl7Catalog, type El7Catalog, type El7Kernel, type El7SyncResult } from '../catalog/el7/index.ts';
 import { UsageError } from './context.ts';
 
@@ -88,7 +88,7 @@ export async function syncEl7(o: SyncEl7Options): Promise<El7SyncResult> {
 
 /** Plain-text table for `nbdforge kernels --family el7`. */
 export function formatEl7List(r: ListEl7Result): string {
-  const rows = r.kernels.map((k) => [k.release, k.repo, k.kernelRelease, `${(k.srpm.size / 1048576).toFixed(1)} MiB`, `${(k.devel.size / 1048576).toFixed(1)} MiB`]);
+  const rows = r.kernels.map((k) => [k.release, k.repo, k.kernelRelease, formatBytes(k.srpm.size), formatBytes(k.devel.size)]);
   const head = ['RELEASE', 'REPO', 'KERNEL', 'SRPM', 'DEVEL'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
@@ -98,8 +98,11 @@ export function formatEl7List(r: ListEl7Result): string {
 /** One summary for `nbdforge kernels sync --family el7`. */
 export function formatEl7Sync(r: El7SyncResult): string {
   const c = r.catalog;
+  const unsigned = c.repos.filter((r) => r.signer === null).length;
+  const signed = c.repos.length - unsigned;
   const lines = [
-    `${c.kernels.length} kernel(s) from ${c.repos.length} verified repositor${c.repos.length === 1 ? 'y' : 'ies'} (signed by ${c.fingerprint}) at ${c.vault}`,
+    `${c.kernels.length} kernel(s) from ${signed} repositor${signed === 1 ? 'y' : 'ies'} signed by ${c.fingerprint}` +
+      `${unsigned ? ` and ${unsigned} unsigned (RPM signatures only)` : ''} at ${c.vault}`,
     `catalog: ${r.file}`,
   ];
   if (c.unpaired.length) lines.push(`unpaired packages (skipped): ${c.unpaired.length}`);

@@ -222,6 +222,7 @@ test('--allow-partial writes what verified and lists what did not', async () => 
   assert.equal(r.catalog.unpaired, ['7.9.2009/7.9.2009/updates/Source/SPackages/kernel-3.10.0-1160.119.1.el7.src.rpm']);
   assert.is(r.catalog.problems?.length, 1);
   assert.match(formatEl7Sync(r), 'FAILED 7.9.2009/updates/x86_64');
+  assert.match(formatEl7Sync(r), `2 kernel(s) from 7 repositories signed by ${ctx.vault.key.fingerprint} at`);
 });
 
 test('command functions: syncEl7 then listEl7 with --release and kernel filters', async () => {
