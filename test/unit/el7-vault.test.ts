@@ -219,7 +219,7 @@ test('--allow-partial writes what verified and lists what did not', async () => 
   assert.is(r.problems.length, 1);
   assert.is(r.catalog.repos.length, 7);
   assert.equal(r.catalog.kernels.map((k) => k.version), ['3.10.0-1127.el7', '3.10.0-1160.el7']);
-  assert.equal(r.catalog.unpaired, ['7.9.2009/7.9.2009/updates/Source/SPackages/kernel-3.10.0-1160.119.1.el7.src.rpm']);
+  assert.equal(r.catalog.unpaired, ['7.9.2009/updates/Source/SPackages/kernel-3.10.0-1160.119.1.el7.src.rpm']);
   assert.is(r.catalog.problems?.length, 1);
   assert.match(formatEl7Sync(r), 'FAILED 7.9.2009/updates/x86_64');
   assert.match(formatEl7Sync(r), `2 kernel(s) from 7 repositories signed by ${ctx.vault.key.fingerprint} at`);

@@ -97,7 +97,7 @@ export function joinKernels(releases: string[], srpms: FoundPackage[], devels: F
       const version = `${d.rec.ver}-${d.rec.rel}`;
       const s = bySrpmName.get(d.rec.sourcerpm ?? `kernel-${version}.src.rpm`);
       if (!s || `${s.rec.ver}-${s.rec.rel}` !== version) {
-        unpaired.push(`${release}/${d.file.path}`);
+        unpaired.push(d.file.path);
         continue;
       }
       used.add(s);
@@ -107,7 +107,7 @@ export function joinKernels(releases: string[], srpms: FoundPackage[], devels: F
       kernels.push({ family: 'el7', release, kernelRelease, version, srpm: s.file, devel: d.file, repo: d.repo });
     }
   }
-  for (const s of srpms) if (!used.has(s)) unpaired.push(`${s.release}/${s.file.path}`);
+  for (const s of srpms) if (!used.has(s)) unpaired.push(s.file.path);
   kernels.sort((a, b) => numeric(a.release, b.release) || compareRpmVersions(a.version, b.version));
   return { kernels, unpaired: unpaired.sort() };
 }
