@@ -94,7 +94,8 @@ export class DirStore {
     try {
       await fs.copyFile(files.module, path.join(tmp, manifest.file));
       await fs.copyFile(files.debug, path.join(tmp, manifest.debugFile));
-      if ((await sha256File(path.join(tmp, manifest.file))) !== manifest.sha256) throw new StoreError('module changed while being stored');
+      if ((await sha256File(path.join(tmp, manifest.file))) !== manifest.sha256) throw new StoreError('module does not match the manifest sha256');
+      if ((await sha256File(path.join(tmp, manifest.debugFile))) !== manifest.debugSha256) throw new StoreError('debug module does not match the manifest debugSha256');
       await writeFileAtomic(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
       await fs.rm(final, { recursive: true, force: true });
       await fs.rename(tmp, final);
@@ -113,14 +114,17 @@ export class DirStore {
       vermagic: manifest.vermagic,
       createdAt: manifest.createdAt,
     };
+    let replaced: IndexEntry[] = [];
     await this.updateIndex((idx) => {
       // One artifact per (family, kernel, module): a rebuild with other inputs replaces the old entry.
-      idx.artifacts = idx.artifacts.filter(
-        (a) => !(a.family === entry.family && a.kernelRelease === entry.kernelRelease && a.module === entry.module) && a.key !== entry.key,
-      );
+      const same = (a: IndexEntry) => (a.family === entry.family && a.kernelRelease === entry.kernelRelease && a.module === entry.module) || a.key === entry.key;
+      replaced = idx.artifacts.filter((a) => same(a) && a.dir !== entry.dir);
+      idx.artifacts = idx.artifacts.filter((a) => !same(a));
       idx.artifacts.push(entry);
       idx.artifacts.sort((a, b) => a.family.localeCompare(b.family) || a.kernelRelease.localeCompare(b.kernelRelease, undefined, { numeric: true }));
     });
+    // Only after the index stopped pointing at them.
+    for (const old of replaced) await fs.rm(path.join(this.root, old.dir), { recursive: true, force: true });
     return entry;
   }
 

@@ -64,7 +64,11 @@ export function parseManifest(value: unknown, where = 'manifest'): Manifest {
   }
   const tool = m.tool as Record<string, unknown>;
   if (!tool || tool.name !== 'nbdforge' || typeof tool.version !== 'string') fail('tool', 'must be {name: "nbdforge", version}');
-  if ((m.file as string).includes('/') || (m.debugFile as string).includes('/')) fail('file', 'must be a bare file name');
+  for (const f of ['file', 'debugFile']) {
+    const name = m[f] as string;
+    if (name.includes('/') || name === '.' || name === '..' || name === 'manifest.json') fail(f, 'must be a bare file name other than manifest.json');
+  }
+  if (m.file === m.debugFile) fail('debugFile', 'must differ from file');
   return m as unknown as Manifest;
 }
 

@@ -37,10 +37,10 @@ export function validateModuleSpec(raw: unknown, where: string): ModuleSpec {
   if (typeof m.name !== 'string' || !/^[a-z0-9_-]+$/.test(m.name)) bad('"name" must be a module name');
   if (typeof m.kconfig !== 'string' || !m.kconfig.startsWith('CONFIG_')) bad('"kconfig" must be a CONFIG_ symbol');
   if (!Array.isArray(m.sources) || m.sources.length === 0) bad('"sources" must list at least one file');
-  const dirs = new Set(m.sources!.map((s) => path.posix.dirname(s)));
   for (const s of m.sources!) {
     if (typeof s !== 'string' || s.startsWith('/') || s.split('/').includes('..') || !s.endsWith('.c')) bad(`bad source path "${s}"`);
   }
+  const dirs = new Set(m.sources!.map((s) => path.posix.dirname(s)));
   if (dirs.size !== 1) bad('"sources" must all live in one directory');
   return {
     name: m.name!,

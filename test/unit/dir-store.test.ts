@@ -140,7 +140,7 @@ test('put with a sha256 that does not match the file: throws, no artifact dir, n
     assert.unreachable('put should throw');
   } catch (err) {
     assert.instance(err, StoreError);
-    assert.match((err as Error).message, /changed/);
+    assert.match((err as Error).message, /does not match the manifest sha256/);
   }
   const all = await walk(root);
   assert.equal(all.filter((p) => p.includes('.tmp-')), []);

@@ -110,7 +110,10 @@ test('inputs: a value that is not a digest is named with its key', () => {
 test('file names must be bare names', () => {
   rejects((m) => (m.file = 'sub/nbd.ko'), 'file');
   rejects((m) => (m.file = '/tmp/nbd.ko'), 'file');
-  rejects((m) => (m.debugFile = '../nbd.ko.debug'), 'file');
+  rejects((m) => (m.debugFile = '../nbd.ko.debug'), 'debugFile');
+  rejects((m) => (m.file = 'manifest.json'), 'file');
+  rejects((m) => (m.debugFile = '..'), 'debugFile');
+  rejects((m) => (m.debugFile = m.file), 'debugFile');
 });
 
 test('tool must be {name: "nbdforge", version}', () => {

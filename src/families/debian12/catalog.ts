@@ -12,7 +12,7 @@ export interface AptRecord {
 /** Parse `apt-cache show` output: RFC 822 stanzas; only the fields a download needs. */
 export function parseAptRecords(text: string): AptRecord[] {
   const out: AptRecord[] = [];
-  for (const stanza of text.split(/\n\s*\n/)) {
+  for (const stanza of text.replace(/\r\n/g, '\n').split(/\n\s*\n/)) {
     const f: Record<string, string> = {};
     for (const line of stanza.split('\n')) {
       const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
