@@ -22,6 +22,8 @@ import {
   SignatureError,
   fetchEl7Sources,
   verifyRpmSignature,
+  el7CatalogResult,
+  ensureEl7Sources,
   CatalogMissingError,
   type El7Data,
   type El7SyncOptions,
@@ -311,6 +313,32 @@ test('an unsigned repository (no repomd.xml.asc) is accepted only when asked; a 
   ctx.server.clearFaults();
   ctx.server.fault('/7.8.2003/os/x86_64/repodata/repomd.xml', { corruptAt: 60, times: Infinity });
   await refused(syncEl7Catalog(await opts({ allowUnsignedRepodata: true })));
+});
+
+test('family adapter: catalog result and ensureSources in the shape of src/families/family.ts', async () => {
+  const o = await opts();
+  const r = await el7CatalogResult(o);
+  assert.equal(r.skipped, []);
+  assert.is(r.fetchedAt, '2026-01-02T03:04:05.000Z');
+  const e = r.kernels.find((k) => k.kernelRelease === '3.10.0-1160.119.1.el7.x86_64')!;
+  assert.is(e.release, '7.9.2009');
+  assert.is(e.sourceVersion, '3.10.0-1160.119.1.el7');
+  assert.equal(e.files.map((f) => [f.role, f.name, f.filename]), [
+    ['srpm', 'kernel', 'kernel-3.10.0-1160.119.1.el7.src.rpm'],
+    ['devel', 'kernel-devel', 'kernel-devel-3.10.0-1160.119.1.el7.x86_64.rpm'],
+  ]);
+  // Served from the cached catalog: no request to the vault.
+  const before = ctx.server.requests.length;
+  assert.equal((await el7CatalogResult({ ...o, vault: 'http://127.0.0.1:9/unreachable' })).kernels, r.kernels);
+  assert.is(ctx.server.requests.length, before);
+  const files = await ensureEl7Sources(e.kernelRelease, { cacheDir: o.cacheDir, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint });
+  assert.is(await sha256File(files.devel), e.files[1].sha256);
+  try {
+    await ensureEl7Sources('3.10.0-1.el7.x86_64', { cacheDir: o.cacheDir, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint });
+    assert.unreachable();
+  } catch (err) {
+    assert.is((err as Error).name, 'UnknownKernelError');
+  }
 });
 
 test.run();

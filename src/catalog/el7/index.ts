@@ -8,3 +8,4 @@ export { parseRepomd, RepomdError, type Repomd } from './repomd.ts';
 export { scanPrimaryGz, parsePackageBlock, PrimaryError, type PackageRecord } from './primary.ts';
 export { verifyRpmSignature } from './rpm-signature.ts';
 export { fetchEl7Sources, type El7SourceFiles, type FetchEl7SourcesOptions } from './fetch-sources.ts';
+export { toKernelEntry, toCatalogResult, el7CatalogResult, ensureEl7Sources, type El7KernelEntry, type El7CatalogResult } from './family-adapter.ts';
