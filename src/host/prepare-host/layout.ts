@@ -19,8 +19,9 @@ export function hostLayout(kernelRelease: string): HostLayout {
     moduleDir,
     extraDir,
     module: `${extraDir}/nbd.ko`,
-    // A dot name that does not end in .ko: depmod never sees a half-written module.
-    staged: `${extraDir}/.nbd.ko.nbdforge-new`,
+    // Beside, not inside, the release tree: depmod never indexes a half-written module, the final
+    // mv stays on one filesystem, and the .ko suffix lets modinfo read it as a file.
+    staged: `/lib/modules/.nbd-${kernelRelease}.nbdforge-new.ko`,
     modprobeConf: `/etc/modprobe.d/nbdforge-nbd.conf`,
     modulesLoadConf: `/etc/modules-load.d/nbdforge-nbd.conf`,
     lock: `/run/nbdforge-prepare-host.lock`,

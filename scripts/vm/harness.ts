@@ -1,0 +1,33 @@
+/**
+ * The VM harness used by the vm test tier (prepare-host, map, compose): a real Debian kernel without
+ * nbd.ko, a small initramfs, a shared directory, one script per boot.
+ *
+ *   const g = await prepareGuest({ release: '6.1.0-56-amd64', cacheDir });
+ *   const r = await g.boot({ share, script: 'boot.sh' });   // r.exitCode is the script's exit status
+ */
+import { path } from 'zx';
+import { resolvePaths } from '../../src/paths.ts';
+import { ensureKernel, type GuestKernel } from './kernels.ts';
+import { buildInitramfs } from './initramfs.ts';
+import { bootGuest, type BootSpec, type BootResult } from './qemu.ts';
+
+export { testReleases, availableReleases } from './kernels.ts';
+export type { BootResult } from './qemu.ts';
+
+export interface Guest {
+  kernel: GuestKernel;
+  initramfs: string;
+  boot(spec: Omit<BootSpec, 'kernel' | 'initramfs'>): Promise<BootResult>;
+}
+
+/** <cache>/vm, i.e. $NBDFORGE_HOME/cache/vm (default ~/.local/share/nbdforge/cache/vm). */
+export function vmCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(resolvePaths(env).cache, 'vm');
+}
+
+export async function prepareGuest(opts: { release: string; cacheDir?: string; modules?: string[]; tools?: string[] }): Promise<Guest> {
+  const cacheDir = opts.cacheDir ?? vmCacheDir();
+  const kernel = await ensureKernel(opts.release, cacheDir);
+  const initramfs = await buildInitramfs({ kernel, modules: opts.modules ?? [], tools: opts.tools, cacheDir });
+  return { kernel, initramfs, boot: (spec) => bootGuest({ ...spec, kernel, initramfs }) };
+}

@@ -1,0 +1,94 @@
+/**
+ * A small initramfs for test guests: busybox-static for the basics, dash as /bin/sh, and real host
+ * binaries (kmod, qemu-nbd, ...) copied with every library ldd lists. Kernel modules are the
+ * dependency closure of the ones asked for, taken from the guest kernel's tree (which has no
+ * nbd.ko). Uncompressed cpio: under TCG the kernel unpacks it faster than it would gunzip it.
+ * Cached by a key over every input, so a rebuild happens only when something changed.
+ */
+import { $, fs, path } from 'zx';
+import { createHash } from 'node:crypto';
+import type { GuestKernel } from './kernels.ts';
+
+export interface InitramfsSpec {
+  kernel: GuestKernel;
+  /** Modules to include with their dependencies (never nbd: the guests exist to install it). */
+  modules: string[];
+  /** Absolute host paths of extra binaries (their libraries come along). */
+  tools?: string[];
+  cacheDir: string;
+}
+
+/** Always present: what prepare-host's emitted script and the harness need. */
+const BASE_TOOLS = ['/usr/bin/dash', '/usr/bin/kmod', '/usr/bin/qemu-nbd'];
+const KMOD_LINKS = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'depmod', 'modinfo'];
+export const BASE_MODULES = ['virtio_pci', '9p', '9pnet_virtio'];
+const INIT = new URL('./guest-init.sh', import.meta.url);
+
+export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
+  if (spec.modules.some((m) => m === 'nbd')) throw new Error('the guest initramfs never carries nbd.ko');
+  const tools = [...new Set([...BASE_TOOLS, ...(spec.tools ?? [])])];
+  const modules = [...new Set([...BASE_MODULES, ...spec.modules])];
+  const init = await fs.readFile(INIT, 'utf8');
+  const stamp = await Promise.all([...tools, '/bin/busybox'].map(async (t) => `${t}:${(await fs.stat(t)).size}:${(await fs.stat(t)).mtimeMs}`));
+  const key = createHash('sha256').update(JSON.stringify({ v: 1, release: spec.kernel.release, modules, stamp, init })).digest('hex').slice(0, 16);
+  const out = path.join(spec.cacheDir, 'initramfs', `${spec.kernel.release}-${key}.cpio`);
+  if (await fs.pathExists(out)) return out;
+
+  const root = `${out}.d-${process.pid}`;
+  await fs.remove(root);
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'lib', 'lib64', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'root', 'share', 'var'])
+    await fs.mkdirp(path.join(root, d));
+  await fs.symlink('../run/lock', path.join(root, 'var/lock')); // qemu-nbd --connect puts its socket there
+  for (const t of tools) await copyWithLibs(t, root);
+  for (const l of KMOD_LINKS) await fs.symlink('../bin/kmod', path.join(root, 'usr/sbin', l));
+  await fs.symlink('../usr/bin/kmod', path.join(root, 'sbin/modprobe')); // the kernel's request_module helper
+  await fs.copy('/bin/busybox', path.join(root, 'bin/busybox'));
+  await fs.symlink('../usr/bin/dash', path.join(root, 'bin/sh'));
+  const taken = new Set([...KMOD_LINKS, 'sh', ...tools.map((t) => path.basename(t))]);
+  for (const a of (await $({ quiet: true })`/bin/busybox --list`).stdout.split('\n').filter(Boolean))
+    if (!taken.has(a) && !(await fs.pathExists(path.join(root, 'bin', a)))) await fs.symlink('busybox', path.join(root, 'bin', a));
+  await fs.writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await fs.writeFile(path.join(root, 'etc/group'), 'root:x:0:\n');
+  await fs.symlink('/proc/self/mounts', path.join(root, 'etc/mtab'));
+  await fs.writeFile(path.join(root, 'init'), init, { mode: 0o755 });
+
+  // modules: closure from the guest tree, then depmod for the initramfs tree
+  const k = spec.kernel;
+  const files = new Set<string>();
+  for (const m of modules) {
+    const deps = (await $({ quiet: true })`modprobe -d ${k.root} -S ${k.release} --show-depends ${m}`).stdout;
+    for (const line of deps.split('\n')) {
+      const f = /^insmod (\S+)/.exec(line.trim())?.[1];
+      if (f) files.add(f);
+    }
+  }
+  const relDir = path.join('lib/modules', k.release);
+  for (const f of files) await fs.copy(f, path.join(root, path.relative(k.root, f)));
+  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) await fs.copy(path.join(k.moduleDir, f), path.join(root, relDir, f));
+  await $({ quiet: true })`depmod -b ${root} ${k.release}`;
+
+  await fs.mkdirp(path.dirname(out));
+  await $({ quiet: true, cwd: root })`find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet > ${out}.tmp`;
+  await fs.rename(`${out}.tmp`, out);
+  await fs.remove(root);
+  return out;
+}
+
+/** Copy a binary to the same path in the tree, with every library ldd names (and the loader). */
+async function copyWithLibs(bin: string, root: string): Promise<void> {
+  const real = await fs.realpath(bin);
+  const paths = new Set<string>([bin]);
+  const ldd = (await $({ quiet: true, nothrow: true })`ldd ${real}`).stdout;
+  for (const line of ldd.split('\n')) {
+    const m = /=>\s+(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m) paths.add(m[1]);
+  }
+  for (const p of paths) {
+    // Debian's /lib is a symlink to usr/lib: keep the path as ldd spells it, as a real file in the tree.
+    const dest = path.join(root, p);
+    if (await fs.pathExists(dest)) continue;
+    await fs.mkdirp(path.dirname(dest));
+    await fs.copyFile(await fs.realpath(p), dest);
+    await fs.chmod(dest, 0o755);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Boot a test guest under QEMU TCG (-smp 1: the machine's KVM cannot run stock kernels, and two
+ * TCG vCPUs are slower). The guest's /init (guest-init.sh) runs one script from the shared
+ * directory and reports `NBDFORGE-VM-EXIT: <code>` on the serial console.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { path } from 'zx';
+import type { GuestKernel } from './kernels.ts';
+
+export interface BootSpec {
+  kernel: GuestKernel;
+  initramfs: string;
+  /** Host directory mounted at /share in the guest (read-write, 9p). */
+  share: string;
+  /** Script inside the share, run by the guest's /bin/sh. */
+  script: string;
+  /** Modules loaded before the share is mounted (beyond the 9p ones). */
+  modules?: string[];
+  memoryMiB?: number;
+  timeoutMs?: number;
+  /** Console transcript is written here as it arrives. */
+  logFile?: string;
+  extraArgs?: string[];
+}
+
+export interface BootResult {
+  /** The script's exit status, or undefined when the guest never said (panic, timeout). */
+  exitCode?: number;
+  console: string;
+  wallMs: number;
+  timedOut: boolean;
+}
+
+/** QEMU option values separate on commas: a literal comma is written twice. */
+export const qemuValue = (s: string) => s.replace(/,/g, ',,');
+
+export function qemuArgs(spec: BootSpec): string[] {
+  const mods = ['virtio_pci', '9pnet_virtio', '9p', ...(spec.modules ?? [])].join(',');
+  return [
+    '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', String(spec.memoryMiB ?? 1024),
+    '-nographic', '-no-reboot', '-nic', 'none',
+    '-kernel', spec.kernel.vmlinuz,
+    '-initrd', spec.initramfs,
+    '-append', `console=ttyS0 panic=-1 quiet loglevel=3 nbdforge.modules=${mods} nbdforge.script=${spec.script}`,
+    '-virtfs', `local,path=${qemuValue(path.resolve(spec.share))},mount_tag=share,security_model=none,id=share`,
+    ...(spec.extraArgs ?? []),
+  ];
+}
+
+export async function bootGuest(spec: BootSpec): Promise<BootResult> {
+  if (/\s/.test(spec.script)) throw new Error(`guest script name must not contain spaces: ${spec.script}`);
+  const t0 = Date.now();
+  const log = spec.logFile ? createWriteStream(spec.logFile) : undefined;
+  const child = spawn('qemu-system-x86_64', qemuArgs(spec), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let consoleText = '';
+  const take = (b: Buffer) => {
+    const s = b.toString('utf8').replace(/\r/g, '');
+    consoleText += s;
+    log?.write(s);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, spec.timeoutMs ?? 120_000);
+  await new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', () => resolve());
+  });
+  clearTimeout(timer);
+  if (log) await new Promise((r) => log.end(r));
+  const m = /NBDFORGE-VM-EXIT: (\d+)/.exec(consoleText);
+  return { exitCode: m ? Number(m[1]) : undefined, console: consoleText, wallMs: Date.now() - t0, timedOut };
+}
