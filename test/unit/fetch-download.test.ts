@@ -11,7 +11,8 @@ import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server
 const SIZE = 3 * 1024 * 1024 + 12345;
 const ctx = {} as { dir: string; root: string; blob: Buffer; sha: string; server: FixtureServer; n: number };
 const test = suite('fetch: download');
-const fast = { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 }, timeouts: { idleMs: 400, connectMs: 2000 } };
+// Short backoff; an idle timeout long enough that a busy machine never trips it by accident.
+const fast = { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 }, timeouts: { idleMs: 5000, connectMs: 5000 } };
 /** A fresh cache per test, so one test's cached file never answers another's. */
 const freshCache = async () => fs.mkdtemp(path.join(ctx.dir, `cache-${ctx.n++}-`));
 const listFiles = async (dir: string): Promise<string[]> =>
@@ -101,7 +102,9 @@ test('a stalled transfer times out and resumes', async () => {
   const cacheDir = await freshCache();
   const before = ctx.server.bytesSent('/blob.bin');
   ctx.server.fault('/blob.bin', { stallAfter: 500_000 });
-  const p = await download({ url: url(), sha256: ctx.sha, size: SIZE, cacheDir, ...fast });
+  const t0 = Date.now();
+  const p = await download({ url: url(), sha256: ctx.sha, size: SIZE, cacheDir, ...fast, timeouts: { idleMs: 300 } });
+  assert.ok(Date.now() - t0 >= 300, 'waited for the idle timeout');
   assert.ok((await fs.readFile(p)).equals(ctx.blob));
   assert.is(ctx.server.requests[1]?.status, 206);
   assert.ok(ctx.server.bytesSent('/blob.bin') - before - SIZE < 256 * 1024);
@@ -214,6 +217,16 @@ test('file:// URLs and plain local paths go through the same hash check', async 
     assert.match((err as Error).message, 'nope.rpm: not found');
   }
   assert.equal(await listFiles(cacheDir), []);
+});
+
+test('concurrent downloads of one file share one transfer (partial-file lock)', async () => {
+  const cacheDir = await freshCache();
+  const before = ctx.server.bytesSent('/blob.bin');
+  const [a, b, c] = await Promise.all([1, 2, 3].map(() => download({ url: url(), sha256: ctx.sha, size: SIZE, cacheDir, ...fast })));
+  assert.is(a, b);
+  assert.is(b, c);
+  assert.is(ctx.server.bytesSent('/blob.bin') - before, SIZE, 'the bytes went over the wire once');
+  assert.equal(await listFiles(cacheDir), [path.join('sha256', ctx.sha.slice(0, 2), ctx.sha)]);
 });
 
 test('an aborted download keeps its partial file for a later resume', async () => {
