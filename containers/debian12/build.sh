@@ -13,15 +13,19 @@ out=/out; mkdir -p "$out"
 w=/work; mkdir -p "$w/mod"
 
 stage unpack-headers
-# Onto the tmpfs (about 1 s; the container's overlay takes 15 s for these thousands of small
-# files), then link the trees where the headers' Makefile expects them by absolute path.
-# Only ./usr: Debian 12's /lib is a symlink into /usr and must stay one.
-mkdir -p "$w/k"
-for d in $HEADER_DEBS; do
-  dpkg-deb --fsys-tarfile "/debs/$d" | tar -x -C "$w/k" ./usr
-done
-for t in "$w"/k/usr/src/* "$w"/k/usr/lib/*; do
-  ln -sfn "$t" "${t#"$w/k"}"
+# The kbuild tree is unpacked once per header set into the host's derived cache (never onto the
+# container's overlay: 15 s there against under 1 s), then linked where the headers' Makefile
+# expects it by absolute path. Only ./usr: Debian 12's /lib is a symlink into /usr.
+k=$DERIVED/kbuild-$HEADERS_KEY
+if [ ! -d "$k" ]; then
+  tmp=$(mktemp -d "$DERIVED/.tmp-kbuild-XXXXXX")
+  for d in $HEADER_DEBS; do
+    dpkg-deb --fsys-tarfile "/debs/$d" | tar -x -C "$tmp" ./usr
+  done
+  mv "$tmp" "$k" 2>/dev/null || rm -rf "$tmp"
+fi
+for t in "$k"/usr/src/* "$k"/usr/lib/*; do
+  ln -sfn "$t" "${t#"$k"}"
 done
 tree=/usr/src/linux-headers-$KREL
 [ -f "$tree/Module.symvers" ] || { echo "no Module.symvers in $tree" >&2; exit 4; }

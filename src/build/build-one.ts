@@ -23,6 +23,8 @@ export interface BuildRequest {
   force?: boolean;
   oracle?: boolean;
   toolVersion: string;
+  /** Size of the container's scratch tmpfs (kbuild tree + objects need about 100 MB). */
+  scratchSize?: string;
   onStage?: (stage: Stage) => void;
 }
 
@@ -89,7 +91,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
       cmd: recipe.cmd,
       env: recipe.env,
       binds: recipe.binds,
-      tmpfs: { '/work': 'rw,exec,size=2g' },
+      tmpfs: { '/work': `rw,exec,size=${req.scratchSize ?? '2g'}` },
       labels: { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name },
       collect: { from: '/out', to: scratch },
       signal: ctx.signal,

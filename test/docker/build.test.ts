@@ -99,6 +99,15 @@ test('a build killed mid-compile leaves no container and no artifact', async () 
   assert.is(JSON.stringify(await store.readIndex()), before);
 });
 
+test('disk full mid-build (a 16 MB scratch) fails cleanly: no container, no artifact', async () => {
+  const before = JSON.stringify(await store.readIndex());
+  const err = await buildOne(ctx, { ...base, kernelRelease: oldest, force: true, scratchSize: '16m' }).catch((e) => e);
+  assert.instance(err, ContainerError);
+  assert.match(err.message, /No space left on device/);
+  assert.is(await ourContainers(), 0);
+  assert.is(JSON.stringify(await store.readIndex()), before);
+});
+
 test('a corrupt cached source file is detected and fetched again', async () => {
   const k = kernels[kernels.length - 1];
   const small = k.files.find((f) => f.role === 'compiler')!;

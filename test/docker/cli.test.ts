@@ -41,6 +41,29 @@ test('bad flags: usage error, exit 2', () => {
   assert.match(r3.stderr, /unknown command "frobnicate"/);
 });
 
+test('Ctrl-C during a build: exit non-zero, container removed, nothing stored', async () => {
+  const { spawn } = await import('node:child_process');
+  const krel = JSON.parse(run(['kernels', '--json']).stdout).kernels.at(-1).kernelRelease;
+  const child = spawn(cli, ['build', '--kernel', krel, '--force'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const sent = new Promise<void>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/compile/.test(err) && !child.killed) {
+        child.kill('SIGINT');
+        resolve();
+      }
+    });
+  });
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  await sent;
+  assert.is.not(code, 0, err);
+  assert.match(err, /SIGINT: stopping/);
+  const left = spawnSync('docker', ['ps', '-aq', '--filter', 'label=nbdforge.kernel=' + krel], { encoding: 'utf8' }).stdout.trim();
+  assert.is(left, '', 'no container left');
+  assert.not.ok(spawnSync('test', ['-e', path.join(home, 'store', 'index.json')]).status === 0, 'nothing stored');
+});
+
 test('kernels --json lists the catalog', () => {
   const r = run(['kernels', '--json']);
   assert.is(r.status, 0, r.stderr);

@@ -7,7 +7,7 @@ import type { ImageSpec } from '../../docker/image.ts';
 import { ensureImage } from '../../docker/image.ts';
 import { runContainer } from '../../docker/run.ts';
 import { buildCatalog, parseAptRecords } from './catalog.ts';
-import { sha256File } from '../../util/hash.ts';
+import { sha256, sha256File } from '../../util/hash.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { Mutex } from '../../util/mutex.ts';
 
@@ -18,6 +18,27 @@ const CATALOG_TTL_MS = 24 * 3600_000;
 export function debian12Image(env: NodeJS.ProcessEnv): ImageSpec {
   return { repo: 'nbdforge/debian12-builder', contextDir: CONTEXT, buildArgs: {}, baseImage: env.NBDFORGE_DEBIAN_BASE ?? 'debian:bookworm' };
 }
+
+const HEADER_ROLES = ['headers-common', 'headers', 'kbuild'];
+
+function headersKey(kernel: KernelEntry): string {
+  return sha256(HEADER_ROLES.map((r) => kernel.files.find((f) => f.role === r)!.sha256).join('\n'));
+}
+
+/** Where build.sh leaves what it derives from each deb (see containers/debian12/build.sh). */
+function derivedPaths(dir: string, kernel: KernelEntry): Record<string, string> {
+  const of = (role: string) => kernel.files.find((f) => f.role === role)!;
+  const kb = path.join(dir, `kbuild-${headersKey(kernel)}`);
+  return {
+    'headers-common': kb,
+    headers: kb,
+    kbuild: kb,
+    source: path.join(dir, `src-${of('source').sha256}`),
+    image: path.join(dir, `oracle-${of('image').sha256}.ko`),
+  };
+}
+
+const exists = (p: string) => fs.access(p).then(() => true, () => false);
 
 export function createDebian12(env: NodeJS.ProcessEnv): Family {
   const image = debian12Image(env);
@@ -60,9 +81,17 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
     async ensureSources(ctx, kernel) {
       const d = dirs(ctx);
       await fs.mkdir(d.debs, { recursive: true });
+      // A deb whose derived product (unpacked kbuild tree, extracted nbd.c, shipped module) is already
+      // in the cache is not read by the build, so it is neither hashed nor fetched again.
+      const derived = derivedPaths(d.derived, kernel);
+      const needed: typeof kernel.files = [];
+      for (const f of kernel.files) {
+        const product = derived[f.role];
+        if (!product || !(await exists(product))) needed.push(f);
+      }
       const check = async () => {
         const bad = [];
-        for (const f of kernel.files) {
+        for (const f of needed) {
           const p = path.join(d.debs, f.filename);
           const sum = await sha256File(p).catch(() => undefined);
           if (sum === f.sha256) continue;
@@ -92,7 +121,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         const still = await check();
         if (still.length) throw new Error(`downloaded files do not match the archive's checksums: ${still.map((f) => f.filename).join(', ')}`);
       });
-      return Object.fromEntries(kernel.files.map((f) => [f.role, path.join(d.debs, f.filename)]));
+      return Object.fromEntries(needed.map((f) => [f.role, path.join(d.debs, f.filename)]));
     },
 
     recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {
@@ -103,7 +132,8 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         cmd: ['/usr/local/lib/nbdforge/build.sh'],
         env: {
           KREL: kernel.kernelRelease,
-          HEADER_DEBS: ['headers-common', 'headers', 'kbuild'].map((r) => fileOf(r).filename).join(' '),
+          HEADER_DEBS: HEADER_ROLES.map((r) => fileOf(r).filename).join(' '),
+          HEADERS_KEY: headersKey(kernel),
           SOURCE_DEB: fileOf('source').filename,
           SOURCE_KEY: fileOf('source').sha256,
           SOURCE_TARBALL: './usr/src/linux-source-6.1.tar.xz',
