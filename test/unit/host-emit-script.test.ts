@@ -20,10 +20,16 @@ for (const sh of shells()) {
   test(`[${sh.join(' ')}] hostile arguments reach the command byte for byte`, async () => {
     const box = await sandbox();
     try {
-      const plan = planOf({ steps: [{ id: 'one', describe: "it's \"hostile\" $(x)", command: ['rec', ...HOSTILE], undo: ['rec', 'undo', ...HOSTILE] }] });
+      const plan = planOf({
+        steps: [
+          { id: 'one', describe: "it's \"hostile\" $(x)", command: ['rec', ...HOSTILE], undo: ['rec', 'undo', ...HOSTILE] },
+          // sh -c steps are inlined as subshells: their arguments must still arrive as "$@", one word each
+          { id: 'two', describe: 'sh -c', command: shc('[ $# = 16 ] && rec "$@" && [ -z "$nf_leak" ]', ...HOSTILE), probe: shc('nf_leak=1; [ "$1" = x ]', 'y') },
+        ],
+      });
       const r = runScript(sh, emitScript(plan), box.env, box.dir);
       assert.is(r.exitCode, 0, r.stderr);
-      assert.equal(await box.calls(), [HOSTILE]);
+      assert.equal(await box.calls(), [HOSTILE, HOSTILE]);
       assert.not.ok(await fs.stat(path.join(box.dir, 'pwned')).catch(() => undefined), 'command substitution ran');
       assert.is(parseRecords(plan, r.stdout, r.exitCode, 'sh').outcome, 'changed');
     } finally {
