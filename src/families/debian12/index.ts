@@ -71,11 +71,16 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
 
     async catalog(ctx, opts = {}) {
       const d = dirs(ctx);
-      if (!opts.refresh) {
-        const cached = await fs.readFile(d.catalog, 'utf8').then((t) => JSON.parse(t) as CatalogResult, () => undefined);
-        if (cached && Date.now() - Date.parse(cached.fetchedAt) < CATALOG_TTL_MS) return cached;
+      const cached = await fs.readFile(d.catalog, 'utf8').then((t) => JSON.parse(t) as CatalogResult, () => undefined);
+      if (!opts.refresh && cached && Date.now() - Date.parse(cached.fetchedAt) < CATALOG_TTL_MS) return cached;
+      try {
+        return await refreshCatalog(ctx);
+      } catch (err) {
+        // An expired catalog still names real packages; an explicit --refresh must not fall back.
+        if (!cached || opts.refresh || ctx.signal?.aborted) throw err;
+        ctx.log?.(`catalog: refresh failed (${(err as Error).message.split('\n')[0]}); using the catalog read ${cached.fetchedAt}`);
+        return cached;
       }
-      return refreshCatalog(ctx);
     },
 
     async ensureSources(ctx, kernel) {
