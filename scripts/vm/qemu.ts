@@ -21,6 +21,10 @@ export interface BootSpec {
   timeoutMs?: number;
   /** Console transcript is written here as it arrives. */
   logFile?: string;
+  /** User-mode network with these host->guest TCP forwards (loopback only); else no network at all. */
+  forwards?: Array<{ hostPort: number; guestPort: number }>;
+  /** Called with each console line as it arrives (to act while the guest runs). */
+  onLine?: (line: string) => void;
   extraArgs?: string[];
 }
 
@@ -39,7 +43,8 @@ export function qemuArgs(spec: BootSpec): string[] {
   const mods = ['virtio_pci', '9pnet_virtio', '9p', ...(spec.modules ?? [])].join(',');
   return [
     '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', String(spec.memoryMiB ?? 1024),
-    '-nographic', '-no-reboot', '-nic', 'none',
+    '-nographic', '-no-reboot',
+    '-nic', spec.forwards?.length ? ['user', 'model=virtio-net-pci', ...spec.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`)].join(',') : 'none',
     '-kernel', spec.kernel.vmlinuz,
     '-initrd', spec.initramfs,
     '-append', `console=ttyS0 panic=-1 quiet loglevel=3 nbdforge.modules=${mods} nbdforge.script=${spec.script}`,
@@ -54,10 +59,16 @@ export async function bootGuest(spec: BootSpec): Promise<BootResult> {
   const log = spec.logFile ? createWriteStream(spec.logFile) : undefined;
   const child = spawn('qemu-system-x86_64', qemuArgs(spec), { stdio: ['ignore', 'pipe', 'pipe'] });
   let consoleText = '';
+  let partial = '';
   const take = (b: Buffer) => {
     const s = b.toString('utf8').replace(/\r/g, '');
     consoleText += s;
     log?.write(s);
+    if (spec.onLine) {
+      const lines = (partial + s).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) spec.onLine(l);
+    }
   };
   child.stdout.on('data', take);
   child.stderr.on('data', take);

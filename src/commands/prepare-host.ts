@@ -10,7 +10,7 @@ import { prepareHost } from '../host/prepare-host/prepare-host.ts';
 import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
 
 const usage = `Usage: nbdforge prepare-host [--from STORE|URL] [--options 'nbds_max=16 max_part=15']
-                            [--ssh USER@HOST] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--json]
+                            [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--json]
 
 Installs the store's nbd.ko for the host's running kernel into /lib/modules/<release>/extra/,
 runs depmod, loads it with the options, persists them (modprobe.d, modules-load.d) and checks
@@ -21,6 +21,7 @@ Options:
   --from S          artifact store: a directory or an http(s) URL of one (default: --store)
   --options O       nbd module options (default '${DEFAULT_OPTIONS}'; '' for none)
   --ssh DEST        run on DEST over ssh: the host needs only sh and the usual tools, not Node
+  --ssh-option O    passed to ssh as -o O (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/k
   --dry-run         print the plan (facts are still read from the host)
   --emit-script F   write the plan as a standalone POSIX sh script to F ('-' for stdout);
                     with --kernel, no host is asked at all
@@ -37,6 +38,7 @@ const prepareHostCommand: Command = {
       from: { type: 'string' },
       options: { type: 'string', default: DEFAULT_OPTIONS },
       ssh: { type: 'string' },
+      'ssh-option': { type: 'string', multiple: true },
       'dry-run': { type: 'boolean', default: false },
       'emit-script': { type: 'string' },
       kernel: { type: 'string' },
@@ -53,7 +55,9 @@ const prepareHostCommand: Command = {
     if (values.kernel && emit === undefined) throw new UsageError('--kernel only goes with --emit-script (a run always plans for the running kernel)');
     const from = values.from ?? pathsFrom(values, ctx.env).store;
     const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[prepare-host] ${l}\n`);
-    const base: Runner = values.ssh ? new SshRunner(values.ssh, { log }) : new LocalRunner({ log });
+    if (values['ssh-option'] && !values.ssh) throw new UsageError('--ssh-option goes with --ssh');
+    const sshOptions = (values['ssh-option'] ?? []).flatMap((o) => ['-o', o]);
+    const base: Runner = values.ssh ? new SshRunner(values.ssh, { log, sshOptions }) : new LocalRunner({ log });
     const runner = values['dry-run'] ? new DryRunRunner(base, (t) => ctx.stdout.write(t)) : base;
 
     const report = await prepareHost({

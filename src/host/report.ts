@@ -18,9 +18,9 @@ function summary(r: PlanResult): string {
   const count = (st: string) => r.steps.filter((s) => s.status === st).length;
   switch (r.outcome) {
     case 'unchanged':
-      return `nothing changed: all ${count('already')} changing steps were already done, ${count('checked')} checks passed`;
+      return `nothing changed: ${count('already')} steps already done, ${count('checked')} checks passed`;
     case 'changed':
-      return `${count('done')} steps changed the host, ${count('already')} were already done, ${count('checked')} checks passed`;
+      return `${count('done')} steps changed the host, ${count('already')} already done, ${count('checked')} checks passed`;
     default:
       return r.message ?? '';
   }

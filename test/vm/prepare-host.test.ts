@@ -8,42 +8,24 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
 import { createHash } from 'node:crypto';
-import { resolvePaths } from '../../src/paths.ts';
-import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { sha256 } from '../../src/util/hash.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
 import { planPrepareHost } from '../../src/host/prepare-host/plan-prepare-host.ts';
 import { hostLayout } from '../../src/host/prepare-host/layout.ts';
 import { parseOptions, DEFAULT_OPTIONS } from '../../src/host/prepare-host/options.ts';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
+import { ROOT, STORE, artifactFor, type Artifact } from './helpers.ts';
 
 $.verbose = false;
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const HOME = process.env.NBDFORGE_TEST_HOME ?? path.join(resolvePaths(process.env).home, 'test-vm');
-const STORE = path.join(HOME, 'store');
 const BOOT_LIMIT_MS = 60_000;
 
-interface Kernel {
-  release: string;
+interface Kernel extends Artifact {
   guest: Guest;
-  sha: string;
-  bytes: Buffer;
-  vermagic: string;
 }
 let share = '';
 let newest: Kernel;
 let older: Kernel;
 const disk = { name: 'disk.qcow2', sha: '', bytes: 4 * 1024 * 1024 };
-
-async function artifactFor(release: string): Promise<Omit<Kernel, 'guest'>> {
-  // The real pipeline: build, verify, store (a cache hit when the inputs are already stored).
-  await $({ cwd: ROOT, quiet: true, env: { ...process.env, NBDFORGE_HOME: HOME } })`node bin/nbdforge.js build --family debian12 --kernel ${release} --home ${HOME}`;
-  const store = new DirStore(STORE);
-  const [entry] = await store.list({ kernelRelease: release, module: 'nbd' });
-  assert.ok(entry, `build stored no nbd artifact for ${release}`);
-  const bytes = await fs.readFile(store.artifactPath(entry));
-  return { release, sha: entry.sha256, bytes, vermagic: entry.vermagic };
-}
 
 async function emit(release: string, file: string): Promise<void> {
   const r = await $({ cwd: ROOT, nothrow: true })`node bin/nbdforge.js prepare-host --from ${STORE} --kernel ${release} --emit-script ${path.join(share, file)}`;

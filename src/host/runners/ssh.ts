@@ -49,7 +49,7 @@ export class SshRunner implements Runner {
   async run(plan: Plan): Promise<PlanResult> {
     const t0 = Date.now();
     const r = await this.send(emitScript(plan));
-    if (this.log) for (const l of r.stderr.split('\n')) if (l) this.log(l);
+    if (this.log) for (const l of r.stderr.split('\n')) if (l) this.log(l.replace(/^\[nbdforge\] /, ''));
     return { ...parseRecords(plan, r.stdout, r.exitCode, this.name), ms: Date.now() - t0 };
   }
 }

@@ -1,0 +1,27 @@
+/** Shared by the vm tests: the test-owned home and store, and real artifacts from the real build. */
+import { $, path } from 'zx';
+import * as assert from 'uvu/assert';
+import { resolvePaths } from '../../src/paths.ts';
+import { DirStore } from '../../src/artifacts/dir-store.ts';
+import { fs } from 'zx';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const HOME = process.env.NBDFORGE_TEST_HOME ?? path.join(resolvePaths(process.env).home, 'test-vm');
+export const STORE = path.join(HOME, 'store');
+export const CLI = path.join(ROOT, 'bin/nbdforge.js');
+
+export interface Artifact {
+  release: string;
+  sha: string;
+  bytes: Buffer;
+  vermagic: string;
+}
+
+/** Build (or find: a cache hit when the inputs are stored) the real nbd.ko for a kernel. */
+export async function artifactFor(release: string): Promise<Artifact> {
+  await $({ cwd: ROOT, quiet: true, env: { ...process.env, NBDFORGE_HOME: HOME } })`node ${CLI} build --family debian12 --kernel ${release} --home ${HOME}`;
+  const store = new DirStore(STORE);
+  const [entry] = await store.list({ kernelRelease: release, module: 'nbd' });
+  assert.ok(entry, `build stored no nbd artifact for ${release}`);
+  return { release, sha: entry.sha256, bytes: await fs.readFile(store.artifactPath(entry)), vermagic: entry.vermagic };
+}
