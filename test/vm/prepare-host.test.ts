@@ -94,9 +94,20 @@ test('newest kernel: guest refuses a wrong-kernel and a corrupt module unchanged
   await boot(newest, 'boot-newest.sh');
 });
 
-test('older kernel: the newest kernel\'s script is refused unchanged; its own installs, loads, serves a qcow2, re-runs as a no-op', async () => {
+test('older kernel: the newest kernel\'s script refused, nbd loaded elsewhere or built in is nothing to do, a held lock refuses, all unchanged; its own script installs, loads, serves a qcow2, re-runs as a no-op', async () => {
+  await fs.writeFile(path.join(share, 'nbd-elsewhere.ko'), older.bytes);
+  const m = `/lib/modules/${older.release}`;
   await bootScript(older, 'boot-older.sh', [
     `expect_refused_unchanged other-kernel-script prepare-${newest.release}.sh 3 refused`,
+    // nbd loaded from somewhere else than extra/: nothing to do, says so
+    'insmod /share/nbd-elsewhere.ko',
+    `expect_nothing_to_do loaded-elsewhere prepare-${older.release}.sh 'already loaded and is not this artifact'`,
+    'rmmod nbd',
+    // nbd built into the kernel (as modules.builtin says): nothing to do, says so
+    `cp ${m}/modules.builtin /tmp/builtin && echo kernel/drivers/block/nbd.ko >> ${m}/modules.builtin`,
+    `expect_nothing_to_do builtin prepare-${older.release}.sh 'built into kernel ${older.release}'`,
+    `cp /tmp/builtin ${m}/modules.builtin`,
+    `expect_locked_out locked prepare-${older.release}.sh`,
     `expect_installed first-run prepare-${older.release}.sh`,
     'expect_serves_qcow2',
     `expect_noop second-run prepare-${older.release}.sh`,

@@ -39,6 +39,28 @@ expect_refused_unchanged() { # NAME SCRIPT EXIT OUTCOME [STEP STATUS]
   check "$1: nbd not loaded" [ ! -d /sys/module/nbd ]
 }
 
+# A plan that must find nothing to do (exit 0) and leave the guest exactly as it was.
+expect_nothing_to_do() { # NAME SCRIPT MESSAGE-PATTERN
+  before=$(snapshot)
+  run_plan "$1" "$2"
+  check "$1: exit 0" [ "$RC" = 0 ]
+  check "$1: outcome nothing-to-do" [ "$(outcome "$1")" = nothing-to-do ]
+  check "$1: says why" grep -Eq "^@nbdforge message .*$3" "/tmp/$1.out"
+  check "$1: guest unchanged" [ "$(snapshot)" = "$before" ]
+}
+
+# Another run holds the lock (a live pid): refused, exit 3, guest unchanged; once its owner is gone the lock is taken over.
+expect_locked_out() { # NAME SCRIPT
+  sleep 60 & owner=$!
+  mkdir /run/nbdforge-prepare-host.lock && echo "$owner" > /run/nbdforge-prepare-host.lock/pid
+  before=$(snapshot)
+  run_plan "$1" "$2"
+  check "$1: exit 3" [ "$RC" = 3 ]
+  check "$1: says another run holds the lock" grep -q "^@nbdforge message another run holds the lock /run/nbdforge-prepare-host.lock (pid $owner)" "/tmp/$1.out"
+  check "$1: guest unchanged" [ "$(snapshot)" = "$before" ]
+  kill "$owner"; wait "$owner" 2>/dev/null
+}
+
 expect_installed() { # NAME SCRIPT
   run_plan "$1" "$2"
   check "$1: exit 0" [ "$RC" = 0 ]
