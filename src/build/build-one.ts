@@ -7,6 +7,7 @@ import type { ModuleSpec } from './module-spec.ts';
 import { ensureImage } from '../docker/image.ts';
 import { runContainer } from '../docker/run.ts';
 import { buildKey } from './key.ts';
+import { loadPatchRules, patchRuleHashes, parseApplied } from './patches.ts';
 import { expectedVermagic } from './vermagic.ts';
 import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import type { Check, Manifest } from '../artifacts/manifest.ts';
@@ -74,7 +75,8 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   const recipe = req.family.recipe(ctx, kernel, req.module, { oracle });
   stage('image');
   const image = await ensureImage(ctx.docker, recipe.image, ctx.log);
-  const key = buildKey({ kernel, module: req.module, patches: {}, builderImageId: image.id, env: recipe.env, oracle: recipe.oracle });
+  const patchRules = loadPatchRules(req.module);
+  const key = buildKey({ kernel, module: req.module, patches: patchRuleHashes(patchRules), builderImageId: image.id, env: recipe.env, oracle: recipe.oracle });
   if (!req.force) {
     const hit = await req.store.findByKey(key);
     if (hit) return { kernelRelease: kernel.kernelRelease, status: 'cached', key, artifact: hit, manifest: await req.store.readManifest(hit), durationMs: Date.now() - t0 };
@@ -127,6 +129,9 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
     const inputs: Record<string, string> = Object.fromEntries(kernel.files.map((f) => [f.filename, f.sha256]));
     for (const s of req.module.sources) inputs[s] = await sha256File(out(path.posix.basename(s)));
     inputs['recipe-env'] = sha256(JSON.stringify(recipe.env));
+    // A family that applies patch rules reports the ids it applied; each is recorded by its file's hash.
+    const applied = await fs.readFile(out('patches.txt'), 'utf8').then((t) => parseApplied(t, patchRules), () => []);
+    for (const r of applied) inputs[`patch:${r.id}`] = r.sha256;
     const manifest: Manifest = {
       schema: 1,
       key,

@@ -2,14 +2,15 @@ import os from 'node:os';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--jobs N] [--force] [--json]
+const usage = `Usage: nbdforge matrix --family F [--release R] [--kernels a,b | --latest N] [--jobs N] [--force] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
 default). One failure does not stop the others; the exit code is non-zero when any kernel failed.
 A live per-kernel view (stage, elapsed) is drawn on a terminal, plain lines otherwise.
 
 Options:
-  --family F        debian12 (default)
+  --family F        debian12 (default) | el7
+  --release R       el7: the kernels of one point release, e.g. 7.9.2009
   --kernels a,b     these kernel releases only
   --latest N        the N newest kernels
   --jobs N          builds at once (default: number of CPUs)
@@ -25,6 +26,7 @@ const matrix: Command = {
     const { values } = parse(argv, {
       family: { type: 'string', default: 'debian12' },
       kernels: { type: 'string' },
+      release: { type: 'string' },
       latest: { type: 'string' },
       jobs: { type: 'string' },
       module: { type: 'string', default: 'nbd' },
@@ -43,6 +45,7 @@ const matrix: Command = {
         module: values.module!,
         kernels: values.kernels?.split(',').map((s) => s.trim()).filter(Boolean),
         latest: int('latest', values.latest),
+        release: values.release,
         jobs: int('jobs', values.jobs) ?? os.availableParallelism(),
         force: values.force!,
         oracle: !values['no-oracle'],

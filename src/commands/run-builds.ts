@@ -14,6 +14,8 @@ export interface BuildsOptions {
   /** Explicit kernel releases, or undefined for the selection below. */
   kernels?: string[];
   latest?: number;
+  /** Only kernels of this point release (families whose kernels carry one: el7). */
+  release?: string;
   jobs: number;
   force: boolean;
   oracle: boolean;
@@ -27,7 +29,14 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   const store = new DirStore(paths.store);
   const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`));
   try {
-    const { kernels: known } = await family.catalog(session);
+    let { kernels: known } = await family.catalog(session);
+    if (opts.release) {
+      const of = (k: object) => (k as { release?: unknown }).release;
+      if (!known.some((k) => of(k) !== undefined)) throw new UsageError(`--release applies to families with point releases (el7), not ${family.name}`);
+      const releases = [...new Set(known.map(of))].join(', ');
+      known = known.filter((k) => of(k) === opts.release);
+      if (known.length === 0) throw new UsageError(`no ${family.name} kernels for release ${opts.release} in the catalog (releases: ${releases})`);
+    }
     let selected: string[];
     if (opts.kernels) selected = opts.kernels.map((k) => resolveKernel(known, k, family.name).kernelRelease);
     else if (opts.latest !== undefined) selected = known.slice(-opts.latest).map((k) => k.kernelRelease);

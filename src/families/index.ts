@@ -1,8 +1,10 @@
 import type { Family } from './family.ts';
 import { createDebian12 } from './debian12/index.ts';
+import { createEl7 } from './el7/index.ts';
 
 const families: Record<string, (env: NodeJS.ProcessEnv) => Family> = {
   debian12: createDebian12,
+  el7: createEl7,
 };
 
 export function familyNames(): string[] {

@@ -12,7 +12,7 @@ test("loadModuleSpec('nbd') reads kernels/modules/nbd.json", async () => {
   assert.is(m.name, 'nbd');
   assert.is(m.kconfig, 'CONFIG_BLK_DEV_NBD');
   assert.equal(m.sources, ['drivers/block/nbd.c']);
-  assert.equal(m.patchRules, []);
+  assert.equal(m.patchRules, ['req-type-drv-priv']);
   assert.type(m.description, 'string');
   assert.ok(m.description.length > 0);
   const raw = JSON.parse(await fs.readFile(path.join(KERNELS_DIR, 'modules', 'nbd.json'), 'utf8'));

@@ -1,0 +1,95 @@
+/**
+ * CentOS 7: the catalog is the vault's signed repodata (src/catalog/el7), the sources are the
+ * kernel SRPM and kernel-devel RPM (sha256 from the repodata, RPM signature by the CentOS key), and
+ * the build runs in a container of the kernel's own point release (containers/el7).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
+import type { ModuleSpec } from '../../build/module-spec.ts';
+import type { ImageSpec } from '../../docker/image.ts';
+import { cachePath } from '../../fetch/index.ts';
+import { el7CatalogResult, ensureEl7Sources, loadEl7Data, type El7Data, type El7KernelEntry } from '../../catalog/el7/index.ts';
+import { encodePatchRules, loadPatchRules } from '../../build/patches.ts';
+import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
+
+const CONTAINERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers');
+
+/** The builder image for one point release (or the stand-in, the same for all). */
+export function el7Image(cfg: El7FamilyConfig, release: string, defaultVault: string): ImageSpec {
+  if (cfg.builder === 'standin') {
+    return { repo: 'nbdforge/el7-standin-builder', contextDir: path.join(CONTAINERS, 'el7-standin'), buildArgs: {}, baseImage: cfg.standinBase };
+  }
+  return {
+    repo: 'nbdforge/el7-builder',
+    contextDir: path.join(CONTAINERS, 'el7'),
+    buildArgs: { RELEASE: release, VAULT: (cfg.vault ?? defaultVault).replace(/\/+$/, '') },
+    baseImage: cfg.baseImage.replaceAll('{release}', release),
+  };
+}
+
+/** Where the el7 family keeps things below the cache root (downloads are content-addressed there). */
+function dirs(ctx: FamilyContext) {
+  return { cache: ctx.paths.cache, derived: path.join(ctx.paths.cache, 'el7', 'derived') };
+}
+
+function el7Entry(kernel: KernelEntry): El7KernelEntry {
+  const k = kernel as Partial<El7KernelEntry>;
+  if (kernel.family !== 'el7' || typeof k.release !== 'string') throw new Error(`${kernel.kernelRelease} is not an el7 catalog entry`);
+  return kernel as El7KernelEntry;
+}
+
+export function createEl7(env: NodeJS.ProcessEnv): Family {
+  const cfg = el7ConfigFromEnv(env);
+  let data: Promise<El7Data> | undefined;
+  const loadData = () => (data ??= loadEl7Data(cfg.dataDir));
+  // The default vault is only known once releases.json is read; recipe() is synchronous, so the
+  // value read by catalog() (always called first by the build step) is kept here.
+  let defaultVault = 'https://vault.centos.org';
+
+  return {
+    name: 'el7',
+
+    async catalog(ctx, opts = {}) {
+      const d = await loadData();
+      defaultVault = d.defaultVault;
+      return el7CatalogResult({ cacheDir: dirs(ctx).cache, data: d, vault: cfg.vault, refresh: opts.refresh, signal: ctx.signal });
+    },
+
+    async ensureSources(ctx, kernel) {
+      const d = await loadData();
+      ctx.log?.(`sources: ${kernel.files.map((f) => f.filename).join(', ')} (sha256 from signed repodata, RPM signatures)`);
+      return ensureEl7Sources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal });
+    },
+
+    recipe(ctx, kernel: KernelEntry, module: ModuleSpec): Recipe {
+      const k = el7Entry(kernel);
+      const of = (role: 'srpm' | 'devel') => k.files.find((f) => f.role === role)!;
+      // Downloads live at <cache>/sha256/<ab>/<sha256>; the container sees that tree read-only.
+      const inRpms = (sha: string) => `/rpms/${path.relative(path.join(dirs(ctx).cache, 'sha256'), cachePath(dirs(ctx).cache, sha))}`;
+      const srpm = of('srpm');
+      const devel = of('devel');
+      return {
+        image: el7Image(cfg, k.release, defaultVault),
+        cmd: ['/usr/local/lib/nbdforge/build.sh'],
+        env: {
+          KREL: k.kernelRelease,
+          KVER: k.sourceVersion,
+          DEVEL_RPM: inRpms(devel.sha256),
+          DEVEL_KEY: devel.sha256,
+          DEVEL_NAME: devel.filename,
+          SRPM: inRpms(srpm.sha256),
+          SRPM_KEY: srpm.sha256,
+          SRPM_NAME: srpm.filename,
+          MODULE: module.name,
+          MODULE_SOURCES: module.sources.join(' '),
+          PATCH_RULES: encodePatchRules(loadPatchRules(module)),
+          DERIVED: '/derived',
+        },
+        binds: [`${path.join(dirs(ctx).cache, 'sha256')}:/rpms:ro`, `${dirs(ctx).derived}:/derived`],
+        // CentOS 7 ships no nbd.ko to compare with: that is why this family exists.
+        oracle: false,
+      };
+    },
+  };
+}

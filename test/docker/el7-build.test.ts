@@ -1,0 +1,279 @@
+/**
+ * The el7 pipeline end to end, with one stand-in, said plainly:
+ *
+ * centos:7 images cannot be pulled on this machine, so the builder is containers/el7-standin: Debian 12
+ * with gcc-12, running the same containers/el7/build.sh. The kernel-devel RPM holds a REAL kbuild
+ * tree, the Debian 6.1 headers tree the debian12 family derives, merged into one self-contained
+ * directory and repackaged under an el-style name (6.1.0-<abi>.el7). Its baked-in release
+ * (include/generated/utsrelease.h, include/config/kernel.release) is rewritten to that el-style
+ * name, as a kernel built under that name would carry; build.sh refuses a tree whose release is not
+ * the catalog's, and vermagic is then checked against the catalog's release and the tree's .config.
+ * The SRPM's linux-<v>.tar.xz holds the real nbd.c of the same Debian source, plus one line that
+ * uses REQ_TYPE_SPECIAL, so the patch rule has something to do.
+ *
+ * Everything else is real: RPMs made by rpmbuild and signed by rpmsign, repodata by createrepo_c,
+ * repomd.xml signed with a test key, served over HTTP on 127.0.0.1, synced and fetched by the
+ * product's code, built in a container, verified (vermagic, every CRC against Module.symvers), stored.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { $ } from 'zx';
+import tar from 'tar-stream';
+import { main } from '../../src/cli.ts';
+import { connectEngine, LABEL } from '../../src/docker/engine.ts';
+import { getFamily } from '../../src/families/index.ts';
+import { resolvePaths } from '../../src/paths.ts';
+import { buildOne } from '../../src/build/build-one.ts';
+import { loadModuleSpec } from '../../src/build/module-spec.ts';
+import { loadPatchRules, patchRuleHashes } from '../../src/build/patches.ts';
+import { buildKey } from '../../src/build/key.ts';
+import { DirStore } from '../../src/artifacts/dir-store.ts';
+import { ContainerError } from '../../src/docker/errors.ts';
+import { sha256File } from '../../src/util/hash.ts';
+import { buildVault, stopVaultAgents, type FixtureKernel, type VaultFixture } from '../fixtures/vault/build-vault.ts';
+import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
+
+const q = $({ quiet: true });
+const docker = await connectEngine(process.env);
+const nbd = await loadModuleSpec('nbd');
+const exists = (p: string) => fs.lstat(p).then(() => true, () => false);
+
+// --- The real Debian kbuild tree and nbd.c, through the debian12 family ---------------------------
+const debPaths = resolvePaths(process.env);
+const debian12 = getFamily('debian12', process.env);
+const debKernels = (await debian12.catalog({ docker, paths: debPaths })).kernels;
+const deb = debKernels[debKernels.length - 1];
+const abi = /^6\.1\.0-(\d+)-amd64$/.exec(deb.kernelRelease)![1];
+const debDerived = path.join(debPaths.cache, 'debian12', 'derived');
+
+/** The derived kbuild directory holding this kernel's headers; a debian12 build makes it if absent. */
+async function debianTree(): Promise<{ root: string; nbdC: string }> {
+  const find = async () => {
+    for (const d of await fs.readdir(debDerived).catch(() => [] as string[])) {
+      if (d.startsWith('kbuild-') && (await exists(path.join(debDerived, d, 'usr/src', `linux-headers-${deb.kernelRelease}`)))) return path.join(debDerived, d);
+    }
+    return undefined;
+  };
+  const nbdC = path.join(debDerived, `src-${deb.files.find((f) => f.role === 'source')!.sha256}`, 'linux-source-6.1/drivers/block/nbd.c');
+  let root = await find();
+  if (!root || !(await exists(nbdC))) {
+    const store = new DirStore(await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-deb-')));
+    await buildOne({ docker, paths: debPaths }, { family: debian12, kernelRelease: deb.kernelRelease, module: nbd, store, oracle: false, force: true, toolVersion: 'test' });
+    root = await find();
+  }
+  assert.ok(root, `no derived kbuild tree for ${deb.kernelRelease}`);
+  return { root: root!, nbdC };
+}
+
+/**
+ * One directory that builds modules on its own, as a CentOS kernel-devel tree does: the -common
+ * tree (sources side, its scripts/tools links followed into linux-kbuild), the flavour's generated
+ * files on top, and the real top Makefile instead of the flavour's `include /usr/src/...` wrapper.
+ */
+async function elTree(deb: string, dest: string, release: string, definesDrvPriv: boolean): Promise<string> {
+  const src = path.join(deb, 'usr/src');
+  const common = path.join(src, `linux-headers-6.1.0-${abi}-common`);
+  const flavour = path.join(src, `linux-headers-6.1.0-${abi}-amd64`);
+  await fs.mkdir(dest, { recursive: true });
+  await q`cp -rL ${common + '/.'} ${dest}`;
+  await q`cp -rL ${flavour + '/.'} ${dest}`;
+  await fs.copyFile(path.join(common, 'Makefile'), path.join(dest, 'Makefile'));
+  await fs.writeFile(path.join(dest, 'include/config/kernel.release'), `${release}\n`);
+  await fs.writeFile(path.join(dest, 'include/generated/utsrelease.h'), `#define UTS_RELEASE "${release}"\n`);
+  if (definesDrvPriv) {
+    // What the el7 3.10.0-514 trees have and 6.1 does not: a request type named REQ_TYPE_DRV_PRIV.
+    await fs.appendFile(path.join(dest, 'include/linux/blkdev.h'), '\n#define REQ_TYPE_DRV_PRIV 7 /* nbdforge test fixture */\n');
+  }
+  return dest;
+}
+
+// --- The vault ------------------------------------------------------------------------------------
+const REL = '7.9.2009';
+const withRule: FixtureKernel = { release: REL, repo: 'os', version: `6.1.0-${abi}.el7` };
+const noDefine: FixtureKernel = { release: REL, repo: 'updates', version: `6.1.0-${abi}.1.el7` };
+const evil: FixtureKernel = { release: REL, repo: 'updates', version: `6.1.0-${abi}.2.el7` };
+const krel = (k: FixtureKernel) => `${k.version}.x86_64`;
+
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-build-'));
+const home = path.join(dir, 'home');
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  NBDFORGE_HOME: home,
+  NBDFORGE_CACHE: undefined,
+  NBDFORGE_STORE: undefined,
+  NBDFORGE_EL7_BUILDER: 'standin',
+  NBDFORGE_EL7_DATA: path.join(dir, 'el7-data'),
+};
+const paths = resolvePaths(env);
+const store = new DirStore(paths.store);
+const family = getFamily('el7', env);
+const ctx = { docker, paths };
+let vault: VaultFixture;
+let server: FixtureServer;
+let realNbd: string;
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) }) as unknown as NodeJS.WriteStream;
+  const code = await main(args, { env, stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+  return { code, out, err };
+}
+
+/** Replace a kernel's SRPM by one whose linux-<v>.tar.xz also holds `linux-<v>/../../nbdforge-escape`. */
+async function plantEscapingSrpm(v: VaultFixture, k: FixtureKernel): Promise<void> {
+  const top = path.join(dir, 'evil');
+  await fs.mkdir(path.join(top, 'SOURCES'), { recursive: true });
+  const pack = tar.pack();
+  pack.entry({ name: `linux-${k.version}/drivers/block/nbd.c` }, realNbd);
+  pack.entry({ name: `linux-${k.version}/../../nbdforge-escape` }, 'written outside\n');
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  const tarFile = path.join(top, 'SOURCES', `linux-${k.version}.tar`);
+  await fs.writeFile(tarFile, Buffer.concat(chunks));
+  await q`xz -f ${tarFile}`;
+  const [ver, rel] = [k.version.slice(0, k.version.indexOf('-')), k.version.slice(k.version.indexOf('-') + 1)];
+  const spec = path.join(top, 'kernel.spec');
+  await fs.writeFile(spec, `Name: kernel\nVersion: ${ver}\nRelease: ${rel}\nSummary: crafted\nLicense: GPLv2\nSource0: linux-%{version}-%{release}.tar.xz\n%description\ncrafted\n%prep\n%build\n%install\n%files\n`);
+  await q`rpmbuild -bs --nodeps --define ${`_topdir ${top}`} ${spec}`;
+  const srpm = path.join(top, 'SRPMS', `kernel-${k.version}.src.rpm`);
+  await v.signRpm(srpm);
+  const repo = path.join(v.root, k.release, k.repo, 'Source');
+  await fs.copyFile(srpm, path.join(repo, 'SPackages', path.basename(srpm)));
+  await q`createrepo_c --quiet --no-database --checksum sha256 ${repo}`;
+  await v.sign(path.join(repo, 'repodata', 'repomd.xml'));
+  await stopVaultAgents(v);
+}
+
+test.before(async () => {
+  const t = await debianTree();
+  realNbd = await fs.readFile(t.nbdC, 'utf8');
+  // A line as the el7 3.10.0-514 nbd.c has it: the old request type name.
+  const oldStyle = `${realNbd}\n/* nbdforge test: the pre-4.5 request type name */\nstatic int nbdforge_req_type __maybe_unused = REQ_TYPE_SPECIAL;\n`;
+  const trees = {
+    [withRule.version]: elTree(t.root, path.join(dir, 'trees', withRule.version), krel(withRule), true),
+    [noDefine.version]: elTree(t.root, path.join(dir, 'trees', noDefine.version), krel(noDefine), false),
+  };
+  vault = await buildVault(dir, {
+    kernels: [withRule, noDefine, evil],
+    develTree: (k) => trees[k.version],
+    nbdSource: () => oldStyle,
+  });
+  await plantEscapingSrpm(vault, evil);
+  server = await startFixtureServer(vault.root);
+  // A kernels/el7 folder whose key is the test vault's (NBDFORGE_EL7_DATA): the shipped one pins CentOS's.
+  const data = JSON.parse(await fs.readFile('kernels/el7/releases.json', 'utf8'));
+  await fs.mkdir(env.NBDFORGE_EL7_DATA!, { recursive: true });
+  await fs.writeFile(
+    path.join(env.NBDFORGE_EL7_DATA!, 'releases.json'),
+    JSON.stringify({ ...data, defaultVault: server.url, keyFile: vault.key.file, fingerprint: vault.key.fingerprint }),
+  );
+});
+
+test.after(async () => {
+  await server?.close();
+  if (vault) await stopVaultAgents(vault);
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function ourContainers(): Promise<number> {
+  return (await docker.listContainers({ all: true, filters: { label: [LABEL] } })).length;
+}
+
+test('kernels sync --family el7 --vault URL, then kernels --family el7 --release', async () => {
+  const s = await cli(['kernels', 'sync', '--family', 'el7', '--vault', server.url, '--release', REL]);
+  assert.is(s.code, 0, s.err);
+  assert.match(s.out, /3 kernel\(s\) from 4 repositories signed by/);
+  const l = await cli(['kernels', '--family', 'el7', '--release', REL, '--json']);
+  assert.is(l.code, 0, l.err);
+  const j = JSON.parse(l.out);
+  assert.equal(j.kernels.map((k: { kernelRelease: string }) => k.kernelRelease).sort(), [withRule, noDefine, evil].map(krel).sort());
+  const t = await cli(['kernels', '--family', 'el7']);
+  assert.match(t.out, new RegExp(`${REL}\\s+os\\s+${krel(withRule).replaceAll('.', '\\.')}`));
+});
+
+let firstKey = '';
+test(`nbdforge build --family el7: a real nbd.ko for ${krel(withRule)}, patch rule applied, vermagic and CRCs checked`, async () => {
+  const r = await cli(['build', '--family', 'el7', '--kernel', krel(withRule), '--json']);
+  assert.is(r.code, 0, r.err + r.out);
+  const k = JSON.parse(r.out).kernels[0];
+  assert.is(k.status, 'built');
+  assert.is(k.vermagic, `${krel(withRule)} SMP preempt mod_unload modversions`);
+  const checks = Object.fromEntries(k.checks.map((c: { name: string; ok: boolean; detail: string }) => [c.name, c]));
+  assert.equal(Object.keys(checks).sort(), ['crcs', 'vermagic']);
+  assert.ok(checks.vermagic.ok && checks.crcs.ok, JSON.stringify(k.checks));
+  const n = Number(/^(\d+) imported symbols, all CRCs match/.exec(checks.crcs.detail)?.[1]);
+  assert.ok(n > 50, checks.crcs.detail);
+  assert.is(await sha256File(k.path), k.sha256);
+  const [entry] = await store.list({ kernelRelease: krel(withRule) });
+  const m = await store.readManifest(entry);
+  const rule = loadPatchRules(nbd)[0];
+  assert.is(m.inputs[`patch:${rule.id}`], rule.sha256, 'the manifest records the applied rule');
+  assert.is(m.family, 'el7');
+  assert.match(m.compiler, /gcc/);
+  firstKey = k.key;
+  assert.is(await ourContainers(), 0);
+});
+
+test('the same build again is a cache hit', async () => {
+  const t0 = Date.now();
+  const r = await buildOne(ctx, { family, module: nbd, store, kernelRelease: krel(withRule), toolVersion: 'test' });
+  assert.is(r.status, 'cached');
+  assert.is(r.key, firstKey);
+  assert.ok(Date.now() - t0 < 3000, `cache hit took ${Date.now() - t0} ms`);
+});
+
+test('a changed patch rule file changes the build key', async () => {
+  const rulesDir = path.join(dir, 'rules');
+  await fs.mkdir(rulesDir, { recursive: true });
+  const rule = loadPatchRules(nbd)[0];
+  const text = await fs.readFile(path.join('kernels/patches', `${rule.id}.json`), 'utf8');
+  await fs.writeFile(path.join(rulesDir, `${rule.id}.json`), text.replace('"description": "', '"description": "edited. '));
+  const edited = loadPatchRules(nbd, rulesDir);
+  assert.is.not(edited[0].sha256, rule.sha256);
+  const { kernels } = await family.catalog(ctx);
+  const k = kernels.find((x) => x.kernelRelease === krel(withRule))!;
+  const base = { kernel: k, module: nbd, builderImageId: 'img', env: {}, oracle: false };
+  assert.is.not(buildKey({ ...base, patches: patchRuleHashes(edited) }), buildKey({ ...base, patches: patchRuleHashes([rule]) }));
+});
+
+test(`${krel(noDefine)}: nbd.c uses REQ_TYPE_SPECIAL but the tree has no REQ_TYPE_DRV_PRIV: rule not applied, build fails`, async () => {
+  const lines: string[] = [];
+  const before = JSON.stringify(await store.readIndex());
+  const err = await buildOne({ ...ctx, log: (l) => lines.push(l) }, { family, module: nbd, store, kernelRelease: krel(noDefine), toolVersion: 'test' }).catch((e) => e);
+  assert.instance(err, ContainerError);
+  const all = `${err.message}\n${(err as ContainerError).logTail}`;
+  assert.match(all, /@@patch req-type-drv-priv skipped: the tree does not define REQ_TYPE_DRV_PRIV/);
+  assert.match(all, /REQ_TYPE_SPECIAL.? undeclared/);
+  assert.is(JSON.stringify(await store.readIndex()), before);
+  assert.is(await ourContainers(), 0);
+});
+
+test(`${krel(evil)}: an SRPM tarball member "../../nbdforge-escape" is refused, nothing written outside`, async () => {
+  const err = await buildOne(ctx, { family, module: nbd, store, kernelRelease: krel(evil), toolVersion: 'test' }).catch((e) => e);
+  assert.instance(err, ContainerError);
+  const all = `${err.message}\n${(err as ContainerError).logTail}`;
+  assert.match(all, /refusing linux-[^ ]+\.tar\.xz from kernel-[^ ]+\.src\.rpm: archive member "linux-[^"]+\/\.\.\/\.\.\/nbdforge-escape" leaves the extraction directory/);
+  const derived = path.join(paths.cache, 'el7', 'derived');
+  for (const p of [path.join(derived, 'nbdforge-escape'), path.join(paths.cache, 'el7', 'nbdforge-escape'), path.join(paths.cache, 'nbdforge-escape')]) {
+    assert.not.ok(await exists(p), `${p} was written`);
+  }
+  const left = (await fs.readdir(derived)).filter((d) => d.startsWith('.tmp-') || d.startsWith('src-'));
+  assert.is(left.filter((d) => d.startsWith('.tmp-')).length, 0, `left: ${left.join(' ')}`);
+  assert.is(await ourContainers(), 0);
+});
+
+test('matrix --family el7 --release: the built kernel is cached, the two broken ones fail, exit 1', async () => {
+  const r = await cli(['matrix', '--family', 'el7', '--release', REL, '--jobs', '2', '--json']);
+  assert.is(r.code, 1, r.err);
+  const j = JSON.parse(r.out);
+  assert.equal(j.counts, { built: 0, cached: 1, failed: 2 });
+  assert.is(j.kernels.find((k: { kernelRelease: string }) => k.kernelRelease === krel(withRule)).status, 'cached');
+});
+
+test.run();
