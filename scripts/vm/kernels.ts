@@ -17,7 +17,12 @@ const IMAGE = /^linux-image-(6\.1\.0-(\d+)-amd64)$/;
 
 /** Kernel releases apt can fetch, oldest first (e.g. 6.1.0-47-amd64 ... 6.1.0-56-amd64). */
 export async function availableReleases(): Promise<string[]> {
-  const out = (await $({ quiet: true })`apt-cache pkgnames linux-image-6.1.0-`).stdout;
+  let out = (await $({ quiet: true })`apt-cache pkgnames linux-image-6.1.0-`).stdout;
+  if (!out.trim()) {
+    // A fresh machine may never have fetched its package lists.
+    await $({ quiet: true })`apt-get update -q`;
+    out = (await $({ quiet: true })`apt-cache pkgnames linux-image-6.1.0-`).stdout;
+  }
   return out
     .split('\n')
     .map((l) => IMAGE.exec(l.trim()))

@@ -8,10 +8,16 @@ import net from 'node:net';
 
 export const DROPBEAR = '/usr/sbin/dropbear';
 
-/** dropbear comes from Debian's dropbear-bin; installed here when missing (the vm tier's own prerequisite). */
+/**
+ * The guest's server (dropbear-bin) and the host's client and key tool (openssh-client), installed
+ * here when missing: prerequisites of this one test, beyond what `setup-host --with vm` installs.
+ */
 export async function ensureDropbear(): Promise<string> {
-  if (!(await fs.pathExists(DROPBEAR))) {
-    await $({ quiet: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -q --no-install-recommends dropbear-bin`;
+  const missing = [];
+  if (!(await fs.pathExists(DROPBEAR))) missing.push('dropbear-bin');
+  if ((await $({ nothrow: true, quiet: true })`command -v ssh-keygen ssh`).stdout.trim().split('\n').length < 2) missing.push('openssh-client');
+  if (missing.length) {
+    await $({ quiet: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -q --no-install-recommends ${missing}`;
   }
   return DROPBEAR;
 }
