@@ -19,26 +19,8 @@ out=/out; mkdir -p "$out"
 w=/work; mkdir -p "$w/mod"
 CC=${CC:-gcc}
 
-# Member names on stdin (one a line); prints the first that leaves the extraction directory.
-bad_name() {
-  awk '{ n = $0; sub(/^\.\//, "", n) }
-       n ~ /^\// || n ~ /(^|\/)\.\.(\/|$)/ { print $0; exit }'
-}
-# `cpio -tv` lines on stdin; prints "name -> target" for the first symlink that resolves outside.
-bad_link() {
-  awk '$1 ~ /^l/ {
-         i = index($0, " -> "); if (i == 0) next
-         target = substr($0, i + 4); name = $9
-         sub(/^\.\//, "", name)
-         if (target ~ /^\//) { print name " -> " target; exit }
-         n = split(name, p, "/"); depth = n - 1
-         m = split(target, t, "/")
-         for (j = 1; j <= m; j++) {
-           if (t[j] == "..") depth--; else if (t[j] != "." && t[j] != "") depth++
-           if (depth < 0) { print name " -> " target; exit }
-         }
-       }'
-}
+# shellcheck source=archive-check.sh
+. "$lib/archive-check.sh"
 
 stage unpack-headers
 k=$DERIVED/devel-$DEVEL_KEY

@@ -1,0 +1,1 @@
+../el7/archive-check.sh
