@@ -52,6 +52,7 @@ const prepareHostCommand: Command = {
     }
     const emit = values['emit-script'];
     if (emit !== undefined && values['dry-run']) throw new UsageError('--dry-run and --emit-script exclude each other');
+    if (emit === '-' && values.json) throw new UsageError('--emit-script - and --json would both write to stdout');
     if (values.kernel && emit === undefined) throw new UsageError('--kernel only goes with --emit-script (a run always plans for the running kernel)');
     const from = values.from ?? pathsFrom(values, ctx.env).store;
     const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[prepare-host] ${l}\n`);

@@ -136,6 +136,7 @@ test('prepare-host: bad situations end before any plan runs, each with its own m
     [facts(`nbd_installed=/lib/modules/${K}/kernel/drivers/block/nbd.ko`), 'nothing-to-do', /ships with kernel .*kernel\/drivers\/block\/nbd\.ko/],
     [facts('sig_enforce=Y'), 'refused', /enforces module signatures/],
     [facts('modules_disabled=1'), 'refused', /no longer loads modules/],
+    [facts('lockdown=none [integrity] confidentiality'), 'refused', /enforces module signatures .*lockdown: none \[integrity\]/],
     [facts('kernel=6.1.0-99-amd64', 'moddir=/lib/modules/6.1.0-99-amd64'), 'refused', /no nbd\.ko for kernel 6\.1\.0-99-amd64 .* store holds/],
     [facts('kernel=6.1.0-53-amd64', 'moddir=/lib/modules/6.1.0-53-amd64', `vermagic=${VM('6.1.0-53-amd64')}`), 'refused', /sha256 is .* refusing to install it/],
     [facts('kernel=6.1.0-50-amd64', 'moddir=/lib/modules/6.1.0-50-amd64'), 'refused', /built for kernel 6\.1\.0-47-amd64/],

@@ -84,10 +84,18 @@ export function prepareHostRules(l: HostLayout, artifactSha256: string | undefin
     {
       id: 'signatures',
       describe: 'the kernel does not enforce module signatures',
-      check: shc('[ "$(cat /sys/module/module/parameters/sig_enforce 2>/dev/null)" != Y ] || { echo "sig_enforce=Y"; exit 1; }'),
+      // Lockdown (integrity or confidentiality) refuses unsigned modules even when sig_enforce reads N.
+      check: shc(
+        '[ "$(cat /sys/module/module/parameters/sig_enforce 2>/dev/null)" != Y ] || { echo "sig_enforce=Y"; exit 1; }\n' +
+          'l=$(cat /sys/kernel/security/lockdown 2>/dev/null); case "$l" in *"[integrity]"*|*"[confidentiality]"*) echo "lockdown: $l"; exit 1;; esac',
+      ),
       otherwise: 'refuse',
-      message: 'the kernel enforces module signatures (Secure Boot or module.sig_enforce=1) and this module is unsigned; sign it with an enrolled key',
-      fromFacts: (f) => (f.signatures.enforced ? 'sig_enforce=Y' : undefined),
+      message: 'the kernel enforces module signatures (Secure Boot, module.sig_enforce=1 or lockdown) and this module is unsigned; sign it with an enrolled key',
+      fromFacts: (f) => {
+        if (f.signatures.enforced) return 'sig_enforce=Y';
+        const l = f.signatures.lockdown ?? '';
+        return /\[(integrity|confidentiality)\]/.test(l) ? `lockdown: ${l}` : undefined;
+      },
     },
     {
       id: 'tools',
