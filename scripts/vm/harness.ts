@@ -5,11 +5,14 @@
  *   const g = await prepareGuest({ release: '6.1.0-56-amd64', cacheDir });
  *   const r = await g.boot({ share, script: 'boot.sh' });   // r.exitCode is the script's exit status
  */
-import { path } from 'zx';
+import { fs, path } from 'zx';
 import { resolvePaths } from '../../src/paths.ts';
 import { ensureKernel, type GuestKernel } from './kernels.ts';
 import { buildInitramfs } from './initramfs.ts';
 import { bootGuest, type BootSpec, type BootResult } from './qemu.ts';
+import { prepareHost } from '../../src/host/prepare-host/prepare-host.ts';
+import { LocalRunner } from '../../src/host/runners/local.ts';
+import { parseOptions, DEFAULT_OPTIONS } from '../../src/host/prepare-host/options.ts';
 
 export { testReleases, availableReleases } from './kernels.ts';
 export type { BootResult } from './qemu.ts';
@@ -30,4 +33,22 @@ export async function prepareGuest(opts: { release: string; cacheDir?: string; m
   const kernel = await ensureKernel(opts.release, cacheDir);
   const initramfs = await buildInitramfs({ kernel, modules: opts.modules ?? [], tools: opts.tools, cacheDir });
   return { kernel, initramfs, boot: (spec) => bootGuest({ ...spec, kernel, initramfs }) };
+}
+
+/**
+ * Guests have no nbd.ko: a test that needs nbd writes prepare-host's script for the guest's kernel
+ * into its share and runs it first in the guest (`sh /share/prepare-host.sh >/dev/null || exit 90`).
+ * Refuses, like the CLI, when the store has no verified module for that kernel.
+ */
+export async function emitPrepareHostScript(opts: { store: string; release: string; file: string; options?: string }): Promise<void> {
+  const report = await prepareHost({
+    runner: new LocalRunner(),
+    mode: 'emit',
+    from: opts.store,
+    kernelRelease: opts.release,
+    options: parseOptions(opts.options ?? DEFAULT_OPTIONS),
+    generator: 'nbdforge vm harness',
+  });
+  if (report.script === undefined) throw new Error(`prepare-host for ${opts.release}: ${report.result.outcome}: ${report.result.message}`);
+  await fs.writeFile(opts.file, report.script, { mode: 0o755 });
 }
