@@ -8,6 +8,8 @@ export interface ExecuteHooks {
   /** Take the plan's lock; a string return is a refusal message. */
   lock?: (path: string) => Promise<{ release(): Promise<void> } | string>;
   log?: (line: string) => void;
+  /** True once the run was interrupted (SIGINT/SIGTERM): no further step starts, completed ones are undone. */
+  interrupted?: () => boolean;
 }
 
 /**
@@ -40,6 +42,11 @@ export async function executePlan(plan: Plan, exec: Exec, runnerName: string, ho
   try {
     const completed: number[] = [];
     for (const [i, step] of plan.steps.entries()) {
+      if (hooks.interrupted?.()) {
+        log('interrupted: undoing completed steps');
+        const undoFailed = await undoCompleted(plan, completed, steps, exec, log);
+        return finish('failed', undoFailed ? `interrupted; undo failed for ${undoFailed.join(', ')}: host left partly changed` : 'interrupted; completed steps were undone');
+      }
       const res = steps[i];
       const s0 = Date.now();
       if (step.probe && (await exec(step.probe, { nothrow: true })).exitCode === 0) {

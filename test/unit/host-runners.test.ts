@@ -130,4 +130,26 @@ test('facts: the probe script runs anywhere and parses; parsing reads every fact
   assert.throws(() => parseFacts('nothing'), /lack kernel/);
 });
 
+
+test('local runner: SIGTERM mid-plan undoes the completed steps and releases the lock', async () => {
+  const box = await sandbox();
+  try {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'host-interrupt-child.ts'), box.dir], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    for (let i = 0; i < 200 && !(await fs.stat(path.join(box.dir, 'waiting')).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 50));
+    // as a terminal's Ctrl-C or systemd's stop does: the signal reaches the runner and its running command
+    process.kill(-child.pid!, 'SIGTERM');
+    await new Promise((r) => child.on('close', r));
+    const r = JSON.parse(out);
+    assert.is(r.outcome, 'failed');
+    assert.equal(r.steps.map((s: { status: string }) => s.status), ['undone', 'failed', 'skipped']);
+    assert.not.ok(await fs.stat(path.join(box.dir, 'made')).catch(() => undefined), 'completed step undone');
+    assert.not.ok(await fs.stat(path.join(box.dir, 'lock')).catch(() => undefined), 'lock released');
+  } finally {
+    await box.cleanup();
+  }
+});
+
 test.run();

@@ -22,7 +22,23 @@ export class LocalRunner implements Runner {
     return r;
   }
 
-  run(plan: Plan): Promise<PlanResult> {
-    return executePlan(plan, (a, o) => this.exec(a, o), this.name, { lock: acquireLock, log: this.opts.log });
+  /**
+   * Ctrl-C or a TERM while a plan runs must not leave a half-changed host: the signal is recorded
+   * (the running command, in the same process group, fails and is handled as a failure), no further
+   * step starts, and completed steps are undone before the process exits.
+   */
+  async run(plan: Plan): Promise<PlanResult> {
+    let interrupted = false;
+    const onSignal = () => {
+      interrupted = true;
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      return await executePlan(plan, (a, o) => this.exec(a, o), this.name, { lock: acquireLock, log: this.opts.log, interrupted: () => interrupted });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
