@@ -141,4 +141,36 @@ test('the emitted script and the local runner agree on every status', async () =
   }
 });
 
+test('emitted script: SIGTERM mid-plan undoes completed steps, reports failed, releases the lock', async () => {
+  const box = await sandbox();
+  try {
+    const { spawn } = await import('node:child_process');
+    const lock = path.join(box.dir, 'lock');
+    const plan = planOf({
+      lock,
+      steps: [
+        { id: 'make', describe: 'make', command: ['touch', path.join(box.dir, 'made')], undo: ['rm', path.join(box.dir, 'made')] },
+        { id: 'wait', describe: 'wait', command: shc('touch "$1"; sleep 20', path.join(box.dir, 'waiting')) },
+        { id: 'never', describe: 'never', command: ['touch', path.join(box.dir, 'never')] },
+      ],
+    });
+    const child = spawn('/bin/sh', ['-s'], { env: box.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    child.stdin.end(emitScript(plan));
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    for (let i = 0; i < 200 && !(await fs.stat(path.join(box.dir, 'waiting')).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 50));
+    process.kill(-child.pid!, 'SIGTERM');
+    const code = await new Promise((r) => child.on('close', r));
+    assert.is(code, 130);
+    const res = parseRecords(plan, out, 130, 'sh');
+    assert.is(res.outcome, 'failed');
+    assert.is(res.steps[0].status, 'undone');
+    assert.is(res.steps[2].status, 'skipped');
+    assert.not.ok(await fs.stat(path.join(box.dir, 'made')).catch(() => undefined), 'completed step undone');
+    assert.not.ok(await fs.stat(lock).catch(() => undefined), 'lock released');
+  } finally {
+    await box.cleanup();
+  }
+});
+
 test.run();
