@@ -17,6 +17,8 @@ export interface Runner {
   readonly name: string;
   /** Where the commands run, for reports ("local", "ssh root@h"). */
   readonly target: string;
+  /** Plans travel as emitted scripts (payloads as base64), so the target also needs base64. */
+  readonly sendsScripts?: boolean;
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   run(plan: Plan): Promise<PlanResult>;
 }

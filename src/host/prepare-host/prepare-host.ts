@@ -43,7 +43,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
   const facts = req.kernelRelease && req.mode === 'emit' ? undefined : await gatherFacts(req.runner);
   const kernelRelease = req.kernelRelease ?? facts!.kernelRelease;
   const layout = hostLayout(kernelRelease);
-  const needsBase64 = req.mode === 'emit' || req.runner.name === 'ssh';
+  const needsBase64 = req.mode === 'emit' || req.runner.sendsScripts === true;
   const tools = ['modprobe', 'depmod', 'modinfo', 'sha256sum', ...(needsBase64 ? ['base64'] : [])];
   if (facts && req.mode === 'run') {
     const early = judge(prepareHostRules(layout, undefined, tools), facts);

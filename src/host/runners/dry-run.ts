@@ -17,6 +17,10 @@ export class DryRunRunner implements Runner {
     return this.inner.target;
   }
 
+  get sendsScripts(): boolean | undefined {
+    return this.inner.sendsScripts;
+  }
+
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult> {
     return this.inner.exec(argv, opts);
   }

@@ -13,6 +13,7 @@ import { parseRecords } from '../records.ts';
  */
 export class SshRunner implements Runner {
   readonly name = 'ssh';
+  readonly sendsScripts = true;
   readonly target: string;
   private readonly transport: string[];
 
