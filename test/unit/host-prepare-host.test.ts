@@ -186,4 +186,21 @@ test('options: parsing and the values the kernel shows back', () => {
   assert.is(expectedParameter('nbds_max', '16'), '16');
 });
 
+test('plan: every sh -c program of the real plan reaches sh intact through the local runner and parses in every shell', async () => {
+  const { LocalRunner } = await import('../../src/host/runners/local.ts');
+  const { shells } = await import('./host-fixtures.ts');
+  const local = new LocalRunner();
+  const plan = planPrepareHost({ layout: hostLayout(K), artifact: { bytes: new Uint8Array([1]), sha256: 'a'.repeat(64), vermagic: VM(K).trim() }, options: parseOptions('nbds_max=16 max_part=15') });
+  const argvs = [...plan.preconditions.map((p) => p.check), ...plan.steps.flatMap((s) => [s.command, s.probe, s.undo])].filter((a): a is string[] => !!a);
+  const programs = argvs.filter((a) => a[0] === 'sh' && a[1] === '-c').map((a) => a[2]);
+  assert.ok(programs.length > 15);
+  for (const prog of programs) {
+    assert.is((await local.exec(['printf', '%s', prog])).stdout, prog);
+    for (const sh of shells()) {
+      const r = await local.exec([...sh, '-n', '-c', prog], { nothrow: true });
+      assert.is(r.exitCode, 0, `${sh.join(' ')} cannot parse:\n${prog}\n${r.stderr}`);
+    }
+  }
+});
+
 test.run();
