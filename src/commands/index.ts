@@ -5,3 +5,6 @@ registerCommand('kernels', async () => (await import('./kernels.ts')).default);
 registerCommand('build', async () => (await import('./build.ts')).default);
 registerCommand('matrix', async () => (await import('./matrix.ts')).default);
 registerCommand('prepare-host', async () => (await import('./prepare-host.ts')).default);
+registerCommand('map', async () => (await import('./map.ts')).default);
+registerCommand('unmap', async () => (await import('./unmap.ts')).default);
+registerCommand('export', async () => (await import('./export.ts')).default);

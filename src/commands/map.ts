@@ -1,0 +1,63 @@
+import { type Command, parse, UsageError } from './context.ts';
+import { resolveMap, parseOffset, MapRequestError, type MapMode } from '../map/request.ts';
+import { runMap } from '../map/run.ts';
+import { renderMounts } from '../map/journal.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
+
+const usage = `Usage: nbdforge map IMAGE [--rw | --snapshot] [--mount-root DIR] [--loop [--offset N]] [--format F] [--json]
+
+Attaches a disk image (qcow2 with its backing chain, raw, vmdk, vdi, vhdx, ...) or a block device
+to a free /dev/nbdN with qemu-nbd (or a loop device with --loop), rescans its partitions, activates
+its LVM volume groups and mounts every filesystem under one directory per image. Prints what is
+mounted where. Every action is journaled before and after it runs: \`nbdforge unmap\` undoes them
+exactly, also after the map was killed or the host rebooted.
+
+Modes:
+  (default)         read-only: qemu-nbd --snapshot (the image stays bit-for-bit unchanged), every
+                    filesystem mounted ro (ext3/4 with noload, XFS with norecovery,nouuid)
+  --snapshot        writable, but every write goes to a throw-away overlay dropped at unmap
+  --rw              writes reach the image. A VG renamed because its name clashed is renamed
+                    back at unmap; a byte-identical clone is refused (it would need new UUIDs)
+
+Options:
+  --mount-root DIR  mount under DIR (default /mnt/nbdforge/<image name>, -2, -3... while in use)
+  --loop            use losetup --partscan instead of qemu-nbd (raw images and block devices)
+  --offset N        with --loop: start at byte N (or Ns sectors, NK, NM): one partition alone
+  --format F        skip format detection
+${TARGET_USAGE}
+
+Exit status: 0 mapped, 1 failed (everything done was undone), 2 usage, 3 refused (nothing done).`;
+
+const mapCommand: Command = {
+  summary: 'Map a disk image: nbd or loop device, partitions, LVM, mounts (journaled)',
+  usage,
+  async run(argv, ctx) {
+    const { values, positionals } = parse(
+      argv,
+      { ...targetOptions, rw: { type: 'boolean', default: false }, snapshot: { type: 'boolean', default: false }, 'mount-root': { type: 'string' }, loop: { type: 'boolean', default: false }, offset: { type: 'string' }, format: { type: 'string' } },
+      true,
+    );
+    if (positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
+    if (values.rw && values.snapshot) throw new UsageError('--rw and --snapshot exclude each other');
+    const t = targetFrom(values, ctx, 'map');
+    const mode: MapMode = values.rw ? 'rw' : values.snapshot ? 'snapshot' : 'ro';
+    let m;
+    try {
+      m = resolveMap({
+        image: targetPath(positionals[0], t, 'IMAGE'),
+        mode,
+        via: values.loop ? 'loop' : 'nbd',
+        offset: values.offset === undefined ? undefined : parseOffset(values.offset),
+        format: values.format,
+        mountRoot: values['mount-root'] === undefined ? undefined : targetPath(values['mount-root'], t, '--mount-root'),
+        stateDir: t.stateDir,
+      });
+    } catch (err) {
+      if (err instanceof MapRequestError || /absolute path/.test((err as Error).message)) throw new UsageError((err as Error).message);
+      throw err;
+    }
+    const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`);
+    return finish(ctx, t, out, values.json!, () => (out.state ? renderMounts(out.state) : `mapped (journal ${m.journal})\n`), () => ({ journal: m.journal, map: out.state }));
+  },
+};
+export default mapCommand;

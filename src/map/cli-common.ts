@@ -1,0 +1,79 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Runner } from '../host/runner.ts';
+import { LocalRunner } from '../host/runners/local.ts';
+import { SshRunner } from '../host/runners/ssh.ts';
+import { DryRunRunner } from '../host/runners/dry-run.ts';
+import { renderTable } from '../host/report.ts';
+import { exitCodeOf } from '../host/plan.ts';
+import type { CommandContext } from '../commands/context.ts';
+import { DEFAULT_STATE_DIR } from './request.ts';
+import type { MapOutcome } from './run.ts';
+
+/** Options every map/unmap/export command takes (parsed with the command's own). */
+export const targetOptions = {
+  'state-dir': { type: 'string' },
+  ssh: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  'emit-script': { type: 'string' },
+} as const;
+
+export const TARGET_USAGE = `  --state-dir D     journals and locks on the target (default ${DEFAULT_STATE_DIR}, env NBDFORGE_STATE_DIR)
+  --ssh DEST        run on DEST over ssh (the host needs sh and the tools, not Node)
+  --dry-run         print the plan, change nothing
+  --emit-script F   write a standalone POSIX sh script to F ('-' for stdout) instead of running
+  --json            the report as JSON on stdout`;
+
+export interface Target {
+  runner: Runner;
+  mode: 'run' | 'emit';
+  stateDir: string;
+  emit?: string;
+  remote: boolean;
+}
+
+export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'dry-run'?: boolean; 'emit-script'?: string; json?: boolean }, ctx: CommandContext, tag: string): Target {
+  const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[${tag}] ${l}\n`);
+  const base: Runner = values.ssh ? new SshRunner(values.ssh, { log }) : new LocalRunner({ log });
+  const runner = values['dry-run'] ? new DryRunRunner(base, (t) => ctx.stdout.write(t)) : base;
+  const emit = values['emit-script'];
+  return {
+    runner,
+    mode: emit !== undefined ? 'emit' : 'run',
+    stateDir: values['state-dir'] ?? ctx.env.NBDFORGE_STATE_DIR ?? DEFAULT_STATE_DIR,
+    emit,
+    remote: emit !== undefined || values.ssh !== undefined,
+  };
+}
+
+/** A path as the target sees it: relative paths only make sense on this machine. */
+export function targetPath(p: string, t: Target, what: string): string {
+  if (t.remote && !path.isAbsolute(p)) throw new Error(`${what} must be an absolute path on the target with --ssh/--emit-script: ${p}`);
+  return path.resolve(p);
+}
+
+/** Write the emitted script, or print the plan report; returns the exit status. */
+export async function finish(ctx: CommandContext, t: Target, out: MapOutcome, json: boolean, body: () => string, extra: () => object = () => ({})): Promise<number> {
+  if (out.script !== undefined) {
+    if (t.emit === '-') ctx.stdout.write(out.script);
+    else await fs.writeFile(t.emit!, out.script, { mode: 0o755 });
+    if (t.emit !== '-') ctx.stderr.write(`wrote ${t.emit}: run it as root on the target (sh ${t.emit})\n`);
+    return 0;
+  }
+  const code = exitCodeOf(out.result.outcome);
+  if (json) {
+    ctx.stdout.write(JSON.stringify({ result: out.result, exitCode: code, ...extra() }, null, 2) + '\n');
+    return code;
+  }
+  if (out.result.outcome === 'dry-run') return 0;
+  if (out.result.outcome === 'refused' || out.result.steps.length === 0) {
+    ctx.stderr.write(`${out.result.outcome}: ${out.result.message ?? ''}\n`);
+    return code;
+  }
+  if (code !== 0) {
+    ctx.stderr.write(out.result.steps.length ? renderTable(out.result) : `result: ${out.result.outcome}: ${out.result.message ?? ''}\n`);
+    return code;
+  }
+  ctx.stdout.write(body());
+  return code;
+}

@@ -1,0 +1,60 @@
+import { type Plan, validatePlan } from '../host/plan.ts';
+import { type Precondition, shc } from '../host/step.ts';
+import { shellStep } from './steps.ts';
+import type { ResolvedMap } from './request.ts';
+
+export const NBD_MISSING =
+  'the nbd module is not loaded on this host (no /sys/module/nbd, no /dev/nbd0): run `nbdforge prepare-host` to install and load it, then map again';
+
+/**
+ * map as a Plan: open the journal, attach, LVM, mount. The first step's undo is a full unmap of
+ * this map's journal, so a failure at any later point (or Ctrl-C in an emitted script) takes back
+ * exactly what was done, in reverse, and leaves nothing connected.
+ */
+export function planMap(m: ResolvedMap): Plan {
+  const pre: Precondition[] = [
+    {
+      id: 'image-exists',
+      describe: `${m.image} exists`,
+      check: shc('[ -e "$1" ]', m.image),
+      otherwise: 'refuse',
+      message: `no such image: ${m.image}`,
+    },
+  ];
+  if (m.via === 'nbd') {
+    pre.push({ id: 'nbd-loaded', describe: 'the nbd module is loaded', check: shc('[ -d /sys/module/nbd ] || [ -b /dev/nbd0 ]'), otherwise: 'refuse', message: NBD_MISSING });
+  }
+  const tools = m.via === 'nbd' ? ['qemu-nbd', 'qemu-img', 'blockdev'] : ['losetup', 'qemu-img'];
+  pre.push({
+    id: 'tools',
+    describe: `${[...tools, 'blkid', 'lvm', 'dmsetup', 'mount'].join(', ')} are installed`,
+    check: shc('m=; for t; do command -v "$t" >/dev/null 2>&1 || m="$m $t"; done; [ -z "$m" ] || { echo "missing:$m"; exit 1; }', ...tools, 'blkid', 'lvm', 'dmsetup', 'mount'),
+    otherwise: 'refuse',
+    message: 'required tools are missing (qemu-utils, lvm2, util-linux)',
+  });
+  const what = m.mode === 'rw' ? 'read-write' : m.mode === 'snapshot' ? 'writable snapshot (changes discarded at unmap)' : 'read-only';
+  return validatePlan({
+    id: 'map',
+    title: `map ${m.image} (${what}) through ${m.via === 'nbd' ? 'qemu-nbd' : 'a loop device'}, mounts under ${m.mountRoot}`,
+    preconditions: pre,
+    steps: [
+      {
+        id: 'journal',
+        describe: `start the journal ${m.journal}`,
+        command: shellStep('open', m.stateDir, m.id, m.image, m.mode, m.via, m.format ?? '', m.offset === undefined ? '' : String(m.offset), m.mountRoot, m.autoRoot ? '1' : '0'),
+        undo: unmapCommand(m.stateDir, `id:${m.id}`, false),
+      },
+      {
+        id: 'connect',
+        describe: m.via === 'nbd' ? 'detect the format, connect a free /dev/nbdN (qemu-nbd), rescan partitions' : 'attach a free loop device (losetup --partscan)',
+        command: shellStep('connect', m.stateDir, m.id),
+      },
+      { id: 'lvm', describe: "find the image's volume groups, rename clashing ones, activate them", command: shellStep('lvm', m.stateDir, m.id) },
+      { id: 'mount', describe: `mount every filesystem under ${m.mountRoot}`, command: shellStep('mount', m.stateDir, m.id) },
+    ],
+  });
+}
+
+export function unmapCommand(stateDir: string, selector: string, strict: boolean): string[] {
+  return shellStep('unmap', stateDir, selector, strict ? '1' : '0');
+}

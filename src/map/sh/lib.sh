@@ -1,0 +1,101 @@
+# nbdforge map library (POSIX sh, prepended to every map/unmap/export step; see src/map/steps.ts).
+# The journal is one JSON-lines file per map: $STATE/maps/<id>.jsonl. Every action that changes the
+# host is written as a "begin" record before it runs and a "done" record after it; unmap undoes every
+# begun action in reverse, so a map killed at any point is still torn down exactly.
+# Journal values never hold '"', '\' or newlines (the planner refuses such paths), so a record is read
+# with parameter expansion alone: no fork per field, which matters under emulation.
+LVM_SUPPRESS_FD_WARNINGS=1; export LVM_SUPPRESS_FD_WARNINGS
+NM_NL='
+'
+nm_die() { nm_unlock; printf '%s\n' "$*"; exit 1; }
+nm_warn() { printf 'warning: %s\n' "$*" >&2; }
+# nm_get KEY RECORD: the value of KEY in NM_V (string or number); status 1 when absent.
+nm_get() {
+  case $2 in *"\"$1\":"*) ;; *) NM_V=; return 1 ;; esac
+  NM_V=${2#*\"$1\":}
+  case $NM_V in \"*) NM_V=${NM_V#\"}; NM_V=${NM_V%%\"*} ;; *) NM_V=${NM_V%%[,\}]*} ;; esac
+}
+# nm_open STATE ID: journal of map ID, its header in NM_HEAD, the record count in NM_SEQ.
+nm_open() {
+  NM_STATE=$1; NM_ID=$2; NM_J=$1/maps/$2.jsonl
+  [ -f "$NM_J" ] || nm_die "no journal $NM_J"
+  NM_SEQ=0; NM_HEAD=
+  while IFS= read -r nm_l; do NM_SEQ=$((NM_SEQ + 1)); [ -z "$NM_HEAD" ] && NM_HEAD=$nm_l; done < "$NM_J"
+  nm_get image "$NM_HEAD"; IMG=$NM_V
+  nm_get mode "$NM_HEAD"; MODE=$NM_V
+  nm_get via "$NM_HEAD"; VIA=$NM_V
+  nm_get root "$NM_HEAD"; ROOT=$NM_V
+  nm_get format "$NM_HEAD"; FMT=$NM_V
+  nm_get offset "$NM_HEAD"; OFFSET=$NM_V
+  return 0
+}
+# nm_jw EV KIND [KEY VALUE]...: append one record.
+nm_jw() {
+  NM_SEQ=$((NM_SEQ + 1)); nm_r="{\"seq\":$NM_SEQ,\"ev\":\"$1\",\"kind\":\"$2\""; shift 2
+  while [ $# -ge 2 ]; do nm_r="$nm_r,\"$1\":\"$2\""; shift 2; done
+  printf '%s}\n' "$nm_r" >> "$NM_J" || nm_die "cannot write the journal $NM_J"
+}
+nm_begin() { nm_jw begin "$@"; NM_ACT=$NM_SEQ; }
+nm_end() { NM_SEQ=$((NM_SEQ + 1)); printf '{"seq":%s,"ev":"%s","of":%s}\n' "$NM_SEQ" "$1" "$2" >> "$NM_J"; }
+nm_done() { nm_end done "${1:-$NM_ACT}"; }
+# The record of the device this map attached (nbd or loop), in NM_DEV.
+nm_device() {
+  NM_DEV=
+  while IFS= read -r nm_l; do
+    case $nm_l in *'"ev":"begin","kind":"connect"'* | *'"ev":"begin","kind":"loop"'*) nm_get dev "$nm_l"; NM_DEV=$NM_V ;; esac
+  done < "$NM_J"
+  [ -n "$NM_DEV" ] || nm_die "journal $NM_J names no device"
+  NM_DEVN=${NM_DEV#/dev/}
+}
+# Keep strings safe for the journal: drop quotes, backslashes, newlines.
+nm_clean() {
+  nm_c=$1; NM_V=
+  while [ -n "$nm_c" ]; do
+    nm_h=${nm_c%"${nm_c#?}"}; nm_c=${nm_c#?}
+    case $nm_h in \" | \\ | "$NM_NL") nm_h=' ' ;; esac
+    NM_V=$NM_V$nm_h
+  done
+}
+nm_last() { printf '%s\n' "$1" | sed -n '$p'; }
+
+# Device allocation lock: a directory (mkdir is atomic) with the owner's pid; a dead owner's lock is
+# taken over; a live one is waited for (maps are short), never raced.
+NM_LOCKED=
+nm_lock() {
+  nm_lk=$1; nm_i=0
+  while ! mkdir "$nm_lk" 2>/dev/null; do
+    nm_p=; read -r nm_p < "$nm_lk/pid" 2>/dev/null
+    if [ -n "$nm_p" ] && ! kill -0 "$nm_p" 2>/dev/null; then rm -rf "$nm_lk"; continue; fi
+    nm_i=$((nm_i + 1)); [ $nm_i -gt 300 ] && nm_die "timed out after 30 s waiting for the lock $nm_lk (pid ${nm_p:-unknown})"
+    sleep 0.1
+  done
+  echo $$ > "$nm_lk/pid"; NM_LOCKED=$nm_lk
+}
+nm_unlock() { if [ -n "$NM_LOCKED" ]; then rm -rf "$NM_LOCKED"; NM_LOCKED=; fi; }
+
+# LVM sees only the devices named by a regex; settings for hosts without udev (test guests, rescue
+# shells); no metadata backups of the image's VGs in the host's /etc/lvm.
+nm_lvm_cfg() { # ACCEPT_OR_REJECT REGEX [extra activation settings]
+  if [ "$1" = a ]; then nm_f="\"a|$2|\", \"r|.*|\""; else nm_f="\"r|$2|\", \"a|.*|\""; fi
+  NM_CFG="devices { filter=[ $nm_f ] global_filter=[ $nm_f ] use_devicesfile=0 } backup { backup=0 archive=0 } activation { monitoring=0 $3 }"
+  if [ ! -e /run/udev/control ]; then
+    NM_CFG="$NM_CFG devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 } global { event_activation=0 use_lvmpolld=0 }"
+  fi
+}
+nm_devre() { NM_V="^/dev/$1(p[0-9]+)?\$"; }
+nm_mounted() { grep -qs "^[^ ]* $1 " /proc/self/mounts; }
+# LVM escapes '-' as '--' in device-mapper names.
+nm_dmesc() { nm_s=$1; NM_V=; while :; do case $nm_s in *-*) NM_V="$NM_V${nm_s%%-*}--"; nm_s=${nm_s#*-} ;; *) NM_V=$NM_V$nm_s; break ;; esac; done; }
+nm_dmunesc() { nm_s=$1; NM_V=; while :; do case $nm_s in *--*) NM_V="$NM_V${nm_s%%--*}-"; nm_s=${nm_s#*--} ;; *) NM_V=$NM_V$nm_s; break ;; esac; done; }
+nm_nodash() { nm_s=$1; NM_V=; while :; do case $nm_s in *-*) NM_V="$NM_V${nm_s%%-*}"; nm_s=${nm_s#*-} ;; *) NM_V=$NM_V$nm_s; break ;; esac; done; }
+# Does process PID have WORD as one of its arguments? (is this device or server really ours)
+nm_pid_has() { [ -r "/proc/$1/cmdline" ] && tr '\0' '\n' < "/proc/$1/cmdline" | grep -qxF -e "$2"; }
+# First line of "file format: X" in qemu-img info's human output (stable across qemu versions).
+nm_detect_format() {
+  nm_o=$(qemu-img info -U --backing-chain "$1" 2>&1) || nm_die "cannot read $1 as a disk image: $(nm_last "$nm_o")"
+  FMT=$(printf '%s\n' "$nm_o" | sed -n 's/^file format: *//p' | sed -n 1p)
+  [ -n "$FMT" ] || nm_die "qemu-img info did not name a format for $1"
+  if [ "$FMT" = raw ] && [ -f "$1" ] && ! blkid -p -o export "$1" > /dev/null 2>&1; then
+    nm_die "$1 is not a disk image: qemu-img reads it as raw, and it has no partition table, filesystem or LVM signature"
+  fi
+}

@@ -1,0 +1,132 @@
+# step "unmap": undo, newest first, every action the matching journals began and did not undo:
+# unmount, remove the directories map made, deactivate, rename VGs back (--rw), disconnect, stop
+# servers. Each undo checks first (is it mounted, is this device still serving this image), so it is
+# exact after a kill -9 at any point and after a reboot. A journal whose actions are all undone is
+# removed; one with a failed undo stays for the next run. (args: STATE SELECTOR STRICT)
+# SELECTOR: all | id:ID | image:PATH | dev:/dev/X
+NM_STATE=$1; sel=$2; strict=$3
+case $sel in image:*) want=$(readlink -f -- "${sel#image:}") || want=${sel#image:} ;; dev:*) want=$(readlink -f -- "${sel#dev:}") || want=${sel#dev:} ;; *) want=${sel#*:} ;; esac
+mkdir -p "$NM_STATE"
+summary=$NM_STATE/last-unmap.txt
+: > "$summary"
+nm_say() { printf '%s\n' "$*" >> "$summary"; printf '%s\n' "$*"; }
+
+nm_wait_gone() { nm_i=0; while [ -e "$1" ]; do nm_i=$((nm_i + 1)); [ $nm_i -gt 100 ] && return 1; sleep 0.1; done; }
+nm_undo_mount() {
+  nm_get dir "$1"; nm_dir=$NM_V
+  nm_mounted "$nm_dir" || return 0
+  umount "$nm_dir" && { nm_say "unmounted $nm_dir"; return 0; }
+  nm_say "cannot unmount $nm_dir (busy? see: fuser -vm $nm_dir)"; return 1
+}
+nm_undo_mkdir() {
+  nm_get dir "$1"
+  # a directory another map still uses (a shared parent) is left to that map's unmap
+  [ -d "$NM_V" ] && rmdir "$NM_V" 2>/dev/null
+  return 0
+}
+nm_undo_activate() {
+  nm_get vg "$1"; nm_vg=$NM_V; nm_get dev "$1"; nm_get vguuid "$1"; nm_nodash "$NM_V"; nm_u=$NM_V
+  nm_lvs() { dmsetup info -c --noheadings --separator '|' -o uuid,name 2>/dev/null | grep "^LVM-$nm_u" | sed 's/^[^|]*|//'; }
+  [ -n "$(nm_lvs)" ] || return 0
+  nm_get dev "$1"; nm_devre "${NM_V#/dev/}"; nm_lvm_cfg a "$NM_V"
+  if lvm vgchange -an --config "$NM_CFG" "$nm_vg" > /dev/null 2>&1; then nm_say "deactivated VG $nm_vg"; return 0; fi
+  # the PVs are gone (device disconnected, host rebooted): remove the mappings directly, holders first
+  nm_k=0
+  while [ -n "$(nm_lvs)" ] && [ $nm_k -lt 5 ]; do
+    for nm_x in $(nm_lvs); do dmsetup remove "$nm_x" > /dev/null 2>&1; done
+    nm_k=$((nm_k + 1))
+  done
+  [ -z "$(nm_lvs)" ] && { nm_say "removed the device-mapper devices of VG $nm_vg"; return 0; }
+  nm_say "cannot deactivate VG $nm_vg"; return 1
+}
+nm_undo_rename() {
+  nm_get persist "$1"; [ "$NM_V" = 1 ] || return 0
+  nm_get from "$1"; nm_from=$NM_V; nm_get to "$1"; nm_to=$NM_V; nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
+  nm_p=; read -r nm_p < "/sys/block/${nm_d#/dev/}/pid" 2>/dev/null
+  if [ -z "$nm_p" ] || ! nm_pid_has "$nm_p" "$nm_img"; then
+    nm_say "cannot rename VG $nm_to back to $nm_from: $nm_img is no longer attached to $nm_d (map it with --rw, then: lvm vgrename $nm_to $nm_from)"
+    return 1
+  fi
+  nm_devre "${nm_d#/dev/}"; nm_lvm_cfg a "$NM_V"
+  # vgrename refuses a name /dev/<name> already exists for: the host's or another map's VG of the
+  # same name, which is why this one was renamed. The check reads devices/dir; point it at an empty
+  # directory (devices are still found by devices/scan, i.e. /dev).
+  mkdir -p "$NM_STATE/empty-devdir"
+  nm_out=$(lvm vgrename --config "$NM_CFG devices { dir=\"$NM_STATE/empty-devdir\" scan=[ \"/dev\" ] }" "$nm_to" "$nm_from" 2>&1) || {
+    # already renamed back (an earlier unmap died after the rename)?
+    lvm vgs --config "$NM_CFG" "$nm_from" > /dev/null 2>&1 && return 0
+    nm_say "cannot rename VG $nm_to back to $nm_from: $(nm_last "$nm_out")"; return 1
+  }
+  nm_say "renamed VG $nm_to back to $nm_from in $nm_img"
+}
+nm_undo_importclone() { return 0; }
+nm_undo_connect() {
+  nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
+  nm_pf=/sys/block/${nm_d#/dev/}/pid
+  nm_p=; read -r nm_p < "$nm_pf" 2>/dev/null
+  [ -n "$nm_p" ] || return 0
+  nm_pid_has "$nm_p" "$nm_img" || return 0 # another image took the device since: not ours to touch
+  qemu-nbd --disconnect "$nm_d" > /dev/null 2>&1 || { nm_say "qemu-nbd --disconnect $nm_d failed"; return 1; }
+  nm_wait_gone "$nm_pf" || { nm_say "$nm_d still connected"; return 1; }
+  nm_say "disconnected $nm_d"
+}
+nm_undo_loop() {
+  nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
+  nm_bf=; read -r nm_bf < "/sys/block/${nm_d#/dev/}/loop/backing_file" 2>/dev/null
+  [ "$nm_bf" = "$nm_img" ] || return 0
+  losetup -d "$nm_d" || return 1
+  nm_say "detached $nm_d"
+}
+nm_undo_export() {
+  nm_get pidfile "$1"; nm_pf=$NM_V; nm_get image "$1"; nm_img=$NM_V
+  nm_p=; read -r nm_p < "$nm_pf" 2>/dev/null
+  if [ -n "$nm_p" ] && nm_pid_has "$nm_p" "$nm_img"; then
+    kill "$nm_p" 2> /dev/null
+    nm_i=0; while kill -0 "$nm_p" 2> /dev/null; do nm_i=$((nm_i + 1)); [ $nm_i -gt 50 ] && kill -9 "$nm_p"; [ $nm_i -gt 100 ] && return 1; sleep 0.1; done
+    nm_say "stopped the qemu-nbd server (pid $nm_p) for $nm_img"
+  fi
+  rm -f "$nm_pf"
+  nm_get socket "$1"; [ -n "$NM_V" ] && rm -f "$NM_V"
+  return 0
+}
+
+nm_unmap_one() {
+  NM_J=$1; NM_SEQ=0; nm_undone=' '
+  while IFS= read -r nm_l; do
+    NM_SEQ=$((NM_SEQ + 1))
+    case $nm_l in *'"ev":"undone"'*) nm_get of "$nm_l"; nm_undone="$nm_undone$NM_V " ;; esac
+  done < "$NM_J"
+  nm_fail=0
+  while IFS= read -r nm_l; do
+    case $nm_l in *'"ev":"begin"'*) ;; *) continue ;; esac
+    nm_get seq "$nm_l"; nm_s=$NM_V
+    case $nm_undone in *" $nm_s "*) continue ;; esac
+    nm_get kind "$nm_l"
+    if nm_undo_$NM_V "$nm_l"; then nm_end undone "$nm_s"; else nm_end undo-failed "$nm_s"; nm_fail=1; fi
+  done <<NM_EOF
+$(sed -n '1!G;h;$p' "$NM_J")
+NM_EOF
+  [ "$nm_fail" = 0 ] || return 1
+  rm -f "$NM_J"
+}
+
+found=0; failed=0
+# newest map first (journals are appended to, so their mtime orders them), like every undo
+# and maps that renamed a VG inside the image last, once the VGs whose name they take back are gone
+for j in $(ls -1t "$NM_STATE"/maps/*.jsonl 2>/dev/null | while read -r f; do grep -qF '"persist":"1"' "$f" && echo "1 $f" || echo "0 $f"; done | sort -s -k1,1 | cut -d' ' -f2-); do
+  [ -f "$j" ] || continue
+  IFS= read -r head < "$j" || head=
+  case $sel in
+    all) ;;
+    id:*) [ "${j##*/}" = "$want.jsonl" ] || continue ;;
+    image:*) nm_get image "$head"; [ "$NM_V" = "$want" ] || continue ;;
+    dev:*) grep -qF "\"dev\":\"$want\"" "$j" || continue ;;
+  esac
+  found=$((found + 1))
+  nm_get image "$head"; img=$NM_V; nm_get kind "$head"
+  if nm_unmap_one "$j"; then nm_say "done: $img ($NM_V ${j##*/})"; else failed=$((failed + 1)); nm_say "INCOMPLETE: $img: journal $j kept; fix the cause and run unmap again"; fi
+done
+if [ "$found" = 0 ] && [ "$strict" = 1 ]; then nm_die "nothing mapped or exported matches ${sel#*:} (journals in $NM_STATE/maps)"; fi
+[ "$found" = 0 ] && nm_say "nothing to unmap"
+[ "$failed" = 0 ] || nm_die "$failed map(s) could not be fully undone (see above)"
+exit 0

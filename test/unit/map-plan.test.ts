@@ -1,0 +1,142 @@
+/**
+ * map/unmap/export planning, request checks, and the target-side shell library run for real on this
+ * machine with dash (journal records, field reading, name escaping, unmap of directories from a journal).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveMap, parseOffset, imageName, checkPath, MapRequestError } from '../../src/map/request.ts';
+import { planMap, NBD_MISSING } from '../../src/map/plan-map.ts';
+import { planUnmap } from '../../src/map/plan-unmap.ts';
+import { resolveExport, planExport } from '../../src/map/plan-export.ts';
+import { LIB } from '../../src/map/steps.ts';
+import { emitScript } from '../../src/host/emit-script.ts';
+import { wrapScript, mapEpilogue } from '../../src/map/wrap.ts';
+
+const base = { mode: 'ro' as const, via: 'nbd' as const, stateDir: '/var/lib/nbdforge', id: 'disk-1' };
+const isErr = (re: RegExp) => (e: unknown) => e instanceof MapRequestError && re.test((e as Error).message);
+
+test('resolveMap: defaults, per-image mount root, refusals', () => {
+  const m = resolveMap({ ...base, image: '/vms/Web Server.qcow2' });
+  assert.is(m.mountRoot, '/mnt/nbdforge/Web_Server');
+  assert.ok(m.autoRoot);
+  assert.is(m.journal, '/var/lib/nbdforge/maps/disk-1.jsonl');
+  assert.is(imageName('/x/.hidden.img'), 'hidden');
+  assert.throws(() => resolveMap({ ...base, image: '/vms/a"b.qcow2' }), isErr(/quotes/));
+  assert.throws(() => resolveMap({ ...base, image: '/a.raw', via: 'loop', mode: 'snapshot' }), isErr(/--snapshot needs qemu-nbd/));
+  assert.throws(() => resolveMap({ ...base, image: '/a.raw', offset: 512 }), isErr(/--offset goes with --loop/));
+  assert.throws(() => resolveMap({ ...base, image: '/a.raw', via: 'loop', offset: 100 }), isErr(/multiple of 512/));
+  assert.throws(() => resolveMap({ ...base, image: '/a.raw', mountRoot: '/' }), isErr(/cannot be \//));
+  assert.throws(() => checkPath('x', 'a\nb'), isErr(/control/));
+  assert.is(parseOffset('2048s'), 1048576);
+  assert.is(parseOffset('1M'), 1048576);
+  assert.is(parseOffset('4096'), 4096);
+  assert.throws(() => parseOffset('1.5M'), isErr(/--offset/));
+});
+
+test('planMap: preconditions refuse before any change (nbd missing says prepare-host); the first step undoes everything', () => {
+  const plan = planMap(resolveMap({ ...base, image: '/vms/a.qcow2' }));
+  assert.equal(plan.preconditions.map((p) => p.id), ['image-exists', 'nbd-loaded', 'tools']);
+  assert.match(plan.preconditions[1].message, /nbdforge prepare-host/);
+  assert.is(plan.preconditions[1].message, NBD_MISSING);
+  assert.equal(plan.steps.map((s) => s.id), ['journal', 'connect', 'lvm', 'mount']);
+  assert.ok(plan.steps[0].undo, 'the journal step undoes the whole map');
+  assert.equal(plan.steps[0].undo!.slice(-3), ['/var/lib/nbdforge', 'id:disk-1', '0']);
+  assert.ok(plan.steps.slice(1).every((s) => !s.undo && !s.probe));
+  const loop = planMap(resolveMap({ ...base, image: '/vms/a.raw', via: 'loop', offset: 1048576 }));
+  assert.not.ok(loop.preconditions.some((p) => p.id === 'nbd-loaded'));
+  assert.equal(loop.steps[0].command.slice(4), ['/var/lib/nbdforge', 'disk-1', '/vms/a.raw', 'ro', 'loop', '', '1048576', '/mnt/nbdforge/a', '1']);
+});
+
+test('planUnmap: selectors', () => {
+  const sel = (p: ReturnType<typeof planUnmap>) => p.steps[0].command.slice(-2);
+  assert.equal(sel(planUnmap('/s', { all: true })), ['all', '0']);
+  assert.equal(sel(planUnmap('/s', { image: '/vms/a.qcow2' })), ['image:/vms/a.qcow2', '1']);
+  assert.equal(sel(planUnmap('/s', { device: '/dev/nbd3' })), ['dev:/dev/nbd3', '1']);
+});
+
+test('export: loopback by default, URL and -drive line, exposure warning, refusals', () => {
+  const e = resolveExport({ image: '/vms/a.qcow2', bind: '127.0.0.1', port: 10809, persistent: true, shared: 1, readOnly: true, stateDir: '/s', id: 'export-a' });
+  assert.is(e.url, 'nbd://127.0.0.1:10809');
+  assert.is(e.drive, '-drive file=nbd://127.0.0.1:10809,format=raw,if=virtio,readonly=on');
+  assert.not.ok(e.exposed);
+  assert.ok(resolveExport({ ...e, bind: '0.0.0.0' }).exposed);
+  assert.is(resolveExport({ ...e, bind: '::1' }).url, 'nbd://[::1]:10809');
+  const s = resolveExport({ ...e, socket: '/run/a,b.sock', readOnly: false });
+  assert.is(s.url, 'nbd+unix:///?socket=/run/a,b.sock');
+  assert.is(s.drive, '-drive file=nbd+unix:///?socket=/run/a,,b.sock,format=raw,if=virtio');
+  assert.throws(() => resolveExport({ ...e, port: 70000 }), isErr(/--port/));
+  assert.throws(() => resolveExport({ ...e, bind: 'a b' }), isErr(/--bind/));
+  const plan = planExport(e);
+  assert.equal(plan.steps.map((x) => x.id), ['serve']);
+  assert.ok(plan.steps[0].undo);
+});
+
+test('emitted map script: valid POSIX sh for dash, plan + table epilogue', () => {
+  const m = resolveMap({ ...base, image: "/vms/it's.qcow2" });
+  const script = wrapScript(emitScript(planMap(m)), 'nbdforge map', mapEpilogue(m.journal));
+  const r = spawnSync('dash', ['-n'], { input: script });
+  assert.is(r.status, 0, r.stderr.toString());
+  assert.match(script, /^sh -s <<'NBDFORGE_PLAN_EOF'$/m);
+});
+
+/** Run a snippet after the library in dash, as the target does. */
+function sh(snippet: string, ...args: string[]): string {
+  return execFileSync('dash', ['-c', `${LIB}\n${snippet}`, 'sh', ...args], { encoding: 'utf8' });
+}
+
+test('shell library: records written and read back without a JSON parser; dm name escaping', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-map-unit-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'maps'));
+    const out = sh(
+      'NM_J=$1/maps/x.jsonl; NM_SEQ=0; nm_jw info map image "/vms/a b.qcow2" mode ro root /mnt/x; nm_begin mount dir /mnt/x/p1 opts ro,noload; nm_done; ' +
+        'nm_open "$1" x; nm_get opts "$(sed -n 2p "$NM_J")"; echo "$IMG|$MODE|$ROOT|$NM_SEQ|$NM_V"; nm_get of "$(sed -n 3p "$NM_J")"; echo "of=$NM_V"; ' +
+        'nm_get missing "{}" || echo absent; nm_dmesc my-vg; echo "$NM_V"; nm_dmunesc lv--x--y; echo "$NM_V"; nm_nodash a-b-c; echo "$NM_V"; nm_clean \'say "hi"\'; echo "[$NM_V]"',
+      dir,
+    );
+    assert.equal(out.trim().split('\n'), ['/vms/a b.qcow2|ro|/mnt/x|3|ro,noload', 'of=2', 'absent', 'my--vg', 'lv-x-y', 'abc', '[say  hi ]']);
+    const lines = fs.readFileSync(path.join(dir, 'maps/x.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines[1], { seq: 2, ev: 'begin', kind: 'mount', dir: '/mnt/x/p1', opts: 'ro,noload' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unmap from a journal, newest first: directories map made go, undone records are skipped, the journal is removed', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-map-unit-'));
+  try {
+    const root = path.join(dir, 'mnt', 'img');
+    fs.mkdirSync(path.join(dir, 'maps'));
+    fs.mkdirSync(path.join(root, 'p1'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'kept'));
+    const j = [
+      `{"seq":1,"ev":"info","kind":"map","id":"m","image":"/nonexistent.qcow2","mode":"ro","via":"nbd","root":"${root}"}`,
+      // a connect whose device never came up (killed): nothing connected, nothing to do
+      '{"seq":2,"ev":"begin","kind":"connect","dev":"/dev/nbd15","image":"/nonexistent.qcow2","format":"qcow2","mode":"ro"}',
+      `{"seq":3,"ev":"begin","kind":"mkdir","dir":"${path.join(dir, 'mnt')}"}`,
+      `{"seq":4,"ev":"begin","kind":"mkdir","dir":"${root}"}`,
+      `{"seq":5,"ev":"begin","kind":"mkdir","dir":"${path.join(root, 'p1')}"}`,
+      `{"seq":6,"ev":"begin","kind":"mount","dir":"${path.join(root, 'p1')}"}`,
+      '{"seq":7,"ev":"undone","of":5}',
+    ];
+    fs.writeFileSync(path.join(dir, 'maps/m.jsonl'), j.join('\n') + '\n');
+    const body = fs.readFileSync(new URL('../../src/map/sh/unmap.sh', import.meta.url), 'utf8');
+    const out = sh(body, dir, 'image:/nonexistent.qcow2', '1');
+    assert.match(out, /done: \/nonexistent.qcow2/);
+    assert.not.ok(fs.existsSync(path.join(dir, 'maps/m.jsonl')), 'journal removed');
+    assert.ok(fs.existsSync(path.join(root, 'p1')), 'p1 was marked undone: left alone');
+    assert.ok(fs.existsSync(root), 'a directory that is not empty is left to its other users');
+    // nothing matches now: strict unmap says so
+    const r = spawnSync('dash', ['-c', `${LIB}\n${body}`, 'sh', dir, 'image:/nonexistent.qcow2', '1'], { encoding: 'utf8' });
+    assert.is(r.status, 1);
+    assert.match(r.stdout, /nothing mapped or exported matches/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
