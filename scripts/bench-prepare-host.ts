@@ -6,14 +6,17 @@
  *   3. a second prepare-host run (everything already done)
  *   4. the classic build-on-the-host recipe: the full-tree build (containers/fulltree, native speed on
  *      this machine, the same recipe `npm run bench` times) plus the plain install commands in the guest
+ *   5. the operator's view: the whole CLI over ssh (`nbdforge prepare-host --ssh`: facts, artifact
+ *      checks, plan sent as a script) fresh and re-run, against the plain script sent over ssh
  * Runs alternate (prepare, re-run, plain) and the guest is reset between them.
  * Writes the section between the bench:prepare-host markers of docs/BENCHMARKS.md.
- * Usage: tsx scripts/bench-prepare-host.ts [--kernel 6.1.0-56-amd64] [--runs 5] [--no-classic] [--no-write]
+ * Usage: tsx scripts/bench-prepare-host.ts [--kernel 6.1.0-56-amd64] [--runs 5] [--no-classic] [--no-ssh] [--no-write]
  */
 import { $, fs, path, os } from 'zx';
 import { resolvePaths } from '../src/paths.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases } from './vm/harness.ts';
+import { ensureDropbear, freePort, makeKey, sshOptions, guestSshSetup } from './vm/ssh.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
@@ -39,6 +42,7 @@ const emitSecs = (performance.now() - te0) / 1000;
 await fs.writeFile(
   path.join(share, 'plain.sh'),
   `set -e
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /lib/modules/${K}/extra
 cp /share/nbd.ko /lib/modules/${K}/extra/nbd.ko
 depmod -a ${K}
@@ -71,6 +75,46 @@ const boot = await guest.boot({ share, script: 'bench.sh', timeoutMs: 600_000 })
 if (boot.exitCode !== 0 || /BENCH-FAIL/.test(boot.console)) throw new Error(`bench guest failed:\n${boot.console.slice(-3000)}`);
 const times: Record<string, number[]> = { prepare: [], rerun: [], plain: [] };
 for (const m of boot.console.matchAll(/^BENCH (\w+) ([\d.]+)$/gm)) times[m[1]].push(Number(m[2]));
+
+let ssh: Record<'fresh' | 'rerun' | 'plain', number[]> | undefined;
+if (!args.includes('--no-ssh')) {
+  log(`guest ${K} with ssh: ${runs} x (CLI over ssh fresh, re-run, plain script over ssh)`);
+  const g = await prepareGuest({ release: K, modules: ['virtio_net'], tools: [await ensureDropbear()] });
+  const { key } = await makeKey(share);
+  const port = await freePort();
+  await fs.writeFile(path.join(share, 'ssh.sh'), `${guestSshSetup('id.pub')}\nwhile [ ! -e /share/ssh-done ]; do sleep 0.2; done\n`);
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const booting = g.boot({ share, script: 'ssh.sh', modules: ['virtio_net'], forwards: [{ hostPort: port, guestPort: 22 }], timeoutMs: 900_000, onLine: (l) => l.includes('NBDFORGE-SSH-READY') && ready() });
+  await isReady;
+  const opts = sshOptions(key, port);
+  const sshTo = ['ssh', ...opts.flatMap((o) => ['-o', o]), 'root@127.0.0.1'];
+  const reset = `PATH=/usr/sbin:/usr/bin:/sbin:/bin; modprobe -r nbd 2>/dev/null; rm -rf /lib/modules/${K}/extra /etc/modprobe.d /etc/modules-load.d /lib/modules/.nbd-*; depmod -a ${K}`;
+  const viaCli = [cli, 'prepare-host', '--from', paths.store, '--options', OPTIONS, '--ssh', 'root@127.0.0.1', ...opts.flatMap((o) => ['--ssh-option', o])];
+  const timed = async (argv: string[]) => {
+    const t0 = performance.now();
+    const r = await $`${argv}`.nothrow();
+    if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+    return { secs: (performance.now() - t0) / 1000, out: r.stdout };
+  };
+  ssh = { fresh: [], rerun: [], plain: [] };
+  try {
+    for (let i = 0; i < runs; i++) {
+      await $`${sshTo} ${reset}`;
+      const f = await timed(viaCli);
+      if (!/^result: changed/m.test(f.out)) throw new Error(`fresh ssh run did not change the host:\n${f.out}`);
+      ssh.fresh.push(f.secs);
+      const r = await timed(viaCli);
+      if (!/^result: unchanged/m.test(r.out)) throw new Error(`ssh re-run changed the host:\n${r.out}`);
+      ssh.rerun.push(r.secs);
+      await $`${sshTo} ${reset}`;
+      ssh.plain.push((await timed([...sshTo, 'sh /share/plain.sh'])).secs);
+    }
+  } finally {
+    await fs.writeFile(path.join(share, 'ssh-done'), '');
+    await booting;
+  }
+}
 
 let classic: { secs: number; steps: Record<string, number> } | undefined;
 if (!args.includes('--no-classic')) {
@@ -123,9 +167,12 @@ fresh run, and the three kinds of run alternate. Times are medians of ${runs}, r
 | prepare-host, emitted script, fresh guest (probe, stage, sha256 + vermagic check, install, depmod, persist, modprobe, check /dev/nbd0 and parameters) | ${fmt(p)} | **${(p / q).toFixed(2)}x** the plain script |
 | Same commands typed as a plain script (mkdir, cp, depmod, two conf files, modprobe) | ${fmt(q)} | baseline |
 | prepare-host re-run, everything already done (\`outcome unchanged\`) | ${fmt(r)} | ${(r / q).toFixed(2)}x the plain script |
-${classic ? `| Classic build-on-the-host recipe: full-tree build on this machine at native speed (${fmt(classic.secs)}) + the plain install in the guest | ${fmt(classic.secs + q)} | prepare-host is **${((classic.secs + q) / p).toFixed(1)}x faster** |\n` : ''}| Rendering the script on the controlling machine (\`nbdforge prepare-host --emit-script\`, whole CLI process) | ${fmt(emitSecs)} | not part of the guest time |
+${classic ? `| Classic build-on-the-host recipe: full-tree build on this machine at native speed (${fmt(classic.secs)}) + the plain install in the guest | ${fmt(classic.secs + q)} | prepare-host is **${((classic.secs + q) / p).toFixed(1)}x faster** |\n` : ''}${ssh ? `| \`nbdforge prepare-host --ssh\` from this machine, whole CLI process, fresh guest (facts over ssh, artifact checks, plan sent as one script) | ${fmt(median(ssh.fresh))} | **${(median(ssh.fresh) / median(ssh.plain)).toFixed(2)}x** the plain script over ssh |
+| Same, re-run (\`result: unchanged\`) | ${fmt(median(ssh.rerun))} | ${(median(ssh.rerun) / median(ssh.plain)).toFixed(2)}x the plain script over ssh |
+| The plain script over ssh (\`ssh root@guest sh plain.sh\`, one connection) | ${fmt(median(ssh.plain))} | baseline for the ssh rows |
+` : ''}| Rendering the script on the controlling machine (\`nbdforge prepare-host --emit-script\`, whole CLI process) | ${fmt(emitSecs)} | not part of the guest time |
 
-Raw runs (s): prepare-host ${raw(times.prepare)}; re-run ${raw(times.rerun)}; plain ${raw(times.plain)}.
+Raw runs (s): prepare-host ${raw(times.prepare)}; re-run ${raw(times.rerun)}; plain ${raw(times.plain)}.${ssh ? `\nRaw ssh runs (s, host wall clock; each ssh connection includes a key exchange computed by the TCG guest): CLI fresh ${raw(ssh.fresh)}; CLI re-run ${raw(ssh.rerun)}; plain over ssh ${raw(ssh.plain)}.` : ''}
 ${classic ? `Full-tree steps: ${Object.entries(classic.steps).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}. The classic side also needs a compiler, the kernel source and headers on every host; prepare-host needs sh, kmod and sha256sum.\n` : ''}<!-- /bench:prepare-host -->`;
 
 console.log(section);
