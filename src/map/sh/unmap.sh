@@ -20,10 +20,11 @@ nm_undo_mount() {
 }
 nm_undo_mkdir() {
   nm_get dir "$1"
-  # a directory another map still uses (a shared parent) is left to that map's unmap
-  [ -d "$NM_V" ] && rmdir "$NM_V" 2>/dev/null
+  # a directory another map still uses (a shared parent) is tried again once every journal is done
+  [ -d "$NM_V" ] && { rmdir "$NM_V" 2>/dev/null || nm_left="$nm_left$NM_V$NM_NL"; }
   return 0
 }
+nm_left=
 nm_undo_activate() {
   nm_get vg "$1"; nm_vg=$NM_V; nm_get dev "$1"; nm_get vguuid "$1"; nm_nodash "$NM_V"; nm_u=$NM_V
   nm_lvs() { dmsetup info -c --noheadings --separator '|' -o uuid,name 2>/dev/null | grep "^LVM-$nm_u" | sed 's/^[^|]*|//'; }
@@ -126,6 +127,9 @@ for j in $(ls -1t "$NM_STATE"/maps/*.jsonl 2>/dev/null | while read -r f; do gre
   nm_get image "$head"; img=$NM_V; nm_get kind "$head"
   if nm_unmap_one "$j"; then nm_say "done: $img ($NM_V ${j##*/})"; else failed=$((failed + 1)); nm_say "INCOMPLETE: $img: journal $j kept; fix the cause and run unmap again"; fi
 done
+while IFS= read -r d; do [ -n "$d" ] && [ -d "$d" ] && ! grep -qsF "\"$d/" "$NM_STATE"/maps/*.jsonl && rmdir "$d" 2>/dev/null; done <<NM_EOF
+$nm_left
+NM_EOF
 if [ "$found" = 0 ] && [ "$strict" = 1 ]; then nm_die "nothing mapped or exported matches ${sel#*:} (journals in $NM_STATE/maps)"; fi
 [ "$found" = 0 ] && nm_say "nothing to unmap"
 [ "$failed" = 0 ] || nm_die "$failed map(s) could not be fully undone (see above)"
