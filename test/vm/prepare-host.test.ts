@@ -77,7 +77,7 @@ test.after(async () => {
   if (share && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(share);
 });
 
-test('newest kernel: guest refuses a wrong-kernel and a corrupt module unchanged, installs and loads the real one, re-run is a no-op, /dev/nbd0 serves a qcow2', async () => {
+test('newest kernel: guest refuses a wrong-kernel and a corrupt module unchanged, undoes a run whose last check fails, installs and loads the real one, re-run is a no-op, /dev/nbd0 serves a qcow2', async () => {
   // the older kernel's module, passed off as this kernel's: vermagic differs, the guest must refuse
   await emitLying('lying-vermagic.sh', newest, older.bytes, older.sha);
   // the right module, damaged on the way: sha256 differs from the one the plan carries
@@ -87,6 +87,13 @@ test('newest kernel: guest refuses a wrong-kernel and a corrupt module unchanged
   await bootScript(newest, 'boot-newest.sh', [
     'expect_refused_unchanged wrong-kernel-module lying-vermagic.sh 1 failed verify-vermagic failed',
     'expect_refused_unchanged corrupt-module lying-sha.sh 1 failed verify-sha256 failed',
+    // a host whose own modprobe.d overrides nbds_max: the module loads, the last check fails, and
+    // everything is undone: rmmod, both conf files, the module, depmod's index (byte for byte)
+    'mkdir /etc/modprobe.d && echo "options nbd nbds_max=4" > /etc/modprobe.d/zz-local.conf',
+    `expect_refused_unchanged conflicting-options prepare-${newest.release}.sh 1 failed check-module failed`,
+    'check "conflicting-options: the step said why" grep -q "nbd parameter nbds_max is 4, expected 16" /tmp/conflicting-options.out',
+    'check "conflicting-options: nbd was loaded, then removed" step_is conflicting-options modprobe undone',
+    'rm /etc/modprobe.d/zz-local.conf && rmdir /etc/modprobe.d',
     `expect_installed first-run prepare-${newest.release}.sh`,
     `expect_noop second-run prepare-${newest.release}.sh`,
     'expect_serves_qcow2',
