@@ -73,21 +73,36 @@ async function debianTree(): Promise<{ root: string; nbdC: string }> {
  * One directory that builds modules on its own, as a CentOS kernel-devel tree does: the -common
  * tree (sources side, its scripts/tools links followed into linux-kbuild), the flavour's generated
  * files on top, and the real top Makefile instead of the flavour's `include /usr/src/...` wrapper.
+ * `like` makes a hard-linked copy of a tree made before (the files rewritten here are replaced, not
+ * edited in place, so the two trees never share them).
  */
-async function elTree(deb: string, dest: string, release: string, definesDrvPriv: boolean): Promise<string> {
-  const src = path.join(deb, 'usr/src');
-  const common = path.join(src, `linux-headers-6.1.0-${abi}-common`);
-  const flavour = path.join(src, `linux-headers-6.1.0-${abi}-amd64`);
-  await fs.mkdir(dest, { recursive: true });
-  await q`cp -rL ${common + '/.'} ${dest}`;
-  await q`cp -rL ${flavour + '/.'} ${dest}`;
-  await fs.copyFile(path.join(common, 'Makefile'), path.join(dest, 'Makefile'));
-  await fs.writeFile(path.join(dest, 'include/config/kernel.release'), `${release}\n`);
-  await fs.writeFile(path.join(dest, 'include/generated/utsrelease.h'), `#define UTS_RELEASE "${release}"\n`);
-  if (definesDrvPriv) {
-    // What the el7 3.10.0-514 trees have and 6.1 does not: a request type named REQ_TYPE_DRV_PRIV.
-    await fs.appendFile(path.join(dest, 'include/linux/blkdev.h'), '\n#define REQ_TYPE_DRV_PRIV 7 /* nbdforge test fixture */\n');
+async function elTree(deb: string, dest: string, release: string, definesDrvPriv: boolean, like?: string): Promise<string> {
+  await fs.mkdir(path.dirname(dest), { recursive: true });
+  if (like) {
+    await q`cp -al ${like} ${dest}`;
+  } else {
+    const src = path.join(deb, 'usr/src');
+    const common = path.join(src, `linux-headers-6.1.0-${abi}-common`);
+    const flavour = path.join(src, `linux-headers-6.1.0-${abi}-amd64`);
+    await fs.mkdir(dest);
+    await q`cp -rL ${common + '/.'} ${dest}`;
+    await q`cp -rL ${flavour + '/.'} ${dest}`;
+    await fs.rm(path.join(dest, 'Makefile'));
+    await fs.copyFile(path.join(common, 'Makefile'), path.join(dest, 'Makefile'));
+    // Debian ships every architecture's headers; an x86_64 kernel-devel holds only arch/x86 (and the
+    // RPM is made twice as fast without the rest).
+    for (const a of await fs.readdir(path.join(dest, 'arch'))) if (a !== 'x86') await fs.rm(path.join(dest, 'arch', a), { recursive: true });
   }
+  const replace = async (rel: string, text: string) => {
+    await fs.rm(path.join(dest, rel), { force: true });
+    await fs.writeFile(path.join(dest, rel), text);
+  };
+  await replace('include/config/kernel.release', `${release}\n`);
+  await replace('include/generated/utsrelease.h', `#define UTS_RELEASE "${release}"\n`);
+  const blkdev = await fs.readFile(path.join(dest, 'include/linux/blkdev.h'), 'utf8');
+  const marker = '\n#define REQ_TYPE_DRV_PRIV 7 /* nbdforge test fixture */\n';
+  // What the el7 3.10.0-514 trees have and 6.1 does not: a request type named REQ_TYPE_DRV_PRIV.
+  await replace('include/linux/blkdev.h', blkdev.replace(marker, '') + (definesDrvPriv ? marker : ''));
   return dest;
 }
 
@@ -150,20 +165,27 @@ async function plantEscapingSrpm(v: VaultFixture, k: FixtureKernel): Promise<voi
   await stopVaultAgents(v);
 }
 
+const T0 = Date.now();
+const tick = (what: string) => process.env.NBDFORGE_TEST_TIMING && console.error(`[el7-build] ${what}: ${((Date.now() - T0) / 1000).toFixed(1)} s`);
+test.before.each(() => void tick("test start"));
 test.before(async () => {
   const t = await debianTree();
+  tick('debian tree found');
   realNbd = await fs.readFile(t.nbdC, 'utf8');
   // A line as the el7 3.10.0-514 nbd.c has it: the old request type name.
   const oldStyle = `${realNbd}\n/* nbdforge test: the pre-4.5 request type name */\nstatic int nbdforge_req_type __maybe_unused = REQ_TYPE_SPECIAL;\n`;
-  const trees = {
-    [withRule.version]: elTree(t.root, path.join(dir, 'trees', withRule.version), krel(withRule), true),
-    [noDefine.version]: elTree(t.root, path.join(dir, 'trees', noDefine.version), krel(noDefine), false),
+  const first = await elTree(t.root, path.join(dir, 'trees', withRule.version), krel(withRule), true);
+  const trees: Record<string, string> = {
+    [withRule.version]: first,
+    [noDefine.version]: await elTree(t.root, path.join(dir, 'trees', noDefine.version), krel(noDefine), false, first),
   };
+  tick('trees made');
   vault = await buildVault(dir, {
     kernels: [withRule, noDefine, evil],
-    develTree: (k) => trees[k.version],
+    develTree: async (k) => trees[k.version],
     nbdSource: () => oldStyle,
   });
+  tick('vault built');
   await plantEscapingSrpm(vault, evil);
   server = await startFixtureServer(vault.root);
   // A kernels/el7 folder whose key is the test vault's (NBDFORGE_EL7_DATA): the shipped one pins CentOS's.
@@ -181,8 +203,11 @@ test.after(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
+/** Containers this test's builds made and left (the engine is shared: other runs' are not counted). */
 async function ourContainers(): Promise<number> {
-  return (await docker.listContainers({ all: true, filters: { label: [LABEL] } })).length;
+  let n = 0;
+  for (const k of [withRule, noDefine, evil]) n += (await docker.listContainers({ all: true, filters: { label: [LABEL, `nbdforge.kernel=${krel(k)}`] } })).length;
+  return n;
 }
 
 test('kernels sync --family el7 --vault URL, then kernels --family el7 --release', async () => {
