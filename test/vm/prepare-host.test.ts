@@ -58,7 +58,9 @@ async function boot(k: Kernel, script: string): Promise<string> {
 test.before(async () => {
   const rel = await testReleases();
   share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-prepare-host-'));
-  const [a, b] = await Promise.all([artifactFor(rel.newest), artifactFor(rel.older)]);
+  // one after the other: on a fresh machine the first build also makes the builder image
+  const a = await artifactFor(rel.newest);
+  const b = await artifactFor(rel.older);
   const [ga, gb] = await Promise.all([prepareGuest({ release: rel.newest }), prepareGuest({ release: rel.older })]);
   newest = { ...a, guest: ga };
   older = { ...b, guest: gb };
