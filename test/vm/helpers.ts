@@ -1,4 +1,8 @@
-/** Shared by the vm tests: the test-owned home and store, and real artifacts from the real build. */
+/**
+ * Shared by the vm tests: real artifacts from the real build, into a store the tests own. Downloads
+ * and catalogs go to the usual cache, shared with the docker tier and quickstart, so after those the
+ * builds here are cheap (and a cache hit from the second run on).
+ */
 import { $, path } from 'zx';
 import * as assert from 'uvu/assert';
 import { resolvePaths } from '../../src/paths.ts';
@@ -6,8 +10,7 @@ import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { fs } from 'zx';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-export const HOME = process.env.NBDFORGE_TEST_HOME ?? path.join(resolvePaths(process.env).home, 'test-vm');
-export const STORE = path.join(HOME, 'store');
+export const STORE = process.env.NBDFORGE_TEST_STORE ?? path.join(resolvePaths(process.env).home, 'test-vm', 'store');
 export const CLI = path.join(ROOT, 'bin/nbdforge.js');
 
 export interface Artifact {
@@ -19,7 +22,7 @@ export interface Artifact {
 
 /** Build (or find: a cache hit when the inputs are stored) the real nbd.ko for a kernel. */
 export async function artifactFor(release: string): Promise<Artifact> {
-  await $({ cwd: ROOT, quiet: true, env: { ...process.env, NBDFORGE_HOME: HOME } })`node ${CLI} build --family debian12 --kernel ${release} --home ${HOME}`;
+  await $({ cwd: ROOT, quiet: true })`node ${CLI} build --family debian12 --kernel ${release} --store ${STORE}`;
   const store = new DirStore(STORE);
   const [entry] = await store.list({ kernelRelease: release, module: 'nbd' });
   assert.ok(entry, `build stored no nbd artifact for ${release}`);
