@@ -2,7 +2,7 @@
  * prepare-host on real Debian kernels (newest ABI and the oldest apt offers) under QEMU TCG, with the
  * distribution's nbd.ko removed from the guest. The real CLI emits the plan as a POSIX script for
  * each kernel; the guest runs it with its own sh, kmod and depmod: no Node inside. Artifacts come
- * from the real build command into a test-owned home (a cache hit after the first run).
+ * from the real build command into a test-owned store (a cache hit after the first run).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
