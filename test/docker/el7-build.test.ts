@@ -131,11 +131,13 @@ let vault: VaultFixture;
 let server: FixtureServer;
 let realNbd: string;
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(args: string[], over: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) }) as unknown as NodeJS.WriteStream;
-  const code = await main(args, { env, stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+  const code = await main(args, { env: { ...env, ...over }, stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+  // NBDFORGE_TEST_SHOW=1 prints what a user would see (the examples in docs/el7.md come from here).
+  if (process.env.NBDFORGE_TEST_SHOW) console.error(`$ nbdforge ${args.join(' ')}\n${out}${err}(exit ${code})\n`);
   return { code, out, err };
 }
 
@@ -222,6 +224,21 @@ test('kernels sync --family el7 --vault URL, then kernels --family el7 --release
   assert.match(t.out, new RegExp(`${REL}\\s+os\\s+${krel(withRule).replaceAll('.', '\\.')}`));
 });
 
+test('before a sync: the el7 catalog is missing and the CLI says how to make it; flags of the other family are refused', async () => {
+  const r = await cli(['kernels', '--family', 'el7'], { NBDFORGE_HOME: path.join(dir, 'empty-home') });
+  assert.is(r.code, 2);
+  assert.match(r.err, /no el7 catalog yet: run `nbdforge kernels sync --family el7` first/);
+  const v = await cli(['kernels', '--family', 'debian12', '--vault', server.url]);
+  assert.is(v.code, 2);
+  assert.match(v.err, /--vault applies to --family el7 only/);
+  const m = await cli(['matrix', '--family', 'debian12', '--release', REL]);
+  assert.is(m.code, 2);
+  assert.match(m.err, /--release applies to families with point releases \(el7\), not debian12/);
+  const u = await cli(['kernels', 'sync', '--family', 'el7', '--vault', server.url, '--release', '7.99.9999']);
+  assert.is(u.code, 2);
+  assert.match(u.err, /unknown el7 point release 7\.99\.9999/);
+});
+
 let firstKey = '';
 test(`nbdforge build --family el7: a real nbd.ko for ${krel(withRule)}, patch rule applied, vermagic and CRCs checked`, async () => {
   const r = await cli(['build', '--family', 'el7', '--kernel', krel(withRule), '--json']);
@@ -299,6 +316,22 @@ test('matrix --family el7 --release: the built kernel is cached, the two broken 
   const j = JSON.parse(r.out);
   assert.equal(j.counts, { built: 0, cached: 1, failed: 2 });
   assert.is(j.kernels.find((k: { kernelRelease: string }) => k.kernelRelease === krel(withRule)).status, 'cached');
+});
+
+test('kernels sync: a repository without repomd.xml.asc stops the sync unless --allow-unsigned-repodata', async () => {
+  const asc = path.join(vault.root, REL, 'updates', 'x86_64', 'repodata', 'repomd.xml.asc');
+  await fs.rename(asc, `${asc}.away`);
+  try {
+    const home = { NBDFORGE_HOME: path.join(dir, 'unsigned-home') };
+    const r = await cli(['kernels', 'sync', '--family', 'el7', '--vault', server.url, '--release', REL], home);
+    assert.is(r.code, 1);
+    assert.match(r.err, new RegExp(`${REL}/updates/x86_64`));
+    const a = await cli(['kernels', 'sync', '--family', 'el7', '--vault', server.url, '--release', REL, '--allow-unsigned-repodata'], home);
+    assert.is(a.code, 0, a.err);
+    assert.match(a.out, /3 kernel\(s\) from 3 repositories signed by .* and 1 unsigned \(RPM signatures only\)/);
+  } finally {
+    await fs.rename(`${asc}.away`, asc);
+  }
 });
 
 test.run();
