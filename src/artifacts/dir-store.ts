@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { type Manifest, parseManifest, allChecksPassed } from './manifest.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { sha256File } from '../util/hash.ts';
+import { withFileLock } from '../util/file-lock.ts';
 
 /** One line of the store index: enough to pick an artifact without opening its manifest. */
 export interface IndexEntry {
@@ -128,29 +129,12 @@ export class DirStore {
     return entry;
   }
 
-  /** Serialise index rewrites between processes with an O_EXCL lock file (stale after 30 s). */
+  /** Serialise index rewrites between processes (a crashed writer's lock is taken over). */
   private async updateIndex(mutate: (idx: StoreIndex) => void): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true });
-    const lock = `${this.indexFile}.lock`;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await (await fs.open(lock, 'wx')).close();
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const st = await fs.stat(lock).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > 30_000) await fs.rm(lock, { force: true });
-        else if (Date.now() > deadline) throw new StoreError(`store index is locked: ${lock}`);
-        else await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-    try {
+    await withFileLock(`${this.indexFile}.lock`, async () => {
       const idx = await this.readIndex();
       mutate(idx);
       await writeFileAtomic(this.indexFile, JSON.stringify(idx, null, 2) + '\n');
-    } finally {
-      await fs.rm(lock, { force: true });
-    }
+    });
   }
 }

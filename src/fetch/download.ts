@@ -4,7 +4,7 @@ import { assertSha256, commitToCache, lookupCached, partPath } from './cache.ts'
 import { ChecksumError, FetchError, toFetchError } from './errors.ts';
 import { backoff, defaultRetryPolicy, type RetryPolicy } from './backoff.ts';
 import { parseLocation } from './location.ts';
-import { withPartLock } from './part-lock.ts';
+import { withFileLock } from '../util/file-lock.ts';
 import { transferFile, transferHttp, type TransferOptions } from './transfer.ts';
 
 export interface DownloadProgress {
@@ -52,8 +52,8 @@ export async function download(o: DownloadOptions): Promise<string> {
     return hit;
   }
   const part = partPath(o.cacheDir, sha256);
-  return withPartLock(
-    part,
+  return withFileLock(
+    `${part}.lock`,
     async () => {
       // Another process may have finished it while we waited for the lock.
       const done = await lookupCached(o.cacheDir, sha256, o.size);

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -12,12 +12,12 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Hold `<part>.lock` (O_EXCL, holds our pid) while `fn` runs, so two processes never append to the
- * same partial file. A lock whose process is gone is taken over. Waiting is bounded by `signal`.
+ * Hold `lock` (created O_EXCL, holding our pid) while `fn` runs: one writer at a time across
+ * processes (a partial download, the store index). A lock whose process is gone is taken over,
+ * so a crash never blocks the next run. Waiting is bounded by `signal`.
  */
-export async function withPartLock<T>(part: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  const lock = `${part}.lock`;
-  await fs.mkdir(path.dirname(part), { recursive: true });
+export async function withFileLock<T>(lock: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  await fs.mkdir(path.dirname(lock), { recursive: true });
   for (;;) {
     signal?.throwIfAborted();
     try {
@@ -28,7 +28,7 @@ export async function withPartLock<T>(part: string, fn: () => Promise<T>, signal
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(await fs.readFile(lock, 'utf8').catch(() => ''));
-      if (Number.isInteger(pid) && pid > 0 && !alive(pid)) await fs.rm(lock, { force: true });
+      if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) await fs.rm(lock, { force: true });
       else await sleep(100, undefined, { signal });
     }
   }
