@@ -67,11 +67,14 @@ export function parsePatchRule(text: string, where: string): PatchRule {
 }
 
 /**
- * The rules a module spec names, read and checked. Synchronous on purpose: a family's recipe is a
- * pure function of its inputs and the rule files are a few hundred bytes.
+ * The rules a module spec names that can apply to it, read and checked. A named rule that is missing
+ * or malformed is an error; one written for other modules, or for a file that is not among this
+ * module's sources (a spec derived from another one), cannot apply and is left out.
+ * Synchronous on purpose: a family's recipe is a pure function of its inputs and the rule files are
+ * a few hundred bytes.
  */
 export function loadPatchRules(module: ModuleSpec, dir = PATCHES_DIR): PatchRule[] {
-  return module.patchRules.map((id) => {
+  const rules = module.patchRules.map((id) => {
     if (!ID.test(id)) throw new Error(`module ${module.name}: bad patch rule id "${id}"`);
     const file = path.join(dir, `${id}.json`);
     let text: string;
@@ -82,10 +85,9 @@ export function loadPatchRules(module: ModuleSpec, dir = PATCHES_DIR): PatchRule
     }
     const rule = parsePatchRule(text, file);
     if (rule.id !== id) throw new Error(`${file}: "id" is "${rule.id}", expected "${id}"`);
-    if (!rule.modules.includes(module.name)) throw new Error(`${file}: written for ${rule.modules.join(', ')}, not ${module.name}`);
-    if (!module.sources.includes(rule.file)) throw new Error(`${file}: "${rule.file}" is not a source of module ${module.name}`);
     return rule;
   });
+  return rules.filter((r) => r.modules.includes(module.name) && module.sources.includes(r.file));
 }
 
 /** id -> sha256 of the rule file: the build key's `patches`. */
