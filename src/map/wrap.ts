@@ -1,5 +1,5 @@
 import { shQuote } from '../host/quote.ts';
-import { LIB, TABLE } from './steps.ts';
+import { TABLE, libFor, compact } from './steps.ts';
 
 const TAG = 'NBDFORGE_PLAN_EOF';
 
@@ -26,7 +26,7 @@ export function wrapScript(planScript: string, title: string, epilogue: string[]
 }
 
 export function mapEpilogue(journal: string): string[] {
-  return [LIB, TABLE, `if [ $nf_rc = 0 ] && [ -f ${shQuote(journal)} ]; then nm_table ${shQuote(journal)} >&2; fi`];
+  return [libFor(TABLE), compact(TABLE), `if [ $nf_rc = 0 ] && [ -f ${shQuote(journal)} ]; then nm_table ${shQuote(journal)} >&2; fi`];
 }
 
 export function unmapEpilogue(stateDir: string): string[] {

@@ -12,7 +12,7 @@ import { resolveMap, parseOffset, imageName, checkPath, MapRequestError } from '
 import { planMap, NBD_MISSING } from '../../src/map/plan-map.ts';
 import { planUnmap } from '../../src/map/plan-unmap.ts';
 import { resolveExport, planExport } from '../../src/map/plan-export.ts';
-import { LIB } from '../../src/map/steps.ts';
+import { LIB, stepProgram, libFor, libChunks, type StepBody } from '../../src/map/steps.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
 import { wrapScript, mapEpilogue } from '../../src/map/wrap.ts';
 
@@ -137,6 +137,20 @@ test('unmap from a journal, newest first: directories map made go, undone record
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('step programs: each is valid sh with only the library functions it calls, comments dropped', () => {
+  const names = libChunks(LIB).filter((c) => c.name).map((c) => c.name);
+  assert.ok(names.includes('nm_get') && names.includes('nm_lvm_cfg') && names.includes('nm_detect_format'), names.join(' '));
+  for (const b of ['open', 'connect', 'lvm', 'mount', 'unmap', 'export'] as StepBody[]) {
+    const prog = stepProgram(b);
+    const r = spawnSync('dash', ['-n'], { input: prog });
+    assert.is(r.status, 0, `${b}: ${r.stderr}`);
+    assert.not.match(prog, /^\s*#/m);
+  }
+  assert.not.match(stepProgram('open'), /nm_lvm_cfg\(\)/);
+  assert.match(stepProgram('lvm'), /nm_lvm_cfg\(\)/);
+  assert.match(libFor('nm_done'), /nm_end\(\)/, 'functions used by used functions come along');
 });
 
 test.run();

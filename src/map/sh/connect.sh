@@ -45,7 +45,9 @@ out=$(qemu-nbd "$@" "$IMG" 2>&1) || {
 }
 # qemu-nbd --connect can return before the device is live: wait for its pid and size
 nm_i=0
-while [ ! -e "/sys/block/$n/pid" ] || [ "$(cat "/sys/block/$n/size" 2>/dev/null)" = 0 ]; do
+while :; do
+  nm_sz=0; [ -e "/sys/block/$n/pid" ] && read -r nm_sz < "/sys/block/$n/size"
+  [ "$nm_sz" != 0 ] && break
   nm_i=$((nm_i + 1)); [ $nm_i -gt 150 ] && nm_die "$dev did not come up within 15 s"
   sleep 0.1
 done

@@ -8,11 +8,12 @@ for p in /sys/block/$n/${n}p*; do [ -e "$p" ] && cands="$cands /dev/${p##*/}"; d
 [ -n "$cands" ] || cands=$NM_DEV
 # one blkid for every partition; records "blk" feed the mount step
 blk=$(blkid -c /dev/null -o export $cands 2>/dev/null)
-haslvm=0; d=; t=; lb=; u=
+mine=
+d=; t=; lb=; u=
 nm_flush() {
   if [ -n "$d" ]; then
     nm_clean "$lb"; nm_jw info blk dev "$d" type "$t" label "$NM_V" uuid "$u"
-    [ "$t" = LVM2_member ] && haslvm=1
+    [ "$t" = LVM2_member ] && mine="$mine$d:$u$NM_NL"
   fi
   d=; t=; lb=; u=
 }
@@ -27,52 +28,84 @@ done <<NM_EOF
 $blk
 NM_EOF
 nm_flush
-[ "$haslvm" = 1 ] || exit 0
+[ -n "$mine" ] || exit 0
 
-nm_devre "$n"; re=$NM_V
-nm_lvm_cfg a "$re"; cfg_ours=$NM_CFG
-nm_lvm_cfg r "$re"; cfg_others=$NM_CFG
-ours=$(lvm pvs --config "$cfg_ours" --noheadings --separator : -o pv_name,pv_uuid,vg_name,vg_uuid 2>&1) || nm_die "lvm pvs on $NM_DEV failed: $(nm_last "$ours")"
-# everything else LVM can see: the host's VGs and those of other mapped images
-others=$(lvm pvs --config "$cfg_others" --noheadings --separator : -o pv_uuid,vg_name,vg_uuid 2>/dev/null)
-others=$(printf '%s\n' "$others" | sed 's/^ *//')
+nm_devre "$n"; cfg_ours_re=$NM_V
+nm_lvm_cfg a "$cfg_ours_re"; cfg_ours=$NM_CFG
+# One scan of every device LVM can see (this image's, the host's, other maps'): lines
+# "/dev/X:PV_UUID:VG_NAME:VG_UUID"; anything else it prints is a warning, and a warning that names one
+# of our PV UUIDs is LVM hiding a duplicate: the image is a clone of something already present.
+nm_lvm_cfg a '.*'
+scan=$(lvm pvs --config "$NM_CFG" --noheadings --separator : -o pv_name,pv_uuid,vg_name,vg_uuid 2>&1)
+data=; warn=
+while IFS= read -r l; do
+  l=${l#"${l%%[! ]*}"}
+  case $l in /*:*:*:*) data="$data$l$NM_NL" ;; ?*) warn="$warn$l$NM_NL" ;; esac
+done <<NM_EOF
+$scan
+NM_EOF
+ours() { case "$NM_NL$mine" in *"$NM_NL$1:"*) return 0 ;; esac; return 1; }
+# VGs of this image: "VG_UUID:NAME:CLONE:DEV DEV..." built from our PVs
+vgs=
+while IFS=: read -r d u; do
+  [ -n "$d" ] || continue
+  vg=; vgu=; clone=0
+  while IFS=: read -r pn pu gn gu; do
+    [ "$pu" = "$u" ] || continue
+    vg=$gn; vgu=$gu
+    ours "$pn" || clone=1
+  done <<NM_EOF
+$data
+NM_EOF
+  case $warn in *"$u"*) clone=1 ;; esac
+  [ -n "$vgu" ] || continue # an orphan PV, or one LVM does not show: nothing to activate
+  case "$NM_NL$vgs" in
+    *"$NM_NL$vgu:"*) [ "$clone" = 1 ] && vgs=$(printf '%s\n' "$vgs" | sed "s/^$vgu:\([^:]*\):0:/$vgu:\1:1:/")$NM_NL
+      vgs=$(printf '%s\n' "$vgs" | sed "s#^\($vgu:.*\)\$#\1 $d#")$NM_NL ;;
+    *) vgs="$vgs$vgu:$vg:$clone:$d$NM_NL" ;;
+  esac
+done <<NM_EOF
+$mine
+NM_EOF
+# names and UUIDs elsewhere
+nm_elsewhere() { # FIELD(3 name, 4 uuid) VALUE EXCEPT_VG_UUID
+  while IFS=: read -r pn pu gn gu; do
+    ours "$pn" && continue
+    if [ "$1" = 3 ]; then [ "$gn" = "$2" ] && [ "$gu" != "$3" ] && return 0; else [ "$gu" = "$2" ] && return 0; fi
+  done <<NM_EOF
+$data
+NM_EOF
+  return 1
+}
 taken=
 nm_name_used() {
-  case "$NM_NL$others$NM_NL" in *":$1:"*) return 0 ;; esac
+  nm_elsewhere 3 "$1" "$2" && return 0
   case " $taken " in *" $1 "*) return 0 ;; esac
-  [ -e "/dev/$1" ] || [ -e "/dev/mapper/$1" ]
+  [ -e "/dev/$1" ]
 }
-nm_unique() { # ORIGINAL NAME -> NM_V, a name no VG on the host or in another map has
+nm_unique() { # NAME VG_UUID -> NM_V, a name no VG on the host or in another map has
   nm_u="${1}_$n"; nm_k=1
-  while nm_name_used "$nm_u"; do nm_k=$((nm_k + 1)); nm_u="${1}_${n}_$nm_k"; done
+  while nm_name_used "$nm_u" "$2"; do nm_k=$((nm_k + 1)); nm_u="${1}_${n}_$nm_k"; done
   NM_V=$nm_u
 }
-vgs_done=
-active=
-acts=
-ro=
-# every VG of this image, once (orphan PVs have no VG name)
-for line in $(printf '%s\n' "$ours" | sed 's/^ *//' | awk -F: '$3 != "" { print $4 ":" $3 }' | sort -u); do
-  vguuid=${line%%:*}; name=${line#*:}
-  pvnames=; clone=0
-  for pl in $(printf '%s\n' "$ours" | sed 's/^ *//' | awk -F: -v u="$vguuid" '$4 == u { print $1 ":" $2 }'); do
-    pvnames="$pvnames ${pl%%:*}"
-    case "$NM_NL$others" in *"$NM_NL${pl#*:}:"*) clone=1 ;; esac
-  done
-  case "$others$NM_NL" in *":$vguuid$NM_NL"*) clone=1 ;; esac
+active=; acts=; ro=
+while IFS=: read -r vguuid name clone pvdevs; do
+  [ -n "$vguuid" ] || continue
+  nm_elsewhere 4 "$vguuid" && clone=1
   cur=$name; curuuid=$vguuid
   if [ "$clone" = 1 ]; then
     [ "$MODE" = rw ] && nm_die "VG $name in $IMG is a byte-identical clone (same PV and VG UUIDs) of one the host or another map already has; a --rw map would have to write new UUIDs into the image: map it read-only or with --snapshot"
     [ "$VIA" = loop ] && [ "$MODE" = ro ] && nm_die "VG $name in $IMG is a clone of a VG already present; a read-only loop device cannot take new UUIDs: map it without --loop (qemu-nbd keeps the image unchanged)"
-    nm_unique "$name"; cur=$NM_V
+    nm_unique "$name" "$vguuid"; cur=$NM_V
     nm_begin importclone dev "$NM_DEV" from "$name" to "$cur" vguuid "$vguuid" persist 0
-    out=$(lvm vgimportclone --config "$cfg_ours" --basevgname "$cur" $pvnames 2>&1) || nm_die "vgimportclone of VG $name failed: $(nm_last "$out")"
+    out=$(lvm vgimportclone --config "$cfg_ours" --basevgname "$cur" $pvdevs 2>&1) || nm_die "vgimportclone of VG $name failed: $(nm_last "$out")"
     nm_done
-    curuuid=$(lvm vgs --config "$cfg_ours" --noheadings -o vg_uuid "$cur" 2>/dev/null | tr -d ' ')
+    curuuid=$(lvm vgs --config "$cfg_ours" --noheadings -o vg_uuid "$cur" 2>/dev/null)
+    curuuid=${curuuid#"${curuuid%%[! ]*}"}
     [ -n "$curuuid" ] || nm_die "VG $cur not found after vgimportclone"
-  elif nm_name_used "$name"; then
+  elif nm_name_used "$name" "$vguuid"; then
     [ "$VIA" = loop ] && [ "$MODE" = ro ] && nm_die "VG name $name is already used on this host; a read-only loop device cannot rename it: map it without --loop (qemu-nbd keeps the image unchanged)"
-    nm_unique "$name"; cur=$NM_V
+    nm_unique "$name" "$vguuid"; cur=$NM_V
     persist=0; [ "$MODE" = rw ] && persist=1
     nm_begin rename dev "$NM_DEV" image "$IMG" vguuid "$vguuid" from "$name" to "$cur" persist "$persist"
     # a --rw rename edits the image: make its record durable before the change
@@ -84,10 +117,12 @@ for line in $(printf '%s\n' "$ours" | sed 's/^ *//' | awk -F: '$3 != "" { print 
   nm_begin activate dev "$NM_DEV" vg "$cur" vguuid "$curuuid" orig "$name"
   acts="$acts $NM_ACT"; active="$active $cur"
   ro="$ro${ro:+, }\"$cur\""
-done
+done <<NM_EOF
+$vgs
+NM_EOF
 [ -n "$active" ] || exit 0
 extra=
 [ "$MODE" = ro ] && extra="read_only_volume_list=[ $ro ]"
-nm_lvm_cfg a "$re" "$extra"
+nm_lvm_cfg a "$cfg_ours_re" "$extra"
 out=$(lvm vgchange -ay --config "$NM_CFG" $active 2>&1) || nm_die "vgchange -ay$active failed: $(nm_last "$out")"
 for a in $acts; do nm_done "$a"; done

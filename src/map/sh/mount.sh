@@ -2,66 +2,56 @@
 # map's root (read-only unless --rw/--snapshot), record what went where (args: STATE ID)
 nm_open "$1" "$2"; nm_device
 n=$NM_DEVN
-# (dev type label uuid name) per candidate: partitions from the lvm step's blk records, then LVs
-list=
-vgmap=
+# candidates "DEV|TYPE|NAME": partitions from the lvm step's blk records, then the activated LVs
+list=; lvdevs=
 while IFS= read -r l; do
   case $l in
     *'"kind":"blk"'*)
       nm_get dev "$l"; d=$NM_V; nm_get type "$l"; t=$NM_V
       case $d in "/dev/$n") nm=disk ;; *) nm=p${d##*p} ;; esac
-      list="$list$d|$t|$nm|$l$NM_NL" ;;
+      list="$list$d|$t|$nm$NM_NL" ;;
     *'"ev":"begin","kind":"activate"'*)
-      nm_get vg "$l"; v=$NM_V; nm_get vguuid "$l"; nm_nodash "$NM_V"; u=$NM_V; nm_get orig "$l"
-      vgmap="$vgmap$u|$v|$NM_V$NM_NL" ;;
+      nm_get vg "$l"; v=$NM_V; nm_get orig "$l"; o=$NM_V
+      nm_dmesc "$v"; ve=$NM_V
+      # LVM links every active (visible) LV as /dev/VG/LV
+      for lp in "/dev/$v"/*; do
+        [ -e "$lp" ] || continue
+        lv=${lp##*/}; nm_dmesc "$lv"; dm=/dev/mapper/$ve-$NM_V
+        [ -b "$dm" ] || dm=$lp
+        lvdevs="$lvdevs $dm"; list="$list$dm|?|$o-$lv$NM_NL"
+      done ;;
   esac
 done < "$NM_J"
-if [ -n "$vgmap" ]; then
-  # LV devices by device-mapper uuid: LVM-<vg uuid><lv uuid>, without the -suffix of internal layers
-  lvdevs=
-  for e in $(dmsetup info -c --noheadings --separator '|' -o uuid,name 2>/dev/null); do
-    du=${e%%|*}; dn=${e#*|}
-    case $du in LVM-*) ;; *) continue ;; esac
-    [ ${#du} -eq 68 ] || continue
-    while IFS='|' read -r u v o; do
-      [ -n "$u" ] || continue
-      case $du in "LVM-$u"*)
-        nm_dmesc "$v"; lv=${dn#"$NM_V"-}; nm_dmunesc "$lv"
-        lvdevs="$lvdevs /dev/mapper/$dn"; list="$list/dev/mapper/$dn||$o-$NM_V|$NM_NL" ;;
-      esac
-    done <<NM_EOF
-$vgmap
-NM_EOF
-  done
-  if [ -n "$lvdevs" ]; then
-    blk=$(blkid -c /dev/null -o export $lvdevs 2>/dev/null)
-    d=; t=; lb=; u=
-    nm_flush() {
-      [ -n "$d" ] || return 0
-      nm_clean "$lb"
-      NM_SEQ=$((NM_SEQ + 1))
-      printf '{"seq":%s,"ev":"info","kind":"blk","dev":"%s","type":"%s","label":"%s","uuid":"%s"}\n' "$NM_SEQ" "$d" "$t" "$NM_V" "$u" >> "$NM_J"
-      list=$(printf '%s\n' "$list" | sed "s#^$d||#$d|$t|#")$NM_NL
-      d=; t=; lb=; u=
-    }
-    while IFS= read -r l; do
-      case $l in DEVNAME=*) nm_flush; d=${l#DEVNAME=} ;; TYPE=*) t=${l#TYPE=} ;; LABEL=*) lb=${l#LABEL=} ;; UUID=*) u=${l#UUID=} ;; esac
-    done <<NM_EOF
+lvtypes=
+if [ -n "$lvdevs" ]; then
+  blk=$(blkid -c /dev/null -o export $lvdevs 2>/dev/null)
+  d=; t=; lb=; u=
+  nm_flush() {
+    [ -n "$d" ] || return 0
+    nm_clean "$lb"; nm_jw info blk dev "$d" type "$t" label "$NM_V" uuid "$u"
+    lvtypes="$lvtypes$d|$t$NM_NL"; d=; t=; lb=; u=
+  }
+  while IFS= read -r l; do
+    case $l in DEVNAME=*) nm_flush; d=${l#DEVNAME=} ;; TYPE=*) t=${l#TYPE=} ;; LABEL=*) lb=${l#LABEL=} ;; UUID=*) u=${l#UUID=} ;; esac
+  done <<NM_EOF
 $blk
 NM_EOF
-    nm_flush
-  fi
+  nm_flush
 fi
-rootmade=0
-nm_mkdir() {
-  [ -d "$1" ] && return 0
-  nm_begin mkdir dir "$1"
-  mkdir "$1" || nm_die "cannot create $1"
-  nm_done
-}
-while IFS='|' read -r d t nm rest; do
+# what to mount, with which options; directories to make (the root's missing parents first)
+plan=; dirs=
+if [ ! -d "$ROOT" ]; then
+  p=$ROOT; up=
+  while [ -n "$p" ] && [ ! -d "$p" ]; do up="$p$NM_NL$up"; p=${p%/*}; done
+  dirs=$up
+fi
+while IFS='|' read -r d t nm; do
   [ -n "$d" ] || continue
-  dir=; why=; opts=
+  if [ "$t" = '?' ]; then
+    t=
+    case "$NM_NL$lvtypes" in *"$NM_NL$d|"*) t=${lvtypes#*"$d|"}; t=${t%%"$NM_NL"*} ;; esac
+  fi
+  opts=; why=
   case $t in
     ext2) opts=ro ;;
     ext3 | ext4) opts=ro,noload ;;
@@ -76,16 +66,25 @@ while IFS='|' read -r d t nm rest; do
   if [ -n "$opts" ] && [ "$MODE" != ro ]; then
     case $t in xfs) opts=rw,nouuid ;; *) opts=rw ;; esac
   fi
+  [ -n "$opts" ] && [ ! -d "$ROOT/$nm" ] && dirs="$dirs$ROOT/$nm$NM_NL"
+  plan="$plan$d|$t|$nm|$opts|$why$NM_NL"
+done <<NM_EOF
+$list
+NM_EOF
+if [ -n "$dirs" ]; then
+  # one mkdir for all of them, each journaled, so unmap removes exactly what map made
+  first=$((NM_SEQ + 1)); set --
+  while IFS= read -r m; do [ -n "$m" ] && { nm_begin mkdir dir "$m"; set -- "$@" "$m"; }; done <<NM_EOF
+$dirs
+NM_EOF
+  mkdir "$@" || nm_die "cannot create the mount directories under $ROOT"
+  for m; do nm_done "$first"; first=$((first + 1)); done
+fi
+while IFS='|' read -r d t nm opts why; do
+  [ -n "$d" ] || continue
+  dir=
   if [ -n "$opts" ]; then
-    if [ ! -d "$ROOT" ]; then
-      # create the missing parents of the root, each journaled so that unmap removes only what map made
-      while [ ! -d "$ROOT" ]; do
-        p=$ROOT; while [ -n "${p%/*}" ] && [ ! -d "${p%/*}" ]; do p=${p%/*}; done
-        nm_mkdir "$p"
-      done
-    fi
     dir=$ROOT/$nm
-    nm_mkdir "$dir"
     nm_begin mount src "$d" dir "$dir" type "$t" opts "$opts"
     if out=$(mount -t "$t" -o "$opts" "$d" "$dir" 2>&1); then
       nm_done
@@ -95,6 +94,6 @@ while IFS='|' read -r d t nm rest; do
   fi
   nm_jw info fs dev "$d" type "$t" name "$nm" dir "$dir" opts "$opts" why "$why"
 done <<NM_EOF
-$list
+$plan
 NM_EOF
 nm_jw info mapped dev "$NM_DEV" root "$ROOT"

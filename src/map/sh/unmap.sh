@@ -6,38 +6,42 @@
 # SELECTOR: all | id:ID | image:PATH | dev:/dev/X
 NM_STATE=$1; sel=$2; strict=$3
 case $sel in image:*) want=$(readlink -f -- "${sel#image:}") || want=${sel#image:} ;; dev:*) want=$(readlink -f -- "${sel#dev:}") || want=${sel#dev:} ;; *) want=${sel#*:} ;; esac
-mkdir -p "$NM_STATE"
+[ -d "$NM_STATE" ] || mkdir -p "$NM_STATE"
 summary=$NM_STATE/last-unmap.txt
 : > "$summary"
 nm_say() { printf '%s\n' "$*" >> "$summary"; printf '%s\n' "$*"; }
 
 nm_wait_gone() { nm_i=0; while [ -e "$1" ]; do nm_i=$((nm_i + 1)); [ $nm_i -gt 100 ] && return 1; sleep 0.1; done; }
-nm_undo_mount() {
-  nm_get dir "$1"; nm_dir=$NM_V
-  nm_mounted "$nm_dir" || return 0
-  umount "$nm_dir" && { nm_say "unmounted $nm_dir"; return 0; }
-  nm_say "cannot unmount $nm_dir (busy? see: fuser -vm $nm_dir)"; return 1
-}
-nm_undo_mkdir() {
-  nm_get dir "$1"
-  # a directory another map still uses (a shared parent) is tried again once every journal is done
-  [ -d "$NM_V" ] && { rmdir "$NM_V" 2>/dev/null || nm_left="$nm_left$NM_V$NM_NL"; }
+# directories are removed together once the journal's other undos are done (one rmdir, children
+# first); one another map still uses (a shared parent) is tried again once every journal is done
+nm_undo_mkdir() { nm_get dir "$1"; [ -d "$NM_V" ] && nm_dirs="$nm_dirs$NM_V$NM_NL"; return 0; }
+nm_rmdirs() {
+  [ -n "$nm_dirs" ] || return 0
+  set --; while IFS= read -r nm_x; do [ -n "$nm_x" ] && set -- "$@" "$nm_x"; done <<NM_EOF
+$nm_dirs
+NM_EOF
+  rmdir "$@" 2>/dev/null && return 0
+  for nm_x; do [ -d "$nm_x" ] && nm_left="$nm_left$nm_x$NM_NL"; done
   return 0
 }
 nm_left=
 nm_undo_activate() {
-  nm_get vg "$1"; nm_vg=$NM_V; nm_get dev "$1"; nm_get vguuid "$1"; nm_nodash "$NM_V"; nm_u=$NM_V
-  nm_lvs() { dmsetup info -c --noheadings --separator '|' -o uuid,name 2>/dev/null | grep "^LVM-$nm_u" | sed 's/^[^|]*|//'; }
-  [ -n "$(nm_lvs)" ] || return 0
+  nm_get vg "$1"; nm_vg=$NM_V; nm_get vguuid "$1"; nm_nodash "$NM_V"; nm_u=$NM_V
+  nm_dmesc "$nm_vg"
+  # active LVs of the VG show as /dev/mapper/VG-LV (checked without starting a process)
+  nm_any=0; for nm_x in "/dev/mapper/$NM_V"-*; do [ -e "$nm_x" ] && nm_any=1; done
+  [ "$nm_any" = 1 ] || [ -d "/dev/$nm_vg" ] || return 0
   nm_get dev "$1"; nm_devre "${NM_V#/dev/}"; nm_lvm_cfg a "$NM_V"
   if lvm vgchange -an --config "$NM_CFG" "$nm_vg" > /dev/null 2>&1; then nm_say "deactivated VG $nm_vg"; return 0; fi
-  # the PVs are gone (device disconnected, host rebooted): remove the mappings directly, holders first
+  # the PVs are gone (device disconnected, host rebooted): remove the mappings directly, by the
+  # device-mapper uuid LVM gives them (LVM-<vg uuid><lv uuid>), holders first
+  nm_lvs() { dmsetup info -c --noheadings --separator '|' -o uuid,name 2>/dev/null | grep "^LVM-$nm_u" | sed 's/^[^|]*|//'; }
   nm_k=0
   while [ -n "$(nm_lvs)" ] && [ $nm_k -lt 5 ]; do
     for nm_x in $(nm_lvs); do dmsetup remove "$nm_x" > /dev/null 2>&1; done
     nm_k=$((nm_k + 1))
   done
-  [ -z "$(nm_lvs)" ] && { nm_say "removed the device-mapper devices of VG $nm_vg"; return 0; }
+  [ -z "$(nm_lvs)" ] && { rm -rf "/dev/$nm_vg"; nm_say "removed the device-mapper devices of VG $nm_vg"; return 0; }
   nm_say "cannot deactivate VG $nm_vg"; return 1
 }
 nm_undo_rename() {
@@ -92,29 +96,62 @@ nm_undo_export() {
 }
 
 nm_unmap_one() {
-  NM_J=$1; NM_SEQ=0; nm_undone=' '
+  NM_J=$1; NM_SEQ=0; nm_undone=' '; nm_dirs=; nm_todo=
+  # the begun, not yet undone actions, newest first (collected by the shell: no process per record)
   while IFS= read -r nm_l; do
     NM_SEQ=$((NM_SEQ + 1))
-    case $nm_l in *'"ev":"undone"'*) nm_get of "$nm_l"; nm_undone="$nm_undone$NM_V " ;; esac
+    case $nm_l in
+      *'"ev":"undone"'*) nm_get of "$nm_l"; nm_undone="$nm_undone$NM_V " ;;
+      *'"ev":"begin"'*) nm_todo="$nm_l$NM_NL$nm_todo" ;;
+    esac
   done < "$NM_J"
-  nm_fail=0
+  nm_fail=0; nm_mnts=; nm_mseqs=
   while IFS= read -r nm_l; do
-    case $nm_l in *'"ev":"begin"'*) ;; *) continue ;; esac
+    [ -n "$nm_l" ] || continue
     nm_get seq "$nm_l"; nm_s=$NM_V
     case $nm_undone in *" $nm_s "*) continue ;; esac
-    nm_get kind "$nm_l"
-    if nm_undo_$NM_V "$nm_l"; then nm_end undone "$nm_s"; else nm_end undo-failed "$nm_s"; nm_fail=1; fi
+    nm_get kind "$nm_l"; nm_k=$NM_V
+    # consecutive unmounts go to one umount; anything else waits until they are done
+    if [ "$nm_k" = mount ]; then
+      nm_get dir "$nm_l"
+      if nm_mounted "$NM_V"; then nm_mnts="$nm_mnts$NM_V$NM_NL"; nm_mseqs="$nm_mseqs $nm_s"; else nm_end undone "$nm_s"; fi
+      continue
+    fi
+    [ "$nm_k" = mkdir ] || nm_umount_batch
+    if nm_undo_$nm_k "$nm_l"; then nm_end undone "$nm_s"; else nm_end undo-failed "$nm_s"; nm_fail=1; fi
   done <<NM_EOF
-$(sed -n '1!G;h;$p' "$NM_J")
+$nm_todo
 NM_EOF
+  nm_umount_batch
+  nm_rmdirs
   [ "$nm_fail" = 0 ] || return 1
   rm -f "$NM_J"
+}
+nm_umount_batch() {
+  [ -n "$nm_mnts" ] || return 0
+  set --; while IFS= read -r nm_x; do [ -n "$nm_x" ] && set -- "$@" "$nm_x"; done <<NM_EOF
+$nm_mnts
+NM_EOF
+  if umount "$@" 2> /dev/null; then
+    for nm_x; do nm_say "unmounted $nm_x"; done
+    for nm_x in $nm_mseqs; do nm_end undone "$nm_x"; done
+  else
+    # which one is busy: one at a time, in order
+    for nm_x in $nm_mseqs; do
+      nm_d=$1; shift
+      if ! nm_mounted "$nm_d" || umount "$nm_d"; then nm_say "unmounted $nm_d"; nm_end undone "$nm_x"
+      else nm_say "cannot unmount $nm_d (busy? see: fuser -vm $nm_d)"; nm_end undo-failed "$nm_x"; nm_fail=1; fi
+    done
+  fi
+  nm_mnts=; nm_mseqs=
 }
 
 found=0; failed=0
 # newest map first (journals are appended to, so their mtime orders them), like every undo
 # and maps that renamed a VG inside the image last, once the VGs whose name they take back are gone
-for j in $(ls -1t "$NM_STATE"/maps/*.jsonl 2>/dev/null | while read -r f; do grep -qF '"persist":"1"' "$f" && echo "1 $f" || echo "0 $f"; done | sort -s -k1,1 | cut -d' ' -f2-); do
+set -- "$NM_STATE"/maps/*.jsonl
+[ $# -gt 1 ] && set -- $(ls -1t "$@" | while read -r f; do grep -qF '"persist":"1"' "$f" && echo "1 $f" || echo "0 $f"; done | sort -s -k1,1 | cut -d' ' -f2-)
+for j; do
   [ -f "$j" ] || continue
   IFS= read -r head < "$j" || head=
   case $sel in
