@@ -106,11 +106,25 @@ async function elTree(deb: string, dest: string, release: string, definesDrvPriv
   return dest;
 }
 
+/** A few files shaped like a kbuild tree (enough for build.sh to look at it, not to compile). */
+async function smallTree(dest: string, release: string): Promise<string> {
+  await fs.mkdir(path.join(dest, 'include/generated'), { recursive: true });
+  await fs.mkdir(path.join(dest, 'include/config'), { recursive: true });
+  await fs.writeFile(path.join(dest, 'Makefile'), '# not a real tree\n');
+  await fs.writeFile(path.join(dest, '.config'), 'CONFIG_SMP=y\nCONFIG_MODVERSIONS=y\n');
+  await fs.writeFile(path.join(dest, 'Module.symvers'), '0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\n');
+  await fs.writeFile(path.join(dest, 'include/config/kernel.release'), `${release}\n`);
+  await fs.writeFile(path.join(dest, 'include/generated/utsrelease.h'), `#define UTS_RELEASE "${release}"\n`);
+  return dest;
+}
+
 // --- The vault ------------------------------------------------------------------------------------
 const REL = '7.9.2009';
 const withRule: FixtureKernel = { release: REL, repo: 'os', version: `6.1.0-${abi}.el7` };
 const noDefine: FixtureKernel = { release: REL, repo: 'updates', version: `6.1.0-${abi}.1.el7` };
 const evil: FixtureKernel = { release: REL, repo: 'updates', version: `6.1.0-${abi}.2.el7` };
+/** Its kernel-devel holds a tree that says it is another kernel. */
+const misnamed: FixtureKernel = { release: REL, repo: 'updates', version: `6.1.0-${abi}.3.el7` };
 const krel = (k: FixtureKernel) => `${k.version}.x86_64`;
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-build-'));
@@ -180,10 +194,11 @@ test.before(async () => {
   const trees: Record<string, string> = {
     [withRule.version]: first,
     [noDefine.version]: await elTree(t.root, path.join(dir, 'trees', noDefine.version), krel(noDefine), false, first),
+    [misnamed.version]: await smallTree(path.join(dir, 'trees', misnamed.version), '3.10.0-1160.el7.x86_64'),
   };
   tick('trees made');
   vault = await buildVault(dir, {
-    kernels: [withRule, noDefine, evil],
+    kernels: [withRule, noDefine, evil, misnamed],
     develTree: async (k) => trees[k.version],
     nbdSource: () => oldStyle,
   });
@@ -208,18 +223,18 @@ test.after(async () => {
 /** Containers this test's builds made and left (the engine is shared: other runs' are not counted). */
 async function ourContainers(): Promise<number> {
   let n = 0;
-  for (const k of [withRule, noDefine, evil]) n += (await docker.listContainers({ all: true, filters: { label: [LABEL, `nbdforge.kernel=${krel(k)}`] } })).length;
+  for (const k of [withRule, noDefine, evil, misnamed]) n += (await docker.listContainers({ all: true, filters: { label: [LABEL, `nbdforge.kernel=${krel(k)}`] } })).length;
   return n;
 }
 
 test('kernels sync --family el7 --vault URL, then kernels --family el7 --release', async () => {
   const s = await cli(['kernels', 'sync', '--family', 'el7', '--vault', server.url, '--release', REL]);
   assert.is(s.code, 0, s.err);
-  assert.match(s.out, /3 kernel\(s\) from 4 repositories signed by/);
+  assert.match(s.out, /4 kernel\(s\) from 4 repositories signed by/);
   const l = await cli(['kernels', '--family', 'el7', '--release', REL, '--json']);
   assert.is(l.code, 0, l.err);
   const j = JSON.parse(l.out);
-  assert.equal(j.kernels.map((k: { kernelRelease: string }) => k.kernelRelease).sort(), [withRule, noDefine, evil].map(krel).sort());
+  assert.equal(j.kernels.map((k: { kernelRelease: string }) => k.kernelRelease).sort(), [withRule, noDefine, evil, misnamed].map(krel).sort());
   const t = await cli(['kernels', '--family', 'el7']);
   assert.match(t.out, new RegExp(`${REL}\\s+os\\s+${krel(withRule).replaceAll('.', '\\.')}`));
 });
@@ -310,11 +325,19 @@ test(`${krel(evil)}: an SRPM tarball member "../../nbdforge-escape" is refused, 
   assert.is(await ourContainers(), 0);
 });
 
-test('matrix --family el7 --release: the built kernel is cached, the two broken ones fail, exit 1', async () => {
+test(`${krel(misnamed)}: a kernel-devel whose tree is another kernel's is refused before compiling`, async () => {
+  const err = await buildOne(ctx, { family, module: nbd, store, kernelRelease: krel(misnamed), toolVersion: 'test' }).catch((e) => e);
+  assert.instance(err, ContainerError);
+  assert.match(err.message, `kernel-devel-${misnamed.version}.x86_64.rpm is a tree for "3.10.0-1160.el7.x86_64", not ${krel(misnamed)}`);
+  assert.not.match(err.message, /@@stage compile/);
+  assert.is(await ourContainers(), 0);
+});
+
+test('matrix --family el7 --release: the built kernel is cached, the three broken ones fail, exit 1', async () => {
   const r = await cli(['matrix', '--family', 'el7', '--release', REL, '--jobs', '2', '--json']);
   assert.is(r.code, 1, r.err);
   const j = JSON.parse(r.out);
-  assert.equal(j.counts, { built: 0, cached: 1, failed: 2 });
+  assert.equal(j.counts, { built: 0, cached: 1, failed: 3 });
   assert.is(j.kernels.find((k: { kernelRelease: string }) => k.kernelRelease === krel(withRule)).status, 'cached');
 });
 
@@ -328,7 +351,7 @@ test('kernels sync: a repository without repomd.xml.asc stops the sync unless --
     assert.match(r.err, new RegExp(`${REL}/updates/x86_64`));
     const a = await cli(['kernels', 'sync', '--family', 'el7', '--vault', server.url, '--release', REL, '--allow-unsigned-repodata'], home);
     assert.is(a.code, 0, a.err);
-    assert.match(a.out, /3 kernel\(s\) from 3 repositories signed by .* and 1 unsigned \(RPM signatures only\)/);
+    assert.match(a.out, /4 kernel\(s\) from 3 repositories signed by .* and 1 unsigned \(RPM signatures only\)/);
   } finally {
     await fs.rename(`${asc}.away`, asc);
   }
