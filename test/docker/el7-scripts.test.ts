@@ -13,6 +13,9 @@ import { $ } from 'zx';
 import { encodePatchRules, loadPatchRules, parsePatchRule, parseApplied, patchRuleHashes, PATCHES_DIR } from '../../src/build/patches.ts';
 import { loadModuleSpec } from '../../src/build/module-spec.ts';
 import { sha256 } from '../../src/util/hash.ts';
+import { createEl7 } from '../../src/families/el7/index.ts';
+import { resolvePaths } from '../../src/paths.ts';
+import type { Engine } from '../../src/docker/engine.ts';
 
 const q = $({ quiet: true });
 const lib = path.resolve('containers/el7');
@@ -131,6 +134,38 @@ test('real cpio archives: a `../` member and symlinks that leave the tree are fo
   const evil = path.join(dir, 'evil.cpio');
   await q`cd ${src} && printf '%s\n' ./usr/src/kernels/v/Makefile ../escape | cpio -o --quiet -H newc > ${evil}`;
   assert.is(await check('bad_name', (await q`cpio -it --quiet < ${evil}`).stdout), '../escape');
+});
+
+test('el7 recipe: the RPMs by content address read-only, the derived cache, the rules, no oracle', () => {
+  const paths = resolvePaths({}, { home: '/h' });
+  const ctx = { docker: {} as Engine, paths };
+  const sha = (c: string) => c.repeat(64);
+  const kernel = {
+    family: 'el7',
+    kernelRelease: '3.10.0-514.26.2.el7.x86_64',
+    sourceVersion: '3.10.0-514.26.2.el7',
+    release: '7.3.1611',
+    repo: 'updates',
+    files: [
+      { role: 'srpm', name: 'kernel', version: '3.10.0-514.26.2.el7', filename: 'kernel-3.10.0-514.26.2.el7.src.rpm', sha256: sha('a'), size: 1 },
+      { role: 'devel', name: 'kernel-devel', version: '3.10.0-514.26.2.el7', filename: 'kernel-devel-3.10.0-514.26.2.el7.x86_64.rpm', sha256: sha('b'), size: 1 },
+    ],
+  };
+  const r = createEl7({}).recipe(ctx, kernel, nbd, { oracle: true });
+  assert.is(r.oracle, false);
+  assert.equal(r.binds, ['/h/cache/sha256:/rpms:ro', '/h/cache/el7/derived:/derived']);
+  assert.is(r.env.SRPM, `/rpms/aa/${sha('a')}`);
+  assert.is(r.env.DEVEL_RPM, `/rpms/bb/${sha('b')}`);
+  assert.is(r.env.KREL, '3.10.0-514.26.2.el7.x86_64');
+  assert.is(r.env.KVER, '3.10.0-514.26.2.el7');
+  assert.is(r.env.PATCH_RULES, encodePatchRules(rules));
+  assert.is(r.image.baseImage, 'centos:7.3.1611');
+  assert.equal(r.image.buildArgs, { RELEASE: '7.3.1611', VAULT: 'https://vault.centos.org' });
+  const standin = createEl7({ NBDFORGE_EL7_BUILDER: 'standin' }).recipe(ctx, kernel, nbd, { oracle: false });
+  assert.is(standin.image.baseImage, 'debian:bookworm');
+  assert.ok(standin.image.contextDir.endsWith('containers/el7-standin'));
+  assert.throws(() => createEl7({ NBDFORGE_EL7_BUILDER: 'fedora' }), /must be "centos" or "standin"/);
+  assert.throws(() => createEl7({}).recipe(ctx, { ...kernel, family: 'debian12' }, nbd, { oracle: false }), /not an el7 catalog entry/);
 });
 
 test.run();
