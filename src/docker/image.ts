@@ -13,6 +13,8 @@ export interface ImageSpec {
   buildArgs: Record<string, string>;
   /** Base image whose id joins the hash, so a re-imported base rebuilds the builder. */
   baseImage: string;
+  /** What to tell the user when the base image is missing. */
+  missingBaseHint?: string;
 }
 
 export interface BuiltImage {
@@ -40,7 +42,7 @@ export async function imageTag(docker: Engine, spec: ImageSpec): Promise<string>
     .inspect()
     .then((i) => i.Id)
     .catch(() => {
-      throw new Error(`base image ${spec.baseImage} is missing; run \`npm run setup\` to create it`);
+      throw new Error(`base image ${spec.baseImage} is missing; ${spec.missingBaseHint ?? 'run `npm run setup` to create it'}`);
     });
   const h = sha256(canonicalJson({ files: files.map((f) => [f.name, f.mode, sha256(f.data)]), args: spec.buildArgs, base }));
   return `${spec.repo}:${h.slice(0, 16)}`;

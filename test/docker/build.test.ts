@@ -99,9 +99,9 @@ test('a build killed mid-compile leaves no container and no artifact', async () 
   assert.is(JSON.stringify(await store.readIndex()), before);
 });
 
-test('disk full mid-build (a 16 MB scratch) fails cleanly: no container, no artifact', async () => {
+test('disk full mid-compile (a 1 MB scratch: the object file does not fit) fails cleanly: no container, no artifact', async () => {
   const before = JSON.stringify(await store.readIndex());
-  const err = await buildOne(ctx, { ...base, kernelRelease: oldest, force: true, scratchSize: '16m' }).catch((e) => e);
+  const err = await buildOne(ctx, { ...base, kernelRelease: oldest, force: true, scratchSize: '1m' }).catch((e) => e);
   assert.instance(err, ContainerError);
   assert.match(err.message, /No space left on device/);
   assert.is(await ourContainers(), 0);

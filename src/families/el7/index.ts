@@ -25,6 +25,9 @@ export function el7Image(cfg: El7FamilyConfig, release: string, defaultVault: st
     contextDir: path.join(CONTAINERS, 'el7'),
     buildArgs: { RELEASE: release, VAULT: (cfg.vault ?? defaultVault).replace(/\/+$/, '') },
     baseImage: cfg.baseImage.replaceAll('{release}', release),
+    missingBaseHint:
+      `\`docker pull ${cfg.baseImage.replaceAll('{release}', release)}\`, or \`docker import\` a CentOS ${release} root filesystem ` +
+      'under that name (set NBDFORGE_EL7_BASE to use another name; {release} is replaced)',
   };
 }
 
