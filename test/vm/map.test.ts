@@ -42,7 +42,7 @@ async function nbdKo(release: string): Promise<Buffer> {
   return fs.readFile(store.artifactPath(entry));
 }
 
-async function boot(name: string, body: string[]): Promise<string> {
+async function boot(name: string, body: string[], minChecks = 20): Promise<string> {
   const c = imgs.content;
   const vars = [`DOS_P1=${c.dosP1}`, `DOS_LV=${c.dosLv}`, `GPT_P1=${c.gptP1}`, `GPT_LV=${c.gptLv}`];
   await fs.writeFile(path.join(share, name), [...vars, '. /share/checks.sh', ...body, 'finish', ''].join('\n'));
@@ -52,7 +52,7 @@ async function boot(name: string, body: string[]): Promise<string> {
   const failed = checks.filter((l) => l.startsWith('CHECK FAIL'));
   console.log(`  [vm] ${name}: exit ${r.exitCode}, ${checks.length - 1 - failed.length} checks ok, ${failed.length} failed, ${(r.wallMs / 1000).toFixed(1)} s`);
   assert.is(r.exitCode, 0, `guest ${name}: exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}\n${failed.join('\n')}\nconsole: ${logFile}\n${r.console.slice(-5000)}`);
-  assert.ok(checks.length > 20, `too few checks ran:\n${r.console.slice(-3000)}`);
+  assert.ok(checks.length > minChecks, `too few checks ran:\n${r.console.slice(-3000)}`);
   assert.ok(r.wallMs < BOOT_LIMIT_MS, `boot took ${r.wallMs} ms (limit ${BOOT_LIMIT_MS})`);
   return r.console;
 }
@@ -64,7 +64,7 @@ test.before(async () => {
   imgs = images;
   guest = g;
   await fs.writeFile(path.join(share, 'nbd.ko'), ko);
-  for (const [src, dst] of [[imgs.dos, 'dos.qcow2'], [imgs.gpt, 'gpt.qcow2'], [imgs.dos, 'clone.qcow2'], [imgs.gpt, 'rw.qcow2'], [imgs.dosRaw, 'dos.raw']]) await $`cp --sparse=always ${src} ${path.join(share, dst)}`;
+  for (const [src, dst] of [[imgs.dos, 'dos.qcow2'], [imgs.gpt, 'gpt.qcow2'], [imgs.dos, 'clone.qcow2'], [imgs.gpt, 'rw.qcow2'], [imgs.gpt, 'rw2.qcow2'], [imgs.dosRaw, 'dos.raw']]) await $`cp --sparse=always ${src} ${path.join(share, dst)}`;
   await fs.writeFile(path.join(share, 'notimage.txt'), 'this is a text file, not a disk image\n'.repeat(100));
   await fs.copy(path.join(ROOT, 'test/vm/map/checks.sh'), path.join(share, 'checks.sh'));
   const s = (f: string) => `/share/${f}`;
@@ -85,6 +85,11 @@ test.before(async () => {
   await emit('unmap-missing.sh', 'unmap', s('gpt.qcow2'));
   await emit('export-gpt.sh', 'export', s('gpt.qcow2'), '--persistent', '--read-only', '--port', '10809');
   await emit('export-stop.sh', 'export', '--stop', s('gpt.qcow2'));
+  // journals on the share survive the guest's power-off: a reboot between map and unmap
+  await emit('map-dos-s.sh', 'map', '--state-dir', '/share/state', s('dos.qcow2'));
+  await emit('map-rw2-s.sh', 'map', '--rw', '--state-dir', '/share/state', s('rw2.qcow2'));
+  await emit('unmap-all-s.sh', 'unmap', '--all', '--state-dir', '/share/state');
+  await emit('map-rw2-ro.sh', 'map', s('rw2.qcow2'));
 });
 
 test.after(async () => {
@@ -208,6 +213,36 @@ test('--rw: a clone refused, a renamed VG renamed back, writes kept, a locked im
     'check "export --stop: port closed" sh -c "! qemu-img info nbd://127.0.0.1:10809 >/dev/null 2>&1"',
     'expect_clean export-stop',
   ]);
+});
+
+test('reboot between map and unmap: journals on disk, a --rw rename is taken back by attaching the image again', async () => {
+  await boot(
+    'boot-c1.sh',
+    [
+      'insmod /share/nbd.ko nbds_max=8 max_part=15',
+      'run dos-s map-dos-s.sh; run rw2-s map-rw2-s.sh',
+      'check "before the reboot: --rw map renamed its clashing vg0 to vg0_nbd1 in the image" vg_active vg0_nbd1',
+      'check "before the reboot: two journals in /share/state" [ "$(ls /share/state/maps/ | grep -c jsonl)" = 2 ]',
+      'echo written-before-reboot > /mnt/nbdforge/rw2/p1/reboot.txt',
+      'sync',
+      'echo "--- powering off with both images mapped"',
+    ],
+    1,
+  );
+  await boot('boot-c2.sh', [
+    'insmod /share/nbd.ko nbds_max=8 max_part=15',
+    'check "after the reboot: nothing connected, the journals are there" [ "$(connected)" = 0 -a "$(ls /share/state/maps/ | grep -c jsonl)" = 2 ]',
+    'run unmap-reboot unmap-all-s.sh',
+    'check "unmap --all after the reboot: exit 0" [ "$RC" = 0 ]',
+    'check "unmap --all after the reboot: renamed the VG back, attaching the image again" said unmap-reboot "renamed VG vg0_nbd1 back to vg0 in /share/rw2.qcow2 (attached again"',
+    'check "unmap --all after the reboot: journals gone" [ "$(ls /share/state/maps/ | grep -c jsonl)" = 0 ]',
+    'check "unmap --all after the reboot: nothing connected, no dm device" [ "$(connected)" = 0 -a "$(dmcount)" = 0 ]',
+    'run rw2-again map-rw2-ro.sh',
+    'check "mapped again: the VG is vg0 in the image" vg_active vg0',
+    'check "mapped again: the write made before the reboot is there" content /mnt/nbdforge/rw2/p1/reboot.txt written-before-reboot',
+    'run rw2-again-unmap unmap-all.sh',
+    'expect_clean rw2-again-unmap',
+  ], 10);
 });
 
 test.run();

@@ -42,7 +42,7 @@ nm_done() { nm_end done "${1:-$NM_ACT}"; }
 nm_device() {
   NM_DEV=
   while IFS= read -r nm_l; do
-    case $nm_l in *'"ev":"begin","kind":"connect"'* | *'"ev":"begin","kind":"loop"'*) nm_get dev "$nm_l"; NM_DEV=$NM_V ;; esac
+    case $nm_l in *'"ev":"begin","kind":"connect"'* | *'"ev":"begin","kind":"loop"'*) nm_get dev "$nm_l"; NM_DEV=$NM_V; nm_get format "$nm_l"; NM_FMT=$NM_V ;; esac
   done < "$NM_J"
   [ -n "$NM_DEV" ] || nm_die "journal $NM_J names no device"
   NM_DEVN=${NM_DEV#/dev/}

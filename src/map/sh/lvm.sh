@@ -107,7 +107,7 @@ while IFS=: read -r vguuid name clone pvdevs; do
     [ "$VIA" = loop ] && [ "$MODE" = ro ] && nm_die "VG name $name is already used on this host; a read-only loop device cannot rename it: map it without --loop (qemu-nbd keeps the image unchanged)"
     nm_unique "$name" "$vguuid"; cur=$NM_V
     persist=0; [ "$MODE" = rw ] && persist=1
-    nm_begin rename dev "$NM_DEV" image "$IMG" vguuid "$vguuid" from "$name" to "$cur" persist "$persist"
+    nm_begin rename dev "$NM_DEV" image "$IMG" format "${NM_FMT:-raw}" vguuid "$vguuid" from "$name" to "$cur" persist "$persist"
     # a --rw rename edits the image: make its record durable before the change
     [ "$persist" = 1 ] && sync
     out=$(lvm vgrename --config "$cfg_ours" "$vguuid" "$cur" 2>&1) || nm_die "vgrename $name -> $cur failed: $(nm_last "$out")"

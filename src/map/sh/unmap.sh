@@ -48,9 +48,15 @@ nm_undo_rename() {
   nm_get persist "$1"; [ "$NM_V" = 1 ] || return 0
   nm_get from "$1"; nm_from=$NM_V; nm_get to "$1"; nm_to=$NM_V; nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
   nm_p=; read -r nm_p < "/sys/block/${nm_d#/dev/}/pid" 2>/dev/null
+  nm_tmp=
   if [ -z "$nm_p" ] || ! nm_pid_has "$nm_p" "$nm_img"; then
-    nm_say "cannot rename VG $nm_to back to $nm_from: $nm_img is no longer attached to $nm_d (map it with --rw, then: lvm vgrename $nm_to $nm_from)"
-    return 1
+    # the map is gone (host rebooted, qemu-nbd killed): attach the image again for the rename alone
+    nm_get format "$1"
+    if [ -z "$NM_V" ] || [ ! -e "$nm_img" ] || ! nm_attach "$nm_img" "$NM_V"; then
+      nm_say "cannot rename VG $nm_to back to $nm_from: $nm_img is no longer attached and could not be attached again (map it with --rw, then: lvm vgrename $nm_to $nm_from)"
+      return 1
+    fi
+    nm_d=$NM_ADEV; nm_tmp=$NM_ADEV
   fi
   nm_devre "${nm_d#/dev/}"; nm_lvm_cfg a "$NM_V"
   # vgrename refuses a name /dev/<name> already exists for: the host's or another map's VG of the
@@ -62,8 +68,33 @@ nm_undo_rename() {
     lvm vgs --config "$NM_CFG" "$nm_from" > /dev/null 2>&1 && return 0
     nm_say "cannot rename VG $nm_to back to $nm_from: $(nm_last "$nm_out")"; return 1
   }
-  nm_say "renamed VG $nm_to back to $nm_from in $nm_img"
+  nm_say "renamed VG $nm_to back to $nm_from in $nm_img${nm_tmp:+ (attached again on $nm_tmp for it)}"
+  [ -z "$nm_tmp" ] || nm_detach "$nm_tmp"
+  return 0
 }
+# nm_attach IMAGE FORMAT: a free /dev/nbdN serving IMAGE read-write, in NM_ADEV; only for the rename
+# back (nm_detach follows in the same undo, so it needs no journal of its own)
+nm_attach() {
+  [ -b /dev/nbd0 ] || return 1
+  mkdir -p "$NM_STATE/locks"; nm_lock "$NM_STATE/locks/alloc"
+  NM_ADEV=
+  for nm_x in /dev/nbd*; do
+    case ${nm_x#/dev/nbd} in '' | *[!0-9]*) continue ;; esac
+    [ -e "/sys/block/${nm_x#/dev/}/pid" ] || { NM_ADEV=$nm_x; break; }
+  done
+  if [ -z "$NM_ADEV" ] || ! qemu-nbd --connect="$NM_ADEV" --format="$2" "$1" > /dev/null 2>&1; then nm_unlock; return 1; fi
+  nm_i=0
+  while :; do
+    nm_sz=0; [ -e "/sys/block/${NM_ADEV#/dev/}/pid" ] && read -r nm_sz < "/sys/block/${NM_ADEV#/dev/}/size"
+    [ "$nm_sz" != 0 ] && break
+    nm_i=$((nm_i + 1)); [ $nm_i -gt 150 ] && { nm_unlock; nm_detach "$NM_ADEV"; return 1; }
+    sleep 0.1
+  done
+  nm_unlock
+  blockdev --rereadpt "$NM_ADEV" > /dev/null 2>&1
+  return 0
+}
+nm_detach() { qemu-nbd --disconnect "$1" > /dev/null 2>&1; nm_wait_gone "/sys/block/${1#/dev/}/pid"; }
 nm_undo_importclone() { return 0; }
 nm_undo_connect() {
   nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
