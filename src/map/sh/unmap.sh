@@ -192,8 +192,8 @@ for j; do
     dev:*) grep -qF "\"dev\":\"$want\"" "$j" || continue ;;
   esac
   found=$((found + 1))
-  nm_get image "$head"; img=$NM_V; nm_get kind "$head"
-  if nm_unmap_one "$j"; then nm_say "done: $img ($NM_V ${j##*/})"; else failed=$((failed + 1)); nm_say "INCOMPLETE: $img: journal $j kept; fix the cause and run unmap again"; fi
+  nm_get image "$head"; img=$NM_V; nm_get kind "$head"; kind=$NM_V
+  if nm_unmap_one "$j"; then nm_say "done: $img ($kind, journal ${j##*/} removed)"; else failed=$((failed + 1)); nm_say "INCOMPLETE: $img: journal $j kept; fix the cause and run unmap again"; fi
 done
 while IFS= read -r d; do [ -n "$d" ] && [ -d "$d" ] && ! grep -qsF "\"$d/" "$NM_STATE"/maps/*.jsonl && rmdir "$d" 2>/dev/null; done <<NM_EOF
 $nm_left
