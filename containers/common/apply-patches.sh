@@ -1,6 +1,7 @@
 #!/bin/bash
 # Apply the patch rules a build was given, each only when its conditions hold. Used in the builder
-# container (it needs the kbuild tree) and by the unit tests on the host.
+# container (it needs the kbuild tree) and by the unit tests on the host. Shared by every family
+# (containers/<family>/apply-patches.sh links here).
 #   apply-patches.sh TREE MODDIR APPLIED
 #   TREE     the kbuild tree (its include/ answers "tree defines Y")
 #   MODDIR   the module's sources, by basename

@@ -6,6 +6,7 @@
 #   SOURCE_DEB      the linux-source .deb in /debs; SOURCE_TARBALL its member holding the tree
 #   MODULE          module name; MODULE_SOURCES  paths inside the tree (one directory)
 #   IMAGE_DEB       optional: linux-image .deb whose shipped module is the oracle
+#   PATCH_RULES     patch rules for apply-patches.sh (may be empty)
 #   DERIVED         /derived (host cache for members pulled out of large archives) and SOURCE_KEY/IMAGE_KEY
 set -eu
 stage() { echo "@@stage $1" >&2; }
@@ -52,6 +53,9 @@ for s in $MODULE_SOURCES; do
   cp "$srcdir/$SOURCE_PREFIX$s" "$out/"
   moddir=$(dirname "$s")
 done
+
+# Rule-based source fixes (kernels/patches/), each only when its conditions hold in this tree.
+/usr/local/lib/nbdforge/apply-patches.sh "/usr/src/linux-headers-${KREL%-*}-common" "$w/mod" "$out/patches.txt"
 
 stage compile
 cd "$w/mod"

@@ -1,1 +1,1 @@
-../el7/apply-patches.sh
+../common/apply-patches.sh

@@ -2,7 +2,7 @@
  * Source patch rules (kernels/patches/<id>.json): an identifier-for-identifier edit of one module
  * source, applied only when the source uses the old name and the kernel tree defines the new one.
  * The host loads and checks the rules and hashes their files (they join the build key); the
- * builder container decides and applies them (containers/el7/apply-patches.sh), since only it has
+ * builder container decides and applies them (containers/common/apply-patches.sh), since only it has
  * the kbuild tree, and reports which applied.
  */
 import { readFileSync } from 'node:fs';

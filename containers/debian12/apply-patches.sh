@@ -1,0 +1,1 @@
+../common/apply-patches.sh
