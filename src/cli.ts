@@ -10,14 +10,17 @@ export function registerCommand(name: string, load: () => Promise<Command>): voi
   commands[name] = load;
 }
 
-function help(): string {
+async function help(): Promise<string> {
+  const names = Object.keys(commands).sort();
+  const width = Math.max(...names.map((n) => n.length));
+  const rows = await Promise.all(names.map(async (n) => `  ${n.padEnd(width)}  ${(await commands[n]()).summary}`));
   return [
     `nbdforge ${version}: build, verify, publish and install nbd.ko; map and export disk images`,
     '',
     'Usage: nbdforge <command> [options]   (nbdforge <command> --help for details)',
     '',
     'Commands:',
-    ...Object.keys(commands).sort().map((n) => `  ${n}`),
+    ...rows,
     '',
     'Global options: --home DIR (state root, env NBDFORGE_HOME), --store DIR, --cache DIR, --json',
   ].join('\n');
@@ -28,7 +31,7 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   await import('./commands/index.ts');
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    full.stdout.write(help() + '\n');
+    full.stdout.write((await help()) + '\n');
     return name ? 0 : 2;
   }
   if (name === '--version') {
@@ -37,7 +40,7 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   }
   const load = commands[name];
   if (!load) {
-    full.stderr.write(`nbdforge: unknown command "${name}"\n\n${help()}\n`);
+    full.stderr.write(`nbdforge: unknown command "${name}"\n\n${await help()}\n`);
     return 2;
   }
   const cmd = await load();
