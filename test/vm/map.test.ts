@@ -44,7 +44,7 @@ async function nbdKo(release: string): Promise<Buffer> {
 
 async function boot(name: string, body: string[], minChecks = 20): Promise<string> {
   const c = imgs.content;
-  const vars = [`DOS_P1=${c.dosP1}`, `DOS_LV=${c.dosLv}`, `GPT_P1=${c.gptP1}`, `GPT_LV=${c.gptLv}`];
+  const vars = [`DOS_P1=${c.dosP1}`, `DOS_LV=${c.dosLv}`, `GPT_P1=${c.gptP1}`, `GPT_LV=${c.gptLv}`, `FS_P1=${c.fsP1}`, `FS_DIRTY=${c.fsDirty}`, `FS_XFS=${c.fsXfs}`];
   await fs.writeFile(path.join(share, name), [...vars, '. /share/checks.sh', ...body, 'finish', ''].join('\n'));
   const logFile = path.join(share, `${name}.console.log`);
   const r = await guest.boot({ share, script: name, modules: MAP_MODULES, logFile, timeoutMs: 3 * BOOT_LIMIT_MS });
@@ -64,7 +64,7 @@ test.before(async () => {
   imgs = images;
   guest = g;
   await fs.writeFile(path.join(share, 'nbd.ko'), ko);
-  for (const [src, dst] of [[imgs.dos, 'dos.qcow2'], [imgs.gpt, 'gpt.qcow2'], [imgs.dos, 'clone.qcow2'], [imgs.gpt, 'rw.qcow2'], [imgs.gpt, 'rw2.qcow2'], [imgs.dosRaw, 'dos.raw']]) await $`cp --sparse=always ${src} ${path.join(share, dst)}`;
+  for (const [src, dst] of [[imgs.dos, 'dos.qcow2'], [imgs.gpt, 'gpt.qcow2'], [imgs.dos, 'clone.qcow2'], [imgs.gpt, 'rw.qcow2'], [imgs.gpt, 'rw2.qcow2'], [imgs.fs, 'fs.qcow2'], [imgs.fs, 'fsclone.qcow2'], [imgs.dosRaw, 'dos.raw']]) await $`cp --sparse=always ${src} ${path.join(share, dst)}`;
   await fs.writeFile(path.join(share, 'notimage.txt'), 'this is a text file, not a disk image\n'.repeat(100));
   await fs.copy(path.join(ROOT, 'test/vm/map/checks.sh'), path.join(share, 'checks.sh'));
   const s = (f: string) => `/share/${f}`;
@@ -76,6 +76,9 @@ test.before(async () => {
   await emit('map-rw.sh', 'map', '--rw', s('rw.qcow2'));
   await emit('map-rw-ro.sh', 'map', s('rw.qcow2'));
   await emit('map-rw-clone.sh', 'map', '--rw', s('clone.qcow2'));
+  await emit('map-fs.sh', 'map', s('fs.qcow2'));
+  await emit('map-fsclone.sh', 'map', s('fsclone.qcow2'));
+  await emit('map-fs-snap.sh', 'map', '--snapshot', s('fs.qcow2'));
   await emit('map-locked.sh', 'map', '/tmp/locked.qcow2');
   await emit('map-loop.sh', 'map', '--loop', s('dos.raw'));
   await emit('map-loop-offset.sh', 'map', '--loop', '--offset', '2048s', s('dos.raw'));
@@ -96,7 +99,7 @@ test.after(async () => {
   if (share && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(share);
 });
 
-test('read-only maps: no nbd module, bad input, DOS + GPT with LVM, two VGs named vg0 at once, no free device, a byte-identical clone, unmap by image / device / --all, images unchanged', async () => {
+test('read-only maps: no nbd module, bad input, DOS + GPT with LVM, two VGs named vg0 at once, no free device, a byte-identical clone, unmap by image / device / --all, dirty ext4, XFS clone, --snapshot, images unchanged', async () => {
   await boot('boot-a.sh', [
     'expect_error no-nbd map-dos.sh 3 "nbdforge prepare-host"',
     'expect_clean no-nbd',
@@ -143,6 +146,26 @@ test('read-only maps: no nbd module, bad input, DOS + GPT with LVM, two VGs name
     'check "read-only maps left dos.qcow2 unchanged (sha256)" [ "$(sha /share/dos.qcow2)" = "$SHA_DOS" ]',
     'check "read-only maps left gpt.qcow2 unchanged, though its VG was renamed while mapped" [ "$(sha /share/gpt.qcow2)" = "$SHA_GPT" ]',
     'check "read-only maps left clone.qcow2 unchanged, though vgimportclone ran on it" [ "$(sha /share/clone.qcow2)" = "$SHA_CLONE" ]',
+    // an ext4 whose journal needs recovery, an XFS, and a byte-identical clone of both
+    'SHA_FS=$(sha /share/fs.qcow2)',
+    'run fs map-fs.sh',
+    'check "fs: exit 0" [ "$RC" = 0 ]',
+    'check "fs: dirty ext4 mounted read-only without replaying its journal (noload)" mopt /mnt/nbdforge/fs/p1 ro, norecovery',
+    'check "fs: its files read" content /mnt/nbdforge/fs/p1/hello.txt "$FS_P1"',
+    'check "fs: XFS mounted read-only, norecovery" mopt /mnt/nbdforge/fs/p2 ro, norecovery',
+    'check "fs: XFS content read" content /mnt/nbdforge/fs/p2/hello.txt "$FS_XFS"',
+    'run fsclone map-fsclone.sh',
+    'check "fsclone: the XFS clone (same filesystem UUID) mounts next to its original (nouuid)" content /mnt/nbdforge/fsclone/p2/hello.txt "$FS_XFS"',
+    'check "fsclone: the ext4 clone mounts too" content /mnt/nbdforge/fsclone/p1/hello.txt "$FS_P1"',
+    'run fs-unmap unmap-all.sh',
+    'expect_clean fs-unmap',
+    'run fs-snap map-fs-snap.sh',
+    'check "fs --snapshot: ext4 mounted read-write into the overlay" mopt /mnt/nbdforge/fs/p1 rw,',
+    'check "fs --snapshot: the journal was replayed (into the overlay): the file written while mounted is there" content /mnt/nbdforge/fs/p1/dirty.txt "$FS_DIRTY"',
+    'echo scratch > /mnt/nbdforge/fs/p2/scratch.txt',
+    'run fs-snap-unmap unmap-all.sh',
+    'expect_clean fs-snap-unmap',
+    'check "fs.qcow2 unchanged by read-only and --snapshot maps (journal replay and writes went to the overlay)" [ "$(sha /share/fs.qcow2)" = "$SHA_FS" ]',
   ]);
 });
 
@@ -177,6 +200,12 @@ test('--rw: a clone refused, a renamed VG renamed back, writes kept, a locked im
     'expect_error locked map-locked.sh 1 "is locked by another process"',
     'expect_clean locked',
     'kill "$(cat /tmp/lock.pid)"',
+    // two maps started at the same moment: the allocation lock gives each its own device
+    'sh /share/map-dos.sh > /tmp/c1.out 2>&1 & p1=$!; sh /share/map-gpt.sh > /tmp/c2.out 2>&1 & p2=$!; wait $p1; r1=$?; wait $p2; r2=$?',
+    'check "two maps at once: both exit 0, two devices connected" [ "$r1" = 0 -a "$r2" = 0 -a "$(connected)" = 2 ]',
+    'check "two maps at once: both images and both vg0 readable" sh -c \'[ "$(cat /mnt/nbdforge/dos/vg0-root/hello.txt)" = "$1" ] && [ "$(cat /mnt/nbdforge/gpt/vg0-root/hello.txt)" = "$2" ]\' sh "$DOS_LV" "$GPT_LV"',
+    'run concurrent-unmap unmap-all.sh',
+    'expect_clean concurrent-unmap',
     // kill -9 in the middle of a map (once LVM is being activated, once just after the connect began)
     'for at in \'"kind":"activate"\' \'"kind":"connect"\'; do',
     '  sh /share/map-gpt.sh > /tmp/kill.out 2>&1 & pid=$!',

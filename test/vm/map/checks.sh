@@ -25,6 +25,7 @@ mounts() { grep -c ' /mnt/nbdforge' /proc/self/mounts; }
 journals() { ls "$STATE/maps/" 2>/dev/null | grep -c 'jsonl$'; }
 sha() { s=$(sha256sum "$1"); echo "${s%% *}"; }
 vg_active() { [ -b "/dev/mapper/$1-root" ]; }
+mopt() { o=$(awk -v d="$1" '$2 == d { print $4 }' /proc/self/mounts); shift; for w; do case ",$o," in *",${w%,}"[,]*) ;; *) echo "    options: $o"; return 1 ;; esac; done; }
 
 # Nothing at all left: no nbd connected, no loop attached, no dm device, no mount, no journal, no dir.
 expect_clean() {
