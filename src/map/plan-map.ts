@@ -24,13 +24,14 @@ export function planMap(m: ResolvedMap): Plan {
   if (m.via === 'nbd') {
     pre.push({ id: 'nbd-loaded', describe: 'the nbd module is loaded', check: shc('[ -d /sys/module/nbd ] || [ -b /dev/nbd0 ]'), otherwise: 'refuse', message: NBD_MISSING });
   }
-  const tools = m.via === 'nbd' ? ['qemu-nbd', 'qemu-img', 'blockdev'] : ['losetup', 'qemu-img'];
+  // lvm is asked for only when the image has LVM PVs (the lvm step says so then)
+  const tools = [...(m.via === 'nbd' ? ['qemu-nbd', 'qemu-img', 'blockdev'] : ['losetup', 'qemu-img']), 'blkid', 'mount'];
   pre.push({
     id: 'tools',
-    describe: `${[...tools, 'blkid', 'lvm', 'dmsetup', 'mount'].join(', ')} are installed`,
-    check: shc('m=; for t; do command -v "$t" >/dev/null 2>&1 || m="$m $t"; done; [ -z "$m" ] || { echo "missing:$m"; exit 1; }', ...tools, 'blkid', 'lvm', 'dmsetup', 'mount'),
+    describe: `${tools.join(', ')} are installed`,
+    check: shc('m=; for t; do command -v "$t" >/dev/null 2>&1 || m="$m $t"; done; [ -z "$m" ] || { echo "missing:$m"; exit 1; }', ...tools),
     otherwise: 'refuse',
-    message: 'required tools are missing (qemu-utils, lvm2, util-linux)',
+    message: 'required tools are missing (qemu-utils, util-linux)',
   });
   const what = m.mode === 'rw' ? 'read-write' : m.mode === 'snapshot' ? 'writable snapshot (changes discarded at unmap)' : 'read-only';
   return validatePlan({

@@ -29,6 +29,7 @@ $blk
 NM_EOF
 nm_flush
 [ -n "$mine" ] || exit 0
+command -v lvm > /dev/null 2>&1 || nm_die "$IMG has LVM physical volumes but lvm is not installed here (install lvm2, or unmap and map again without needing the LVs)"
 
 nm_devre "$n"; cfg_ours_re=$NM_V
 nm_lvm_cfg a "$cfg_ours_re"; cfg_ours=$NM_CFG
