@@ -6,6 +6,7 @@
  * Cached by a key over every input, so a rebuild happens only when something changed.
  */
 import { $, fs, path } from 'zx';
+import { withFileLock } from '../../src/util/file-lock.ts';
 import { createHash } from 'node:crypto';
 import type { GuestKernel } from './kernels.ts';
 
@@ -33,9 +34,20 @@ export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
   const key = createHash('sha256').update(JSON.stringify({ v: 1, release: spec.kernel.release, modules, stamp, init })).digest('hex').slice(0, 16);
   const out = path.join(spec.cacheDir, 'initramfs', `${spec.kernel.release}-${key}.cpio`);
   if (await fs.pathExists(out)) return out;
+  // Concurrent builds of one initramfs (parallel boots of one kernel) share one result.
+  let p = building.get(out);
+  if (!p) {
+    p = withFileLock(`${out}.lock`, async () => ((await fs.pathExists(out)) ? out : assemble(spec, out, tools, modules, init))).finally(() => building.delete(out));
+    building.set(out, p);
+  }
+  return p;
+}
 
-  const root = `${out}.d-${process.pid}`;
-  await fs.remove(root);
+const building = new Map<string, Promise<string>>();
+
+async function assemble(spec: InitramfsSpec, out: string, tools: string[], modules: string[], init: string): Promise<string> {
+  await fs.mkdirp(path.dirname(out));
+  const root = await fs.mkdtemp(`${out}.d-`);
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'lib', 'lib64', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'root', 'share', 'var'])
     await fs.mkdirp(path.join(root, d));
   await fs.symlink('../run/lock', path.join(root, 'var/lock')); // qemu-nbd --connect puts its socket there
@@ -68,8 +80,8 @@ export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
   await $({ quiet: true })`depmod -b ${root} ${k.release}`;
 
   await fs.mkdirp(path.dirname(out));
-  await $({ quiet: true, cwd: root })`find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet > ${out}.tmp`;
-  await fs.rename(`${out}.tmp`, out);
+  await $({ quiet: true, cwd: root })`find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet > ${root}.cpio`;
+  await fs.rename(`${root}.cpio`, out);
   await fs.remove(root);
   return out;
 }

@@ -4,6 +4,7 @@
  * own /boot or /lib/modules.
  */
 import { $, fs, path } from 'zx';
+import { withFileLock } from '../../src/util/file-lock.ts';
 
 export interface GuestKernel {
   release: string;
@@ -40,8 +41,24 @@ export async function testReleases(env: NodeJS.ProcessEnv = process.env): Promis
   return { newest: all[all.length - 1], older: all[0] };
 }
 
-/** Download and unpack linux-image-<release> into <cacheDir>/kernels/<release> (once). */
-export async function ensureKernel(release: string, cacheDir: string): Promise<GuestKernel> {
+const inflight = new Map<string, Promise<GuestKernel>>();
+
+/**
+ * Download and unpack linux-image-<release> into <cacheDir>/kernels/<release> (once). Concurrent
+ * callers share one unpack: in this process through a shared promise, across processes through a
+ * lock file (a fresh cache once lost /boot to two unpacks sharing one temporary directory).
+ */
+export function ensureKernel(release: string, cacheDir: string): Promise<GuestKernel> {
+  const key = `${cacheDir}\0${release}`;
+  let p = inflight.get(key);
+  if (!p) {
+    p = withFileLock(path.join(cacheDir, 'kernels', `${release}.lock`), () => unpackKernel(release, cacheDir)).finally(() => inflight.delete(key));
+    inflight.set(key, p);
+  }
+  return p;
+}
+
+async function unpackKernel(release: string, cacheDir: string): Promise<GuestKernel> {
   const root = path.join(cacheDir, 'kernels', release);
   const k: GuestKernel = { release, vmlinuz: path.join(root, 'boot', `vmlinuz-${release}`), root, moduleDir: path.join(root, 'lib', 'modules', release) };
   if (await fs.pathExists(path.join(root, '.complete'))) return k;
@@ -53,13 +70,12 @@ export async function ensureKernel(release: string, cacheDir: string): Promise<G
     deb = (await fs.readdir(debs)).find((f: string) => f.startsWith(`linux-image-${release}_`) && f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download linux-image-${release} produced no .deb in ${debs}`);
   }
-  const tmp = `${root}.tmp-${process.pid}`;
-  await fs.remove(tmp);
-  await fs.mkdirp(tmp);
+  const tmp = await fs.mkdtemp(`${root}.tmp-`);
   await $({ quiet: true })`dpkg-deb -x ${path.join(debs, deb)} ${tmp}`;
   // The point of every guest: a kernel without its distribution's nbd.ko, like a stock CentOS 7 one.
   await fs.remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', 'nbd.ko'));
   await $({ quiet: true })`depmod -b ${tmp} ${release}`;
+  if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${deb} holds no boot/vmlinuz-${release}`);
   await fs.writeFile(path.join(tmp, '.complete'), `${deb}\n`);
   await fs.remove(root);
   await fs.rename(tmp, root);
