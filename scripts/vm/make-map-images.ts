@@ -109,7 +109,7 @@ export async function makeMapImages(opts: { release?: string; cacheDir?: string 
 
     // the point of fs.raw's p1: the power-off left its journal needing recovery
     await $`dd if=${w('fs.raw')} of=${w('p1check.ext4')} bs=1M skip=1 count=16 status=none`;
-    const features = (await $`dumpe2fs -h ${w('p1check.ext4')}`.nothrow()).stdout;
+    const features = (await $({ quiet: true, nothrow: true })`dumpe2fs -h ${w('p1check.ext4')}`).stdout;
     if (!/Filesystem features:.*needs_recovery/.test(features)) throw new Error(`fs.raw p1 was expected to need journal recovery:\n${features.slice(0, 1500)}`);
 
     const tmp = `${dir}.tmp-${process.pid}`;
@@ -123,6 +123,8 @@ export async function makeMapImages(opts: { release?: string; cacheDir?: string 
     await fs.remove(dir);
     await fs.mkdirp(path.dirname(dir));
     await fs.rename(tmp, dir);
+    // images made by an older version of this script are no longer used
+    for (const old of await fs.readdir(path.dirname(dir))) if (old !== key && /^[0-9a-f]{16}$/.test(old)) await fs.remove(path.join(path.dirname(dir), old));
     return out;
   } finally {
     await fs.remove(work);
