@@ -48,6 +48,8 @@ const building = new Map<string, Promise<string>>();
 async function assemble(spec: InitramfsSpec, out: string, tools: string[], modules: string[], init: string): Promise<string> {
   await fs.mkdirp(path.dirname(out));
   const root = await fs.mkdtemp(`${out}.d-`);
+  // mkdtemp makes 0700 and this directory becomes the guest's /: unprivileged users must traverse it.
+  await fs.chmod(root, 0o755);
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'lib', 'lib64', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'root', 'share', 'var'])
     await fs.mkdirp(path.join(root, d));
   await fs.symlink('../run/lock', path.join(root, 'var/lock')); // qemu-nbd --connect puts its socket there
