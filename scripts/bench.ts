@@ -1,101 +1,31 @@
 #!/usr/bin/env tsx
 /**
- * Build benchmarks, every figure a ratio against a baseline measured in the same run (the machine is
- * shared and noisy). Writes the section between the bench:build markers of docs/BENCHMARKS.md.
- *   1. one kernel's warm build (sources cached, --force) vs the classic full-tree recipe, same ABI
- *   2. the whole matrix with sources cached (--force --jobs N)
- *   3. a re-run of the finished matrix (every kernel a cache hit)
- * Usage: npm run bench [-- --kernel 6.1.0-56-amd64] [--runs 3] [--no-write]
+ * Every benchmark, one after the other (they share the machine, so never at once). Each writes its
+ * own section of docs/BENCHMARKS.md with the command that reproduces it.
+ *   npm run bench                 build, prepare-host, map
+ *   npm run bench -- build        one of them; arguments after the name go to that script
  */
-import { $, fs, path, os } from 'zx';
-import { connectEngine } from '../src/docker/engine.ts';
-import { ensureImage } from '../src/docker/image.ts';
-import { runContainer } from '../src/docker/run.ts';
-import { getFamily } from '../src/families/index.ts';
-import { resolvePaths } from '../src/paths.ts';
+import { $ } from 'zx';
 
-$.verbose = false;
-const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
-const runs = Number(opt('runs') ?? 3);
-const paths = resolvePaths(process.env);
-const docker = await connectEngine(process.env);
-const family = getFamily('debian12', process.env);
-const ctx = { docker, paths };
-const { kernels } = await family.catalog(ctx);
-const kernel = kernels.find((k) => k.kernelRelease === (opt('kernel') ?? kernels[kernels.length - 1].kernelRelease))!;
-const cli = path.resolve('bin/nbdforge.js');
-const log = (s: string) => console.error(`[bench] ${s}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function timed(cmd: string[]): Promise<number> {
-  const t0 = performance.now();
-  const r = await $`${cmd}`.nothrow();
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(' ')} failed:\n${r.stderr}`);
-  return (performance.now() - t0) / 1000;
+const benches: Record<string, string> = {
+  build: 'scripts/bench-build.ts',
+  'prepare-host': 'scripts/bench-prepare-host.ts',
+  map: 'scripts/bench-map.ts',
+};
+const [first, ...rest] = process.argv.slice(2);
+if (first && !benches[first]) {
+  console.error(`usage: npm run bench [-- ${Object.keys(benches).join('|')} [args...]]`);
+  process.exit(2);
 }
-
-log(`sources for all ${kernels.length} kernels (not timed)`);
-for (const k of kernels) await family.ensureSources(ctx, k);
-await $`${cli} matrix --jobs 2`.nothrow();
-
-log(`warm build of ${kernel.kernelRelease}, ${runs} runs`);
-const warm: number[] = [];
-for (let i = 0; i < runs; i++) warm.push(await timed([cli, 'build', '--kernel', kernel.kernelRelease, '--force']));
-
-log('classic full-tree recipe on the same ABI (one run)');
-const img = await ensureImage(docker, { repo: 'nbdforge/fulltree-bench', contextDir: path.resolve('containers/fulltree'), buildArgs: {}, baseImage: 'debian:bookworm' });
-const file = (role: string) => kernel.files.find((f) => f.role === role)!.filename;
-const steps: Record<string, number> = {};
-const tf0 = performance.now();
-await runContainer(docker, {
-  image: img.tag,
-  cmd: ['/usr/local/lib/nbdforge/fulltree.sh'],
-  env: { KREL: kernel.kernelRelease, HEADERS_DEB: file('headers'), SOURCE_DEB: file('source') },
-  binds: [`${path.join(paths.cache, 'debian12', 'debs')}:/debs:ro`],
-  tmpfs: { '/work': 'rw,exec,size=6g' },
-  labels: { 'nbdforge.role': 'bench' },
-  onLine: (l) => {
-    const m = /^@@time (\S+) ([\d.]+)/.exec(l);
-    if (m) steps[m[1]] = Number(m[2]);
-  },
-});
-const fulltree = (performance.now() - tf0) / 1000;
-
-log(`matrix of ${kernels.length} kernels, sources cached, --force --jobs 2`);
-const matrix = await timed([cli, 'matrix', '--jobs', '2', '--force']);
-log('re-run of the finished matrix');
-const rerun: number[] = [];
-for (let i = 0; i < runs; i++) rerun.push(await timed([cli, 'matrix', '--jobs', '2']));
-
-const w = median(warm);
-const r = median(rerun);
-const fmt = (x: number) => `${x.toFixed(2)} s`;
-const section = `<!-- bench:build -->
-## Build pipeline (debian12)
-
-Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), load average before the run ${os.loadavg()[0].toFixed(2)}.
-Command: \`npm run bench\` (scripts/bench.ts). Sources were in the cache for every figure; each ratio's
-two sides ran in the same bench run.
-
-| What | Time | Ratio (same run) | Goal |
-|---|---|---|---|
-| Warm build of ${kernel.kernelRelease} (\`nbdforge build --force\`, median of ${runs}, whole CLI process incl. verify + store) | ${fmt(w)} | baseline | |
-| Classic full-tree recipe, same ABI (extract tree, olddefconfig, modules_prepare, \`make M=drivers/block\`) | ${fmt(fulltree)} | **${(fulltree / w).toFixed(1)}x slower** than the warm build | warm build at least 20x faster |
-| Matrix of ${kernels.length} kernels (\`nbdforge matrix --force --jobs 2\`) | ${fmt(matrix)} | ${(matrix / w).toFixed(1)}x one warm build | under 60 s |
-| Re-run of the finished matrix (\`nbdforge matrix\`, all cache hits, median of ${runs}) | ${fmt(r)} | ${(r / w).toFixed(2)}x one warm build | under 2 s |
-
-Full-tree steps: ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}.
-Raw warm runs: ${warm.map(fmt).join(', ')}; raw re-runs: ${rerun.map(fmt).join(', ')}.
-<!-- /bench:build -->`;
-
-console.log(section);
-if (!args.includes('--no-write')) {
-  const doc = 'docs/BENCHMARKS.md';
-  let text = (await fs.pathExists(doc)) ? await fs.readFile(doc, 'utf8') : '# Benchmarks\n\nEach figure with the command that reproduces it.\n';
-  text = /<!-- bench:build -->[\s\S]*<!-- \/bench:build -->/.test(text)
-    ? text.replace(/<!-- bench:build -->[\s\S]*<!-- \/bench:build -->/, section)
-    : `${text.trimEnd()}\n\n${section}\n`;
-  await fs.writeFile(doc, text);
-  log(`wrote ${doc}`);
+const chosen = first ? [[first, rest] as const] : Object.keys(benches).map((b) => [b, [] as string[]] as const);
+await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts --with vm`;
+let failed = 0;
+for (const [name, args] of chosen) {
+  console.error(`[bench] ${name}`);
+  const r = await $({ stdio: 'inherit' })`tsx ${benches[name]} ${args}`.nothrow();
+  if (r.exitCode !== 0) {
+    console.error(`[bench] ${name} failed (exit ${r.exitCode})`);
+    failed++;
+  }
 }
+process.exit(failed ? 1 : 0);
