@@ -11,7 +11,8 @@ import path from 'node:path';
 import { connectEngine, LABEL } from '../../src/docker/engine.ts';
 import { getFamily } from '../../src/families/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
-import { buildOne } from '../../src/build/build-one.ts';
+import { buildOne, VerificationError } from '../../src/build/build-one.ts';
+import { parseElf } from '../../src/verify/index.ts';
 import { loadModuleSpec } from '../../src/build/module-spec.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { ContainerError } from '../../src/docker/errors.ts';
@@ -97,6 +98,29 @@ test('a build killed mid-compile leaves no container and no artifact', async () 
   assert.match(err.message, /abort/);
   assert.is(await ourContainers(), 0);
   assert.is(JSON.stringify(await store.readIndex()), before);
+});
+
+test('a failed check (the cached shipped nbd.ko has one .text byte flipped) fails the build precisely and stores nothing', async () => {
+  const k = kernels.find((x) => x.kernelRelease === newest)!;
+  const image = k.files.find((f) => f.role === 'image')!;
+  const oracle = path.join(paths.cache, 'debian12', 'derived', `oracle-${image.sha256}.ko`);
+  const bytes = await fs.readFile(oracle);
+  const text = parseElf(bytes).section('.text')!;
+  bytes[text.offset + 16] ^= 0xff;
+  await fs.writeFile(oracle, bytes);
+  const before = JSON.stringify(await store.readIndex());
+  try {
+    const err = await buildOne(ctx, { ...base, kernelRelease: newest, force: true }).catch((e) => e);
+    assert.instance(err, VerificationError);
+    assert.match(err.message, /failed verification; nothing stored/);
+    assert.match(err.message, /oracle: .*\.text.*offset 0x10/);
+    assert.equal(err.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { name: string }) => c.name), ['oracle']);
+    assert.is(JSON.stringify(await store.readIndex()), before);
+    assert.is(await ourContainers(), 0);
+  } finally {
+    // Drop the corrupted copy: the next build extracts it again from the checked linux-image deb.
+    await fs.rm(oracle, { force: true });
+  }
 });
 
 test('disk full mid-compile (a 1 MB scratch: the object file does not fit) fails cleanly: no container, no artifact', async () => {
