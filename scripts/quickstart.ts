@@ -12,5 +12,12 @@ const setup = await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts`.nothrow()
 if (setup.exitCode !== 0) process.exit(setup.exitCode ?? 1);
 const args = extra.length ? extra : ['--latest', '1'];
 console.error(`[quickstart] nbdforge matrix --family debian12 ${args.join(' ')}`);
-const r = await $({ stdio: 'inherit' })`node bin/nbdforge.js matrix --family debian12 ${args}`.nothrow();
+const r = await $({ stdio: ['inherit', 'pipe', 'inherit'] })`node bin/nbdforge.js matrix --family debian12 ${args} --json`.nothrow();
+if (r.exitCode !== 0 && !r.stdout.trim()) process.exit(r.exitCode ?? 1);
+const summary = JSON.parse(r.stdout) as { store: string; kernels: Array<{ kernelRelease: string; status: string; path?: string; error?: string }> };
+for (const k of summary.kernels) {
+  console.log(k.path ? `${k.kernelRelease}: ${k.status}, ${k.path}` : `${k.kernelRelease}: ${k.status}: ${k.error}`);
+}
+console.log(`\nNext: on a host running one of these kernels, as root: nbdforge prepare-host --from ${summary.store}`);
+console.log(`      or carry it there without Node: nbdforge prepare-host --from ${summary.store} --kernel <release> --emit-script prepare.sh`);
 process.exit(r.exitCode ?? 1);

@@ -43,7 +43,8 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     else selected = known.map((k) => k.kernelRelease);
     if (selected.length === 0) throw new UsageError('no kernels selected');
 
-    const view = opts.json && !ctx.stderr.isTTY ? undefined : new ProgressView(ctx.stderr, selected);
+    // Progress goes to stderr even with --json: stdout carries only the JSON summary.
+    const view = new ProgressView(ctx.stderr, selected);
     const t0 = Date.now();
     const results = await runMatrix(
       session,
