@@ -106,7 +106,7 @@ async function el7(values: Values, sync: boolean, cacheDir: string, ctx: Paramet
     else ctx.stdout.write(formatEl7List(r) + '\n');
     return 0;
   } catch (err) {
-    if (err instanceof CatalogMissingError) throw new UsageError(`no el7 catalog yet: run \`nbdforge kernels sync --family el7\` first (${err.message})`);
+    if (err instanceof CatalogMissingError) throw new UsageError(err.message);
     throw err;
   }
 }
