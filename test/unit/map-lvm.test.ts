@@ -21,7 +21,12 @@ const SCAN = `  WARNING: VG name vg0 is used by VGs Pd8wlO-nRb8-nA08-V2L3-6q6P-x
 `;
 const PV = { nbd0: 'sts1TY-C2uq-3vys-6gkj-2tyH-t3km-6bVPsh', nbd1: 'sts1TY-C2uq-3vys-6gkj-2tyH-t3km-6bVPsh', nbd2: 'FkzqBD-kGlb-RUZu-0Ax6-76hN-pWy3-58pZXs' };
 
-function runLvmStep(dev: 'nbd0' | 'nbd1' | 'nbd2', mode: 'ro' | 'rw', scan = SCAN) {
+/**
+ * The lvm stub runs a session like lvm does (`lvm FILE`: one command per line after a "#!" line, each
+ * logged as "lvm LINE", the marker line answered as `lvm config` does); scriptMode false makes it a
+ * stub that knows no scripts, so the step falls back to one process per command.
+ */
+function runLvmStep(dev: 'nbd0' | 'nbd1' | 'nbd2', mode: 'ro' | 'rw', scan = SCAN, scriptMode = true) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-map-lvm-'));
   try {
     const bin = path.join(dir, 'bin');
@@ -30,7 +35,9 @@ function runLvmStep(dev: 'nbd0' | 'nbd1' | 'nbd2', mode: 'ro' | 'rw', scan = SCA
     fs.writeFileSync(path.join(dir, 'scan.txt'), scan);
     fs.writeFileSync(path.join(dir, 'blkid.txt'), `DEVNAME=/dev/${dev}p1\nLABEL=p1\nTYPE=ext4\n\nDEVNAME=/dev/${dev}p2\nUUID=${PV[dev]}\nTYPE=LVM2_member\n`);
     const stub = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\nprintf '%s\\n' "${name} $*" >> ${dir}/calls.txt\n${body}\n`, { mode: 0o755 });
-    stub('lvm', `case $1 in pvs) cat ${dir}/scan.txt ;; vgs) echo "  NEWVGU-UUID" ;; esac; exit 0`);
+    const answer = `case $1 in pvs*) cat ${dir}/scan.txt ;; vgs*) echo "  NEWVGU-UUID" ;; config*) echo 'dir="/nbdforge.end"' ;; esac`;
+    const session = `if [ -p "$1" ]; then while IFS= read -r l; do case $l in '#!'*) continue ;; esac; printf 'lvm %s\\n' "$l" >> ${dir}/calls.txt; set -- $l; ${answer}; done < "$1"; exit 0; fi`;
+    stub('lvm', `${scriptMode ? session : ''}\n${answer}; exit 0`);
     stub('blkid', `cat ${dir}/blkid.txt`);
     stub('sync', 'exit 0');
     const journal = [
@@ -43,7 +50,8 @@ function runLvmStep(dev: 'nbd0' | 'nbd1' | 'nbd2', mode: 'ro' | 'rw', scan = SCA
     const r = spawnSync('dash', ['-c', prog, 'sh', dir, 'm'], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
     const records = fs.readFileSync(path.join(dir, 'maps', 'm.jsonl'), 'utf8').trim().split('\n').slice(3).map((l) => JSON.parse(l));
     const calls = fs.existsSync(path.join(dir, 'calls.txt')) ? fs.readFileSync(path.join(dir, 'calls.txt'), 'utf8').trim().split('\n') : [];
-    return { status: r.status, out: r.stdout + r.stderr, records, calls: calls.filter((c) => c.startsWith('lvm ') && !c.startsWith('lvm pvs')).map((c) => c.replace(/--config .*?(?= [a-z0-9/]+ |\s\/dev| [A-Za-z0-9]{6}-)/, '--config CFG')) };
+    const processes = calls.filter((c) => c.startsWith('lvm /')).length + calls.filter((c) => /^lvm (?!\/)/.test(c) && !c.includes("'")).length;
+    return { status: r.status, out: r.stdout + r.stderr, records, processes, calls: calls.filter((c) => c.startsWith('lvm ') && !/^lvm (pvs|config|\/)/.test(c)).map((c) => c.replace(/--config .*?(?= [a-z0-9/]+ |\s\/dev| [A-Za-z0-9]{6}-)/, '--config CFG')) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -85,6 +93,19 @@ test('--rw refuses a clone before changing anything; a VG nobody else has keeps 
   const a = runLvmStep('nbd2', 'ro', alone);
   assert.equal(begins(a.records), ['activate vg0']);
   assert.is(a.calls.length, 1);
+});
+
+test('no clash: the scan and the activation run in one lvm process (a session); without script support, one process each', () => {
+  const alone = `  /dev/nbd2p2:${PV.nbd2}:vg0:Pd8wlO-nRb8-nA08-V2L3-6q6P-xrte-06Edzc\n`;
+  const a = runLvmStep('nbd2', 'ro', alone);
+  assert.is(a.status, 0, a.out);
+  assert.is(a.processes, 1, a.calls.join('\n'));
+  assert.match(a.calls[0], /^lvm vgchange -ay --poll n --config 'devices\{filter=\["a\|\^\/dev\/nbd2\(p\|\$\)\|","r\|\.\*\|"\] global_filter=.* read_only_volume_list=\[ "vg0" \]\}' vg0$/);
+  const b = runLvmStep('nbd2', 'ro', alone, false);
+  assert.is(b.status, 0, b.out);
+  assert.equal(begins(b.records), ['activate vg0']);
+  assert.is(b.processes, 3, 'the session attempt, pvs, vgchange');
+  assert.match(b.calls[b.calls.length - 1], /^lvm vgchange -ay --poll n --config .*read_only_volume_list=\[ "vg0" \].* vg0$/);
 });
 
 test.run();

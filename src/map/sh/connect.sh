@@ -3,11 +3,14 @@
 nm_open "$1" "$2"
 [ -e "$IMG" ] || nm_die "no such image: $IMG"
 if [ -z "$FMT" ]; then nm_detect_format "$IMG"; nm_jw info format format "$FMT"; fi
-mkdir -p "$NM_STATE/locks"
+[ -d "$NM_STATE/locks" ] || mkdir -p "$NM_STATE/locks"
 nm_lock "$NM_STATE/locks/alloc"
 # a device is free when nothing is connected to it and no live journal names it (a map killed before
 # its device came up still owns it until unmap)
-nm_taken() { grep -qsF "\"dev\":\"$1\"" "$NM_STATE"/maps/*.jsonl; }
+# (this map's own journal names no device yet: grep only when there are others)
+nm_others=0
+for nm_j in "$NM_STATE"/maps/*.jsonl; do [ "$nm_j" = "$NM_J" ] || nm_others=1; done
+nm_taken() { [ "$nm_others" = 1 ] && grep -qsF "\"dev\":\"$1\"" "$NM_STATE"/maps/*.jsonl; }
 if [ "$VIA" = loop ]; then
   [ "$FMT" = raw ] || nm_die "--loop maps raw images and block devices; $IMG is $FMT (map it without --loop, through qemu-nbd)"
   dev=$(losetup -f 2>&1) || nm_die "no free loop device: $dev"

@@ -94,7 +94,13 @@ nm_dmesc() { nm_s=$1; NM_V=; while :; do case $nm_s in *-*) NM_V="$NM_V${nm_s%%-
 nm_dmunesc() { nm_s=$1; NM_V=; while :; do case $nm_s in *--*) NM_V="$NM_V${nm_s%%--*}-"; nm_s=${nm_s#*--} ;; *) NM_V=$NM_V$nm_s; break ;; esac; done; }
 nm_nodash() { nm_s=$1; NM_V=; while :; do case $nm_s in *-*) NM_V="$NM_V${nm_s%%-*}"; nm_s=${nm_s#*-} ;; *) NM_V=$NM_V$nm_s; break ;; esac; done; }
 # Does process PID have WORD as one of its arguments? (is this device or server really ours)
-nm_pid_has() { [ -r "/proc/$1/cmdline" ] && tr '\0' '\n' < "/proc/$1/cmdline" | grep -qxF -e "$2"; }
+# One grep -z where it reads NUL-separated lines (GNU, busybox); tr | grep where it cannot.
+nm_pid_has() {
+  [ -r "/proc/$1/cmdline" ] || return 1
+  grep -qzxF -e "$2" "/proc/$1/cmdline" 2> /dev/null
+  case $? in 0) return 0 ;; 1) return 1 ;; esac
+  tr '\0' '\n' < "/proc/$1/cmdline" | grep -qxF -e "$2"
+}
 # The image format. qcow2 without a backing file is recognised by its header (QFI\xfb, backing file
 # offset 0): the common case costs one od instead of a qemu-img start. Everything else asks
 # qemu-img info (stable "file format:" line; --backing-chain fails on a broken chain).

@@ -33,11 +33,48 @@ command -v lvm > /dev/null 2>&1 || nm_die "$IMG has LVM physical volumes but lvm
 
 nm_devre "$n"; cfg_ours_re=$NM_V
 nm_lvm_cfg a "$cfg_ours_re"; cfg_ours=$NM_CFG
+# An LVM session: one lvm process runs the scan and the activation below, reading them as a script
+# from a fifo (`lvm FILE` runs each line as a command and stops at the first that fails); after each
+# command a `config` line prints a marker, so its output ends at the marker and a failure shows as
+# the end of the output. An lvm start costs about 0.2 s under QEMU TCG, and the scan and the
+# activation are otherwise two. Each command keeps its own --config (filters included); lines are at
+# most 255 bytes there, so a longer command, or any failure of the session, runs as its own process.
+# The fifos live next to the journal and go with it at unmap.
+ses=0
+if command -v mkfifo > /dev/null 2>&1 && mkfifo -m 600 "${NM_J%.jsonl}.lvm-in" "${NM_J%.jsonl}.lvm-out" 2> /dev/null; then
+  # without udev, DM_DISABLE_UDEV=1 stands for the no-udev settings (they would not fit in a line)
+  if [ -e /run/udev/control ]; then lvm "${NM_J%.jsonl}.lvm-in" > "${NM_J%.jsonl}.lvm-out" 2>&1 &
+  else DM_DISABLE_UDEV=1 lvm "${NM_J%.jsonl}.lvm-in" > "${NM_J%.jsonl}.lvm-out" 2>&1 & fi
+  ses_pid=$!
+  exec 8< "${NM_J%.jsonl}.lvm-out" 9<> "${NM_J%.jsonl}.lvm-in"
+  printf '#!lvm\n' >&9
+  ses=1
+fi
+nm_ses() { # LINE: one command in the session, its output in NM_OUT; status 1 when it failed or there is no session
+  NM_OUT=
+  [ "$ses" = 1 ] && [ ${#1} -le 255 ] || return 1
+  printf '%s\n%s\n' "$1" "config --config 'devices{dir=\"/nbdforge.end\"}' devices/dir" >&9
+  while IFS= read -r nm_l <&8; do
+    case $nm_l in *'="/nbdforge.end"') return 0 ;; esac
+    NM_OUT="$NM_OUT$nm_l$NM_NL"
+  done
+  nm_ses_end; return 1
+}
+nm_ses_end() {
+  [ "$ses" = 1 ] || return 0
+  ses=0; exec 9>&- 8<&-; wait "$ses_pid"
+}
 # One scan of every device LVM can see (this image's, the host's, other maps'): lines
 # "/dev/X:PV_UUID:VG_NAME:VG_UUID"; anything else it prints is a warning, and a warning that names one
 # of our PV UUIDs is LVM hiding a duplicate: the image is a clone of something already present.
-nm_lvm_cfg a '.*'
-scan=$(lvm pvs --config "$NM_CFG" --noheadings --separator : -o pv_name,pv_uuid,vg_name,vg_uuid 2>&1)
+# A scan that fails is an error: the clash check cannot be made without it.
+pvs_o='--noheadings --separator : -o pv_name,pv_uuid,vg_name,vg_uuid'
+if nm_ses "pvs --config 'devices{filter=[\"a|.*|\"] global_filter=[\"a|.*|\"] use_devicesfile=0}' $pvs_o"; then
+  scan=$NM_OUT
+else
+  nm_lvm_cfg a '.*'
+  scan=$(lvm pvs --config "$NM_CFG" $pvs_o 2>&1) || nm_die "lvm pvs (the scan for VG name clashes and clones) failed: $(nm_last "$scan")"
+fi
 data=; warn=
 while IFS= read -r l; do
   l=${l#"${l%%[! ]*}"}
@@ -98,6 +135,7 @@ while IFS=: read -r vguuid name clone pvdevs; do
     [ "$MODE" = rw ] && nm_die "VG $name in $IMG is a byte-identical clone (same PV and VG UUIDs) of one the host or another map already has; a --rw map would have to write new UUIDs into the image: map it read-only or with --snapshot"
     [ "$VIA" = loop ] && [ "$MODE" = ro ] && nm_die "VG $name in $IMG is a clone of a VG already present; a read-only loop device cannot take new UUIDs: map it without --loop (qemu-nbd keeps the image unchanged)"
     nm_unique "$name" "$vguuid"; cur=$NM_V
+    nm_ses_end # LVM changes the metadata from here: every later command starts afresh
     nm_begin importclone dev "$NM_DEV" from "$name" to "$cur" vguuid "$vguuid" persist 0
     out=$(lvm vgimportclone --config "$cfg_ours" --basevgname "$cur" $pvdevs 2>&1) || nm_die "vgimportclone of VG $name failed: $(nm_last "$out")"
     nm_done
@@ -108,6 +146,7 @@ while IFS=: read -r vguuid name clone pvdevs; do
     [ "$VIA" = loop ] && [ "$MODE" = ro ] && nm_die "VG name $name is already used on this host; a read-only loop device cannot rename it: map it without --loop (qemu-nbd keeps the image unchanged)"
     nm_unique "$name" "$vguuid"; cur=$NM_V
     persist=0; [ "$MODE" = rw ] && persist=1
+    nm_ses_end
     nm_begin rename dev "$NM_DEV" image "$IMG" format "${NM_FMT:-raw}" vguuid "$vguuid" from "$name" to "$cur" persist "$persist"
     # a --rw rename edits the image: make its record durable before the change
     [ "$persist" = 1 ] && sync
@@ -121,9 +160,16 @@ while IFS=: read -r vguuid name clone pvdevs; do
 done <<NM_EOF
 $vgs
 NM_EOF
-[ -n "$active" ] || exit 0
+[ -n "$active" ] || { nm_ses_end; exit 0; }
 extra=
 [ "$MODE" = ro ] && extra="read_only_volume_list=[ $ro ]"
-nm_lvm_cfg a "$cfg_ours_re" "$extra"
-out=$(lvm vgchange -ay --config "$NM_CFG" $active 2>&1) || nm_die "vgchange -ay$active failed: $(nm_last "$out")"
+# --poll n: no background polling (an interrupted pvmove in the image) is started on a mapped image
+f="\"a|^/dev/$n(p|\$)|\",\"r|.*|\""
+if nm_ses "vgchange -ay --poll n --config 'devices{filter=[$f] global_filter=[$f] use_devicesfile=0} backup{backup=0 archive=0} activation{monitoring=0 $extra}'$active"; then
+  nm_ses_end
+else
+  nm_ses_end
+  nm_lvm_cfg a "$cfg_ours_re" "$extra"
+  out=$(lvm vgchange -ay --poll n --config "$NM_CFG" $active 2>&1) || nm_die "vgchange -ay$active failed: $(nm_last "$out")"
+fi
 for a in $acts; do nm_done "$a"; done

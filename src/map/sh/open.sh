@@ -1,12 +1,13 @@
 # step "journal": create this map's journal with its header (args: STATE ID IMAGE MODE VIA FORMAT OFFSET ROOT AUTO_ROOT)
 NM_STATE=$1; NM_ID=$2; IMG=$(readlink -f -- "$3") || nm_die "no such image: $3"
 MODE=$4; VIA=$5; FMT=$6; OFFSET=$7; ROOT=$8
-mkdir -p "$NM_STATE/maps" || nm_die "cannot create $NM_STATE/maps"
+[ -d "$NM_STATE/maps" ] || mkdir -p "$NM_STATE/maps" || nm_die "cannot create $NM_STATE/maps"
 NM_J=$NM_STATE/maps/$NM_ID.jsonl
 [ -e "$NM_J" ] && nm_die "map $NM_ID already has a journal ($NM_J): this plan already ran; run unmap first"
 # A default mount root gets a -2, -3... suffix while another live map uses it or it is a non-empty directory.
 nm_root_used() {
-  grep -qsF "\"root\":\"$1\"" "$NM_STATE"/maps/*.jsonl && return 0
+  # (grep only when there are journals)
+  for nm_j in "$NM_STATE"/maps/*.jsonl; do [ -e "$nm_j" ] && grep -qsF "\"root\":\"$1\"" "$NM_STATE"/maps/*.jsonl && return 0; break; done
   [ -d "$1" ] && [ -n "$(ls -A "$1" 2>/dev/null)" ]
 }
 if [ "$9" = 1 ]; then

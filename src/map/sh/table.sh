@@ -1,6 +1,6 @@
 # Epilogue of an emitted map script: what is mounted where, from the journal.
 nm_table() { # JOURNAL
-  nm_get root "$(sed -n 1p "$1")"; printf 'mounted under %s\n' "$NM_V"
+  IFS= read -r nm_l < "$1"; nm_get root "$nm_l"; printf 'mounted under %s\n' "$NM_V"
   while IFS= read -r nm_l; do
     case $nm_l in *'"ev":"begin","kind":"rename"'* | *'"ev":"begin","kind":"importclone"'*)
       nm_get from "$nm_l"; nm_f=$NM_V; nm_get to "$nm_l"; nm_to=$NM_V; nm_get persist "$nm_l"

@@ -156,7 +156,7 @@ NM_EOF
   nm_umount_batch
   nm_rmdirs
   [ "$nm_fail" = 0 ] || return 1
-  rm -f "$NM_J"
+  rm -f "$NM_J" "${NM_J%.jsonl}.lvm-in" "${NM_J%.jsonl}.lvm-out"
 }
 nm_umount_batch() {
   [ -n "$nm_mnts" ] || return 0
