@@ -12,7 +12,7 @@ import { resolveMap, parseOffset, imageName, checkPath, MapRequestError } from '
 import { planMap, NBD_MISSING } from '../../src/map/plan-map.ts';
 import { planUnmap } from '../../src/map/plan-unmap.ts';
 import { resolveExport, planExport } from '../../src/map/plan-export.ts';
-import { LIB, stepProgram, libFor, libChunks, type StepBody } from '../../src/map/steps.ts';
+import { LIB, TABLE, stepProgram, libFor, libChunks, type StepBody } from '../../src/map/steps.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
 import { wrapScript, mapEpilogue } from '../../src/map/wrap.ts';
 
@@ -134,6 +134,39 @@ test('unmap from a journal, newest first: directories map made go, undone record
     const r = spawnSync('dash', ['-c', `${LIB}\n${body}`, 'sh', dir, 'image:/nonexistent.qcow2', '1'], { encoding: 'utf8' });
     assert.is(r.status, 1);
     assert.match(r.stdout, /nothing mapped or exported matches/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('journal read once: nm_device and nm_each walk NM_ALL; the mount table from one read of the journal', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-map-unit-'));
+  try {
+    const j = [
+      '{"seq":1,"ev":"info","kind":"map","id":"x","image":"/share/gpt.qcow2","mode":"ro","via":"nbd","format":"","offset":"","root":"/mnt/nbdforge/gpt"}',
+      '{"seq":3,"ev":"begin","kind":"connect","dev":"/dev/nbd1","image":"/share/gpt.qcow2","format":"qcow2","mode":"ro"}',
+      '{"seq":5,"ev":"info","kind":"blk","dev":"/dev/nbd1p1","type":"ext4","label":"gpt-p1","uuid":"u"}',
+      '{"seq":6,"ev":"info","kind":"blk","dev":"/dev/nbd1p2","type":"LVM2_member","label":"","uuid":"u2"}',
+      '{"seq":7,"ev":"begin","kind":"rename","dev":"/dev/nbd1","image":"/share/gpt.qcow2","format":"qcow2","vguuid":"v","from":"vg0","to":"vg0_nbd1","persist":"0"}',
+      '{"seq":9,"ev":"info","kind":"blk","dev":"/dev/mapper/vg0_nbd1-root","type":"ext4","label":"gpt-lv","uuid":"u3"}',
+      '{"seq":22,"ev":"info","kind":"fs","dev":"/dev/nbd1p1","type":"ext4","name":"p1","dir":"/mnt/nbdforge/gpt/p1","opts":"ro,noload","why":""}',
+      '{"seq":23,"ev":"info","kind":"fs","dev":"/dev/nbd1p2","type":"LVM2_member","name":"p2","dir":"","opts":"","why":"LVM physical volume"}',
+      '{"seq":26,"ev":"info","kind":"fs","dev":"/dev/mapper/vg0_nbd1-root","type":"ext4","name":"vg0-root","dir":"/mnt/nbdforge/gpt/vg0-root","opts":"ro,noload","why":""}',
+    ];
+    fs.mkdirSync(path.join(dir, 'maps'));
+    fs.writeFileSync(path.join(dir, 'maps/x.jsonl'), j.join('\n') + '\n');
+    const out = sh(`nm_open "$1" x; nm_device; echo "$NM_DEV $NM_FMT $NM_SEQ"; c() { echo "[$1]"; }; nm_each c "a *\nb  c"; echo "ifs[$IFS]"`, dir);
+    assert.equal(out.split('\n').slice(0, 4), ['/dev/nbd1 qcow2 9', '[a *]', '[b  c]', 'ifs[ \t']);
+    const table = execFileSync('dash', ['-c', `${LIB}\n${TABLE}\nnm_table "$1"`, 'sh', path.join(dir, 'maps/x.jsonl')], { encoding: 'utf8' });
+    assert.equal(table.split('\n').map((l) => l.replace(/ +/g, ' ').trim()), [
+      'mounted under /mnt/nbdforge/gpt',
+      'VG vg0 is active as vg0_nbd1 (renamed on the snapshot overlay; the image is unchanged)',
+      'DEVICE TYPE LABEL MOUNTED-AT OPTIONS',
+      '/dev/nbd1p1 ext4 gpt-p1 /mnt/nbdforge/gpt/p1 ro,noload',
+      '/dev/nbd1p2 LVM2_member - (LVM physical volume) -',
+      '/dev/mapper/vg0_nbd1-root ext4 gpt-lv /mnt/nbdforge/gpt/vg0-root ro,noload',
+      '',
+    ]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

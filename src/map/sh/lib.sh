@@ -15,12 +15,14 @@ nm_get() {
   NM_V=${2#*\"$1\":}
   case $NM_V in \"*) NM_V=${NM_V#\"}; NM_V=${NM_V%%\"*} ;; *) NM_V=${NM_V%%[,\}]*} ;; esac
 }
-# nm_open STATE ID: journal of map ID, its header in NM_HEAD, the record count in NM_SEQ.
+# nm_open STATE ID: journal of map ID, its header in NM_HEAD, the record count in NM_SEQ, its records
+# in NM_ALL (the shell's read takes a byte per system call: a step reads the file once, then walks
+# NM_ALL with nm_each).
 nm_open() {
   NM_STATE=$1; NM_ID=$2; NM_J=$1/maps/$2.jsonl
   [ -f "$NM_J" ] || nm_die "no journal $NM_J"
-  NM_SEQ=0; NM_HEAD=
-  while IFS= read -r nm_l; do NM_SEQ=$((NM_SEQ + 1)); [ -z "$NM_HEAD" ] && NM_HEAD=$nm_l; done < "$NM_J"
+  NM_SEQ=0; NM_HEAD=; NM_ALL=
+  while IFS= read -r nm_l; do NM_SEQ=$((NM_SEQ + 1)); [ -z "$NM_HEAD" ] && NM_HEAD=$nm_l; NM_ALL=$NM_ALL$nm_l$NM_NL; done < "$NM_J"
   nm_get image "$NM_HEAD"; IMG=$NM_V
   nm_get mode "$NM_HEAD"; MODE=$NM_V
   nm_get via "$NM_HEAD"; VIA=$NM_V
@@ -38,12 +40,20 @@ nm_jw() {
 nm_begin() { nm_jw begin "$@"; NM_ACT=$NM_SEQ; }
 nm_end() { NM_SEQ=$((NM_SEQ + 1)); printf '{"seq":%s,"ev":"%s","of":%s}\n' "$NM_SEQ" "$1" "$2" >> "$NM_J"; }
 nm_done() { nm_end done "${1:-$NM_ACT}"; }
+# nm_each FUNC [TEXT]: FUNC LINE for every line of TEXT (default NM_ALL), without reading a file
+# again or a here-document (split on newlines, no globbing; FUNC runs with the usual IFS and globbing).
+nm_each() {
+  nm_ef=$1; [ $# -ge 2 ] && nm_et=$2 || nm_et=$NM_ALL
+  nm_eifs=$IFS; set -f; IFS=$NM_NL
+  for nm_ex in $nm_et; do set +f; IFS=$nm_eifs; "$nm_ef" "$nm_ex"; done
+  set +f; IFS=$nm_eifs
+}
 # The record of the device this map attached (nbd or loop), in NM_DEV.
 nm_device() {
   NM_DEV=
-  while IFS= read -r nm_l; do
-    case $nm_l in *'"ev":"begin","kind":"connect"'* | *'"ev":"begin","kind":"loop"'*) nm_get dev "$nm_l"; NM_DEV=$NM_V; nm_get format "$nm_l"; NM_FMT=$NM_V ;; esac
-  done < "$NM_J"
+  nm_l=${NM_ALL#*\"ev\":\"begin\",\"kind\":\"connect\"}
+  [ "$nm_l" = "$NM_ALL" ] && nm_l=${NM_ALL#*\"ev\":\"begin\",\"kind\":\"loop\"}
+  if [ "$nm_l" != "$NM_ALL" ]; then nm_l=${nm_l%%"$NM_NL"*}; nm_get dev "$nm_l"; NM_DEV=$NM_V; nm_get format "$nm_l"; NM_FMT=$NM_V; fi
   [ -n "$NM_DEV" ] || nm_die "journal $NM_J names no device"
   NM_DEVN=${NM_DEV#/dev/}
 }

@@ -34,9 +34,9 @@ command -v lvm > /dev/null 2>&1 || nm_die "$IMG has LVM physical volumes but lvm
 nm_devre "$n"; cfg_ours_re=$NM_V
 nm_lvm_cfg a "$cfg_ours_re"; cfg_ours=$NM_CFG
 # An LVM session: one lvm process runs the scan and the activation below, reading them as a script
-# from a fifo (`lvm FILE` runs each line as a command and stops at the first that fails); after each
+# from a fifo (`lvm FILE` runs each line as a command and stops at the first that fails); after a
 # command a `config` line prints a marker, so its output ends at the marker and a failure shows as
-# the end of the output. An lvm start costs about 0.2 s under QEMU TCG, and the scan and the
+# the end of the output; the last command ends the script, and lvm's exit status is its. An lvm start costs about 0.2 s under QEMU TCG, and the scan and the
 # activation are otherwise two. Each command keeps its own --config (filters included); lines are at
 # most 255 bytes there, so a longer command, or any failure of the session, runs as its own process.
 # The fifos live next to the journal and go with it at unmap.
@@ -59,6 +59,13 @@ nm_ses() { # LINE: one command in the session, its output in NM_OUT; status 1 wh
     NM_OUT="$NM_OUT$nm_l$NM_NL"
   done
   nm_ses_end; return 1
+}
+nm_ses_last() { # LINE: the session's last command: its output ends with lvm's exit, its status is lvm's
+  NM_OUT=
+  [ "$ses" = 1 ] && [ ${#1} -le 255 ] || return 1
+  printf '%s\n' "$1" >&9; exec 9>&-
+  while IFS= read -r nm_l <&8; do NM_OUT="$NM_OUT$nm_l$NM_NL"; done
+  ses=0; exec 8<&-; wait "$ses_pid"
 }
 nm_ses_end() {
   [ "$ses" = 1 ] || return 0
@@ -165,7 +172,7 @@ extra=
 [ "$MODE" = ro ] && extra="read_only_volume_list=[ $ro ]"
 # --poll n: no background polling (an interrupted pvmove in the image) is started on a mapped image
 f="\"a|^/dev/$n(p|\$)|\",\"r|.*|\""
-if nm_ses "vgchange -ay --poll n --config 'devices{filter=[$f] global_filter=[$f] use_devicesfile=0} backup{backup=0 archive=0} activation{monitoring=0 $extra}'$active"; then
+if nm_ses_last "vgchange -ay --poll n --config 'devices{filter=[$f] global_filter=[$f] use_devicesfile=0} backup{backup=0 archive=0} activation{monitoring=0 $extra}'$active"; then
   nm_ses_end
 else
   nm_ses_end

@@ -4,7 +4,8 @@ nm_open "$1" "$2"; nm_device
 n=$NM_DEVN
 # candidates "DEV|TYPE|NAME": partitions from the lvm step's blk records, then the activated LVs
 list=; lvdevs=
-while IFS= read -r l; do
+nm_cand() {
+  l=$1
   case $l in
     *'"kind":"blk"'*)
       nm_get dev "$l"; d=$NM_V; nm_get type "$l"; t=$NM_V
@@ -21,7 +22,8 @@ while IFS= read -r l; do
         lvdevs="$lvdevs $dm"; list="$list$dm|?|$o-$lv$NM_NL"
       done ;;
   esac
-done < "$NM_J"
+}
+nm_each nm_cand
 lvtypes=
 if [ -n "$lvdevs" ]; then
   blk=$(blkid -c /dev/null -o export $lvdevs 2>/dev/null)

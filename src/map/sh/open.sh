@@ -1,5 +1,10 @@
 # step "journal": create this map's journal with its header (args: STATE ID IMAGE MODE VIA FORMAT OFFSET ROOT AUTO_ROOT)
-NM_STATE=$1; NM_ID=$2; IMG=$(readlink -f -- "$3") || nm_die "no such image: $3"
+NM_STATE=$1; NM_ID=$2
+# the image's canonical path: cd -P resolves its directory in the shell; readlink -f when the image
+# itself is a symlink (or the path is unusual)
+IMG=; nm_b=${3##*/}
+case $3 in /*) [ -e "$3" ] && [ ! -L "$3" ] && [ -n "$nm_b" ] && [ "$nm_b" != . ] && [ "$nm_b" != .. ] && cd -P -- "${3%/*}/" 2> /dev/null && IMG=${PWD%/}/$nm_b ;; esac
+[ -n "$IMG" ] || IMG=$(readlink -f -- "$3") || nm_die "no such image: $3"
 MODE=$4; VIA=$5; FMT=$6; OFFSET=$7; ROOT=$8
 [ -d "$NM_STATE/maps" ] || mkdir -p "$NM_STATE/maps" || nm_die "cannot create $NM_STATE/maps"
 NM_J=$NM_STATE/maps/$NM_ID.jsonl
