@@ -55,7 +55,7 @@ nm_ses() { # LINE: one command in the session, its output in NM_OUT; status 1 wh
   [ "$ses" = 1 ] && [ ${#1} -le 255 ] || return 1
   printf '%s\n%s\n' "$1" "config --config 'devices{dir=\"/nbdforge.end\"}' devices/dir" >&9
   while IFS= read -r nm_l <&8; do
-    case $nm_l in *'="/nbdforge.end"') return 0 ;; esac
+    case $nm_l in *'"/nbdforge.end"'*) return 0 ;; esac
     NM_OUT="$NM_OUT$nm_l$NM_NL"
   done
   nm_ses_end; return 1

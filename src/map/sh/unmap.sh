@@ -25,24 +25,43 @@ NM_EOF
   return 0
 }
 nm_left=
+# The VG's active LVs are the device-mapper devices whose uuid is LVM-<vg uuid><lv uuid> (read from
+# sysfs by the shell): NM_DMS holds those nothing else holds (they go first), NM_HELD the others.
+nm_vg_dms() {
+  NM_DMS=; NM_HELD=
+  for nm_x in /sys/block/dm-*; do
+    nm_id=; read -r nm_id < "$nm_x/dm/uuid" 2> /dev/null
+    case $nm_id in "LVM-$1"*) ;; *) continue ;; esac
+    read -r nm_n < "$nm_x/dm/name"
+    nm_h=; for nm_y in "$nm_x"/holders/*; do [ -e "$nm_y" ] && nm_h=1 && break; done
+    if [ -n "$nm_h" ]; then NM_HELD="$NM_HELD $nm_n"; else NM_DMS="$NM_DMS $nm_n"; fi
+  done
+}
+# Deactivation removes the VG's device-mapper devices, holders first: a dmsetup start costs a third of
+# an lvm start under QEMU TCG, and the same works when the PVs are gone (device disconnected, host
+# rebooted). The kernel refuses a device in use (a mount) as vgchange -an would. Without udev,
+# dmsetup removes the /dev/mapper nodes itself (DM_DISABLE_UDEV=1) and the /dev/VG links LVM made go.
 nm_undo_activate() {
   nm_get vg "$1"; nm_vg=$NM_V; nm_get vguuid "$1"; nm_nodash "$NM_V"; nm_u=$NM_V
-  nm_dmesc "$nm_vg"
-  # active LVs of the VG show as /dev/mapper/VG-LV (checked without starting a process)
-  nm_any=0; for nm_x in "/dev/mapper/$NM_V"-*; do [ -e "$nm_x" ] && nm_any=1; done
-  [ "$nm_any" = 1 ] || [ -d "/dev/$nm_vg" ] || return 0
-  nm_get dev "$1"; nm_devre "${NM_V#/dev/}"; nm_lvm_cfg a "$NM_V"
-  if lvm vgchange -an --config "$NM_CFG" "$nm_vg" > /dev/null 2>&1; then nm_say "deactivated VG $nm_vg"; return 0; fi
-  # the PVs are gone (device disconnected, host rebooted): remove the mappings directly, by the
-  # device-mapper uuid LVM gives them (LVM-<vg uuid><lv uuid>), holders first
-  nm_lvs() { dmsetup info -c --noheadings --separator '|' -o uuid,name 2>/dev/null | grep "^LVM-$nm_u" | sed 's/^[^|]*|//'; }
-  nm_k=0
-  while [ -n "$(nm_lvs)" ] && [ $nm_k -lt 5 ]; do
-    for nm_x in $(nm_lvs); do dmsetup remove "$nm_x" > /dev/null 2>&1; done
-    nm_k=$((nm_k + 1))
+  [ -n "$nm_u" ] || { nm_say "cannot deactivate VG $nm_vg: the journal has no VG uuid"; return 1; }
+  nm_vg_dms "$nm_u"; nm_did=0; nm_lvm=0
+  while [ -n "$NM_DMS$NM_HELD" ]; do
+    nm_was="$NM_DMS$NM_HELD"
+    if [ -n "$NM_DMS" ]; then
+      if [ -e /run/udev/control ]; then dmsetup remove $NM_DMS > /dev/null 2>&1; else DM_DISABLE_UDEV=1 dmsetup remove $NM_DMS > /dev/null 2>&1; fi
+      nm_did=1; nm_vg_dms "$nm_u"
+    fi
+    [ "$nm_was" != "$NM_DMS$NM_HELD" ] && continue
+    # no progress (no dmsetup here, or a stack it cannot take apart): LVM's own deactivation, once
+    if [ "$nm_lvm" = 0 ]; then
+      nm_lvm=1; nm_get dev "$1"; nm_devre "${NM_V#/dev/}"; nm_lvm_cfg a "$NM_V"
+      lvm vgchange -an --config "$NM_CFG" "$nm_vg" > /dev/null 2>&1; nm_did=1; nm_vg_dms "$nm_u"; continue
+    fi
+    nm_say "cannot deactivate VG $nm_vg:$NM_DMS$NM_HELD still active (in use? see: dmsetup info$NM_DMS$NM_HELD)"; return 1
   done
-  [ -z "$(nm_lvs)" ] && { rm -rf "/dev/$nm_vg"; nm_say "removed the device-mapper devices of VG $nm_vg"; return 0; }
-  nm_say "cannot deactivate VG $nm_vg"; return 1
+  case $nm_vg in '' | . | .. | */*) ;; *) [ -e /run/udev/control ] || [ ! -d "/dev/$nm_vg" ] || rm -rf "/dev/$nm_vg" ;; esac
+  [ "$nm_did" = 1 ] && nm_say "deactivated VG $nm_vg"
+  return 0
 }
 nm_undo_rename() {
   nm_get persist "$1"; [ "$NM_V" = 1 ] || return 0
