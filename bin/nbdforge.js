@@ -3,4 +3,7 @@
 import { register } from 'tsx/esm/api';
 register();
 const { main } = await import('../src/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit now: Node's keep-alive agent would hold the Docker socket open for a while after the work
+// is done. stdout/stderr are synchronous for files, pipes and terminals on Linux, so nothing is lost.
+process.exit(code);
