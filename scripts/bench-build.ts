@@ -99,9 +99,7 @@ two sides ran in the same bench run.
 | Re-run of the finished matrix (\`nbdforge matrix\`, all cache hits, median of ${runs}) | ${fmt(r)} | ${(r / w).toFixed(2)}x one warm build | under 2 s |
 
 Full-tree steps on disk: ${Object.entries(onDisk.steps).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}; on tmpfs: ${Object.entries(onTmpfs.steps).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}.
-The ratio moves with the machine's load: the classic recipe compiles on both cores (make -j2) while a
-warm build is one short serial compile, so a quiet machine shrinks the baseline more than the warm
-build (this bench measured 21.4x at load average 4.6 and 10.1x at load 1.0, both with the tree on tmpfs).
+See the note below the section for how far these ratios move between runs.
 Raw warm runs: ${warm.map(fmt).join(', ')}; raw re-runs: ${rerun.map(fmt).join(', ')}.
 <!-- /bench:build -->`;
 
