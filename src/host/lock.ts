@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { processAlive } from '../util/file-lock.ts';
 
 /**
  * The same host lock as emitted scripts take (emit-prelude.sh nf_lock): a directory made with an
@@ -28,18 +29,10 @@ export async function acquireLock(dir: string, pid = process.pid): Promise<HostL
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST') return `cannot create the lock ${dir}: ${(err as Error).message}`;
       const owner = Number.parseInt(await fs.readFile(path.join(dir, 'pid'), 'utf8').catch(() => ''), 10);
-      if (!Number.isInteger(owner) || alive(owner) || attempt > 0) return `another run holds the lock ${dir} (pid ${Number.isInteger(owner) ? owner : 'unknown'})`;
+      if (!Number.isInteger(owner) || processAlive(owner) || attempt > 0) return `another run holds the lock ${dir} (pid ${Number.isInteger(owner) ? owner : 'unknown'})`;
       await fs.rm(dir, { recursive: true, force: true });
     }
   }
   return `cannot take the lock ${dir}`;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

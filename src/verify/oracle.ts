@@ -1,7 +1,8 @@
 /** The oracle check: our build's sections against the distribution's own module, byte for byte. */
 import type { Check } from '../artifacts/manifest.ts';
 import { ElfError, parseElf, type ElfFile, type ElfSection } from './elf.ts';
-import { DEFAULT_ORACLE_SECTIONS, firstDifference, selectSections, sha256Hex } from './sections.ts';
+import { DEFAULT_ORACLE_SECTIONS, firstDifference, selectSections } from './sections.ts';
+import { sha256 } from '../util/hash.ts';
 
 export interface SectionComparison {
   name: string;
@@ -49,12 +50,12 @@ export function compareSections(
     if (!x || !y) {
       const present = (x ?? y)!;
       const missingFrom = x ? 'reference' : 'built';
-      sections.push({ name: key, size: present.size, sha256: sha256Hex(present.data), equal: false, missingFrom });
+      sections.push({ name: key, size: present.size, sha256: sha256(present.data), equal: false, missingFrom });
       problems.push(`${key} is only in the ${x ? 'built' : 'reference'} module (${present.size} bytes), missing from the ${missingFrom} module`);
       continue;
     }
     const at = firstDifference(x, y);
-    sections.push({ name: key, size: x.size, sha256: sha256Hex(x.data), equal: at < 0 });
+    sections.push({ name: key, size: x.size, sha256: sha256(x.data), equal: at < 0 });
     if (at < 0) identicalBytes += x.size;
     else problems.push(describe(key, x, y, at));
   }

@@ -1,5 +1,5 @@
 /** Selecting sections by name pattern and fingerprinting their contents. */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/hash.ts';
 import { parseElf, type ElfFile, type ElfSection } from './elf.ts';
 
 /**
@@ -37,9 +37,6 @@ export function selectSections(elf: ElfFile, patterns: readonly string[]): Keyed
   return out;
 }
 
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 export interface SectionHash {
   name: string;
@@ -50,7 +47,7 @@ export interface SectionHash {
 /** Name, size and sha256 of every section matching `patterns` (for the manifest). */
 export function sectionHashes(ko: Uint8Array | ElfFile, patterns: readonly string[] = DEFAULT_ORACLE_SECTIONS): SectionHash[] {
   const elf = ko instanceof Uint8Array ? parseElf(ko) : ko;
-  return selectSections(elf, patterns).map(({ key, section }) => ({ name: key, size: section.size, sha256: sha256Hex(section.data) }));
+  return selectSections(elf, patterns).map(({ key, section }) => ({ name: key, size: section.size, sha256: sha256(section.data) }));
 }
 
 /** First offset where two sections differ, or -1 when they are identical (bytes, size and type). */
