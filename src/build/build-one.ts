@@ -24,6 +24,8 @@ export interface BuildRequest {
   force?: boolean;
   oracle?: boolean;
   toolVersion: string;
+  /** The family's catalog when the caller already read it (a matrix reads it once, not per kernel). */
+  catalog?: KernelEntry[];
   /** Size of the container's scratch tmpfs (kbuild tree + objects need about 100 MB). */
   scratchSize?: string;
   onStage?: (stage: Stage) => void;
@@ -70,7 +72,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   const stage = (s: Stage) => req.onStage?.(s);
   const oracle = req.oracle ?? true;
   stage('resolve');
-  const { kernels } = await req.family.catalog(ctx);
+  const kernels = req.catalog ?? (await req.family.catalog(ctx)).kernels;
   const kernel = resolveKernel(kernels, req.kernelRelease, req.family.name);
   const recipe = req.family.recipe(ctx, kernel, req.module, { oracle });
   stage('image');

@@ -30,6 +30,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`));
   try {
     let { kernels: known } = await family.catalog(session);
+    const catalog = known;
     if (opts.release) {
       const of = (k: object) => (k as { release?: unknown }).release;
       if (!known.some((k) => of(k) !== undefined)) throw new UsageError(`--release applies to families with point releases (el7), not ${family.name}`);
@@ -48,7 +49,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const t0 = Date.now();
     const results = await runMatrix(
       session,
-      { family, module, store, force: opts.force, oracle: opts.oracle, toolVersion: ctx.version },
+      { family, module, store, force: opts.force, oracle: opts.oracle, toolVersion: ctx.version, catalog },
       selected,
       opts.jobs,
       (e) => view?.event(e),
