@@ -1,4 +1,6 @@
+import os from 'node:os';
 import Docker from 'dockerode';
+import { processAlive } from '../util/file-lock.ts';
 import { EngineUnreachableError } from './errors.ts';
 
 /** The narrow slice of dockerode the rest of nbdforge uses; tests and callers depend on this. */
@@ -22,9 +24,32 @@ export async function connectEngine(env: NodeJS.ProcessEnv): Promise<Engine> {
   return docker;
 }
 
-/** Remove containers nbdforge created that are still around (after a crash or a kill -9). */
-export async function removeLeftoverContainers(docker: Engine): Promise<string[]> {
+/** Labels every nbdforge container carries: who made it, so a cleanup can tell a crash from a live run. */
+export function ownerLabels(): Record<string, string> {
+  return { [LABEL]: '1', [`${LABEL}.pid`]: String(process.pid), [`${LABEL}.host`]: os.hostname() };
+}
+
+export interface Leftover {
+  id: string;
+  name: string;
+  role: string;
+  state: string;
+  pid?: number;
+}
+
+/**
+ * Containers nbdforge made whose owning process is gone (a kill -9, a crash, a reboot); with `all`,
+ * every nbdforge container, including those of runs still going. Removes them and says which.
+ */
+export async function removeLeftoverContainers(docker: Engine, opts: { all?: boolean } = {}): Promise<Leftover[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [LABEL] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  return list.map((c) => c.Id);
+  const gone: Leftover[] = [];
+  for (const c of list) {
+    const pid = Number(c.Labels[`${LABEL}.pid`]);
+    const ours = c.Labels[`${LABEL}.host`] === os.hostname() && Number.isInteger(pid) && pid > 0;
+    if (!opts.all && ours && processAlive(pid)) continue;
+    await docker.getContainer(c.Id).remove({ force: true });
+    gone.push({ id: c.Id.slice(0, 12), name: (c.Names[0] ?? '').replace(/^\//, ''), role: c.Labels[`${LABEL}.role`] ?? '', state: c.State, pid: ours ? pid : undefined });
+  }
+  return gone;
 }

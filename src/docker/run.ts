@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import tar from 'tar-stream';
-import { type Engine, LABEL } from './engine.ts';
+import { type Engine, ownerLabels } from './engine.ts';
 import { ContainerError } from './errors.ts';
 
 export interface RunSpec {
@@ -36,7 +36,7 @@ export async function runContainer(docker: Engine, spec: RunSpec): Promise<RunRe
     Image: spec.image,
     Cmd: spec.cmd,
     Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-    Labels: { [LABEL]: '1', ...spec.labels },
+    Labels: { ...ownerLabels(), ...spec.labels },
     AttachStdout: true,
     AttachStderr: true,
     HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs, NetworkMode: 'bridge' },

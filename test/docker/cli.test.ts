@@ -64,6 +64,38 @@ test('Ctrl-C during a build: exit non-zero, container removed, nothing stored', 
   assert.not.ok(spawnSync('test', ['-e', path.join(home, 'store', 'index.json')]).status === 0, 'nothing stored');
 });
 
+test('kill -9 during a build leaves a container; cleanup removes it and spares live runs', async () => {
+  const { spawn } = await import('node:child_process');
+  const krel = JSON.parse(run(['kernels', '--json']).stdout).kernels.at(-1).kernelRelease;
+  const child = spawn(cli, ['build', '--kernel', krel, '--force'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  await new Promise<void>((resolve) =>
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/compile/.test(err) && !child.killed) {
+        child.kill('SIGKILL');
+        resolve();
+      }
+    }),
+  );
+  await new Promise((r) => child.on('exit', r));
+  const label = (pid: number) => spawnSync('docker', ['ps', '-aq', '--filter', `label=nbdforge.pid=${pid}`], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(label(child.pid!), 'the killed run left its container');
+  // A live run's container (this test process is its owner) must survive a plain cleanup.
+  const live = spawnSync('docker', ['run', '-d', '--label', 'nbdforge=1', '--label', `nbdforge.pid=${process.pid}`, '--label', `nbdforge.host=${os.hostname()}`, 'debian:bookworm', 'sleep', '300'], { encoding: 'utf8' }).stdout.trim();
+  try {
+    const r = run(['cleanup', '--json']);
+    assert.is(r.status, 0, r.stderr);
+    const removed = JSON.parse(r.stdout).removed as Array<{ pid?: number; role: string }>;
+    assert.ok(removed.some((c) => c.pid === child.pid && c.role === 'build'), r.stdout);
+    assert.is(label(child.pid!), '', 'leftover removed');
+    assert.ok(label(process.pid).length > 0, 'live run spared');
+    assert.match(run(['cleanup']).stdout, /nothing to clean up/);
+  } finally {
+    spawnSync('docker', ['rm', '-f', live]);
+  }
+});
+
 test('kernels --json lists the catalog', () => {
   const r = run(['kernels', '--json']);
   assert.is(r.status, 0, r.stderr);
