@@ -7,6 +7,7 @@ import { runMatrix, type MatrixResult } from '../build/matrix.ts';
 import { resolveKernel } from '../build/build-one.ts';
 import { ProgressView } from '../build/progress.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
+import { isSafeName } from '../artifacts/store-layout.ts';
 
 export interface BuildsOptions {
   family: string;
@@ -24,10 +25,13 @@ export interface BuildsOptions {
 
 /** Shared by `build` (one kernel) and `matrix` (many): resolve everything, run, report, exit code. */
 export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandContext): Promise<number> {
+  // A kernel release becomes a directory name in the store: refuse anything that is not a plain name.
+  for (const k of opts.kernels ?? []) if (!isSafeName(k)) throw new UsageError(`--kernel ${JSON.stringify(k)} is not a kernel release (see: nbdforge kernels --family ${opts.family})`);
   const family = getFamily(opts.family, ctx.env);
   const module = await loadModuleSpec(opts.module);
-  const store = new DirStore(paths.store);
   const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`));
+  // A writer repairs what it can: a corrupt index is kept aside and rebuilt from the artifacts that verify.
+  const store = new DirStore(paths.store, { signal: session.signal, onRepair: (m) => ctx.stderr.write(`nbdforge: store repaired: ${m}\n`) });
   try {
     let { kernels: known } = await family.catalog(session);
     const catalog = known;
@@ -87,6 +91,7 @@ function summary(results: MatrixResult[], wallMs: number, store: string) {
             checks: r.outcome.manifest.checks,
           }
         : {}),
+      ...(r.outcome?.repaired ? { repaired: r.outcome.repaired } : {}),
       ...(r.error ? { error: r.error.message } : {}),
     })),
   };
@@ -100,6 +105,7 @@ function report(results: MatrixResult[], wallMs: number, store: string, ctx: Com
     const checks = m ? m.checks.map((c) => `${c.name}:${c.ok ? 'ok' : 'FAIL'}`).join(' ') : '';
     ctx.stdout.write(`${r.kernelRelease.padEnd(w)}  ${r.status.padEnd(6)}  ${`${(r.durationMs / 1000).toFixed(1)}s`.padEnd(6)}  ${(m?.sha256.slice(0, 12) ?? '-').padEnd(12)}  ${checks}\n`);
   }
+  for (const r of results.filter((x) => x.outcome?.repaired)) ctx.stderr.write(`\n${r.kernelRelease}: ${r.outcome!.repaired}\n`);
   for (const r of results.filter((x) => x.error)) {
     ctx.stderr.write(`\n${r.kernelRelease}: ${r.error!.name !== 'Error' ? r.error!.name + ': ' : ''}${r.error!.message}\n`);
   }

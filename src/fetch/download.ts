@@ -96,7 +96,8 @@ export async function download(o: DownloadOptions): Promise<string> {
         }
       }
     },
-    o.signal,
+    // Another process downloading the same file holds this for as long as its transfer runs.
+    { signal: o.signal, timeoutMs: 30 * 60_000 },
   );
 }
 

@@ -14,9 +14,9 @@ const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => spawnSync(cli, ar
 
 test.after(() => fs.rm(home, { recursive: true, force: true }));
 
-test('unknown kernel: names the known ones, exit 1, nothing stored', () => {
+test('unknown kernel: names the known ones, exit 2 (usage), nothing stored', () => {
   const r = run(['build', '--family', 'debian12', '--kernel', '9.9.9-bogus']);
-  assert.is(r.status, 1, r.stderr);
+  assert.is(r.status, 2, r.stderr);
   assert.match(r.stderr, /unknown kernel "9\.9\.9-bogus"/);
   assert.match(r.stderr, /known: 6\.1\.0-\d+-amd64/);
   assert.not.ok(spawnSync('test', ['-e', path.join(home, 'store', 'index.json')]).status === 0);
