@@ -18,9 +18,11 @@ const TIMEOUTS = { connectMs: 15_000, headersMs: 30_000, idleMs: 30_000 };
 export class HttpSource implements ArtifactSource {
   readonly location: string;
   private readonly base: string;
-  constructor(url: string) {
+  private readonly t: typeof TIMEOUTS;
+  constructor(url: string, timeouts: Partial<typeof TIMEOUTS> = {}) {
     this.base = url.endsWith('/') ? url : `${url}/`;
     this.location = redact(url);
+    this.t = { ...TIMEOUTS, ...timeouts };
   }
 
   private async get(rel: string, max: number, exact?: number): Promise<Buffer> {
@@ -33,7 +35,7 @@ export class HttpSource implements ArtifactSource {
     try {
       const stream = got.stream(url, {
         retry: { limit: 2, methods: ['GET'], statusCodes: [408, 429, 500, 502, 503, 504], errorCodes: ['ECONNRESET', 'ETIMEDOUT', 'EPIPE'] },
-        timeout: { connect: TIMEOUTS.connectMs, response: TIMEOUTS.headersMs, socket: TIMEOUTS.idleMs },
+        timeout: { connect: this.t.connectMs, response: this.t.headersMs, socket: this.t.idleMs },
         decompress: true,
         throwHttpErrors: false,
       });
