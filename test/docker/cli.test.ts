@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-cli-'));
 const cli = path.resolve('bin/nbdforge.js');
@@ -117,6 +118,30 @@ test('matrix --json over two kernels: summary with per-kernel results', () => {
   // The same matrix again: everything cached.
   const again = JSON.parse(run(['matrix', '--kernels', pick.join(','), '--json']).stdout);
   assert.is(again.counts.cached, 2);
+});
+
+test('issue 8.2/8.8: a damaged stored module is rebuilt and replaced (and said so); a garbage index is kept aside and rebuilt', async () => {
+  const krel = JSON.parse(run(['kernels', '--json']).stdout).kernels.at(-1).kernelRelease;
+  const store = path.join(home, 'store');
+  const first = JSON.parse(run(['build', '--kernel', krel, '--json']).stdout);
+  const mod = first.kernels[0].path as string;
+  const bytes = await fs.readFile(mod);
+  bytes[200] ^= 0xff;
+  await fs.writeFile(mod, bytes);
+  const r = run(['build', '--kernel', krel, '--json']);
+  assert.is(r.status, 0, r.stderr);
+  const k = JSON.parse(r.stdout).kernels[0];
+  assert.is(k.status, 'built', 'not reported as a healthy cache hit');
+  assert.match(k.repaired, /was damaged \(.*sha256 .* the manifest says .*\); rebuilt and replaced it/);
+  assert.match(r.stderr, /damaged/);
+  assert.is(createHash('sha256').update(await fs.readFile(k.path)).digest('hex'), k.sha256);
+  // the whole index is garbage: build keeps it aside, re-indexes what verifies, and goes on
+  await fs.writeFile(path.join(store, 'index.json'), '{"schema": 1, "artifacts": [{"dir": "../../"');
+  const again = run(['build', '--kernel', krel, '--json']);
+  assert.is(again.status, 0, again.stderr);
+  assert.match(again.stderr, /store repaired: .*index\.json: not JSON.*kept it as .*index\.json\.corrupt-/);
+  assert.is(JSON.parse(again.stdout).kernels[0].status, 'cached');
+  assert.ok((await fs.readdir(store)).some((f) => f.startsWith('index.json.corrupt-')));
 });
 
 test.run();
