@@ -87,6 +87,7 @@ export async function download(o: DownloadOptions): Promise<string> {
           throw new ChecksumError(`${url}: integrity check failed (${got}); nothing was cached`, url);
         } catch (err) {
           const fe = toFetchError(err, url);
+          if (fe instanceof ChecksumError) await fs.rm(part, { force: true });
           if (o.signal?.aborted || !fe.retryable) throw fe;
           failures = (await sizeOf(part)) > before ? 0 : failures + 1;
           if (failures > policy.retries || attempt >= MAX_ATTEMPTS) {
