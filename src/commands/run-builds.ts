@@ -18,6 +18,10 @@ export interface BuildsOptions {
   /** Only kernels of this point release (families whose kernels carry one: el7). */
   release?: string;
   jobs: number;
+  /** Only kernels with no artifact in the store yet (a kernel published today gets its module today). */
+  missing?: boolean;
+  /** Print the selection (split into this many shards) instead of building: what a CI list job needs. */
+  list?: { shards: number };
   force: boolean;
   oracle: boolean;
   json: boolean;
@@ -46,7 +50,17 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     if (opts.kernels) selected = opts.kernels.map((k) => resolveKernel(known, k, family.name).kernelRelease);
     else if (opts.latest !== undefined) selected = known.slice(-opts.latest).map((k) => k.kernelRelease);
     else selected = known.map((k) => k.kernelRelease);
-    if (selected.length === 0) throw new UsageError('no kernels selected');
+    if (opts.missing) {
+      const have = new Set((await store.list({ family: family.name, module: module.name })).map((e) => e.kernelRelease));
+      selected = selected.filter((k) => !have.has(k));
+    }
+    if (opts.list) return listSelection(selected, opts.list.shards, family.name, opts.json, ctx);
+    if (selected.length === 0) {
+      if (!opts.missing) throw new UsageError('no kernels selected');
+      ctx.stderr.write(`nothing missing: every selected ${family.name} kernel has an artifact in ${paths.store}\n`);
+      if (opts.json) ctx.stdout.write(JSON.stringify(summary([], 0, paths.store), null, 2) + '\n');
+      return 0;
+    }
 
     // Progress goes to stderr even with --json: stdout carries only the JSON summary.
     const view = new ProgressView(ctx.stderr, selected);
@@ -66,6 +80,20 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   } finally {
     session.close();
   }
+}
+
+/** Round-robin shards, so each runner gets a mix of old and new kernels; no empty shard. */
+export function shardKernels(kernels: string[], shards: number): string[][] {
+  const out: string[][] = Array.from({ length: Math.min(shards, kernels.length) }, () => []);
+  kernels.forEach((k, i) => out[i % out.length].push(k));
+  return out;
+}
+
+function listSelection(kernels: string[], shards: number, family: string, json: boolean, ctx: CommandContext): number {
+  const split = shardKernels(kernels, shards);
+  if (json) ctx.stdout.write(JSON.stringify({ family, count: kernels.length, kernels, shards: split.map((s) => s.join(',')) }) + '\n');
+  else ctx.stdout.write(kernels.length ? split.map((s, i) => `shard ${i + 1}/${split.length}: ${s.join(' ')}`).join('\n') + '\n' : 'nothing to build\n');
+  return 0;
 }
 
 function summary(results: MatrixResult[], wallMs: number, store: string) {
