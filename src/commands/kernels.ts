@@ -2,8 +2,8 @@ import path from 'node:path';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { getFamily, familyNames } from '../families/index.ts';
 import { openSession } from './session.ts';
-import { CatalogMissingError } from '../catalog/el7/index.ts';
-import { formatEl7List, formatEl7Sync, listEl7, syncEl7 } from './kernels-el7.ts';
+import { CatalogMissingError } from '../families/el7/catalog/index.ts';
+import { formatEl7List, formatEl7Sync, listEl7, syncEl7 } from '../families/el7/cli.ts';
 
 const usage = `Usage: nbdforge kernels [sync] [--family F] [--release R] [--kernels a,b] [--refresh] [--json]
        nbdforge kernels sync --family el7 [--vault URL] [--release R] [--allow-partial] [--allow-unsigned-repodata]

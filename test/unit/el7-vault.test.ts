@@ -28,8 +28,8 @@ import {
   CatalogMissingError,
   type El7Data,
   type El7SyncOptions,
-} from '../../src/catalog/el7/index.ts';
-import { listEl7, syncEl7, formatEl7List, formatEl7Sync } from '../../src/commands/kernels-el7.ts';
+} from '../../src/families/el7/catalog/index.ts';
+import { listEl7, syncEl7, formatEl7List, formatEl7Sync } from '../../src/families/el7/cli.ts';
 import { buildVault, stopVaultAgents, type VaultFixture } from '../fixtures/vault/build-vault.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
 

@@ -1,12 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
-import { redact } from '../util/redact.ts';
+import { redact } from '../../util/redact.ts';
 /**
  * The el7 half of `nbdforge kernels`: called by commands/kernels.ts for `--family el7`.
  * Options arrive parsed; nothing here reads argv or the environment.
  */
-import { createProgressRenderer, formatBytes } from '../fetch/index.ts';
-import { loadEl7Data, readEl7Catalog, syncEl7Catalog, type El7Catalog, type El7Kernel, type El7SyncResult } from '../catalog/el7/index.ts';
-import { UsageError } from './context.ts';
+import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
+import { loadEl7Data, readEl7Catalog, syncEl7Catalog, type El7Catalog, type El7Kernel, type El7SyncResult } from './catalog/index.ts';
+import { UsageError } from '../../commands/context.ts';
 
 export interface ListEl7Options {
   cacheDir: string;

@@ -1,10 +1,10 @@
-import { download, fetchBytes, FetchError, UnreachableError, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../fetch/index.ts';
+import { download, fetchBytes, FetchError, UnreachableError, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../../fetch/index.ts';
 import { type El7Catalog, type El7RepoState, type FoundPackage, compareRpmVersions, joinKernels, readEl7Catalog, writeEl7Catalog } from './catalog.ts';
-import { redact } from '../../util/redact.ts';
-import { type El7Data, loadEl7Data } from './config.ts';
-import { parseRepomd, RepomdError } from './repomd.ts';
-import { scanPrimaryGz } from './primary.ts';
-import { verifyDetached } from './signature.ts';
+import { redact } from '../../../util/redact.ts';
+import { type El7Data, loadEl7Data } from './data.ts';
+import { parseRepomd, RepomdError } from '../../../rpm-repo/repomd.ts';
+import { scanPrimaryGz } from '../../../rpm-repo/primary.ts';
+import { verifyDetached } from '../../../rpm-repo/signature.ts';
 
 export interface El7SyncOptions {
   cacheDir: string;
