@@ -1,8 +1,10 @@
 import os from 'node:os';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
+import { familyOf } from './family-arg.ts';
+import { getFamily, familyNames } from '../families/index.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--release R] [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--json]
+const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--json] [family selectors]
        nbdforge matrix --family F [--missing] --list [--shards N] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
@@ -11,7 +13,6 @@ A live per-kernel view (stage, elapsed) is drawn on a terminal, plain lines othe
 
 Options:
   --family F        debian12 (default) | el7
-  --release R       el7: the kernels of one point release, e.g. 7.9.2009
   --kernels a,b     these kernel releases only
   --latest N        the N newest kernels
   --missing         only kernels with no artifact in the store yet
@@ -25,12 +26,16 @@ Options:
 
 const matrix: Command = {
   summary: 'Build, verify and store a module for many kernels',
-  usage,
+  get usage() {
+    const sel = familyNames().map((n) => getFamily(n, {}).cli?.selectors?.usage).filter(Boolean);
+    return sel.length ? `${usage}\nFamily selectors:\n${sel.join('\n')}` : usage;
+  },
   async run(argv, ctx) {
+    const selectors = getFamily(familyOf(argv), ctx.env).cli?.selectors?.options ?? {};
     const { values } = parse(argv, {
+      ...selectors,
       family: { type: 'string', default: 'debian12' },
       kernels: { type: 'string' },
-      release: { type: 'string' },
       latest: { type: 'string' },
       jobs: { type: 'string' },
       module: { type: 'string', default: 'nbd' },
@@ -53,7 +58,7 @@ const matrix: Command = {
         module: values.module!,
         kernels: values.kernels?.split(',').map((s) => s.trim()).filter(Boolean),
         latest: int('latest', values.latest),
-        release: values.release,
+        selectors: Object.fromEntries(Object.keys(selectors).map((k) => [k, (values as Record<string, string | boolean | undefined>)[k]])),
         jobs: int('jobs', values.jobs) ?? os.availableParallelism(),
         missing: values.missing!,
         list: values.list ? { shards: int('shards', values.shards) ?? 1 } : undefined,

@@ -8,6 +8,7 @@ import { resolveKernel } from '../build/build-one.ts';
 import { ProgressView } from '../build/progress.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { isSafeName } from '../artifacts/store-layout.ts';
+import type { OptionValues } from '../families/family.ts';
 
 export interface BuildsOptions {
   family: string;
@@ -15,8 +16,8 @@ export interface BuildsOptions {
   /** Explicit kernel releases, or undefined for the selection below. */
   kernels?: string[];
   latest?: number;
-  /** Only kernels of this point release (families whose kernels carry one: el7). */
-  release?: string;
+  /** Values of the family's own selectors (el7: --release), applied by the family. */
+  selectors?: OptionValues;
   jobs: number;
   /** Only kernels with no artifact in the store yet (a kernel published today gets its module today). */
   missing?: boolean;
@@ -37,15 +38,9 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   // A writer repairs what it can: a corrupt index is kept aside and rebuilt from the artifacts that verify.
   const store = new DirStore(paths.store, { signal: session.signal, onRepair: (m) => ctx.stderr.write(`nbdforge: store repaired: ${m}\n`) });
   try {
-    let { kernels: known } = await family.catalog(session);
-    const catalog = known;
-    if (opts.release) {
-      const of = (k: object) => (k as { release?: unknown }).release;
-      if (!known.some((k) => of(k) !== undefined)) throw new UsageError(`--release applies to families with point releases (el7), not ${family.name}`);
-      const releases = [...new Set(known.map(of))].join(', ');
-      known = known.filter((k) => of(k) === opts.release);
-      if (known.length === 0) throw new UsageError(`no ${family.name} kernels for release ${opts.release} in the catalog (releases: ${releases})`);
-    }
+    const { kernels: catalog } = await family.catalog(session);
+    const select = family.cli?.selectors?.select;
+    const known = select && opts.selectors ? select(catalog, opts.selectors) : catalog;
     let selected: string[];
     if (opts.kernels) selected = opts.kernels.map((k) => resolveKernel(known, k, family.name).kernelRelease);
     else if (opts.latest !== undefined) selected = known.slice(-opts.latest).map((k) => k.kernelRelease);

@@ -1,9 +1,13 @@
+/**
+ * el7's own command-line surface: `--release` for kernels/build/matrix, and `nbdforge kernels
+ * [sync] --family el7` (lists the synced catalog without Docker; syncs from the vault's signed
+ * repodata). Options arrive parsed; the environment comes from the caller.
+ */
+import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { redact } from '../../util/redact.ts';
-/**
- * The el7 half of `nbdforge kernels`: called by commands/kernels.ts for `--family el7`.
- * Options arrive parsed; nothing here reads argv or the environment.
- */
+import type { FamilyCli, KernelEntry, OptionValues } from '../family.ts';
+import { CatalogMissingError } from './catalog/index.ts';
 import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
 import { loadEl7Data, readEl7Catalog, syncEl7Catalog, type El7Catalog, type El7Kernel, type El7SyncResult } from './catalog/index.ts';
 import { UsageError } from '../../commands/context.ts';
@@ -133,3 +137,73 @@ export function formatEl7Sync(r: El7SyncResult): string {
   for (const p of r.problems) lines.push(`FAILED ${p.repo}: ${p.error.message}`);
   return lines.join('\n');
 }
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/** `--release R`: the kernels of one point release (it also picks the builder container). */
+function selectRelease(kernels: KernelEntry[], values: OptionValues): KernelEntry[] {
+  const release = str(values.release);
+  if (!release) return kernels;
+  const of = (k: KernelEntry) => (k as KernelEntry & { release?: string }).release;
+  const out = kernels.filter((k) => of(k) === release);
+  if (out.length === 0) throw new UsageError(`no el7 kernels for release ${release} in the catalog (releases: ${[...new Set(kernels.map(of))].join(', ') || 'none'})`);
+  return out;
+}
+
+export const el7Cli: FamilyCli = {
+  selectors: {
+    options: { release: { type: 'string' } },
+    usage: '  --release R                 el7: one point release, e.g. 7.9.2009',
+    select: selectRelease,
+  },
+  kernels: {
+    options: {
+      kernels: { type: 'string' },
+      vault: { type: 'string' },
+      'allow-partial': { type: 'boolean', default: false },
+      'allow-unsigned-repodata': { type: 'boolean', default: false },
+    },
+    usage: `  --kernels a,b               el7: only these kernels (list)
+  --vault URL                 el7: sync from this vault: https://, http://, file:// or a directory
+                              (default: kernels/el7/releases.json's, or NBDFORGE_EL7_VAULT)
+  --allow-partial             el7: write the catalog from the repositories that verified
+  --allow-unsigned-repodata   el7: accept repositories without repomd.xml.asc (RPM signatures still checked)`,
+    async run({ sync, values, paths, env, json, out, err }) {
+      const dataDir = env.NBDFORGE_EL7_DATA ? path.resolve(env.NBDFORGE_EL7_DATA) : undefined;
+      if (sync) {
+        if (values.kernels) throw new UsageError('--kernels selects from the catalog; `sync` reads whole point releases (--release)');
+        const ac = new AbortController();
+        const onSignal = () => ac.abort(new Error('interrupted'));
+        process.once('SIGINT', onSignal);
+        try {
+          const r = await syncEl7({
+            cacheDir: paths.cache,
+            dataDir,
+            vault: str(values.vault) ?? (env.NBDFORGE_EL7_VAULT || undefined),
+            release: str(values.release),
+            allowPartial: values['allow-partial'] === true,
+            allowUnsignedRepodata: values['allow-unsigned-repodata'] === true,
+            progress: err,
+            signal: ac.signal,
+          });
+          if (json) out.write(JSON.stringify({ family: 'el7', file: r.file, catalog: r.catalog, problems: r.problems.map((p) => ({ repo: p.repo, error: p.error.message })) }, null, 2) + '\n');
+          else out.write(formatEl7Sync(r) + '\n');
+          return 0;
+        } finally {
+          process.off('SIGINT', onSignal);
+        }
+      }
+      if (values.vault || values['allow-partial'] || values['allow-unsigned-repodata']) throw new UsageError('--vault, --allow-partial and --allow-unsigned-repodata go with `kernels sync`');
+      try {
+        const kernels = str(values.kernels)?.split(',').map((s) => s.trim()).filter(Boolean);
+        const r = await listEl7({ cacheDir: paths.cache, release: str(values.release), kernels });
+        if (json) out.write(JSON.stringify({ family: 'el7', ...r }, null, 2) + '\n');
+        else out.write(formatEl7List(r) + '\n');
+        return 0;
+      } catch (e) {
+        if (e instanceof CatalogMissingError) throw new UsageError(e.message);
+        throw e;
+      }
+    },
+  },
+};

@@ -12,6 +12,7 @@ import { cachePath } from '../../fetch/index.ts';
 import { el7CatalogResult, ensureEl7Sources, loadEl7Data, type El7Data, type El7KernelEntry } from './catalog/index.ts';
 import { encodePatchRules, loadPatchRules } from '../../build/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
+import { el7Cli } from './cli.ts';
 
 const CONTAINERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers');
 
@@ -52,6 +53,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
 
   return {
     name: 'el7',
+    cli: el7Cli,
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();
