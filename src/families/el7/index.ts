@@ -52,6 +52,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
 
   return {
     name: 'el7',
+    packageChannel: 'yum',
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();
