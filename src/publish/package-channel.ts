@@ -49,7 +49,8 @@ export function checkChannel(channel: 'yum' | 'apt', spec: string, family: strin
 export async function checkWritable(kind: string, dir: string): Promise<void> {
   let probeDir = dir;
   for (;;) {
-    const st = await fs.stat(probeDir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+    // ENOTDIR: a file stands where a parent directory should; the walk up finds and names it.
+    const st = await fs.stat(probeDir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? undefined : Promise.reject(e)));
     if (st) {
       if (!st.isDirectory()) throw new PublishRefusedError(`${kind}:${dir}: ${probeDir} is not a directory`);
       break;
@@ -86,6 +87,20 @@ export async function withWorkDir<T>(dir: string, fn: (work: string) => Promise<
     },
     signal,
   );
+}
+
+/** Run `fn` over `items` with at most `limit` at a time, results in input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
 }
 
 /** Move finished files into `destDir` (rename: each appears whole), replacing same-named ones. */

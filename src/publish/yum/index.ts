@@ -6,11 +6,12 @@
  * (signatures included) are done, so a failed run leaves the repository as it was.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
-import { checkChannel, checkTools, checkWritable, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
+import { checkChannel, checkTools, checkWritable, mapLimit, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
 import { parseElRelease } from './spec.ts';
 import { buildKmodRpm } from './build-rpm.ts';
 import { KEY_FILE, REPO_FILE, repoFile } from './repo-file.ts';
@@ -49,11 +50,11 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     return withWorkDir(
       dir,
       async (work) => {
-        const rpms: string[] = [];
-        for (const item of items) {
+        // rpmbuild is mostly xz compressing one file: one per core.
+        const rpms = await mapLimit(items, os.availableParallelism(), async (item) => {
           progress({ kernelRelease: item.entry.kernelRelease, stage: 'rpmbuild' });
-          rpms.push(await buildKmodRpm(item, work, opts.env));
-        }
+          return buildKmodRpm(item, work, opts.env);
+        });
         if (key && rpms.length) {
           for (const item of items) progress({ kernelRelease: item.entry.kernelRelease, stage: 'rpmsign' });
           await gpg.rpmSign(key, rpms);
