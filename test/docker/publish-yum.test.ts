@@ -153,16 +153,17 @@ async function makeRoot(r: string, url: string, stubRpm: string): Promise<void> 
 
 /** A stand-in kernel package: what dnf needs to see installed (kernel-uname-r = v, /bin/sh). */
 async function stubKernel(v: string): Promise<string> {
-  const top = path.join(dir, 'stub');
+  const top = path.join(dir, 'stub', v);
   const [ver, rest] = [v.slice(0, v.indexOf('-')), v.slice(v.indexOf('-') + 1).replace(/\.x86_64$/, '')];
-  const spec = path.join(dir, 'stub.spec');
+  const spec = path.join(top, 'stub.spec');
+  await fs.mkdir(top, { recursive: true });
   await fs.writeFile(spec, `Name: kernel\nVersion: ${ver}\nRelease: ${rest}\nSummary: stand-in kernel\nLicense: GPLv2\nBuildArch: x86_64\nAutoReqProv: no\n` +
     `Provides: kernel-uname-r = ${v}\nProvides: /bin/sh\n%description\nstand-in\n%install\nmkdir -p %{buildroot}/lib/modules/${v}\n%files\n%dir /lib/modules/${v}\n`);
   await q`rpmbuild -bb --define ${`_topdir ${top}`} ${spec}`;
   return path.join(top, 'RPMS', 'x86_64', `kernel-${ver}-${rest}.x86_64.rpm`);
 }
 
-test(`dnf installs kmod-nbd-${V1} over http://127.0.0.1 with gpgcheck and repo_gpgcheck; depmod ran; dnf remove takes it away`, async () => {
+test(`dnf installs kmod-nbd-${V1} over http://127.0.0.1 with gpgcheck and repo_gpgcheck; depmod ran; a second kernel's installs beside it; dnf remove takes them away`, async () => {
   server = await startFixtureServer(repo);
   await makeRoot(root, server.url, await stubKernel(V1));
   const t0 = Date.now();
@@ -180,9 +181,19 @@ test(`dnf installs kmod-nbd-${V1} over http://127.0.0.1 with gpgcheck and repo_g
   assert.not.ok(await exists(path.join(root, 'lib/modules', V2)), 'the other kernel\'s package was not installed');
   console.error(`[publish-yum] dnf install: ${took} ms`);
 
+  // A second kernel: its kmod-nbd installs beside the first (installonlypkg(kernel-module)), as kernels do.
+  const k2 = await dnf(['install', await stubKernel(V2)]);
+  assert.is(k2.exitCode, 0, k2.stdout + k2.stderr);
+  const r2 = await dnf(['install', `kmod-nbd-${V2}`]);
+  assert.is(r2.exitCode, 0, r2.stdout + r2.stderr);
+  const ko2 = path.join(root, 'lib/modules', V2, 'extra/nbd/nbd.ko');
+  assert.ok((await exists(ko)) && (await exists(ko2)), 'both kernels have their module');
+  assert.equal((await q`rpm --root ${root} -q kmod-nbd`).stdout.trim().split('\n').sort(), [`kmod-nbd-${V2}`, `kmod-nbd-${V1}`].sort());
+
   const rm = await dnf(['remove', 'kmod-nbd']);
   assert.is(rm.exitCode, 0, rm.stdout + rm.stderr);
   assert.not.ok(await exists(ko));
+  assert.not.ok(await exists(ko2));
   assert.not.match(await fs.readFile(path.join(root, 'lib/modules', V1, 'modules.dep'), 'utf8'), /nbd/, '%postun depmod forgot the module');
   assert.ok(await exists(path.join(root, 'lib/modules', V1)), 'the kernel\'s own directory stays');
 });
