@@ -56,6 +56,14 @@ test.after(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
+test('the reason the yum target refuses Debian families, from rpmbuild itself', async () => {
+  const spec = path.join(dir, 'why.spec');
+  await fs.writeFile(spec, 'Name: why\nVersion: 1\nRelease: 1\nSummary: why\nLicense: MIT\nRequires: kernel-uname-r = 6.1.0-56-amd64\n%description\nwhy\n%files\n');
+  const r = await $({ quiet: true, nothrow: true })`rpmbuild -bb --define ${`_topdir ${path.join(dir, 'why')}`} ${spec}`;
+  assert.is.not(r.exitCode, 0);
+  assert.match(r.stderr, /Invalid version \(double separator '-'\): 6\.1\.0-56-amd64/);
+});
+
 test('refused before any work, nothing written: debian12 family, missing key, Ed25519 key, read-only dir, a file', async () => {
   const el7 = await items('store-el7', [V1]);
   const deb = await items('store-deb', ['6.1.0-56-amd64'], 'debian12');
