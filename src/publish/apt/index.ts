@@ -8,12 +8,13 @@
  * the end: a failed run leaves the repository as it was.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
-import { checkChannel, checkTools, checkWritable, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
+import { checkChannel, checkTools, checkWritable, mapLimit, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
 import { debArch, debPackageName } from './control.ts';
 import { buildDeb } from './build-deb.ts';
 import { KEY_FILE, SOURCES_FILE, releaseFile, sourcesFile } from './repo-files.ts';
@@ -50,11 +51,10 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     return withWorkDir(
       dir,
       async (work) => {
-        const debs: string[] = [];
-        for (const item of items) {
+        const debs = await mapLimit(items, os.availableParallelism(), async (item) => {
           progress({ kernelRelease: item.entry.kernelRelease, stage: 'dpkg-deb' });
-          debs.push(await buildDeb(item, work, opts.env));
-        }
+          return buildDeb(item, work, opts.env);
+        });
         const outcomes: PublishOutcome[] = [];
         for (const [i, item] of items.entries()) {
           const size = (await fs.stat(debs[i])).size;
