@@ -89,6 +89,17 @@ export async function withWorkDir<T>(dir: string, fn: (work: string) => Promise<
   );
 }
 
+/**
+ * A manifest value going into a spec or control file: one line of printable ASCII (a newline
+ * would start a new spec section or control field), bounded. Manifests are read from disk: untrusted.
+ */
+export function oneLine(field: string, value: string): string {
+  if (typeof value !== 'string' || !/^[\x20-\x7e]{1,300}$/.test(value)) {
+    throw new PublishRefusedError(`artifact field ${field} ${JSON.stringify(String(value).slice(0, 80))} is not one line of printable text`);
+  }
+  return value;
+}
+
 /** Run `fn` over `items` with at most `limit` at a time, results in input order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);

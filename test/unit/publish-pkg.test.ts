@@ -35,6 +35,8 @@ test('kmod spec: the NEVRA is the kernel\'s, rpm 4.11 settings pinned, depmod in
   assert.is(s.match(/depmod -a 3\.10\.0-1160\.119\.1\.el7\.x86_64/g)?.length, 2);
   assert.not.match(s, /modprobe|insmod/);
   assert.throws(() => kmodSpec({ ...spec, module: 'nbd; rm' }), /not a kernel module name/);
+  assert.throws(() => kmodSpec({ ...spec, vermagic: 'v\n%post\nrm -rf /' }), /artifact field vermagic .* is not one line/);
+  assert.match(kmodSpec({ ...spec, vermagic: 'v %{_topdir}' }), /^vermagic v %%\{_topdir\}$/m);
   assert.is(depmodConf('nbd'), '# nbd.ko from nbdforge (kmod-nbd): prefer it to any other nbd.ko of the kernel.\noverride nbd * extra/nbd\n');
 });
 
@@ -60,6 +62,7 @@ test('deb control and maintainer scripts', () => {
   const c = debControl({ ...spec, kernelRelease: '6.1.0-56-amd64', createdAt: '2026-11-28T10:15:00Z', size: 114488 });
   for (const l of ['Package: nbd-modules-6.1.0-56-amd64', 'Architecture: amd64', 'Depends: linux-image-6.1.0-56-amd64', 'Installed-Size: 112']) assert.ok(c.split('\n').includes(l), l);
   assert.match(c, /\n \/?.*\/lib\/modules\/6\.1\.0-56-amd64\/updates\/nbd\.ko\./);
+  assert.throws(() => debControl({ ...spec, kernelRelease: '6.1.0-56-amd64', createdAt: '2026-11-28T10:15:00Z', size: 1, vermagic: 'v\nDepends: evil' }), /not one line/);
   assert.match(postinst('6.1.0-56-amd64'), /"\$1" = configure.*\n  depmod -a 6\.1\.0-56-amd64/);
   assert.match(postrm('6.1.0-56-amd64'), /remove\|purge\)[\s\S]*depmod -a 6\.1\.0-56-amd64/);
 });

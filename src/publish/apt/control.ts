@@ -4,7 +4,7 @@
  * kernel's own tree (kmod's default "search updates built-in"), so it wins over Debian's nbd.ko.
  * The package never loads the module (prepare-host or the admin does).
  */
-import { PublishRefusedError } from '../package-channel.ts';
+import { oneLine, PublishRefusedError } from '../package-channel.ts';
 
 export interface DebInput {
   kernelRelease: string;
@@ -45,6 +45,7 @@ export function modulePathIn(s: Pick<DebInput, 'kernelRelease' | 'module'>): str
 }
 
 export function debControl(s: DebInput): string {
+  for (const [f, v] of [['sha256', s.sha256], ['vermagic', s.vermagic], ['key', s.key], ['tool.version', s.toolVersion]]) oneLine(f, v);
   return [
     `Package: ${debPackageName(s)}`,
     'Source: nbdforge',

@@ -15,7 +15,7 @@ import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
 import { checkChannel, checkTools, checkWritable, mapLimit, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
-import { debArch, debPackageName } from './control.ts';
+import { debArch, debControl, debPackageName } from './control.ts';
 import { buildDeb } from './build-deb.ts';
 import { KEY_FILE, SOURCES_FILE, releaseFile, sourcesFile } from './repo-files.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
@@ -30,9 +30,10 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
 
   async function check(items: PublishItem[]): Promise<void> {
     checkChannel('apt', spec, opts.family, items, opts.env);
+    // Render every control file now: what a .deb cannot carry is refused before DIR exists.
     for (const i of items) {
-      debPackageName(i.manifest);
       debArch(i.entry.kernelRelease);
+      debControl({ ...i.manifest, toolVersion: i.manifest.tool.version, size: i.manifest.size });
     }
     await checkTools(`apt:${spec}`, { 'dpkg-deb': 'dpkg', 'apt-ftparchive': 'apt-utils', ...(opts.gpgKey ? { gpg: 'gnupg' } : {}) }, opts.env);
     if (opts.gpgKey) {

@@ -12,7 +12,7 @@ import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
 import { checkChannel, checkTools, checkWritable, mapLimit, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
-import { parseElRelease } from './spec.ts';
+import { kmodSpec, parseElRelease } from './spec.ts';
 import { buildKmodRpm } from './build-rpm.ts';
 import { KEY_FILE, REPO_FILE, repoFile } from './repo-file.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
@@ -27,7 +27,12 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
 
   async function check(items: PublishItem[]): Promise<void> {
     checkChannel('yum', spec, opts.family, items, opts.env);
-    for (const i of items) parseElRelease(i.entry.kernelRelease);
+    // Render every spec now: a release or manifest text rpm cannot carry is refused before DIR exists.
+    for (const i of items) {
+      const m = i.manifest;
+      parseElRelease(i.entry.kernelRelease);
+      kmodSpec({ kernelRelease: m.kernelRelease, module: m.module, sha256: m.sha256, vermagic: m.vermagic, key: m.key, toolVersion: m.tool.version });
+    }
     await checkTools(`yum:${spec}`, { rpmbuild: 'rpm', createrepo_c: 'createrepo-c', ...(opts.gpgKey ? { rpmsign: 'rpm', gpg: 'gnupg' } : {}) }, opts.env);
     if (opts.gpgKey) {
       try {

@@ -7,7 +7,7 @@
  * What CentOS 7's rpm 4.11 needs, pinned here rather than left to the building rpm's defaults:
  * an xz payload (4.11 has no zstd), sha256 file digests, plain versioned dependencies only.
  */
-import { PublishRefusedError } from '../package-channel.ts';
+import { oneLine, PublishRefusedError } from '../package-channel.ts';
 
 export interface ElRelease {
   version: string;
@@ -45,6 +45,9 @@ export interface SpecInput {
 export function kmodSpec(s: SpecInput): string {
   const r = parseElRelease(s.kernelRelease);
   if (!/^[a-z0-9_]{1,64}$/.test(s.module)) throw new PublishRefusedError(`module name ${JSON.stringify(s.module)} is not a kernel module name`);
+  // In the spec, '%' starts a macro: text from the manifest has it doubled.
+  const text = (field: string, v: string) => oneLine(field, v).replaceAll('%', '%%');
+  const [sha, vermagic, key, tool] = [text('sha256', s.sha256), text('vermagic', s.vermagic), text('key', s.key), text('tool.version', s.toolVersion)];
   const kdir = `/lib/modules/${s.kernelRelease}`;
   // depmod only when the kernel's module directory exists: %postun after the kernel itself left
   // must not fail. The package never loads the module (prepare-host or the admin does).
@@ -71,9 +74,9 @@ Source1: kmod-${s.module}.conf
 
 %description
 The ${s.module} kernel module for ${s.kernelRelease} only, as nbdforge built and verified it:
-sha256 ${s.sha256}
-vermagic ${s.vermagic}
-nbdforge build key ${s.key} (nbdforge ${s.toolVersion}).
+sha256 ${sha}
+vermagic ${vermagic}
+nbdforge build key ${key} (nbdforge ${tool}).
 Installing runs depmod; it does not load the module.
 
 %prep
