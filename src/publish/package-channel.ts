@@ -9,6 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { getFamily } from '../families/index.ts';
 import { withFileLock } from '../util/file-lock.ts';
+import { sha256File } from '../util/hash.ts';
 import type { PublishItem } from './target.ts';
 
 /** Refused before anything was written (the command exits 3). */
@@ -98,6 +99,18 @@ export function oneLine(field: string, value: string): string {
     throw new PublishRefusedError(`artifact field ${field} ${JSON.stringify(String(value).slice(0, 80))} is not one line of printable text`);
   }
   return value;
+}
+
+/**
+ * Copy the stored module to `dest` and check the copy against the manifest: what is packaged is
+ * what was verified, even if the store changed after the command's own check.
+ */
+export async function copyVerified(item: PublishItem, dest: string): Promise<void> {
+  await fs.copyFile(item.modulePath, dest);
+  const got = await sha256File(dest);
+  if (got !== item.manifest.sha256) {
+    throw new Error(`${item.modulePath}: sha256 ${got} does not match its manifest (${item.manifest.sha256}); nothing published for ${item.entry.kernelRelease}: rebuild it`);
+  }
 }
 
 /** Run `fn` over `items` with at most `limit` at a time, results in input order. */

@@ -178,6 +178,20 @@ test('publish of 6 kernels (the same module under six releases): timing', async 
   assert.is(out.length, 6);
 });
 
+test('a stored module whose bytes no longer match its manifest: refused, the repository unchanged', async () => {
+  const its = await publishItems(await storeWith(path.join(dir, 'store-tampered'), [{ mod: mods[0], family: 'debian12', kernelRelease: '6.1.0-99-amd64' }]));
+  await fs.chmod(its[0].modulePath, 0o644);
+  const b = await fs.readFile(its[0].modulePath);
+  b[100] ^= 1;
+  await fs.writeFile(its[0].modulePath, b);
+  const before = await listing(repo);
+  const rel = await fs.readFile(path.join(repo, 'InRelease'));
+  const err = await target(repo, { gpgKey: keys.ed25519.fingerprint }).publish(its, () => {}).catch((e) => e);
+  assert.match(String(err?.message), /nbd\.ko: sha256 [0-9a-f]{64} does not match its manifest .* nothing published for 6\.1\.0-99-amd64/);
+  assert.equal(await listing(repo), before);
+  assert.equal(await fs.readFile(path.join(repo, 'InRelease')), rel);
+});
+
 test('without --gpg-key: no InRelease, the sources file says Trusted: yes and why', async () => {
   const plain = path.join(dir, 'plain');
   await target(plain).publish(items.slice(0, 1), () => {});

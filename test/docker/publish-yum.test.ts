@@ -279,6 +279,20 @@ test('publish of 6 kernels, then one more: the repository keeps all, metadata li
   console.error(`[publish-yum] publish 6 kernels signed: ${ms} ms; then 1 more: ${ms1} ms`);
 });
 
+test('a stored module whose bytes no longer match its manifest: refused, the repository unchanged', async () => {
+  const its = await items('store-tampered', [`6.1.0-${ABI}.99.el7.x86_64`]);
+  await fs.chmod(its[0].modulePath, 0o644);
+  const b = await fs.readFile(its[0].modulePath);
+  b[100] ^= 1;
+  await fs.writeFile(its[0].modulePath, b);
+  const before = await listing(repo);
+  const md = await fs.readFile(path.join(repo, 'repodata/repomd.xml'));
+  const err = await target(repo, { gpgKey: keys.main.fingerprint }).publish(its, () => {}).catch((e) => e);
+  assert.match(String(err?.message), /nbd\.ko: sha256 [0-9a-f]{64} does not match its manifest .* nothing published for 6\.1\.0-56\.99\.el7\.x86_64/);
+  assert.equal(await listing(repo), before);
+  assert.equal(await fs.readFile(path.join(repo, 'repodata/repomd.xml')), md);
+});
+
 test('without --gpg-key: unsigned packages, no repomd.xml.asc, nbdforge.repo says gpgcheck=0 and why', async () => {
   const plain = path.join(dir, 'plain');
   await target(plain).publish(await items('store-plain', [V1]), () => {});

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { $ } from 'zx';
 import type { PublishItem } from '../target.ts';
+import { copyVerified } from '../package-channel.ts';
 import { debArch, debControl, debPackageName, debVersion, modulePathIn, postinst, postrm } from './control.ts';
 
 export function debFileName(item: PublishItem): string {
@@ -22,7 +23,7 @@ export async function buildDeb(item: PublishItem, work: string, env: NodeJS.Proc
   const root = await fs.mkdtemp(path.join(work, 'deb-'));
   const rel = modulePathIn(m);
   await fs.mkdir(path.join(root, path.dirname(rel)), { recursive: true });
-  await fs.copyFile(item.modulePath, path.join(root, rel));
+  await copyVerified(item, path.join(root, rel));
   await fs.chmod(path.join(root, rel), 0o644);
   const data = await fs.readFile(path.join(root, rel));
   await fs.mkdir(path.join(root, 'DEBIAN'));

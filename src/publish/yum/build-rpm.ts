@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import type { PublishItem } from '../target.ts';
+import { copyVerified } from '../package-channel.ts';
 import { depmodConf, kmodSpec, rpmFileName } from './spec.ts';
 
 /** Build the RPM for `item` and leave it in `outDir`; returns its path. */
@@ -21,7 +22,7 @@ export async function buildKmodRpm(item: PublishItem, outDir: string, env: NodeJ
   try {
     const sources = path.join(top, 'SOURCES');
     await fs.mkdir(sources);
-    await fs.copyFile(item.modulePath, path.join(sources, `${m.module}.ko`));
+    await copyVerified(item, path.join(sources, `${m.module}.ko`));
     await fs.writeFile(path.join(sources, `kmod-${m.module}.conf`), depmodConf(m.module));
     const specFile = path.join(top, `kmod-${m.module}.spec`);
     await fs.writeFile(specFile, spec);
