@@ -99,7 +99,7 @@ test('publish two kernels signed: one nbd-modules-<release> each, Packages, Rele
   for (const f of ['Packages', 'Packages.gz', 'Release', 'InRelease', 'Release.gpg', 'nbdforge.sources', 'nbdforge-archive-keyring.asc']) assert.ok(await exists(path.join(repo, f)), f);
   // gpgv with only the published key: the detached and the inline signatures both verify.
   const ring = path.join(dir, 'ring.gpg');
-  await q`gpg --batch --no-default-keyring --keyring ${ring} --import ${path.join(repo, 'nbdforge-archive-keyring.asc')}`;
+  await q`gpg --batch --homedir ${keys.home} --dearmor --output ${ring} ${path.join(repo, 'nbdforge-archive-keyring.asc')}`;
   await q`gpgv --keyring ${ring} ${path.join(repo, 'Release.gpg')} ${path.join(repo, 'Release')}`;
   await q`gpgv --keyring ${ring} ${path.join(repo, 'InRelease')}`;
   const src = await fs.readFile(path.join(repo, 'nbdforge.sources'), 'utf8');

@@ -52,6 +52,11 @@ test.before(async () => {
 test.after(async () => {
   await server?.close();
   await keys?.stop();
+  // dnf's librepo verifies repomd.xml.asc with a keyring of its own per repository, and its gpg
+  // starts an agent there: end those before their directories go.
+  for (const f of await fs.readdir(dir, { recursive: true }).catch(() => [] as string[])) {
+    if (path.basename(f) === 'pubring') await q`gpgconf --homedir ${path.join(dir, f)} --kill all`.nothrow();
+  }
   await q`umount ${path.join(dir, 'ro')}`.nothrow();
   await fs.rm(dir, { recursive: true, force: true });
 });
@@ -127,7 +132,8 @@ test(`publish ${V1} and ${V2} signed: one kmod-nbd per kernel, the headers rpm 4
     assert.match((await q`rpm --dbpath ${dbpath} -K ${rpm}`).stdout, /digests signatures OK/);
   }
   const repomd = path.join(repo, 'repodata', 'repomd.xml');
-  await q`gpg --batch --no-default-keyring --keyring ${path.join(dir, 'check.gpg')} --import ${pubKey}`;
+  // gpgv with a keyring that holds only the published key (dearmored: no gpg home, no agent).
+  await q`gpg --batch --homedir ${keys.home} --dearmor --output ${path.join(dir, 'check.gpg')} ${pubKey}`;
   await q`gpgv --keyring ${path.join(dir, 'check.gpg')} ${repomd}.asc ${repomd}`;
   const md = await fs.readFile(repomd, 'utf8');
   for (const loc of md.matchAll(/<location href="([^"]+)"/g)) assert.match(loc[1], /\.gz$/, `${loc[1]}: CentOS 7's yum reads gz`);
