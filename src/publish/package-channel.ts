@@ -15,6 +15,8 @@ import type { PublishItem } from './target.ts';
 /** Refused before anything was written (the command exits 3). */
 export class PublishRefusedError extends Error {
   override name = 'PublishRefusedError';
+  /** The CLI's contract: 3 = refused with nothing touched. */
+  readonly exitCode = 3;
 }
 
 const WHY: Record<'yum' | 'apt', string> = {
@@ -27,12 +29,7 @@ const WHY: Record<'yum' | 'apt', string> = {
 /** Every family involved (the --family option and each item's) must use this package channel. */
 export function checkChannel(channel: 'yum' | 'apt', spec: string, family: string, items: PublishItem[], env: NodeJS.ProcessEnv): void {
   for (const name of new Set([family, ...items.map((i) => i.entry.family)])) {
-    let fam;
-    try {
-      fam = getFamily(name, env);
-    } catch (err) {
-      throw new PublishRefusedError(`${channel}:${spec}: ${(err as Error).message}`);
-    }
+    const fam = getFamily(name, env);
     if (fam.packageChannel !== channel) {
       const other = items.find((i) => i.entry.family === name)?.entry.kernelRelease;
       throw new PublishRefusedError(
@@ -79,6 +76,8 @@ export async function withWorkDir<T>(dir: string, fn: (work: string) => Promise<
   return withFileLock(
     path.join(dir, '.nbdforge-publish.lock'),
     async () => {
+      // Holding the lock, any other scratch directory is a crashed run's: it goes.
+      for (const f of await fs.readdir(dir)) if (f.startsWith('.nbdforge-tmp-')) await fs.rm(path.join(dir, f), { recursive: true, force: true });
       const work = await fs.mkdtemp(path.join(dir, '.nbdforge-tmp-'));
       try {
         return await fn(work);
