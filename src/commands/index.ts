@@ -9,3 +9,5 @@ registerCommand('prepare-host', async () => (await import('./prepare-host.ts')).
 registerCommand('map', async () => (await import('./map.ts')).default);
 registerCommand('unmap', async () => (await import('./unmap.ts')).default);
 registerCommand('export', async () => (await import('./export.ts')).default);
+registerCommand('store', async () => (await import('./store.ts')).default);
+registerCommand('ci', async () => (await import('./ci.ts')).default);

@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { redact } from '../util/redact.ts';
 /**
  * The el7 half of `nbdforge kernels`: called by commands/kernels.ts for `--family el7`.
  * Options arrive parsed; nothing here reads argv or the environment.
@@ -62,6 +64,7 @@ export interface SyncEl7Options {
 
 /** Refresh the catalog from the vault's signed repodata; returns what was written. */
 export async function syncEl7(o: SyncEl7Options): Promise<El7SyncResult> {
+  if (o.vault !== undefined) checkVault(o.vault);
   const data = await loadEl7Data(o.dataDir);
   if (o.release && !data.releases.some((r) => r.release === o.release)) {
     throw new UsageError(`unknown el7 point release ${o.release} (known: ${data.releases.map((r) => r.release).join(', ')})`);
@@ -84,6 +87,27 @@ export async function syncEl7(o: SyncEl7Options): Promise<El7SyncResult> {
   } finally {
     renderer?.finish();
   }
+}
+
+/** --vault is checked before any request: http(s) with a host, file://, or an existing directory. */
+export function checkVault(vault: string): void {
+  const bad = (why: string): never => {
+    throw new UsageError(`--vault ${JSON.stringify(redact(vault))}: ${why}; give an http(s):// URL, a file:// URL or a local directory (a copy of the CentOS vault tree)`);
+  };
+  if (vault.trim() === '') bad('empty');
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(vault)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    if (!existsSync(vault) || !statSync(vault).isDirectory()) bad('no such directory');
+    return;
+  }
+  if (!['http', 'https', 'file'].includes(scheme)) bad(`${scheme}:// is not supported`);
+  let url: URL;
+  try {
+    url = new URL(vault);
+  } catch {
+    return bad('not a valid URL');
+  }
+  if (scheme !== 'file' && !url.hostname) bad('no host in the URL');
 }
 
 /** Plain-text table for `nbdforge kernels --family el7`. */

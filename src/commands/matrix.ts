@@ -2,7 +2,8 @@ import os from 'node:os';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--release R] [--kernels a,b | --latest N] [--jobs N] [--force] [--json]
+const usage = `Usage: nbdforge matrix --family F [--release R] [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--json]
+       nbdforge matrix --family F [--missing] --list [--shards N] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
 default). One failure does not stop the others; the exit code is non-zero when any kernel failed.
@@ -13,6 +14,9 @@ Options:
   --release R       el7: the kernels of one point release, e.g. 7.9.2009
   --kernels a,b     these kernel releases only
   --latest N        the N newest kernels
+  --missing         only kernels with no artifact in the store yet
+  --list            print the selection instead of building (--json: {kernels, shards})
+  --shards N        with --list: split the selection into N comma-separated slices (CI runners)
   --jobs N          builds at once (default: number of CPUs)
   --module M        module spec (default nbd)
   --force           rebuild even when stored
@@ -31,6 +35,9 @@ const matrix: Command = {
       jobs: { type: 'string' },
       module: { type: 'string', default: 'nbd' },
       force: { type: 'boolean', default: false },
+      missing: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      shards: { type: 'string' },
       'no-oracle': { type: 'boolean', default: false },
     });
     if (values.kernels && values.latest) throw new UsageError('use --kernels or --latest, not both');
@@ -39,6 +46,7 @@ const matrix: Command = {
       if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
       return Number(v);
     };
+    if (values.shards !== undefined && !values.list) throw new UsageError('--shards goes with --list');
     return runBuilds(
       {
         family: values.family!,
@@ -47,6 +55,8 @@ const matrix: Command = {
         latest: int('latest', values.latest),
         release: values.release,
         jobs: int('jobs', values.jobs) ?? os.availableParallelism(),
+        missing: values.missing!,
+        list: values.list ? { shards: int('shards', values.shards) ?? 1 } : undefined,
         force: values.force!,
         oracle: !values['no-oracle'],
         json: values.json!,

@@ -63,6 +63,13 @@ export interface Family {
   recipe(ctx: FamilyContext, kernel: KernelEntry, module: ModuleSpec, opts: { oracle: boolean }): Recipe;
 }
 
+/** A kernel the catalog does not list: the user's word is wrong, so it is a usage error (exit 2). */
 export class UnknownKernelError extends Error {
   override name = 'UnknownKernelError';
+  readonly exitCode = 2;
+}
+
+export class UnknownFamilyError extends Error {
+  override name = 'UnknownFamilyError';
+  readonly exitCode = 2;
 }

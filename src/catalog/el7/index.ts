@@ -1,5 +1,5 @@
 /** el7 catalog: which CentOS 7 kernels exist, proven by the vault's signed repodata. */
-export { syncEl7Catalog, El7SyncError, type El7SyncOptions, type El7SyncResult, type El7RepoProblem } from './sync.ts';
+export { syncEl7Catalog, El7SyncError, VaultUnreachableError, type El7SyncOptions, type El7SyncResult, type El7RepoProblem } from './sync.ts';
 export { readEl7Catalog, writeEl7Catalog, catalogFile, joinKernels, compareRpmVersions, CatalogMissingError } from './catalog.ts';
 export type { El7Catalog, El7Kernel, El7File, El7RepoState } from './catalog.ts';
 export { loadEl7Data, defaultEl7DataDir, type El7Data } from './config.ts';
