@@ -28,7 +28,8 @@ const WHY: Record<'yum' | 'apt', string> = {
 
 /** Every family involved (the --family option and each item's) must use this package channel. */
 export function checkChannel(channel: 'yum' | 'apt', spec: string, family: string, items: PublishItem[], env: NodeJS.ProcessEnv): void {
-  for (const name of new Set([family, ...items.map((i) => i.entry.family)])) {
+  // --family may be absent (items of one family picked by kernel): then the items' families decide.
+  for (const name of new Set([family, ...items.map((i) => i.entry.family)].filter(Boolean))) {
     const fam = getFamily(name, env);
     if (fam.packageChannel !== channel) {
       const other = items.find((i) => i.entry.family === name)?.entry.kernelRelease;

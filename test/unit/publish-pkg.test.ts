@@ -82,6 +82,7 @@ test('channel: each family goes to its own; the refusal says why', () => {
   assert.throws(() => checkChannel('yum', '/r', 'debian12', [item('debian12', '6.1.0-56-amd64')], process.env), /yum:\/r refuses family debian12 \(6\.1\.0-56-amd64\): debian12 publishes to apt:DIR; an RPM dependency version cannot carry a Debian kernel release/);
   assert.throws(() => checkChannel('apt', '/r', 'debian12', [item('el7', '3.10.0-1160.el7.x86_64')], process.env), /refuses family el7 \(3\.10\.0-1160\.el7\.x86_64\): el7 publishes to yum:DIR/);
   assert.throws(() => checkChannel('apt', '/r', 'nosuch', [], process.env), /unknown family "nosuch"/);
+  assert.throws(() => checkChannel('apt', '/r', '', [item('el7', '3.10.0-1160.el7.x86_64')], process.env), /refuses family el7/);
 });
 
 test('writable check: a missing directory under a writable parent passes and is not created; a file in the way is named', async () => {
