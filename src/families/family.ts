@@ -72,6 +72,11 @@ export interface Family {
   name: string;
   /** The family's own command-line surface, if any. */
   cli?: FamilyCli;
+  /**
+   * The package channel hosts of this family install from: 'yum' (RPMs, el families) or 'apt'
+   * (.debs, Debian families). Publishing to the other one is refused.
+   */
+  packageChannel: 'yum' | 'apt';
   /** Known kernels; served from the cache unless `refresh` or the cache is older than its TTL. */
   catalog(ctx: FamilyContext, opts?: { refresh?: boolean }): Promise<CatalogResult>;
   /** Make every source file present in the cache with its hash checked; returns role -> host path. */

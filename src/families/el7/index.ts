@@ -54,6 +54,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
   return {
     name: 'el7',
     cli: el7Cli,
+    packageChannel: 'yum',
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();
