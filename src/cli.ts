@@ -1,15 +1,11 @@
 /** The command table: a thin edge over the library in src/. */
 import { createRequire } from 'node:module';
-import { type Command, type CommandContext, UsageError } from './commands/context.ts';
+import { type CommandContext, UsageError } from './commands/context.ts';
 import { redact } from './util/redact.ts';
+import { commands } from './commands/index.ts';
 
 const version: string = createRequire(import.meta.url)('../package.json').version;
 
-const commands: Record<string, () => Promise<Command>> = {};
-
-export function registerCommand(name: string, load: () => Promise<Command>): void {
-  commands[name] = load;
-}
 
 async function help(): Promise<string> {
   const names = Object.keys(commands).sort();
@@ -29,7 +25,6 @@ async function help(): Promise<string> {
 
 export async function main(argv: string[], ctx: Partial<CommandContext> = {}): Promise<number> {
   const full: CommandContext = { env: process.env, stdout: process.stdout, stderr: process.stderr, version, ...ctx };
-  await import('./commands/index.ts');
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     full.stdout.write((await help()) + '\n');
