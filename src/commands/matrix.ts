@@ -1,8 +1,9 @@
 import os from 'node:os';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
+import { signOptions, signUsage, signerFrom } from './sign-options.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--release R] [--kernels a,b | --latest N] [--jobs N] [--force] [--json]
+const usage = `Usage: nbdforge matrix --family F [--release R] [--kernels a,b | --latest N] [--jobs N] [--force] [--sign-key KEY --sign-cert CERT] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
 default). One failure does not stop the others; the exit code is non-zero when any kernel failed.
@@ -17,6 +18,7 @@ Options:
   --module M        module spec (default nbd)
   --force           rebuild even when stored
   --no-oracle       skip the comparison with the distribution's own module
+${signUsage}
   --json            machine-readable summary on stdout`;
 
 const matrix: Command = {
@@ -32,7 +34,9 @@ const matrix: Command = {
       module: { type: 'string', default: 'nbd' },
       force: { type: 'boolean', default: false },
       'no-oracle': { type: 'boolean', default: false },
+      ...signOptions,
     });
+    const signer = await signerFrom(values);
     if (values.kernels && values.latest) throw new UsageError('use --kernels or --latest, not both');
     const int = (name: string, v?: string) => {
       if (v === undefined) return undefined;
@@ -49,6 +53,7 @@ const matrix: Command = {
         jobs: int('jobs', values.jobs) ?? os.availableParallelism(),
         force: values.force!,
         oracle: !values['no-oracle'],
+        signer,
         json: values.json!,
       },
       pathsFrom(values, ctx.env),

@@ -7,6 +7,7 @@ import { runMatrix, type MatrixResult } from '../build/matrix.ts';
 import { resolveKernel } from '../build/build-one.ts';
 import { ProgressView } from '../build/progress.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
+import type { Signer } from '../build/signer.ts';
 
 export interface BuildsOptions {
   family: string;
@@ -19,6 +20,8 @@ export interface BuildsOptions {
   jobs: number;
   force: boolean;
   oracle: boolean;
+  /** Sign every verified module (build/matrix --sign-key/--sign-cert). */
+  signer?: Signer;
   json: boolean;
 }
 
@@ -49,7 +52,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const t0 = Date.now();
     const results = await runMatrix(
       session,
-      { family, module, store, force: opts.force, oracle: opts.oracle, toolVersion: ctx.version, catalog },
+      { family, module, store, force: opts.force, oracle: opts.oracle, signer: opts.signer, toolVersion: ctx.version, catalog },
       selected,
       opts.jobs,
       (e) => view?.event(e),
@@ -85,6 +88,7 @@ function summary(results: MatrixResult[], wallMs: number, store: string) {
             sha256: r.outcome.manifest.sha256,
             vermagic: r.outcome.manifest.vermagic,
             checks: r.outcome.manifest.checks,
+            ...(r.outcome.manifest.signature ? { signature: r.outcome.manifest.signature.signer } : {}),
           }
         : {}),
       ...(r.error ? { error: r.error.message } : {}),
