@@ -4,7 +4,7 @@
  *   - a Docker engine that answers (installs docker.io from apt and starts dockerd when needed)
  *   - the base image debian:bookworm (pulled if a registry answers, else debootstrap + docker import)
  *   - optional tool sets: --with vm (QEMU, busybox, LVM, kmod...), --with rpm (rpmbuild, createrepo_c, gpg),
- *     --with sign (openssl, kbuild sign-file)
+ *     --with sign (openssl, kbuild sign-file, sbsign, OVMF)
  * Mirror and suites come from the host's own apt configuration.
  */
 import { $, fs, path, os } from 'zx';
@@ -25,8 +25,9 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
     packages: ['qemu-system-x86', 'qemu-utils', 'busybox-static', 'lvm2', 'kpartx', 'dmsetup', 'kmod', 'cpio', 'fdisk', 'e2fsprogs', 'xfsprogs', 'xz-utils', 'binutils', 'dropbear-bin', 'openssh-client', 'dash'],
   },
   rpm: { probe: ['rpmbuild', 'createrepo_c', 'gpg'], packages: ['rpm', 'createrepo-c', 'gnupg'] },
-  // The kbuild scripts/sign-file signs the test modules; the signature tests make keys with openssl.
-  sign: { probe: ['openssl', '/usr/lib/linux-kbuild-6.1/scripts/sign-file'], packages: ['openssl', 'linux-kbuild-6.1'] },
+  // The kbuild scripts/sign-file signs the test modules; the signature tests make keys with openssl;
+  // the Secure Boot guest needs OVMF (with its snakeoil test keys) and sbsign for the kernel image.
+  sign: { probe: ['openssl', '/usr/lib/linux-kbuild-6.1/scripts/sign-file', 'sbsign'], packages: ['openssl', 'linux-kbuild-6.1', 'sbsigntool', 'ovmf'] },
 };
 
 async function has(cmd: string): Promise<boolean> {
