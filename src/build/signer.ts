@@ -23,6 +23,8 @@ const MAX_KEY = 64 * 1024;
 export async function loadSigner(keyFile: string, certFile: string): Promise<Signer> {
   const keyPath = path.resolve(keyFile);
   const certPath = path.resolve(certFile);
+  // The key reaches the container as a Docker bind "host:container:ro", which cannot carry a colon.
+  if (keyPath.includes(':')) throw new SignerError(`signing key path ${keyPath} contains ':', which a container bind cannot carry; move or link the key elsewhere`);
   const read = async (p: string, what: string) => {
     const st = await fs.stat(p).catch(() => undefined);
     if (!st?.isFile()) throw new SignerError(`${what} ${p} is not a readable file (make a key pair as docs/signing.md shows)`);
