@@ -5,6 +5,7 @@
  *   - the base image debian:bookworm (pulled if a registry answers, else debootstrap + docker import)
  *   - optional tool sets: --with vm (QEMU, busybox, LVM, kmod...), --with rpm (rpmbuild, createrepo_c, gpg),
  *     --with pkgrepo (yum and apt publishing: rpmsign, createrepo_c, dnf, apt-utils)
+ *     --with sign (openssl, kbuild sign-file, sbsign, OVMF)
  * Mirror and suites come from the host's own apt configuration.
  */
 import { $, fs, path, os } from 'zx';
@@ -31,6 +32,9 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
     probe: ['rpmbuild', 'rpmsign', 'createrepo_c', 'dnf', 'gpg', 'gpgv', 'dpkg-deb', 'apt-ftparchive'],
     packages: ['rpm', 'createrepo-c', 'dnf', 'gnupg', 'gpgv', 'dpkg', 'apt-utils'],
   },
+  // The kbuild scripts/sign-file signs the test modules; the signature tests make keys with openssl;
+  // the Secure Boot guest needs OVMF (with its snakeoil test keys) and sbsign for the kernel image.
+  sign: { probe: ['openssl', '/usr/lib/linux-kbuild-6.1/scripts/sign-file', 'sbsign'], packages: ['openssl', 'linux-kbuild-6.1', 'sbsigntool', 'ovmf'] },
 };
 
 async function has(cmd: string): Promise<boolean> {

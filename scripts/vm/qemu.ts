@@ -26,6 +26,8 @@ export interface BootSpec {
   /** Called with each console line as it arrives (to act while the guest runs). */
   onLine?: (line: string) => void;
   extraArgs?: string[];
+  /** More kernel command-line words, e.g. module.sig_enforce=1. */
+  kernelArgs?: string[];
 }
 
 export interface BootResult {
@@ -47,7 +49,7 @@ export function qemuArgs(spec: BootSpec): string[] {
     '-nic', spec.forwards?.length ? ['user', 'model=virtio-net-pci', ...spec.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`)].join(',') : 'none',
     '-kernel', spec.kernel.vmlinuz,
     '-initrd', spec.initramfs,
-    '-append', `console=ttyS0 panic=-1 quiet loglevel=3 nbdforge.modules=${mods} nbdforge.script=${spec.script}`,
+    '-append', `console=ttyS0 panic=-1 quiet loglevel=3 nbdforge.modules=${mods} nbdforge.script=${spec.script}${(spec.kernelArgs ?? []).map((a) => ` ${a}`).join('')}`,
     '-virtfs', `local,path=${qemuValue(path.resolve(spec.share))},mount_tag=share,security_model=none,id=share`,
     ...(spec.extraArgs ?? []),
   ];

@@ -29,6 +29,21 @@ export interface Manifest {
   durationMs: number;
   tool: { name: 'nbdforge'; version: string };
   createdAt: string;
+  /** Present when the module was signed (build --sign-key/--sign-cert); `file` is then the signed module. */
+  signature?: ModuleSignature;
+}
+
+export interface ModuleSignature {
+  /** pkcs7 (kernels >= 4.3, Debian) or x509 (the 3.x format of CentOS 7 trees). */
+  format: 'pkcs7' | 'x509';
+  /** Digest and public-key algorithm, e.g. sha256 and rsa. */
+  hash: string;
+  keyAlgorithm: string;
+  signer: { subject: string; fingerprint: string };
+  /** The signer's DER certificate, base64: anyone holding the artifact can re-check the signature. */
+  certificate: string;
+  /** sha256 of the module before signing: the bytes the vermagic, CRC and oracle checks ran on. */
+  unsignedSha256: string;
 }
 
 export class ManifestError extends Error {
@@ -72,7 +87,20 @@ export function parseManifest(value: unknown, where = 'manifest'): Manifest {
   }
   for (const f of ['file', 'debugFile']) if (m[f] === 'manifest.json') fail(f, 'must not be manifest.json');
   if (m.file === m.debugFile) fail('debugFile', 'must differ from file');
+  if (m.signature !== undefined) parseSignature(m.signature, fail);
   return m as unknown as Manifest;
+}
+
+function parseSignature(value: unknown, fail: (field: string, why: string) => never): void {
+  const s = value as Record<string, unknown>;
+  if (!s || typeof s !== 'object' || Array.isArray(s)) fail('signature', 'must be an object');
+  if (s.format !== 'pkcs7' && s.format !== 'x509') fail('signature.format', 'must be "pkcs7" or "x509"');
+  for (const f of ['hash', 'keyAlgorithm']) if (typeof s[f] !== 'string' || !/^[a-z0-9-]{1,20}$/.test(s[f] as string)) fail(`signature.${f}`, 'must be an algorithm name');
+  const signer = s.signer as Record<string, unknown>;
+  if (!signer || typeof signer.subject !== 'string' || typeof signer.fingerprint !== 'string' || !HEX64.test(signer.fingerprint))
+    fail('signature.signer', 'must be {subject: string, fingerprint: sha256 hex}');
+  if (typeof s.certificate !== 'string' || !/^[A-Za-z0-9+/]+=*$/.test(s.certificate) || s.certificate.length > 90_000) fail('signature.certificate', 'must be base64 DER');
+  if (typeof s.unsignedSha256 !== 'string' || !HEX64.test(s.unsignedSha256)) fail('signature.unsignedSha256', 'must be a sha256 hex digest');
 }
 
 /** An artifact may be published only if every check passed. */

@@ -13,8 +13,12 @@ import type { Check, Manifest } from '../artifacts/manifest.ts';
 import { checkVermagic, checkCrcs, compareSections } from '../verify/index.ts';
 import { sha256, sha256File } from '../util/hash.ts';
 import { makeScratch } from './scratch.ts';
+import type { Signer } from './signer.ts';
+import { signHashFromConfig } from './signer.ts';
+import { signInContainer } from './sign-step.ts';
+import { checkSignature, verifyModuleSignature } from '../verify/signature.ts';
 
-export type Stage = 'resolve' | 'image' | 'fetch' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'verify' | 'store';
+export type Stage = 'resolve' | 'image' | 'fetch' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'verify' | 'sign' | 'store';
 
 export interface BuildRequest {
   family: Family;
@@ -28,6 +32,8 @@ export interface BuildRequest {
   catalog?: KernelEntry[];
   /** Size of the container's scratch tmpfs (kbuild tree + objects need about 100 MB). */
   scratchSize?: string;
+  /** Sign the verified module with this key (its certificate's fingerprint joins the build key). */
+  signer?: Signer;
   onStage?: (stage: Stage) => void;
 }
 
@@ -80,7 +86,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   stage('image');
   const image = await ensureImage(ctx.docker, recipe.image, ctx.log);
   const patchRules = loadPatchRules(req.module);
-  const key = buildKey({ kernel, module: req.module, patches: patchRuleHashes(patchRules), builderImageId: image.id, env: recipe.env, oracle: recipe.oracle });
+  const key = buildKey({ kernel, module: req.module, patches: patchRuleHashes(patchRules), builderImageId: image.id, env: recipe.env, oracle: recipe.oracle, signer: req.signer?.cert.fingerprint });
   // A hit is re-hashed against its manifest (~100 KB): a damaged or missing artifact is rebuilt, never reported healthy.
   let repaired: string | undefined;
   if (!req.force) {
@@ -135,6 +141,22 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
       );
     }
 
+    // Signing comes after every check passed, in a container of its own (see sign-step.ts).
+    let file = out(mod);
+    let signature: Manifest['signature'];
+    if (req.signer) {
+      stage('sign');
+      const hash = signHashFromConfig(config);
+      file = await signInContainer({ docker: ctx.docker, imageTag: image.tag, recipe, signer: req.signer, hash, module: out(mod), scratch, kernelRelease: kernel.kernelRelease, signal: ctx.signal });
+      const signed = await fs.readFile(file);
+      const check = checkSignature(signed, ko, req.signer.cert);
+      checks.push(check);
+      if (!check.ok) throw new VerificationError(`${mod} for ${kernel.kernelRelease}: the signed module fails verification; nothing stored:\n  signature: ${check.detail}`, checks);
+      const info = verifyModuleSignature(signed, req.signer.cert);
+      const cert = req.signer.cert;
+      signature = { format: info.format, hash: info.hash, keyAlgorithm: info.keyAlgorithm, signer: { subject: cert.subject, fingerprint: cert.fingerprint }, certificate: cert.der.toString('base64'), unsignedSha256: sha256(ko) };
+    }
+
     stage('store');
     const inputs: Record<string, string> = Object.fromEntries(kernel.files.map((f) => [f.filename, f.sha256]));
     for (const s of req.module.sources) inputs[s] = await sha256File(out(path.posix.basename(s)));
@@ -150,8 +172,8 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
       module: req.module.name,
       file: mod,
       debugFile: `${mod}.debug`,
-      sha256: await sha256File(out(mod)),
-      size: ko.length,
+      sha256: await sha256File(file),
+      size: (await fs.stat(file)).size,
       debugSha256: await sha256File(out(`${req.module.name}.debug.ko`)),
       vermagic: want.trim(),
       checks,
@@ -161,8 +183,9 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
       durationMs: Date.now() - t0,
       tool: { name: 'nbdforge', version: req.toolVersion },
       createdAt: new Date().toISOString(),
+      ...(signature ? { signature } : {}),
     };
-    const artifact = await req.store.put(manifest, { module: out(mod), debug: out(`${req.module.name}.debug.ko`) });
+    const artifact = await req.store.put(manifest, { module: file, debug: out(`${req.module.name}.debug.ko`) });
     return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0, ...(repaired ? { repaired } : {}) };
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });

@@ -14,6 +14,8 @@ export interface KeyInputs {
   /** Recipe environment (what the container is told to do). */
   env: Record<string, string>;
   oracle: boolean;
+  /** sha256 fingerprint of the signing certificate; absent for an unsigned build (whose key is unchanged). */
+  signer?: string;
 }
 
 /**
@@ -32,6 +34,7 @@ export function buildKey(i: KeyInputs): string {
       image: i.builderImageId,
       env: i.env,
       oracle: i.oracle,
+      ...(i.signer ? { signer: i.signer } : {}),
     }),
   );
 }

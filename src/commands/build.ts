@@ -1,7 +1,8 @@
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
+import { signOptions, signUsage, signerFrom } from './sign-options.ts';
 
-const usage = `Usage: nbdforge build --family F --kernel RELEASE [--module nbd] [--force] [--no-oracle] [--json]
+const usage = `Usage: nbdforge build --family F --kernel RELEASE [--module nbd] [--force] [--no-oracle] [--sign-key KEY --sign-cert CERT] [--json]
 
 Builds the module for one kernel inside the family's builder container, verifies it (vermagic,
 every import CRC against the kernel's Module.symvers and, for debian12, byte equality of the code
@@ -14,6 +15,7 @@ Options:
   --module M        module spec from kernels/modules/ (default nbd)
   --force           rebuild even when the same inputs are already stored
   --no-oracle       skip the comparison with the distribution's own module
+${signUsage}
   --store DIR       artifact store (default $NBDFORGE_HOME/store)
   --json            machine-readable summary on stdout`;
 
@@ -27,10 +29,12 @@ const build: Command = {
       module: { type: 'string', default: 'nbd' },
       force: { type: 'boolean', default: false },
       'no-oracle': { type: 'boolean', default: false },
+      ...signOptions,
     });
+    const signer = await signerFrom(values);
     if (!values.kernel) throw new UsageError(`--kernel is required\n${usage}`);
     return runBuilds(
-      { family: values.family!, module: values.module!, kernels: [values.kernel], jobs: 1, force: values.force!, oracle: !values['no-oracle'], json: values.json! },
+      { family: values.family!, module: values.module!, kernels: [values.kernel], jobs: 1, force: values.force!, oracle: !values['no-oracle'], signer, json: values.json! },
       pathsFrom(values, ctx.env),
       ctx,
     );

@@ -3,8 +3,9 @@ import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
 import { familyOf } from './family-arg.ts';
 import { getFamily, familyNames } from '../families/index.ts';
+import { signOptions, signUsage, signerFrom } from './sign-options.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--json] [family selectors]
+const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--sign-key KEY --sign-cert CERT] [--json] [family selectors]
        nbdforge matrix --family F [--missing] --list [--shards N] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
@@ -22,6 +23,7 @@ Options:
   --module M        module spec (default nbd)
   --force           rebuild even when stored
   --no-oracle       skip the comparison with the distribution's own module
+${signUsage}
   --json            machine-readable summary on stdout`;
 
 const matrix: Command = {
@@ -44,7 +46,9 @@ const matrix: Command = {
       list: { type: 'boolean', default: false },
       shards: { type: 'string' },
       'no-oracle': { type: 'boolean', default: false },
+      ...signOptions,
     });
+    const signer = await signerFrom(values);
     if (values.kernels && values.latest) throw new UsageError('use --kernels or --latest, not both');
     const int = (name: string, v?: string) => {
       if (v === undefined) return undefined;
@@ -64,6 +68,7 @@ const matrix: Command = {
         list: values.list ? { shards: int('shards', values.shards) ?? 1 } : undefined,
         force: values.force!,
         oracle: !values['no-oracle'],
+        signer,
         json: values.json!,
       },
       pathsFrom(values, ctx.env),

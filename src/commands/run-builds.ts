@@ -9,6 +9,7 @@ import { ProgressView } from '../build/progress.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { isSafeName } from '../artifacts/store-layout.ts';
 import type { OptionValues } from '../families/family.ts';
+import type { Signer } from '../build/signer.ts';
 
 export interface BuildsOptions {
   family: string;
@@ -25,6 +26,8 @@ export interface BuildsOptions {
   list?: { shards: number };
   force: boolean;
   oracle: boolean;
+  /** Sign every verified module (build/matrix --sign-key/--sign-cert). */
+  signer?: Signer;
   json: boolean;
 }
 
@@ -62,7 +65,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const t0 = Date.now();
     const results = await runMatrix(
       session,
-      { family, module, store, force: opts.force, oracle: opts.oracle, toolVersion: ctx.version, catalog },
+      { family, module, store, force: opts.force, oracle: opts.oracle, signer: opts.signer, toolVersion: ctx.version, catalog },
       selected,
       opts.jobs,
       (e) => view?.event(e),
@@ -112,6 +115,7 @@ function summary(results: MatrixResult[], wallMs: number, store: string) {
             sha256: r.outcome.manifest.sha256,
             vermagic: r.outcome.manifest.vermagic,
             checks: r.outcome.manifest.checks,
+            ...(r.outcome.manifest.signature ? { signature: r.outcome.manifest.signature.signer } : {}),
           }
         : {}),
       ...(r.outcome?.repaired ? { repaired: r.outcome.repaired } : {}),

@@ -17,6 +17,8 @@ export interface RunSpec {
   /** Container directory to copy out (through getArchive) into `outDir` after a successful run. */
   collect?: { from: string; to: string };
   signal?: AbortSignal;
+  /** 'none' for a step that must not reach anything (signing); default bridge. */
+  network?: 'bridge' | 'none';
   /** Each complete output line (stdout and stderr), e.g. for stage markers. */
   onLine?: (line: string) => void;
 }
@@ -39,7 +41,7 @@ export async function runContainer(docker: Engine, spec: RunSpec): Promise<RunRe
     Labels: { ...ownerLabels(), ...spec.labels },
     AttachStdout: true,
     AttachStderr: true,
-    HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs, NetworkMode: 'bridge' },
+    HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs, NetworkMode: spec.network ?? 'bridge' },
   });
   const onAbort = () => void container.kill().catch(() => undefined);
   spec.signal?.addEventListener('abort', onAbort, { once: true });

@@ -47,6 +47,8 @@ export interface Recipe {
   binds: string[];
   /** True when the distribution ships its own build of the module to compare against. */
   oracle: boolean;
+  /** The kernel tree's own scripts/sign-file as a container with `binds` sees it once the build ran. */
+  signFile: string;
 }
 
 /** Options as node:util parseArgs declares them. */

@@ -89,6 +89,8 @@ const changes: Array<[string, (i: KeyInputs) => void]> = [
   ['a patch content', (i) => (i.patches['nbd-6.1-fix'] = hex('d'))],
   ['a patch added', (i) => (i.patches['nbd-6.1-new'] = hex('e'))],
   ['patches removed', (i) => (i.patches = {})],
+  ['signing with a certificate', (i) => (i.signer = hex('f'))],
+  ['signing with another certificate', (i) => (i.signer = hex('e'))],
 ];
 
 for (const [what, change] of changes) {
@@ -98,6 +100,12 @@ for (const [what, change] of changes) {
     assert.is.not(buildKey(i), base);
   });
 }
+
+test('an unsigned build keeps the key it had before signing existed', () => {
+  const i = inputs();
+  i.signer = undefined;
+  assert.is(buildKey(i), base);
+});
 
 test('every single change gives a distinct key', () => {
   const keys = changes.map(([, change]) => {

@@ -126,6 +126,33 @@ test('other required strings', () => {
   for (const f of ['family', 'module', 'file', 'debugFile', 'vermagic', 'builderImage', 'compiler', 'createdAt']) rejects((m) => delete m[f], f);
 });
 
+const signature = () => ({
+  format: 'pkcs7',
+  hash: 'sha256',
+  keyAlgorithm: 'rsa',
+  signer: { subject: 'O=nbdforge test, CN=alpha', fingerprint: hex('1') },
+  certificate: 'MIIBszCCAVmgAwIBAgIU',
+  unsignedSha256: hex('2'),
+});
+
+test('signature: optional; when present every field is checked', () => {
+  assert.is(parseManifest(valid()).signature, undefined);
+  const m = { ...valid(), signature: signature() };
+  assert.equal(parseManifest(JSON.parse(JSON.stringify(m))), m);
+  const bad = (mutate: (s: Record<string, unknown>) => void, field: string) => rejects((x) => {
+    x.signature = signature();
+    mutate(x.signature as Record<string, unknown>);
+  }, field);
+  rejects((x) => (x.signature = 'signed'), 'signature');
+  bad((s) => (s.format = 'pgp'), 'signature.format');
+  bad((s) => (s.hash = 'sha256; rm -rf /'), 'signature.hash');
+  bad((s) => delete s.keyAlgorithm, 'signature.keyAlgorithm');
+  bad((s) => (s.signer = { subject: 'x', fingerprint: 'AB:CD' }), 'signature.signer');
+  bad((s) => (s.signer = null), 'signature.signer');
+  bad((s) => (s.certificate = '-----BEGIN CERTIFICATE-----'), 'signature.certificate');
+  bad((s) => (s.unsignedSha256 = hex('x')), 'signature.unsignedSha256');
+});
+
 test('allChecksPassed', () => {
   assert.is(allChecksPassed(valid()), true);
   assert.is(allChecksPassed({ checks: [{ name: 'vermagic', ok: true, detail: '' }, { name: 'crcs', ok: false, detail: '1 of 61' }] }), false);

@@ -153,6 +153,8 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         },
         binds: [`${d.debs}:/debs:ro`, `${d.derived}:/derived`],
         oracle: opts.oracle,
+        // linux-kbuild-6.1's, from the tree build.sh unpacked into the derived cache.
+        signFile: `/derived/kbuild-${headersKey(kernel)}/usr/lib/linux-kbuild-6.1/scripts/sign-file`,
       };
     },
   };

@@ -95,6 +95,8 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
         binds: [`${path.join(dirs(ctx).cache, 'sha256')}:/rpms:ro`, `${dirs(ctx).derived}:/derived`],
         // CentOS 7 ships no nbd.ko to compare with: that is why this family exists.
         oracle: false,
+        // Each kernel-devel tree's own: the 3.10 trees sign in the format their kernel reads.
+        signFile: `/derived/devel-${devel.sha256}/usr/src/kernels/${k.kernelRelease}/scripts/sign-file`,
       };
     },
   };

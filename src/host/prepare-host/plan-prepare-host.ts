@@ -7,7 +7,7 @@ import { prepareHostRules } from './preconditions.ts';
 
 export interface PrepareHostInput {
   layout: HostLayout;
-  artifact: { bytes: Uint8Array; sha256: string; vermagic: string };
+  artifact: { bytes: Uint8Array; sha256: string; vermagic: string; signer?: { subject: string; fingerprint: string } };
   options: ModuleOptions;
   /** base64 is needed only where the module travels inside a script (ssh, emitted). */
   needsBase64?: boolean;
@@ -100,7 +100,7 @@ export function planPrepareHost(input: PrepareHostInput): Plan {
     id: 'prepare-host',
     title: `install nbd.ko for ${l.kernelRelease} and load it`,
     lock: l.lock,
-    preconditions: prepareHostRules(l, a.sha256, tools),
+    preconditions: prepareHostRules(l, a.sha256, tools, a.signer !== undefined),
     steps,
   });
 }

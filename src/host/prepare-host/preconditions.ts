@@ -13,9 +13,13 @@ export interface Rule extends Precondition {
   fromFacts(f: HostFacts): string | undefined;
 }
 
-export function prepareHostRules(l: HostLayout, artifactSha256: string | undefined, tools: string[]): Rule[] {
+/**
+ * `signed`: the chosen artifact carries a signature that verified against its certificate (true),
+ * carries none (false), or no artifact is chosen yet (undefined: the signature rule waits for it).
+ */
+export function prepareHostRules(l: HostLayout, artifactSha256: string | undefined, tools: string[], signed?: boolean): Rule[] {
   const v = l.kernelRelease;
-  return [
+  const rules: Rule[] = [
     {
       id: 'root',
       describe: 'running as root',
@@ -90,8 +94,11 @@ export function prepareHostRules(l: HostLayout, artifactSha256: string | undefin
           'l=$(cat /sys/kernel/security/lockdown 2>/dev/null); case "$l" in *"[integrity]"*|*"[confidentiality]"*) echo "lockdown: $l"; exit 1;; esac',
       ),
       otherwise: 'refuse',
-      message: 'the kernel enforces module signatures (Secure Boot, module.sig_enforce=1 or lockdown) and this module is unsigned; sign it with an enrolled key',
+      message:
+        'the kernel enforces module signatures (Secure Boot, module.sig_enforce=1 or lockdown) and this module is unsigned: ' +
+        'build it with --sign-key/--sign-cert using a key this host trusts (enrolled with mokutil --import, see docs/signing.md)',
       fromFacts: (f) => {
+        if (signed === undefined) return undefined;
         if (f.signatures.enforced) return 'sig_enforce=Y';
         const l = f.signatures.lockdown ?? '';
         return /\[(integrity|confidentiality)\]/.test(l) ? `lockdown: ${l}` : undefined;
@@ -109,6 +116,9 @@ export function prepareHostRules(l: HostLayout, artifactSha256: string | undefin
       },
     },
   ];
+  // A signed module goes ahead: whether the host trusts its key is the kernel's answer at load time
+  // (a refusal there fails the load step, which undoes the install).
+  return signed ? rules.filter((r) => r.id !== 'signatures') : rules;
 }
 
 /** The first rule the facts break, worded as the sh check would word it. */

@@ -25,7 +25,7 @@ export interface PrepareHostReport {
   target: string;
   kernelRelease?: string;
   facts?: HostFacts;
-  artifact?: { source: string; dir: string; sha256: string; vermagic: string; key: string };
+  artifact?: { source: string; dir: string; sha256: string; vermagic: string; key: string; signer?: { subject: string; fingerprint: string } };
   result: PlanResult;
   plan?: Plan;
   script?: string;
@@ -58,9 +58,9 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     if (err instanceof ArtifactError || err instanceof SourceError || err instanceof StoreCorruptError) return stop('refused', err.message, { kernelRelease, facts });
     throw err;
   }
-  const art = { source: artifact.source, dir: artifact.entry.dir, sha256: artifact.sha256, vermagic: artifact.vermagic, key: artifact.entry.key };
+  const art = { source: artifact.source, dir: artifact.entry.dir, sha256: artifact.sha256, vermagic: artifact.vermagic, key: artifact.entry.key, ...(artifact.signer ? { signer: artifact.signer } : {}) };
   if (facts && req.mode === 'run') {
-    const late = judge(prepareHostRules(layout, artifact.sha256, tools), facts);
+    const late = judge(prepareHostRules(layout, artifact.sha256, tools, artifact.signer !== undefined), facts);
     if (late) return stop(late.rule.otherwise === 'refuse' ? 'refused' : 'nothing-to-do', late.message, { kernelRelease, facts, artifact: art });
   }
 

@@ -3,6 +3,9 @@ import { allChecksPassed, type Manifest } from '../../artifacts/manifest.ts';
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
 import { sha256 } from '../../util/hash.ts';
 import type { ArtifactSource } from './artifact-source.ts';
+import { hasAppendedSignature } from '../../verify/module-signature.ts';
+import { readSigningCert, CertificateError } from '../../verify/certificate.ts';
+import { verifyModuleSignature, SignatureError } from '../../verify/signature.ts';
 
 /** A module chosen for one kernel and proven, before any host is touched, to be the bytes the store vouches for. */
 export interface ResolvedArtifact {
@@ -13,6 +16,8 @@ export interface ResolvedArtifact {
   sha256: string;
   /** Read from the module's own .modinfo, whitespace-normalised. */
   vermagic: string;
+  /** Present when the module is signed and its signature verified against the manifest's certificate. */
+  signer?: { subject: string; fingerprint: string };
 }
 
 export class ArtifactError extends Error {
@@ -63,5 +68,24 @@ export async function resolveArtifact(src: ArtifactSource, kernelRelease: string
   if (normVermagic(manifest.vermagic) !== vermagic) throw corrupt(`vermagic "${vermagic}" differs from the manifest's "${manifest.vermagic}"`);
   if (opts.hostVermagic && normVermagic(opts.hostVermagic) !== vermagic)
     throw wrong(`vermagic "${vermagic}" differs from the running kernel's "${normVermagic(opts.hostVermagic)}"`);
-  return { source: src.location, entry, manifest, bytes, sha256: got, vermagic };
+  return { source: src.location, entry, manifest, bytes, sha256: got, vermagic, signer: checkSigned(bytes, manifest, corrupt) };
+}
+
+/** A signed module is re-verified here against the certificate its manifest carries; an unsigned one must say so too. */
+function checkSigned(bytes: Uint8Array, manifest: Manifest, corrupt: (why: string) => ArtifactError): ResolvedArtifact['signer'] {
+  const sig = manifest.signature;
+  if (!sig) {
+    if (hasAppendedSignature(bytes)) throw corrupt('the module carries a signature its manifest does not record');
+    return undefined;
+  }
+  try {
+    const cert = readSigningCert(Buffer.from(sig.certificate, 'base64'), 'the manifest\'s signing certificate');
+    if (cert.fingerprint !== sig.signer.fingerprint) throw corrupt(`the manifest's certificate has fingerprint ${cert.fingerprint}, its signer field says ${sig.signer.fingerprint}`);
+    const info = verifyModuleSignature(bytes, cert, 'module');
+    if (sha256(info.content) !== sig.unsignedSha256) throw corrupt('the signed bytes are not the module the build verified');
+    return { subject: cert.subject, fingerprint: cert.fingerprint };
+  } catch (err) {
+    if (err instanceof SignatureError || err instanceof CertificateError) throw corrupt(err.message);
+    throw err;
+  }
 }
