@@ -9,3 +9,4 @@ registerCommand('prepare-host', async () => (await import('./prepare-host.ts')).
 registerCommand('map', async () => (await import('./map.ts')).default);
 registerCommand('unmap', async () => (await import('./unmap.ts')).default);
 registerCommand('export', async () => (await import('./export.ts')).default);
+registerCommand('publish', async () => (await import('./publish.ts')).default);

@@ -1,0 +1,178 @@
+/**
+ * `--to dir:PATH`: a tree any static web server can serve, with index.json (signed with --gpg-key),
+ * SHA256SUMS, and install.sh for hosts without Node. The same bytes as the store: modules are copied,
+ * never rebuilt. Each file appears whole (written beside, then renamed); index.json and its signature
+ * are written last, so a reader sees the old index or the new one over files that exist.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import type { PublishItem, PublishOutcome, PublishProgress, PublishTarget, TargetOptions } from '../target.ts';
+import { PublishRefusedError } from '../errors.ts';
+import { writeFileAtomic } from '../../util/atomic.ts';
+import { sha256, sha256File } from '../../util/hash.ts';
+import { type DirIndex, type DirIndexEntry, INDEX, INDEX_SIG, SIGNING_KEY, INSTALL, SUMS, PLAN, MAX_INDEX_BYTES, renderIndex, parseIndex, checkEntry } from './layout.ts';
+import { signingFingerprint, signDetached, exportPublicKey } from './gpg.ts';
+import { renderPlanScript } from './plan-script.ts';
+import { renderInstallSh, INSTALL_SH_ID } from './install-sh.ts';
+import { checkWritable } from './writable.ts';
+
+export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
+  return new DirTarget(path.resolve(spec), opts);
+}
+
+const VERSION: string = createRequire(import.meta.url)('../../../package.json').version;
+/** Names the installer too: a directory written by another nbdforge or install.sh is refreshed whole. */
+const generatorOf = (_opts: TargetOptions) => `nbdforge ${VERSION} publish --to dir (install.sh ${INSTALL_SH_ID})`;
+
+export class DirTarget implements PublishTarget {
+  readonly kind = 'dir';
+  readonly spec: string;
+  private fingerprint?: string;
+
+  constructor(
+    readonly root: string,
+    private readonly opts: TargetOptions,
+  ) {
+    this.spec = `dir:${root}`;
+  }
+
+  async check(_items: PublishItem[]): Promise<void> {
+    await checkWritable(this.root);
+    if (this.opts.gpgKey) this.fingerprint = await signingFingerprint(this.opts.gpgKey, this.opts.env);
+    if (this.opts.baseUrl !== undefined) renderInstallSh({ url: this.opts.baseUrl, generator: 'check' });
+    // An index we cannot read would be overwritten without the artifacts it lists: refuse instead.
+    await this.readIndex();
+  }
+
+  /**
+   * Keys whose module our index.json lists and the directory holds with the right size, with the
+   * plan script this nbdforge would write, under an index written by this nbdforge's install.sh.
+   */
+  async holds(items: PublishItem[]): Promise<Set<string>> {
+    const idx = await this.readIndex().catch(() => undefined);
+    const out = new Set<string>();
+    const generator = generatorOf(this.opts);
+    if (idx?.generator !== generator) return out;
+    for (const a of idx.artifacts) {
+      const item = items.find((i) => i.entry.key === a.key);
+      if (!item || a.planSha256 !== sha256(renderPlanScript(item.manifest, generator))) continue;
+      const st = await fs.stat(path.join(this.root, a.path)).catch(() => undefined);
+      if (st?.size === a.size) out.add(a.key);
+    }
+    return out;
+  }
+
+  async publish(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]> {
+    const old = (await this.readIndex())?.artifacts ?? [];
+    const generator = generatorOf(this.opts);
+    const fresh: DirIndexEntry[] = [];
+    const outcomes: PublishOutcome[] = [];
+    for (const item of items) {
+      const e = item.entry;
+      progress({ kernelRelease: e.kernelRelease, stage: 'copying' });
+      const dir = path.join(this.root, e.dir);
+      const plan = renderPlanScript(item.manifest, generator);
+      const manifest = await fs.readFile(item.manifestPath);
+      let bytes = 0;
+      bytes += await this.put(path.join(dir, e.file), item.modulePath, item.manifest.sha256);
+      bytes += await this.putData(path.join(dir, 'manifest.json'), manifest);
+      bytes += await this.putData(path.join(dir, PLAN), Buffer.from(plan));
+      const entry: DirIndexEntry = {
+        key: e.key,
+        family: e.family,
+        kernelRelease: e.kernelRelease,
+        module: e.module,
+        dir: e.dir,
+        file: e.file,
+        path: `${e.dir}/${e.file}`,
+        sha256: item.manifest.sha256,
+        size: item.manifest.size,
+        vermagic: item.manifest.vermagic.trim().split(/\s+/).join(' '),
+        manifestSha256: sha256(manifest),
+        plan: `${e.dir}/${PLAN}`,
+        planSha256: sha256(plan),
+        createdAt: e.createdAt,
+      };
+      checkEntry(entry, `${this.spec}: ${e.kernelRelease}`);
+      fresh.push(entry);
+      outcomes.push({ key: e.key, kernelRelease: e.kernelRelease, ref: entry.path, bytesSent: bytes });
+      progress({ kernelRelease: e.kernelRelease, stage: 'copied', bytes });
+    }
+    // One module per (family, kernel, module): a newer build replaces the old one.
+    const same = (a: DirIndexEntry, b: DirIndexEntry) => a.family === b.family && a.kernelRelease === b.kernelRelease && a.module === b.module;
+    const replaced = old.filter((a) => fresh.some((f) => same(a, f)) && !fresh.some((f) => f.dir === a.dir));
+    const artifacts = [...old.filter((a) => !fresh.some((f) => same(a, f))), ...fresh].sort(
+      (a, b) => a.family.localeCompare(b.family) || a.kernelRelease.localeCompare(b.kernelRelease, undefined, { numeric: true }),
+    );
+    await this.writeTop({ schema: 1, format: 'nbdforge-dir', generator, generatedAt: new Date().toISOString(), artifacts });
+    for (const r of replaced) await fs.rm(path.join(this.root, r.dir), { recursive: true, force: true });
+    return outcomes;
+  }
+
+  /** index.json (+ signature and key), install.sh and SHA256SUMS over every file the index names. */
+  private async writeTop(idx: DirIndex): Promise<void> {
+    const text = renderIndex(idx);
+    const fpr = this.fingerprint;
+    const key = fpr ? await exportPublicKey(fpr, this.opts.env) : undefined;
+    const install = renderInstallSh({ fingerprint: fpr, publicKey: key, url: this.opts.baseUrl, generator: idx.generator });
+    await writeFileAtomic(path.join(this.root, INSTALL), install);
+    if (key) await writeFileAtomic(path.join(this.root, SIGNING_KEY), key);
+    else await fs.rm(path.join(this.root, SIGNING_KEY), { force: true });
+    const sums: string[] = [];
+    for (const a of idx.artifacts) {
+      sums.push(`${a.sha256}  ${a.path}`, `${a.manifestSha256}  ${a.dir}/manifest.json`, `${a.planSha256}  ${a.plan}`);
+    }
+    sums.push(`${sha256(install)}  ${INSTALL}`, `${sha256(text)}  ${INDEX}`, ...(key ? [`${sha256(key)}  ${SIGNING_KEY}`] : []));
+    await writeFileAtomic(path.join(this.root, SUMS), sums.join('\n') + '\n');
+    // The signature is made over the exact bytes that then become index.json.
+    const staged = path.join(this.root, `.${INDEX}.new`);
+    await fs.writeFile(staged, text);
+    try {
+      if (fpr) {
+        await signDetached(fpr, staged, path.join(this.root, `.${INDEX_SIG}.new`), this.opts.env);
+        await fs.rename(path.join(this.root, `.${INDEX_SIG}.new`), path.join(this.root, INDEX_SIG));
+      } else {
+        await fs.rm(path.join(this.root, INDEX_SIG), { force: true });
+      }
+      await fs.rename(staged, path.join(this.root, INDEX));
+    } finally {
+      await fs.rm(staged, { force: true });
+    }
+  }
+
+  private async readIndex(): Promise<DirIndex | undefined> {
+    const file = path.join(this.root, INDEX);
+    let text: string;
+    try {
+      const st = await fs.stat(file);
+      if (st.size > MAX_INDEX_BYTES) throw new PublishRefusedError(`${file}: ${st.size} bytes, too large for an index; publish to an empty directory`);
+      text = await fs.readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      return parseIndex(text, file);
+    } catch (err) {
+      throw new PublishRefusedError(`${(err as Error).message}; this directory holds something else: publish to an empty directory or one nbdforge wrote`);
+    }
+  }
+
+  /** Copy a module unless the destination already holds those bytes; returns the bytes written. */
+  private async put(dest: string, src: string, sha: string): Promise<number> {
+    const st = await fs.stat(dest).catch(() => undefined);
+    if (st?.isFile() && (await sha256File(dest)) === sha) return 0;
+    const data = await fs.readFile(src);
+    if (sha256(data) !== sha) throw new Error(`${src} changed while being published (sha256 no longer ${sha})`);
+    await writeFileAtomic(dest, data);
+    return data.length;
+  }
+
+  private async putData(dest: string, data: Uint8Array): Promise<number> {
+    const cur = await fs.readFile(dest).catch(() => undefined);
+    if (cur && Buffer.compare(cur, data) === 0) return 0;
+    await writeFileAtomic(dest, data);
+    return data.length;
+  }
+}
