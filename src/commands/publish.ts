@@ -112,6 +112,7 @@ function report(s: PublishSummary, out: NodeJS.WritableStream): void {
     for (const p of t.published) out.write(`${t.target}  ${p.kernelRelease}  published  ${p.ref}  ${size(p.bytesSent)}\n`);
     if (t.upToDate.length) out.write(`${t.target}  already there: ${t.upToDate.join(', ')}\n`);
     if (t.error) out.write(`${t.target}  FAILED: ${t.error}\n`);
+    for (const n of t.notes ?? []) out.write(`  ${n}\n`);
   }
   const n = s.targets.reduce((k, t) => k + t.published.length, 0);
   out.write(`published ${n} artifact${n === 1 ? '' : 's'} to ${new Set(s.targets.map((t) => t.target)).size} target(s), ${size(s.bytesSent)} sent in ${(s.ms / 1000).toFixed(2)} s\n`);

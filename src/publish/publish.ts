@@ -33,6 +33,7 @@ export interface TargetSummary {
   bytesSent: number;
   ms: number;
   error?: string;
+  notes?: string[];
 }
 
 export interface PublishSummary {
@@ -97,7 +98,7 @@ export async function runPublish(req: PublishRequest): Promise<PublishSummary> {
         };
       });
       await req.records.add(recs);
-      done.push({ ...base, published: outcomes, bytesSent: outcomes.reduce((n, o) => n + o.bytesSent, 0), ms: Math.round(performance.now() - t1) });
+      done.push({ ...base, published: outcomes, bytesSent: outcomes.reduce((n, o) => n + o.bytesSent, 0), ms: Math.round(performance.now() - t1), notes: p.target.notes?.() });
     } catch (err) {
       done.push({ ...base, published: [], bytesSent: 0, ms: Math.round(performance.now() - t1), error: (err as Error).message });
     }

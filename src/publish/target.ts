@@ -45,6 +45,8 @@ export interface PublishTarget {
    * without this method the publish records alone decide.
    */
   holds?(items: PublishItem[]): Promise<Set<string>>;
+  /** Optional: lines for the user after a publish (how hosts use the target, the key to pin). */
+  notes?(): string[];
 }
 
 /** Read once at the edge (`nbdforge publish` flags and env) and handed to every target's factory. */

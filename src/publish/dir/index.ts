@@ -45,6 +45,16 @@ export class DirTarget implements PublishTarget {
     await this.readIndex();
   }
 
+  notes(): string[] {
+    const url = this.opts.baseUrl ?? 'URL';
+    const from = this.opts.baseUrl ? '' : ` -s -- --from ${url}`;
+    return [
+      this.fingerprint ? `index.json signed by ${this.fingerprint} (install.sh pins it)` : 'index.json is NOT signed (--gpg-key KEY signs it): hosts must pass --index-sha256 or opt out',
+      `hosts: curl -fsSL ${url}/install.sh | sh${from}`,
+      ...(this.fingerprint ? [`   or: nbdforge prepare-host --from ${url} --fingerprint ${this.fingerprint}`] : []),
+    ];
+  }
+
   /**
    * Keys whose module our index.json lists and the directory holds with the right size, with the
    * plan script this nbdforge would write, under an index written by this nbdforge's install.sh.

@@ -12,7 +12,7 @@ import { PublishRefusedError } from '../errors.ts';
 export async function checkWritable(root: string): Promise<void> {
   let dir = root;
   for (;;) {
-    const st = await fs.stat(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    const st = await fs.stat(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : Promise.reject(err)));
     if (st) {
       if (!st.isDirectory()) throw new PublishRefusedError(`cannot publish to ${root}: ${dir} is not a directory`);
       break;
