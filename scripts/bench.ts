@@ -19,7 +19,7 @@ if (first && !benches[first]) {
   process.exit(2);
 }
 const chosen = first ? [[first, rest] as const] : Object.keys(benches).map((b) => [b, [] as string[]] as const);
-await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts --with vm`;
+await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts --with vm,publish`;
 let failed = 0;
 for (const [name, args] of chosen) {
   console.error(`[bench] ${name}`);
