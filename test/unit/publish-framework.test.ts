@@ -85,6 +85,19 @@ test('only what is missing is sent: one kernel added, one published file deleted
   assert.ok(await exists(path.join(out, 'index.json.sig')));
 });
 
+test('two publishes into one directory at once both land in its index', async () => {
+  const out = path.join(tmp, 'concurrent');
+  const [a, b] = await Promise.all([
+    cli(['publish', '--store', store, '--to', `dir:${out}`, '--kernels', K56]),
+    cli(['publish', '--store', store, '--to', `dir:${out}`, '--kernels', K47]),
+  ]);
+  assert.is(a.code, 0, a.stderr);
+  assert.is(b.code, 0, b.stderr);
+  const idx = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8'));
+  assert.equal(idx.artifacts.map((x: { kernelRelease: string }) => x.kernelRelease), [K47, K56]);
+  assert.not.ok(await exists(path.join(out, '.nbdforge-publish.lock')));
+});
+
 test('a stored module that no longer matches its manifest is refused before anything is sent', async () => {
   const bad = path.join(tmp, 'bad-store');
   await fs.cp(store, bad, { recursive: true });

@@ -10,9 +10,11 @@ import { createRequire } from 'node:module';
 import type { PublishItem, PublishOutcome, PublishProgress, PublishTarget, TargetOptions } from '../target.ts';
 import { PublishRefusedError } from '../errors.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
+import { withFileLock } from '../../util/file-lock.ts';
 import { sha256, sha256File } from '../../util/hash.ts';
-import { type DirIndex, type DirIndexEntry, INDEX, INDEX_SIG, SIGNING_KEY, INSTALL, SUMS, PLAN, MAX_INDEX_BYTES, renderIndex, parseIndex, checkEntry } from './layout.ts';
-import { signingFingerprint, signDetached, exportPublicKey } from './gpg.ts';
+import { type DirIndex, type DirIndexEntry, INDEX, PLAN, MAX_INDEX_BYTES, parseIndex, checkEntry } from './layout.ts';
+import { signingFingerprint } from './gpg.ts';
+import { writeTopFiles } from './top-files.ts';
 import { renderPlanScript } from './plan-script.ts';
 import { renderInstallSh, INSTALL_SH_ID } from './install-sh.ts';
 import { checkWritable } from './writable.ts';
@@ -73,7 +75,13 @@ export class DirTarget implements PublishTarget {
     return out;
   }
 
+  /** Two publishes into one directory take turns: each merges into the index the other left. */
   async publish(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]> {
+    await fs.mkdir(this.root, { recursive: true });
+    return withFileLock(path.join(this.root, '.nbdforge-publish.lock'), () => this.publishLocked(items, progress), this.opts.signal);
+  }
+
+  private async publishLocked(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]> {
     const old = (await this.readIndex())?.artifacts ?? [];
     const generator = generatorOf(this.opts);
     const fresh: DirIndexEntry[] = [];
@@ -115,40 +123,9 @@ export class DirTarget implements PublishTarget {
     const artifacts = [...old.filter((a) => !fresh.some((f) => same(a, f))), ...fresh].sort(
       (a, b) => a.family.localeCompare(b.family) || a.kernelRelease.localeCompare(b.kernelRelease, undefined, { numeric: true }),
     );
-    await this.writeTop({ schema: 1, format: 'nbdforge-dir', generator, generatedAt: new Date().toISOString(), artifacts });
+    await writeTopFiles(this.root, { schema: 1, format: 'nbdforge-dir', generator, generatedAt: new Date().toISOString(), artifacts }, { fingerprint: this.fingerprint, url: this.opts.baseUrl, env: this.opts.env });
     for (const r of replaced) await fs.rm(path.join(this.root, r.dir), { recursive: true, force: true });
     return outcomes;
-  }
-
-  /** index.json (+ signature and key), install.sh and SHA256SUMS over every file the index names. */
-  private async writeTop(idx: DirIndex): Promise<void> {
-    const text = renderIndex(idx);
-    const fpr = this.fingerprint;
-    const key = fpr ? await exportPublicKey(fpr, this.opts.env) : undefined;
-    const install = renderInstallSh({ fingerprint: fpr, publicKey: key, url: this.opts.baseUrl, generator: idx.generator });
-    await writeFileAtomic(path.join(this.root, INSTALL), install);
-    if (key) await writeFileAtomic(path.join(this.root, SIGNING_KEY), key);
-    else await fs.rm(path.join(this.root, SIGNING_KEY), { force: true });
-    const sums: string[] = [];
-    for (const a of idx.artifacts) {
-      sums.push(`${a.sha256}  ${a.path}`, `${a.manifestSha256}  ${a.dir}/manifest.json`, `${a.planSha256}  ${a.plan}`);
-    }
-    sums.push(`${sha256(install)}  ${INSTALL}`, `${sha256(text)}  ${INDEX}`, ...(key ? [`${sha256(key)}  ${SIGNING_KEY}`] : []));
-    await writeFileAtomic(path.join(this.root, SUMS), sums.join('\n') + '\n');
-    // The signature is made over the exact bytes that then become index.json.
-    const staged = path.join(this.root, `.${INDEX}.new`);
-    await fs.writeFile(staged, text);
-    try {
-      if (fpr) {
-        await signDetached(fpr, staged, path.join(this.root, `.${INDEX_SIG}.new`), this.opts.env);
-        await fs.rename(path.join(this.root, `.${INDEX_SIG}.new`), path.join(this.root, INDEX_SIG));
-      } else {
-        await fs.rm(path.join(this.root, INDEX_SIG), { force: true });
-      }
-      await fs.rename(staged, path.join(this.root, INDEX));
-    } finally {
-      await fs.rm(staged, { force: true });
-    }
   }
 
   private async readIndex(): Promise<DirIndex | undefined> {
