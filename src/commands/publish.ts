@@ -14,8 +14,7 @@ Publishes modules already in the store (it never builds) where hosts take them. 
 sent, every module is re-hashed against its manifest. The store records what went where
 (<store>/publish-records.json), so a re-run sends only what a target lacks.
 
-Targets:
-  ${knownForms().join('\n  ')}
+Targets in this build: ${knownForms().join(', ')}
   dir:PATH       a tree for any static web server: index.json (signed with --gpg-key), the modules,
                  SHA256SUMS and install.sh (POSIX sh: curl -fsSL URL/install.sh | sh)
 
