@@ -23,6 +23,7 @@ Options:
   --family F     only this family's artifacts (default: all in the store)
   --kernels a,b  only these kernel releases (refused, naming what the store has, if one is missing)
   --all          every artifact of the selection (the default)
+  --module M     module spec (default nbd)
   --gpg-key K    sign with this gpg secret key (GNUPGHOME is honoured)
   --url URL      where a dir target will be served: install.sh then needs no --from
   --insecure     allow plain http to a registry that is not on a loopback address

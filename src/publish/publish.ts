@@ -81,9 +81,9 @@ export async function runPublish(req: PublishRequest): Promise<PublishSummary> {
     try {
       const outcomes = await p.target.publish(p.send, (e) => req.progress?.({ target: p.target.spec, ...e }));
       const at = now().toISOString();
-      const bySha = new Map(p.send.map((i) => [i.entry.key, i]));
+      const byKey = new Map(p.send.map((i) => [i.entry.key, i]));
       const recs: PublishRecord[] = outcomes.map((o) => {
-        const item = bySha.get(o.key);
+        const item = byKey.get(o.key);
         return {
           target: p.target.spec,
           kind: p.target.kind,
