@@ -6,6 +6,7 @@
  *   - optional tool sets: --with vm (QEMU, busybox, LVM, kmod...), --with rpm (rpmbuild, createrepo_c, gpg),
  *     --with pkgrepo (yum and apt publishing: rpmsign, createrepo_c, dnf, apt-utils)
  *     --with sign (openssl, kbuild sign-file, sbsign, OVMF)
+ *     --with publish (gpg, gpgv, curl, wget, busybox, dash: the dir target and its install.sh)
  * Mirror and suites come from the host's own apt configuration.
  */
 import { $, fs, path, os } from 'zx';
@@ -35,6 +36,8 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
   // The kbuild scripts/sign-file signs the test modules; the signature tests make keys with openssl;
   // the Secure Boot guest needs OVMF (with its snakeoil test keys) and sbsign for the kernel image.
   sign: { probe: ['openssl', '/usr/lib/linux-kbuild-6.1/scripts/sign-file', 'sbsign'], packages: ['openssl', 'linux-kbuild-6.1', 'sbsigntool', 'ovmf'] },
+  // publish --to dir: gpg signs, and the clients install.sh meets on hosts (curl, wget, gpgv, shells)
+  publish: { probe: ['gpg', 'gpgv', 'curl', 'wget', 'busybox', 'dash', 'sha256sum'], packages: ['gnupg', 'gpgv', 'curl', 'wget', 'busybox-static', 'dash', 'coreutils'] },
 };
 
 async function has(cmd: string): Promise<boolean> {

@@ -10,6 +10,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   map: async () => (await import('./map.ts')).default,
   unmap: async () => (await import('./unmap.ts')).default,
   export: async () => (await import('./export.ts')).default,
+  publish: async () => (await import('./publish.ts')).default,
   store: async () => (await import('./store.ts')).default,
   ci: async () => (await import('./ci.ts')).default,
 };

@@ -10,7 +10,7 @@ import { checkSshDestination, writeScript } from '../map/cli-common.ts';
 import { prepareHost } from '../host/prepare-host/prepare-host.ts';
 import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
 
-const usage = `Usage: nbdforge prepare-host [--from STORE|URL] [--options 'nbds_max=16 max_part=15']
+const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR | --index-sha256 HEX]] [--options 'nbds_max=16 max_part=15']
                             [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--json]
 
 Installs the store's nbd.ko for the host's running kernel into /lib/modules/<release>/extra/,
@@ -19,7 +19,11 @@ runs depmod, loads it with the options, persists them (modprobe.d, modules-load.
 nothing; a failing step undoes what the run did; a lock keeps two runs on one host apart.
 
 Options:
-  --from S          artifact store: a directory or an http(s) URL of one (default: --store)
+  --from S          artifact store: a directory or an http(s) URL of one (default: --store); a URL is
+                    a tree written by nbdforge publish --to dir, whose index.json must verify:
+  --fingerprint F   index.json.sig must be made by this key (the one publish --gpg-key used)
+  --index-sha256 H  or: index.json must have this sha256
+                    (NBDFORGE_INSECURE_NO_SIGNATURE=1 takes an unverified index, with a warning)
   --options O       nbd module options (default '${DEFAULT_OPTIONS}'; '' for none)
   --ssh DEST        run on DEST over ssh: the host needs only sh and the usual tools, not Node
   --ssh-option O    passed to ssh as -o O (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/k
@@ -43,7 +47,11 @@ const prepareHostCommand: Command = {
       'dry-run': { type: 'boolean', default: false },
       'emit-script': { type: 'string' },
       kernel: { type: 'string' },
+      fingerprint: { type: 'string' },
+      'index-sha256': { type: 'string' },
     });
+    if (values['index-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['index-sha256'])) throw new UsageError('--index-sha256 takes 64 hex digits');
+    if (values.fingerprint !== undefined && !/^[0-9A-Fa-f]{40}$/.test(values.fingerprint.replace(/\s+/g, ''))) throw new UsageError('--fingerprint takes a 40-hex-digit OpenPGP fingerprint');
     let options;
     try {
       options = parseOptions(values.options!);
@@ -70,6 +78,12 @@ const prepareHostCommand: Command = {
       options,
       kernelRelease: values.kernel,
       generator: `nbdforge ${ctx.version} prepare-host`,
+      trust: {
+        fingerprint: values.fingerprint,
+        indexSha256: values['index-sha256'],
+        insecureNoSignature: ctx.env.NBDFORGE_INSECURE_NO_SIGNATURE === '1',
+        warn: (m) => ctx.stderr.write(`[prepare-host] ${m}\n`),
+      },
     });
     let wrote = '';
     if (report.script !== undefined) {

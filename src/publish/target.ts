@@ -39,6 +39,14 @@ export interface PublishTarget {
   check(items: PublishItem[]): Promise<void>;
   /** Publish the given items (already filtered to the missing ones) and finish the target's index/metadata. */
   publish(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]>;
+  /**
+   * Optional: the keys of `items` the target still holds, read cheaply from the target itself (the
+   * dir target reads its index.json). An item recorded as published but no longer held is sent again;
+   * without this method the publish records alone decide.
+   */
+  holds?(items: PublishItem[]): Promise<Set<string>>;
+  /** Optional: lines for the user after a publish (how hosts use the target, the key to pin). */
+  notes?(): string[];
 }
 
 /** Read once at the edge (`nbdforge publish` flags and env) and handed to every target's factory. */
@@ -49,6 +57,8 @@ export interface TargetOptions {
   gpgKey?: string;
   /** --insecure: allow plain http to a registry that is not on a loopback address. */
   insecure?: boolean;
+  /** --url URL: where the published tree will be served (dir: the default source baked into install.sh). */
+  baseUrl?: string;
   env: NodeJS.ProcessEnv;
   paths: Paths;
   signal?: AbortSignal;

@@ -91,11 +91,16 @@ test('artifact: a store served over http works the same, with sha256 checked', a
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  // a plain store has no signed index: over http it is refused unless the user opts out loudly
+  const insecure = { insecureNoSignature: true, warn: (m: string) => warned.push(m) };
+  const warned: string[] = [];
   try {
-    const a = await resolveArtifact(openArtifactSource(base), K);
+    await rejects(() => resolveArtifact(openArtifactSource(base), K), /refusing the unverified index .*--fingerprint/);
+    const a = await resolveArtifact(openArtifactSource(base, insecure), K);
+    assert.match(warned[0], /NBDFORGE_INSECURE_NO_SIGNATURE=1: .* is NOT verified/);
     assert.is(a.sha256, sha(await fs.readFile(new DirStore(store).artifactPath(a.entry))));
-    await rejects(() => resolveArtifact(openArtifactSource(base), '6.1.0-53-amd64'), (e: Error) => e.name === 'CorruptArtifactError');
-    await rejects(() => resolveArtifact(openArtifactSource(base + 'sub/'), K), /HTTP 404/);
+    await rejects(() => resolveArtifact(openArtifactSource(base, insecure), '6.1.0-53-amd64'), (e: Error) => e.name === 'CorruptArtifactError');
+    await rejects(() => resolveArtifact(openArtifactSource(base + 'sub/', insecure), K), /HTTP 404/);
   } finally {
     server.close();
   }

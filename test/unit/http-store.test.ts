@@ -20,6 +20,8 @@ import { resolveArtifact } from '../../src/host/prepare-host/resolve-artifact.ts
 import { buildModule } from './fixtures-elf.ts';
 
 const K = '6.1.0-56-amd64';
+// a plain store (not a signed published directory): opted out of the index signature, as prepare-host --from would need
+const TRUST = { insecureNoSignature: true };
 const sha = (d: string | Uint8Array) => createHash('sha256').update(d).digest('hex');
 const cli = path.resolve('bin/nbdforge.js');
 let tmp = '';
@@ -107,31 +109,31 @@ async function refused(p: Promise<unknown>, re: RegExp): Promise<string> {
 }
 
 test('a healthy http store resolves', async () => {
-  const a = await resolveArtifact(new HttpSource(`${base}/ok/`), K);
+  const a = await resolveArtifact(new HttpSource(`${base}/ok/`, TRUST), K);
   assert.is(a.bytes.length, moduleSize);
 });
 
 test('9: HTML instead of JSON, truncated JSON: the URL and what was wrong', async () => {
-  const m1 = await refused(new HttpSource(`${base}/html/`).list(), /an HTML page, not JSON/);
+  const m1 = await refused(new HttpSource(`${base}/html/`, TRUST).list(), /an HTML page, not JSON/);
   assert.match(m1, `GET ${base}/html/index.json`);
-  const m2 = await refused(new HttpSource(`${base}/trunc/`).list(), /not JSON .*truncated\?/);
+  const m2 = await refused(new HttpSource(`${base}/trunc/`, TRUST).list(), /not JSON .*truncated\?/);
   assert.match(m2, `${base}/trunc/index.json`);
 });
 
 test('9: a connection dropped mid-body names the URL and the bytes received', async () => {
-  await refused(resolveArtifact(new HttpSource(`${base}/drop/`), K), /GET http:\/\/127\.0\.0\.1:\d+\/drop\/.*nbd\.ko: connection dropped after 100 bytes/);
+  await refused(resolveArtifact(new HttpSource(`${base}/drop/`, TRUST), K), /GET http:\/\/127\.0\.0\.1:\d+\/drop\/.*nbd\.ko: connection dropped after 100 bytes/);
 });
 
 test('7: a stalled body times out with the same message shape as the headers, naming the URL', async () => {
   const t0 = Date.now();
-  await refused(resolveArtifact(new HttpSource(`${base}/stall/`, { idleMs: 500 }), K), /GET http:\/\/127\.0\.0\.1:\d+\/stall\/.*nbd\.ko: timed out waiting for the body/);
+  await refused(resolveArtifact(new HttpSource(`${base}/stall/`, TRUST, { idleMs: 500 }), K), /GET http:\/\/127\.0\.0\.1:\d+\/stall\/.*nbd\.ko: timed out waiting for the body/);
   assert.ok(Date.now() - t0 < 5000);
 });
 
 test('10: a module larger than its manifest announces is cut off at that size, streaming, memory bounded', async () => {
   const rss0 = process.memoryUsage().rss;
   const t0 = Date.now();
-  await refused(resolveArtifact(new HttpSource(`${base}/endless/`), K), new RegExp(`more than the ${moduleSize} bytes allowed \\(the size its manifest announces\\)`));
+  await refused(resolveArtifact(new HttpSource(`${base}/endless/`, TRUST), K), new RegExp(`more than the ${moduleSize} bytes allowed \\(the size its manifest announces\\)`));
   assert.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms`);
   assert.ok(process.memoryUsage().rss - rss0 < 256 * 2 ** 20, 'memory stayed bounded');
   assert.ok(sentForEndless < 512 * 2 ** 20, `the server got to send ${sentForEndless} bytes before the client hung up`);
@@ -140,7 +142,7 @@ test('10: a module larger than its manifest announces is cut off at that size, s
 test('11 + 8/9: prepare-host --from an http store that fails: exit 3, URL named, password never printed', async () => {
   const run = (from: string) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
-      const c = spawn(cli, ['prepare-host', '--from', from, '--kernel', K, '--emit-script', path.join(tmp, 'p.sh')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(cli, ['prepare-host', '--from', from, '--kernel', K, '--emit-script', path.join(tmp, 'p.sh')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NBDFORGE_INSECURE_NO_SIGNATURE: '1' } });
       let out = '';
       c.stdout.on('data', (d) => (out += d));
       c.stderr.on('data', (d) => (out += d));

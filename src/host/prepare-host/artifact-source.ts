@@ -3,11 +3,12 @@ import { DirStore, type IndexEntry } from '../../artifacts/dir-store.ts';
 import type { Manifest } from '../../artifacts/manifest.ts';
 import { type ArtifactSource, SourceError } from './source-error.ts';
 import { HttpSource } from './http-source.ts';
+import type { TrustOptions } from './source-error.ts';
 
-export { type ArtifactSource, SourceError } from './source-error.ts';
+export { type ArtifactSource, type TrustOptions, SourceError } from './source-error.ts';
 
-export function openArtifactSource(from: string): ArtifactSource {
-  return /^https?:\/\//i.test(from) ? new HttpSource(from) : new DirSource(from);
+export function openArtifactSource(from: string, trust: TrustOptions = {}): ArtifactSource {
+  return /^https?:\/\//i.test(from) ? new HttpSource(from, trust) : new DirSource(from);
 }
 
 /** A local store, read-only: a corrupt one is refused (StoreCorruptError names the file), never repaired here. */

@@ -2,7 +2,12 @@ import got from 'got';
 import { type IndexEntry, validateIndex } from '../../artifacts/store-layout.ts';
 import { parseManifest, type Manifest } from '../../artifacts/manifest.ts';
 import { redact } from '../../util/redact.ts';
-import { SourceError, type ArtifactSource } from './source-error.ts';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { SourceError, type ArtifactSource, type TrustOptions } from './source-error.ts';
+import { verifyDetached, normalizeFingerprint } from '../../rpm-repo/signature.ts';
+import { sha256 } from '../../util/hash.ts';
 
 /** Bounds for what an http store may send before the caller knows better (real files are KBs). */
 const MAX_INDEX = 16 * 1024 * 1024;
@@ -19,10 +24,20 @@ export class HttpSource implements ArtifactSource {
   readonly location: string;
   private readonly base: string;
   private readonly t: typeof TIMEOUTS;
-  constructor(url: string, timeouts: Partial<typeof TIMEOUTS> = {}) {
+  /** manifest.json sha256 per artifact key, from a published directory's (verified) index. */
+  private readonly manifestSha = new Map<string, string>();
+  constructor(
+    url: string,
+    private readonly trust: TrustOptions = {},
+    timeouts: Partial<typeof TIMEOUTS> = {},
+  ) {
     this.base = url.endsWith('/') ? url : `${url}/`;
     this.location = redact(url);
     this.t = { ...TIMEOUTS, ...timeouts };
+  }
+
+  private shown(rel: string): string {
+    return redact(new URL(rel, this.base).toString());
   }
 
   private async get(rel: string, max: number, exact?: number): Promise<Buffer> {
@@ -68,8 +83,8 @@ export class HttpSource implements ArtifactSource {
     return body;
   }
 
-  private async json(rel: string, max: number): Promise<unknown> {
-    const body = await this.get(rel, max);
+  private async json(rel: string, max: number, body?: Buffer): Promise<unknown> {
+    body ??= await this.get(rel, max);
     try {
       return JSON.parse(body.toString('utf8'));
     } catch (err) {
@@ -80,19 +95,62 @@ export class HttpSource implements ArtifactSource {
   }
 
   async list(): Promise<IndexEntry[]> {
-    const where = redact(new URL('index.json', this.base).toString());
+    const raw = await this.get('index.json', MAX_INDEX);
+    await this.verifyIndex(raw);
+    const value = await this.json('index.json', MAX_INDEX, raw);
     try {
-      return validateIndex(await this.json('index.json', MAX_INDEX), where).artifacts;
+      const artifacts = validateIndex(value, this.shown('index.json')).artifacts;
+      // A published directory's index pins each manifest by sha256 (nbdforge publish --to dir:).
+      for (const a of (value as { artifacts: Array<{ key: string; manifestSha256?: unknown }> }).artifacts)
+        if (typeof a.manifestSha256 === 'string' && /^[0-9a-f]{64}$/.test(a.manifestSha256)) this.manifestSha.set(a.key, a.manifestSha256);
+      return artifacts;
     } catch (err) {
-      if (err instanceof SourceError) throw err;
       throw new SourceError((err as Error).message);
     }
   }
 
+  /** The index vouches for every other file (sha256 of module and manifest), so it alone is signed. */
+  private async verifyIndex(raw: Buffer): Promise<void> {
+    const url = this.shown('index.json');
+    const t = this.trust;
+    if (t.indexSha256) {
+      if (sha256(raw) !== t.indexSha256.toLowerCase()) throw new SourceError(`${url}: sha256 ${sha256(raw)}, not the pinned ${t.indexSha256}; refused`);
+      return;
+    }
+    if (t.fingerprint) {
+      const fpr = normalizeFingerprint(t.fingerprint);
+      const signature = await this.get('index.json.sig', 64 * 1024).catch((err: Error) => {
+        throw new SourceError(`${url} is not signed (${err.message}); refused`);
+      });
+      const key = await this.get('signing-key.gpg', 1024 * 1024);
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-key-'));
+      try {
+        await fs.writeFile(path.join(dir, 'key.gpg'), key);
+        await verifyDetached({ data: raw, signature, keyFile: path.join(dir, 'key.gpg'), fingerprint: fpr, what: url }).catch((err: Error) => {
+          throw new SourceError(err.message, { cause: err });
+        });
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+      return;
+    }
+    if (t.insecureNoSignature) {
+      t.warn?.(`WARNING: NBDFORGE_INSECURE_NO_SIGNATURE=1: ${url} is NOT verified; whoever controls that server decides what this host loads`);
+      return;
+    }
+    throw new SourceError(
+      `refusing the unverified index ${url}: pass --fingerprint FPR (the key nbdforge publish --gpg-key signed with) or --index-sha256 HEX,` +
+        ` or set NBDFORGE_INSECURE_NO_SIGNATURE=1 to take it unverified`,
+    );
+  }
+
   async manifest(entry: IndexEntry): Promise<Manifest> {
     const rel = `${encodePath(entry.dir)}/manifest.json`;
+    const raw = await this.get(rel, MAX_MANIFEST);
+    const want = this.manifestSha.get(entry.key);
+    if (want !== undefined && sha256(raw) !== want) throw new SourceError(`${this.shown(rel)}: sha256 ${sha256(raw)}, the index says ${want}; refused`);
     try {
-      return parseManifest(await this.json(rel, MAX_MANIFEST), redact(new URL(rel, this.base).toString()));
+      return parseManifest(await this.json(rel, MAX_MANIFEST, raw), this.shown(rel));
     } catch (err) {
       if (err instanceof SourceError) throw err;
       throw new SourceError((err as Error).message);

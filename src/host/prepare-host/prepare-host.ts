@@ -6,7 +6,7 @@ import { hostLayout } from './layout.ts';
 import { type ModuleOptions } from './options.ts';
 import { prepareHostRules, judge } from './preconditions.ts';
 import { planPrepareHost } from './plan-prepare-host.ts';
-import { openArtifactSource, SourceError } from './artifact-source.ts';
+import { openArtifactSource, SourceError, type TrustOptions } from './artifact-source.ts';
 import { StoreCorruptError } from '../../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
 
@@ -19,6 +19,8 @@ export interface PrepareHostRequest {
   /** Plan for this kernel without asking the host (emit for a host you cannot reach yet). */
   kernelRelease?: string;
   generator?: string;
+  /** How an http(s) --from is trusted (signature pin, index pin, or the loud opt-out). */
+  trust?: TrustOptions;
 }
 
 export interface PrepareHostReport {
@@ -53,7 +55,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
 
   let artifact: ResolvedArtifact;
   try {
-    artifact = await resolveArtifact(openArtifactSource(req.from), kernelRelease, { hostVermagic: facts?.kernelRelease === kernelRelease ? facts.vermagic : undefined });
+    artifact = await resolveArtifact(openArtifactSource(req.from, req.trust), kernelRelease, { hostVermagic: facts?.kernelRelease === kernelRelease ? facts.vermagic : undefined });
   } catch (err) {
     if (err instanceof ArtifactError || err instanceof SourceError || err instanceof StoreCorruptError) return stop('refused', err.message, { kernelRelease, facts });
     throw err;

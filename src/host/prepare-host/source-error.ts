@@ -16,3 +16,18 @@ export class SourceError extends Error {
   override name = 'SourceError';
   readonly exitCode = 3;
 }
+
+/**
+ * How an index fetched over http(s) is trusted: the same chain install.sh checks. A local store is
+ * the user's own directory and needs none of this.
+ */
+export interface TrustOptions {
+  /** Primary key fingerprint index.json.sig must be made by (publish prints it; install.sh pins it). */
+  fingerprint?: string;
+  /** sha256 of the one index.json to accept. */
+  indexSha256?: string;
+  /** NBDFORGE_INSECURE_NO_SIGNATURE=1: take the index unverified (warned about). */
+  insecureNoSignature?: boolean;
+  warn?: (message: string) => void;
+}
+

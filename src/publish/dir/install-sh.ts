@@ -1,0 +1,34 @@
+/**
+ * install.sh for a published directory: the template beside this file with the signing key's
+ * fingerprint (the pin), the key itself and the default source URL filled in.
+ */
+import { readFileSync } from 'node:fs';
+
+import { sha256 } from '../../util/hash.ts';
+
+const TEMPLATE = readFileSync(new URL('./install.sh', import.meta.url), 'utf8');
+/** Identifies the installer template, so a published directory knows when its install.sh is stale. */
+export const INSTALL_SH_ID = sha256(TEMPLATE).slice(0, 12);
+
+export interface InstallShInput {
+  /** Primary key fingerprint the index must be signed by; undefined = published unsigned. */
+  fingerprint?: string;
+  /** The binary public key, embedded so the host needs no keyserver and no keyring of its own. */
+  publicKey?: Uint8Array;
+  /** Where the directory is served (--url), the default for --from. */
+  url?: string;
+  generator: string;
+}
+
+export function renderInstallSh(i: InstallShInput): string {
+  if (i.fingerprint !== undefined && !/^[0-9A-F]{40}$/.test(i.fingerprint)) throw new Error(`bad fingerprint ${i.fingerprint}`);
+  if ((i.fingerprint === undefined) !== (i.publicKey === undefined)) throw new Error('fingerprint and public key go together');
+  // The values land inside single quotes or a quoted heredoc: refuse anything that could end them.
+  if (i.url !== undefined && !/^(https?:\/\/)[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+$/.test(i.url)) throw new Error(`--url must be an http(s) URL without quotes or spaces: ${i.url}`);
+  if (/['\n]/.test(i.generator)) throw new Error('bad generator text');
+  const key = i.publicKey ? (Buffer.from(i.publicKey).toString('base64').match(/.{1,76}/g) ?? []).join('\n') : '';
+  return TEMPLATE.replace('@GENERATOR@', i.generator)
+    .replace('@FINGERPRINT@', i.fingerprint ?? '')
+    .replace('@DEFAULT_FROM@', i.url ?? '')
+    .replace('@KEY_BASE64@', key);
+}

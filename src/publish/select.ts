@@ -1,0 +1,72 @@
+/**
+ * Which stored artifacts a publish covers, and the proof that each is still the artifact its
+ * manifest describes. Publishing never builds: a kernel the store lacks is refused, naming what it has.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
+import { allChecksPassed } from '../artifacts/manifest.ts';
+import { sha256File } from '../util/hash.ts';
+import { PublishRefusedError } from './errors.ts';
+import type { PublishItem } from './target.ts';
+
+export interface Selection {
+  family?: string;
+  /** Kernel releases; undefined = every artifact of the family (or the store). */
+  kernels?: string[];
+  module?: string;
+}
+
+export async function selectItems(store: DirStore, sel: Selection): Promise<PublishItem[]> {
+  const module = sel.module ?? 'nbd';
+  const all = (await store.list({ family: sel.family, module })).filter((e) => e.module === module);
+  const held = () => (all.length ? all.map((e) => `${e.kernelRelease} (${e.family})`).join(', ') : 'nothing');
+  let chosen: IndexEntry[];
+  if (sel.kernels) {
+    const missing = sel.kernels.filter((k) => !all.some((e) => e.kernelRelease === k));
+    if (missing.length)
+      throw new PublishRefusedError(
+        `the store ${store.root} holds no ${module}.ko${sel.family ? ` (${sel.family})` : ''} for ${missing.join(', ')}; it holds ${held()}.` +
+          ` Publishing never builds: run nbdforge build --kernel ${missing[0]} first`,
+      );
+    chosen = all.filter((e) => sel.kernels!.includes(e.kernelRelease));
+  } else {
+    chosen = all;
+  }
+  if (chosen.length === 0)
+    throw new PublishRefusedError(`the store ${store.root} holds no ${module}.ko${sel.family ? ` for family ${sel.family}` : ''} to publish; build some with nbdforge matrix`);
+  return Promise.all(
+    chosen.map(async (entry) => {
+      const manifest = await store.readManifest(entry);
+      return { entry, manifest, modulePath: store.artifactPath(entry), manifestPath: path.join(store.root, entry.dir, 'manifest.json') };
+    }),
+  );
+}
+
+/**
+ * Re-hash each module against its manifest (and the manifest against the index) right before any
+ * byte leaves: a store edited or damaged since the build must never reach a channel.
+ */
+export async function verifyItems(items: PublishItem[]): Promise<void> {
+  const bad: string[] = [];
+  await Promise.all(
+    items.map(async ({ entry, manifest, modulePath }) => {
+      const where = `${modulePath}`;
+      if (manifest.sha256 !== entry.sha256 || manifest.kernelRelease !== entry.kernelRelease || manifest.key !== entry.key)
+        return void bad.push(`${where}: manifest and store index disagree`);
+      if (!allChecksPassed(manifest)) return void bad.push(`${where}: failed build checks ${manifest.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
+      let size: number;
+      let got: string;
+      try {
+        size = (await fs.stat(modulePath)).size;
+        got = await sha256File(modulePath);
+      } catch (err) {
+        return void bad.push(`${where}: cannot read (${(err as Error).message})`);
+      }
+      if (size !== manifest.size) return void bad.push(`${where}: ${size} bytes, the manifest says ${manifest.size}`);
+      if (got !== manifest.sha256) bad.push(`${where}: sha256 ${got}, the manifest says ${manifest.sha256}`);
+    }),
+  );
+  if (bad.length)
+    throw new PublishRefusedError(`refusing to publish: ${bad.length} stored module(s) no longer match their manifest; nothing was sent\n  ${bad.join('\n  ')}\n  rebuild with: nbdforge build --force --kernel RELEASE`);
+}
