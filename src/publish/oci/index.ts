@@ -1,0 +1,58 @@
+/**
+ * `--to oci://HOST[:PORT]/REPO`: one image per kernel, tag = kernel release, laid out for KMM.
+ * A push sends only blobs the registry lacks (HEAD first), uploads each whole, and tags last, so a
+ * push killed midway leaves finished blobs behind and the re-run sends only the rest.
+ */
+import { createRequire } from 'node:module';
+import type { PublishItem, PublishOutcome, PublishProgress, PublishTarget, TargetOptions } from '../target.ts';
+import { headManifest, ping, pushBlob, putManifest } from './api.ts';
+import { baseLayer, buildItem } from './build-image.ts';
+import { RegistryClient } from './client.ts';
+import { findBusybox } from './contents.ts';
+import { OCI_MANIFEST, tagFor, type Pushable } from './image.ts';
+import { formatReference, parseReference } from './reference.ts';
+
+export function nbdforgeVersion(): string {
+  return createRequire(import.meta.url)('../../../package.json').version as string;
+}
+
+/** Push one manifest and its blobs unless the registry already has that exact manifest under the tag. */
+export async function pushOne(c: RegistryClient, p: Pushable, onBlob?: (digest: string, sent: number) => void): Promise<number> {
+  const before = c.bytesSent;
+  if ((await headManifest(c, p.tag)) === p.digest) return 0;
+  for (const b of p.blobs) onBlob?.(b.digest, await pushBlob(c, b.digest, b.data));
+  await putManifest(c, p.tag, p.manifest, OCI_MANIFEST);
+  return c.bytesSent - before;
+}
+
+export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
+  const ref = parseReference(spec, { allowTag: false });
+  const client = new RegistryClient(ref, { insecure: opts.insecure, env: opts.env, signal: opts.signal });
+  return {
+    spec: formatReference(ref),
+    kind: 'oci',
+    async check(items: PublishItem[]) {
+      for (const it of items) parseReference(`${ref.registry}/${ref.repository}:${tagFor(it.entry.kernelRelease)}`, { allowTag: true });
+      await findBusybox(opts.env);
+      await ping(client);
+    },
+    async publish(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]> {
+      const bb = await findBusybox(opts.env);
+      const base = await baseLayer(bb);
+      const version = nbdforgeVersion();
+      const out: PublishOutcome[] = [];
+      for (const it of items) {
+        const kernelRelease = it.entry.kernelRelease;
+        progress({ kernelRelease, stage: 'image' });
+        const built = await buildItem(it, base, bb, version);
+        const onBlob = (_d: string, bytes: number) => progress({ kernelRelease, stage: 'blob', bytes });
+        let sent = await pushOne(client, built.image, onBlob);
+        progress({ kernelRelease, stage: 'proof' });
+        sent += await pushOne(client, built.proof, onBlob);
+        out.push({ key: it.entry.key, kernelRelease, ref: built.image.digest, bytesSent: sent });
+        progress({ kernelRelease, stage: 'done', bytes: sent });
+      }
+      return out;
+    },
+  };
+}
