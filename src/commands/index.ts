@@ -9,3 +9,5 @@ registerCommand('prepare-host', async () => (await import('./prepare-host.ts')).
 registerCommand('map', async () => (await import('./map.ts')).default);
 registerCommand('unmap', async () => (await import('./unmap.ts')).default);
 registerCommand('export', async () => (await import('./export.ts')).default);
+registerCommand('pull', async () => (await import('./pull.ts')).default);
+registerCommand('kmm-module', async () => (await import('./kmm-module.ts')).default);
