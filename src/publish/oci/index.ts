@@ -20,7 +20,10 @@ export function nbdforgeVersion(): string {
 export async function pushOne(c: RegistryClient, p: Pushable, onBlob?: (digest: string, sent: number) => void): Promise<number> {
   const before = c.bytesSent;
   if ((await headManifest(c, p.tag)) === p.digest) return 0;
-  for (const b of p.blobs) onBlob?.(b.digest, await pushBlob(c, b.digest, b.data));
+  for (const b of p.blobs) {
+    const sent = await pushBlob(c, b.digest, b.data);
+    onBlob?.(b.digest, sent);
+  }
   await putManifest(c, p.tag, p.manifest, OCI_MANIFEST);
   return c.bytesSent - before;
 }

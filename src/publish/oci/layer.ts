@@ -25,7 +25,7 @@ const MTIME = new Date(946684800 * 1000);
 
 export async function buildLayer(entries: LayerEntry[]): Promise<Layer> {
   const tarBytes = await packTar(entries);
-  const blob = gzipSync(tarBytes, { level: 9 });
+  const blob = gzipSync(tarBytes, { level: 6 });
   return { blob, digest: digestOf(blob), diffId: digestOf(tarBytes), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' };
 }
 
