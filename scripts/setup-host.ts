@@ -3,7 +3,8 @@
  * Idempotent host setup for the main job, the tests and CI:
  *   - a Docker engine that answers (installs docker.io from apt and starts dockerd when needed)
  *   - the base image debian:bookworm (pulled if a registry answers, else debootstrap + docker import)
- *   - optional tool sets: --with vm (QEMU, busybox, LVM, kmod...), --with rpm (rpmbuild, createrepo_c, gpg)
+ *   - optional tool sets: --with vm (QEMU, busybox, LVM, kmod...), --with rpm (rpmbuild, createrepo_c, gpg),
+ *     --with oci (docker-registry, skopeo, htpasswd, busybox-static, kmod)
  * Mirror and suites come from the host's own apt configuration.
  */
 import { $, fs, path, os } from 'zx';
@@ -24,6 +25,8 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
     packages: ['qemu-system-x86', 'qemu-utils', 'busybox-static', 'lvm2', 'kpartx', 'dmsetup', 'kmod', 'cpio', 'fdisk', 'e2fsprogs', 'xfsprogs', 'xz-utils', 'binutils', 'dropbear-bin', 'openssh-client', 'dash'],
   },
   rpm: { probe: ['rpmbuild', 'createrepo_c', 'gpg'], packages: ['rpm', 'createrepo-c', 'gnupg'] },
+  // publish --to oci: busybox-static and kmod go into the image; the registry, skopeo and htpasswd are for the tests.
+  oci: { probe: ['docker-registry', 'skopeo', 'htpasswd', 'busybox', 'depmod'], packages: ['docker-registry', 'skopeo', 'apache2-utils', 'busybox-static', 'kmod'] },
 };
 
 async function has(cmd: string): Promise<boolean> {
