@@ -16,8 +16,8 @@ export interface Seen {
 export interface Proxy {
   port: number;
   seen: Seen[];
-  /** Called before each request is forwarded; return true to drop the connection instead. */
-  intercept?: (req: http.IncomingMessage) => boolean;
+  /** Called before each request is forwarded: 'drop' cuts the connection, 'answered' means it wrote the response itself. */
+  intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => 'drop' | 'answered' | undefined;
   bodyBytes(): number;
   close(): Promise<void>;
 }
@@ -34,8 +34,13 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     },
   };
   const server = http.createServer((req, res) => {
-    if (p.intercept?.(req)) {
+    const verdict = p.intercept?.(req, res);
+    if (verdict === 'drop') {
       req.socket.destroy();
+      return;
+    }
+    if (verdict === 'answered') {
+      req.resume();
       return;
     }
     const rec: Seen = { method: req.method!, url: req.url!, status: 0, bodyBytes: 0 };

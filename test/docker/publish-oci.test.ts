@@ -259,7 +259,7 @@ test('401: no credentials and wrong ones are refused by name (password never sho
 
 test('a connection reset in the middle of an upload is retried with a fresh session', async () => {
   let dropped = 0;
-  proxy.intercept = (req) => req.method === 'PUT' && req.url!.includes('/blobs/uploads/') && dropped++ === 0;
+  proxy.intercept = (req) => (req.method === 'PUT' && req.url!.includes('/blobs/uploads/') && dropped++ === 0 ? 'drop' : undefined);
   proxy.seen.length = 0;
   try {
     const out = await createTarget(`oci://127.0.0.1:${proxy.port}/resets`, opts()).publish(items.slice(0, 1), () => {});
@@ -271,6 +271,24 @@ test('a connection reset in the middle of an upload is retried with a fresh sess
   assert.is(proxy.seen.filter((s) => s.method === 'POST').length, 7, 'six blobs, one of them started twice');
 });
 
+test('5xx answers are retried: a 503 on HEAD and on an upload PUT, then the push completes', async () => {
+  const failed: string[] = [];
+  proxy.intercept = (req, res) => {
+    const kind = req.method === 'HEAD' ? 'HEAD' : req.method === 'PUT' && req.url!.includes('/blobs/uploads/') ? 'PUT' : '';
+    if (!kind || failed.includes(kind)) return undefined;
+    failed.push(kind);
+    res.writeHead(503, { 'content-type': 'text/plain' }).end('try later');
+    return 'answered';
+  };
+  try {
+    const out = await createTarget(`oci://127.0.0.1:${proxy.port}/flaky`, opts()).publish(items.slice(0, 1), () => {});
+    assert.is(out[0].ref, pushed[KERNELS[0]].ref);
+  } finally {
+    proxy.intercept = undefined;
+  }
+  assert.equal(failed.sort(), ['HEAD', 'PUT']);
+});
+
 test('a push killed midway (SIGKILL) completes on re-run without re-sending finished blobs', async () => {
   const spec = `oci://127.0.0.1:${proxy.port}/killed`;
   let posts = 0;
@@ -279,11 +297,11 @@ test('a push killed midway (SIGKILL) completes on re-run without re-sending fini
   proxy.intercept = (req) => {
     if (req.method === 'POST' && ++posts === 2) {
       child?.kill('SIGKILL'); // after the busybox layer landed, as the second upload starts
-      return true;
+      return 'drop';
     }
-    return false;
+    return undefined;
   };
-  const run = () => spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/docker/oci-push-child.ts'), STORE, spec], { cwd: ROOT, env: { ...process.env, HOME: tmp, NBDFORGE_TEST_OCI_KERNELS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = () => spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/docker/oci-push-child.ts'), STORE, spec, KERNELS.join(',')], { cwd: ROOT, env: { ...process.env, HOME: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
   child = run();
   const sig = await new Promise((r) => child!.on('exit', (_c, s) => r(s)));
   proxy.intercept = undefined;
