@@ -51,7 +51,7 @@ const ours = await withRegistry(async (port, relay, host) => {
     for (const l of m.layers) proofDigests.add(l.digest);
   }
   const sent = (s: Seen) => s.bodyBytes;
-  const proofBytes = relay.seen.filter((s) => isProof(s) || [...proofDigests].some((d) => s.url.includes(d))).reduce((n, s) => n + sent(s), 0);
+  const proofBytes = relay.seen.filter((s) => isProof(s) || [...proofDigests].some((d) => decodeURIComponent(s.url).includes(d))).reduce((n, s) => n + sent(s), 0);
   const firstBytes = relay.bodyBytes();
   relay.seen.length = 0;
   const again = await timed(() => createTarget(`oci://127.0.0.1:${port}/nbd`, opts).publish(items, () => {}));

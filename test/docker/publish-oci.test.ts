@@ -86,12 +86,15 @@ test(`first publish of ${KERNELS.join(', ')}: every blob once, the busybox layer
   console.log(`  first publish: ${firstBytes} bytes on the wire (${out.map((o) => `${o.kernelRelease} ${o.bytesSent}`).join(', ')})`);
 });
 
-test('re-publish: the same digests, only HEAD requests, 0 bytes sent', async () => {
+test('re-publish: the same digests, nothing rebuilt, only HEAD requests, 0 bytes sent', async () => {
   const target = createTarget(`oci://127.0.0.1:${proxy.port}/nbd`, opts());
   proxy.seen.length = 0;
   const t0 = Date.now();
-  const out = await target.publish(items, () => {});
+  const stages: string[] = [];
+  const out = await target.publish(items, (e) => stages.push(e.stage));
   const ms = Date.now() - t0;
+  assert.equal(stages, KERNELS.map(() => 'present'), 'known digests: nothing rebuilt');
+  assert.ok(ms < 2000, `re-publish took ${ms} ms`);
   assert.equal(out.map((o) => o.ref), KERNELS.map((k) => pushed[k].ref));
   assert.equal(out.map((o) => o.bytesSent), KERNELS.map(() => 0));
   assert.is(proxy.bodyBytes(), 0);

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { sha256 } from '../../util/hash.ts';
+import { sha256, sha256File } from '../../util/hash.ts';
 import { parseElf, vermagicOf } from '../../verify/index.ts';
 import type { PublishItem } from '../target.ts';
 import { busyboxEntries, moduleTreeEntries, type Busybox } from './contents.ts';
@@ -21,6 +21,14 @@ export interface BuiltItem {
 /** The busybox layer is identical for every kernel: build it once per publish. */
 export async function baseLayer(bb: Busybox): Promise<Layer> {
   return buildLayer(busyboxEntries(bb));
+}
+
+/** The module and its debug copy still hash to what the manifest says. */
+export async function verifyItem(item: PublishItem): Promise<void> {
+  const m = item.manifest;
+  if ((await sha256File(item.modulePath)) !== m.sha256) throw new RegistryError(`${item.modulePath}: sha256 does not match its manifest; refusing to publish (rebuild it)`);
+  const debug = path.join(path.dirname(item.manifestPath), m.debugFile);
+  if ((await sha256File(debug)) !== m.debugSha256) throw new RegistryError(`${debug}: sha256 does not match its manifest; refusing to publish (rebuild it)`);
 }
 
 export async function buildItem(item: PublishItem, base: Layer, bb: Busybox, version: string): Promise<BuiltItem> {

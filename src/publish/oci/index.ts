@@ -6,10 +6,12 @@
 import { createRequire } from 'node:module';
 import type { PublishItem, PublishOutcome, PublishProgress, PublishTarget, TargetOptions } from '../target.ts';
 import { headManifest, ping, pushBlob, putManifest } from './api.ts';
-import { baseLayer, buildItem } from './build-image.ts';
+import { baseLayer, buildItem, verifyItem } from './build-image.ts';
 import { RegistryClient } from './client.ts';
 import { findBusybox } from './contents.ts';
-import { OCI_MANIFEST, tagFor, type Pushable } from './image.ts';
+import { DigestCache, depmodVersion, planKey } from './digest-cache.ts';
+import { OCI_MANIFEST, PROOF_SUFFIX, tagFor, type Pushable } from './image.ts';
+import { sha256 } from '../../util/hash.ts';
 import { formatReference, parseReference } from './reference.ts';
 
 export function nbdforgeVersion(): string {
@@ -41,17 +43,32 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     },
     async publish(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]> {
       const bb = await findBusybox(opts.env);
-      const base = await baseLayer(bb);
+      const bbSha = sha256(bb.data);
+      const depmod = await depmodVersion();
       const version = nbdforgeVersion();
+      const cache = DigestCache.in(opts.paths.cache);
+      let base: Awaited<ReturnType<typeof baseLayer>> | undefined;
+      // Every artifact is re-hashed before the first request: a bad one stops the batch with nothing sent.
+      for (const it of items) await verifyItem(it);
       const out: PublishOutcome[] = [];
       for (const it of items) {
         const kernelRelease = it.entry.kernelRelease;
+        const key = await planKey(it, bbSha, depmod, version);
+        const known = await cache.get(key);
+        const tag = tagFor(kernelRelease);
+        if (known && (await headManifest(client, tag)) === known.image && (await headManifest(client, `${tag}${PROOF_SUFFIX}`)) === known.proof) {
+          out.push({ key: it.entry.key, kernelRelease, ref: known.image, bytesSent: 0 });
+          progress({ kernelRelease, stage: 'present', bytes: 0 });
+          continue;
+        }
         progress({ kernelRelease, stage: 'image' });
+        base ??= await baseLayer(bb);
         const built = await buildItem(it, base, bb, version);
         const onBlob = (_d: string, bytes: number) => progress({ kernelRelease, stage: 'blob', bytes });
         let sent = await pushOne(client, built.image, onBlob);
         progress({ kernelRelease, stage: 'proof' });
         sent += await pushOne(client, built.proof, onBlob);
+        await cache.set(key, { image: built.image.digest, proof: built.proof.digest });
         out.push({ key: it.entry.key, kernelRelease, ref: built.image.digest, bytesSent: sent });
         progress({ kernelRelease, stage: 'done', bytes: sent });
       }
