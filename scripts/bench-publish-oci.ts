@@ -47,8 +47,8 @@ const ours = await withRegistry(async (port, relay, host) => {
   // Proof blobs: whatever the proof manifests list; read them back from the registry.
   const proofDigests = new Set<string>();
   for (const t of proofTags) {
-    const m = (await (await fetch(`http://${host}/v2/nbd/manifests/${t}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { layers: Array<{ digest: string }> };
-    for (const l of m.layers) proofDigests.add(l.digest);
+    const m = (await (await fetch(`http://${host}/v2/nbd/manifests/${t}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    for (const l of [m.config, ...m.layers]) proofDigests.add(l.digest);
   }
   const sent = (s: Seen) => s.bodyBytes;
   const proofBytes = relay.seen.filter((s) => isProof(s) || [...proofDigests].some((d) => decodeURIComponent(s.url).includes(d))).reduce((n, s) => n + sent(s), 0);

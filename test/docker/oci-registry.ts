@@ -28,7 +28,14 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-export async function startRegistry(auth?: { user: string; password: string }): Promise<Registry> {
+export interface TokenAuth {
+  realm: string;
+  service: string;
+  issuer: string;
+  certFile: string;
+}
+
+export async function startRegistry(auth?: { user: string; password: string }, token?: TokenAuth): Promise<Registry> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-registry-'));
   const port = await freePort();
   let authBlock = '';
@@ -37,6 +44,9 @@ export async function startRegistry(auth?: { user: string; password: string }): 
     if (h.status !== 0) throw new Error(`htpasswd failed (apt-get install apache2-utils): ${h.stderr ?? h.error}`);
     await fs.writeFile(path.join(dir, 'htpasswd'), h.stdout);
     authBlock = `auth:\n  htpasswd:\n    realm: nbdforge-test\n    path: ${dir}/htpasswd\n`;
+  }
+  if (token) {
+    authBlock = `auth:\n  token:\n    realm: ${token.realm}\n    service: ${token.service}\n    issuer: ${token.issuer}\n    rootcertbundle: ${token.certFile}\n`;
   }
   await fs.mkdir(path.join(dir, 'data'));
   const config = `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n${authBlock}`;

@@ -25,6 +25,7 @@ import type { PublishOutcome, TargetOptions } from '../../src/publish/target.ts'
 import { moduleSchema, validate, validateObjectMeta } from '../fixtures/kmm/structural-schema.ts';
 import { freePort, itemsFrom, startRegistry, type Registry } from './oci-registry.ts';
 import { startProxy, type Proxy } from './oci-proxy.ts';
+import { startTokenService } from './oci-token-service.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CLI = path.join(ROOT, 'bin/nbdforge.js');
@@ -33,6 +34,14 @@ const KERNELS = (process.env.NBDFORGE_TEST_OCI_KERNELS ?? '6.1.0-47-amd64,6.1.0-
 const KMOD_IMAGE = 'nbdforge-test-kmod:bookworm';
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-oci-'));
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(CLI, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+/** For commands that talk to a server living in this process (spawnSync would block it). */
+const cliAsync = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const c = spawn(CLI, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr!.on('data', (d) => (stderr += d));
+    c.on('exit', (status) => resolve({ status, stderr }));
+  });
 const sh = (cmd: string, args: string[]) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.error}`);
@@ -258,6 +267,28 @@ test('401: no credentials and wrong ones are refused by name (password never sho
   await fs.writeFile(path.join(cfg, 'config.json'), JSON.stringify({ auths: { [auth.host]: { auth: Buffer.from('forge:right-pass-1').toString('base64') } } }));
   const p = cli(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(tmp, 'auth-store')], { DOCKER_CONFIG: cfg, NBDFORGE_REGISTRY_USERNAME: '' });
   assert.is(p.status, 0, p.stderr);
+});
+
+test('Bearer: a registry in token mode; the token fetched with the credentials is accepted, bad credentials are refused by name', async () => {
+  const dir = await fs.mkdtemp(path.join(tmp, 'token-'));
+  const svc = await startTokenService(dir, 'forge', 'token-pass-7');
+  cleanup.push(() => svc.close());
+  const treg = await startRegistry(undefined, svc);
+  cleanup.push(() => treg.stop());
+  const spec = `oci://${treg.host}/nbd`;
+  const bad = await createTarget(spec, opts({ env: { HOME: tmp, NBDFORGE_REGISTRY_USERNAME: 'forge', NBDFORGE_REGISTRY_PASSWORD: 'nope-nope' } })).check(items).catch((e: Error) => e);
+  assert.match(String(bad), new RegExp(`oci://${treg.host}/nbd: token service http://127\\.0\\.0\\.1:\\d+ refused`));
+  assert.not.match(String(bad), /nope-nope/);
+  const env = { HOME: tmp, NBDFORGE_REGISTRY_USERNAME: 'forge', NBDFORGE_REGISTRY_PASSWORD: 'token-pass-7' };
+  const t = createTarget(spec, opts({ env }));
+  await t.check(items);
+  const out = await t.publish(items.slice(0, 1), () => {});
+  assert.is(out[0].ref, pushed[KERNELS[0]].ref);
+  assert.ok(svc.requests >= 2);
+  const p = await cliAsync(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(dir, 'store')], env);
+  assert.is(p.status, 0, p.stderr);
+  // Without a token the real registry refuses: the JWT is what it checked.
+  assert.is((await fetch(`http://${treg.host}/v2/nbd/tags/list`)).status, 401);
 });
 
 test('a connection reset in the middle of an upload is retried with a fresh session', async () => {
