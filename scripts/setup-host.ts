@@ -4,7 +4,7 @@
  *   - a Docker engine that answers (installs docker.io from apt and starts dockerd when needed)
  *   - the base image debian:bookworm (pulled if a registry answers, else debootstrap + docker import)
  *   - optional tool sets: --with vm (QEMU, busybox, LVM, kmod...), --with rpm (rpmbuild, createrepo_c, gpg),
- *     --with oci (docker-registry, skopeo, htpasswd, busybox-static, kmod)
+ *     --with oci (docker-registry, skopeo, htpasswd, openssl, busybox-static, kmod)
  * Mirror and suites come from the host's own apt configuration.
  */
 import { $, fs, path, os } from 'zx';
@@ -26,7 +26,7 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
   },
   rpm: { probe: ['rpmbuild', 'createrepo_c', 'gpg'], packages: ['rpm', 'createrepo-c', 'gnupg'] },
   // publish --to oci: busybox-static and kmod go into the image; the registry, skopeo and htpasswd are for the tests.
-  oci: { probe: ['docker-registry', 'skopeo', 'htpasswd', 'busybox', 'depmod'], packages: ['docker-registry', 'skopeo', 'apache2-utils', 'busybox-static', 'kmod'] },
+  oci: { probe: ['docker-registry', 'skopeo', 'htpasswd', 'openssl', 'busybox', 'depmod'], packages: ['docker-registry', 'skopeo', 'apache2-utils', 'openssl', 'busybox-static', 'kmod'] },
 };
 
 async function has(cmd: string): Promise<boolean> {

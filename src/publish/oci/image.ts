@@ -4,6 +4,7 @@
  * (tag "<tag>.nbdforge", `subject` = the image) carries the artifact's manifest.json and debug
  * module, so `nbdforge pull` can restore a complete store entry and re-check it.
  */
+import { gzipSync } from 'node:zlib';
 import { digestOf } from './digest.ts';
 import type { Layer } from './layer.ts';
 
@@ -12,7 +13,7 @@ export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
 export const PROOF_ARTIFACT = 'application/vnd.nbdforge.artifact.v1';
 export const PROOF_MANIFEST = 'application/vnd.nbdforge.manifest.v1+json';
-export const PROOF_DEBUG = 'application/vnd.nbdforge.module-debug.v1';
+export const PROOF_DEBUG = 'application/vnd.nbdforge.module-debug.v1+gzip';
 export const PROOF_SUFFIX = '.nbdforge';
 
 export const L = {
@@ -89,6 +90,8 @@ export function moduleImage(o: { tag: string; arch: string; created: string; lab
 
 export function proofArtifact(o: { tag: string; subject: Pushable; manifestJson: Buffer; debug: Buffer; debugName: string; created: string }): Pushable {
   const empty = Buffer.from('{}');
+  // DWARF compresses about 4:1; level fixed so the blob, like the layers, is the same on every run.
+  const debugGz = gzipSync(o.debug, { level: 6 });
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -97,7 +100,7 @@ export function proofArtifact(o: { tag: string; subject: Pushable; manifestJson:
       config: desc(OCI_EMPTY, empty),
       layers: [
         desc(PROOF_MANIFEST, o.manifestJson, { 'org.opencontainers.image.title': 'manifest.json' }),
-        desc(PROOF_DEBUG, o.debug, { 'org.opencontainers.image.title': o.debugName }),
+        desc(PROOF_DEBUG, debugGz, { 'org.opencontainers.image.title': o.debugName }),
       ],
       subject: { mediaType: OCI_MANIFEST, digest: o.subject.digest, size: o.subject.manifest.length },
       annotations: { 'org.opencontainers.image.created': o.created },
@@ -105,7 +108,7 @@ export function proofArtifact(o: { tag: string; subject: Pushable; manifestJson:
   );
   return {
     tag: `${o.tag}${PROOF_SUFFIX}`,
-    blobs: [empty, o.manifestJson, o.debug].map((data) => ({ digest: digestOf(data), data })),
+    blobs: [empty, o.manifestJson, debugGz].map((data) => ({ digest: digestOf(data), data })),
     manifest,
     digest: digestOf(manifest),
   };

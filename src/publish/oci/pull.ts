@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { DirStore } from '../../artifacts/dir-store.ts';
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
@@ -64,7 +65,13 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   const m = parseManifest(JSON.parse(manifestJson.toString('utf8')), `${where} manifest.json`);
   if (m.sha256 !== lab[L.moduleSha256] || m.kernelRelease !== release || m.module !== lab[L.module] || m.vermagic !== vermagic)
     bad('artifact manifest disagrees with the image labels (sha256, kernel, module or vermagic)');
-  const debug = await getBlob(c, dLayer.digest, MAX_LAYER);
+  let debug: Buffer;
+  try {
+    debug = gunzipSync(await getBlob(c, dLayer.digest, MAX_LAYER), { maxOutputLength: MAX_LAYER });
+  } catch (err) {
+    if (err instanceof RegistryError) throw err;
+    return bad(`debug module does not gunzip within ${MAX_LAYER} bytes`);
+  }
 
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pull-'));
   try {
