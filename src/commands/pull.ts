@@ -1,4 +1,5 @@
 import { DirStore } from '../artifacts/dir-store.ts';
+import { ImageRefusedError } from '../publish/oci/errors.ts';
 import { pullArtifact } from '../publish/oci/pull.ts';
 import { ReferenceSyntaxError, parseReference } from '../publish/oci/reference.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
@@ -9,6 +10,7 @@ Fetches a module image nbdforge published (the tag is the kernel release), verif
 it: the manifest and every layer must hash to their digests, the module must hash to the sha256 in
 the image's labels and in the artifact manifest carried beside the image (tag TAG.nbdforge), and
 its vermagic, read from the ELF, must name the kernel. Nothing is stored unless every check passes.
+Exit codes: 0 stored, 1 registry unreachable or refusing, 2 usage, 3 image refused (nothing stored).
 
 Options:
   --insecure   plain http to a registry that is not on a loopback address
@@ -32,7 +34,15 @@ const pull: Command = {
     }
     const store = new DirStore(pathsFrom(values, ctx.env).store);
     const t0 = Date.now();
-    const r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure });
+    let r;
+    try {
+      r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure });
+    } catch (err) {
+      // Refused on verification: exit 3, the store untouched. Unreachable or unauthorised: 1.
+      if (!(err instanceof ImageRefusedError)) throw err;
+      ctx.stderr.write(`nbdforge pull: ${err.name}: ${err.message}\n`);
+      return 3;
+    }
     const e = r.entry;
     if (values.json) {
       ctx.stdout.write(JSON.stringify({ reference: r.reference, imageDigest: r.imageDigest, stored: e, store: store.root }, null, 2) + '\n');

@@ -13,11 +13,12 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { resolvePaths } from '../../src/paths.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
-import { createTarget, pushOne } from '../../src/publish/oci/index.ts';
+import { createTarget, nbdforgeVersion, pushOne } from '../../src/publish/oci/index.ts';
+import { baseLayer, buildItem } from '../../src/publish/oci/build-image.ts';
 import { RegistryClient } from '../../src/publish/oci/client.ts';
 import { getBlob, getManifest, hasBlob, listTags } from '../../src/publish/oci/api.ts';
 import { parseReference } from '../../src/publish/oci/reference.ts';
-import { moduleTreeEntries } from '../../src/publish/oci/contents.ts';
+import { findBusybox, moduleTreeEntries } from '../../src/publish/oci/contents.ts';
 import { buildLayer } from '../../src/publish/oci/layer.ts';
 import { moduleImage } from '../../src/publish/oci/image.ts';
 import { parseImageConfig, parseImageManifest } from '../../src/publish/oci/read-image.ts';
@@ -212,7 +213,7 @@ test('a module whose bytes no longer match its manifest is refused before anythi
   assert.is(proxy.seen.length, 0);
 });
 
-test('pull refuses an image whose module does not match its labels; nothing stored', async () => {
+test('pull refuses (exit 3) an image whose module does not match its labels, and one without its proof; nothing stored', async () => {
   const k = KERNELS[0];
   const c = new RegistryClient(parseReference(`${reg.host}/evil`, { allowTag: false }), { env: {} });
   const good = new RegistryClient(parseReference(`${reg.host}/nbd`, { allowTag: false }), { env: {} });
@@ -225,9 +226,18 @@ test('pull refuses an image whose module does not match its labels; nothing stor
   await pushOne(c, evil);
   const dir = path.join(tmp, 'evil-store');
   const r = cli(['pull', `oci://${reg.host}/evil:${k}`, '--store', dir]);
-  assert.is(r.status, 1);
+  assert.is(r.status, 3, 'refused, nothing touched');
   assert.match(r.stderr, /module sha256 [0-9a-f]{64} differs from the label's/);
   assert.match(r.stderr, /nothing stored/);
+  assert.is(await fs.stat(path.join(dir, 'index.json')).catch(() => null), null);
+  // The genuine image without its proof: refused too (the store entry needs manifest.json).
+  const bb = await findBusybox({});
+  const built = await buildItem(items[0], await baseLayer(bb), bb, nbdforgeVersion());
+  assert.is(built.image.digest, pushed[k].ref);
+  await pushOne(new RegistryClient(parseReference(`${reg.host}/noproof`, { allowTag: false }), { env: {} }), built.image);
+  const np = cli(['pull', `oci://${reg.host}/noproof:${k}`, '--store', dir]);
+  assert.is(np.status, 3, np.stderr);
+  assert.match(np.stderr, new RegExp(`no proof under tag ${k}\\.nbdforge`));
   assert.is(await fs.stat(path.join(dir, 'index.json')).catch(() => null), null);
 });
 

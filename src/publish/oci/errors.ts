@@ -23,3 +23,8 @@ export function redact(text: string, secrets: Array<string | undefined> = []): s
   for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join('***');
   return out;
 }
+
+/** An image that fails verification on pull: refused, and nothing was stored. */
+export class ImageRefusedError extends RegistryError {
+  override name = 'ImageRefusedError';
+}

@@ -15,7 +15,7 @@ import { parseElf, vermagicOf } from '../../verify/index.ts';
 import { getBlob, getManifest } from './api.ts';
 import { RegistryClient, type ClientOptions } from './client.ts';
 import { digestOf } from './digest.ts';
-import { RegistryError } from './errors.ts';
+import { ImageRefusedError, RegistryError } from './errors.ts';
 import { L, PROOF_ARTIFACT, PROOF_DEBUG, PROOF_MANIFEST, PROOF_SUFFIX, tagFor } from './image.ts';
 import { MAX_LAYER, fileInTar, layerTar, parseImageConfig, parseImageManifest } from './read-image.ts';
 import { formatReference, type RegistryRef } from './reference.ts';
@@ -30,7 +30,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   const c = new RegistryClient(ref, opts);
   const where = formatReference(ref);
   const bad: (why: string) => never = (why) => {
-    throw new RegistryError(`${where}: ${why}; nothing stored`);
+    throw new ImageRefusedError(`${where}: ${why}; nothing stored`);
   };
   const img = await getManifest(c, ref.digest ?? ref.tag!);
   const manifest = parseImageManifest(img.body, where);
@@ -54,9 +54,13 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   if (vermagic !== lab[L.vermagic]) bad(`module vermagic "${vermagic}" differs from the label's "${lab[L.vermagic]}"`);
   if (vermagic.split(' ')[0] !== release) bad(`module vermagic "${vermagic}" is not for kernel ${release}`);
 
-  const proofRef = await getManifest(c, `${tagFor(release)}${PROOF_SUFFIX}`);
+  const proofTag = `${tagFor(release)}${PROOF_SUFFIX}`;
+  const proofRef = await getManifest(c, proofTag).catch((err: RegistryError) => {
+    if (err.status === 404) bad(`no proof under tag ${proofTag} (the manifest.json the store needs): re-publish it with nbdforge`);
+    throw err;
+  });
   const proof = parseImageManifest(proofRef.body, `${where} proof`);
-  if (proof.artifactType !== PROOF_ARTIFACT || proof.subject?.digest !== img.digest) bad(`tag ${tagFor(release)}${PROOF_SUFFIX} is not the proof of ${img.digest}`);
+  if (proof.artifactType !== PROOF_ARTIFACT || proof.subject?.digest !== img.digest) bad(`tag ${proofTag} is not the proof of ${img.digest}`);
   const mLayer = proof.layers.find((l) => l.mediaType === PROOF_MANIFEST);
   const dLayer = proof.layers.find((l) => l.mediaType === PROOF_DEBUG);
   if (!mLayer || !dLayer) bad('proof lacks the manifest or the debug module');
