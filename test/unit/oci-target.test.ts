@@ -15,6 +15,7 @@ import { toYaml } from '../../src/publish/oci/yaml.ts';
 import { kmmModule } from '../../src/publish/oci/kmm.ts';
 import { tagFor } from '../../src/publish/oci/image.ts';
 import { findBusybox, programHeaders } from '../../src/publish/oci/contents.ts';
+import { DigestCache } from '../../src/publish/oci/digest-cache.ts';
 import { moduleSchema, validate, validateObjectMeta } from '../fixtures/kmm/structural-schema.ts';
 
 const crd = parseYaml(await fs.readFile(new URL('../fixtures/kmm/modules-crd.yaml', import.meta.url), 'utf8'));
@@ -132,6 +133,22 @@ test('busybox: the host static one is accepted; a dynamic executable is refused 
   } catch (err) {
     assert.match((err as Error).message, /dynamically linked; install busybox-static/);
   }
+});
+
+test('digest cache: survives a restart, ignores a corrupt file, keeps only well-formed entries', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-dcache-'));
+  const a = DigestCache.in(dir);
+  assert.is(await a.get('k'), undefined);
+  await a.set('k', { image: 'sha256:1', proof: 'sha256:2' });
+  assert.equal(await DigestCache.in(dir).get('k'), { image: 'sha256:1', proof: 'sha256:2' });
+  const file = path.join(dir, 'oci', 'digests.json');
+  await fs.writeFile(file, '{"k": {"image": 3}, "j": {"image": "a", "proof": "b"}}');
+  const b = DigestCache.in(dir);
+  assert.is(await b.get('k'), undefined);
+  assert.equal(await b.get('j'), { image: 'a', proof: 'b' });
+  await fs.writeFile(file, 'not json');
+  assert.is(await DigestCache.in(dir).get('j'), undefined);
+  await fs.rm(dir, { recursive: true });
 });
 
 test.run();
