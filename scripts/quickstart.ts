@@ -5,6 +5,7 @@
  * Extra arguments go to `nbdforge matrix` (e.g. `npm run quickstart -- --latest 3`).
  */
 import { $ } from 'zx';
+import { nextSteps } from './quickstart-next.ts';
 
 $.verbose = false;
 const extra = process.argv.slice(2);
@@ -18,6 +19,5 @@ const summary = JSON.parse(r.stdout) as { store: string; kernels: Array<{ kernel
 for (const k of summary.kernels) {
   console.log(k.path ? `${k.kernelRelease}: ${k.status}, ${k.path}` : `${k.kernelRelease}: ${k.status}: ${k.error}`);
 }
-console.log(`\nNext: on a host running one of these kernels, as root: nbdforge prepare-host --from ${summary.store}`);
-console.log(`      or carry it there without Node: nbdforge prepare-host --from ${summary.store} --kernel <release> --emit-script prepare.sh`);
+for (const line of nextSteps(summary.store, summary.kernels.find((k) => k.path)?.kernelRelease)) console.log(line);
 process.exit(r.exitCode ?? 1);

@@ -4,6 +4,7 @@
  *   - a Docker engine that answers (installs docker.io from apt and starts dockerd when needed)
  *   - the base image debian:bookworm (pulled if a registry answers, else debootstrap + docker import)
  *   - optional tool sets: --with vm (QEMU, busybox, LVM, kmod...), --with rpm (rpmbuild, createrepo_c, gpg),
+ *     --with pkgrepo (yum and apt publishing: rpmsign, createrepo_c, dnf, apt-utils),
  *     --with oci (docker-registry, skopeo, htpasswd, openssl, busybox-static, kmod)
  * Mirror and suites come from the host's own apt configuration.
  */
@@ -25,6 +26,12 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
     packages: ['qemu-system-x86', 'qemu-utils', 'busybox-static', 'lvm2', 'kpartx', 'dmsetup', 'kmod', 'cpio', 'fdisk', 'e2fsprogs', 'xfsprogs', 'xz-utils', 'binutils', 'dropbear-bin', 'openssh-client', 'dash'],
   },
   rpm: { probe: ['rpmbuild', 'createrepo_c', 'gpg'], packages: ['rpm', 'createrepo-c', 'gnupg'] },
+  // publish to yum and apt: rpmbuild/rpmsign/createrepo_c make the repository, dnf is the real client
+  // the tests install with; dpkg-deb + apt-ftparchive make the apt repository.
+  pkgrepo: {
+    probe: ['rpmbuild', 'rpmsign', 'createrepo_c', 'dnf', 'gpg', 'gpgv', 'dpkg-deb', 'apt-ftparchive'],
+    packages: ['rpm', 'createrepo-c', 'dnf', 'gnupg', 'gpgv', 'dpkg', 'apt-utils'],
+  },
   // publish --to oci: busybox-static and kmod go into the image; the registry, skopeo and htpasswd are for the tests.
   oci: { probe: ['docker-registry', 'skopeo', 'htpasswd', 'openssl', 'busybox', 'depmod'], packages: ['docker-registry', 'skopeo', 'apache2-utils', 'openssl', 'busybox-static', 'kmod'] },
 };

@@ -1,14 +1,11 @@
 /** The command table: a thin edge over the library in src/. */
 import { createRequire } from 'node:module';
-import { type Command, type CommandContext, UsageError } from './commands/context.ts';
+import { type CommandContext, UsageError } from './commands/context.ts';
+import { redact } from './util/redact.ts';
+import { commands } from './commands/index.ts';
 
 const version: string = createRequire(import.meta.url)('../package.json').version;
 
-const commands: Record<string, () => Promise<Command>> = {};
-
-export function registerCommand(name: string, load: () => Promise<Command>): void {
-  commands[name] = load;
-}
 
 async function help(): Promise<string> {
   const names = Object.keys(commands).sort();
@@ -28,7 +25,6 @@ async function help(): Promise<string> {
 
 export async function main(argv: string[], ctx: Partial<CommandContext> = {}): Promise<number> {
   const full: CommandContext = { env: process.env, stdout: process.stdout, stderr: process.stderr, version, ...ctx };
-  await import('./commands/index.ts');
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     full.stdout.write((await help()) + '\n');
@@ -53,12 +49,14 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   } catch (err) {
     const e = err as Error;
     if (e instanceof UsageError) {
-      full.stderr.write(`nbdforge ${name}: ${e.message}\n`);
+      full.stderr.write(redact(`nbdforge ${name}: ${e.message}\n`));
       return 2;
     }
-    full.stderr.write(`nbdforge ${name}: ${e.name && e.name !== 'Error' ? e.name + ': ' : ''}${e.message}\n`);
-    if (e.cause instanceof Error) full.stderr.write(`  caused by: ${e.cause.message}\n`);
-    if (full.env.NBDFORGE_DEBUG) full.stderr.write(`${e.stack}\n`);
-    return 1;
+    full.stderr.write(redact(`nbdforge ${name}: ${e.name && e.name !== 'Error' ? e.name + ': ' : ''}${e.message}\n`));
+    if (e.cause instanceof Error && !e.message.includes(e.cause.message)) full.stderr.write(redact(`  caused by: ${e.cause.message}\n`));
+    if (full.env.NBDFORGE_DEBUG) full.stderr.write(redact(`${e.stack}\n`));
+    // An error may say which part of the contract it is: 2 the user's input, 3 refused with nothing touched.
+    const code = (e as { exitCode?: unknown }).exitCode;
+    return code === 2 || code === 3 ? code : 1;
   }
 }

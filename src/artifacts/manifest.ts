@@ -1,3 +1,5 @@
+import { isSafeName } from './store-layout.ts';
+
 /** What an artifact carries: the module's identity and everything that was proven about it. */
 export interface Check {
   name: string; // 'vermagic' | 'crcs' | 'oracle' | ...
@@ -64,10 +66,11 @@ export function parseManifest(value: unknown, where = 'manifest'): Manifest {
   }
   const tool = m.tool as Record<string, unknown>;
   if (!tool || tool.name !== 'nbdforge' || typeof tool.version !== 'string') fail('tool', 'must be {name: "nbdforge", version}');
-  for (const f of ['file', 'debugFile']) {
-    const name = m[f] as string;
-    if (name.includes('/') || name === '.' || name === '..' || name === 'manifest.json') fail(f, 'must be a bare file name other than manifest.json');
+  // These become path segments of the store (family/kernel/module-key) and file names in it.
+  for (const f of ['family', 'kernelRelease', 'module', 'file', 'debugFile']) {
+    if (!isSafeName(m[f])) fail(f, 'must be a plain name (no "/", ".", "..", or empty)');
   }
+  for (const f of ['file', 'debugFile']) if (m[f] === 'manifest.json') fail(f, 'must not be manifest.json');
   if (m.file === m.debugFile) fail('debugFile', 'must differ from file');
   return m as unknown as Manifest;
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Family, FamilyContext, KernelEntry } from '../families/family.ts';
 import { UnknownKernelError } from '../families/family.ts';
@@ -13,6 +12,7 @@ import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import type { Check, Manifest } from '../artifacts/manifest.ts';
 import { checkVermagic, checkCrcs, compareSections } from '../verify/index.ts';
 import { sha256, sha256File } from '../util/hash.ts';
+import { makeScratch } from './scratch.ts';
 
 export type Stage = 'resolve' | 'image' | 'fetch' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'verify' | 'store';
 
@@ -38,6 +38,8 @@ export interface BuildOutcome {
   artifact: IndexEntry;
   manifest: Manifest;
   durationMs: number;
+  /** Set when a stored artifact with this key was damaged or missing and this build replaced it. */
+  repaired?: string;
 }
 
 export class VerificationError extends Error {
@@ -79,16 +81,22 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   const image = await ensureImage(ctx.docker, recipe.image, ctx.log);
   const patchRules = loadPatchRules(req.module);
   const key = buildKey({ kernel, module: req.module, patches: patchRuleHashes(patchRules), builderImageId: image.id, env: recipe.env, oracle: recipe.oracle });
+  // A hit is re-hashed against its manifest (~100 KB): a damaged or missing artifact is rebuilt, never reported healthy.
+  let repaired: string | undefined;
   if (!req.force) {
     const hit = await req.store.findByKey(key);
-    if (hit) return { kernelRelease: kernel.kernelRelease, status: 'cached', key, artifact: hit, manifest: await req.store.readManifest(hit), durationMs: Date.now() - t0 };
+    if (hit) {
+      const health = await req.store.verify(hit);
+      if (health.ok) return { kernelRelease: kernel.kernelRelease, status: 'cached', key, artifact: hit, manifest: health.manifest, durationMs: Date.now() - t0 };
+      repaired = `the stored artifact ${hit.dir} was damaged (${health.why}); rebuilt and replaced it`;
+    }
   }
 
   stage('fetch');
   await req.family.ensureSources(ctx, kernel);
   for (const b of recipe.binds) await fs.mkdir(b.split(':')[0], { recursive: true });
 
-  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), `nbdforge-${kernel.kernelRelease}-`));
+  const scratch = await makeScratch(kernel.kernelRelease);
   try {
     await runContainer(ctx.docker, {
       image: image.tag,
@@ -155,7 +163,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
       createdAt: new Date().toISOString(),
     };
     const artifact = await req.store.put(manifest, { module: out(mod), debug: out(`${req.module.name}.debug.ko`) });
-    return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0 };
+    return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0, ...(repaired ? { repaired } : {}) };
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }

@@ -23,6 +23,12 @@ Options:
   --stop            stop the server(s) for IMAGE, or all with --all
 ${TARGET_USAGE}`;
 
+/** Ports and counts: decimal digits only (Number() would take 0x50, 1e3, ' 80' and ''). */
+function decimal(flag: string, text: string): number {
+  if (!/^[0-9]{1,9}$/.test(text)) throw new UsageError(`${flag} must be a decimal number, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 const exportCommand: Command = {
   summary: 'Serve a disk image over NBD with qemu-nbd (loopback by default); --stop ends it',
   usage,
@@ -56,13 +62,18 @@ const exportCommand: Command = {
         image: targetPath(positionals[0], t, 'IMAGE'),
         format: values.format,
         bind: values.bind!,
-        port: Number(values.port),
+        port: decimal('--port', values.port!),
         socket: values.socket,
         persistent: values.persistent!,
-        shared: Number(values.shared),
+        shared: decimal('--shared', values.shared!),
         readOnly: values['read-only']!,
         stateDir: t.stateDir,
       });
+      if (e.exposed)
+        ctx.stderr.write(
+          `nbdforge export: WARNING: --bind ${e.bind} exposes ${e.image} ${e.readOnly ? 'read-only' : 'READ-WRITE'} on port ${e.port} to every host that can reach this address, ` +
+            `without authentication (NBD has none); bind 127.0.0.1 and tunnel (ssh -L) unless that is what you want\n`,
+        );
       const out = await runExport(t.runner, e, t.mode, `nbdforge ${ctx.version} export`);
       return finish(ctx, t, out, values.json!, () => `${exportLines(e).join('\n')}\n`, () => ({ url: e.url, drive: e.drive, exposed: e.exposed, export: out.state }));
     } catch (err) {

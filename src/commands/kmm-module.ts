@@ -1,5 +1,5 @@
 import { kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
-import { ReferenceSyntaxError, parseReference, type RegistryRef } from '../publish/oci/reference.ts';
+import { parseReference } from '../publish/oci/reference.ts';
 import { toYaml } from '../publish/oci/yaml.ts';
 import { type Command, parse, UsageError } from './context.ts';
 
@@ -35,13 +35,7 @@ const kmm: Command = {
       insecure: { type: 'boolean', default: false },
     });
     if (!values.image) throw new UsageError(`--image is required\n${usage}`);
-    let image: RegistryRef;
-    try {
-      image = parseReference(values.image, { allowTag: false });
-    } catch (err) {
-      if (err instanceof ReferenceSyntaxError) throw new UsageError(err.message);
-      throw err;
-    }
+    const image = parseReference(values.image, { allowTag: false }); // a bad one exits 2
     const dns = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
     if (!dns.test(values.name!)) throw new UsageError(`--name "${values.name}" is not a Kubernetes object name (lower-case, digits, - and .)`);
     if (values.namespace && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.namespace)) throw new UsageError(`--namespace "${values.namespace}" is not a namespace name`);

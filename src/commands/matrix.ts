@@ -1,8 +1,11 @@
 import os from 'node:os';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
+import { familyOf } from './family-arg.ts';
+import { getFamily, familyNames } from '../families/index.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--release R] [--kernels a,b | --latest N] [--jobs N] [--force] [--json]
+const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--json] [family selectors]
+       nbdforge matrix --family F [--missing] --list [--shards N] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
 default). One failure does not stop the others; the exit code is non-zero when any kernel failed.
@@ -10,9 +13,11 @@ A live per-kernel view (stage, elapsed) is drawn on a terminal, plain lines othe
 
 Options:
   --family F        debian12 (default) | el7
-  --release R       el7: the kernels of one point release, e.g. 7.9.2009
   --kernels a,b     these kernel releases only
   --latest N        the N newest kernels
+  --missing         only kernels with no artifact in the store yet
+  --list            print the selection instead of building (--json: {kernels, shards})
+  --shards N        with --list: split the selection into N comma-separated slices (CI runners)
   --jobs N          builds at once (default: number of CPUs)
   --module M        module spec (default nbd)
   --force           rebuild even when stored
@@ -21,16 +26,23 @@ Options:
 
 const matrix: Command = {
   summary: 'Build, verify and store a module for many kernels',
-  usage,
+  get usage() {
+    const sel = familyNames().map((n) => getFamily(n, {}).cli?.selectors?.usage).filter(Boolean);
+    return sel.length ? `${usage}\nFamily selectors:\n${sel.join('\n')}` : usage;
+  },
   async run(argv, ctx) {
+    const selectors = getFamily(familyOf(argv), ctx.env).cli?.selectors?.options ?? {};
     const { values } = parse(argv, {
+      ...selectors,
       family: { type: 'string', default: 'debian12' },
       kernels: { type: 'string' },
-      release: { type: 'string' },
       latest: { type: 'string' },
       jobs: { type: 'string' },
       module: { type: 'string', default: 'nbd' },
       force: { type: 'boolean', default: false },
+      missing: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      shards: { type: 'string' },
       'no-oracle': { type: 'boolean', default: false },
     });
     if (values.kernels && values.latest) throw new UsageError('use --kernels or --latest, not both');
@@ -39,14 +51,17 @@ const matrix: Command = {
       if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
       return Number(v);
     };
+    if (values.shards !== undefined && !values.list) throw new UsageError('--shards goes with --list');
     return runBuilds(
       {
         family: values.family!,
         module: values.module!,
         kernels: values.kernels?.split(',').map((s) => s.trim()).filter(Boolean),
         latest: int('latest', values.latest),
-        release: values.release,
+        selectors: Object.fromEntries(Object.keys(selectors).map((k) => [k, (values as Record<string, string | boolean | undefined>)[k]])),
         jobs: int('jobs', values.jobs) ?? os.availableParallelism(),
+        missing: values.missing!,
+        list: values.list ? { shards: int('shards', values.shards) ?? 1 } : undefined,
         force: values.force!,
         oracle: !values['no-oracle'],
         json: values.json!,

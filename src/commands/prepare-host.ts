@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { LocalRunner } from '../host/runners/local.ts';
 import { SshRunner } from '../host/runners/ssh.ts';
@@ -6,6 +5,8 @@ import { DryRunRunner } from '../host/runners/dry-run.ts';
 import type { Runner } from '../host/runner.ts';
 import { exitCodeOf } from '../host/plan.ts';
 import { renderTable } from '../host/report.ts';
+import { shQuote } from '../host/quote.ts';
+import { checkSshDestination, writeScript } from '../map/cli-common.ts';
 import { prepareHost } from '../host/prepare-host/prepare-host.ts';
 import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
 
@@ -57,9 +58,10 @@ const prepareHostCommand: Command = {
     const from = values.from ?? pathsFrom(values, ctx.env).store;
     const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[prepare-host] ${l}\n`);
     if (values['ssh-option'] && !values.ssh) throw new UsageError('--ssh-option goes with --ssh');
+    if (values.ssh !== undefined) checkSshDestination(values.ssh);
     const sshOptions = (values['ssh-option'] ?? []).flatMap((o) => ['-o', o]);
     const base: Runner = values.ssh ? new SshRunner(values.ssh, { log, sshOptions }) : new LocalRunner({ log });
-    const runner = values['dry-run'] ? new DryRunRunner(base, (t) => ctx.stdout.write(t)) : base;
+    const runner = values['dry-run'] ? new DryRunRunner(base, (t) => (values.json ? ctx.stderr : ctx.stdout).write(t)) : base;
 
     const report = await prepareHost({
       runner,
@@ -69,9 +71,10 @@ const prepareHostCommand: Command = {
       kernelRelease: values.kernel,
       generator: `nbdforge ${ctx.version} prepare-host`,
     });
+    let wrote = '';
     if (report.script !== undefined) {
       if (emit === '-') ctx.stdout.write(report.script);
-      else await fs.writeFile(emit!, report.script, { mode: 0o755 });
+      else wrote = await writeScript(emit!, report.script);
     }
     const code = exitCodeOf(report.result.outcome);
     if (values.json) {
@@ -88,7 +91,7 @@ const prepareHostCommand: Command = {
       out.write(`${header.join('\n')}\nresult: ${report.result.outcome}: ${report.result.message}\n`);
     } else {
       out.write(renderTable(report.result, header));
-      if (emit !== undefined && emit !== '-') out.write(`wrote ${emit}: run it as root on a host with kernel ${report.kernelRelease} (sh ${emit})\n`);
+      if (wrote) out.write(`${wrote}: run it as root on a host with kernel ${report.kernelRelease} (sh ${shQuote(emit!)})\n`);
     }
     return code;
   },

@@ -1,7 +1,6 @@
 import { DirStore } from '../artifacts/dir-store.ts';
-import { ImageRefusedError } from '../publish/oci/errors.ts';
 import { pullArtifact } from '../publish/oci/pull.ts';
-import { ReferenceSyntaxError, parseReference } from '../publish/oci/reference.ts';
+import { parseReference } from '../publish/oci/reference.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 
 const usage = `Usage: nbdforge pull oci://HOST[:PORT]/REPO:TAG [--insecure] [--store DIR] [--json]
@@ -25,24 +24,11 @@ const pull: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(argv, { insecure: { type: 'boolean', default: false } }, true);
     if (positionals.length !== 1) throw new UsageError(`name one image\n${usage}`);
-    let ref;
-    try {
-      ref = parseReference(positionals[0], { allowTag: true, requireTag: true });
-    } catch (err) {
-      if (err instanceof ReferenceSyntaxError) throw new UsageError(err.message);
-      throw err;
-    }
+    // A bad reference exits 2, a refused image 3 (their errors carry exitCode), no registry 1.
+    const ref = parseReference(positionals[0], { allowTag: true, requireTag: true });
     const store = new DirStore(pathsFrom(values, ctx.env).store);
     const t0 = Date.now();
-    let r;
-    try {
-      r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure });
-    } catch (err) {
-      // Refused on verification: exit 3, the store untouched. Unreachable or unauthorised: 1.
-      if (!(err instanceof ImageRefusedError)) throw err;
-      ctx.stderr.write(`nbdforge pull: ${err.name}: ${err.message}\n`);
-      return 3;
-    }
+    const r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure });
     const e = r.entry;
     if (values.json) {
       ctx.stdout.write(JSON.stringify({ reference: r.reference, imageDigest: r.imageDigest, stored: e, store: store.root }, null, 2) + '\n');

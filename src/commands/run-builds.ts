@@ -7,6 +7,8 @@ import { runMatrix, type MatrixResult } from '../build/matrix.ts';
 import { resolveKernel } from '../build/build-one.ts';
 import { ProgressView } from '../build/progress.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
+import { isSafeName } from '../artifacts/store-layout.ts';
+import type { OptionValues } from '../families/family.ts';
 
 export interface BuildsOptions {
   family: string;
@@ -14,9 +16,13 @@ export interface BuildsOptions {
   /** Explicit kernel releases, or undefined for the selection below. */
   kernels?: string[];
   latest?: number;
-  /** Only kernels of this point release (families whose kernels carry one: el7). */
-  release?: string;
+  /** Values of the family's own selectors (el7: --release), applied by the family. */
+  selectors?: OptionValues;
   jobs: number;
+  /** Only kernels with no artifact in the store yet (a kernel published today gets its module today). */
+  missing?: boolean;
+  /** Print the selection (split into this many shards) instead of building: what a CI list job needs. */
+  list?: { shards: number };
   force: boolean;
   oracle: boolean;
   json: boolean;
@@ -24,25 +30,32 @@ export interface BuildsOptions {
 
 /** Shared by `build` (one kernel) and `matrix` (many): resolve everything, run, report, exit code. */
 export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandContext): Promise<number> {
+  // A kernel release becomes a directory name in the store: refuse anything that is not a plain name.
+  for (const k of opts.kernels ?? []) if (!isSafeName(k)) throw new UsageError(`--kernel ${JSON.stringify(k)} is not a kernel release (see: nbdforge kernels --family ${opts.family})`);
   const family = getFamily(opts.family, ctx.env);
   const module = await loadModuleSpec(opts.module);
-  const store = new DirStore(paths.store);
   const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`));
+  // A writer repairs what it can: a corrupt index is kept aside and rebuilt from the artifacts that verify.
+  const store = new DirStore(paths.store, { signal: session.signal, onRepair: (m) => ctx.stderr.write(`nbdforge: store repaired: ${m}\n`) });
   try {
-    let { kernels: known } = await family.catalog(session);
-    const catalog = known;
-    if (opts.release) {
-      const of = (k: object) => (k as { release?: unknown }).release;
-      if (!known.some((k) => of(k) !== undefined)) throw new UsageError(`--release applies to families with point releases (el7), not ${family.name}`);
-      const releases = [...new Set(known.map(of))].join(', ');
-      known = known.filter((k) => of(k) === opts.release);
-      if (known.length === 0) throw new UsageError(`no ${family.name} kernels for release ${opts.release} in the catalog (releases: ${releases})`);
-    }
+    const { kernels: catalog } = await family.catalog(session);
+    const select = family.cli?.selectors?.select;
+    const known = select && opts.selectors ? select(catalog, opts.selectors) : catalog;
     let selected: string[];
     if (opts.kernels) selected = opts.kernels.map((k) => resolveKernel(known, k, family.name).kernelRelease);
     else if (opts.latest !== undefined) selected = known.slice(-opts.latest).map((k) => k.kernelRelease);
     else selected = known.map((k) => k.kernelRelease);
-    if (selected.length === 0) throw new UsageError('no kernels selected');
+    if (opts.missing) {
+      const have = new Set((await store.list({ family: family.name, module: module.name })).map((e) => e.kernelRelease));
+      selected = selected.filter((k) => !have.has(k));
+    }
+    if (opts.list) return listSelection(selected, opts.list.shards, family.name, opts.json, ctx);
+    if (selected.length === 0) {
+      if (!opts.missing) throw new UsageError('no kernels selected');
+      ctx.stderr.write(`nothing missing: every selected ${family.name} kernel has an artifact in ${paths.store}\n`);
+      if (opts.json) ctx.stdout.write(JSON.stringify(summary([], 0, paths.store), null, 2) + '\n');
+      return 0;
+    }
 
     // Progress goes to stderr even with --json: stdout carries only the JSON summary.
     const view = new ProgressView(ctx.stderr, selected);
@@ -62,6 +75,20 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   } finally {
     session.close();
   }
+}
+
+/** Round-robin shards, so each runner gets a mix of old and new kernels; no empty shard. */
+export function shardKernels(kernels: string[], shards: number): string[][] {
+  const out: string[][] = Array.from({ length: Math.min(shards, kernels.length) }, () => []);
+  kernels.forEach((k, i) => out[i % out.length].push(k));
+  return out;
+}
+
+function listSelection(kernels: string[], shards: number, family: string, json: boolean, ctx: CommandContext): number {
+  const split = shardKernels(kernels, shards);
+  if (json) ctx.stdout.write(JSON.stringify({ family, count: kernels.length, kernels, shards: split.map((s) => s.join(',')) }) + '\n');
+  else ctx.stdout.write(kernels.length ? split.map((s, i) => `shard ${i + 1}/${split.length}: ${s.join(' ')}`).join('\n') + '\n' : 'nothing to build\n');
+  return 0;
 }
 
 function summary(results: MatrixResult[], wallMs: number, store: string) {
@@ -87,6 +114,7 @@ function summary(results: MatrixResult[], wallMs: number, store: string) {
             checks: r.outcome.manifest.checks,
           }
         : {}),
+      ...(r.outcome?.repaired ? { repaired: r.outcome.repaired } : {}),
       ...(r.error ? { error: r.error.message } : {}),
     })),
   };
@@ -100,6 +128,7 @@ function report(results: MatrixResult[], wallMs: number, store: string, ctx: Com
     const checks = m ? m.checks.map((c) => `${c.name}:${c.ok ? 'ok' : 'FAIL'}`).join(' ') : '';
     ctx.stdout.write(`${r.kernelRelease.padEnd(w)}  ${r.status.padEnd(6)}  ${`${(r.durationMs / 1000).toFixed(1)}s`.padEnd(6)}  ${(m?.sha256.slice(0, 12) ?? '-').padEnd(12)}  ${checks}\n`);
   }
+  for (const r of results.filter((x) => x.outcome?.repaired)) ctx.stderr.write(`\n${r.kernelRelease}: ${r.outcome!.repaired}\n`);
   for (const r of results.filter((x) => x.error)) {
     ctx.stderr.write(`\n${r.kernelRelease}: ${r.error!.name !== 'Error' ? r.error!.name + ': ' : ''}${r.error!.message}\n`);
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { connectEngine, type Engine } from '../docker/engine.ts';
 import type { FamilyContext } from '../families/family.ts';
 import type { Paths } from '../paths.ts';
@@ -9,6 +10,8 @@ import type { Paths } from '../paths.ts';
 export async function openSession(paths: Paths, env: NodeJS.ProcessEnv, log?: (l: string) => void): Promise<FamilyContext & { docker: Engine; close(): void }> {
   const docker = await connectEngine(env);
   const ac = new AbortController();
+  // Every request of a sync or a matrix listens on this one signal.
+  setMaxListeners(256, ac.signal);
   let hits = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     hits++;

@@ -49,8 +49,34 @@ export interface Recipe {
   oracle: boolean;
 }
 
+/** Options as node:util parseArgs declares them. */
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>;
+export type OptionValues = Record<string, string | boolean | undefined>;
+
+/** What a family adds to the shared commands: shared code never names a family. */
+export interface FamilyCli {
+  /** Selectors `kernels`, `build` and `matrix` accept for this family (el7: --release). */
+  selectors?: { options: OptionSpec; usage: string; select(kernels: KernelEntry[], values: OptionValues): KernelEntry[] };
+  /**
+   * `nbdforge kernels [sync]` done the family's own way (el7: lists its synced catalog without
+   * Docker, syncs from the vault), with the options it declares here.
+   */
+  kernels?: {
+    options: OptionSpec;
+    usage: string;
+    run(req: { sync: boolean; values: OptionValues; paths: Paths; env: NodeJS.ProcessEnv; json: boolean; out: NodeJS.WritableStream; err: NodeJS.WritableStream & { isTTY?: boolean } }): Promise<number>;
+  };
+}
+
 export interface Family {
   name: string;
+  /** The family's own command-line surface, if any. */
+  cli?: FamilyCli;
+  /**
+   * The package channel hosts of this family install from: 'yum' (RPMs, el families) or 'apt'
+   * (.debs, Debian families). Publishing to the other one is refused.
+   */
+  packageChannel: 'yum' | 'apt';
   /** Known kernels; served from the cache unless `refresh` or the cache is older than its TTL. */
   catalog(ctx: FamilyContext, opts?: { refresh?: boolean }): Promise<CatalogResult>;
   /** Make every source file present in the cache with its hash checked; returns role -> host path. */
@@ -58,6 +84,13 @@ export interface Family {
   recipe(ctx: FamilyContext, kernel: KernelEntry, module: ModuleSpec, opts: { oracle: boolean }): Recipe;
 }
 
+/** A kernel the catalog does not list: the user's word is wrong, so it is a usage error (exit 2). */
 export class UnknownKernelError extends Error {
   override name = 'UnknownKernelError';
+  readonly exitCode = 2;
+}
+
+export class UnknownFamilyError extends Error {
+  override name = 'UnknownFamilyError';
+  readonly exitCode = 2;
 }

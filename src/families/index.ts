@@ -1,4 +1,4 @@
-import type { Family } from './family.ts';
+import { type Family, UnknownFamilyError } from './family.ts';
 import { createDebian12 } from './debian12/index.ts';
 import { createEl7 } from './el7/index.ts';
 
@@ -13,7 +13,7 @@ export function familyNames(): string[] {
 
 export function getFamily(name: string, env: NodeJS.ProcessEnv): Family {
   const make = families[name];
-  if (!make) throw new Error(`unknown family "${name}" (known: ${familyNames().join(', ')})`);
+  if (!make) throw new UnknownFamilyError(`unknown family "${name}" (known: ${familyNames().join(', ')})`);
   return make(env);
 }
 

@@ -87,6 +87,7 @@ export async function download(o: DownloadOptions): Promise<string> {
           throw new ChecksumError(`${url}: integrity check failed (${got}); nothing was cached`, url);
         } catch (err) {
           const fe = toFetchError(err, url);
+          if (fe instanceof ChecksumError) await fs.rm(part, { force: true });
           if (o.signal?.aborted || !fe.retryable) throw fe;
           failures = (await sizeOf(part)) > before ? 0 : failures + 1;
           if (failures > policy.retries || attempt >= MAX_ATTEMPTS) {
@@ -96,7 +97,8 @@ export async function download(o: DownloadOptions): Promise<string> {
         }
       }
     },
-    o.signal,
+    // Another process downloading the same file holds this for as long as its transfer runs.
+    { signal: o.signal, timeoutMs: 30 * 60_000 },
   );
 }
 

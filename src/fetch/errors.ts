@@ -1,3 +1,5 @@
+import { redact } from '../util/redact.ts';
+
 /** Every fetch failure names the URL it was about (and the HTTP status when there was one). */
 export class FetchError extends Error {
   override name = 'FetchError';
@@ -9,7 +11,7 @@ export class FetchError extends Error {
     readonly retryable = false,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(redact(message), options);
   }
 }
 
@@ -18,18 +20,19 @@ export class ChecksumError extends FetchError {
   override name = 'ChecksumError';
 }
 
-const RETRYABLE_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
+/** Nobody answered at all: no server there, or no such host. Retrying (x every repository) only wastes minutes. */
+export class UnreachableError extends FetchError {
+  override name = 'UnreachableError';
+}
+
+const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE']);
+const UNREACHABLE_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name could not be resolved',
+  ENETUNREACH: 'network unreachable',
+  EHOSTUNREACH: 'host unreachable',
+};
 
 export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
@@ -40,6 +43,16 @@ export function toFetchError(err: unknown, url: string): FetchError {
   if (err instanceof FetchError) return err;
   const e = err as NodeJS.ErrnoException & { name?: string };
   const code = e?.code ?? '';
+  if (UNREACHABLE_CODES[code]) {
+    const host = (() => {
+      try {
+        return new URL(url).host;
+      } catch {
+        return url;
+      }
+    })();
+    return new UnreachableError(`${url}: ${UNREACHABLE_CODES[code]} (${code}); check the address and port of ${host} and that its server is running`, url, undefined, false, { cause: err });
+  }
   const retryable = RETRYABLE_CODES.has(code) || e?.name === 'TimeoutError' || e?.name === 'ReadError';
   const what = code ? `${code}: ${e.message}` : String(e?.message ?? err);
   return new FetchError(`${url}: ${what}`, url, undefined, retryable, { cause: err });

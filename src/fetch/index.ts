@@ -2,7 +2,7 @@
 export { download, dropPartials, type DownloadOptions, type DownloadProgress } from './download.ts';
 export { fetchBytes, type FetchBytesOptions } from './fetch-bytes.ts';
 export { cachePath, lookupCached } from './cache.ts';
-export { FetchError, ChecksumError } from './errors.ts';
+export { FetchError, ChecksumError, UnreachableError } from './errors.ts';
 export { parseLocation, joinLocation, type Location } from './location.ts';
 export { mapLimit } from './pool.ts';
 export { defaultRetryPolicy, type RetryPolicy } from './backoff.ts';

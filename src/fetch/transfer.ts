@@ -4,7 +4,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, type Hash } from 'node:crypto';
 import got from 'got';
-import { FetchError, isRetryableStatus } from './errors.ts';
+import { ChecksumError, FetchError, isRetryableStatus } from './errors.ts';
 
 /** One attempt at filling `part` from a source. The hash covers the bytes on disk, in order. */
 export interface TransferResult {
@@ -34,10 +34,12 @@ async function hashPrefix(file: string, bytes: number): Promise<Hash> {
   return h;
 }
 
-function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: number, onBytes: TransferOptions['onBytes']): Transform {
+function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: number, onBytes: TransferOptions['onBytes'], cap?: { max: number; url: string }): Transform {
   let received = start;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      // The integrity chain announced the size: a server that sends more is cut off, not written to disk.
+      if (cap && received + chunk.length > cap.max) return cb(new ChecksumError(`${cap.url}: the server sent more than the ${cap.max} bytes the repodata announces; refusing the rest`, cap.url));
       hash.update(chunk);
       received += chunk.length;
       onBytes(received, total, resumedFrom);
@@ -109,7 +111,7 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
   }
   if (o.size !== undefined && total !== undefined && total !== o.size) fail(`server has ${total} bytes, expected ${o.size}`, false);
   const hash = await hashPrefix(o.part, offset);
-  await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
+  await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes, o.size === undefined ? undefined : { max: o.size, url }), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
   const size = await fileSize(o.part);
   if (total !== undefined && size !== total) throw new FetchError(`${url}: transfer ended at ${size} of ${total} bytes`, url, status, true);
   return { digest: hash.digest('hex'), size, resumedFrom: offset };

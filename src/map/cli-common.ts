@@ -6,7 +6,8 @@ import { SshRunner } from '../host/runners/ssh.ts';
 import { DryRunRunner } from '../host/runners/dry-run.ts';
 import { renderTable } from '../host/report.ts';
 import { exitCodeOf } from '../host/plan.ts';
-import type { CommandContext } from '../commands/context.ts';
+import { type CommandContext, UsageError } from '../commands/context.ts';
+import { shQuote } from '../host/quote.ts';
 import { DEFAULT_STATE_DIR } from './request.ts';
 import type { MapOutcome } from './run.ts';
 
@@ -34,8 +35,10 @@ export interface Target {
 
 export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'dry-run'?: boolean; 'emit-script'?: string; json?: boolean }, ctx: CommandContext, tag: string): Target {
   const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[${tag}] ${l}\n`);
+  if (values.ssh !== undefined) checkSshDestination(values.ssh);
   const base: Runner = values.ssh ? new SshRunner(values.ssh, { log }) : new LocalRunner({ log });
-  const runner = values['dry-run'] ? new DryRunRunner(base, (t) => ctx.stdout.write(t)) : base;
+  // With --json, stdout carries the JSON alone: the dry run's plan text goes to stderr.
+  const runner = values['dry-run'] ? new DryRunRunner(base, (t) => (values.json ? ctx.stderr : ctx.stdout).write(t)) : base;
   const emit = values['emit-script'];
   return {
     runner,
@@ -44,6 +47,20 @@ export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'dry-ru
     emit,
     remote: emit !== undefined || values.ssh !== undefined,
   };
+}
+
+/** An ssh destination that starts with '-' would be read by ssh as an option (-oProxyCommand=...). */
+export function checkSshDestination(dest: string): void {
+  if (dest === '' || dest.startsWith('-'))
+    throw new UsageError(`--ssh ${JSON.stringify(dest)} is not a destination: give user@host (ssh options go in --ssh-option, e.g. --ssh-option Port=2222)`);
+}
+
+/** Write an emitted script (0755) and say whether a file was replaced. */
+export async function writeScript(file: string, script: string): Promise<string> {
+  const existed = await fs.lstat(file).then(() => true, () => false);
+  await fs.writeFile(file, script, { mode: 0o755 });
+  await fs.chmod(file, 0o755);
+  return existed ? `replaced ${file}` : `wrote ${file}`;
 }
 
 /** A path as the target sees it: relative paths only make sense on this machine. */
@@ -56,8 +73,7 @@ export function targetPath(p: string, t: Target, what: string): string {
 export async function finish(ctx: CommandContext, t: Target, out: MapOutcome, json: boolean, body: () => string, extra: () => object = () => ({})): Promise<number> {
   if (out.script !== undefined) {
     if (t.emit === '-') ctx.stdout.write(out.script);
-    else await fs.writeFile(t.emit!, out.script, { mode: 0o755 });
-    if (t.emit !== '-') ctx.stderr.write(`wrote ${t.emit}: run it as root on the target (sh ${t.emit})\n`);
+    else ctx.stderr.write(`${await writeScript(t.emit!, out.script)}: run it as root on the target (sh ${shQuote(t.emit!)})\n`);
     return 0;
   }
   const code = exitCodeOf(out.result.outcome);

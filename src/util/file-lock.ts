@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -11,25 +12,91 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The kernel's start time of a process (clock ticks since boot): a pid reused later has another. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a lock (or a scratch directory's owner file) holds: who took it, checkable after a pid reuse. */
+export function ownerStamp(pid = process.pid): string {
+  return `nbdforge ${pid} ${processStartTime(pid) ?? '?'}\n`;
+}
+
 /**
- * Hold `lock` (created O_EXCL, holding our pid) while `fn` runs: one writer at a time across
- * processes (a partial download, the store index). A lock whose process is gone is taken over,
- * so a crash never blocks the next run. Waiting is bounded by `signal`.
+ * Is the process named by an owner stamp still the one that wrote it? A stamp from another
+ * program, a pid that now belongs to some other process (its start time differs), or a legacy bare
+ * pid whose process is not an nbdforge one all answer no.
  */
-export async function withFileLock<T>(lock: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+export function ownerAlive(stamp: string): { alive: boolean; pid?: number } {
+  const m = /^nbdforge (\d+) (\d+|\?)\s*$/.exec(stamp);
+  if (m) {
+    const pid = Number(m[1]);
+    if (!processAlive(pid)) return { alive: false, pid };
+    return { alive: m[2] === '?' || processStartTime(pid) === m[2], pid };
+  }
+  const legacy = /^\s*(\d+)\s*$/.exec(stamp);
+  if (legacy) {
+    const pid = Number(legacy[1]);
+    if (!processAlive(pid)) return { alive: false, pid };
+    const cmd = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    return { alive: cmd.includes('nbdforge'), pid };
+  }
+  return { alive: false };
+}
+
+export class LockTimeoutError extends Error {
+  override name = 'LockTimeoutError';
+}
+
+export interface LockOptions {
+  signal?: AbortSignal;
+  /** Give up after this long with a LockTimeoutError naming the lock and its holder (default 60 s). */
+  timeoutMs?: number;
+  /** An empty or unreadable lock older than this is a crash between create and write (default 5 s). */
+  emptyStaleMs?: number;
+}
+
+/**
+ * Hold `lock` (created O_EXCL, holding our owner stamp) while `fn` runs: one writer at a time across
+ * processes (a partial download, the store index). A lock whose owner is gone, is not nbdforge, or
+ * is empty and old is stale and taken over, so a crash never blocks the next run. The wait is
+ * bounded and ends at once when `signal` aborts (the first Ctrl-C).
+ */
+export async function withFileLock<T>(lock: string, fn: () => Promise<T>, opts: LockOptions | AbortSignal = {}): Promise<T> {
+  const o: LockOptions = opts instanceof AbortSignal ? { signal: opts } : opts;
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
   await fs.mkdir(path.dirname(lock), { recursive: true });
   for (;;) {
-    signal?.throwIfAborted();
+    o.signal?.throwIfAborted();
     try {
       const fh = await fs.open(lock, 'wx');
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(ownerStamp());
       await fh.close();
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(await fs.readFile(lock, 'utf8').catch(() => ''));
-      if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) await fs.rm(lock, { force: true });
-      else await sleep(100, undefined, { signal });
+      const holder = await lockHolder(lock, o.emptyStaleMs ?? 5_000);
+      if (holder.stale) {
+        await fs.rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new LockTimeoutError(
+          `waited ${Math.round((o.timeoutMs ?? 60_000) / 1000)} s for ${lock}, held by ${holder.pid ? `nbdforge process ${holder.pid}` : 'a writer that is starting'}; ` +
+            `if that process is stuck, stop it (kill ${holder.pid ?? 'PID'}) or remove ${lock}`,
+        );
+      await sleep(100, undefined, { signal: o.signal });
     }
   }
   try {
@@ -37,4 +104,12 @@ export async function withFileLock<T>(lock: string, fn: () => Promise<T>, signal
   } finally {
     await fs.rm(lock, { force: true });
   }
+}
+
+async function lockHolder(lock: string, emptyStaleMs: number): Promise<{ stale: boolean; pid?: number }> {
+  const [text, st] = await Promise.all([fs.readFile(lock, 'utf8').catch(() => ''), fs.stat(lock).catch(() => undefined)]);
+  if (!st) return { stale: false }; // gone in between: try again
+  if (text.trim() === '') return { stale: Date.now() - st.mtimeMs > emptyStaleMs };
+  const owner = ownerAlive(text);
+  return { stale: !owner.alive, pid: owner.pid };
 }

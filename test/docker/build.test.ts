@@ -31,8 +31,9 @@ const newest = kernels[kernels.length - 1].kernelRelease;
 const oldest = kernels[0].kernelRelease;
 const base = { family, module: nbd, store, toolVersion: 'test' };
 
+/** Containers this test process started (other runs on the machine may be building too). */
 async function ourContainers(): Promise<number> {
-  return (await docker.listContainers({ all: true, filters: { label: [LABEL] } })).length;
+  return (await docker.listContainers({ all: true, filters: { label: [LABEL, `${LABEL}.pid=${process.pid}`] } })).length;
 }
 
 test.after(async () => {

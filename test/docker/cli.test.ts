@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-cli-'));
 const cli = path.resolve('bin/nbdforge.js');
@@ -14,9 +15,9 @@ const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => spawnSync(cli, ar
 
 test.after(() => fs.rm(home, { recursive: true, force: true }));
 
-test('unknown kernel: names the known ones, exit 1, nothing stored', () => {
+test('unknown kernel: names the known ones, exit 2 (usage), nothing stored', () => {
   const r = run(['build', '--family', 'debian12', '--kernel', '9.9.9-bogus']);
-  assert.is(r.status, 1, r.stderr);
+  assert.is(r.status, 2, r.stderr);
   assert.match(r.stderr, /unknown kernel "9\.9\.9-bogus"/);
   assert.match(r.stderr, /known: 6\.1\.0-\d+-amd64/);
   assert.not.ok(spawnSync('test', ['-e', path.join(home, 'store', 'index.json')]).status === 0);
@@ -117,6 +118,30 @@ test('matrix --json over two kernels: summary with per-kernel results', () => {
   // The same matrix again: everything cached.
   const again = JSON.parse(run(['matrix', '--kernels', pick.join(','), '--json']).stdout);
   assert.is(again.counts.cached, 2);
+});
+
+test('issue 8.2/8.8: a damaged stored module is rebuilt and replaced (and said so); a garbage index is kept aside and rebuilt', async () => {
+  const krel = JSON.parse(run(['kernels', '--json']).stdout).kernels.at(-1).kernelRelease;
+  const store = path.join(home, 'store');
+  const first = JSON.parse(run(['build', '--kernel', krel, '--json']).stdout);
+  const mod = first.kernels[0].path as string;
+  const bytes = await fs.readFile(mod);
+  bytes[200] ^= 0xff;
+  await fs.writeFile(mod, bytes);
+  const r = run(['build', '--kernel', krel, '--json']);
+  assert.is(r.status, 0, r.stderr);
+  const k = JSON.parse(r.stdout).kernels[0];
+  assert.is(k.status, 'built', 'not reported as a healthy cache hit');
+  assert.match(k.repaired, /was damaged \(.*sha256 .* the manifest says .*\); rebuilt and replaced it/);
+  assert.match(r.stderr, /damaged/);
+  assert.is(createHash('sha256').update(await fs.readFile(k.path)).digest('hex'), k.sha256);
+  // the whole index is garbage: build keeps it aside, re-indexes what verifies, and goes on
+  await fs.writeFile(path.join(store, 'index.json'), '{"schema": 1, "artifacts": [{"dir": "../../"');
+  const again = run(['build', '--kernel', krel, '--json']);
+  assert.is(again.status, 0, again.stderr);
+  assert.match(again.stderr, /store repaired: .*index\.json: not JSON.*kept it as .*index\.json\.corrupt-/);
+  assert.is(JSON.parse(again.stdout).kernels[0].status, 'cached');
+  assert.ok((await fs.readdir(store)).some((f) => f.startsWith('index.json.corrupt-')));
 });
 
 test.run();

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { DirStore, StoreError } from '../../src/artifacts/dir-store.ts';
+import { DirStore, StoreError, StoreCorruptError } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
 
 const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -164,10 +164,12 @@ test('a second put for the same family/kernel/module with another key replaces t
   assert.equal(await first.store.readManifest(e2), second.manifest);
   assert.equal(await fs.readFile(first.store.artifactPath(e2)), second.ko);
 
-  // the same manifest again is idempotent
+  // the same manifest again (build --force) replaces it atomically: new name renamed in, old one removed after
   const e3 = await first.store.put(second.manifest, second.files);
-  assert.equal(e3, e2);
-  assert.equal((await first.store.readIndex()).artifacts, [e2]);
+  assert.equal({ ...e3, dir: e2.dir }, e2);
+  assert.match(e3.dir, new RegExp(`^${e2.dir.replace(/[.]/g, '\\.')}\\.[0-9a-f]{8}$`));
+  assert.equal((await first.store.readIndex()).artifacts, [e3]);
+  assert.is(await exists(path.join(first.root, e2.dir)), false);
 });
 
 test('concurrent puts for different kernels all end up in the index (lock)', async () => {
@@ -209,7 +211,7 @@ test('readIndex rejects a file that is not a store index', async () => {
   await fs.writeFile(path.join(root, 'index.json'), JSON.stringify({ schema: 2, artifacts: [] }));
   await new DirStore(root).readIndex().then(
     () => assert.unreachable('should throw'),
-    (err: Error) => assert.instance(err, StoreError),
+    (err: Error) => assert.instance(err, StoreCorruptError),
   );
 });
 

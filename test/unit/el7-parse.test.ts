@@ -4,9 +4,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { compareRpmVersions, parseRepomd, parsePackageBlock, scanPrimaryGz, joinKernels, PrimaryError, RepomdError } from '../../src/catalog/el7/index.ts';
-import { BlockScanner, attrsOf, decodeEntities, textOf } from '../../src/catalog/el7/xml-scan.ts';
-import type { FoundPackage } from '../../src/catalog/el7/catalog.ts';
+import { compareRpmVersions, parseRepomd, parsePackageBlock, scanPrimaryGz, joinKernels, PrimaryError, RepomdError } from '../../src/families/el7/catalog/index.ts';
+import { BlockScanner, attrsOf, decodeEntities, textOf } from '../../src/rpm-repo/xml-scan.ts';
+import type { FoundPackage } from '../../src/families/el7/catalog/catalog.ts';
 
 const H = (c: string) => c.repeat(64);
 

@@ -19,6 +19,7 @@ import {
   keyFileFingerprints,
   verifyDetached,
   El7SyncError,
+  VaultUnreachableError,
   SignatureError,
   fetchEl7Sources,
   verifyRpmSignature,
@@ -27,8 +28,8 @@ import {
   CatalogMissingError,
   type El7Data,
   type El7SyncOptions,
-} from '../../src/catalog/el7/index.ts';
-import { listEl7, syncEl7, formatEl7List, formatEl7Sync } from '../../src/commands/kernels-el7.ts';
+} from '../../src/families/el7/catalog/index.ts';
+import { listEl7, syncEl7, formatEl7List, formatEl7Sync } from '../../src/families/el7/cli.ts';
 import { buildVault, stopVaultAgents, type VaultFixture } from '../fixtures/vault/build-vault.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
 
@@ -225,6 +226,67 @@ test('--allow-partial writes what verified and lists what did not', async () => 
   assert.is(r.catalog.problems?.length, 1);
   assert.match(formatEl7Sync(r), 'FAILED 7.9.2009/updates/x86_64');
   assert.match(formatEl7Sync(r), `2 kernel(s) from 7 repositories signed by ${ctx.vault.key.fingerprint} at`);
+});
+
+test('--allow-partial with every repository failing writes nothing: the good catalog stays (issue 8.4)', async () => {
+  const o = await opts();
+  const good = await syncEl7Catalog(o);
+  const before = await fs.readFile(good.file, 'utf8');
+  for (const rel of RELEASES) for (const repo of ['os', 'updates']) for (const arch of ['Source', 'x86_64'])
+    ctx.server.fault(`/${rel}/${repo}/${arch}/repodata/repomd.xml`, { status: 404, times: Infinity });
+  const err = await refused(syncEl7Catalog({ ...o, allowPartial: true }));
+  assert.is(err.problems.length, 8);
+  assert.is(await fs.readFile(good.file, 'utf8'), before);
+});
+
+test('a sync of one release merges into the catalog instead of replacing it (issue 8.4)', async () => {
+  const o = await opts();
+  await syncEl7Catalog(o);
+  const r = await syncEl7Catalog({ ...o, releases: ['7.9.2009'], now: () => new Date('2026-02-03T00:00:00.000Z') });
+  assert.equal([...new Set(r.catalog.repos.map((x) => x.release))], RELEASES);
+  assert.equal(r.catalog.kernels.map((k) => k.version), ['3.10.0-1127.el7', '3.10.0-1160.el7', '3.10.0-1160.119.1.el7']);
+  assert.equal((await readEl7Catalog(o.cacheDir)).kernels.length, 3);
+  assert.is(r.catalog.syncedAt, '2026-02-03T00:00:00.000Z');
+});
+
+test('a vault that refuses connections fails in seconds with one line naming it (issue 8.6)', async () => {
+  const net = await import('node:net');
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  const vault = `http://127.0.0.1:${port}/vault`;
+  const warnings: string[] = [];
+  const onWarn = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarn);
+  const t0 = Date.now();
+  try {
+    await syncEl7Catalog(await opts({ vault, releases: undefined, retry: undefined }));
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, VaultUnreachableError);
+    const msg = (err as Error).message;
+    assert.not.match(msg, '\n');
+    assert.match(msg, vault);
+    assert.match(msg, 'connection refused');
+    assert.match(msg, 'check --vault');
+  } finally {
+    process.off('warning', onWarn);
+  }
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  assert.equal(warnings, []);
+});
+
+test('bad --vault values are usage errors before any request (issue 8.6)', async () => {
+  for (const vault of ['', 'ftp://example.invalid/vault', 'http://', 'http//no-scheme-typo', '/no/such/dir/anywhere']) {
+    try {
+      await syncEl7({ cacheDir: await freshCache(), vault });
+      assert.unreachable(vault);
+    } catch (err) {
+      assert.is((err as Error).name, 'UsageError', `${vault}: ${(err as Error).message}`);
+      assert.match((err as Error).message, '--vault');
+    }
+  }
 });
 
 test('command functions: syncEl7 then listEl7 with --release and kernel filters', async () => {

@@ -57,6 +57,38 @@ test('downloads into <cache>/sha256/<ab>/<hash>, then serves the cache without t
   assert.is(ctx.server.requests.length, before, 'a verified cache hit makes no request');
 });
 
+test('issue 8.10: a server that sends more than the announced size is cut off at it, nothing cached or left on disk', async () => {
+  const http = await import('node:http');
+  let sent = 0;
+  const srv = http.createServer((_req, res) => {
+    res.writeHead(200); // chunked, no length: only the repodata's size can stop it
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const pump = () => {
+      while (sent < 2 ** 30 && res.write(chunk)) sent += chunk.length;
+      if (sent < 2 ** 30) res.once('drain', pump);
+      else res.end();
+    };
+    res.on('close', () => res.removeAllListeners('drain'));
+    pump();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const cacheDir = await freshCache();
+  const t0 = Date.now();
+  try {
+    await download({ url: `http://127.0.0.1:${(srv.address() as { port: number }).port}/endless.bin`, sha256: ctx.sha, size: SIZE, cacheDir, ...fast });
+    assert.unreachable('an endless body was accepted');
+  } catch (err) {
+    assert.instance(err, ChecksumError);
+    assert.match((err as Error).message, `more than the ${SIZE} bytes the repodata announces`);
+  } finally {
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  }
+  assert.ok(Date.now() - t0 < 10_000);
+  assert.ok(sent < 256 * 2 ** 20, `sent ${sent}`);
+  assert.equal((await listFiles(cacheDir)).filter((f) => !f.endsWith('.lock')), []);
+});
+
 test('a cached file that no longer matches its hash is replaced, never used', async () => {
   const cacheDir = await freshCache();
   const p = await download({ url: url(), sha256: ctx.sha, size: SIZE, cacheDir, ...fast });

@@ -69,6 +69,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
 
   return {
     name: 'debian12',
+    packageChannel: 'apt',
 
     async catalog(ctx, opts = {}) {
       const d = dirs(ctx);

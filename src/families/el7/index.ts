@@ -1,5 +1,5 @@
 /**
- * CentOS 7: the catalog is the vault's signed repodata (src/catalog/el7), the sources are the
+ * CentOS 7: the catalog is the vault's signed repodata (src/families/el7/catalog, over the generic src/rpm-repo), the sources are the
  * kernel SRPM and kernel-devel RPM (sha256 from the repodata, RPM signature by the CentOS key), and
  * the build runs in a container of the kernel's own point release (containers/el7).
  */
@@ -9,9 +9,10 @@ import type { Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
 import type { ModuleSpec } from '../../build/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
 import { cachePath } from '../../fetch/index.ts';
-import { el7CatalogResult, ensureEl7Sources, loadEl7Data, type El7Data, type El7KernelEntry } from '../../catalog/el7/index.ts';
+import { el7CatalogResult, ensureEl7Sources, loadEl7Data, type El7Data, type El7KernelEntry } from './catalog/index.ts';
 import { encodePatchRules, loadPatchRules } from '../../build/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
+import { el7Cli } from './cli.ts';
 
 const CONTAINERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers');
 
@@ -52,6 +53,8 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
 
   return {
     name: 'el7',
+    cli: el7Cli,
+    packageChannel: 'yum',
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();

@@ -7,6 +7,7 @@ import { type ModuleOptions } from './options.ts';
 import { prepareHostRules, judge } from './preconditions.ts';
 import { planPrepareHost } from './plan-prepare-host.ts';
 import { openArtifactSource, SourceError } from './artifact-source.ts';
+import { StoreCorruptError } from '../../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
 
 export interface PrepareHostRequest {
@@ -54,7 +55,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
   try {
     artifact = await resolveArtifact(openArtifactSource(req.from), kernelRelease, { hostVermagic: facts?.kernelRelease === kernelRelease ? facts.vermagic : undefined });
   } catch (err) {
-    if (err instanceof ArtifactError || err instanceof SourceError) return stop('refused', err.message, { kernelRelease, facts });
+    if (err instanceof ArtifactError || err instanceof SourceError || err instanceof StoreCorruptError) return stop('refused', err.message, { kernelRelease, facts });
     throw err;
   }
   const art = { source: artifact.source, dir: artifact.entry.dir, sha256: artifact.sha256, vermagic: artifact.vermagic, key: artifact.entry.key };

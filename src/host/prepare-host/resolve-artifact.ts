@@ -49,7 +49,7 @@ export async function resolveArtifact(src: ArtifactSource, kernelRelease: string
   if (manifest.sha256 !== entry.sha256 || manifest.kernelRelease !== entry.kernelRelease || manifest.module !== entry.module)
     throw corrupt('manifest and index disagree');
   if (!allChecksPassed(manifest)) throw corrupt(`failed build checks: ${manifest.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
-  const bytes = await src.bytes(entry);
+  const bytes = await src.bytes(entry, manifest.size);
   const got = sha256(bytes);
   if (got !== manifest.sha256) throw corrupt(`sha256 is ${got}, the manifest says ${manifest.sha256}`);
   let vermagic: string;

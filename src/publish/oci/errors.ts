@@ -27,4 +27,6 @@ export function redact(text: string, secrets: Array<string | undefined> = []): s
 /** An image that fails verification on pull: refused, and nothing was stored. */
 export class ImageRefusedError extends RegistryError {
   override name = 'ImageRefusedError';
+  /** The CLI contract: 3 = refused with nothing touched. */
+  readonly exitCode = 3;
 }

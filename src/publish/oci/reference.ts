@@ -7,6 +7,8 @@ import net from 'node:net';
 
 export class ReferenceSyntaxError extends Error {
   override name = 'ReferenceSyntaxError';
+  /** The CLI contract: 2 = the user's input. */
+  readonly exitCode = 2;
 }
 
 export interface RegistryRef {

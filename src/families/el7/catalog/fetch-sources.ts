@@ -1,6 +1,6 @@
-import { download, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../fetch/index.ts';
+import { download, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../../fetch/index.ts';
 import type { El7File, El7Kernel } from './catalog.ts';
-import { verifyRpmSignature } from './rpm-signature.ts';
+import { verifyRpmSignature } from '../../../rpm-repo/rpm-signature.ts';
 
 export interface El7SourceFiles {
   /** kernel-<v>.src.rpm in the cache: its sha256 matched the signed repodata and its RPM signature the key. */

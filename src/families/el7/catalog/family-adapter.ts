@@ -3,12 +3,12 @@
  * is a thin wrapper: catalog() -> el7CatalogResult, ensureSources() -> ensureEl7Sources.
  */
 import path from 'node:path';
-import type { CatalogResult, KernelEntry, SourceFile } from '../../families/family.ts';
+import type { CatalogResult, KernelEntry, SourceFile } from '../../family.ts';
 import { type El7Catalog, type El7File, type El7Kernel, CatalogMissingError, readEl7Catalog } from './catalog.ts';
-import { type El7Data, loadEl7Data } from './config.ts';
+import { type El7Data, loadEl7Data } from './data.ts';
 import { fetchEl7Sources, type FetchEl7SourcesOptions } from './fetch-sources.ts';
 import { syncEl7Catalog, type El7SyncOptions } from './sync.ts';
-import { UnknownKernelError } from '../../families/family.ts';
+import { UnknownKernelError } from '../../family.ts';
 
 /** A KernelEntry plus what picks the builder container (the point release) and where it came from. */
 export interface El7KernelEntry extends KernelEntry {

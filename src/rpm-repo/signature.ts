@@ -1,26 +1,20 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
+import { runTool, ToolError, type ToolResult } from '../util/exec.ts';
 
 export class SignatureError extends Error {
   override name = 'SignatureError';
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      if (err && code === -1) reject(new SignatureError(`${cmd} could not run: ${err.message}`, { cause: err }));
-      else resolve({ code, stdout, stderr });
-    });
-  });
+/** A tool that cannot run is a SignatureError here: nothing unverified gets through. */
+async function run(cmd: string, args: string[]): Promise<ToolResult> {
+  try {
+    return await runTool(cmd, args);
+  } catch (err) {
+    if (err instanceof ToolError) throw new SignatureError(err.message, { cause: err });
+    throw err;
+  }
 }
 
 export function normalizeFingerprint(fpr: string): string {

@@ -1,17 +1,17 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
+import { runTool, ToolError } from '../util/exec.ts';
 import { keyFileFingerprints, normalizeFingerprint, SignatureError } from './signature.ts';
 
-function rpmkeys(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    execFile('rpmkeys', args, { maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (err as { code?: unknown }).code : 0;
-      if (err && typeof code !== 'number') reject(new SignatureError(`rpmkeys could not run: ${err.message}`, { cause: err }));
-      else resolve({ code: code as number, out: `${stdout}${stderr}` });
-    });
-  });
+async function rpmkeys(args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const r = await runTool('rpmkeys', args, { maxBuffer: 4 * 1024 * 1024 });
+    return { code: r.code, out: `${r.stdout}${r.stderr}` };
+  } catch (err) {
+    if (err instanceof ToolError) throw new SignatureError(err.message, { cause: err });
+    throw err;
+  }
 }
 
 /**

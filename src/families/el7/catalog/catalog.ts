@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../../util/atomic.ts';
-import type { PackageRecord } from './primary.ts';
+import { writeFileAtomic } from '../../../util/atomic.ts';
+import type { PackageRecord } from '../../../rpm-repo/primary.ts';
 
 /** A file in the vault with what the signed repodata says about it. */
 export interface El7File {

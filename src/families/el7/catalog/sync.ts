@@ -1,9 +1,10 @@
-import { download, fetchBytes, FetchError, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../fetch/index.ts';
-import { type El7Catalog, type El7RepoState, type FoundPackage, joinKernels, writeEl7Catalog } from './catalog.ts';
-import { type El7Data, loadEl7Data } from './config.ts';
-import { parseRepomd, RepomdError } from './repomd.ts';
-import { scanPrimaryGz } from './primary.ts';
-import { verifyDetached } from './signature.ts';
+import { download, fetchBytes, FetchError, UnreachableError, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../../fetch/index.ts';
+import { type El7Catalog, type El7RepoState, type FoundPackage, compareRpmVersions, joinKernels, readEl7Catalog, writeEl7Catalog } from './catalog.ts';
+import { redact } from '../../../util/redact.ts';
+import { type El7Data, loadEl7Data } from './data.ts';
+import { parseRepomd, RepomdError } from '../../../rpm-repo/repomd.ts';
+import { scanPrimaryGz } from '../../../rpm-repo/primary.ts';
+import { verifyDetached } from '../../../rpm-repo/signature.ts';
 
 export interface El7SyncOptions {
   cacheDir: string;
@@ -53,6 +54,11 @@ export class El7SyncError extends Error {
       { cause: problems[0]?.error },
     );
   }
+}
+
+/** The vault did not answer at all: one line, no per-repository retries. */
+export class VaultUnreachableError extends Error {
+  override name = 'VaultUnreachableError';
 }
 
 interface RepoRef {
@@ -110,18 +116,26 @@ export async function syncEl7Catalog(o: El7SyncOptions): Promise<El7SyncResult> 
     data.repos.flatMap((repo) => ['Source', data.binaryArch].map((arch) => ({ release, repo, arch }))),
   );
   const problems: El7RepoProblem[] = [];
-  const results = await mapLimit(refs, o.concurrency ?? 4, async (ref) => {
-    try {
-      return await syncRepo(ref, vault, keyFile, fingerprint, data.binaryArch, o);
-    } catch (err) {
-      if (o.signal?.aborted) throw err;
-      problems.push({ repo: `${ref.release}/${ref.repo}/${ref.arch}`, error: err as Error });
-      return undefined;
-    }
-  });
+  let results;
+  try {
+    results = await mapLimit(refs, o.concurrency ?? 4, async (ref) => {
+      try {
+        return await syncRepo(ref, vault, keyFile, fingerprint, data.binaryArch, o);
+      } catch (err) {
+        if (o.signal?.aborted || err instanceof UnreachableError) throw err; // stops the other repositories too
+        problems.push({ repo: `${ref.release}/${ref.repo}/${ref.arch}`, error: err as Error });
+        return undefined;
+      }
+    });
+  } catch (err) {
+    if (!(err instanceof UnreachableError)) throw err;
+    const why = /: ([^(]+) \(/.exec(err.message)?.[1] ?? 'no answer';
+    throw new VaultUnreachableError(`cannot reach the el7 vault ${redact(vault)} (${why}); check --vault and that its server is running and reachable from here`, { cause: err });
+  }
   problems.sort((a, b) => a.repo.localeCompare(b.repo, undefined, { numeric: true }));
-  if (problems.length && !o.allowPartial) throw new El7SyncError(problems);
-  const ok = results.filter((r) => r !== undefined);
+  const ok = (results ?? []).filter((r) => r !== undefined);
+  // Never write a catalog from nothing verified: the catalog already there stays.
+  if ((problems.length && !o.allowPartial) || ok.length === 0) throw new El7SyncError(problems);
   const all = ok.flatMap((r) => r.packages);
   const { kernels, unpaired } = joinKernels(
     releases,
@@ -139,6 +153,25 @@ export async function syncEl7Catalog(o: El7SyncOptions): Promise<El7SyncResult> 
     unpaired,
     ...(problems.length ? { problems: problems.map((p) => `${p.repo}: ${p.error.message}`) } : {}),
   };
-  const file = await writeEl7Catalog(o.cacheDir, catalog);
-  return { catalog, file, problems };
+  const merged = o.releases ? await mergeInto(o.cacheDir, catalog, releases) : catalog;
+  const file = await writeEl7Catalog(o.cacheDir, merged);
+  return { catalog: merged, file, problems };
+}
+
+/** A sync of some releases replaces those releases in the catalog already there and keeps the rest. */
+async function mergeInto(cacheDir: string, fresh: El7Catalog, synced: string[]): Promise<El7Catalog> {
+  const old = await readEl7Catalog(cacheDir).catch(() => undefined);
+  if (!old) return fresh;
+  const keep = <T extends { release: string }>(xs: T[]) => xs.filter((x) => !synced.includes(x.release));
+  const seen = new Set(fresh.kernels.map((k) => k.kernelRelease));
+  const numeric = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
+  return {
+    ...fresh,
+    repos: [...keep(old.repos), ...fresh.repos].sort((a, b) => numeric(a.release, b.release) || a.repo.localeCompare(b.repo) || a.arch.localeCompare(b.arch)),
+    kernels: [...keep(old.kernels).filter((k) => !seen.has(k.kernelRelease)), ...fresh.kernels].sort((a, b) => numeric(a.release, b.release) || compareRpmVersions(a.version, b.version)),
+    unpaired: [...new Set([...old.unpaired.filter((u) => !synced.some((r) => u.startsWith(`${r}/`))), ...fresh.unpaired])].sort(),
+    ...(old.problems || fresh.problems
+      ? { problems: [...(old.problems ?? []).filter((p) => !synced.some((r) => p.startsWith(`${r}/`))), ...(fresh.problems ?? [])] }
+      : {}),
+  };
 }

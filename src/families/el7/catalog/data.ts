@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { normalizeFingerprint } from './signature.ts';
+import { normalizeFingerprint } from '../../../rpm-repo/signature.ts';
 
 /** kernels/el7/releases.json, resolved: what the el7 family knows before it asks the vault anything. */
 export interface El7Data {
@@ -17,7 +17,7 @@ export interface El7Data {
 
 /** The kernels/el7 folder of this checkout or installed package. */
 export function defaultEl7DataDir(): string {
-  return fileURLToPath(new URL('../../../kernels/el7/', import.meta.url));
+  return fileURLToPath(new URL('../../../../kernels/el7/', import.meta.url));
 }
 
 export async function loadEl7Data(dir = defaultEl7DataDir()): Promise<El7Data> {

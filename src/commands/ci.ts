@@ -1,0 +1,57 @@
+import fs from 'node:fs/promises';
+import { type Command, parse, UsageError } from './context.ts';
+import { familyNames } from '../families/index.ts';
+import { githubWorkflow } from '../ci/github-workflow.ts';
+import { writeScript } from '../map/cli-common.ts';
+
+const usage = `Usage: nbdforge ci github [--family F] [--shards N] [--latest N] [--publish TARGET] [--cron EXPR] [--output FILE]
+
+Writes a GitHub Actions workflow that keeps a family's modules current across runners: on a
+schedule (and by hand), one job lists the kernels with no artifact in the published store
+(nbdforge matrix --missing --list --shards N), a matrix of shard jobs builds one slice each into
+its own store (the download cache kept between runs), and a last job merges the shard stores
+(nbdforge store merge) into the published store and publishes it.
+
+Options:
+  --family F        debian12 (default) | el7
+  --shards N        build jobs at most (default 4)
+  --latest N        only the newest N kernels of the catalog (default: all)
+  --publish TARGET  where the merged store goes (default dir:site; any nbdforge publish --to value)
+  --cron EXPR       schedule, UTC (default '17 5 * * *')
+  --output FILE     write here (default: stdout), e.g. .github/workflows/nbdforge-debian12.yml`;
+
+const ci: Command = {
+  summary: 'Write a CI workflow (GitHub Actions) that builds missing kernels in shards, merges and publishes',
+  usage,
+  async run(argv, ctx) {
+    const { values, positionals } = parse(
+      argv,
+      { family: { type: 'string', default: 'debian12' }, shards: { type: 'string', default: '4' }, latest: { type: 'string' }, publish: { type: 'string', default: 'dir:site' }, cron: { type: 'string', default: '17 5 * * *' }, output: { type: 'string' } },
+      true,
+    );
+    if (positionals[0] !== 'github' || positionals.length !== 1) throw new UsageError(`the only CI engine is github\n${usage}`);
+    if (!familyNames().includes(values.family!)) throw new UsageError(`unknown family "${values.family}" (known: ${familyNames().join(', ')})`);
+    const int = (flag: string, v: string) => {
+      if (!/^[1-9][0-9]{0,2}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1 to 999, got ${JSON.stringify(v)}`);
+      return Number(v);
+    };
+    if (!/^[^\s']+ [^\s']+ [^\s']+ [^\s']+ [^\s']+$/.test(values.cron!)) throw new UsageError(`--cron must be five cron fields, got ${JSON.stringify(values.cron)}`);
+    if (!/^[a-z]+:[^\s'"]+$/.test(values.publish!)) throw new UsageError(`--publish must be a nbdforge publish --to value (e.g. dir:site), got ${JSON.stringify(values.publish)}`);
+    const yaml = githubWorkflow({
+      family: values.family!,
+      shards: int('--shards', values.shards!),
+      latest: values.latest === undefined ? undefined : int('--latest', values.latest),
+      publish: values.publish!,
+      cron: values.cron!,
+      generator: `nbdforge ${ctx.version} ci github`,
+    });
+    if (values.output === undefined) ctx.stdout.write(yaml);
+    else {
+      const said = await writeScript(values.output, yaml);
+      await fs.chmod(values.output, 0o644);
+      ctx.stderr.write(`${said}\n`);
+    }
+    return 0;
+  },
+};
+export default ci;

@@ -1,0 +1,147 @@
+/**
+ * What the yum and apt targets share: the refusals made before any work (wrong family, a directory
+ * that cannot be written, a kernel name the package format cannot carry), the scratch directory
+ * inside the target where packages are made before they are moved into place, and the lock that
+ * keeps two publishers of one directory apart.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { getFamily } from '../families/index.ts';
+import { withFileLock } from '../util/file-lock.ts';
+import { sha256File } from '../util/hash.ts';
+import type { PublishItem } from './target.ts';
+
+/** Refused before anything was written (the command exits 3). */
+export class PublishRefusedError extends Error {
+  override name = 'PublishRefusedError';
+  /** The CLI's contract: 3 = refused with nothing touched. */
+  readonly exitCode = 3;
+}
+
+const WHY: Record<'yum' | 'apt', string> = {
+  yum:
+    'an RPM dependency version cannot carry a Debian kernel release such as 6.1.0-56-amd64 (rpmbuild rejects a second "-" in ' +
+    '"Requires: kernel-uname-r = 6.1.0-56-amd64"), so Debian families publish .debs to apt:DIR',
+  apt: 'el hosts install with rpm and yum, which read no .deb: el families publish kmod RPMs to yum:DIR',
+};
+
+/** Every family involved (the --family option and each item's) must use this package channel. */
+export function checkChannel(channel: 'yum' | 'apt', spec: string, family: string, items: PublishItem[], env: NodeJS.ProcessEnv): void {
+  // --family may be absent (items of one family picked by kernel): then the items' families decide.
+  for (const name of new Set([family, ...items.map((i) => i.entry.family)].filter(Boolean))) {
+    const fam = getFamily(name, env);
+    if (fam.packageChannel !== channel) {
+      const other = items.find((i) => i.entry.family === name)?.entry.kernelRelease;
+      throw new PublishRefusedError(
+        `${channel}:${spec} refuses family ${name}${other ? ` (${other})` : ''}: ${name} publishes to ${fam.packageChannel}:DIR; ${WHY[channel]}`,
+      );
+    }
+  }
+}
+
+/**
+ * The directory exists and takes a file, or its nearest existing parent does. The probe file is
+ * removed at once: a refused target is left as it was. (Root ignores mode bits, so only a real
+ * write says whether a read-only mount, a full disk or an ACL stands in the way.)
+ */
+export async function checkWritable(kind: string, dir: string): Promise<void> {
+  let probeDir = dir;
+  for (;;) {
+    // ENOTDIR: a file stands where a parent directory should; the walk up finds and names it.
+    const st = await fs.stat(probeDir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? undefined : Promise.reject(e)));
+    if (st) {
+      if (!st.isDirectory()) throw new PublishRefusedError(`${kind}:${dir}: ${probeDir} is not a directory`);
+      break;
+    }
+    const up = path.dirname(probeDir);
+    if (up === probeDir) break;
+    probeDir = up;
+  }
+  const probe = path.join(probeDir, `.nbdforge-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await fs.writeFile(probe, '', { flag: 'wx' });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new PublishRefusedError(`${kind}:${dir} is not writable (${e.code ?? e.message} creating a file in ${probeDir}); choose a directory you can write or fix its permissions`);
+  }
+  await fs.rm(probe, { force: true });
+}
+
+/**
+ * Run `fn` holding the target's lock with a scratch directory inside the target (same filesystem,
+ * so finished packages are renamed into place). The scratch directory is removed whatever happens.
+ */
+export async function withWorkDir<T>(dir: string, fn: (work: string) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  await fs.mkdir(dir, { recursive: true });
+  return withFileLock(
+    path.join(dir, '.nbdforge-publish.lock'),
+    async () => {
+      // Holding the lock, any other scratch directory is a crashed run's: it goes.
+      for (const f of await fs.readdir(dir)) if (f.startsWith('.nbdforge-tmp-')) await fs.rm(path.join(dir, f), { recursive: true, force: true });
+      const work = await fs.mkdtemp(path.join(dir, '.nbdforge-tmp-'));
+      try {
+        return await fn(work);
+      } finally {
+        await fs.rm(work, { recursive: true, force: true });
+      }
+    },
+    signal,
+  );
+}
+
+/**
+ * A manifest value going into a spec or control file: one line of printable ASCII (a newline
+ * would start a new spec section or control field), bounded. Manifests are read from disk: untrusted.
+ */
+export function oneLine(field: string, value: string): string {
+  if (typeof value !== 'string' || !/^[\x20-\x7e]{1,300}$/.test(value)) {
+    throw new PublishRefusedError(`artifact field ${field} ${JSON.stringify(String(value).slice(0, 80))} is not one line of printable text`);
+  }
+  return value;
+}
+
+/**
+ * Copy the stored module to `dest` and check the copy against the manifest: what is packaged is
+ * what was verified, even if the store changed after the command's own check.
+ */
+export async function copyVerified(item: PublishItem, dest: string): Promise<void> {
+  await fs.copyFile(item.modulePath, dest);
+  const got = await sha256File(dest);
+  if (got !== item.manifest.sha256) {
+    throw new Error(`${item.modulePath}: sha256 ${got} does not match its manifest (${item.manifest.sha256}); nothing published for ${item.entry.kernelRelease}: rebuild it`);
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` at a time, results in input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+/** Move finished files into `destDir` (rename: each appears whole), replacing same-named ones. */
+export async function moveInto(files: string[], destDir: string): Promise<void> {
+  await fs.mkdir(destDir, { recursive: true });
+  for (const f of files) await fs.rename(f, path.join(destDir, path.basename(f)));
+}
+
+/** Each command is on PATH, or the target is refused naming the package that brings it. */
+export async function checkTools(kind: string, tools: Record<string, string>, env: NodeJS.ProcessEnv): Promise<void> {
+  const dirs = (env.PATH ?? '').split(':').filter(Boolean);
+  const missing: string[] = [];
+  for (const [cmd, pkg] of Object.entries(tools)) {
+    const found = await Promise.all(dirs.map((d) => fs.access(path.join(d, cmd), fs.constants.X_OK).then(() => true, () => false)));
+    if (!found.includes(true)) missing.push(`${cmd} (${pkg})`);
+  }
+  if (missing.length) {
+    throw new PublishRefusedError(`${kind} needs ${missing.join(', ')}: apt-get install them (or run scripts/setup-host.ts --with pkgrepo)`);
+  }
+}
