@@ -209,7 +209,8 @@ test('a module whose bytes no longer match its manifest is refused before anythi
   const target = createTarget(`oci://127.0.0.1:${proxy.port}/tampered`, opts());
   proxy.seen.length = 0;
   const err = await target.publish([{ ...items[0], modulePath: bad }], () => {}).catch((e: Error) => e);
-  assert.match(String(err), /sha256 does not match its manifest; refusing to publish/);
+  assert.match(String(err), /TargetRefusedError: .*sha256 does not match its manifest; refusing to publish/);
+  assert.is((err as { exitCode?: number }).exitCode, 3);
   assert.is(proxy.seen.length, 0);
 });
 
@@ -247,6 +248,7 @@ test('registry down: check and pull fail naming the registry and the fix; nothin
   const err = await target.check(items).catch((e: Error) => e);
   assert.instance(err, Error);
   assert.match(String(err), new RegExp(`oci://127\\.0\\.0\\.1:${port}/nbd: GET .*ECONNREFUSED.*is the registry running`));
+  assert.is((err as { exitCode?: number }).exitCode, 3, 'refused before anything was sent');
   const dir = path.join(tmp, 'down-store');
   const r = cli(['pull', `oci://127.0.0.1:${port}/nbd:${KERNELS[0]}`, '--store', dir]);
   assert.is(r.status, 1);

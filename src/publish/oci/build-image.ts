@@ -9,7 +9,7 @@ import { parseElf, vermagicOf } from '../../verify/index.ts';
 import type { PublishItem } from '../target.ts';
 import { busyboxEntries, moduleTreeEntries, type Busybox } from './contents.ts';
 import { digestOf } from './digest.ts';
-import { RegistryError } from './errors.ts';
+import { RegistryError, TargetRefusedError } from './errors.ts';
 import { L, archOf, moduleImage, proofArtifact, tagFor, type Pushable } from './image.ts';
 import { buildLayer, type Layer } from './layer.ts';
 
@@ -26,9 +26,9 @@ export async function baseLayer(bb: Busybox): Promise<Layer> {
 /** The module and its debug copy still hash to what the manifest says. */
 export async function verifyItem(item: PublishItem): Promise<void> {
   const m = item.manifest;
-  if ((await sha256File(item.modulePath)) !== m.sha256) throw new RegistryError(`${item.modulePath}: sha256 does not match its manifest; refusing to publish (rebuild it)`);
+  if ((await sha256File(item.modulePath)) !== m.sha256) throw new TargetRefusedError(`${item.modulePath}: sha256 does not match its manifest; refusing to publish (rebuild it)`);
   const debug = path.join(path.dirname(item.manifestPath), m.debugFile);
-  if ((await sha256File(debug)) !== m.debugSha256) throw new RegistryError(`${debug}: sha256 does not match its manifest; refusing to publish (rebuild it)`);
+  if ((await sha256File(debug)) !== m.debugSha256) throw new TargetRefusedError(`${debug}: sha256 does not match its manifest; refusing to publish (rebuild it)`);
 }
 
 export async function buildItem(item: PublishItem, base: Layer, bb: Busybox, version: string): Promise<BuiltItem> {

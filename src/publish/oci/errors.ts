@@ -30,3 +30,9 @@ export class ImageRefusedError extends RegistryError {
   /** The CLI contract: 3 = refused with nothing touched. */
   readonly exitCode = 3;
 }
+
+/** A publish refused before anything was sent (registry unreachable or refusing, bad artifact): exit 3. */
+export class TargetRefusedError extends RegistryError {
+  override name = 'TargetRefusedError';
+  readonly exitCode = 3;
+}

@@ -12,7 +12,8 @@ import { findBusybox } from './contents.ts';
 import { DigestCache, depmodVersion, planKey } from './digest-cache.ts';
 import { OCI_MANIFEST, PROOF_SUFFIX, tagFor, type Pushable } from './image.ts';
 import { sha256 } from '../../util/hash.ts';
-import { formatReference, parseReference } from './reference.ts';
+import { formatReference, parseReference, ReferenceSyntaxError } from './reference.ts';
+import { RegistryError, TargetRefusedError } from './errors.ts';
 
 export function nbdforgeVersion(): string {
   return createRequire(import.meta.url)('../../../package.json').version as string;
@@ -37,9 +38,15 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     spec: formatReference(ref),
     kind: 'oci',
     async check(items: PublishItem[]) {
-      for (const it of items) parseReference(`${ref.registry}/${ref.repository}:${tagFor(it.entry.kernelRelease)}`, { allowTag: true });
-      await findBusybox(opts.env);
-      await ping(client);
+      try {
+        for (const it of items) parseReference(`${ref.registry}/${ref.repository}:${tagFor(it.entry.kernelRelease)}`, { allowTag: true });
+        await findBusybox(opts.env);
+        await ping(client);
+      } catch (err) {
+        // Nothing was sent: the CLI's "refused, nothing touched".
+        if (err instanceof RegistryError || err instanceof ReferenceSyntaxError) throw new TargetRefusedError(err.message, (err as RegistryError).status, { cause: err });
+        throw err;
+      }
     },
     async publish(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]> {
       const bb = await findBusybox(opts.env);
