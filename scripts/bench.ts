@@ -2,7 +2,7 @@
 /**
  * Every benchmark, one after the other (they share the machine, so never at once). Each writes its
  * own section of docs/BENCHMARKS.md with the command that reproduces it.
- *   npm run bench                 build, prepare-host, map, publish
+ *   npm run bench                 build, prepare-host, map, publish, publish-oci
  *   npm run bench -- build        one of them; arguments after the name go to that script
  */
 import { $ } from 'zx';
@@ -12,6 +12,7 @@ const benches: Record<string, string> = {
   'prepare-host': 'scripts/bench-prepare-host.ts',
   map: 'scripts/bench-map.ts',
   publish: 'scripts/bench-publish.ts',
+  'publish-oci': 'scripts/bench-publish-oci.ts',
 };
 const [first, ...rest] = process.argv.slice(2);
 if (first && !benches[first]) {
@@ -19,7 +20,7 @@ if (first && !benches[first]) {
   process.exit(2);
 }
 const chosen = first ? [[first, rest] as const] : Object.keys(benches).map((b) => [b, [] as string[]] as const);
-await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts --with vm,publish`;
+await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts --with vm,publish,oci`;
 let failed = 0;
 for (const [name, args] of chosen) {
   console.error(`[bench] ${name}`);

@@ -7,6 +7,7 @@
  *     --with pkgrepo (yum and apt publishing: rpmsign, createrepo_c, dnf, apt-utils)
  *     --with sign (openssl, kbuild sign-file, sbsign, OVMF)
  *     --with publish (gpg, gpgv, curl, wget, busybox, dash: the dir target and its install.sh)
+ *     --with oci (docker-registry, skopeo, htpasswd, openssl, busybox-static, kmod)
  * Mirror and suites come from the host's own apt configuration.
  */
 import { $, fs, path, os } from 'zx';
@@ -38,6 +39,8 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
   sign: { probe: ['openssl', '/usr/lib/linux-kbuild-6.1/scripts/sign-file', 'sbsign'], packages: ['openssl', 'linux-kbuild-6.1', 'sbsigntool', 'ovmf'] },
   // publish --to dir: gpg signs, and the clients install.sh meets on hosts (curl, wget, gpgv, shells)
   publish: { probe: ['gpg', 'gpgv', 'curl', 'wget', 'busybox', 'dash', 'sha256sum'], packages: ['gnupg', 'gpgv', 'curl', 'wget', 'busybox-static', 'dash', 'coreutils'] },
+  // publish --to oci: busybox-static and kmod go into the image; the registry, skopeo and htpasswd are for the tests.
+  oci: { probe: ['docker-registry', 'skopeo', 'htpasswd', 'openssl', 'busybox', 'depmod'], packages: ['docker-registry', 'skopeo', 'apache2-utils', 'openssl', 'busybox-static', 'kmod'] },
 };
 
 async function has(cmd: string): Promise<boolean> {

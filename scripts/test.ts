@@ -15,7 +15,7 @@ if (!tiers.every((t) => ['unit', 'docker', 'vm'].includes(t))) {
   console.error(`usage: scripts/test.ts [all|unit|docker|vm]`);
   process.exit(2);
 }
-if (tiers.some((t) => t !== 'unit')) await $`tsx scripts/setup-host.ts --with vm,rpm,pkgrepo,sign,publish`;
+if (tiers.some((t) => t !== 'unit')) await $`tsx scripts/setup-host.ts --with vm,rpm,pkgrepo,sign,publish,oci`;
 
 const results: Array<[string, number, number]> = [];
 for (const t of tiers) {

@@ -13,4 +13,6 @@ export const commands: Record<string, () => Promise<Command>> = {
   publish: async () => (await import('./publish.ts')).default,
   store: async () => (await import('./store.ts')).default,
   ci: async () => (await import('./ci.ts')).default,
+  pull: async () => (await import('./pull.ts')).default,
+  'kmm-module': async () => (await import('./kmm-module.ts')).default,
 };

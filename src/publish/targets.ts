@@ -19,7 +19,7 @@ const KINDS: Record<string, Kind> = {
   'dir:': { form: 'dir:PATH', spec: after('dir:'), load: () => import('./dir/index.ts') },
   'yum:': { form: 'yum:DIR', spec: after('yum:'), load: () => import('./yum/index.ts') },
   'apt:': { form: 'apt:DIR', spec: after('apt:'), load: () => import('./apt/index.ts') },
-  // 'oci://': { form: 'oci://HOST[:PORT]/REPO', spec: (to) => to, load: () => import('./oci/index.ts') },
+  'oci://': { form: 'oci://HOST[:PORT]/REPO', spec: (to) => to, load: () => import('./oci/index.ts') },
 };
 
 /** The target kinds this build knows, as users write them. */

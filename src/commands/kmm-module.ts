@@ -1,0 +1,60 @@
+import { kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
+import { parseReference } from '../publish/oci/reference.ts';
+import { toYaml } from '../publish/oci/yaml.ts';
+import { type Command, parse, UsageError } from './context.ts';
+
+const usage = `Usage: nbdforge kmm-module --image HOST[:PORT]/REPO [--name nbd] [--namespace NS] [--kernels a,b]
+                           [--selector KEY=VALUE] [--module nbd] [--insecure] [--json]
+
+Writes the Kubernetes Kernel Module Management (KMM) Module resource that loads the module from
+the images \`nbdforge publish --to oci://HOST/REPO\` pushed: one kernelMapping per published kernel
+(read from the repository's tags unless --kernels names them), the image named with KMM's
+\${KERNEL_FULL_VERSION} template, modprobe from /opt. YAML on stdout (JSON with --json);
+apply it with kubectl apply -f -.
+
+Options:
+  --image HOST/REPO    the repository the images were published to (no tag)
+  --name N             metadata.name (default nbd)
+  --namespace NS       metadata.namespace (default: none, kubectl's current namespace)
+  --kernels a,b        these kernel releases, without asking the registry
+  --selector K=V       spec.selector, repeatable (default kubernetes.io/os=linux)
+  --module M           modprobe moduleName (default nbd)
+  --insecure           the registry speaks plain http (also sets registryTLS.insecure)`;
+
+const kmm: Command = {
+  summary: 'Write the KMM Module resource for a published image repository',
+  usage,
+  async run(argv, ctx) {
+    const { values } = parse(argv, {
+      image: { type: 'string' },
+      name: { type: 'string', default: 'nbd' },
+      namespace: { type: 'string' },
+      kernels: { type: 'string' },
+      selector: { type: 'string', multiple: true },
+      module: { type: 'string', default: 'nbd' },
+      insecure: { type: 'boolean', default: false },
+    });
+    if (!values.image) throw new UsageError(`--image is required\n${usage}`);
+    const image = parseReference(values.image, { allowTag: false }); // a bad one exits 2
+    const dns = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+    if (!dns.test(values.name!)) throw new UsageError(`--name "${values.name}" is not a Kubernetes object name (lower-case, digits, - and .)`);
+    if (values.namespace && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.namespace)) throw new UsageError(`--namespace "${values.namespace}" is not a namespace name`);
+    const selector: Record<string, string> = {};
+    for (const s of values.selector ?? ['kubernetes.io/os=linux']) {
+      const eq = s.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--selector "${s}": expected KEY=VALUE`);
+      selector[s.slice(0, eq)] = s.slice(eq + 1);
+    }
+    const kernels = values.kernels
+      ? values.kernels.split(',').map((k) => k.trim()).filter(Boolean)
+      : await publishedKernels(image, { env: ctx.env, insecure: values.insecure });
+    if (kernels.length === 0) {
+      ctx.stderr.write(`nbdforge kmm-module: no kernels published at ${image.registry}/${image.repository}; run nbdforge publish --to oci://${image.registry}/${image.repository} first\n`);
+      return 1;
+    }
+    const resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure });
+    ctx.stdout.write(values.json ? JSON.stringify(resource, null, 2) + '\n' : `# nbdforge ${ctx.version}: KMM Module for ${kernels.length} kernel(s) at ${image.registry}/${image.repository}\n${toYaml(resource)}`);
+    return 0;
+  },
+};
+export default kmm;
