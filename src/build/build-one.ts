@@ -1,12 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Family, FamilyContext, KernelEntry } from '../families/family.ts';
-import { UnknownKernelError } from '../families/family.ts';
 import type { ModuleSpec } from './module-spec.ts';
-import { ensureImage } from '../docker/image.ts';
-import { runContainer } from '../docker/run.ts';
+import { containersOf } from '../docker/containers.ts';
 import { buildKey } from './key.ts';
-import { loadPatchRules, patchRuleHashes, parseApplied } from './patches.ts';
+import { loadPatchRules, patchRuleHashes, parseApplied, type PatchRule } from './patches.ts';
+import { resolveBuild } from './resolve.ts';
 import { expectedVermagic } from './vermagic.ts';
 import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import type { Check, Manifest } from '../artifacts/manifest.ts';
@@ -34,6 +33,8 @@ export interface BuildRequest {
   scratchSize?: string;
   /** Sign the verified module with this key (its certificate's fingerprint joins the build key). */
   signer?: Signer;
+  /** The module's patch rules when the caller already loaded them (a matrix loads them once). */
+  patchRules?: PatchRule[];
   onStage?: (stage: Stage) => void;
 }
 
@@ -58,34 +59,29 @@ export class VerificationError extends Error {
   }
 }
 
-/** Pick the catalog entry for a kernel release, or name what exists. */
-export function resolveKernel(kernels: KernelEntry[], release: string, family: string): KernelEntry {
-  const k = kernels.find((x) => x.kernelRelease === release);
-  if (!k) {
-    throw new UnknownKernelError(
-      `unknown kernel "${release}" for family ${family}; known: ${kernels.map((x) => x.kernelRelease).join(', ') || 'none'} ` +
-        `(nbdforge kernels --family ${family} --refresh to re-read the archive)`,
-    );
-  }
-  return k;
-}
-
 /**
  * Resolve, then act: kernel -> recipe -> key; a stored artifact with that key ends the work.
  * Otherwise fetch sources, build in one container, verify, and store. Nothing is stored unless every
  * check passed; the scratch directory and the container are gone whatever happens.
  */
+export { resolveKernel } from './resolve.ts';
+
 export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<BuildOutcome> {
   const t0 = Date.now();
   const stage = (s: Stage) => req.onStage?.(s);
   const oracle = req.oracle ?? true;
   stage('resolve');
-  const kernels = req.catalog ?? (await req.family.catalog(ctx)).kernels;
-  const kernel = resolveKernel(kernels, req.kernelRelease, req.family.name);
-  const recipe = req.family.recipe(ctx, kernel, req.module, { oracle });
+  const plan = resolveBuild(req.family, ctx, req.catalog ?? (await req.family.catalog(ctx)).kernels, {
+    kernelRelease: req.kernelRelease,
+    module: req.module,
+    oracle,
+    patchRules: req.patchRules ?? loadPatchRules(req.module),
+    signer: req.signer,
+  });
+  const { kernel, recipe, patchRules } = plan;
+  const containers = containersOf(ctx);
   stage('image');
-  const image = await ensureImage(ctx.docker, recipe.image, ctx.log);
-  const patchRules = loadPatchRules(req.module);
+  const image = await containers.ensureImage(recipe.image, ctx.log);
   const key = buildKey({ kernel, module: req.module, patches: patchRuleHashes(patchRules), builderImageId: image.id, env: recipe.env, oracle: recipe.oracle, signer: req.signer?.cert.fingerprint });
   // A hit is re-hashed against its manifest (~100 KB): a damaged or missing artifact is rebuilt, never reported healthy.
   let repaired: string | undefined;
@@ -104,7 +100,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
 
   const scratch = await makeScratch(kernel.kernelRelease);
   try {
-    await runContainer(ctx.docker, {
+    await containers.run({
       image: image.tag,
       cmd: recipe.cmd,
       env: recipe.env,
@@ -121,6 +117,9 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
 
     stage('verify');
     const out = (f: string) => path.join(scratch, f);
+    const missing = [];
+    for (const f of plan.outputs) if (!(await fs.stat(out(f)).catch(() => undefined))) missing.push(f);
+    if (missing.length) throw new VerificationError(`the ${kernel.family} build of ${kernel.kernelRelease} left no ${missing.join(', ')} in /out; nothing stored`, []);
     const mod = `${req.module.name}.ko`;
     const ko = await fs.readFile(out(mod));
     const config = await fs.readFile(out('kernel.config'), 'utf8');
@@ -147,7 +146,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
     if (req.signer) {
       stage('sign');
       const hash = signHashFromConfig(config);
-      file = await signInContainer({ docker: ctx.docker, imageTag: image.tag, recipe, signer: req.signer, hash, module: out(mod), scratch, kernelRelease: kernel.kernelRelease, signal: ctx.signal });
+      file = await signInContainer({ containers, imageTag: image.tag, recipe, signer: req.signer, hash, module: out(mod), scratch, kernelRelease: kernel.kernelRelease, signal: ctx.signal });
       const signed = await fs.readFile(file);
       const check = checkSignature(signed, ko, req.signer.cert);
       checks.push(check);

@@ -1,12 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Engine } from '../docker/engine.ts';
-import { runContainer } from '../docker/run.ts';
+import type { Containers } from '../docker/containers.ts';
 import type { Recipe } from '../families/family.ts';
 import type { Signer } from './signer.ts';
 
 export interface SignStepInput {
-  docker: Engine;
+  containers: Containers;
   imageTag: string;
   recipe: Recipe;
   signer: Signer;
@@ -37,7 +36,7 @@ export async function signInContainer(i: SignStepInput): Promise<string> {
   // Old (perl) sign-file reads the certificate only as DER; the public cert may be copied freely.
   await fs.writeFile(path.join(inDir, 'signing.der'), i.signer.cert.der);
   const ro = i.recipe.binds.map((b) => (b.endsWith(':ro') ? b : `${b}:ro`));
-  await runContainer(i.docker, {
+  await i.containers.run({
     image: i.imageTag,
     cmd: [i.recipe.signFile, i.hash, KEY_IN, '/in/signing.der', `/in/${name}`, `/out/${name}`],
     binds: [...ro, `${inDir}:/in:ro`, `${outDir}:/out`, `${i.signer.keyPath}:${KEY_IN}:ro`],

@@ -3,6 +3,7 @@ import type { Paths } from '../paths.ts';
 import { getFamily } from '../families/index.ts';
 import { openSession } from './session.ts';
 import { loadModuleSpec } from '../build/module-spec.ts';
+import { loadPatchRules } from '../build/patches.ts';
 import { runMatrix, type MatrixResult } from '../build/matrix.ts';
 import { resolveKernel } from '../build/build-one.ts';
 import { ProgressView } from '../build/progress.ts';
@@ -65,7 +66,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const t0 = Date.now();
     const results = await runMatrix(
       session,
-      { family, module, store, force: opts.force, oracle: opts.oracle, signer: opts.signer, toolVersion: ctx.version, catalog },
+      { family, module, store, patchRules: loadPatchRules(module), force: opts.force, oracle: opts.oracle, signer: opts.signer, toolVersion: ctx.version, catalog },
       selected,
       opts.jobs,
       (e) => view?.event(e),

@@ -1,4 +1,6 @@
 import type { Engine } from '../docker/engine.ts';
+import type { Containers } from '../docker/containers.ts';
+import type { PatchRule } from '../build/patches.ts';
 import type { ImageSpec } from '../docker/image.ts';
 import type { Paths } from '../paths.ts';
 import type { ModuleSpec } from '../build/module-spec.ts';
@@ -33,6 +35,8 @@ export interface CatalogResult {
 
 export interface FamilyContext {
   docker: Engine;
+  /** The container door (image, run, copy out); defaults to the engine's own (see docker/containers.ts). */
+  containers?: Containers;
   paths: Paths;
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -83,7 +87,8 @@ export interface Family {
   catalog(ctx: FamilyContext, opts?: { refresh?: boolean }): Promise<CatalogResult>;
   /** Make every source file present in the cache with its hash checked; returns role -> host path. */
   ensureSources(ctx: FamilyContext, kernel: KernelEntry): Promise<Record<string, string>>;
-  recipe(ctx: FamilyContext, kernel: KernelEntry, module: ModuleSpec, opts: { oracle: boolean }): Recipe;
+  /** Pure: everything the build container needs, from the catalog entry and what the caller loaded once. */
+  recipe(ctx: FamilyContext, kernel: KernelEntry, module: ModuleSpec, opts: { oracle: boolean; patchRules: PatchRule[] }): Recipe;
 }
 
 /** A kernel the catalog does not list: the user's word is wrong, so it is a usage error (exit 2). */

@@ -151,7 +151,7 @@ test('el7 recipe: the RPMs by content address read-only, the derived cache, the 
       { role: 'devel', name: 'kernel-devel', version: '3.10.0-514.26.2.el7', filename: 'kernel-devel-3.10.0-514.26.2.el7.x86_64.rpm', sha256: sha('b'), size: 1 },
     ],
   };
-  const r = createEl7({}).recipe(ctx, kernel, nbd, { oracle: true });
+  const r = createEl7({}).recipe(ctx, kernel, nbd, { oracle: true, patchRules: rules });
   assert.is(r.oracle, false);
   assert.equal(r.binds, ['/h/cache/sha256:/rpms:ro', '/h/cache/el7/derived:/derived']);
   assert.is(r.env.SRPM, `/rpms/aa/${sha('a')}`);
@@ -161,11 +161,11 @@ test('el7 recipe: the RPMs by content address read-only, the derived cache, the 
   assert.is(r.env.PATCH_RULES, encodePatchRules(rules));
   assert.is(r.image.baseImage, 'centos:7.3.1611');
   assert.equal(r.image.buildArgs, { RELEASE: '7.3.1611', VAULT: 'https://vault.centos.org' });
-  const standin = createEl7({ NBDFORGE_EL7_BUILDER: 'standin' }).recipe(ctx, kernel, nbd, { oracle: false });
+  const standin = createEl7({ NBDFORGE_EL7_BUILDER: 'standin' }).recipe(ctx, kernel, nbd, { oracle: false, patchRules: rules });
   assert.is(standin.image.baseImage, 'debian:bookworm');
   assert.ok(standin.image.contextDir.endsWith('containers/el7-standin'));
   assert.throws(() => createEl7({ NBDFORGE_EL7_BUILDER: 'fedora' }), /must be "centos" or "standin"/);
-  assert.throws(() => createEl7({}).recipe(ctx, { ...kernel, family: 'debian12' }, nbd, { oracle: false }), /not an el7 catalog entry/);
+  assert.throws(() => createEl7({}).recipe(ctx, { ...kernel, family: 'debian12' }, nbd, { oracle: false, patchRules: rules }), /not an el7 catalog entry/);
 });
 
 test.run();

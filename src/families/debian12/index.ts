@@ -10,7 +10,7 @@ import { buildCatalog, parseAptRecords } from './catalog.ts';
 import { sha256, sha256File } from '../../util/hash.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { Mutex } from '../../util/mutex.ts';
-import { encodePatchRules, loadPatchRules } from '../../build/patches.ts';
+import { encodePatchRules } from '../../build/patches.ts';
 
 const CONTEXT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers/debian12');
 /** The archive moves on a few times a month; a day-old catalog is still a good answer. */
@@ -147,7 +147,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
           SOURCE_PREFIX: 'linux-source-6.1/',
           MODULE: module.name,
           MODULE_SOURCES: module.sources.join(' '),
-          PATCH_RULES: encodePatchRules(loadPatchRules(module)),
+          PATCH_RULES: encodePatchRules(opts.patchRules),
           DERIVED: '/derived',
           ...(opts.oracle ? { IMAGE_DEB: fileOf('image').filename, IMAGE_KEY: fileOf('image').sha256 } : {}),
         },

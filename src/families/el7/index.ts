@@ -10,7 +10,7 @@ import type { ModuleSpec } from '../../build/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
 import { cachePath } from '../../fetch/index.ts';
 import { el7CatalogResult, ensureEl7Sources, loadEl7Data, type El7Data, type El7KernelEntry } from './catalog/index.ts';
-import { encodePatchRules, loadPatchRules } from '../../build/patches.ts';
+import { encodePatchRules } from '../../build/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
 import { el7Cli } from './cli.ts';
 
@@ -47,9 +47,6 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
   const cfg = el7ConfigFromEnv(env);
   let data: Promise<El7Data> | undefined;
   const loadData = () => (data ??= loadEl7Data(cfg.dataDir));
-  // The default vault is only known once releases.json is read; recipe() is synchronous, so the
-  // value read by catalog() (always called first by the build step) is kept here.
-  let defaultVault = 'https://vault.centos.org';
 
   return {
     name: 'el7',
@@ -58,8 +55,9 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();
-      defaultVault = d.defaultVault;
-      return el7CatalogResult({ cacheDir: dirs(ctx).cache, data: d, vault: cfg.vault, refresh: opts.refresh, signal: ctx.signal });
+      const r = await el7CatalogResult({ cacheDir: dirs(ctx).cache, data: d, vault: cfg.vault, refresh: opts.refresh, signal: ctx.signal });
+      // Each entry carries the vault its builder image points yum at: recipe() reads no state kept from this call.
+      return { ...r, kernels: r.kernels.map((k) => ({ ...k, builderVault: cfg.vault ?? d.defaultVault })) };
     },
 
     async ensureSources(ctx, kernel) {
@@ -68,7 +66,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
       return ensureEl7Sources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal });
     },
 
-    recipe(ctx, kernel: KernelEntry, module: ModuleSpec): Recipe {
+    recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {
       const k = el7Entry(kernel);
       const of = (role: 'srpm' | 'devel') => k.files.find((f) => f.role === role)!;
       // Downloads live at <cache>/sha256/<ab>/<sha256>; the container sees that tree read-only.
@@ -76,7 +74,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
       const srpm = of('srpm');
       const devel = of('devel');
       return {
-        image: el7Image(cfg, k.release, defaultVault),
+        image: el7Image(cfg, k.release, k.builderVault ?? 'https://vault.centos.org'),
         cmd: ['/usr/local/lib/nbdforge/build.sh'],
         env: {
           KREL: k.kernelRelease,
@@ -89,7 +87,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
           SRPM_NAME: srpm.filename,
           MODULE: module.name,
           MODULE_SOURCES: module.sources.join(' '),
-          PATCH_RULES: encodePatchRules(loadPatchRules(module)),
+          PATCH_RULES: encodePatchRules(opts.patchRules),
           DERIVED: '/derived',
         },
         binds: [`${path.join(dirs(ctx).cache, 'sha256')}:/rpms:ro`, `${dirs(ctx).derived}:/derived`],

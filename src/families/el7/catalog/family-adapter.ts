@@ -15,6 +15,8 @@ export interface El7KernelEntry extends KernelEntry {
   family: 'el7';
   release: string;
   repo: 'os' | 'updates';
+  /** The vault the builder image's yum uses (set by the family from its config and releases.json). */
+  builderVault?: string;
 }
 
 function sourceFile(role: 'srpm' | 'devel', name: string, version: string, f: El7File): SourceFile {

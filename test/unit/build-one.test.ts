@@ -1,0 +1,142 @@
+/**
+ * Issue 12.2/12.3: buildOne executes a resolved plan through the container door, so it runs here
+ * with a fake family and fake containers (no engine): the container "build" drops a real ELF module
+ * (compiled by gcc with a kernel-module shape) into /out. Proven: resolve is pure and names unknown
+ * kernels, the key and the cache hit, a hit is re-hashed, missing outputs and failed checks store
+ * nothing, the catalog and patch rules come from the caller once.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildOne, VerificationError } from '../../src/build/build-one.ts';
+import { resolveBuild } from '../../src/build/resolve.ts';
+import { DirStore } from '../../src/artifacts/dir-store.ts';
+import type { Containers } from '../../src/docker/containers.ts';
+import type { Family, FamilyContext, KernelEntry, Recipe } from '../../src/families/family.ts';
+import type { RunSpec } from '../../src/docker/run.ts';
+import type { ModuleSpec } from '../../src/build/module-spec.ts';
+import { resolvePaths } from '../../src/paths.ts';
+import { buildModule } from './fixtures-elf.ts';
+
+const K = '6.1.0-56-amd64';
+const VERMAGIC = `${K} SMP preempt mod_unload modversions `;
+const CONFIG = 'CONFIG_SMP=y\nCONFIG_PREEMPT=y\nCONFIG_MODULE_UNLOAD=y\nCONFIG_MODVERSIONS=y\n';
+const module: ModuleSpec = { name: 'nbd', sources: ['drivers/block/nbd.c'] } as ModuleSpec;
+let tmp = '';
+
+const kernel: KernelEntry = { family: 'fake', kernelRelease: K, sourceVersion: '6.1.1-1', files: [{ role: 'headers', name: 'h', version: '1', filename: 'h.deb', sha256: 'a'.repeat(64), size: 1 }] };
+
+function fakeFamily(calls: string[]): Family {
+  return {
+    name: 'fake',
+    packageChannel: 'apt',
+    async catalog() {
+      calls.push('catalog');
+      return { fetchedAt: 'now', kernels: [kernel], skipped: [] };
+    },
+    async ensureSources() {
+      calls.push('sources');
+      return {};
+    },
+    recipe(_ctx, k, m, opts): Recipe {
+      calls.push(`recipe ${k.kernelRelease} rules=${opts.patchRules.length}`);
+      return { image: { repo: 'fake/builder', contextDir: '/nonexistent', buildArgs: {}, baseImage: 'none' }, cmd: ['build'], env: { KREL: k.kernelRelease, MODULE: m.name }, binds: [], oracle: false, signFile: '/nonexistent/sign-file' };
+    },
+  } as Family;
+}
+
+/** A container engine that "builds" by writing the given files into the collect directory. */
+function fakeContainers(files: (name: string) => Record<string, string | Uint8Array>, calls: string[]): Containers {
+  return {
+    async ensureImage(spec) {
+      calls.push(`image ${spec.repo}`);
+      return { id: 'sha256:' + 'f'.repeat(64), tag: 'fake/builder:1', built: false } as never;
+    },
+    async run(spec: RunSpec) {
+      calls.push(`run ${spec.cmd?.join(' ')}`);
+      for (const [name, data] of Object.entries(files(spec.env?.KREL ?? ''))) await fs.writeFile(path.join(spec.collect!.to, name), data);
+      return { exitCode: 0 } as never;
+    },
+  };
+}
+
+const goodOutputs = () => {
+  const ko = buildModule({ vermagic: VERMAGIC, versions: [{ name: 'module_layout', crc: 0x1234 }] }).bytes;
+  return { 'nbd.ko': ko, 'nbd.debug.ko': ko, 'kernel.config': CONFIG, 'Module.symvers': '0x00001234\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n', 'compiler.txt': 'gcc-12 (fake)\n', 'nbd.c': 'int x;\n' };
+};
+
+test.before(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-build-one-'));
+});
+test.after(() => fs.rm(tmp, { recursive: true, force: true }));
+
+test('resolve is pure: the plan names the recipe and the outputs; an unknown kernel is a named usage error', () => {
+  const calls: string[] = [];
+  const ctx = { docker: {} as never, paths: resolvePaths({}, { home: tmp }) } as FamilyContext;
+  const plan = resolveBuild(fakeFamily(calls), ctx, [kernel], { kernelRelease: K, module, oracle: true, patchRules: [] });
+  assert.equal(plan.outputs, ['nbd.ko', 'nbd.debug.ko', 'kernel.config', 'Module.symvers', 'compiler.txt']);
+  assert.equal(calls, [`recipe ${K} rules=0`]);
+  try {
+    resolveBuild(fakeFamily(calls), ctx, [kernel], { kernelRelease: '9.9', module, oracle: true, patchRules: [] });
+    assert.unreachable();
+  } catch (err) {
+    assert.is((err as Error).name, 'UnknownKernelError');
+    assert.is((err as { exitCode?: number }).exitCode, 2);
+    assert.match((err as Error).message, `known: ${K}`);
+  }
+});
+
+test('build through fakes: stored and verified; the same key is a cache hit (no container); a damaged hit is rebuilt', async () => {
+  const calls: string[] = [];
+  const store = new DirStore(path.join(tmp, 'store'));
+  const ctx = { docker: {} as never, paths: resolvePaths({}, { home: tmp }), containers: fakeContainers(goodOutputs, calls) } as FamilyContext;
+  const req = { family: fakeFamily(calls), kernelRelease: K, module, store, toolVersion: 'test', catalog: [kernel], patchRules: [] };
+  const first = await buildOne(ctx, req);
+  assert.is(first.status, 'built');
+  assert.equal(first.manifest.checks.map((c) => [c.name, c.ok]), [['vermagic', true], ['crcs', true]]);
+  assert.ok(calls.includes('run build'));
+  assert.not.ok(calls.includes('catalog'), 'the catalog handed in is used, not read again');
+  calls.length = 0;
+  const again = await buildOne(ctx, req);
+  assert.is(again.status, 'cached');
+  assert.is(again.key, first.key);
+  assert.not.ok(calls.some((c) => c.startsWith('run')), 'a hit runs no container');
+  const f = store.artifactPath(again.artifact);
+  await fs.appendFile(f, 'x');
+  const repaired = await buildOne(ctx, req);
+  assert.is(repaired.status, 'built');
+  assert.match(repaired.repaired!, /was damaged/);
+  assert.ok((await store.verify(repaired.artifact)).ok);
+});
+
+test('a recipe that leaves an output out, or a module that fails its checks, stores nothing', async () => {
+  const store = new DirStore(path.join(tmp, 'store-bad'));
+  const calls: string[] = [];
+  const noSymvers = () => {
+    const o: Record<string, string | Uint8Array> = goodOutputs();
+    delete o['Module.symvers'];
+    return o;
+  };
+  const req = { family: fakeFamily(calls), kernelRelease: K, module, store, toolVersion: 'test', catalog: [kernel], patchRules: [] };
+  const base = { docker: {} as never, paths: resolvePaths({}, { home: tmp }) };
+  try {
+    await buildOne({ ...base, containers: fakeContainers(noSymvers, calls) } as FamilyContext, req);
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, VerificationError);
+    assert.match((err as Error).message, 'left no Module.symvers in /out');
+  }
+  const wrongCrc = () => ({ ...goodOutputs(), 'Module.symvers': '0x0000beef\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n' });
+  try {
+    await buildOne({ ...base, containers: fakeContainers(wrongCrc, calls) } as FamilyContext, req);
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, VerificationError);
+    assert.match((err as Error).message, /crcs: .*module_layout/);
+  }
+  assert.equal(await store.list(), []);
+});
+
+test.run();
