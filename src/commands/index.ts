@@ -9,3 +9,5 @@ registerCommand('prepare-host', async () => (await import('./prepare-host.ts')).
 registerCommand('map', async () => (await import('./map.ts')).default);
 registerCommand('unmap', async () => (await import('./unmap.ts')).default);
 registerCommand('export', async () => (await import('./export.ts')).default);
+registerCommand('compose', async () => (await import('./compose.ts')).default);
+registerCommand('decompose', async () => (await import('./decompose.ts')).default);
