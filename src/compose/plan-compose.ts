@@ -5,7 +5,7 @@ import { type ComposeRequest, composeNames } from './request.ts';
 import type { ResolvedTable } from './table.ts';
 
 export const DM_MISSING =
-  'device-mapper is not available on this host (no /dev/mapper/control, no device-mapper in /proc/misc): load it with `modprobe dm-mod`, or write the composite as a file with --to-file OUT';
+  'device-mapper is not available on this host (no device-mapper in /proc/misc; /dev/mapper/control alone proves nothing): load it with `modprobe dm-mod`, or write the composite as a file with --to-file OUT';
 
 /**
  * compose: preconditions refuse before anything changes (exit 3); then the journal, the head and tail
@@ -18,7 +18,7 @@ export function planCompose(req: ComposeRequest, t: ResolvedTable, volumeBytes: 
   const l = t.layout;
   const pre: Plan['preconditions'] = [
     { id: 'volume', describe: `${req.volume} is a block device`, check: shc('[ -b "$1" ] || { [ -e "$1" ] && echo "$1 is not a block device"; exit 1; }', req.volume), otherwise: 'refuse', message: `no such block device: ${req.volume} (a regular file: attach it with losetup --find --show FILE first, or use --to-file OUT)` },
-    { id: 'device-mapper', describe: 'device-mapper is loaded', check: shc('[ -e /dev/mapper/control ] || grep -qw device-mapper /proc/misc'), otherwise: 'refuse', message: DM_MISSING },
+    { id: 'device-mapper', describe: 'device-mapper is loaded', check: shc('[ -e /sys/class/misc/device-mapper ] || grep -qw device-mapper /proc/misc'), otherwise: 'refuse', message: DM_MISSING },
     { id: 'tools', describe: 'dmsetup, losetup and blkid are installed', check: shc('for t in dmsetup losetup blkid dd; do command -v $t > /dev/null || { echo "missing: $t"; exit 1; }; done'), otherwise: 'refuse', message: 'tools missing (install dmsetup and util-linux)' },
     {
       id: 'size',
