@@ -2,7 +2,7 @@ import type { Runner } from '../host/runner.ts';
 import type { Plan, PlanResult } from '../host/plan.ts';
 import { emitScript } from '../host/emit-script.ts';
 import { shQuote } from '../host/quote.ts';
-import { wrapScript, unmapEpilogue } from '../map/wrap.ts';
+import { wrapScript } from '../map/wrap.ts';
 import { parseJournal } from '../map/journal.ts';
 import { type ComposeRequest, composeNames } from './request.ts';
 import { resolveTable, type ResolvedTable, type TableRequest } from './table.ts';
@@ -61,8 +61,14 @@ export async function runCompose(runner: Runner, req: ComposeRequest, mode: 'run
 
 export async function runDecompose(runner: Runner, stateDir: string, target: { all: true } | { name: string }, mode: 'run' | 'emit', generator?: string): Promise<ComposeOutcome> {
   const plan = planDecompose(stateDir, target);
-  if (mode === 'emit') return { plan, result: planned(plan), script: wrapScript(emitScript(plan, { generator }), 'nbdforge decompose', unmapEpilogue(stateDir).map((l) => l.replace('last-unmap.txt', 'last-decompose.txt'))) };
+  if (mode === 'emit') return { plan, result: planned(plan), script: wrapScript(emitScript(plan, { generator }), 'nbdforge decompose', decomposeEpilogue(stateDir)) };
   const result = await runner.run(plan);
   const said = await runner.exec(['cat', `${stateDir}/last-decompose.txt`], { nothrow: true });
   return { plan, result, summary: said.exitCode === 0 ? said.stdout.split('\n').filter(Boolean) : undefined };
+}
+
+/** What decompose said, for people (read by the shell: no process). */
+function decomposeEpilogue(stateDir: string): string[] {
+  const f = shQuote(`${stateDir}/last-decompose.txt`);
+  return [`if [ -f ${f} ]; then while IFS= read -r nf_l; do printf '%s\\n' "$nf_l" >&2; done < ${f}; fi`];
 }

@@ -13,7 +13,7 @@ cm_undo_dm() {
   nm_get name "$1"; cm_n=$NM_V; nm_get uuid "$1"
   cm_dm_uuid "$cm_n" || return 0
   [ "$CM_U" = "$NM_V" ] || return 0 # the name now belongs to another device: not ours
-  cm_dmsetup remove "$cm_n" > /dev/null 2>&1 || { cm_say "cannot remove /dev/mapper/$cm_n: in use (mounted, exported, or held by another device; see: dmsetup info $cm_n)"; return 1; }
+  cm_o=$(cm_dmsetup remove "$cm_n" 2>&1) || { cm_say "cannot remove /dev/mapper/$cm_n: $(nm_last "$cm_o") (in use: mounted, exported, or held by another device? see: dmsetup info $cm_n)"; return 1; }
   cm_say "removed /dev/mapper/$cm_n"
 }
 cm_undo_loop() {
