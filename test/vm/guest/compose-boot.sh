@@ -90,11 +90,13 @@ expect_clean ntfs
 # kill -9 of a compose at each of its stages (its whole process group at once, as a crash would:
 # killing a tree one process at a time lets the parent start the next command in between), then
 # decompose --all leaves nothing. The kill comes once the journal holds N records (read by the
-# shell while the compose runs): 0 = at once; 2 writing the head; 6 attaching the head; 9 the tail;
+# shell while the compose runs): 0 = at once (in the preconditions); 2 writing the head; 6 attaching the head; 9 the tail;
 # 12 creating the composite; 14 its partition device; 16 complete.
 J=$STATE/composes/cext4.jsonl
 for n in 0 2 6 9 12 14 16; do
   setsid /bin/sh /share/compose-ext4.sh > /tmp/kill.out 2>&1 & pid=$! # a path: busybox setsid would run its own ash for "sh"
+  # the group exists once setsid has run (before that, kill -- -PID finds nothing)
+  i=0; while [ "$(cut -d' ' -f5 "/proc/$pid/stat" 2> /dev/null)" != "$pid" ] && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done
   i=0
   while [ "$n" -gt 0 ] && [ $i -lt 1000 ]; do
     c=0; [ -f "$J" ] && while IFS= read -r _l; do c=$((c + 1)); done < "$J"
