@@ -34,10 +34,10 @@ const big = path.join(work, 'big.disk');
 const compute: number[] = [];
 const write: number[] = [];
 for (let i = 0; i < 21; i++) {
+  await fs.remove(big);
   const t0 = process.hrtime.bigint();
   const t = resolveTable({ table: 'gpt', volumeBytes: TIB3 });
   const t1 = process.hrtime.bigint();
-  await fs.remove(big);
   const fh = await fs.promises.open(big, 'wx');
   await fh.truncate(t.layout.totalSectors * 512);
   await fh.write(t.bytes.head, 0, t.bytes.head.length, 0);
