@@ -49,7 +49,9 @@ export async function runCompose(runner: Runner, req: ComposeRequest, mode: 'run
   const names = composeNames(req.stateDir, req.name);
   if (mode === 'emit') {
     const said = shQuote(`composed ${names.dev} (partition ${names.partDev}); device-mapper table:`);
-    const epilogue = [`if [ $nf_rc = 0 ]; then printf '%s\\n' ${said} >&2; cat ${shQuote(`${req.stateDir}/composes/${req.name}.table`)} >&2; fi`];
+    const table = shQuote(`${req.stateDir}/composes/${req.name}.table`);
+    // read by the shell: no process for it
+    const epilogue = [`if [ $nf_rc = 0 ]; then printf '%s\\n' ${said} >&2; while IFS= read -r nf_l; do printf '%s\\n' "$nf_l" >&2; done < ${table}; fi`];
     return { plan, result: planned(plan), report: describeComposite(req, t, undefined), script: wrapScript(emitScript(plan, { generator }), `nbdforge compose ${req.volume}`, epilogue) };
   }
   const result = await runner.run(plan);

@@ -61,7 +61,9 @@ qemu-img convert -f raw -O raw nbd://127.0.0.1:10809 /tmp/exported.raw
 check "export: the exported bytes hold the partition table" sh -c "sfdisk --dump /tmp/exported.raw | grep -q 'start= *2048, size= *$EXT4_V, .*uuid=$PART'"
 check "export: the exported partition is the volume" [ "$(dd if=/tmp/exported.raw bs=512 skip=2048 count="$EXT4_V" 2> /dev/null | sha256sum | cut -d' ' -f1)" = "$(sha /dev/vda)" ]
 rm -f /tmp/exported.raw
-expect_error busy decompose-ext4.sh 1 'in use'
+expect_error busy decompose-ext4.sh 1 'cannot remove /dev/mapper/cext4 (in use'
+check "busy: the exported composite is still there" [ -b /dev/mapper/cext4 ]
+check "busy: says what it did take apart" said busy 'removed /dev/mapper/cext4p1'
 run export-stop export-stop.sh
 check "export-stop: exit 0" [ "$RC" = 0 ]
 run decompose-ext4 decompose-ext4.sh
