@@ -2,7 +2,7 @@
 /**
  * Every benchmark, one after the other (they share the machine, so never at once). Each writes its
  * own section of docs/BENCHMARKS.md with the command that reproduces it.
- *   npm run bench                 build, prepare-host, map, publish, publish-oci
+ *   npm run bench                 build, prepare-host, map, publish, publish-oci, compose
  *   npm run bench -- build        one of them; arguments after the name go to that script
  */
 import { $ } from 'zx';
@@ -13,6 +13,7 @@ const benches: Record<string, string> = {
   map: 'scripts/bench-map.ts',
   publish: 'scripts/bench-publish.ts',
   'publish-oci': 'scripts/bench-publish-oci.ts',
+  compose: 'scripts/bench-compose.ts',
 };
 const [first, ...rest] = process.argv.slice(2);
 if (first && !benches[first]) {

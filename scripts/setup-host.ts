@@ -24,8 +24,8 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
   docker: { probe: ['dockerd'], packages: ['docker.io', 'iptables'] },
   debootstrap: { probe: ['debootstrap'], packages: ['debootstrap'] },
   vm: {
-    probe: ['qemu-system-x86_64', 'qemu-img', 'qemu-nbd', 'busybox', 'lvm', 'kpartx', 'dmsetup', 'cpio', 'sfdisk', 'mkfs.ext4', 'mkfs.xfs', 'depmod', 'dropbear', 'ssh', 'dash'],
-    packages: ['qemu-system-x86', 'qemu-utils', 'busybox-static', 'lvm2', 'kpartx', 'dmsetup', 'kmod', 'cpio', 'fdisk', 'e2fsprogs', 'xfsprogs', 'xz-utils', 'binutils', 'dropbear-bin', 'openssh-client', 'dash'],
+    probe: ['qemu-system-x86_64', 'qemu-img', 'qemu-nbd', 'busybox', 'lvm', 'kpartx', 'dmsetup', 'cpio', 'sfdisk', 'mkfs.ext4', 'mkfs.xfs', 'depmod', 'dropbear', 'ssh', 'dash', 'sgdisk', 'ntfs-3g', 'mkntfs'],
+    packages: ['qemu-system-x86', 'qemu-utils', 'busybox-static', 'lvm2', 'kpartx', 'dmsetup', 'kmod', 'cpio', 'fdisk', 'e2fsprogs', 'xfsprogs', 'xz-utils', 'binutils', 'dropbear-bin', 'openssh-client', 'dash', 'gdisk', 'ntfs-3g'],
   },
   rpm: { probe: ['rpmbuild', 'createrepo_c', 'gpg'], packages: ['rpm', 'createrepo-c', 'gnupg'] },
   // publish to yum and apt: rpmbuild/rpmsign/createrepo_c make the repository, dnf is the real client

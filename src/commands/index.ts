@@ -15,4 +15,6 @@ export const commands: Record<string, () => Promise<Command>> = {
   ci: async () => (await import('./ci.ts')).default,
   pull: async () => (await import('./pull.ts')).default,
   'kmm-module': async () => (await import('./kmm-module.ts')).default,
+  compose: async () => (await import('./compose.ts')).default,
+  decompose: async () => (await import('./decompose.ts')).default,
 };
