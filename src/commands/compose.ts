@@ -97,7 +97,7 @@ const composeCommand: Command = {
         () => ({ composite: out.report }),
       );
     } catch (err) {
-      if (err instanceof ComposeRequestError || err instanceof MapRequestError || err instanceof PartTypeError || err instanceof GuidError || err instanceof LayoutError || /absolute path/.test((err as Error).message))
+      if (err instanceof ComposeRequestError || err instanceof MapRequestError || err instanceof PartTypeError || err instanceof GuidError || err instanceof LayoutError)
         throw new UsageError((err as Error).message);
       throw err;
     }

@@ -77,7 +77,7 @@ const exportCommand: Command = {
       const out = await runExport(t.runner, e, t.mode, `nbdforge ${ctx.version} export`);
       return finish(ctx, t, out, values.json!, () => `${exportLines(e).join('\n')}\n`, () => ({ url: e.url, drive: e.drive, exposed: e.exposed, export: out.state }));
     } catch (err) {
-      if (err instanceof MapRequestError || /absolute path/.test((err as Error).message)) throw new UsageError((err as Error).message);
+      if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
   },

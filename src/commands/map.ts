@@ -53,7 +53,7 @@ const mapCommand: Command = {
         stateDir: t.stateDir,
       });
     } catch (err) {
-      if (err instanceof MapRequestError || /absolute path/.test((err as Error).message)) throw new UsageError((err as Error).message);
+      if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
     const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`);

@@ -29,7 +29,7 @@ const unmapCommand: Command = {
     try {
       target = values.all ? { all: true } : positionals[0].startsWith('/dev/') ? { device: positionals[0] } : { image: targetPath(positionals[0], t, 'IMAGE') };
     } catch (err) {
-      if (err instanceof MapRequestError || /absolute path/.test((err as Error).message)) throw new UsageError((err as Error).message);
+      if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
     const out = await runUnmap(t.runner, t.stateDir, target, t.mode, `nbdforge ${ctx.version} unmap`);

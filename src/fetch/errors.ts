@@ -23,6 +23,8 @@ export class ChecksumError extends FetchError {
 /** Nobody answered at all: no server there, or no such host. Retrying (x every repository) only wastes minutes. */
 export class UnreachableError extends FetchError {
   override name = 'UnreachableError';
+  /** What happened, in words: "connection refused", "host name not found", ... */
+  reason = '';
 }
 
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE']);
@@ -51,7 +53,9 @@ export function toFetchError(err: unknown, url: string): FetchError {
         return url;
       }
     })();
-    return new UnreachableError(`${url}: ${UNREACHABLE_CODES[code]} (${code}); check the address and port of ${host} and that its server is running`, url, undefined, false, { cause: err });
+    const e = new UnreachableError(`${url}: ${UNREACHABLE_CODES[code]} (${code}); check the address and port of ${host} and that its server is running`, url, undefined, false, { cause: err });
+    e.reason = UNREACHABLE_CODES[code];
+    return e;
   }
   const retryable = RETRYABLE_CODES.has(code) || e?.name === 'TimeoutError' || e?.name === 'ReadError';
   const what = code ? `${code}: ${e.message}` : String(e?.message ?? err);

@@ -65,7 +65,7 @@ export async function writeScript(file: string, script: string): Promise<string>
 
 /** A path as the target sees it: relative paths only make sense on this machine. */
 export function targetPath(p: string, t: Target, what: string): string {
-  if (t.remote && !path.isAbsolute(p)) throw new Error(`${what} must be an absolute path on the target with --ssh/--emit-script: ${p}`);
+  if (t.remote && !path.isAbsolute(p)) throw new UsageError(`${what} must be an absolute path on the target with --ssh/--emit-script: ${p}`);
   return path.resolve(p);
 }
 

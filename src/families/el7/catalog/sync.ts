@@ -129,7 +129,7 @@ export async function syncEl7Catalog(o: El7SyncOptions): Promise<El7SyncResult> 
     });
   } catch (err) {
     if (!(err instanceof UnreachableError)) throw err;
-    const why = /: ([^(]+) \(/.exec(err.message)?.[1] ?? 'no answer';
+    const why = err.reason || 'no answer';
     throw new VaultUnreachableError(`cannot reach the el7 vault ${redact(vault)} (${why}); check --vault and that its server is running and reachable from here`, { cause: err });
   }
   problems.sort((a, b) => a.repo.localeCompare(b.repo, undefined, { numeric: true }));
