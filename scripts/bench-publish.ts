@@ -72,6 +72,21 @@ for (let i = 0; i < runs; i++) {
   const wall = await secs(async () => (r = await publish()));
   reruns.push({ wall, ms: r.ms, bytes: r.bytesSent, nothing: r.nothingToPublish });
 }
+// The same kernels to an apt repository (debian12's package channel): first publish, then re-publish.
+const aptDir = path.join(work, 'apt');
+const aptPublish = async () => {
+  const r = await $({ env })`${cli} publish --family debian12 --kernels ${kernels.join(',')} --to ${`apt:${aptDir}`} --gpg-key ${fpr} --json`;
+  return JSON.parse(r.stdout) as { bytesSent: number; ms: number; nothingToPublish: boolean };
+};
+let aptFirst!: { bytesSent: number; ms: number; nothingToPublish: boolean };
+const aptFirstSecs = await secs(async () => (aptFirst = await aptPublish()));
+const aptReruns: Array<{ wall: number; bytes: number; nothing: boolean }> = [];
+for (let i = 0; i < runs; i++) {
+  let r!: { bytesSent: number; ms: number; nothingToPublish: boolean };
+  const wall = await secs(async () => (r = await aptPublish()));
+  aptReruns.push({ wall, bytes: r.bytesSent, nothing: r.nothingToPublish });
+}
+if (aptReruns.some((r) => !r.nothing || r.bytes !== 0)) throw new Error(`an apt re-publish sent something: ${JSON.stringify(aptReruns)}`);
 // What any nbdforge command costs before it does anything (node + tsx compiling the sources).
 const startup: number[] = [];
 for (let i = 0; i < runs; i++) startup.push(await secs(() => $`${cli} --version`));
@@ -123,7 +138,7 @@ const raw = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
 const wall = median(reruns.map((r) => r.wall));
 const own = median(reruns.map((r) => r.ms)) / 1000;
 const section = `<!-- bench:publish -->
-## publish --to dir
+## publish --to dir and --to apt
 
 Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), load average before the run ${os.loadavg()[0].toFixed(2)}.
 Command: \`tsx scripts/bench-publish.ts --runs ${runs}\`. ${kernels.length} debian12 kernels (${kernels.join(', ')}), signed with a
@@ -134,6 +149,8 @@ throwaway ed25519 key; whole CLI processes (\`node bin/nbdforge.js publish ... -
 | publish to an empty directory (re-hash, copy modules + manifests, plan scripts, index.json + gpg signature, install.sh, SHA256SUMS) | ${fmt(firstSecs)} (command's own ${fmt(first.ms / 1000)}) | ${kib(first.bytesSent)} written (${kib(moduleBytes)} of it modules; tree ${kib(siteBytes)}) | ${(firstSecs / plainSecs).toFixed(1)}x the baseline |
 | Baseline: cp of the same modules + sha256sum (in-process copy, one sha256sum) | ${fmt(plainSecs)} | ${kib(moduleBytes)} | baseline |
 | re-publish, nothing missing (\`nothing to publish\`), median of ${runs} | **${fmt(wall)}** (command's own ${fmt(own)}) | **0** | goal < 1 s, 0 bytes |
+| publish to apt (one .deb per kernel: dpkg-deb, Packages, Release, InRelease signed) | ${fmt(aptFirstSecs)} (command's own ${fmt(aptFirst.ms / 1000)}) | ${kib(aptFirst.bytesSent)} of packages | ${(aptFirstSecs / plainSecs).toFixed(1)}x the baseline |
+| apt re-publish, nothing missing, median of ${runs} | **${fmt(median(aptReruns.map((r) => r.wall)))}** | **0** | goal < 1 s, 0 bytes |
 | For scale: \`nbdforge --version\` (process start-up only), median of ${runs} | ${fmt(median(startup))} | | re-publish is ${(wall / median(startup)).toFixed(2)}x a bare start-up |
 ${guest ? `| In a guest (${guest.K}, QEMU TCG): \`curl URL/install.sh \\| sh\` (index + signature check with gpgv, download, size/sha256/vermagic, then the plan), fresh | ${fmt(median(guest.install))} | | **${(median(guest.install) / median(guest.emitted)).toFixed(2)}x** the emitted script |
 | Same guest: prepare-host's emitted script (module embedded), fresh | ${fmt(median(guest.emitted))} | | baseline |
