@@ -40,7 +40,7 @@ export interface Debian12Kernel extends KernelEntry {
 /**
  * Join apt records into buildable kernels, line by line and flavour by flavour as lines.json lists them.
  * The first package role (headers-common) names the ABIs; its newest version is the kernel's source
- * version. A role whose rule is `exact` must exist at exactly that version (first of its name
+ * version. A flavour has a kernel for an ABI when the second role (its headers) exists at any version. A role whose rule is `exact` must exist at exactly that version (first of its name
  * templates that does); `same-or-newest` roles (kbuild and compiler packages the archive keeps few
  * of) take that version when present, else the newest.
  */
@@ -67,6 +67,8 @@ export function buildCatalog(records: AptRecord[], fetchedAt: string, data: Line
       }
       const abis = [...found].sort(([a, x], [b, y]) => compareDebVersions(x.version, y.version) || a.localeCompare(b));
       for (const [abi, common] of abis) {
+        // A flavour the archive never built for this ABI (no headers at all) is not a kernel, not a skip.
+        if (!line.packages[roles[0]].names.some((n) => by.has(fill(n, { ...vars, abi })))) continue;
         const v = common.version;
         const release = fill(line.release, { ...vars, abi });
         const files: SourceFile[] = [file(anchorRole, common)];

@@ -88,7 +88,9 @@ export function parseLines(text: string, file = LINES_FILE): Lines {
     }
     for (const role of ['headers-common', 'headers', 'kbuild', 'source', 'image'])
       if (!packages[role]) fail(file, `${at}.packages has no "${role}" (the build recipe needs it)`);
-    if (!packages[Object.keys(packages)[0]].names[0].includes('{abi}')) fail(file, `${at}: the first package role must name {abi}: it discovers the kernels`);
+    const [first, second] = Object.values(packages);
+    if (!first.names.every((n) => n.includes('{abi}'))) fail(file, `${at}: the first package role must name {abi}: it discovers the kernels`);
+    if (!second?.names.every((n) => n.includes('{flavour}'))) fail(file, `${at}: the second package role must name {flavour}: it says which flavours an ABI has`);
     if (!Array.isArray(l.flavours) || l.flavours.length === 0) fail(file, `${at}.flavours must be a non-empty array`);
     const flavours = (l.flavours as Array<Record<string, unknown>>).map((f, k) => {
       if (typeof f?.flavour !== 'string' || !/^[a-z0-9-]+$/.test(f.flavour)) fail(file, `${at}.flavours[${k}].flavour must be a name such as "rt-amd64"`);
@@ -146,5 +148,7 @@ export function aptQuery(lines: Lines): { prefixes: string[]; patterns: string[]
           prefixes.add(n.split('{')[0]);
           patterns.add(templateRegExp(n, l.abi, { flavour: f.flavour, common: f.common }).source.replace(/^\^|\$$/g, ''));
         }
-  return { prefixes: [...prefixes].sort(), patterns: [...patterns].sort() };
+  // A prefix another one covers (linux-kbuild-6.1 under linux-kbuild-) would only list names twice.
+  const sorted = [...prefixes].sort();
+  return { prefixes: sorted.filter((p) => !sorted.some((q) => q !== p && p.startsWith(q))), patterns: [...patterns].sort() };
 }
