@@ -82,15 +82,21 @@ for (const k of newest) {
   });
 }
 
-test('rt kernels carry preempt_rt in vermagic, the others preempt', () => {
+test('rt kernels: their own release in vermagic, and 6.1 rt its own preempt_rt word', () => {
   const rt = newest.filter((k) => k.flavour === 'rt-amd64');
   assert.is(rt.length, lines.length);
   for (const k of newest) {
     const v = vermagics[k.kernelRelease]?.built;
     assert.ok(v, `${k.kernelRelease} was built`);
-    if (k.flavour === 'rt-amd64') assert.is(v, `${k.kernelRelease} SMP preempt_rt mod_unload modversions`);
-    else assert.is(v, `${k.kernelRelease} SMP preempt mod_unload modversions`);
+    // 6.1's RT patch set leaves PREEMPT_BUILD unset: vermagic.h then says preempt_rt. 6.12's in-tree RT
+    // selects PREEMPT_BUILD, which vermagic.h tests first: "preempt", told apart by the -rt-amd64 release.
+    const word = k.flavour === 'rt-amd64' && k.line === '6.1' ? 'preempt_rt' : 'preempt';
+    assert.is(v, `${k.kernelRelease} SMP ${word} mod_unload modversions`);
+    if (k.flavour === 'rt-amd64') assert.ok(v.startsWith(`${k.kernelRelease} `) && k.kernelRelease.endsWith('-rt-amd64'));
   }
+  // a module for one flavour is refused by the other: the release words differ
+  const [a, b] = [newest.find((k) => k.line === '6.12' && k.flavour === 'rt-amd64')!, newest.find((k) => k.line === '6.12' && k.flavour === 'amd64')!];
+  assert.is.not(vermagics[a.kernelRelease].built, vermagics[b.kernelRelease].built);
 });
 
 test.run();
