@@ -2,7 +2,7 @@
 /**
  * Every benchmark, one after the other (they share the machine, so never at once). Each writes its
  * own section of docs/BENCHMARKS.md with the command that reproduces it.
- *   npm run bench                 build, prepare-host, map
+ *   npm run bench                 build, prepare-host, map, debian12-matrix
  *   npm run bench -- build        one of them; arguments after the name go to that script
  */
 import { $ } from 'zx';
@@ -11,6 +11,7 @@ const benches: Record<string, string> = {
   build: 'scripts/bench-build.ts',
   'prepare-host': 'scripts/bench-prepare-host.ts',
   map: 'scripts/bench-map.ts',
+  'debian12-matrix': 'scripts/bench-debian12-matrix.ts',
 };
 const [first, ...rest] = process.argv.slice(2);
 if (first && !benches[first]) {
