@@ -2,7 +2,7 @@
 /**
  * Every benchmark, one after the other (they share the machine, so never at once). Each writes its
  * own section of docs/BENCHMARKS.md with the command that reproduces it.
- *   npm run bench                 build, prepare-host, map, publish, publish-oci, compose
+ *   npm run bench                 build, prepare-host, map, publish, publish-oci, compose, debian12-matrix
  *   npm run bench -- build        one of them; arguments after the name go to that script
  */
 import { $ } from 'zx';
@@ -14,6 +14,7 @@ const benches: Record<string, string> = {
   publish: 'scripts/bench-publish.ts',
   'publish-oci': 'scripts/bench-publish-oci.ts',
   compose: 'scripts/bench-compose.ts',
+  'debian12-matrix': 'scripts/bench-debian12-matrix.ts',
 };
 const [first, ...rest] = process.argv.slice(2);
 if (first && !benches[first]) {

@@ -5,7 +5,9 @@
 #   HEADER_DEBS     .deb files in /debs holding the kbuild tree (headers-common, headers-flavour, kbuild)
 #   SOURCE_DEB      the linux-source .deb in /debs; SOURCE_TARBALL its member holding the tree
 #   MODULE          module name; MODULE_SOURCES  paths inside the tree (one directory)
-#   IMAGE_DEB       optional: linux-image .deb whose shipped module is the oracle
+#   IMAGE_DEB       optional: linux-image .deb whose shipped module is the oracle; SHIPPED_MEMBER its
+#                   path in the package (a .xz member is decompressed: 6.12 ships nbd.ko.xz)
+#   COMMON_TREE     the headers-common tree (/usr/src/linux-headers-6.1.0-56-common-rt) for patch rules
 #   PATCH_RULES     patch rules for apply-patches.sh (may be empty)
 #   DERIVED         /derived (host cache for members pulled out of large archives) and SOURCE_KEY/IMAGE_KEY
 set -eu
@@ -55,7 +57,7 @@ for s in $MODULE_SOURCES; do
 done
 
 # Rule-based source fixes (kernels/patches/), each only when its conditions hold in this tree.
-/usr/local/lib/nbdforge/apply-patches.sh "/usr/src/linux-headers-${KREL%-*}-common" "$w/mod" "$out/patches.txt"
+/usr/local/lib/nbdforge/apply-patches.sh "$COMMON_TREE" "$w/mod" "$out/patches.txt"
 
 stage compile
 cd "$w/mod"
@@ -75,10 +77,16 @@ if [ -n "${IMAGE_DEB:-}" ]; then
   stage oracle
   oracle=$DERIVED/oracle-$IMAGE_KEY.ko
   if [ ! -f "$oracle" ]; then
-    member=./lib/modules/$KREL/kernel/$moddir/$MODULE.ko
+    member=$SHIPPED_MEMBER
     tmp=$(mktemp "$oracle.tmp.XXXXXX")
-    dpkg-deb --fsys-tarfile "/debs/$IMAGE_DEB" | tar -xOf - --occurrence=1 "$member" > "$tmp"
-    [ -s "$tmp" ] || { rm -f "$tmp"; echo "$member not in $IMAGE_DEB" >&2; exit 7; }
+    case "$member" in
+      *.xz) unpack() { xz -dc; } ;;
+      *) unpack() { cat; } ;;
+    esac
+    # Without pipefail the status is unpack's: xz fails on a missing (empty) or damaged member.
+    if ! dpkg-deb --fsys-tarfile "/debs/$IMAGE_DEB" | tar -xOf - --occurrence=1 "$member" | unpack > "$tmp" || [ ! -s "$tmp" ]; then
+      rm -f "$tmp"; echo "$member not in $IMAGE_DEB (or not readable)" >&2; exit 7
+    fi
     mv "$tmp" "$oracle"
   fi
   cp "$oracle" "$out/shipped.ko"

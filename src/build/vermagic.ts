@@ -7,8 +7,11 @@ export function expectedVermagic(release: string, config: string): string {
   const on = (sym: string) => new RegExp(`^${sym}=y$`, 'm').test(config);
   let s = `${release} `;
   if (on('CONFIG_SMP')) s += 'SMP ';
-  if (on('CONFIG_PREEMPT_RT')) s += 'preempt_rt ';
-  else if (on('CONFIG_PREEMPT_BUILD') || on('CONFIG_PREEMPT')) s += 'preempt ';
+  // vermagic.h tests PREEMPT_BUILD before PREEMPT_RT: 6.12's in-tree RT selects PREEMPT_BUILD and says
+  // "preempt" (its release, -rt-amd64, tells it apart); 6.1's RT patch set does not and says "preempt_rt".
+  if (on('CONFIG_PREEMPT_BUILD')) s += 'preempt ';
+  else if (on('CONFIG_PREEMPT_RT')) s += 'preempt_rt ';
+  else if (on('CONFIG_PREEMPT')) s += 'preempt ';
   if (on('CONFIG_MODULE_UNLOAD')) s += 'mod_unload ';
   if (on('CONFIG_MODVERSIONS')) s += 'modversions ';
   // RANDSTRUCT kernels append a hash of a seed that is not in .config: refuse to guess.

@@ -19,7 +19,7 @@ test('unknown kernel: names the known ones, exit 2 (usage), nothing stored', () 
   const r = run(['build', '--family', 'debian12', '--kernel', '9.9.9-bogus']);
   assert.is(r.status, 2, r.stderr);
   assert.match(r.stderr, /unknown kernel "9\.9\.9-bogus"/);
-  assert.match(r.stderr, /known: 6\.1\.0-\d+-amd64/);
+  assert.match(r.stderr, /known: .*6\.12\.\d+\+deb12-rt-amd64, .*6\.1\.0-\d+-amd64/);
   assert.not.ok(spawnSync('test', ['-e', path.join(home, 'store', 'index.json')]).status === 0);
 });
 
@@ -103,7 +103,9 @@ test('kernels --json lists the catalog', () => {
   const j = JSON.parse(r.stdout);
   assert.is(j.family, 'debian12');
   assert.ok(j.kernels.length >= 2);
-  for (const k of j.kernels) assert.match(k.kernelRelease, /^6\.1\.0-\d+-amd64$/);
+  // every line and flavour of kernels/debian12/lines.json; the stock kernel (6.1 amd64) last
+  for (const k of j.kernels) assert.match(k.kernelRelease, /^(6\.1\.0-\d+|6\.12\.\d+\+deb12)-(amd64|cloud-amd64|rt-amd64)$/);
+  assert.match(j.kernels.at(-1).kernelRelease, /^6\.1\.0-\d+-amd64$/);
 });
 
 test('matrix --json over two kernels: summary with per-kernel results', () => {

@@ -81,6 +81,13 @@ test('PREEMPT_RT gives preempt_rt', () => {
   assert.is(expectedVermagic('6.1.0-56-rt-amd64', cfg), '6.1.0-56-rt-amd64 SMP preempt_rt mod_unload modversions ');
 });
 
+test('6.12 RT (in-tree PREEMPT_RT selects PREEMPT_BUILD) gives preempt, as vermagic.h checks PREEMPT_BUILD first', () => {
+  // Excerpt of linux-headers-6.12.117+deb12-rt-amd64's .config: CONFIG_PREEMPT_BUILD=y and CONFIG_PREEMPT_RT=y.
+  const cfg = debian61.replace('CONFIG_PREEMPT_VOLUNTARY=y', '# CONFIG_PREEMPT_VOLUNTARY is not set\nCONFIG_PREEMPT_RT=y').replace('CONFIG_PREEMPT_DYNAMIC=y', '# CONFIG_PREEMPT_DYNAMIC is not set');
+  assert.match(cfg, /^CONFIG_PREEMPT_BUILD=y$/m);
+  assert.is(expectedVermagic('6.12.117+deb12-rt-amd64', cfg), '6.12.117+deb12-rt-amd64 SMP preempt mod_unload modversions ');
+});
+
 test('RANDSTRUCT throws (the seed hash is not in .config)', () => {
   assert.throws(() => expectedVermagic('6.1.0-56-amd64', debian61.replace('CONFIG_RANDSTRUCT_NONE=y', 'CONFIG_RANDSTRUCT=y\nCONFIG_RANDSTRUCT_FULL=y')), /6\.1\.0-56-amd64: RANDSTRUCT/);
   assert.throws(() => expectedVermagic('4.19.0-x', centos7 + 'CONFIG_GCC_PLUGIN_RANDSTRUCT=y\n'), /RANDSTRUCT kernels are not supported/);

@@ -1,5 +1,6 @@
 import type { CatalogResult, KernelEntry, SourceFile } from '../family.ts';
 import { compareDebVersions } from './deb-version.ts';
+import { fill, loadLines, templateRegExp, type Lines } from './lines.ts';
 
 export interface AptRecord {
   package: string;
@@ -30,13 +31,20 @@ function file(role: string, r: AptRecord): SourceFile {
   return { role, name: r.package, version: r.version, filename: basename(r.filename), sha256: r.sha256, size: r.size };
 }
 
+/** A debian12 kernel: the catalog entry plus the line and flavour (from lines.json) it belongs to. */
+export interface Debian12Kernel extends KernelEntry {
+  line: string;
+  flavour: string;
+}
+
 /**
- * Join apt records into buildable kernels: for each ABI N with linux-headers-6.1.0-N-{common,amd64},
- * the source version is the -common package's version; linux-source-6.1 and linux-image-6.1.0-N-amd64
- * must exist at exactly that version. kbuild and the compiler metapackage are not ABI-versioned and
- * the archive keeps few of them: the same version when present, else the newest.
+ * Join apt records into buildable kernels, line by line and flavour by flavour as lines.json lists them.
+ * The first package role (headers-common) names the ABIs; its newest version is the kernel's source
+ * version. A flavour has a kernel for an ABI when the second role (its headers) exists at any version. A role whose rule is `exact` must exist at exactly that version (first of its name
+ * templates that does); `same-or-newest` roles (kbuild and compiler packages the archive keeps few
+ * of) take that version when present, else the newest.
  */
-export function buildCatalog(records: AptRecord[], fetchedAt: string): CatalogResult {
+export function buildCatalog(records: AptRecord[], fetchedAt: string, data: Lines = loadLines()): CatalogResult {
   const by = new Map<string, AptRecord[]>();
   for (const r of records) {
     const list = by.get(r.package) ?? [];
@@ -44,48 +52,42 @@ export function buildCatalog(records: AptRecord[], fetchedAt: string): CatalogRe
     by.set(r.package, list);
   }
   for (const list of by.values()) list.sort((a, b) => compareDebVersions(b.version, a.version));
-  const exact = (pkg: string, v: string) => by.get(pkg)?.find((r) => r.version === v);
-  const sameOrNewest = (pkg: string, v: string) => exact(pkg, v) ?? by.get(pkg)?.[0];
 
-  const kernels: KernelEntry[] = [];
+  const kernels: Debian12Kernel[] = [];
   const skipped: CatalogResult['skipped'] = [];
-  const abis = [...by.keys()]
-    .map((p) => /^linux-headers-6\.1\.0-(\d+)-common$/.exec(p)?.[1])
-    .filter((x): x is string => !!x)
-    .sort((a, b) => Number(a) - Number(b));
-  for (const abi of abis) {
-    const krel = `6.1.0-${abi}-amd64`;
-    const common = by.get(`linux-headers-6.1.0-${abi}-common`)![0];
-    const v = common.version;
-    const flavour = exact(`linux-headers-${krel}`, v);
-    const source = exact('linux-source-6.1', v);
-    const image = exact(`linux-image-${krel}`, v);
-    const kbuild = sameOrNewest('linux-kbuild-6.1', v);
-    const compiler = sameOrNewest('linux-compiler-gcc-12-x86', v);
-    const missing = [
-      !flavour && `linux-headers-${krel}=${v}`,
-      !source && `linux-source-6.1=${v}`,
-      !image && `linux-image-${krel}=${v}`,
-      !kbuild && 'linux-kbuild-6.1',
-      !compiler && 'linux-compiler-gcc-12-x86',
-    ].filter(Boolean);
-    if (missing.length) {
-      skipped.push({ kernelRelease: krel, reason: `not in the archive: ${missing.join(', ')}` });
-      continue;
+  for (const line of data.lines) {
+    const [anchorRole, ...roles] = Object.keys(line.packages);
+    for (const fl of line.flavours) {
+      const vars = { flavour: fl.flavour, common: fl.common };
+      const anchor = line.packages[anchorRole].names.map((n) => templateRegExp(n, line.abi, vars));
+      const found = new Map<string, AptRecord>();
+      for (const [pkg, list] of by) {
+        const abi = anchor.map((re) => re.exec(pkg)?.[1]).find((x) => x !== undefined);
+        if (abi !== undefined && !found.has(abi)) found.set(abi, list[0]);
+      }
+      const abis = [...found].sort(([a, x], [b, y]) => compareDebVersions(x.version, y.version) || a.localeCompare(b));
+      for (const [abi, common] of abis) {
+        // A flavour the archive never built for this ABI (no headers at all) is not a kernel, not a skip.
+        if (!line.packages[roles[0]].names.some((n) => by.has(fill(n, { ...vars, abi })))) continue;
+        const v = common.version;
+        const release = fill(line.release, { ...vars, abi });
+        const files: SourceFile[] = [file(anchorRole, common)];
+        const missing: string[] = [];
+        for (const role of roles) {
+          const rule = line.packages[role];
+          const names = rule.names.map((n) => fill(n, { ...vars, abi }));
+          const exact = names.map((n) => by.get(n)?.find((r) => r.version === v)).find(Boolean);
+          const hit = exact ?? (rule.version === 'same-or-newest' ? names.map((n) => by.get(n)?.[0]).find(Boolean) : undefined);
+          if (hit) files.push(file(role, hit));
+          else missing.push(rule.version === 'exact' ? `${names.join(' or ')}=${v}` : names.join(' or '));
+        }
+        if (missing.length) {
+          skipped.push({ kernelRelease: release, reason: `not in the archive: ${missing.join(', ')}` });
+          continue;
+        }
+        kernels.push({ family: 'debian12', kernelRelease: release, sourceVersion: v, line: line.line, flavour: fl.flavour, files });
+      }
     }
-    kernels.push({
-      family: 'debian12',
-      kernelRelease: krel,
-      sourceVersion: v,
-      files: [
-        file('headers-common', common),
-        file('headers', flavour!),
-        file('kbuild', kbuild!),
-        file('compiler', compiler!),
-        file('source', source!),
-        file('image', image!),
-      ],
-    });
   }
   return { fetchedAt, kernels, skipped };
 }

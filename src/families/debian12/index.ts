@@ -6,7 +6,8 @@ import type { ModuleSpec } from '../../build/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
 import { ensureImage } from '../../docker/image.ts';
 import { runContainer } from '../../docker/run.ts';
-import { buildCatalog, parseAptRecords } from './catalog.ts';
+import { buildCatalog, parseAptRecords, type Debian12Kernel } from './catalog.ts';
+import { aptQuery, fill, LINES_FILE, loadLines, type Line } from './lines.ts';
 import { sha256, sha256File } from '../../util/hash.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { Mutex } from '../../util/mutex.ts';
@@ -39,6 +40,17 @@ function derivedPaths(dir: string, kernel: KernelEntry): Record<string, string> 
   };
 }
 
+/** The cached catalog carries the hash of the data it was made from. */
+type Cached = CatalogResult & { linesSha256?: string };
+
+/** The lines.json entry a catalog kernel belongs to. */
+function lineOf(kernel: KernelEntry): Line {
+  const name = (kernel as Partial<Debian12Kernel>).line;
+  const line = loadLines().lines.find((l) => l.line === name);
+  if (!line) throw new Error(`${kernel.kernelRelease}: line ${JSON.stringify(name)} is not in ${LINES_FILE}; run nbdforge kernels --refresh`);
+  return line;
+}
+
 const exists = (p: string) => fs.access(p).then(() => true, () => false);
 
 export function createDebian12(env: NodeJS.ProcessEnv): Family {
@@ -54,15 +66,18 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
     await fs.mkdir(d.lists, { recursive: true });
     const img = await ensureImage(ctx.docker, image, ctx.log);
     ctx.log?.('catalog: apt-get update in the builder container');
+    const data = loadLines();
+    const q = aptQuery(data);
     const { output } = await runContainer(ctx.docker, {
       image: img.tag,
       cmd: ['/usr/local/lib/nbdforge/catalog.sh'],
+      env: { CATALOG_PREFIXES: q.prefixes.join(' '), CATALOG_PATTERNS: q.patterns.join('\n') },
       binds: [`${d.lists}:/var/lib/apt/lists`],
       labels: { 'nbdforge.role': 'catalog' },
       signal: ctx.signal,
     });
-    const result = buildCatalog(parseAptRecords(output), new Date().toISOString());
-    if (result.kernels.length === 0) throw new Error('the apt archive offers no buildable linux-headers-6.1.0-N-amd64 kernel');
+    const result: Cached = { ...buildCatalog(parseAptRecords(output), new Date().toISOString(), data), linesSha256: data.sha256 };
+    if (result.kernels.length === 0) throw new Error(`the apt archive offers no kernel of the lines in ${LINES_FILE} (${data.lines.map((l) => l.line).join(', ')}); check the host's apt sources`);
     await writeFileAtomic(d.catalog, JSON.stringify(result, null, 2) + '\n');
     return result;
   }
@@ -73,13 +88,15 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
 
     async catalog(ctx, opts = {}) {
       const d = dirs(ctx);
-      const cached = await fs.readFile(d.catalog, 'utf8').then((t) => JSON.parse(t) as CatalogResult, () => undefined);
-      if (!opts.refresh && cached && Date.now() - Date.parse(cached.fetchedAt) < CATALOG_TTL_MS) return cached;
+      const cached = await fs.readFile(d.catalog, 'utf8').then((t) => JSON.parse(t) as Cached, () => undefined);
+      // A catalog made from other lines.json data (a line or flavour added) is stale whatever its age.
+      const current = cached?.linesSha256 === loadLines().sha256;
+      if (!opts.refresh && cached && current && Date.now() - Date.parse(cached.fetchedAt) < CATALOG_TTL_MS) return cached;
       try {
         return await refreshCatalog(ctx);
       } catch (err) {
         // An expired catalog still names real packages; an explicit --refresh must not fall back.
-        if (!cached || opts.refresh || ctx.signal?.aborted) throw err;
+        if (!cached || !current || opts.refresh || ctx.signal?.aborted) throw err;
         ctx.log?.(`catalog: refresh failed (${(err as Error).message.split('\n')[0]}); using the catalog read ${cached.fetchedAt}`);
         return cached;
       }
@@ -134,6 +151,9 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
     recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {
       const d = dirs(ctx);
       const fileOf = (role: string) => kernel.files.find((f) => f.role === role)!;
+      const line = lineOf(kernel);
+      const common = fileOf('headers-common').name;
+      const modPath = path.posix.join(path.posix.dirname(module.sources[0]), module.name);
       return {
         image,
         cmd: ['/usr/local/lib/nbdforge/build.sh'],
@@ -143,13 +163,17 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
           HEADERS_KEY: headersKey(kernel),
           SOURCE_DEB: fileOf('source').filename,
           SOURCE_KEY: fileOf('source').sha256,
-          SOURCE_TARBALL: './usr/src/linux-source-6.1.tar.xz',
-          SOURCE_PREFIX: 'linux-source-6.1/',
+          SOURCE_TARBALL: line.sourceTarball,
+          SOURCE_PREFIX: line.sourcePrefix,
+          // The headers-common package unpacks to /usr/src/<its name> (linux-headers-6.1.0-56-common-rt).
+          COMMON_TREE: `/usr/src/${common}`,
           MODULE: module.name,
           MODULE_SOURCES: module.sources.join(' '),
           PATCH_RULES: encodePatchRules(opts.patchRules),
           DERIVED: '/derived',
-          ...(opts.oracle ? { IMAGE_DEB: fileOf('image').filename, IMAGE_KEY: fileOf('image').sha256 } : {}),
+          ...(opts.oracle
+            ? { IMAGE_DEB: fileOf('image').filename, IMAGE_KEY: fileOf('image').sha256, SHIPPED_MEMBER: fill(line.shippedModule, { release: kernel.kernelRelease, path: modPath }) }
+            : {}),
         },
         binds: [`${d.debs}:/debs:ro`, `${d.derived}:/derived`],
         oracle: opts.oracle,
