@@ -1,3 +1,4 @@
+import { DEFAULT_FAMILY } from '../families/index.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
 import { signOptions, signUsage, signerFrom } from './sign-options.ts';
@@ -24,7 +25,7 @@ const build: Command = {
   usage,
   async run(argv, ctx) {
     const { values } = parse(argv, {
-      family: { type: 'string', default: 'debian12' },
+      family: { type: 'string', default: DEFAULT_FAMILY },
       kernel: { type: 'string' },
       module: { type: 'string', default: 'nbd' },
       force: { type: 'boolean', default: false },

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { type Command, parse, UsageError } from './context.ts';
-import { familyNames } from '../families/index.ts';
+import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
 import { githubWorkflow } from '../ci/github-workflow.ts';
 import { writeScript } from '../map/cli-common.ts';
 
@@ -26,7 +26,7 @@ const ci: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(
       argv,
-      { family: { type: 'string', default: 'debian12' }, shards: { type: 'string', default: '4' }, latest: { type: 'string' }, publish: { type: 'string', default: 'dir:site' }, cron: { type: 'string', default: '17 5 * * *' }, output: { type: 'string' } },
+      { family: { type: 'string', default: DEFAULT_FAMILY }, shards: { type: 'string', default: '4' }, latest: { type: 'string' }, publish: { type: 'string', default: 'dir:site' }, cron: { type: 'string', default: '17 5 * * *' }, output: { type: 'string' } },
       true,
     );
     if (positionals[0] !== 'github' || positionals.length !== 1) throw new UsageError(`the only CI engine is github\n${usage}`);

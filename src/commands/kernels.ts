@@ -1,5 +1,5 @@
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
-import { getFamily, familyNames } from '../families/index.ts';
+import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { familyOf } from './family-arg.ts';
 import { openSession } from './session.ts';
 
@@ -30,7 +30,7 @@ const kernels: Command = {
     const cli = family.cli;
     const { values, positionals } = parse(
       argv,
-      { family: { type: 'string', default: 'debian12' }, refresh: { type: 'boolean', default: false }, ...cli?.selectors?.options, ...cli?.kernels?.options },
+      { family: { type: 'string', default: DEFAULT_FAMILY }, refresh: { type: 'boolean', default: false }, ...cli?.selectors?.options, ...cli?.kernels?.options },
       true,
     );
     const [sub, ...extra] = positionals;

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
 import { familyOf } from './family-arg.ts';
-import { getFamily, familyNames } from '../families/index.ts';
+import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { signOptions, signUsage, signerFrom } from './sign-options.ts';
 
 const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--sign-key KEY --sign-cert CERT] [--json] [family selectors]
@@ -36,7 +36,7 @@ const matrix: Command = {
     const selectors = getFamily(familyOf(argv), ctx.env).cli?.selectors?.options ?? {};
     const { values } = parse(argv, {
       ...selectors,
-      family: { type: 'string', default: 'debian12' },
+      family: { type: 'string', default: DEFAULT_FAMILY },
       kernels: { type: 'string' },
       latest: { type: 'string' },
       jobs: { type: 'string' },

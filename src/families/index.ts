@@ -7,6 +7,9 @@ const families: Record<string, (env: NodeJS.ProcessEnv) => Family> = {
   el7: createEl7,
 };
 
+/** The family commands use when --family is not given (the one the quickstart builds). */
+export const DEFAULT_FAMILY = 'debian12';
+
 export function familyNames(): string[] {
   return Object.keys(families);
 }
