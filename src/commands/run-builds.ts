@@ -75,6 +75,8 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const wall = Date.now() - t0;
     if (opts.json) ctx.stdout.write(JSON.stringify(summary(results, wall, paths.store), null, 2) + '\n');
     else report(results, wall, paths.store, ctx);
+    // A repaired artifact is said on stderr whatever the output format.
+    for (const r of results.filter((x) => x.outcome?.repaired)) ctx.stderr.write(`${opts.json ? '' : '\n'}${r.kernelRelease}: ${r.outcome!.repaired}\n`);
     return results.every((r) => r.status !== 'failed') ? 0 : 1;
   } finally {
     session.close();
@@ -133,7 +135,6 @@ function report(results: MatrixResult[], wallMs: number, store: string, ctx: Com
     const checks = m ? m.checks.map((c) => `${c.name}:${c.ok ? 'ok' : 'FAIL'}`).join(' ') : '';
     ctx.stdout.write(`${r.kernelRelease.padEnd(w)}  ${r.status.padEnd(6)}  ${`${(r.durationMs / 1000).toFixed(1)}s`.padEnd(6)}  ${(m?.sha256.slice(0, 12) ?? '-').padEnd(12)}  ${checks}\n`);
   }
-  for (const r of results.filter((x) => x.outcome?.repaired)) ctx.stderr.write(`\n${r.kernelRelease}: ${r.outcome!.repaired}\n`);
   for (const r of results.filter((x) => x.error)) {
     ctx.stderr.write(`\n${r.kernelRelease}: ${r.error!.name !== 'Error' ? r.error!.name + ': ' : ''}${r.error!.message}\n`);
   }

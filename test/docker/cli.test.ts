@@ -60,7 +60,7 @@ test('Ctrl-C during a build: exit non-zero, container removed, nothing stored', 
   await sent;
   assert.is.not(code, 0, err);
   assert.match(err, /SIGINT: stopping/);
-  const left = spawnSync('docker', ['ps', '-aq', '--filter', 'label=nbdforge.kernel=' + krel], { encoding: 'utf8' }).stdout.trim();
+  const left = spawnSync('docker', ['ps', '-aq', '--filter', `label=nbdforge.pid=${child.pid}`], { encoding: 'utf8' }).stdout.trim();
   assert.is(left, '', 'no container left');
   assert.not.ok(spawnSync('test', ['-e', path.join(home, 'store', 'index.json')]).status === 0, 'nothing stored');
 });
