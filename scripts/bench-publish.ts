@@ -16,7 +16,7 @@ import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { resolvePaths } from '../src/paths.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
-import { prepareGuest } from './vm/harness.ts';
+import { prepareGuest, availableReleases } from './vm/harness.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
@@ -102,7 +102,9 @@ const siteBytes = Number((await $`du -sb ${site}`).stdout.split('\t')[0]);
 
 let guest: { install: number[]; emitted: number[]; K: string } | undefined;
 if (!args.includes('--no-guest')) {
-  const K = kernels[kernels.length - 1];
+  // The newest published kernel the VM harness can boot (a brand-new ABI may have only an -unsigned image yet).
+  const bootable = await availableReleases();
+  const K = kernels.filter((k) => bootable.includes(k)).at(-1) ?? kernels[kernels.length - 1];
   const share = path.join(work, 'share');
   await fs.mkdir(share);
   await $`${cli} prepare-host --from ${paths.store} --kernel ${K} --emit-script ${path.join(share, 'prepare.sh')}`;
