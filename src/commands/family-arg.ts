@@ -1,4 +1,6 @@
-import { DEFAULT_FAMILY } from '../families/index.ts';
+import { DEFAULT_FAMILY, familyNames, getFamily } from '../families/index.ts';
+import type { Family } from '../families/family.ts';
+import { UsageError } from './context.ts';
 /**
  * The --family value, read before the strict parse: a family declares its own options (el7's
  * --release), so which options exist depends on it. Default debian12.
@@ -9,4 +11,18 @@ export function familyOf(argv: string[]): string {
     if (argv[i].startsWith('--family=')) return argv[i].slice('--family='.length);
   }
   return DEFAULT_FAMILY;
+}
+
+/**
+ * An option another family declares, given with this family: say whose it is (a plain "unknown
+ * option" would hide that the user picked the wrong --family).
+ */
+export function refuseOtherFamiliesOptions(argv: string[], family: string, declared: (f: Family) => string[]): void {
+  const mine = new Set(declared(getFamily(family, {})));
+  for (const other of familyNames().filter((f) => f !== family)) {
+    for (const opt of declared(getFamily(other, {}))) {
+      if (mine.has(opt)) continue;
+      if (argv.some((a) => a === `--${opt}` || a.startsWith(`--${opt}=`))) throw new UsageError(`--${opt} applies to --family ${other} only`);
+    }
+  }
 }

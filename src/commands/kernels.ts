@@ -1,6 +1,6 @@
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
-import { familyOf } from './family-arg.ts';
+import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { openSession } from './session.ts';
 
 const usage = (extra: string[]) => `Usage: nbdforge kernels [sync] [--family F] [--refresh] [--json] [family options]
@@ -27,6 +27,7 @@ const kernels: Command = {
   async run(argv, ctx) {
     // The family decides which further options exist: read it first, then parse strictly.
     const family = getFamily(familyOf(argv), ctx.env);
+    refuseOtherFamiliesOptions(argv, family.name, (f) => Object.keys({ ...f.cli?.selectors?.options, ...f.cli?.kernels?.options }));
     const cli = family.cli;
     const { values, positionals } = parse(
       argv,

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
-import { familyOf } from './family-arg.ts';
+import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { signOptions, signUsage, signerFrom } from './sign-options.ts';
 
@@ -33,7 +33,9 @@ const matrix: Command = {
     return sel.length ? `${usage}\nFamily selectors:\n${sel.join('\n')}` : usage;
   },
   async run(argv, ctx) {
-    const selectors = getFamily(familyOf(argv), ctx.env).cli?.selectors?.options ?? {};
+    const family = familyOf(argv);
+    refuseOtherFamiliesOptions(argv, family, (f) => Object.keys(f.cli?.selectors?.options ?? {}));
+    const selectors = getFamily(family, ctx.env).cli?.selectors?.options ?? {};
     const { values } = parse(argv, {
       ...selectors,
       family: { type: 'string', default: DEFAULT_FAMILY },
