@@ -341,6 +341,30 @@ test('matrix --family el7 --release: the built kernel is cached, the three broke
   assert.is(j.kernels.find((k: { kernelRelease: string }) => k.kernelRelease === krel(withRule)).status, 'cached');
 });
 
+// Last: the signed build replaces the unsigned artifact of the same kernel in the store.
+test(`build --family el7 --sign-key/--sign-cert: signed after verification by the kernel-devel tree's own scripts/sign-file`, async () => {
+  const key = path.join(dir, 'signing.key');
+  const cert = path.join(dir, 'signing.crt');
+  await q`openssl req -new -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj /CN=nbdforge-el7-test -keyout ${key} -out ${cert}`;
+  const r = await cli(['build', '--family', 'el7', '--kernel', krel(withRule), '--sign-key', key, '--sign-cert', cert, '--json']);
+  assert.is(r.code, 0, r.err + r.out);
+  const k = JSON.parse(r.out).kernels[0];
+  assert.is(k.status, 'built');
+  assert.is.not(k.key, firstKey, 'the certificate is part of the build key');
+  assert.equal(k.checks.map((c: { name: string; ok: boolean }) => `${c.name}:${c.ok}`), ['vermagic:true', 'crcs:true', 'signature:true']);
+  assert.match(k.signature.subject, 'CN=nbdforge-el7-test');
+  // The stand-in's tree carries Debian's kbuild sign-file, which writes PKCS#7 (a CentOS 3.10 tree's writes the X.509 format).
+  const [entry] = await store.list({ kernelRelease: krel(withRule) });
+  const m = await store.readManifest(entry);
+  assert.is(m.signature!.format, 'pkcs7');
+  assert.match((await q`modinfo ${store.artifactPath(entry)}`).stdout, /signer:\s+nbdforge-el7-test/);
+  // The sign-file the recipe names: the one inside the unpacked kernel-devel tree.
+  const derived = path.join(paths.cache, 'el7', 'derived');
+  const trees = (await fs.readdir(derived)).filter((d) => d.startsWith('devel-')).map((d) => path.join(derived, d, 'usr/src/kernels', krel(withRule)));
+  const signFile = path.join((await Promise.all(trees.map(async (t) => ((await exists(t)) ? t : '')))).find(Boolean) ?? 'no-tree', 'scripts/sign-file');
+  assert.ok(await exists(signFile), `${signFile} missing`);
+});
+
 test('kernels sync: a repository without repomd.xml.asc stops the sync unless --allow-unsigned-repodata', async () => {
   const asc = path.join(vault.root, REL, 'updates', 'x86_64', 'repodata', 'repomd.xml.asc');
   await fs.rename(asc, `${asc}.away`);
