@@ -10,4 +10,6 @@ export class TargetSpecError extends Error {
  */
 export class PublishRefusedError extends Error {
   override name = 'PublishRefusedError';
+  /** The CLI's contract: 3 = refused with nothing touched. */
+  readonly exitCode = 3;
 }

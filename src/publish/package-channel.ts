@@ -6,18 +6,15 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { getFamily } from '../families/index.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { sha256File } from '../util/hash.ts';
 import type { PublishItem } from './target.ts';
 
 /** Refused before anything was written (the command exits 3). */
-export class PublishRefusedError extends Error {
-  override name = 'PublishRefusedError';
-  /** The CLI's contract: 3 = refused with nothing touched. */
-  readonly exitCode = 3;
-}
+import { PublishRefusedError } from './errors.ts';
+
+export { PublishRefusedError };
 
 const WHY: Record<'yum' | 'apt', string> = {
   yum:
@@ -40,33 +37,7 @@ export function checkChannel(channel: 'yum' | 'apt', spec: string, family: strin
   }
 }
 
-/**
- * The directory exists and takes a file, or its nearest existing parent does. The probe file is
- * removed at once: a refused target is left as it was. (Root ignores mode bits, so only a real
- * write says whether a read-only mount, a full disk or an ACL stands in the way.)
- */
-export async function checkWritable(kind: string, dir: string): Promise<void> {
-  let probeDir = dir;
-  for (;;) {
-    // ENOTDIR: a file stands where a parent directory should; the walk up finds and names it.
-    const st = await fs.stat(probeDir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? undefined : Promise.reject(e)));
-    if (st) {
-      if (!st.isDirectory()) throw new PublishRefusedError(`${kind}:${dir}: ${probeDir} is not a directory`);
-      break;
-    }
-    const up = path.dirname(probeDir);
-    if (up === probeDir) break;
-    probeDir = up;
-  }
-  const probe = path.join(probeDir, `.nbdforge-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    await fs.writeFile(probe, '', { flag: 'wx' });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new PublishRefusedError(`${kind}:${dir} is not writable (${e.code ?? e.message} creating a file in ${probeDir}); choose a directory you can write or fix its permissions`);
-  }
-  await fs.rm(probe, { force: true });
-}
+export { checkWritable } from './writable.ts';
 
 /**
  * Run `fn` holding the target's lock with a scratch directory inside the target (same filesystem,

@@ -17,7 +17,7 @@ import { signingFingerprint } from './gpg.ts';
 import { writeTopFiles } from './top-files.ts';
 import { renderPlanScript } from './plan-script.ts';
 import { renderInstallSh, INSTALL_SH_ID } from './install-sh.ts';
-import { checkWritable } from './writable.ts';
+import { checkWritable } from '../writable.ts';
 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
   return new DirTarget(path.resolve(spec), opts);
@@ -40,7 +40,7 @@ export class DirTarget implements PublishTarget {
   }
 
   async check(_items: PublishItem[]): Promise<void> {
-    await checkWritable(this.root);
+    await checkWritable('dir', this.root);
     if (this.opts.gpgKey) this.fingerprint = await signingFingerprint(this.opts.gpgKey, this.opts.env);
     if (this.opts.baseUrl !== undefined) renderInstallSh({ url: this.opts.baseUrl, generator: 'check' });
     // An index we cannot read would be overwritten without the artifacts it lists: refuse instead.
