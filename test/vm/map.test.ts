@@ -16,7 +16,8 @@ import { makeMapImages, MAP_MODULES, MAP_TOOLS, type MapImages } from '../../scr
 $.verbose = false;
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const HOME = process.env.NBDFORGE_TEST_HOME ?? path.join(resolvePaths(process.env).home, 'test-vm');
-const BOOT_LIMIT_MS = 90_000;
+// A bound, not a benchmark: a loaded 2-core machine has stretched a 50 s boot to 130 s (figures: docs/BENCHMARKS.md).
+const BOOT_LIMIT_MS = 180_000;
 let share = '';
 let guest: Guest;
 let imgs: MapImages;

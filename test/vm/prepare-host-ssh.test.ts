@@ -12,7 +12,8 @@ import { ensureDropbear, freePort, makeKey, sshOptions, guestSshSetup } from '..
 import { ROOT, STORE, CLI, artifactFor, type Artifact } from './helpers.ts';
 
 $.verbose = false;
-const BOOT_LIMIT_MS = 60_000;
+// A bound, not a benchmark: a loaded 2-core machine stretches boots two- to three-fold.
+const BOOT_LIMIT_MS = 150_000;
 let share = '';
 let art: Artifact;
 

@@ -17,7 +17,8 @@ import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness
 import { ROOT, STORE, artifactFor, type Artifact } from './helpers.ts';
 
 $.verbose = false;
-const BOOT_LIMIT_MS = 60_000;
+// A bound, not a benchmark: a loaded 2-core machine stretches boots two- to three-fold.
+const BOOT_LIMIT_MS = 150_000;
 
 interface Kernel extends Artifact {
   guest: Guest;

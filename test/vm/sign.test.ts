@@ -19,7 +19,8 @@ import { prepareGuest, testReleases } from '../../scripts/vm/harness.ts';
 import { ROOT, STORE, CLI, artifactFor } from './helpers.ts';
 
 $.verbose = false;
-const BOOT_LIMIT_MS = 60_000;
+// A bound, not a benchmark: a loaded 2-core machine stretches boots two- to three-fold.
+const BOOT_LIMIT_MS = 150_000;
 const SIGN_HOME = path.join(resolvePaths(process.env).home, 'test-vm', 'sign');
 const SIGNED_STORE = path.join(SIGN_HOME, 'store');
 let share = '';
