@@ -14,7 +14,7 @@ import { prepareHost } from '../../src/host/prepare-host/prepare-host.ts';
 import { LocalRunner } from '../../src/host/runners/local.ts';
 import { parseOptions, DEFAULT_OPTIONS } from '../../src/host/prepare-host/options.ts';
 
-export { testReleases, availableReleases } from './kernels.ts';
+export { testReleases, availableReleases, newestRelease, type KernelLine } from './kernels.ts';
 export type { BootResult } from './qemu.ts';
 
 export interface Guest {
