@@ -8,6 +8,7 @@
  *     --with sign (openssl, kbuild sign-file, sbsign, OVMF)
  *     --with publish (gpg, gpgv, curl, wget, busybox, dash: the dir target and its install.sh)
  *     --with oci (docker-registry, skopeo, htpasswd, openssl, busybox-static, kmod)
+ *     --with el7 (compilers and autotools for ../shared/el7-userland/build.sh)
  * Mirror and suites come from the host's own apt configuration.
  */
 import { $, fs, path, os } from 'zx';
@@ -41,6 +42,11 @@ const TOOLSETS: Record<string, { probe: string[]; packages: string[] }> = {
   publish: { probe: ['gpg', 'gpgv', 'curl', 'wget', 'busybox', 'dash', 'sha256sum'], packages: ['gnupg', 'gpgv', 'curl', 'wget', 'busybox-static', 'dash', 'coreutils'] },
   // publish --to oci: busybox-static and kmod go into the image; the registry, skopeo and htpasswd are for the tests.
   oci: { probe: ['docker-registry', 'skopeo', 'htpasswd', 'openssl', 'busybox', 'depmod'], packages: ['docker-registry', 'skopeo', 'apache2-utils', 'openssl', 'busybox-static', 'kmod'] },
+  // building CentOS 7's userland from source (../shared/el7-userland/build.sh; it checks the -dev packages itself)
+  el7: {
+    probe: ['gcc', 'make', 'autoreconf', 'autopoint', 'libtoolize', 'msgfmt', 'pkg-config', 'bison'],
+    packages: ['build-essential', 'autoconf', 'automake', 'autopoint', 'libtool', 'libtool-bin', 'gettext', 'pkg-config', 'bison', 'libaio-dev', 'zlib1g-dev', 'liblzma-dev'],
+  },
 };
 
 async function has(cmd: string): Promise<boolean> {

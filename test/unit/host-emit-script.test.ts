@@ -9,6 +9,7 @@ import { LocalRunner } from '../../src/host/runners/local.ts';
 import { validatePlan, type Plan } from '../../src/host/plan.ts';
 import { shc } from '../../src/host/step.ts';
 import { sandbox, shells, runScript } from './host-fixtures.ts';
+import { testShell } from './test-shell.ts';
 
 const HOSTILE = ['a b', "it's", '"dq"', '$(touch pwned)', '`touch pwned2`', '$HOME', '*', '', '-n', 'x;rm -rf /', 'back\\slash', 'new\nline', 'tab\there', 'ünï', '=eq', '%s\\n'];
 
@@ -129,7 +130,7 @@ test('the emitted script and the local runner agree on every status', async () =
           { id: 'd', describe: 'd', command: ['rec', tag, 'd'] },
         ],
       });
-    const script = runScript(['/bin/sh'], emitScript(mk('sh')), box.env, box.dir);
+    const script = runScript([testShell('/bin/sh')], emitScript(mk('sh')), box.env, box.dir);
     const fromScript = parseRecords(mk('sh'), script.stdout, script.exitCode, 'x');
     const local = await executePlan(mk('node'), (a, o) => new LocalRunner({ env: box.env }).exec(a, o), 'x');
     const strip = (r: typeof local) => ({ ...r, ms: 0, steps: r.steps.map(({ ms: _ms, ...s }) => s) });
@@ -154,7 +155,7 @@ test('emitted script: SIGTERM mid-plan undoes completed steps, reports failed, r
         { id: 'never', describe: 'never', command: ['touch', path.join(box.dir, 'never')] },
       ],
     });
-    const child = spawn('/bin/sh', ['-s'], { env: box.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(testShell('/bin/sh'), ['-s'], { env: box.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     child.stdin.end(emitScript(plan));
     let out = '';
     child.stdout.on('data', (b) => (out += b));

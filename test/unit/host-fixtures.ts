@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
+
 export interface Sandbox {
   dir: string;
   bin: string;
@@ -47,6 +48,7 @@ export async function sandbox(): Promise<Sandbox> {
 
 /** Shells the emitted scripts must work under: dash (Debian's sh), bash in POSIX mode, busybox ash. */
 export function shells(): string[][] {
+  if (process.env.NBDFORGE_TEST_SH) return [[process.env.NBDFORGE_TEST_SH]];
   const all = [['/bin/sh'], ['bash', '--posix'], ['busybox', 'sh'], ['dash']];
   return all.filter((s) => spawnSync(s[0], [...s.slice(1), '-c', 'exit 0']).status === 0);
 }

@@ -2,7 +2,7 @@
  * The lvm step's decisions (keep, rename, vgimportclone) from a real `lvm pvs` scan captured in the
  * VM guest (lvm 2.03.16) with three images mapped: dos on nbd0, a byte-identical clone of it on
  * nbd1 (LVM hides it as a duplicate PV), gpt on nbd2 (another VG also named vg0). The step runs in
- * dash with lvm and blkid replaced by stubs that print the captured output and log their arguments.
+ * dash (or $NBDFORGE_TEST_SH) with lvm and blkid replaced by stubs that print the captured output and log their arguments.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stepProgram } from '../../src/map/steps.ts';
+import { testShell } from './test-shell.ts';
 
 const SCAN = `  WARNING: VG name vg0 is used by VGs Pd8wlO-nRb8-nA08-V2L3-6q6P-xrte-06Edzc and kQmUVQ-MKlT-BL8R-cTB6-odTv-bd94-nsDATQ.
   Fix duplicate VG names with vgrename uuid, a device filter, or system IDs.
@@ -35,8 +36,8 @@ function runLvmStep(dev: 'nbd0' | 'nbd1' | 'nbd2', mode: 'ro' | 'rw', scan = SCA
     fs.writeFileSync(path.join(dir, 'scan.txt'), scan);
     fs.writeFileSync(path.join(dir, 'blkid.txt'), `DEVNAME=/dev/${dev}p1\nLABEL=p1\nTYPE=ext4\n\nDEVNAME=/dev/${dev}p2\nUUID=${PV[dev]}\nTYPE=LVM2_member\n`);
     const stub = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\nprintf '%s\\n' "${name} $*" >> ${dir}/calls.txt\n${body}\n`, { mode: 0o755 });
-    const answer = `case $1 in pvs*) cat ${dir}/scan.txt ;; vgs*) echo "  NEWVGU-UUID" ;; config*) echo 'dir="/nbdforge.end"' ;; esac`;
-    const session = `if [ -p "$1" ]; then while IFS= read -r l; do case $l in '#!'*) continue ;; esac; printf 'lvm %s\\n' "$l" >> ${dir}/calls.txt; set -- $l; ${answer}; done < "$1"; exit 0; fi`;
+    const answer = `case "$*" in pvs*) cat ${dir}/scan.txt ;; vgs*) echo "  NEWVGU-UUID" ;; config*--type*) printf '%s\\n' devices { use_devicesfile=0 } global { event_activation=1 } ;; config*) echo 'dir="/nbdforge.end"' ;; esac`;
+    const session = `if [ -p "$1" ]; then while IFS= read -r l; do case $l in '#!'*) continue ;; esac; printf 'ses %s\\n' "$l" >> ${dir}/calls.txt; set -- $l; ${answer}; done < "$1"; exit 0; fi`;
     stub('lvm', `${scriptMode ? session : ''}\n${answer}; exit 0`);
     stub('blkid', `cat ${dir}/blkid.txt`);
     stub('sync', 'exit 0');
@@ -47,10 +48,12 @@ function runLvmStep(dev: 'nbd0' | 'nbd1' | 'nbd2', mode: 'ro' | 'rw', scan = SCA
     ];
     fs.writeFileSync(path.join(dir, 'maps', 'm.jsonl'), journal.join('\n') + '\n');
     const prog = stepProgram('lvm');
-    const r = spawnSync('dash', ['-c', prog, 'sh', dir, 'm'], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    const r = spawnSync(testShell('dash'), ['-c', prog, 'sh', dir, 'm'], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
     const records = fs.readFileSync(path.join(dir, 'maps', 'm.jsonl'), 'utf8').trim().split('\n').slice(3).map((l) => JSON.parse(l));
-    const calls = fs.existsSync(path.join(dir, 'calls.txt')) ? fs.readFileSync(path.join(dir, 'calls.txt'), 'utf8').trim().split('\n') : [];
-    const processes = calls.filter((c) => c.startsWith('lvm /')).length + calls.filter((c) => /^lvm (?!\/)/.test(c) && !c.includes("'")).length;
+    // "lvm ARGS": an lvm process; "ses LINE": a command in a session (logged as "lvm LINE" below)
+    const logged = fs.existsSync(path.join(dir, 'calls.txt')) ? fs.readFileSync(path.join(dir, 'calls.txt'), 'utf8').trim().split('\n') : [];
+    const processes = logged.filter((c) => c.startsWith('lvm ')).length;
+    const calls = logged.map((c) => c.replace(/^ses /, 'lvm '));
     return { status: r.status, out: r.stdout + r.stderr, records, processes, calls: calls.filter((c) => c.startsWith('lvm ') && !/^lvm (pvs|config|\/)/.test(c)).map((c) => c.replace(/--config .*?(?= [a-z0-9/]+ |\s\/dev| [A-Za-z0-9]{6}-)/, '--config CFG')) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -104,7 +107,7 @@ test('no clash: the scan and the activation run in one lvm process (a session); 
   const b = runLvmStep('nbd2', 'ro', alone, false);
   assert.is(b.status, 0, b.out);
   assert.equal(begins(b.records), ['activate vg0']);
-  assert.is(b.processes, 3, 'the session attempt, pvs, vgchange');
+  assert.is(b.processes, 4, 'the session attempt, the config keys lvm knows, pvs, vgchange');
   assert.match(b.calls[b.calls.length - 1], /^lvm vgchange -ay --poll n --config .*read_only_volume_list=\[ "vg0" \].* vg0$/);
 });
 

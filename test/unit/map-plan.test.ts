@@ -15,6 +15,7 @@ import { resolveExport, planExport } from '../../src/map/plan-export.ts';
 import { LIB, TABLE, stepProgram, libFor, libChunks, type StepBody } from '../../src/map/steps.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
 import { wrapScript, mapEpilogue } from '../../src/map/wrap.ts';
+import { testShell } from './test-shell.ts';
 
 const base = { mode: 'ro' as const, via: 'nbd' as const, stateDir: '/var/lib/nbdforge', id: 'disk-1' };
 const isErr = (re: RegExp) => (e: unknown) => e instanceof MapRequestError && re.test((e as Error).message);
@@ -78,14 +79,14 @@ test('export: loopback by default, URL and -drive line, exposure warning, refusa
 test('emitted map script: valid POSIX sh for dash, plan + table epilogue', () => {
   const m = resolveMap({ ...base, image: "/vms/it's.qcow2" });
   const script = wrapScript(emitScript(planMap(m)), 'nbdforge map', mapEpilogue(m.journal));
-  const r = spawnSync('dash', ['-n'], { input: script });
+  const r = spawnSync(testShell('dash'), ['-n'], { input: script });
   assert.is(r.status, 0, r.stderr.toString());
   assert.match(script, /^\($/m, 'the plan runs in a subshell, not a second sh');
 });
 
 /** Run a snippet after the library in dash, as the target does. */
 function sh(snippet: string, ...args: string[]): string {
-  return execFileSync('dash', ['-c', `${LIB}\n${snippet}`, 'sh', ...args], { encoding: 'utf8' });
+  return execFileSync(testShell('dash'), ['-c', `${LIB}\n${snippet}`, 'sh', ...args], { encoding: 'utf8' });
 }
 
 test('shell library: records written and read back without a JSON parser; dm name escaping', () => {
@@ -131,7 +132,7 @@ test('unmap from a journal, newest first: directories map made go, undone record
     assert.ok(fs.existsSync(path.join(root, 'p1')), 'p1 was marked undone: left alone');
     assert.ok(fs.existsSync(root), 'a directory that is not empty is left to its other users');
     // nothing matches now: strict unmap says so
-    const r = spawnSync('dash', ['-c', `${LIB}\n${body}`, 'sh', dir, 'image:/nonexistent.qcow2', '1'], { encoding: 'utf8' });
+    const r = spawnSync(testShell('dash'), ['-c', `${LIB}\n${body}`, 'sh', dir, 'image:/nonexistent.qcow2', '1'], { encoding: 'utf8' });
     assert.is(r.status, 1);
     assert.match(r.stdout, /nothing mapped or exported matches/);
   } finally {
@@ -157,7 +158,7 @@ test('journal read once: nm_device and nm_each walk NM_ALL; the mount table from
     fs.writeFileSync(path.join(dir, 'maps/x.jsonl'), j.join('\n') + '\n');
     const out = sh(`nm_open "$1" x; nm_device; echo "$NM_DEV $NM_FMT $NM_SEQ"; c() { echo "[$1]"; }; nm_each c "a *\nb  c"; echo "ifs[$IFS]"`, dir);
     assert.equal(out.split('\n').slice(0, 4), ['/dev/nbd1 qcow2 9', '[a *]', '[b  c]', 'ifs[ \t']);
-    const table = execFileSync('dash', ['-c', `${LIB}\n${TABLE}\nnm_table "$1"`, 'sh', path.join(dir, 'maps/x.jsonl')], { encoding: 'utf8' });
+    const table = execFileSync(testShell('dash'), ['-c', `${LIB}\n${TABLE}\nnm_table "$1"`, 'sh', path.join(dir, 'maps/x.jsonl')], { encoding: 'utf8' });
     assert.equal(table.split('\n').map((l) => l.replace(/ +/g, ' ').trim()), [
       'mounted under /mnt/nbdforge/gpt',
       'VG vg0 is active as vg0_nbd1 (renamed on the snapshot overlay; the image is unchanged)',
@@ -177,7 +178,7 @@ test('step programs: each is valid sh with only the library functions it calls, 
   assert.ok(names.includes('nm_get') && names.includes('nm_lvm_cfg') && names.includes('nm_detect_format'), names.join(' '));
   for (const b of ['open', 'connect', 'lvm', 'mount', 'unmap', 'export'] as StepBody[]) {
     const prog = stepProgram(b);
-    const r = spawnSync('dash', ['-n'], { input: prog });
+    const r = spawnSync(testShell('dash'), ['-n'], { input: prog });
     assert.is(r.status, 0, `${b}: ${r.stderr}`);
     assert.not.match(prog, /^\s*#/m);
   }

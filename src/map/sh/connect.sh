@@ -34,6 +34,7 @@ for nm_d in /dev/nbd*; do
 done
 [ -n "$dev" ] || nm_die "no free nbd device: all $nm_n /dev/nbd* devices are connected or held by a map; unmap one (nbdforge unmap --all) or reload nbd with more devices (nbdforge prepare-host --options 'nbds_max=32 max_part=15')"
 n=${dev#/dev/}
+nm_refuse_held "$IMG" "nothing was connected"
 nm_begin connect dev "$dev" image "$IMG" format "$FMT" mode "$MODE"
 # read-only maps and --snapshot maps write only to qemu's temporary overlay: the image stays
 # bit-for-bit unchanged while LVM may still rename a clashing VG on the device
@@ -42,8 +43,8 @@ set -- --connect="$dev" --format="$FMT"
 out=$(qemu-nbd "$@" "$IMG" 2>&1) || {
   case $out in
     *'temporary file'*) nm_die "qemu-nbd could not create the snapshot overlay (it needs a writable /var/tmp): $(nm_last "$out")" ;;
-    *lock*) nm_die "$IMG is locked by another process (a running VM or another qemu-nbd?); nothing was connected: $(nm_last "$out")" ;;
-    *) nm_die "qemu-nbd could not connect $IMG to $dev: $(nm_last "$out")" ;;
+    *) nm_is_lock_error "$out" && nm_die "$IMG is locked by another process (a running VM or another qemu-nbd?); nothing was connected: $(nm_last "$out")"
+      nm_die "qemu-nbd could not connect $IMG to $dev: $(nm_last "$out")" ;;
   esac
 }
 # qemu-nbd --connect can return before the device is live: wait for its pid and size

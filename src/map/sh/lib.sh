@@ -74,7 +74,7 @@ NM_LOCKED=
 nm_lock() {
   nm_lk=$1; nm_i=0
   while ! mkdir "$nm_lk" 2>/dev/null; do
-    nm_p=; read -r nm_p < "$nm_lk/pid" 2>/dev/null
+    nm_p=; read -r nm_p 2>/dev/null < "$nm_lk/pid"
     if [ -n "$nm_p" ] && ! kill -0 "$nm_p" 2>/dev/null; then rm -rf "$nm_lk"; continue; fi
     nm_i=$((nm_i + 1)); [ $nm_i -gt 300 ] && nm_die "timed out after 30 s waiting for the lock $nm_lk (pid ${nm_p:-unknown})"
     sleep 0.1
@@ -83,13 +83,36 @@ nm_lock() {
 }
 nm_unlock() { if [ -n "$NM_LOCKED" ]; then rm -rf "$NM_LOCKED"; NM_LOCKED=; fi; }
 
+# Which config keys this lvm knows (lvm 2.02 warns on every call about keys it does not know, e.g.
+# devices/use_devicesfile, global/event_activation): from `lvm config --type default devices global`
+# (TEXT, or one lvm run when not given), once per step. Where lvmetad runs (lvm 2.02 with its socket
+# present), our commands bypass it (use_lvmetad=0: a command-line filter would otherwise change what
+# it caches) and the touched devices are rescanned into it afterwards (nm_lvmetad_rescan).
+NM_LVK=
+nm_lvm_known() {
+  [ -n "$NM_LVK" ] && return 0
+  if [ $# -ge 1 ]; then nm_k=$1; else nm_k=$(lvm config --type default devices global 2> /dev/null); fi
+  NM_LVK=1; NM_LV_DF=; NM_LV_EA=; NM_LVMETAD=
+  case $nm_k in *use_devicesfile=*) NM_LV_DF=' use_devicesfile=0' ;; esac
+  case $nm_k in *event_activation=*) NM_LV_EA=' event_activation=0' ;; esac
+  case $nm_k in *use_lvmetad=*) [ -e /run/lvm/lvmetad.socket ] && NM_LVMETAD=' use_lvmetad=0' ;; esac
+  return 0
+}
+# nm_lvmetad_rescan MAJ:MIN...: tell a running lvmetad what these devices hold now (or that they are
+# gone), as udev's lvm2-pvscan@ would; the host's own filters apply. A failure is only a warning.
+nm_lvmetad_rescan() {
+  [ -n "$NM_LVMETAD" ] && [ $# -gt 0 ] || return 0
+  lvm pvscan --cache "$@" > /dev/null 2>&1 || nm_warn "lvm pvscan --cache $* failed: lvmetad may show stale PVs until the next pvscan --cache"
+}
 # LVM sees only the devices named by a regex; settings for hosts without udev (test guests, rescue
 # shells); no metadata backups of the image's VGs in the host's /etc/lvm.
 nm_lvm_cfg() { # ACCEPT_OR_REJECT REGEX [extra activation settings]
+  nm_lvm_known
   if [ "$1" = a ]; then nm_f="\"a|$2|\", \"r|.*|\""; else nm_f="\"r|$2|\", \"a|.*|\""; fi
-  NM_CFG="devices { filter=[ $nm_f ] global_filter=[ $nm_f ] use_devicesfile=0 } backup { backup=0 archive=0 } activation { monitoring=0 $3 }"
+  NM_CFG="devices { filter=[ $nm_f ] global_filter=[ $nm_f ]$NM_LV_DF } backup { backup=0 archive=0 } activation { monitoring=0 $3 }"
+  [ -n "$NM_LVMETAD" ] && NM_CFG="$NM_CFG global {$NM_LVMETAD }"
   if [ ! -e /run/udev/control ]; then
-    NM_CFG="$NM_CFG devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 } global { event_activation=0 use_lvmpolld=0 }"
+    NM_CFG="$NM_CFG devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 } global {$NM_LV_EA use_lvmpolld=0 }"
   fi
 }
 nm_devre() { NM_V="^/dev/$1(p[0-9]+)?\$"; }
@@ -113,16 +136,49 @@ nm_pid_has() {
 }
 # The image format. qcow2 without a backing file is recognised by its header (QFI\xfb, backing file
 # offset 0): the common case costs one od instead of a qemu-img start. Everything else asks
-# qemu-img info (stable "file format:" line; --backing-chain fails on a broken chain).
+# qemu-img info (stable "file format:" line; --backing-chain fails on a broken chain); -U (read
+# despite another process's lock) exists from qemu 2.10 on: an older qemu-img (1.5 on CentOS 7) has
+# no locks to get past, and is asked again without it.
 nm_detect_format() {
   nm_h=$(od -An -tx1 -N16 "$1" 2>/dev/null)
   case $(echo $nm_h) in
     "51 46 49 fb 00 00 00 02 00 00 00 00 00 00 00 00" | "51 46 49 fb 00 00 00 03 00 00 00 00 00 00 00 00") FMT=qcow2; return 0 ;;
   esac
-  nm_o=$(qemu-img info -U --backing-chain "$1" 2>&1) || nm_die "cannot read $1 as a disk image: $(nm_last "$nm_o")"
+  nm_o=$(qemu-img info -U --backing-chain "$1" 2>&1) || {
+    case $nm_o in *"invalid option"*U* | *"unrecognized option"*force-share*) nm_o=$(qemu-img info --backing-chain "$1" 2>&1) ;; *) false ;; esac
+  } || nm_die "cannot read $1 as a disk image: $(nm_last "$nm_o")"
   FMT=${nm_o#*file format: }; FMT=${FMT%%"$NM_NL"*}
   [ -n "$FMT" ] && [ "$FMT" != "$nm_o" ] || nm_die "qemu-img info did not name a format for $1"
   if [ "$FMT" = raw ] && [ -f "$1" ] && ! blkid -p -o export "$1" > /dev/null 2>&1; then
     nm_die "$1 is not a disk image: qemu-img reads it as raw, and it has no partition table, filesystem or LVM signature"
   fi
 }
+# Image locking came with qemu 2.10: qemu-nbd -V of an older one (1.5 says "version 0.0.1") means a
+# disk another process has open (a running VM) would be served without complaint. NM_QLOCK=1 when
+# qemu-nbd locks images itself.
+nm_qemu_locks() {
+  nm_v=$(qemu-nbd -V 2> /dev/null); nm_v=${nm_v%%"$NM_NL"*}; nm_v=${nm_v#*version }; nm_v=${nm_v#qemu-nbd }
+  nm_ma=${nm_v%%.*}; nm_mi=${nm_v#*.}; nm_mi=${nm_mi%%[!0-9]*}
+  case $nm_ma$nm_mi in '' | *[!0-9]*) NM_QLOCK=1; return 0 ;; esac
+  if [ "$nm_ma" -gt 2 ] || { [ "$nm_ma" = 2 ] && [ "$nm_mi" -ge 10 ]; }; then NM_QLOCK=1; else NM_QLOCK=0; fi
+}
+# nm_held FILE: is FILE open in some process? (what the image lock would have told) The pid in NM_V,
+# its name in NM_HELD_BY. Walks /proc/*/fd in the shell (a stat per descriptor, no process).
+nm_held() {
+  for nm_f in /proc/[0-9]*/fd/*; do
+    [ "$nm_f" -ef "$1" ] || continue
+    NM_V=${nm_f#/proc/}; NM_V=${NM_V%%/*}; NM_HELD_BY=; read -r NM_HELD_BY 2>/dev/null < "/proc/$NM_V/comm"
+    return 0
+  done
+  return 1
+}
+# nm_refuse_held FILE WHAT: where qemu-nbd cannot lock, refuse an image another process has open
+nm_refuse_held() {
+  nm_qemu_locks
+  [ "$NM_QLOCK" = 0 ] || return 0
+  nm_held "$1" && nm_die "$1 is in use by process $NM_V (${NM_HELD_BY:-?}): a running VM or another qemu-nbd? This qemu-nbd has no image locking, so nbdforge looked at open files itself; $2"
+  return 0
+}
+# qemu's own lock failure ("Failed to get "write" lock", "Is another process using the image"), not
+# any text with "lock" in it: qemu-nbd 1.5 names its /var/lock/qemu-nbd-DEV socket in other errors
+nm_is_lock_error() { case $1 in *"Failed to get "*" lock"* | *"another process using the image"*) return 0 ;; esac; return 1; }

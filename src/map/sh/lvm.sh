@@ -32,7 +32,6 @@ nm_flush
 command -v lvm > /dev/null 2>&1 || nm_die "$IMG has LVM physical volumes but lvm is not installed here (install lvm2, or unmap and map again without needing the LVs)"
 
 nm_devre "$n"; cfg_ours_re=$NM_V
-nm_lvm_cfg a "$cfg_ours_re"; cfg_ours=$NM_CFG
 # An LVM session: one lvm process runs the scan and the activation below, reading them as a script
 # from a fifo (`lvm FILE` runs each line as a command and stops at the first that fails); after a
 # command a `config` line prints a marker, so its output ends at the marker and a failure shows as
@@ -76,7 +75,12 @@ nm_ses_end() {
 # of our PV UUIDs is LVM hiding a duplicate: the image is a clone of something already present.
 # A scan that fails is an error: the clash check cannot be made without it.
 pvs_o='--noheadings --separator : -o pv_name,pv_uuid,vg_name,vg_uuid'
-if nm_ses "pvs --config 'devices{filter=[\"a|.*|\"] global_filter=[\"a|.*|\"] use_devicesfile=0}' $pvs_o"; then
+# first the config keys this lvm knows (nm_lvm_known): in the session when there is one
+nm_ses "config --type default devices global" && nm_lvm_known "$NM_OUT"
+nm_lvm_known
+nm_lvm_cfg a "$cfg_ours_re"; cfg_ours=$NM_CFG
+g=; [ -n "$NM_LVMETAD" ] && g=" global{$NM_LVMETAD}"
+if nm_ses "pvs --config 'devices{filter=[\"a|.*|\"] global_filter=[\"a|.*|\"]$NM_LV_DF}$g' $pvs_o"; then
   scan=$NM_OUT
 else
   nm_lvm_cfg a '.*'
@@ -133,7 +137,39 @@ nm_unique() { # NAME VG_UUID -> NM_V, a name no VG on the host or in another map
   while nm_name_used "$nm_u" "$2"; do nm_k=$((nm_k + 1)); nm_u="${1}_${n}_$nm_k"; done
   NM_V=$nm_u
 }
-active=; acts=; ro=
+# A VG of this image already active before this step (udev's lvm2-pvscan@ and lvmetad auto-activate
+# new PVs read-write on CentOS 7 as soon as the device appears): deactivated first, so that the clash
+# handling and the read-only activation below apply to it. Only device-mapper devices built on this
+# map's device alone: a byte-identical clone's original on the host has the same VG uuid.
+nm_auto_off() { # VG_UUID NAME
+  nm_nodash "$1"; nm_au=$NM_V; nm_tries=0; nm_did=
+  while :; do
+    nm_rm=; nm_busy=
+    for nm_x in /sys/block/dm-*; do
+      nm_id=; read -r nm_id 2>/dev/null < "$nm_x/dm/uuid"
+      case $nm_id in "LVM-$nm_au"*) ;; *) continue ;; esac
+      for nm_s in "$nm_x"/slaves/*; do case ${nm_s##*/} in "$n" | "${n}p"* | dm-*) ;; *) continue 2 ;; esac; done
+      read -r nm_dn < "$nm_x/dm/name"
+      nm_h=; for nm_y in "$nm_x"/holders/*; do [ -e "$nm_y" ] && nm_h=1 && break; done
+      if [ -n "$nm_h" ]; then nm_busy="$nm_busy $nm_dn"; else nm_rm="$nm_rm $nm_dn"; fi
+    done
+    [ -n "$nm_rm$nm_busy" ] || break
+    nm_tries=$((nm_tries + 1))
+    [ -n "$nm_rm" ] && [ $nm_tries -le 10 ] || nm_die "VG $2 of $IMG was already active before this map (auto-activated by udev/lvmetad?) and is in use:$nm_rm$nm_busy; unmount it, then: dmsetup remove$nm_rm$nm_busy, and map again"
+    if [ -e /run/udev/control ]; then dmsetup remove $nm_rm > /dev/null 2>&1; else DM_DISABLE_UDEV=1 dmsetup remove $nm_rm > /dev/null 2>&1; fi
+    nm_did=1
+  done
+  [ -n "$nm_did" ] || return 0
+  case $2 in '' | . | .. | */*) ;; *) [ -e /run/udev/control ] || [ ! -d "/dev/$2" ] || rm -rf "/dev/$2" ;; esac
+  nm_jw info deactivated vg "$2" vguuid "$1" why "already active before the map"
+  nm_warn "VG $2 of $IMG was already active (auto-activated?): deactivated it, to activate it as this map says"
+}
+while IFS=: read -r vguuid name clone pvdevs; do
+  [ -n "$vguuid" ] && nm_auto_off "$vguuid" "$name"
+done <<NM_EOF
+$vgs
+NM_EOF
+active=; acts=; ro=; mm=
 while IFS=: read -r vguuid name clone pvdevs; do
   [ -n "$vguuid" ] || continue
   nm_elsewhere 4 "$vguuid" && clone=1
@@ -161,7 +197,11 @@ while IFS=: read -r vguuid name clone pvdevs; do
     nm_done
   fi
   taken="$taken $cur"
-  nm_begin activate dev "$NM_DEV" vg "$cur" vguuid "$curuuid" orig "$name"
+  # where lvmetad runs, the PVs' major:minor, to rescan them into it now and at unmap
+  pvmm=
+  if [ -n "$NM_LVMETAD" ]; then for d in $pvdevs; do read -r x 2>/dev/null < "/sys/class/block/${d#/dev/}/dev" && pvmm="$pvmm${pvmm:+ }$x"; done; fi
+  mm="$mm $pvmm"
+  nm_begin activate dev "$NM_DEV" vg "$cur" vguuid "$curuuid" orig "$name" pvmm "$pvmm"
   acts="$acts $NM_ACT"; active="$active $cur"
   ro="$ro${ro:+, }\"$cur\""
 done <<NM_EOF
@@ -172,7 +212,7 @@ extra=
 [ "$MODE" = ro ] && extra="read_only_volume_list=[ $ro ]"
 # --poll n: no background polling (an interrupted pvmove in the image) is started on a mapped image
 f="\"a|^/dev/$n(p|\$)|\",\"r|.*|\""
-if nm_ses_last "vgchange -ay --poll n --config 'devices{filter=[$f] global_filter=[$f] use_devicesfile=0} backup{backup=0 archive=0} activation{monitoring=0 $extra}'$active"; then
+if nm_ses_last "vgchange -ay --poll n --config 'devices{filter=[$f] global_filter=[$f]$NM_LV_DF} backup{backup=0 archive=0} activation{monitoring=0 $extra}$g'$active"; then
   nm_ses_end
 else
   nm_ses_end
@@ -180,3 +220,4 @@ else
   out=$(lvm vgchange -ay --poll n --config "$NM_CFG" $active 2>&1) || nm_die "vgchange -ay$active failed: $(nm_last "$out")"
 fi
 for a in $acts; do nm_done "$a"; done
+nm_lvmetad_rescan $mm

@@ -30,7 +30,7 @@ nm_left=
 nm_vg_dms() {
   NM_DMS=; NM_HELD=
   for nm_x in /sys/block/dm-*; do
-    nm_id=; read -r nm_id < "$nm_x/dm/uuid" 2> /dev/null
+    nm_id=; read -r nm_id 2>/dev/null < "$nm_x/dm/uuid"
     case $nm_id in "LVM-$1"*) ;; *) continue ;; esac
     read -r nm_n < "$nm_x/dm/name"
     nm_h=; for nm_y in "$nm_x"/holders/*; do [ -e "$nm_y" ] && nm_h=1 && break; done
@@ -61,12 +61,13 @@ nm_undo_activate() {
   done
   case $nm_vg in '' | . | .. | */*) ;; *) [ -e /run/udev/control ] || [ ! -d "/dev/$nm_vg" ] || rm -rf "/dev/$nm_vg" ;; esac
   [ "$nm_did" = 1 ] && nm_say "deactivated VG $nm_vg"
+  nm_get pvmm "$1"; [ -n "$NM_V" ] && nm_rescan="$nm_rescan $NM_V"
   return 0
 }
 nm_undo_rename() {
   nm_get persist "$1"; [ "$NM_V" = 1 ] || return 0
   nm_get from "$1"; nm_from=$NM_V; nm_get to "$1"; nm_to=$NM_V; nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
-  nm_p=; read -r nm_p < "/sys/block/${nm_d#/dev/}/pid" 2>/dev/null
+  nm_p=; read -r nm_p 2>/dev/null < "/sys/block/${nm_d#/dev/}/pid"
   nm_tmp=
   if [ -z "$nm_p" ] || ! nm_pid_has "$nm_p" "$nm_img"; then
     # the map is gone (host rebooted, qemu-nbd killed): attach the image again for the rename alone
@@ -118,7 +119,7 @@ nm_undo_importclone() { return 0; }
 nm_undo_connect() {
   nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
   nm_pf=/sys/block/${nm_d#/dev/}/pid
-  nm_p=; read -r nm_p < "$nm_pf" 2>/dev/null
+  nm_p=; read -r nm_p 2>/dev/null < "$nm_pf"
   [ -n "$nm_p" ] || return 0
   nm_pid_has "$nm_p" "$nm_img" || return 0 # another image took the device since: not ours to touch
   qemu-nbd --disconnect "$nm_d" > /dev/null 2>&1 || { nm_say "qemu-nbd --disconnect $nm_d failed"; return 1; }
@@ -127,26 +128,26 @@ nm_undo_connect() {
 }
 nm_undo_loop() {
   nm_get dev "$1"; nm_d=$NM_V; nm_get image "$1"; nm_img=$NM_V
-  nm_bf=; read -r nm_bf < "/sys/block/${nm_d#/dev/}/loop/backing_file" 2>/dev/null
+  nm_bf=; read -r nm_bf 2>/dev/null < "/sys/block/${nm_d#/dev/}/loop/backing_file"
   [ "$nm_bf" = "$nm_img" ] || return 0
   losetup -d "$nm_d" || return 1
   nm_say "detached $nm_d"
 }
 nm_undo_export() {
   nm_get pidfile "$1"; nm_pf=$NM_V; nm_get image "$1"; nm_img=$NM_V
-  nm_p=; read -r nm_p < "$nm_pf" 2>/dev/null
+  nm_p=; read -r nm_p 2>/dev/null < "$nm_pf"
   if [ -n "$nm_p" ] && nm_pid_has "$nm_p" "$nm_img"; then
     kill "$nm_p" 2> /dev/null
     nm_i=0; while kill -0 "$nm_p" 2> /dev/null; do nm_i=$((nm_i + 1)); [ $nm_i -gt 50 ] && kill -9 "$nm_p"; [ $nm_i -gt 100 ] && return 1; sleep 0.1; done
     nm_say "stopped the qemu-nbd server (pid $nm_p) for $nm_img"
   fi
-  rm -f "$nm_pf"
+  rm -f "$nm_pf" "${nm_pf%.pid}.log"
   nm_get socket "$1"; [ -n "$NM_V" ] && rm -f "$NM_V"
   return 0
 }
 
 nm_unmap_one() {
-  NM_J=$1; NM_SEQ=0; nm_undone=' '; nm_dirs=; nm_todo=
+  NM_J=$1; NM_SEQ=0; nm_undone=' '; nm_dirs=; nm_todo=; nm_rescan=
   # the begun, not yet undone actions, newest first (collected by the shell: no process per record)
   while IFS= read -r nm_l; do
     NM_SEQ=$((NM_SEQ + 1))
@@ -174,6 +175,8 @@ $nm_todo
 NM_EOF
   nm_umount_batch
   nm_rmdirs
+  # a running lvmetad learns that the image's PVs are gone (the host's filters apply)
+  if [ -n "$nm_rescan" ]; then nm_lvm_known; nm_lvmetad_rescan $nm_rescan; fi
   [ "$nm_fail" = 0 ] || return 1
   rm -f "$NM_J" "${NM_J%.jsonl}.lvm-in" "${NM_J%.jsonl}.lvm-out"
 }
