@@ -7,10 +7,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import { Writable } from 'node:stream';
-import { main } from '../../src/cli.ts';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { MAP_TOOLS } from '../../scripts/vm/make-map-images.ts';
+import { cli, emitInto } from './helpers.ts';
 
 $.verbose = false;
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -23,16 +22,7 @@ const MODULES = ['virtio_blk', 'loop', 'ext4', 'fuse'];
 let share = '';
 let guest: Guest;
 
-async function cli(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const sink = new Writable({ write: (c, _e, cb) => ((out += c.toString()), cb()) }) as unknown as NodeJS.WriteStream;
-  const code = await main(args, { stdout: sink, stderr: sink });
-  return { code, out };
-}
-async function emit(file: string, ...args: string[]): Promise<void> {
-  const r = await cli(...args, '--emit-script', path.join(share, file));
-  assert.is(r.code, 0, `nbdforge ${args.join(' ')} --emit-script failed: ${r.out}`);
-}
+const emit = (file: string, ...args: string[]) => emitInto(share, file, ...args);
 async function volume(name: string, bytes: number): Promise<string> {
   const f = path.join(share, name);
   await fs.writeFile(f, '');
@@ -57,6 +47,7 @@ test.before(async () => {
   await $`ntfscp -q ${ntfs} ${path.join(share, 'known.txt')} known.txt`;
   const parted = await volume('parted.raw', PARTED_BYTES);
   await $`sgdisk -n 1:2048:0 ${parted}`;
+  await fs.copy(path.join(ROOT, 'test/vm/map/checks.sh'), path.join(share, 'map-checks.sh'));
   await fs.copy(path.join(ROOT, 'test/vm/guest/compose-checks.sh'), path.join(share, 'checks.sh'));
   const size = (n: number) => ['--size', String(n)];
   await emit('compose-ext4.sh', 'compose', '/dev/vda', '--name', 'cext4', '--part-guid', PART, ...size(EXT4_BYTES));

@@ -8,6 +8,8 @@ import * as assert from 'uvu/assert';
 import { resolvePaths } from '../../src/paths.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { fs } from 'zx';
+import { Writable } from 'node:stream';
+import { main } from '../../src/cli.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const STORE = process.env.NBDFORGE_TEST_STORE ?? path.join(resolvePaths(process.env).home, 'test-vm', 'store');
@@ -27,4 +29,18 @@ export async function artifactFor(release: string): Promise<Artifact> {
   const [entry] = await store.list({ kernelRelease: release, module: 'nbd' });
   assert.ok(entry, `build stored no nbd artifact for ${release}`);
   return { release, sha: entry.sha256, bytes: await fs.readFile(store.artifactPath(entry)), vermagic: entry.vermagic };
+}
+
+/** The real command, in-process: `nbdforge ARGS...`; returns its exit status and what it printed. */
+export async function cli(...args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const sink = new Writable({ write: (c, _e, cb) => ((out += c.toString()), cb()) }) as unknown as NodeJS.WriteStream;
+  const code = await main(args, { stdout: sink, stderr: sink });
+  return { code, out };
+}
+
+/** `nbdforge ARGS... --emit-script SHARE/FILE`, which must succeed: the guest runs FILE. */
+export async function emitInto(share: string, file: string, ...args: string[]): Promise<void> {
+  const r = await cli(...args, '--emit-script', path.join(share, file));
+  assert.is(r.code, 0, `nbdforge ${args.join(' ')} --emit-script failed: ${r.out}`);
 }

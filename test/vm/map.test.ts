@@ -6,12 +6,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import { Writable } from 'node:stream';
-import { main } from '../../src/cli.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { makeMapImages, MAP_MODULES, MAP_TOOLS, type MapImages } from '../../scripts/vm/make-map-images.ts';
+import { cli, emitInto } from './helpers.ts';
 
 $.verbose = false;
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -22,18 +21,7 @@ let share = '';
 let guest: Guest;
 let imgs: MapImages;
 
-/** The real command, in-process: `nbdforge ARGS...`; returns its exit status and what it printed. */
-async function cli(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const sink = new Writable({ write: (c, _e, cb) => ((out += c.toString()), cb()) }) as unknown as NodeJS.WriteStream;
-  const code = await main(args, { stdout: sink, stderr: sink });
-  return { code, out };
-}
-
-async function emit(file: string, ...args: string[]): Promise<void> {
-  const r = await cli(...args, '--emit-script', path.join(share, file));
-  assert.is(r.code, 0, `nbdforge ${args.join(' ')} --emit-script failed: ${r.out}`);
-}
+const emit = (file: string, ...args: string[]) => emitInto(share, file, ...args);
 
 async function nbdKo(release: string): Promise<Buffer> {
   await $({ cwd: ROOT, quiet: true, env: { ...process.env, NBDFORGE_HOME: HOME } })`node bin/nbdforge.js build --family debian12 --kernel ${release} --home ${HOME}`;
