@@ -9,18 +9,22 @@
  *              umount, vgchange -an, qemu-nbd --disconnect
  * on the LVM qcow2 of the map tests (DOS label: ext4 p1 + LVM PV with vg0/root). Runs alternate.
  * Writes the section between the bench:map markers of docs/BENCHMARKS.md.
- * Usage: tsx scripts/bench-map.ts [--runs 7] [--no-write]
+ * --el7: both sides in a guest with CentOS 7.9's userland (bash 4.2 as sh, lvm2 2.02.187, util-linux
+ * 2.23.2, kmod 20, the qemu 1.5.3 stand-in: scripts/vm/el7-guest.ts); section bench:map-el7.
+ * Usage: tsx scripts/bench-map.ts [--runs 7] [--el7] [--no-write]
  */
 import { $, fs, path, os } from 'zx';
 import { resolvePaths } from '../src/paths.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases } from './vm/harness.ts';
 import { makeMapImages, MAP_MODULES, MAP_TOOLS } from './vm/make-map-images.ts';
+import { prepareEl7Guest } from './vm/el7-guest.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 7);
+const el7 = args.includes('--el7');
 const paths = resolvePaths(process.env);
 const K = (await testReleases()).newest;
 const cli = path.resolve('bin/nbdforge.js');
@@ -32,7 +36,7 @@ await $`${cli} build --family debian12 --kernel ${K}`;
 const store = new DirStore(paths.store);
 const [entry] = await store.list({ kernelRelease: K, module: 'nbd' });
 const imgs = await makeMapImages({ release: K });
-const guest = await prepareGuest({ release: K, modules: MAP_MODULES, tools: MAP_TOOLS });
+const guest = el7 ? await prepareEl7Guest({ release: K, modules: MAP_MODULES }) : await prepareGuest({ release: K, modules: MAP_MODULES, tools: MAP_TOOLS });
 const share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-bench-map-'));
 await fs.copy(store.artifactPath(entry), path.join(share, 'nbd.ko'));
 await fs.copy(imgs.dos, path.join(share, 'dos.qcow2'));
@@ -41,8 +45,10 @@ await $`${cli} unmap --all --emit-script ${path.join(share, 'unmap.sh')}`;
 
 // The hand-typed sequence. LVM needs the same no-udev settings the map passes (the guest has no udev
 // and no lvm.conf), so the comparison is command for command.
-const LVMCFG =
-  'devices { use_devicesfile=0 obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 monitoring=0 } global { event_activation=0 use_lvmpolld=0 } backup { backup=0 archive=0 }';
+// (lvm 2.02 has no use_devicesfile or event_activation, and warns about keys it does not know)
+const LVMCFG = el7
+  ? 'devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 monitoring=0 } global { use_lvmpolld=0 } backup { backup=0 archive=0 }'
+  : 'devices { use_devicesfile=0 obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 monitoring=0 } global { event_activation=0 use_lvmpolld=0 } backup { backup=0 archive=0 }';
 await fs.writeFile(
   path.join(share, 'hand-map.sh'),
   `set -e
@@ -136,7 +142,28 @@ for (const m of r.console.matchAll(/^STAMP ([\d.]+) (.*)$/gm)) {
 const seg = (k: string) => (segs[k] ? median(segs[k]).toFixed(2) : '?');
 const alone = (k: string) => (times[`alone-${k}`] ? median(times[`alone-${k}`]).toFixed(2) : '?');
 const f = (x: number) => `${x.toFixed(2)} s`;
-const section = `<!-- bench:map -->
+const section = el7
+  ? `<!-- bench:map-el7 -->
+## map/unmap with CentOS 7.9's userland
+
+Measured ${new Date().toISOString().slice(0, 16)}Z in one QEMU TCG guest (-smp 1) on 2 cores, kernel ${K}, load average before the run ${load}.
+Command: \`npx tsx scripts/bench-map.ts --el7 --runs ${runs}\`. The guest's /bin/sh is bash 4.2 (POSIX mode), lvm/dmsetup are lvm2 2.02.187,
+losetup/blkid/mount/umount util-linux 2.23.2, kmod 20, and qemu-img/qemu-nbd the qemu 1.5.3 stand-in (scripts/vm/el7-guest.ts), for both
+sides. Same image and same sequences as the map/unmap section above (the hand-typed LVM config without the keys lvm 2.02 does not know);
+runs alternate; medians of ${runs}.
+
+| What | map | unmap | map + unmap | Ratio |
+|---|---|---|---|---|
+| \`nbdforge map\` + \`nbdforge unmap --all\` (emitted scripts) | ${f(med('nbdforge-map'))} | ${f(med('nbdforge-unmap'))} | ${f(median(pairs))} | **${ratio.toFixed(2)}x** the hand-typed sequence |
+| The same commands typed by hand with that userland | ${f(med('hand-map'))} | ${f(med('hand-unmap'))} | ${f(median(handPairs))} | baseline |
+
+Where nbdforge's map goes (medians of 5 more runs): start ${seg('start')} s, journal ${seg('journal')} s, connect ${seg('connect')} s
+(qemu-nbd -V to learn that 1.5 has no image locks, then the open-file check over /proc/*/fd), lvm ${seg('lvm')} s, mount ${seg('mount')} s, table ${seg('table')} s.
+Single commands alone: \`lvm vgchange -ay\` ${alone('lvm-vgchange-ay')} s, \`lvm pvs\` ${alone('lvm-pvs')} s, \`lvm vgchange -an\` ${alone('lvm-vgchange-an')} s,
+\`dmsetup remove\` ${alone('dmsetup-remove')} s, \`blkid\` of p1 and p2 ${alone('blkid-p1-p2')} s.
+Raw map+unmap pairs: nbdforge ${pairs.map((x) => x.toFixed(2)).join(', ')}; by hand ${handPairs.map((x) => x.toFixed(2)).join(', ')}.
+<!-- /bench:map-el7 -->`
+  : `<!-- bench:map -->
 ## map/unmap
 
 Measured ${new Date().toISOString().slice(0, 16)}Z in one QEMU TCG guest (-smp 1) on 2 cores, kernel ${K}, load average before the run ${load}.
@@ -181,9 +208,9 @@ void hand;
 if (!args.includes('--no-write')) {
   const doc = 'docs/BENCHMARKS.md';
   let text = await fs.readFile(doc, 'utf8');
-  const re = /<!-- bench:map -->[\s\S]*?<!-- \/bench:map -->/;
+  const re = el7 ? /<!-- bench:map-el7 -->[\s\S]*?<!-- \/bench:map-el7 -->/ : /<!-- bench:map -->[\s\S]*?<!-- \/bench:map -->/;
   text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}\n`;
   await fs.writeFile(doc, text);
-  log(`wrote the map section of ${doc}`);
+  log(`wrote the ${el7 ? 'map-el7' : 'map'} section of ${doc}`);
 }
 await fs.remove(share);

@@ -2,7 +2,7 @@
 /**
  * Every benchmark, one after the other (they share the machine, so never at once). Each writes its
  * own section of docs/BENCHMARKS.md with the command that reproduces it.
- *   npm run bench                 build, prepare-host, map, publish, publish-oci, compose, debian12-matrix
+ *   npm run bench                 build, prepare-host, map, map-el7, publish, publish-oci, compose, debian12-matrix
  *   npm run bench -- build        one of them; arguments after the name go to that script
  */
 import { $ } from 'zx';
@@ -11,6 +11,7 @@ const benches: Record<string, string> = {
   build: 'scripts/bench-build.ts',
   'prepare-host': 'scripts/bench-prepare-host.ts',
   map: 'scripts/bench-map.ts',
+  'map-el7': 'scripts/bench-map.ts --el7',
   publish: 'scripts/bench-publish.ts',
   'publish-oci': 'scripts/bench-publish-oci.ts',
   compose: 'scripts/bench-compose.ts',
@@ -22,11 +23,11 @@ if (first && !benches[first]) {
   process.exit(2);
 }
 const chosen = first ? [[first, rest] as const] : Object.keys(benches).map((b) => [b, [] as string[]] as const);
-await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts --with vm,publish,oci`;
+await $({ stdio: 'inherit' })`tsx scripts/setup-host.ts --with vm,publish,oci,el7`;
 let failed = 0;
 for (const [name, args] of chosen) {
   console.error(`[bench] ${name}`);
-  const r = await $({ stdio: 'inherit' })`tsx ${benches[name]} ${args}`.nothrow();
+  const r = await $({ stdio: 'inherit' })`tsx ${benches[name].split(' ')} ${args}`.nothrow();
   if (r.exitCode !== 0) {
     console.error(`[bench] ${name} failed (exit ${r.exitCode})`);
     failed++;

@@ -28,10 +28,10 @@ export function vmCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(resolvePaths(env).cache, 'vm');
 }
 
-export async function prepareGuest(opts: { release: string; cacheDir?: string; modules?: string[]; tools?: string[] }): Promise<Guest> {
+export async function prepareGuest(opts: { release: string; cacheDir?: string; modules?: string[]; tools?: string[]; overlay?: Record<string, string>; sh?: string; links?: Record<string, string> }): Promise<Guest> {
   const cacheDir = opts.cacheDir ?? vmCacheDir();
   const kernel = await ensureKernel(opts.release, cacheDir);
-  const initramfs = await buildInitramfs({ kernel, modules: opts.modules ?? [], tools: opts.tools, cacheDir });
+  const initramfs = await buildInitramfs({ kernel, modules: opts.modules ?? [], tools: opts.tools, overlay: opts.overlay, sh: opts.sh, links: opts.links, cacheDir });
   return { kernel, initramfs, boot: (spec) => bootGuest({ ...spec, kernel, initramfs }) };
 }
 

@@ -16,6 +16,16 @@ export interface InitramfsSpec {
   modules: string[];
   /** Absolute host paths of extra binaries (their libraries come along). */
   tools?: string[];
+  /**
+   * Files put at fixed guest paths after the tools, replacing a tool or busybox applet of the same
+   * name (guest path -> host file; static binaries or scripts: no libraries come along). The el7
+   * guests put CentOS 7.9's static userland and the qemu 1.5.3 stand-in here (scripts/vm/el7-guest.ts).
+   */
+  overlay?: Record<string, string>;
+  /** Guest path of the binary /bin/sh links to (default /usr/bin/dash, Debian's sh). */
+  sh?: string;
+  /** Symbolic links made last (guest path -> target). */
+  links?: Record<string, string>;
   cacheDir: string;
 }
 
@@ -30,14 +40,21 @@ export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
   const tools = [...new Set([...BASE_TOOLS, ...(spec.tools ?? [])])];
   const modules = [...new Set([...BASE_MODULES, ...spec.modules])];
   const init = await fs.readFile(INIT, 'utf8');
-  const stamp = await Promise.all([...tools, '/bin/busybox'].map(async (t) => `${t}:${(await fs.stat(t)).size}:${(await fs.stat(t)).mtimeMs}`));
-  const key = createHash('sha256').update(JSON.stringify({ v: 1, release: spec.kernel.release, modules, stamp, init })).digest('hex').slice(0, 16);
+  const overlay = Object.entries(spec.overlay ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  for (const [dest] of overlay) if (!path.isAbsolute(dest) || dest.split('/').includes('..')) throw new Error(`overlay path must be absolute, without ..: ${dest}`);
+  const sh = spec.sh ?? '/usr/bin/dash';
+  const stampOf = async (t: string) => `${t}:${(await fs.stat(t)).size}:${(await fs.stat(t)).mtimeMs}`;
+  const stamp = await Promise.all([...tools, '/bin/busybox'].map(stampOf));
+  const links = Object.entries(spec.links ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  for (const [at] of links) if (!path.isAbsolute(at) || at.split('/').includes('..')) throw new Error(`link path must be absolute, without ..: ${at}`);
+  const over = [...(await Promise.all(overlay.map(async ([dest, src]) => `${dest}<-${await stampOf(src)}`))), ...links.map(([at, to]) => `${at}->${to}`)];
+  const key = createHash('sha256').update(JSON.stringify({ v: 1, release: spec.kernel.release, modules, stamp, init, ...(over.length || spec.sh ? { over, sh } : {}) })).digest('hex').slice(0, 16);
   const out = path.join(spec.cacheDir, 'initramfs', `${spec.kernel.release}-${key}.cpio`);
   if (await fs.pathExists(out)) return out;
   // Concurrent builds of one initramfs (parallel boots of one kernel) share one result.
   let p = building.get(out);
   if (!p) {
-    p = withFileLock(`${out}.lock`, async () => ((await fs.pathExists(out)) ? out : assemble(spec, out, tools, modules, init))).finally(() => building.delete(out));
+    p = withFileLock(`${out}.lock`, async () => ((await fs.pathExists(out)) ? out : assemble(spec, out, tools, modules, init, overlay, sh, links))).finally(() => building.delete(out));
     building.set(out, p);
   }
   return p;
@@ -45,7 +62,7 @@ export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
 
 const building = new Map<string, Promise<string>>();
 
-async function assemble(spec: InitramfsSpec, out: string, tools: string[], modules: string[], init: string): Promise<string> {
+async function assemble(spec: InitramfsSpec, out: string, tools: string[], modules: string[], init: string, overlay: Array<[string, string]>, sh: string, links: Array<[string, string]>): Promise<string> {
   await fs.mkdirp(path.dirname(out));
   const root = await fs.mkdtemp(`${out}.d-`);
   // mkdtemp makes 0700 and this directory becomes the guest's /: unprivileged users must traverse it.
@@ -54,17 +71,26 @@ async function assemble(spec: InitramfsSpec, out: string, tools: string[], modul
     await fs.mkdirp(path.join(root, d));
   await fs.symlink('../run/lock', path.join(root, 'var/lock')); // qemu-nbd --connect puts its socket there
   for (const t of tools) await copyWithLibs(t, root);
+  for (const [dest, src] of overlay) {
+    await fs.mkdirp(path.join(root, path.dirname(dest)));
+    await fs.copyFile(src, path.join(root, dest));
+    await fs.chmod(path.join(root, dest), 0o755);
+  }
   for (const l of KMOD_LINKS) await fs.symlink('../bin/kmod', path.join(root, 'usr/sbin', l));
   await fs.symlink('../usr/bin/kmod', path.join(root, 'sbin/modprobe')); // the kernel's request_module helper
   await fs.copy('/bin/busybox', path.join(root, 'bin/busybox'));
-  await fs.symlink('../usr/bin/dash', path.join(root, 'bin/sh'));
-  const taken = new Set([...KMOD_LINKS, 'sh', ...tools.map((t) => path.basename(t))]);
+  await fs.symlink(path.relative('/bin', sh), path.join(root, 'bin/sh'));
+  const taken = new Set([...KMOD_LINKS, 'sh', ...tools.map((t) => path.basename(t)), ...overlay.map(([d]) => path.basename(d))]);
   for (const a of (await $({ quiet: true })`/bin/busybox --list`).stdout.split('\n').filter(Boolean))
     if (!taken.has(a) && !(await fs.pathExists(path.join(root, 'bin', a)))) await fs.symlink('busybox', path.join(root, 'bin', a));
   await fs.writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   await fs.writeFile(path.join(root, 'etc/group'), 'root:x:0:\n');
   await fs.symlink('/proc/self/mounts', path.join(root, 'etc/mtab'));
   await fs.writeFile(path.join(root, 'init'), init, { mode: 0o755 });
+  for (const [at, to] of links) {
+    await fs.mkdirp(path.join(root, path.dirname(at)));
+    await fs.symlink(to, path.join(root, at));
+  }
 
   // modules: closure from the guest tree, then depmod for the initramfs tree
   const k = spec.kernel;

@@ -6,6 +6,8 @@ nf_rec() { printf '@nbdforge %s\n' "$*"; }
 nf_say() { printf '[nbdforge] %s\n' "$*" >&2; }
 nf_lines() { printf '%s\n' "$2" | tail -n "$1"; }
 nf_detail() { nf_lines 5 "$2" | while IFS= read -r nf_l; do [ -n "$nf_l" ] && nf_rec detail "$1" "$nf_l"; done; }
+# a step that succeeded but warned: its "warning: ..." lines reach people and the records
+nf_warned() { printf '%s\n' "$2" | while IFS= read -r nf_l; do case $nf_l in 'warning: '*) nf_rec detail "$1" "$nf_l"; nf_say "$1: $nf_l" ;; esac; done; }
 nf_message() { printf '%s\n' "$1" | while IFS= read -r nf_l; do nf_rec message "$nf_l"; done; nf_say "$1"; }
 nf_unlock() { if [ "$NF_HELD" = 1 ]; then rm -rf "$NF_LOCK"; NF_HELD=0; fi; }
 # mkdir is atomic: the directory is the lock, its pid file names the owner; a dead owner's lock is taken over.
@@ -43,6 +45,7 @@ nf_step() {
   nf_out=$(nf_run_$1 2>&1 </dev/null); nf_rc=$?
   if [ "$nf_rc" = 0 ]; then
     if [ "$5" = 1 ]; then nf_rec step "$2" checked; else nf_rec step "$2" done; NF_CHANGED=1; fi
+    case $nf_out in *'warning: '*) nf_warned "$2" "$nf_out" ;; esac
     NF_DONE="$1:$2:$4 $NF_DONE"; return 0
   fi
   nf_rec step "$2" failed "$nf_rc"; nf_detail "$2" "$nf_out"

@@ -60,6 +60,12 @@ export async function executePlan(plan: Plan, exec: Exec, runnerName: string, ho
       if (r.exitCode === 0) {
         res.status = step.readOnly ? 'checked' : 'done';
         log(`${step.id}: ${res.status}`);
+        // a step that succeeded but warned: its "warning: ..." lines reach people and the report
+        const warned = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => l.startsWith('warning: '));
+        if (warned.length) {
+          res.detail = warned.slice(-5).join('\n');
+          for (const w of warned) log(`${step.id}: ${w}`);
+        }
         completed.push(i);
         continue;
       }

@@ -15,12 +15,14 @@ import type { MapOutcome } from './run.ts';
 export const targetOptions = {
   'state-dir': { type: 'string' },
   ssh: { type: 'string' },
+  'ssh-option': { type: 'string', multiple: true },
   'dry-run': { type: 'boolean', default: false },
   'emit-script': { type: 'string' },
 } as const;
 
 export const TARGET_USAGE = `  --state-dir D     journals and locks on the target (default ${DEFAULT_STATE_DIR}, env NBDFORGE_STATE_DIR)
   --ssh DEST        run on DEST over ssh (the host needs sh and the tools, not Node)
+  --ssh-option O    passed to ssh as -o O (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/k
   --dry-run         print the plan, change nothing
   --emit-script F   write a standalone POSIX sh script to F ('-' for stdout) instead of running
   --json            the report as JSON on stdout`;
@@ -33,10 +35,12 @@ export interface Target {
   remote: boolean;
 }
 
-export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'dry-run'?: boolean; 'emit-script'?: string; json?: boolean }, ctx: CommandContext, tag: string): Target {
+export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'ssh-option'?: string[]; 'dry-run'?: boolean; 'emit-script'?: string; json?: boolean }, ctx: CommandContext, tag: string): Target {
   const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[${tag}] ${l}\n`);
   if (values.ssh !== undefined) checkSshDestination(values.ssh);
-  const base: Runner = values.ssh ? new SshRunner(values.ssh, { log }) : new LocalRunner({ log });
+  if (values['ssh-option'] && values.ssh === undefined) throw new UsageError('--ssh-option goes with --ssh');
+  const sshOptions = (values['ssh-option'] ?? []).flatMap((o) => ['-o', o]);
+  const base: Runner = values.ssh ? new SshRunner(values.ssh, { log, sshOptions }) : new LocalRunner({ log });
   // With --json, stdout carries the JSON alone: the dry run's plan text goes to stderr.
   const runner = values['dry-run'] ? new DryRunRunner(base, (t) => (values.json ? ctx.stderr : ctx.stdout).write(t)) : base;
   const emit = values['emit-script'];

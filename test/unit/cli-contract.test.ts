@@ -43,6 +43,17 @@ test('12: ssh destinations starting with "-" are refused before ssh sees them, n
   }
 });
 
+test('map/unmap/export take --ssh-option like prepare-host, and only with --ssh', () => {
+  const img = path.join(tmp, 'disk.img');
+  for (const args of [['map', img], ['unmap', '--all'], ['export', img]]) {
+    const r = run([...args, '--ssh-option', 'Port=2222']);
+    assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /--ssh-option goes with --ssh/);
+    const help = run([args[0], '--help']);
+    assert.match(help.stdout + help.stderr, /--ssh-option O +passed to ssh as -o O/);
+  }
+});
+
 test('12: --dry-run --json prints JSON alone on stdout (the plan text goes to stderr)', () => {
   const img = path.join(tmp, 'disk.img');
   for (const args of [['map', img], ['unmap', '--all'], ['export', img]]) {

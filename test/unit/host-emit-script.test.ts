@@ -142,6 +142,34 @@ test('the emitted script and the local runner agree on every status', async () =
   }
 });
 
+test('a step that succeeds with "warning: " lines: people see them, and both runners report them as its detail', async () => {
+  const box = await sandbox();
+  try {
+    const plan = planOf({
+      steps: [
+        { id: 'warns', describe: 'warns', command: shc('echo "noise"; echo "warning: VG vg0 was already active" >&2; echo "warning: second"') },
+        { id: 'quiet', describe: 'quiet', command: shc('echo "just output"; echo "not a warning: x" >&2') },
+      ],
+    });
+    const script = runScript([testShell('/bin/sh')], emitScript(plan), box.env, box.dir);
+    assert.is(script.exitCode, 0, script.stderr);
+    assert.match(script.stderr, /\[nbdforge\] warns: warning: VG vg0 was already active\n/);
+    assert.match(script.stderr, /\[nbdforge\] warns: warning: second\n/);
+    assert.not.match(script.stderr, /noise|not a warning/);
+    const fromScript = parseRecords(plan, script.stdout, script.exitCode, 'x');
+    const logs: string[] = [];
+    const local = await executePlan(plan, (a, o) => new LocalRunner({ env: box.env }).exec(a, o), 'x', { log: (l) => logs.push(l) });
+    for (const r of [fromScript, local]) {
+      assert.is(r.outcome, 'changed');
+      assert.is(r.steps[0].detail, 'warning: VG vg0 was already active\nwarning: second');
+      assert.is(r.steps[1].detail, undefined);
+    }
+    assert.ok(logs.includes('warns: warning: second'), logs.join('\n'));
+  } finally {
+    await box.cleanup();
+  }
+});
+
 test('emitted script: SIGTERM mid-plan undoes completed steps, reports failed, releases the lock', async () => {
   const box = await sandbox();
   try {
