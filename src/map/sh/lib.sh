@@ -172,12 +172,15 @@ nm_held() {
   done
   return 1
 }
-# nm_refuse_held FILE WHAT: where qemu-nbd cannot lock, refuse an image another process has open
+# nm_refuse_held FILE WHAT: where qemu-nbd cannot lock, refuse an image another process has open.
+# The open-file walk costs no process; qemu-nbd is asked for its version only when some process
+# holds the image (qemu 2.10 and later leave that to their own locks, which allow shared readers).
 nm_refuse_held() {
+  nm_held "$1" || return 0
+  nm_hp=$NM_V
   nm_qemu_locks
   [ "$NM_QLOCK" = 0 ] || return 0
-  nm_held "$1" && nm_die "$1 is in use by process $NM_V (${NM_HELD_BY:-?}): a running VM or another qemu-nbd? This qemu-nbd has no image locking, so nbdforge looked at open files itself; $2"
-  return 0
+  nm_die "$1 is in use by process $nm_hp (${NM_HELD_BY:-?}): a running VM or another qemu-nbd? This qemu-nbd has no image locking, so nbdforge looked at open files itself; $2"
 }
 # qemu's own lock failure ("Failed to get "write" lock", "Is another process using the image"), not
 # any text with "lock" in it: qemu-nbd 1.5 names its /var/lock/qemu-nbd-DEV socket in other errors
