@@ -166,8 +166,7 @@ Single commands alone: \`lvm vgchange -ay\` ${alone('lvm-vgchange-ay')} s, \`lvm
 Raw map+unmap pairs: nbdforge ${pairs.map((x) => x.toFixed(2)).join(', ')}; by hand ${handPairs.map((x) => x.toFixed(2)).join(', ')}.
 
 Why the ratio is higher than on the Debian guest: the hand-typed side is almost all tool starts, and these el7 tools are
-static builds, which start about twice as fast under TCG as Debian's dynamic ones (\`lvm vgchange -ay\` above against the
-Debian section's); the emitted scripts' own work (parsing the plan, the journal, the checks) runs in bash 4.2 instead of
+static builds, which skip dynamic linking at every start (a cost that is large under TCG); the emitted scripts' own work (parsing the plan, the journal, the checks) runs in bash 4.2 instead of
 dash and does not shrink with them. On a real CentOS 7 host lvm, blkid and mount are dynamic binaries, so the baseline
 there would be slower and the ratio nearer the Debian one; this run does not prove that.
 <!-- /bench:map-el7 -->`
