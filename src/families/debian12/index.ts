@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { CatalogResult, Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
 import type { ModuleSpec } from '../../build/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
-import { ensureImage } from '../../docker/image.ts';
-import { runContainer } from '../../docker/run.ts';
+import { containersOf } from '../../docker/containers.ts';
 import { buildCatalog, parseAptRecords, type Debian12Kernel } from './catalog.ts';
 import { aptQuery, fill, LINES_FILE, loadLines, type Line } from './lines.ts';
 import { sha256, sha256File } from '../../util/hash.ts';
@@ -51,6 +50,19 @@ function lineOf(kernel: KernelEntry): Line {
   return line;
 }
 
+/** The archive offers no kernel of any line in lines.json (wrong apt sources, or the data is wrong). */
+export class EmptyCatalogError extends Error {
+  override name = 'EmptyCatalogError';
+}
+
+/** Files fetched from the archive whose sha256 is not the catalog's (they were removed). */
+export class SourceChecksumError extends Error {
+  override name = 'SourceChecksumError';
+  constructor(message: string, readonly files: string[]) {
+    super(message);
+  }
+}
+
 const exists = (p: string) => fs.access(p).then(() => true, () => false);
 
 export function createDebian12(env: NodeJS.ProcessEnv): Family {
@@ -64,11 +76,12 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
   async function refreshCatalog(ctx: FamilyContext): Promise<CatalogResult> {
     const d = dirs(ctx);
     await fs.mkdir(d.lists, { recursive: true });
-    const img = await ensureImage(ctx.docker, image, ctx.log);
+    const containers = containersOf(ctx);
+    const img = await containers.ensureImage(image, ctx.log);
     ctx.log?.('catalog: apt-get update in the builder container');
     const data = loadLines();
     const q = aptQuery(data);
-    const { output } = await runContainer(ctx.docker, {
+    const { output } = await containers.run({
       image: img.tag,
       cmd: ['/usr/local/lib/nbdforge/catalog.sh'],
       env: { CATALOG_PREFIXES: q.prefixes.join(' '), CATALOG_PATTERNS: q.patterns.join('\n') },
@@ -77,7 +90,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
       signal: ctx.signal,
     });
     const result: Cached = { ...buildCatalog(parseAptRecords(output), new Date().toISOString(), data), linesSha256: data.sha256 };
-    if (result.kernels.length === 0) throw new Error(`the apt archive offers no kernel of the lines in ${LINES_FILE} (${data.lines.map((l) => l.line).join(', ')}); check the host's apt sources`);
+    if (result.kernels.length === 0) throw new EmptyCatalogError(`the apt archive offers no kernel of the lines in ${LINES_FILE} (${data.lines.map((l) => l.line).join(', ')}); check the host's apt sources`);
     await writeFileAtomic(d.catalog, JSON.stringify(result, null, 2) + '\n');
     return result;
   }
@@ -134,8 +147,9 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         if (missing.length === 0) return;
         ctx.log?.(`sources: apt-get download ${missing.map((f) => f.name).join(' ')}`);
         await fs.mkdir(d.lists, { recursive: true });
-        const img = await ensureImage(ctx.docker, image, ctx.log);
-        await runContainer(ctx.docker, {
+        const containers = containersOf(ctx);
+        const img = await containers.ensureImage(image, ctx.log);
+        await containers.run({
           image: img.tag,
           cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...missing.map((f) => `${f.name}=${f.version}`)],
           binds: [`${d.lists}:/var/lib/apt/lists`, `${d.debs}:/debs`],
@@ -143,7 +157,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
           signal: ctx.signal,
         });
         const still = await check();
-        if (still.length) throw new Error(`downloaded files do not match the archive's checksums: ${still.map((f) => f.filename).join(', ')}`);
+        if (still.length) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (removed, fetched again next time): ${still.map((f) => f.filename).join(', ')}`, still.map((f) => f.filename));
       });
       return Object.fromEntries(needed.map((f) => [f.role, path.join(d.debs, f.filename)]));
     },
@@ -177,8 +191,9 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         },
         binds: [`${d.debs}:/debs:ro`, `${d.derived}:/derived`],
         oracle: opts.oracle,
-        // linux-kbuild-6.1's, from the tree build.sh unpacked into the derived cache.
-        signFile: `/derived/kbuild-${headersKey(kernel)}/usr/lib/linux-kbuild-6.1/scripts/sign-file`,
+        // the kbuild package's own (linux-kbuild-6.1, linux-kbuild-6.12.N+deb12), from the tree build.sh
+        // unpacked into the derived cache
+        signFile: `/derived/kbuild-${headersKey(kernel)}/usr/lib/${fileOf('kbuild').name}/scripts/sign-file`,
       };
     },
   };

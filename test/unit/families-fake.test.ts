@@ -1,0 +1,159 @@
+/**
+ * The debian12 family through the Containers door with a fake behind it (no Docker): what it asks
+ * the engine for, how it caches the catalog, and how it checks what a fetch brought. The apt records
+ * the fake "container" prints are the real ones recorded on 2026-11-28 (debian12-apt-records-*.txt.gz).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { createDebian12, EmptyCatalogError, SourceChecksumError } from '../../src/families/debian12/index.ts';
+import type { Containers } from '../../src/docker/containers.ts';
+import type { RunSpec, RunResult } from '../../src/docker/run.ts';
+import type { ImageSpec } from '../../src/docker/image.ts';
+import type { FamilyContext, KernelEntry } from '../../src/families/family.ts';
+
+const RECORDS = zlib.gunzipSync(fs.readFileSync(path.join(import.meta.dirname, 'debian12-apt-records-2026-11-28.txt.gz'))).toString();
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** A fake door: records every call; `onRun` decides what a container does and prints. */
+function fakeContainers(onRun: (spec: RunSpec) => string | Promise<string>) {
+  const images: ImageSpec[] = [];
+  const runs: RunSpec[] = [];
+  const door: Containers = {
+    async ensureImage(spec) {
+      images.push(spec);
+      return { tag: `${spec.repo}:fake`, id: 'sha256:fake', built: false };
+    },
+    async run(spec): Promise<RunResult> {
+      runs.push(spec);
+      return { output: await onRun(spec), files: [] };
+    },
+  };
+  return { door, images, runs };
+}
+
+function ctxWith(door: Containers): { ctx: FamilyContext; home: string } {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-fam-'));
+  // no engine at all: anything that went around the door would throw
+  const ctx: FamilyContext = { docker: undefined as never, containers: door, paths: { home, cache: path.join(home, 'cache'), store: path.join(home, 'store') } };
+  return { ctx, home };
+}
+
+/** The host directory bound at GUEST in a run's binds. */
+const hostDirOf = (spec: RunSpec, guest: string) => spec.binds!.find((b) => b.split(':')[1] === guest)!.split(':')[0];
+
+test('catalog: one container through the door (the builder image, catalog.sh, the apt lists bound), then cached; --refresh asks again', async () => {
+  const f = fakeContainers(() => RECORDS);
+  const { ctx, home } = ctxWith(f.door);
+  try {
+    const fam = createDebian12({});
+    const first = await fam.catalog(ctx);
+    assert.ok(first.kernels.length >= 30, `${first.kernels.length} kernels`);
+    assert.ok(first.kernels.every((k) => k.family === 'debian12' && k.files.every((x) => /^[0-9a-f]{64}$/.test(x.sha256))));
+    assert.is(f.images.length, 1);
+    assert.is(f.images[0].repo, 'nbdforge/debian12-builder');
+    assert.equal(f.runs[0].cmd, ['/usr/local/lib/nbdforge/catalog.sh']);
+    assert.ok(f.runs[0].binds!.some((b) => b.endsWith(':/var/lib/apt/lists')));
+    assert.match(f.runs[0].env!.CATALOG_PATTERNS, /linux-headers-/);
+    const again = await fam.catalog(ctx);
+    assert.is(f.runs.length, 1, 'served from the cache');
+    assert.equal(again.kernels.map((k) => k.kernelRelease), first.kernels.map((k) => k.kernelRelease));
+    await fam.catalog(ctx, { refresh: true });
+    assert.is(f.runs.length, 2, '--refresh runs the container again');
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('catalog: an archive that lists none of the lines is an EmptyCatalogError and writes no catalog', async () => {
+  const f = fakeContainers(() => 'Package: unrelated\nVersion: 1\n\n');
+  const { ctx, home } = ctxWith(f.door);
+  try {
+    const err = await createDebian12({}).catalog(ctx).then(() => undefined, (e) => e);
+    assert.instance(err, EmptyCatalogError);
+    assert.not.ok(fs.existsSync(path.join(ctx.paths.cache, 'debian12', 'catalog.json')));
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
+/** A kernel entry whose files are made here, so a fake fetch can produce them (or not). */
+function syntheticKernel(): { kernel: KernelEntry; content: Record<string, Buffer> } {
+  const roles = ['headers-common', 'headers', 'kbuild', 'compiler', 'source', 'image'];
+  const content: Record<string, Buffer> = {};
+  const files = roles.map((role) => {
+    const filename = `${role}_1_amd64.deb`;
+    content[filename] = Buffer.from(`deb of ${role}\n`);
+    return { role, name: `pkg-${role}`, version: '1', filename, sha256: sha(content[filename]), size: content[filename].length };
+  });
+  return { kernel: { family: 'debian12', kernelRelease: '6.1.0-99-amd64', sourceVersion: '1', files }, content };
+}
+
+test('ensureSources: fetch.sh through the door, the debs directory bound, every file checked against its sha256', async () => {
+  const { kernel, content } = syntheticKernel();
+  const f = fakeContainers((spec) => {
+    const debs = hostDirOf(spec, '/debs');
+    for (const name of Object.keys(content)) fs.writeFileSync(path.join(debs, name), content[name]);
+    return 'fetched\n';
+  });
+  const { ctx, home } = ctxWith(f.door);
+  try {
+    const fam = createDebian12({});
+    const got = await fam.ensureSources(ctx, kernel);
+    assert.equal(Object.keys(got).sort(), kernel.files.map((x) => x.role).sort());
+    for (const x of kernel.files) assert.is(sha(fs.readFileSync(got[x.role])), x.sha256);
+    assert.equal(f.runs[0].cmd, ['/usr/local/lib/nbdforge/fetch.sh', ...kernel.files.map((x) => `${x.name}=${x.version}`)]);
+    assert.is(f.runs[0].labels!['nbdforge.kernel'], '6.1.0-99-amd64');
+    // everything present and whole: no container the second time
+    await fam.ensureSources(ctx, kernel);
+    assert.is(f.runs.length, 1);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('ensureSources: a fetch that brings a wrong file is a SourceChecksumError, and the bad file is gone', async () => {
+  const { kernel, content } = syntheticKernel();
+  const f = fakeContainers((spec) => {
+    const debs = hostDirOf(spec, '/debs');
+    for (const name of Object.keys(content)) fs.writeFileSync(path.join(debs, name), name.startsWith('source') ? Buffer.from('tampered') : content[name]);
+    return '';
+  });
+  const { ctx, home } = ctxWith(f.door);
+  try {
+    const err = await createDebian12({}).ensureSources(ctx, kernel).then(() => undefined, (e) => e);
+    assert.instance(err, SourceChecksumError);
+    assert.equal((err as SourceChecksumError).files, ['source_1_amd64.deb']);
+    assert.not.ok(fs.existsSync(path.join(ctx.paths.cache, 'debian12', 'debs', 'source_1_amd64.deb')), 'the bad file was removed');
+    assert.ok(fs.existsSync(path.join(ctx.paths.cache, 'debian12', 'debs', 'image_1_amd64.deb')), 'the good ones stay');
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('recipe: pure, the cache read-only, sign-file from the kernel\'s own kbuild package (6.1 and 6.12 lines)', async () => {
+  const f = fakeContainers(() => RECORDS);
+  const { ctx, home } = ctxWith(f.door);
+  try {
+    const fam = createDebian12({});
+    const { kernels } = await fam.catalog(ctx);
+    const mod = { name: 'nbd', sources: ['drivers/block/nbd.c'] } as never;
+    for (const line of ['6.1.0-', '6.12.']) {
+      const k = kernels.find((x) => x.kernelRelease.startsWith(line))!;
+      const r = fam.recipe(ctx, k, mod, { oracle: true, patchRules: [] });
+      const kbuild = k.files.find((x) => x.role === 'kbuild')!.name;
+      assert.match(r.signFile, new RegExp(`/usr/lib/${kbuild.replace(/[.+]/g, '\\$&')}/scripts/sign-file$`));
+      assert.ok(r.binds.some((b) => b.endsWith(':/debs:ro')));
+      assert.is(r.env.KREL, k.kernelRelease);
+    }
+    assert.is(f.runs.length, 1, 'recipe ran nothing');
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test.run();
