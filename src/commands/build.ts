@@ -1,4 +1,4 @@
-import { DEFAULT_FAMILY } from '../families/index.ts';
+import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
 import { signOptions, signUsage, signerFrom } from './sign-options.ts';
@@ -6,12 +6,12 @@ import { signOptions, signUsage, signerFrom } from './sign-options.ts';
 const usage = `Usage: nbdforge build --family F --kernel RELEASE [--module nbd] [--force] [--no-oracle] [--sign-key KEY --sign-cert CERT] [--json]
 
 Builds the module for one kernel inside the family's builder container, verifies it (vermagic,
-every import CRC against the kernel's Module.symvers and, for debian12, byte equality of the code
-and data sections with the distribution's own module), and stores it. A build whose inputs are
+every import CRC against the kernel's Module.symvers and, where the distribution ships its own
+module, byte equality of the code and data sections with it), and stores it. A build whose inputs are
 already stored is not redone.
 
 Options:
-  --family F        debian12 (default)
+  --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
   --kernel R        kernel release, e.g. 6.1.0-56-amd64 (see: nbdforge kernels)
   --module M        module spec from kernels/modules/ (default nbd)
   --force           rebuild even when the same inputs are already stored

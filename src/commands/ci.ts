@@ -13,12 +13,12 @@ its own store (the download cache kept between runs), and a last job merges the 
 (nbdforge store merge) into the published store and publishes it.
 
 Options:
-  --family F        debian12 (default) | el7
+  --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
   --shards N        build jobs at most (default 4)
   --latest N        only the newest N kernels of the catalog (default: all)
   --publish TARGET  where the merged store goes (default dir:site; any nbdforge publish --to value)
   --cron EXPR       schedule, UTC (default '17 5 * * *')
-  --output FILE     write here (default: stdout), e.g. .github/workflows/nbdforge-debian12.yml`;
+  --output FILE     write here (default: stdout), e.g. .github/workflows/nbdforge-${DEFAULT_FAMILY}.yml`;
 
 const ci: Command = {
   summary: 'Write a CI workflow (GitHub Actions) that builds missing kernels in shards, merges and publishes',

@@ -6,12 +6,10 @@ import { openSession } from './session.ts';
 const usage = (extra: string[]) => `Usage: nbdforge kernels [sync] [--family F] [--refresh] [--json] [family options]
 
 Lists the kernels a family can build for, with the source version each one is built from.
-debian12: the list comes from apt, read in the builder container, cached for a day (--refresh or
-\`sync\` reads the archive again). el7: the list is the catalog \`kernels sync\` wrote from the vault's
-signed repodata; listing never touches the network.
+${familyNames().map((n) => getFamily(n, {}).cli?.about ?? `${n}: see docs/families.md`).join('\n')}
 
 Options:
-  --family F                  ${familyNames().join(' | ')} (default debian12)
+  --family F                  ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
   --refresh                   ignore the cached catalog (same as \`sync\`)
   --json                      machine-readable output
 ${extra.filter(Boolean).join('\n')}`;

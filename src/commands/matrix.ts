@@ -13,7 +13,7 @@ default). One failure does not stop the others; the exit code is non-zero when a
 A live per-kernel view (stage, elapsed) is drawn on a terminal, plain lines otherwise.
 
 Options:
-  --family F        debian12 (default) | el7
+  --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
   --kernels a,b     these kernel releases only
   --latest N        the N newest kernels
   --missing         only kernels with no artifact in the store yet

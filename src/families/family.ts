@@ -61,6 +61,8 @@ export type OptionValues = Record<string, string | boolean | undefined>;
 
 /** What a family adds to the shared commands: shared code never names a family. */
 export interface FamilyCli {
+  /** One or two lines for `nbdforge kernels --help`: where the family's list of kernels comes from. */
+  about?: string;
   /** Selectors `kernels`, `build` and `matrix` accept for this family (el7: --release). */
   selectors?: { options: OptionSpec; usage: string; select(kernels: KernelEntry[], values: OptionValues): KernelEntry[] };
   /**

@@ -4,9 +4,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { compareRpmVersions, parseRepomd, parsePackageBlock, scanPrimaryGz, joinKernels, PrimaryError, RepomdError } from '../../src/families/el7/catalog/index.ts';
+import { compareRpmVersions, parseRepomd, parsePackageBlock, scanPrimaryGz, joinKernels, PrimaryError, RepomdError } from '../../src/families/el/catalog/index.ts';
 import { BlockScanner, attrsOf, decodeEntities, textOf } from '../../src/rpm-repo/xml-scan.ts';
-import type { FoundPackage } from '../../src/families/el7/catalog/catalog.ts';
+import type { FoundPackage } from '../../src/families/el/catalog/catalog.ts';
 
 const H = (c: string) => c.repeat(64);
 
@@ -151,7 +151,7 @@ test('join: devel pairs with its SRPM by sourcerpm within a release; leftovers a
     mk('7.9.2009', 'updates', 'kernel-devel', 'x86_64', '1160.2.1.el7'),
     mk('7.8.2003', 'os', 'kernel-devel', 'x86_64', '1160.el7'), // SRPM lives in another release: not paired
   ];
-  const { kernels, unpaired } = joinKernels(['7.8.2003', '7.9.2009'], srpms, devels);
+  const { kernels, unpaired } = joinKernels(['7.8.2003', '7.9.2009'], srpms, devels, { family: 'el7', source: 'kernel' });
   assert.equal(kernels.map((k) => `${k.release} ${k.repo} ${k.kernelRelease}`), [
     '7.9.2009 os 3.10.0-1160.el7.x86_64',
     '7.9.2009 updates 3.10.0-1160.2.1.el7.x86_64',

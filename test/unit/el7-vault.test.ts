@@ -13,32 +13,33 @@ import { $ } from 'zx';
 import { sha256File } from '../../src/util/hash.ts';
 import { download, cachePath, ChecksumError } from '../../src/fetch/index.ts';
 import {
-  syncEl7Catalog,
-  loadEl7Data,
-  readEl7Catalog,
+  syncElCatalog,
+  loadElData,
+  familyDataDir,
+  readElCatalog,
   keyFileFingerprints,
   verifyDetached,
-  El7SyncError,
+  ElSyncError,
   VaultUnreachableError,
   SignatureError,
-  fetchEl7Sources,
+  fetchElSources,
   verifyRpmSignature,
-  el7CatalogResult,
-  ensureEl7Sources,
+  elCatalogResult,
+  ensureElSources,
   CatalogMissingError,
-  type El7Data,
-  type El7SyncOptions,
-} from '../../src/families/el7/catalog/index.ts';
+  type ElData,
+  type ElSyncOptions,
+} from '../../src/families/el/catalog/index.ts';
 import { listEl7, syncEl7, formatEl7List, formatEl7Sync } from '../../src/families/el7/cli.ts';
 import { buildVault, stopVaultAgents, type VaultFixture } from '../fixtures/vault/build-vault.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
 
-const ctx = {} as { dir: string; vault: VaultFixture; server: FixtureServer; data: El7Data; n: number };
+const ctx = {} as { dir: string; vault: VaultFixture; server: FixtureServer; data: ElData; n: number };
 const test = suite('el7: catalog from a local vault');
 const RELEASES = ['7.8.2003', '7.9.2009'];
 const fast = { retry: { retries: 1, baseDelayMs: 5, maxDelayMs: 10 } };
 const freshCache = () => fs.mkdtemp(path.join(ctx.dir, `cache-${ctx.n++}-`));
-const opts = async (over: Partial<El7SyncOptions> = {}): Promise<El7SyncOptions> => ({
+const opts = async (over: Partial<ElSyncOptions> = {}): Promise<ElSyncOptions> => ({
   cacheDir: await freshCache(),
   data: ctx.data,
   vault: ctx.server.url,
@@ -49,12 +50,12 @@ const opts = async (over: Partial<El7SyncOptions> = {}): Promise<El7SyncOptions>
   ...fast,
   ...over,
 });
-async function refused(p: Promise<unknown>): Promise<El7SyncError> {
+async function refused(p: Promise<unknown>): Promise<ElSyncError> {
   try {
     await p;
   } catch (err) {
-    assert.instance(err, El7SyncError);
-    return err as El7SyncError;
+    assert.instance(err, ElSyncError);
+    return err as ElSyncError;
   }
   throw new Error('expected the sync to be refused');
 }
@@ -65,7 +66,7 @@ test.before(async () => {
   ctx.n = 0;
   ctx.vault = await buildVault(ctx.dir);
   ctx.server = await startFixtureServer(ctx.vault.root);
-  ctx.data = await loadEl7Data();
+  ctx.data = await loadElData(familyDataDir('el7'), 'el7');
 });
 test.after(async () => {
   await ctx.server?.close();
@@ -83,7 +84,7 @@ test('the committed CentOS 7 key file has the fingerprint of releases.json', asy
 
 test('sync over HTTP: every kernel SRPM and kernel-devel, with sha256, size and location', async () => {
   const o = await opts();
-  const r = await syncEl7Catalog(o);
+  const r = await syncElCatalog(o);
   assert.equal(r.problems, []);
   const c = r.catalog;
   assert.is(r.file, path.join(o.cacheDir, 'catalog', 'el7.json'));
@@ -110,12 +111,12 @@ test('sync over HTTP: every kernel SRPM and kernel-devel, with sha256, size and 
       assert.is(f.size, (await fs.stat(onDisk)).size, f.path);
     }
   }
-  assert.equal(await readEl7Catalog(o.cacheDir), c);
+  assert.equal(await readElCatalog(o.cacheDir, 'el7'), c);
 });
 
 test('catalog entries drive verified downloads; the SRPM holds linux-<v>.tar.xz with drivers/block/nbd.c', async () => {
   const o = await opts();
-  const { catalog } = await syncEl7Catalog(o);
+  const { catalog } = await syncElCatalog(o);
   const k = catalog.kernels.find((x) => x.version === '3.10.0-1160.el7')!;
   const srpm = await download({ url: k.srpm.url, sha256: k.srpm.sha256, size: k.srpm.size, cacheDir: o.cacheDir });
   const devel = await download({ url: k.devel.url, sha256: k.devel.sha256, size: k.devel.size, cacheDir: o.cacheDir });
@@ -131,9 +132,9 @@ test('catalog entries drive verified downloads; the SRPM holds linux-<v>.tar.xz 
 });
 
 test('the vault base may be a local directory or a file:// URL', async () => {
-  const viaHttp = (await syncEl7Catalog(await opts())).catalog;
+  const viaHttp = (await syncElCatalog(await opts())).catalog;
   for (const vault of [ctx.vault.root, pathToFileURL(ctx.vault.root).href]) {
-    const c = (await syncEl7Catalog(await opts({ vault }))).catalog;
+    const c = (await syncElCatalog(await opts({ vault }))).catalog;
     assert.equal(
       c.kernels.map((k) => [k.kernelRelease, k.srpm.path, k.srpm.sha256, k.devel.sha256]),
       viaHttp.kernels.map((k) => [k.kernelRelease, k.srpm.path, k.srpm.sha256, k.devel.sha256]),
@@ -148,7 +149,7 @@ test('a tampered repomd.xml (bad signature) is refused and no catalog is written
   const p = '/7.9.2009/os/x86_64/repodata/repomd.xml';
   const real = await fs.readFile(path.join(ctx.vault.root, p));
   ctx.server.fault(p, { body: Buffer.from(real.toString().replace(/<revision>\d+/, '<revision>1')), times: Infinity });
-  const err = await refused(syncEl7Catalog(o));
+  const err = await refused(syncElCatalog(o));
   assert.is(err.problems.length, 1);
   assert.is(err.problems[0].repo, '7.9.2009/os/x86_64');
   assert.instance(err.problems[0].error, SignatureError);
@@ -163,19 +164,19 @@ test('repomd.xml signed by a key other than the configured one is refused', asyn
   await fs.copyFile(path.join(ctx.vault.root, p), copy);
   await ctx.vault.sign(copy, 'otherKey');
   ctx.server.fault(`/${p}.asc`, { body: await fs.readFile(`${copy}.asc`), times: Infinity });
-  const err = await refused(syncEl7Catalog(await opts()));
+  const err = await refused(syncElCatalog(await opts()));
   assert.equal(err.problems.map((x) => x.repo), ['7.9.2009/updates/Source']);
   assert.match(err.problems[0].error.message, /signature refused \((ERRSIG|NO_PUBKEY)/);
 });
 
 test('a key file whose fingerprint is not the configured one is refused before any verification', async () => {
-  let err = await refused(syncEl7Catalog(await opts({ keyFile: ctx.vault.otherKey.file })));
+  let err = await refused(syncElCatalog(await opts({ keyFile: ctx.vault.otherKey.file })));
   assert.is(err.problems.length, 8);
   assert.ok(err.problems.every((x) => x.error instanceof SignatureError && x.error.message.includes(`expected exactly ${ctx.vault.key.fingerprint}`)));
-  err = await refused(syncEl7Catalog(await opts({ fingerprint: ctx.vault.otherKey.fingerprint })));
+  err = await refused(syncElCatalog(await opts({ fingerprint: ctx.vault.otherKey.fingerprint })));
   assert.ok(err.problems.every((x) => x.error.message.includes(`holds key ${ctx.vault.key.fingerprint}`)));
   // The real CentOS key cannot vouch for the test vault.
-  err = await refused(syncEl7Catalog(await opts({ keyFile: undefined, fingerprint: undefined })));
+  err = await refused(syncElCatalog(await opts({ keyFile: undefined, fingerprint: undefined })));
   assert.ok(err.problems.every((x) => /signature refused/.test(x.error.message)));
 });
 
@@ -200,7 +201,7 @@ test('a primary.xml.gz whose sha256 differs from repomd.xml is refused and not c
   const href = /href="(repodata\/[0-9a-f]{64}-primary\.xml\.gz)"/.exec(xml)![1];
   const sha = /[0-9a-f]{64}/.exec(href)![0];
   ctx.server.fault(`/${repo}/${href}`, { corruptAt: 20, times: Infinity });
-  const err = await refused(syncEl7Catalog(o));
+  const err = await refused(syncElCatalog(o));
   assert.equal(err.problems.map((x) => x.repo), [repo]);
   assert.instance(err.problems[0].error, ChecksumError);
   assert.match(err.problems[0].error.message, href);
@@ -211,14 +212,14 @@ test('a primary.xml.gz whose sha256 differs from repomd.xml is refused and not c
 test('a missing signature (404) is refused with the URL in the message', async () => {
   const p = '/7.8.2003/updates/x86_64/repodata/repomd.xml.asc';
   ctx.server.fault(p, { status: 404, times: Infinity });
-  const err = await refused(syncEl7Catalog(await opts()));
+  const err = await refused(syncElCatalog(await opts()));
   assert.match(err.message, `${ctx.server.url}${p}: HTTP 404`);
 });
 
 test('--allow-partial writes what verified and lists what did not', async () => {
   ctx.server.fault('/7.9.2009/updates/x86_64/repodata/repomd.xml', { status: 404, times: Infinity });
   const o = await opts({ allowPartial: true });
-  const r = await syncEl7Catalog(o);
+  const r = await syncElCatalog(o);
   assert.is(r.problems.length, 1);
   assert.is(r.catalog.repos.length, 7);
   assert.equal(r.catalog.kernels.map((k) => k.version), ['3.10.0-1127.el7', '3.10.0-1160.el7']);
@@ -230,22 +231,22 @@ test('--allow-partial writes what verified and lists what did not', async () => 
 
 test('--allow-partial with every repository failing writes nothing: the good catalog stays (issue 8.4)', async () => {
   const o = await opts();
-  const good = await syncEl7Catalog(o);
+  const good = await syncElCatalog(o);
   const before = await fs.readFile(good.file, 'utf8');
   for (const rel of RELEASES) for (const repo of ['os', 'updates']) for (const arch of ['Source', 'x86_64'])
     ctx.server.fault(`/${rel}/${repo}/${arch}/repodata/repomd.xml`, { status: 404, times: Infinity });
-  const err = await refused(syncEl7Catalog({ ...o, allowPartial: true }));
+  const err = await refused(syncElCatalog({ ...o, allowPartial: true }));
   assert.is(err.problems.length, 8);
   assert.is(await fs.readFile(good.file, 'utf8'), before);
 });
 
 test('a sync of one release merges into the catalog instead of replacing it (issue 8.4)', async () => {
   const o = await opts();
-  await syncEl7Catalog(o);
-  const r = await syncEl7Catalog({ ...o, releases: ['7.9.2009'], now: () => new Date('2026-02-03T00:00:00.000Z') });
+  await syncElCatalog(o);
+  const r = await syncElCatalog({ ...o, releases: ['7.9.2009'], now: () => new Date('2026-02-03T00:00:00.000Z') });
   assert.equal([...new Set(r.catalog.repos.map((x) => x.release))], RELEASES);
   assert.equal(r.catalog.kernels.map((k) => k.version), ['3.10.0-1127.el7', '3.10.0-1160.el7', '3.10.0-1160.119.1.el7']);
-  assert.equal((await readEl7Catalog(o.cacheDir)).kernels.length, 3);
+  assert.equal((await readElCatalog(o.cacheDir, 'el7')).kernels.length, 3);
   assert.is(r.catalog.syncedAt, '2026-02-03T00:00:00.000Z');
 });
 
@@ -261,7 +262,7 @@ test('a vault that refuses connections fails in seconds with one line naming it 
   process.on('warning', onWarn);
   const t0 = Date.now();
   try {
-    await syncEl7Catalog(await opts({ vault, releases: undefined, retry: undefined }));
+    await syncElCatalog(await opts({ vault, releases: undefined, retry: undefined }));
     assert.unreachable();
   } catch (err) {
     assert.instance(err, VaultUnreachableError);
@@ -325,16 +326,16 @@ test('command functions: syncEl7 then listEl7 with --release and kernel filters'
 
 test('packages: fetched by catalog entry, sha256 from repodata and RPM signature by the key', async () => {
   const o = await opts();
-  const { catalog } = await syncEl7Catalog(o);
+  const { catalog } = await syncElCatalog(o);
   const k = catalog.kernels.find((x) => x.version === '3.10.0-1160.119.1.el7')!;
   const keys = { keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint };
-  const files = await fetchEl7Sources(k, { cacheDir: o.cacheDir, ...keys });
+  const files = await fetchElSources(k, { cacheDir: o.cacheDir, ...keys });
   assert.equal(files, { srpm: cachePath(o.cacheDir, k.srpm.sha256), devel: cachePath(o.cacheDir, k.devel.sha256) });
   // Another base with the same layout (an internal mirror, a directory) serves the same files.
-  const other = await fetchEl7Sources(k, { cacheDir: await freshCache(), vault: ctx.vault.root, ...keys });
+  const other = await fetchElSources(k, { cacheDir: await freshCache(), vault: ctx.vault.root, ...keys });
   assert.is(await sha256File(other.devel), k.devel.sha256);
   try {
-    await fetchEl7Sources(k, { cacheDir: await freshCache(), keyFile: ctx.vault.otherKey.file, fingerprint: ctx.vault.otherKey.fingerprint });
+    await fetchElSources(k, { cacheDir: await freshCache(), keyFile: ctx.vault.otherKey.file, fingerprint: ctx.vault.otherKey.fingerprint });
     assert.unreachable();
   } catch (err) {
     assert.instance(err, SignatureError);
@@ -368,18 +369,18 @@ test('RPM signatures: unsigned or signed by another key is refused', async () =>
 test('an unsigned repository (no repomd.xml.asc) is accepted only when asked; a bad signature never is', async () => {
   const asc = '/7.8.2003/os/x86_64/repodata/repomd.xml.asc';
   ctx.server.fault(asc, { status: 404, times: Infinity });
-  await refused(syncEl7Catalog(await opts()));
-  const r = await syncEl7Catalog(await opts({ allowUnsignedRepodata: true }));
+  await refused(syncElCatalog(await opts()));
+  const r = await syncElCatalog(await opts({ allowUnsignedRepodata: true }));
   assert.is(r.catalog.repos.find((x) => x.url.endsWith('7.8.2003/os/x86_64/repodata/repomd.xml'))!.signer, null);
   assert.is(r.catalog.kernels.length, 3);
   ctx.server.clearFaults();
   ctx.server.fault('/7.8.2003/os/x86_64/repodata/repomd.xml', { corruptAt: 60, times: Infinity });
-  await refused(syncEl7Catalog(await opts({ allowUnsignedRepodata: true })));
+  await refused(syncElCatalog(await opts({ allowUnsignedRepodata: true })));
 });
 
 test('family adapter: catalog result and ensureSources in the shape of src/families/family.ts', async () => {
   const o = await opts();
-  const r = await el7CatalogResult(o);
+  const r = await elCatalogResult(o);
   assert.equal(r.skipped, []);
   assert.is(r.fetchedAt, '2026-01-02T03:04:05.000Z');
   const e = r.kernels.find((k) => k.kernelRelease === '3.10.0-1160.119.1.el7.x86_64')!;
@@ -391,12 +392,12 @@ test('family adapter: catalog result and ensureSources in the shape of src/famil
   ]);
   // Served from the cached catalog: no request to the vault.
   const before = ctx.server.requests.length;
-  assert.equal((await el7CatalogResult({ ...o, vault: 'http://127.0.0.1:9/unreachable' })).kernels, r.kernels);
+  assert.equal((await elCatalogResult({ ...o, vault: 'http://127.0.0.1:9/unreachable' })).kernels, r.kernels);
   assert.is(ctx.server.requests.length, before);
-  const files = await ensureEl7Sources(e.kernelRelease, { cacheDir: o.cacheDir, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint });
+  const files = await ensureElSources(e.kernelRelease, { cacheDir: o.cacheDir, data: ctx.data, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint });
   assert.is(await sha256File(files.devel), e.files[1].sha256);
   try {
-    await ensureEl7Sources('3.10.0-1.el7.x86_64', { cacheDir: o.cacheDir, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint });
+    await ensureElSources('3.10.0-1.el7.x86_64', { cacheDir: o.cacheDir, data: ctx.data, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint });
     assert.unreachable();
   } catch (err) {
     assert.is((err as Error).name, 'UnknownKernelError');

@@ -97,6 +97,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
 
   return {
     name: 'debian12',
+    cli: { about: 'debian12: the list comes from apt, read in the builder container, cached for a day (--refresh or\n`sync` reads the archive again).' },
     packageChannel: 'apt',
 
     async catalog(ctx, opts = {}) {

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { redact } from '../../util/redact.ts';
 import type { FamilyCli, KernelEntry, OptionValues } from '../family.ts';
-import { CatalogMissingError } from './catalog/index.ts';
+import { CatalogMissingError } from '../el/catalog/index.ts';
 import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
-import { loadEl7Data, readEl7Catalog, syncEl7Catalog, type El7Catalog, type El7Kernel, type El7SyncResult } from './catalog/index.ts';
+import { familyDataDir, loadElData, readElCatalog, syncElCatalog, type ElCatalog, type ElKernel, type ElSyncResult } from '../el/catalog/index.ts';
 import { UsageError } from '../../commands/context.ts';
 
 export interface ListEl7Options {
@@ -23,17 +23,17 @@ export interface ListEl7Options {
 export interface ListEl7Result {
   vault: string;
   syncedAt: string;
-  kernels: El7Kernel[];
+  kernels: ElKernel[];
 }
 
 /** Kernels from the cached catalog (no network). Throws CatalogMissingError before the first sync. */
 export async function listEl7(o: ListEl7Options): Promise<ListEl7Result> {
-  const catalog = await readEl7Catalog(o.cacheDir);
+  const catalog = await readElCatalog(o.cacheDir, 'el7');
   return { vault: catalog.vault, syncedAt: catalog.syncedAt, kernels: selectEl7Kernels(catalog, o) };
 }
 
 /** Filter a catalog; unknown names are a usage error that names them (resolve, then act). */
-export function selectEl7Kernels(catalog: El7Catalog, o: { release?: string; kernels?: string[] }): El7Kernel[] {
+export function selectEl7Kernels(catalog: ElCatalog, o: { release?: string; kernels?: string[] }): ElKernel[] {
   if (o.release && !catalog.repos.some((r) => r.release === o.release) && !catalog.kernels.some((k) => k.release === o.release)) {
     const known = [...new Set(catalog.repos.map((r) => r.release))].join(', ');
     throw new UsageError(`el7 point release ${o.release} is not in the catalog (synced: ${known || 'none'})`);
@@ -67,15 +67,15 @@ export interface SyncEl7Options {
 }
 
 /** Refresh the catalog from the vault's signed repodata; returns what was written. */
-export async function syncEl7(o: SyncEl7Options): Promise<El7SyncResult> {
+export async function syncEl7(o: SyncEl7Options): Promise<ElSyncResult> {
   if (o.vault !== undefined) checkVault(o.vault);
-  const data = await loadEl7Data(o.dataDir);
+  const data = await loadElData(o.dataDir ?? familyDataDir('el7'), 'el7');
   if (o.release && !data.releases.some((r) => r.release === o.release)) {
     throw new UsageError(`unknown el7 point release ${o.release} (known: ${data.releases.map((r) => r.release).join(', ')})`);
   }
   const renderer = o.progress ? createProgressRenderer(o.progress) : undefined;
   try {
-    return await syncEl7Catalog({
+    return await syncElCatalog({
       cacheDir: o.cacheDir,
       data,
       vault: o.vault,
@@ -124,7 +124,7 @@ export function formatEl7List(r: ListEl7Result): string {
 }
 
 /** One summary for `nbdforge kernels sync --family el7`. */
-export function formatEl7Sync(r: El7SyncResult): string {
+export function formatEl7Sync(r: ElSyncResult): string {
   const c = r.catalog;
   const unsigned = c.repos.filter((r) => r.signer === null).length;
   const signed = c.repos.length - unsigned;
@@ -151,6 +151,7 @@ function selectRelease(kernels: KernelEntry[], values: OptionValues): KernelEntr
 }
 
 export const el7Cli: FamilyCli = {
+  about: 'el7: the list is the catalog `kernels sync` wrote from the vault\'s signed repodata; listing never\ntouches the network.',
   selectors: {
     options: { release: { type: 'string' } },
     usage: '  --release R                 el7: one point release, e.g. 7.9.2009',

@@ -9,7 +9,7 @@ import type { Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
 import type { ModuleSpec } from '../../build/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
 import { cachePath } from '../../fetch/index.ts';
-import { el7CatalogResult, ensureEl7Sources, loadEl7Data, type El7Data, type El7KernelEntry } from './catalog/index.ts';
+import { elCatalogResult, ensureElSources, familyDataDir, loadElData, type ElData, type ElKernelEntry } from '../el/catalog/index.ts';
 import { encodePatchRules } from '../../build/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
 import { el7Cli } from './cli.ts';
@@ -37,16 +37,16 @@ function dirs(ctx: FamilyContext) {
   return { cache: ctx.paths.cache, derived: path.join(ctx.paths.cache, 'el7', 'derived') };
 }
 
-function el7Entry(kernel: KernelEntry): El7KernelEntry {
-  const k = kernel as Partial<El7KernelEntry>;
+function el7Entry(kernel: KernelEntry): ElKernelEntry {
+  const k = kernel as Partial<ElKernelEntry>;
   if (kernel.family !== 'el7' || typeof k.release !== 'string') throw new Error(`${kernel.kernelRelease} is not an el7 catalog entry`);
-  return kernel as El7KernelEntry;
+  return kernel as ElKernelEntry;
 }
 
 export function createEl7(env: NodeJS.ProcessEnv): Family {
   const cfg = el7ConfigFromEnv(env);
-  let data: Promise<El7Data> | undefined;
-  const loadData = () => (data ??= loadEl7Data(cfg.dataDir));
+  let data: Promise<ElData> | undefined;
+  const loadData = () => (data ??= loadElData(cfg.dataDir ?? familyDataDir('el7'), 'el7'));
 
   return {
     name: 'el7',
@@ -55,7 +55,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();
-      const r = await el7CatalogResult({ cacheDir: dirs(ctx).cache, data: d, vault: cfg.vault, refresh: opts.refresh, signal: ctx.signal });
+      const r = await elCatalogResult({ cacheDir: dirs(ctx).cache, data: d, vault: cfg.vault, refresh: opts.refresh, signal: ctx.signal });
       // Each entry carries the vault its builder image points yum at: recipe() reads no state kept from this call.
       return { ...r, kernels: r.kernels.map((k) => ({ ...k, builderVault: cfg.vault ?? d.defaultVault })) };
     },
@@ -63,7 +63,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
     async ensureSources(ctx, kernel) {
       const d = await loadData();
       ctx.log?.(`sources: ${kernel.files.map((f) => f.filename).join(', ')} (sha256 from signed repodata, RPM signatures)`);
-      return ensureEl7Sources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal });
+      return ensureElSources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal });
     },
 
     recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../../../util/atomic.ts';
 import type { PackageRecord } from '../../../rpm-repo/primary.ts';
 
 /** A file in the vault with what the signed repodata says about it. */
-export interface El7File {
+export interface ElFile {
   /** Absolute URL (or local path) at sync time. */
   url: string;
   /** Relative to the vault base, so another mirror can serve the same bytes. */
@@ -13,23 +13,23 @@ export interface El7File {
   size: number;
 }
 
-export interface El7Kernel {
-  family: 'el7';
+export interface ElKernel {
+  family: string;
   /** The point release whose vault tree published it; also picks the builder container. */
   release: string;
   /** `uname -r`: 3.10.0-1160.119.1.el7.x86_64 */
   kernelRelease: string;
   /** version-release of the packages: 3.10.0-1160.119.1.el7 */
   version: string;
-  srpm: El7File;
-  devel: El7File;
+  srpm: ElFile;
+  devel: ElFile;
   /** Repository of the kernel-devel package. */
-  repo: 'os' | 'updates';
+  repo: string;
 }
 
-export interface El7RepoState {
+export interface ElRepoState {
   release: string;
-  repo: 'os' | 'updates';
+  repo: string;
   arch: string;
   /** repodata URL (or path) that was verified. */
   url: string;
@@ -40,14 +40,14 @@ export interface El7RepoState {
   packages: number;
 }
 
-export interface El7Catalog {
+export interface ElCatalog {
   schema: 1;
-  family: 'el7';
+  family: string;
   vault: string;
   fingerprint: string;
   syncedAt: string;
-  repos: El7RepoState[];
-  kernels: El7Kernel[];
+  repos: ElRepoState[];
+  kernels: ElKernel[];
   /** Packages that had no partner (an SRPM without kernel-devel, or the reverse). */
   unpaired: string[];
   /** Repositories that failed, when the sync was allowed to be partial. */
@@ -56,9 +56,9 @@ export interface El7Catalog {
 
 export interface FoundPackage {
   release: string;
-  repo: 'os' | 'updates';
+  repo: string;
   rec: PackageRecord;
-  file: El7File;
+  file: ElFile;
 }
 
 const numeric = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
@@ -85,17 +85,17 @@ export function compareRpmVersions(a: string, b: string): number {
  * Pair each kernel-devel with its kernel SRPM (by the devel's sourcerpm, within one point release)
  * into kernel entries. A kernel published by two point releases is kept once, under the first.
  */
-export function joinKernels(releases: string[], srpms: FoundPackage[], devels: FoundPackage[]): { kernels: El7Kernel[]; unpaired: string[] } {
-  const kernels: El7Kernel[] = [];
+export function joinKernels(releases: string[], srpms: FoundPackage[], devels: FoundPackage[], names: { family: string; source: string }): { kernels: ElKernel[]; unpaired: string[] } {
+  const kernels: ElKernel[] = [];
   const seen = new Set<string>();
   const used = new Set<FoundPackage>();
   const unpaired: string[] = [];
   for (const release of releases) {
     const bySrpmName = new Map<string, FoundPackage>();
-    for (const s of srpms.filter((p) => p.release === release)) bySrpmName.set(`kernel-${s.rec.ver}-${s.rec.rel}.src.rpm`, s);
+    for (const s of srpms.filter((p) => p.release === release)) bySrpmName.set(`${names.source}-${s.rec.ver}-${s.rec.rel}.src.rpm`, s);
     for (const d of devels.filter((p) => p.release === release)) {
       const version = `${d.rec.ver}-${d.rec.rel}`;
-      const s = bySrpmName.get(d.rec.sourcerpm ?? `kernel-${version}.src.rpm`);
+      const s = bySrpmName.get(d.rec.sourcerpm ?? `${names.source}-${version}.src.rpm`);
       if (!s || `${s.rec.ver}-${s.rec.rel}` !== version) {
         unpaired.push(d.file.path);
         continue;
@@ -104,7 +104,7 @@ export function joinKernels(releases: string[], srpms: FoundPackage[], devels: F
       const kernelRelease = `${version}.${d.rec.arch}`;
       if (seen.has(kernelRelease)) continue;
       seen.add(kernelRelease);
-      kernels.push({ family: 'el7', release, kernelRelease, version, srpm: s.file, devel: d.file, repo: d.repo });
+      kernels.push({ family: names.family, release, kernelRelease, version, srpm: s.file, devel: d.file, repo: d.repo });
     }
   }
   for (const s of srpms) if (!used.has(s)) unpaired.push(s.file.path);
@@ -112,32 +112,33 @@ export function joinKernels(releases: string[], srpms: FoundPackage[], devels: F
   return { kernels, unpaired: unpaired.sort() };
 }
 
-export function catalogFile(cacheDir: string): string {
-  return path.join(cacheDir, 'catalog', 'el7.json');
+export function catalogFile(cacheDir: string, family: string): string {
+  if (!/^[a-z][a-z0-9]*$/.test(family)) throw new Error(`not a family name: ${JSON.stringify(family)}`);
+  return path.join(cacheDir, 'catalog', `${family}.json`);
 }
 
 export class CatalogMissingError extends Error {
   override name = 'CatalogMissingError';
 }
 
-export async function readEl7Catalog(cacheDir: string): Promise<El7Catalog> {
-  const file = catalogFile(cacheDir);
+export async function readElCatalog(cacheDir: string, family: string): Promise<ElCatalog> {
+  const file = catalogFile(cacheDir, family);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new CatalogMissingError(`no el7 catalog at ${file}; run: nbdforge kernels sync --family el7`);
+      throw new CatalogMissingError(`no ${family} catalog at ${file}; run: nbdforge kernels sync --family ${family}`);
     }
     throw err;
   }
-  const c = JSON.parse(text) as El7Catalog;
-  if (c.schema !== 1 || c.family !== 'el7' || !Array.isArray(c.kernels)) throw new Error(`${file}: not an el7 catalog`);
+  const c = JSON.parse(text) as ElCatalog;
+  if (c.schema !== 1 || c.family !== family || !Array.isArray(c.kernels)) throw new Error(`${file}: not a ${family} catalog`);
   return c;
 }
 
-export async function writeEl7Catalog(cacheDir: string, c: El7Catalog): Promise<string> {
-  const file = catalogFile(cacheDir);
+export async function writeElCatalog(cacheDir: string, c: ElCatalog): Promise<string> {
+  const file = catalogFile(cacheDir, c.family);
   await writeFileAtomic(file, JSON.stringify(c, null, 2) + '\n');
   return file;
 }

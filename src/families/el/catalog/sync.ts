@@ -1,17 +1,17 @@
 import { download, fetchBytes, FetchError, UnreachableError, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../../fetch/index.ts';
-import { type El7Catalog, type El7RepoState, type FoundPackage, compareRpmVersions, joinKernels, readEl7Catalog, writeEl7Catalog } from './catalog.ts';
+import { type ElCatalog, type ElRepoState, type FoundPackage, compareRpmVersions, joinKernels, readElCatalog, writeElCatalog } from './catalog.ts';
 import { redact } from '../../../util/redact.ts';
-import { type El7Data, loadEl7Data } from './data.ts';
+import type { ElData } from './data.ts';
 import { parseRepomd, RepomdError } from '../../../rpm-repo/repomd.ts';
 import { scanPrimaryGz } from '../../../rpm-repo/primary.ts';
 import { verifyDetached } from '../../../rpm-repo/signature.ts';
 
-export interface El7SyncOptions {
+export interface ElSyncOptions {
   cacheDir: string;
   /** Vault base: https://..., http://..., file://... or a local directory. Default: releases.json's. */
   vault?: string;
-  /** kernels/el7 data; loaded from the default folder when absent. */
-  data?: El7Data;
+  /** The family's data (kernels/<family>/releases.json). */
+  data: ElData;
   /** A subset of the point releases (default: all of releases.json). */
   releases?: string[];
   /** Overrides of the key file and the fingerprint it must have (tests, a site's own re-signed mirror). */
@@ -23,7 +23,7 @@ export interface El7SyncOptions {
   allowPartial?: boolean;
   /**
    * Accept a repository that has no repomd.xml.asc at all (404): its packages are then vouched for
-   * only by their own RPM signatures, which fetchEl7Sources always checks. A signature that is
+   * only by their own RPM signatures, which fetchElSources always checks. A signature that is
    * present but bad is refused regardless.
    */
   allowUnsignedRepodata?: boolean;
@@ -34,20 +34,20 @@ export interface El7SyncOptions {
   now?: () => Date;
 }
 
-export interface El7RepoProblem {
+export interface ElRepoProblem {
   repo: string;
   error: Error;
 }
 
-export interface El7SyncResult {
-  catalog: El7Catalog;
+export interface ElSyncResult {
+  catalog: ElCatalog;
   file: string;
-  problems: El7RepoProblem[];
+  problems: ElRepoProblem[];
 }
 
-export class El7SyncError extends Error {
-  override name = 'El7SyncError';
-  constructor(readonly problems: El7RepoProblem[]) {
+export class ElSyncError extends Error {
+  override name = 'ElSyncError';
+  constructor(readonly problems: ElRepoProblem[]) {
     super(
       `${problems.length} repositor${problems.length === 1 ? 'y' : 'ies'} failed verification or download; no catalog written:\n` +
         problems.map((p) => `  ${p.repo}: ${p.error.message}`).join('\n'),
@@ -63,7 +63,7 @@ export class VaultUnreachableError extends Error {
 
 interface RepoRef {
   release: string;
-  repo: 'os' | 'updates';
+  repo: string;
   arch: string; // 'Source' or the binary arch
 }
 
@@ -71,8 +71,9 @@ interface RepoRef {
  * The integrity chain, per repository: repomd.xml must carry a valid detached signature by the
  * configured key; it names primary.xml.gz by sha256; primary names every package by sha256 and size.
  */
-async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprint: string, binaryArch: string, o: El7SyncOptions) {
-  const rel = `${ref.release}/${ref.repo}/${ref.arch}`;
+async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprint: string, data: ElData, o: ElSyncOptions) {
+  const isSource = ref.arch === 'Source';
+  const rel = (isSource ? data.layout.source : data.layout.binary).replace(/\{(release|repo|arch)\}/g, (_m, k: 'release' | 'repo' | 'arch') => ref[k]);
   const repomdUrl = joinLocation(vault, `${rel}/repodata/repomd.xml`);
   const net = { signal: o.signal, retry: o.retry, timeouts: o.timeouts };
   const [xml, sig] = await Promise.all([
@@ -88,39 +89,38 @@ async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprin
   if (!primary) throw new RepomdError(`${repomdUrl}: no primary metadata listed`);
   const primaryUrl = joinLocation(vault, `${rel}/${primary.href}`);
   const file = await download({ url: primaryUrl, sha256: primary.sha256, size: primary.size, cacheDir: o.cacheDir, onProgress: o.onProgress, ...net });
-  const isSource = ref.arch === 'Source';
-  const recs = await scanPrimaryGz(file, (n) => (isSource ? n === 'kernel' : n === 'kernel-devel'), primaryUrl);
+  const recs = await scanPrimaryGz(file, (n) => (isSource ? n === data.packages.source : n === data.packages.devel), primaryUrl);
   const packages: FoundPackage[] = recs
-    .filter((r) => (isSource ? r.arch === 'src' : r.arch === binaryArch))
+    .filter((r) => (isSource ? r.arch === 'src' : r.arch === data.binaryArch))
     .map((rec) => ({
       release: ref.release,
       repo: ref.repo,
       rec,
       file: { url: joinLocation(vault, `${rel}/${rec.href}`), path: `${rel}/${rec.href}`, sha256: rec.sha256, size: rec.size },
     }));
-  const state: El7RepoState = { ...ref, url: repomdUrl, revision: md.revision, primarySha256: primary.sha256, signer, packages: packages.length };
+  const state: ElRepoState = { ...ref, url: repomdUrl, revision: md.revision, primarySha256: primary.sha256, signer, packages: packages.length };
   return { state, packages };
 }
 
-/** Refresh the el7 catalog from the vault's signed repodata and write it under the cache. */
-export async function syncEl7Catalog(o: El7SyncOptions): Promise<El7SyncResult> {
-  const data = o.data ?? (await loadEl7Data());
+/** Refresh a family's catalog from the vault's signed repodata and write it under the cache. */
+export async function syncElCatalog(o: ElSyncOptions): Promise<ElSyncResult> {
+  const data = o.data;
   const vault = o.vault ?? data.defaultVault;
   const keyFile = o.keyFile ?? data.keyFile;
   const fingerprint = o.fingerprint ?? data.fingerprint;
   const known = data.releases.map((r) => r.release);
   const releases = o.releases ?? known;
   const unknown = releases.filter((r) => !known.includes(r));
-  if (unknown.length) throw new Error(`unknown el7 point release ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  if (unknown.length) throw new Error(`unknown ${data.family} point release ${unknown.join(', ')} (known: ${known.join(', ')})`);
   const refs: RepoRef[] = releases.flatMap((release) =>
     data.repos.flatMap((repo) => ['Source', data.binaryArch].map((arch) => ({ release, repo, arch }))),
   );
-  const problems: El7RepoProblem[] = [];
+  const problems: ElRepoProblem[] = [];
   let results;
   try {
     results = await mapLimit(refs, o.concurrency ?? 4, async (ref) => {
       try {
-        return await syncRepo(ref, vault, keyFile, fingerprint, data.binaryArch, o);
+        return await syncRepo(ref, vault, keyFile, fingerprint, data, o);
       } catch (err) {
         if (o.signal?.aborted || err instanceof UnreachableError) throw err; // stops the other repositories too
         problems.push({ repo: `${ref.release}/${ref.repo}/${ref.arch}`, error: err as Error });
@@ -130,21 +130,22 @@ export async function syncEl7Catalog(o: El7SyncOptions): Promise<El7SyncResult> 
   } catch (err) {
     if (!(err instanceof UnreachableError)) throw err;
     const why = err.reason || 'no answer';
-    throw new VaultUnreachableError(`cannot reach the el7 vault ${redact(vault)} (${why}); check --vault and that its server is running and reachable from here`, { cause: err });
+    throw new VaultUnreachableError(`cannot reach the ${data.family} vault ${redact(vault)} (${why}); check --vault and that its server is running and reachable from here`, { cause: err });
   }
   problems.sort((a, b) => a.repo.localeCompare(b.repo, undefined, { numeric: true }));
   const ok = (results ?? []).filter((r) => r !== undefined);
   // Never write a catalog from nothing verified: the catalog already there stays.
-  if ((problems.length && !o.allowPartial) || ok.length === 0) throw new El7SyncError(problems);
+  if ((problems.length && !o.allowPartial) || ok.length === 0) throw new ElSyncError(problems);
   const all = ok.flatMap((r) => r.packages);
   const { kernels, unpaired } = joinKernels(
     releases,
     all.filter((p) => p.rec.arch === 'src'),
     all.filter((p) => p.rec.arch !== 'src'),
+    { family: data.family, source: data.packages.source },
   );
-  const catalog: El7Catalog = {
+  const catalog: ElCatalog = {
     schema: 1,
-    family: 'el7',
+    family: data.family,
     vault,
     fingerprint,
     syncedAt: (o.now?.() ?? new Date()).toISOString(),
@@ -154,13 +155,13 @@ export async function syncEl7Catalog(o: El7SyncOptions): Promise<El7SyncResult> 
     ...(problems.length ? { problems: problems.map((p) => `${p.repo}: ${p.error.message}`) } : {}),
   };
   const merged = o.releases ? await mergeInto(o.cacheDir, catalog, releases) : catalog;
-  const file = await writeEl7Catalog(o.cacheDir, merged);
+  const file = await writeElCatalog(o.cacheDir, merged);
   return { catalog: merged, file, problems };
 }
 
 /** A sync of some releases replaces those releases in the catalog already there and keeps the rest. */
-async function mergeInto(cacheDir: string, fresh: El7Catalog, synced: string[]): Promise<El7Catalog> {
-  const old = await readEl7Catalog(cacheDir).catch(() => undefined);
+async function mergeInto(cacheDir: string, fresh: ElCatalog, synced: string[]): Promise<ElCatalog> {
+  const old = await readElCatalog(cacheDir, fresh.family).catch(() => undefined);
   if (!old) return fresh;
   const keep = <T extends { release: string }>(xs: T[]) => xs.filter((x) => !synced.includes(x.release));
   const seen = new Set(fresh.kernels.map((k) => k.kernelRelease));

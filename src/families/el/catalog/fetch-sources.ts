@@ -1,15 +1,15 @@
 import { download, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../../fetch/index.ts';
-import type { El7File, El7Kernel } from './catalog.ts';
+import type { ElFile, ElKernel } from './catalog.ts';
 import { verifyRpmSignature } from '../../../rpm-repo/rpm-signature.ts';
 
-export interface El7SourceFiles {
+export interface ElSourceFiles {
   /** kernel-<v>.src.rpm in the cache: its sha256 matched the signed repodata and its RPM signature the key. */
   srpm: string;
   /** kernel-devel-<v>.x86_64.rpm, checked the same way. */
   devel: string;
 }
 
-export interface FetchEl7SourcesOptions {
+export interface FetchElSourcesOptions {
   cacheDir: string;
   keyFile: string;
   fingerprint: string;
@@ -21,7 +21,7 @@ export interface FetchEl7SourcesOptions {
   timeouts?: { connectMs?: number; idleMs?: number };
 }
 
-function urlOf(f: El7File, vault?: string): string {
+function urlOf(f: ElFile, vault?: string): string {
   return vault ? joinLocation(vault, f.path) : f.url;
 }
 
@@ -30,7 +30,7 @@ function urlOf(f: El7File, vault?: string): string {
  * the sha256 and size from the signed repodata (checked by download), then the package's own RPM
  * signature by the configured key (checked here, on every call).
  */
-export async function fetchEl7Sources(k: El7Kernel, o: FetchEl7SourcesOptions): Promise<El7SourceFiles> {
+export async function fetchElSources(k: ElKernel, o: FetchElSourcesOptions): Promise<ElSourceFiles> {
   const [srpm, devel] = await mapLimit([k.srpm, k.devel], 2, async (f) => {
     const file = await download({ url: urlOf(f, o.vault), sha256: f.sha256, size: f.size, cacheDir: o.cacheDir, signal: o.signal, onProgress: o.onProgress, retry: o.retry, timeouts: o.timeouts });
     await verifyRpmSignature({ file, keyFile: o.keyFile, fingerprint: o.fingerprint });

@@ -1,0 +1,11 @@
+/** el7 catalog: which CentOS 7 kernels exist, proven by the vault's signed repodata. */
+export { syncElCatalog, ElSyncError, VaultUnreachableError, type ElSyncOptions, type ElSyncResult, type ElRepoProblem } from './sync.ts';
+export { readElCatalog, writeElCatalog, catalogFile, joinKernels, compareRpmVersions, CatalogMissingError } from './catalog.ts';
+export type { ElCatalog, ElKernel, ElFile, ElRepoState } from './catalog.ts';
+export { loadElData, familyDataDir, type ElData } from './data.ts';
+export { verifyDetached, keyFileFingerprints, SignatureError } from '../../../rpm-repo/signature.ts';
+export { parseRepomd, RepomdError, type Repomd } from '../../../rpm-repo/repomd.ts';
+export { scanPrimaryGz, parsePackageBlock, PrimaryError, type PackageRecord } from '../../../rpm-repo/primary.ts';
+export { verifyRpmSignature } from '../../../rpm-repo/rpm-signature.ts';
+export { fetchElSources, type ElSourceFiles, type FetchElSourcesOptions } from './fetch-sources.ts';
+export { toKernelEntry, toCatalogResult, elCatalogResult, ensureElSources, type ElKernelEntry, type ElCatalogResult } from './family-adapter.ts';
