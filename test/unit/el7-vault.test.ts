@@ -30,7 +30,7 @@ import {
   type ElData,
   type ElSyncOptions,
 } from '../../src/families/el/catalog/index.ts';
-import { listEl7, syncEl7, formatEl7List, formatEl7Sync } from '../../src/families/el7/cli.ts';
+import { listEl, syncEl, formatElList, formatElSync } from '../../src/families/el/cli.ts';
 import { buildVault, stopVaultAgents, type VaultFixture } from '../fixtures/vault/build-vault.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
 
@@ -225,8 +225,8 @@ test('--allow-partial writes what verified and lists what did not', async () => 
   assert.equal(r.catalog.kernels.map((k) => k.version), ['3.10.0-1127.el7', '3.10.0-1160.el7']);
   assert.equal(r.catalog.unpaired, ['7.9.2009/updates/Source/SPackages/kernel-3.10.0-1160.119.1.el7.src.rpm']);
   assert.is(r.catalog.problems?.length, 1);
-  assert.match(formatEl7Sync(r), 'FAILED 7.9.2009/updates/x86_64');
-  assert.match(formatEl7Sync(r), `2 kernel(s) from 7 repositories signed by ${ctx.vault.key.fingerprint} at`);
+  assert.match(formatElSync(r), 'FAILED 7.9.2009/updates/x86_64');
+  assert.match(formatElSync(r), `2 kernel(s) from 7 repositories signed by ${ctx.vault.key.fingerprint} at`);
 });
 
 test('--allow-partial with every repository failing writes nothing: the good catalog stays (issue 8.4)', async () => {
@@ -281,7 +281,7 @@ test('a vault that refuses connections fails in seconds with one line naming it 
 test('bad --vault values are usage errors before any request (issue 8.6)', async () => {
   for (const vault of ['', 'ftp://example.invalid/vault', 'http://', 'http//no-scheme-typo', '/no/such/dir/anywhere']) {
     try {
-      await syncEl7({ cacheDir: await freshCache(), vault });
+      await syncEl({ family: 'el7', cacheDir: await freshCache(), vault });
       assert.unreachable(vault);
     } catch (err) {
       assert.is((err as Error).name, 'UsageError', `${vault}: ${(err as Error).message}`);
@@ -290,36 +290,36 @@ test('bad --vault values are usage errors before any request (issue 8.6)', async
   }
 });
 
-test('command functions: syncEl7 then listEl7 with --release and kernel filters', async () => {
+test('command functions: syncEl then listEl with --release and kernel filters', async () => {
   const cacheDir = await freshCache();
   try {
-    await listEl7({ cacheDir });
+    await listEl({ family: 'el7', cacheDir });
     assert.unreachable();
   } catch (err) {
     assert.instance(err, CatalogMissingError);
     assert.match((err as Error).message, 'nbdforge kernels sync --family el7');
   }
-  const r = await syncEl7({ cacheDir, vault: ctx.vault.root, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint, release: '7.9.2009' });
+  const r = await syncEl({ family: 'el7', cacheDir, vault: ctx.vault.root, keyFile: ctx.vault.key.file, fingerprint: ctx.vault.key.fingerprint, release: '7.9.2009' });
   assert.equal([...new Set(r.catalog.repos.map((x) => x.release))], ['7.9.2009']);
-  const all = await listEl7({ cacheDir });
+  const all = await listEl({ family: 'el7', cacheDir });
   assert.is(all.kernels.length, 2);
-  assert.is((await listEl7({ cacheDir, release: '7.9.2009', kernels: ['3.10.0-1160.119.1.el7.x86_64'] })).kernels[0].version, '3.10.0-1160.119.1.el7');
-  assert.is((await listEl7({ cacheDir, kernels: ['3.10.0-1160.el7'] })).kernels.length, 1);
+  assert.is((await listEl({ family: 'el7', cacheDir, release: '7.9.2009', kernels: ['3.10.0-1160.119.1.el7.x86_64'] })).kernels[0].version, '3.10.0-1160.119.1.el7');
+  assert.is((await listEl({ family: 'el7', cacheDir, kernels: ['3.10.0-1160.el7'] })).kernels.length, 1);
   for (const bad of [{ release: '7.1.1503' }, { kernels: ['3.10.0-9.el7'] }]) {
     try {
-      await listEl7({ cacheDir, ...bad });
+      await listEl({ family: 'el7', cacheDir, ...bad });
       assert.unreachable();
     } catch (err) {
       assert.is((err as Error).name, 'UsageError');
     }
   }
   try {
-    await syncEl7({ cacheDir, release: '7.10.2099' });
+    await syncEl({ family: 'el7', cacheDir, release: '7.10.2099' });
     assert.unreachable();
   } catch (err) {
     assert.is((err as Error).name, 'UsageError');
   }
-  const text = formatEl7List(all);
+  const text = formatElList(all);
   assert.match(text, /^RELEASE +REPO +KERNEL +SRPM +DEVEL\n7\.9\.2009 +os +3\.10\.0-1160\.el7\.x86_64 /);
   assert.match(text, '2 kernel(s); catalog synced');
 });

@@ -12,7 +12,7 @@ import { cachePath } from '../../fetch/index.ts';
 import { elCatalogResult, ensureElSources, familyDataDir, loadElData, type ElData, type ElKernelEntry } from '../el/catalog/index.ts';
 import { encodePatchRules } from '../../build/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
-import { el7Cli } from './cli.ts';
+import { createElCli } from '../el/cli.ts';
 
 const CONTAINERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers');
 
@@ -50,7 +50,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
 
   return {
     name: 'el7',
-    cli: el7Cli,
+    cli: createElCli('el7', '7.9.2009'),
     packageChannel: 'yum',
 
     async catalog(ctx, opts = {}) {

@@ -1,4 +1,4 @@
-/** el7 catalog: which CentOS 7 kernels exist, proven by the vault's signed repodata. */
+/** The catalog of an RPM ("el") family: which kernels exist, proven by the vault's signed repodata (el7 today). */
 export { syncElCatalog, ElSyncError, VaultUnreachableError, type ElSyncOptions, type ElSyncResult, type ElRepoProblem } from './sync.ts';
 export { readElCatalog, writeElCatalog, catalogFile, joinKernels, compareRpmVersions, CatalogMissingError } from './catalog.ts';
 export type { ElCatalog, ElKernel, ElFile, ElRepoState } from './catalog.ts';
