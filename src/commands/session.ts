@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { connectEngine, type Engine } from '../docker/engine.ts';
+import { dockerContainers, onceImages } from '../docker/containers.ts';
 import type { FamilyContext } from '../families/family.ts';
 import type { Paths } from '../paths.ts';
 
@@ -23,6 +24,8 @@ export async function openSession(paths: Paths, env: NodeJS.ProcessEnv, log?: (l
   process.on('SIGTERM', onSignal);
   return {
     docker,
+    // one command's run: each builder image is ensured once (see onceImages)
+    containers: onceImages(dockerContainers(docker)),
     paths,
     signal: ac.signal,
     log,

@@ -20,6 +20,28 @@ export function dockerContainers(engine: Engine): Containers {
   };
 }
 
+/**
+ * The same door, with each image ensured once for its lifetime (one command's run): a matrix of 36
+ * kernels asks for the same builder 36 times, and each ask hashes the build context and inspects two
+ * images. A failed ensure is not kept, so the next ask tries again.
+ */
+export function onceImages(inner: Containers): Containers {
+  const images = new Map<string, Promise<BuiltImage>>();
+  return {
+    ensureImage(spec, onLog) {
+      const key = JSON.stringify([spec.repo, spec.contextDir, spec.baseImage, Object.entries(spec.buildArgs).sort()]);
+      let p = images.get(key);
+      if (!p) {
+        p = inner.ensureImage(spec, onLog);
+        images.set(key, p);
+        p.catch(() => images.delete(key));
+      }
+      return p;
+    },
+    run: (spec) => inner.run(spec),
+  };
+}
+
 /** The context's door, or the engine's own when a caller only handed an engine. */
 export function containersOf(ctx: { docker: Engine; containers?: Containers }): Containers {
   return ctx.containers ?? dockerContainers(ctx.docker);

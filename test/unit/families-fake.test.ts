@@ -11,7 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { createDebian12, EmptyCatalogError, SourceChecksumError } from '../../src/families/debian12/index.ts';
-import type { Containers } from '../../src/docker/containers.ts';
+import { onceImages, type Containers } from '../../src/docker/containers.ts';
 import type { RunSpec, RunResult } from '../../src/docker/run.ts';
 import type { ImageSpec } from '../../src/docker/image.ts';
 import type { FamilyContext, KernelEntry } from '../../src/families/family.ts';
@@ -154,6 +154,34 @@ test('recipe: pure, the cache read-only, sign-file from the kernel\'s own kbuild
   } finally {
     fs.rmSync(home, { recursive: true, force: true });
   }
+});
+
+test('onceImages: one ensure per image for a command\'s run; a failed ensure is asked again; runs pass through', async () => {
+  let calls = 0;
+  let fail = true;
+  const inner: Containers = {
+    async ensureImage(spec) {
+      calls++;
+      if (spec.repo === 'flaky' && fail) {
+        fail = false;
+        throw new Error('engine hiccup');
+      }
+      return { tag: `${spec.repo}:t`, id: `id-${spec.repo}`, built: false };
+    },
+    run: async (spec) => ({ output: spec.cmd.join(' '), files: [] }),
+  };
+  const door = onceImages(inner);
+  const spec = (repo: string, base = 'debian:bookworm'): ImageSpec => ({ repo, contextDir: '/x', buildArgs: {}, baseImage: base });
+  const [a, b] = await Promise.all([door.ensureImage(spec('one')), door.ensureImage(spec('one'))]);
+  assert.is(a.id, 'id-one');
+  assert.is(b, a);
+  assert.is(calls, 1);
+  await door.ensureImage(spec('one', 'centos:7.9.2009'));
+  assert.is(calls, 2, 'another base is another image');
+  assert.not.ok(await door.ensureImage(spec('flaky')).then(() => true, () => false));
+  assert.is((await door.ensureImage(spec('flaky'))).id, 'id-flaky');
+  assert.is(calls, 4);
+  assert.is((await door.run({ image: 'x', cmd: ['a', 'b'] } as RunSpec)).output, 'a b');
 });
 
 test.run();
