@@ -60,18 +60,9 @@ done
 /usr/local/lib/nbdforge/apply-patches.sh "$COMMON_TREE" "$w/mod" "$out/patches.txt"
 
 stage compile
-cd "$w/mod"
-{
-  echo "obj-m := $MODULE.o"
-  # __FILE__ strings as the in-tree build writes them, so .rodata can equal the distribution's.
-  echo "ccflags-y += -fmacro-prefix-map=\$(src)/=$moddir/"
-} > Kbuild
-make -s -C "$tree" M="$w/mod" modules >"$out/make.log" 2>&1 || { tail -40 "$out/make.log" >&2; exit 6; }
-cp "$MODULE.ko" "$out/$MODULE.debug.ko"
-strip --strip-debug -o "$out/$MODULE.ko" "$MODULE.ko"
-cp "$tree/Module.symvers" "$out/Module.symvers"
-cp "$tree/.config" "$out/kernel.config"
-gcc-12 --version | head -n 1 > "$out/compiler.txt"
+# (containers/common/compile.sh) __FILE__ strings as the in-tree build writes them, so .rodata can
+# equal the distribution's.
+/usr/local/lib/nbdforge/compile.sh "$tree" "$w/mod" "$out" "$MODULE" gcc-12 '' "ccflags-y += -fmacro-prefix-map=\$(src)/=$moddir/"
 
 if [ -n "${IMAGE_DEB:-}" ]; then
   stage oracle

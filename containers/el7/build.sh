@@ -93,17 +93,10 @@ done
 cat "$w/patches.log" >&2
 
 stage compile
-cd "$w/mod"
-echo "obj-m := $MODULE.o" > Kbuild
-if ! make -s -C "$tree" M="$w/mod" CC="$CC" modules >"$out/make.log" 2>&1; then
-  # The last lines of the log and the patch decisions: what a reader needs to see why.
-  tail -20 "$out/make.log" >&2
+# (containers/common/compile.sh) on failure: the log's last lines, then the patch decisions, what a
+# reader needs to see why
+if ! "$lib/compile.sh" "$tree" "$w/mod" "$out" "$MODULE" "$CC" "$CC"; then
   cat "$w/patches.log" >&2
   fail 6 "compiling $MODULE for $KREL failed"
 fi
-cp "$MODULE.ko" "$out/$MODULE.debug.ko"
-strip --strip-debug -o "$out/$MODULE.ko" "$MODULE.ko"
-cp "$tree/Module.symvers" "$out/Module.symvers"
-cp "$tree/.config" "$out/kernel.config"
-"$CC" --version | head -n 1 > "$out/compiler.txt"
 stage done
