@@ -15,6 +15,7 @@ import { onceImages, type Containers } from '../../src/docker/containers.ts';
 import type { RunSpec, RunResult } from '../../src/docker/run.ts';
 import type { ImageSpec } from '../../src/docker/image.ts';
 import type { FamilyContext, KernelEntry } from '../../src/families/family.ts';
+import { loadElData, familyDataDir } from '../../src/families/el/catalog/index.ts';
 
 const RECORDS = zlib.gunzipSync(fs.readFileSync(path.join(import.meta.dirname, 'debian12-apt-records-2026-11-28.txt.gz'))).toString();
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -182,6 +183,37 @@ test('onceImages: one ensure per image for a command\'s run; a failed ensure is 
   assert.is((await door.ensureImage(spec('flaky'))).id, 'id-flaky');
   assert.is(calls, 4);
   assert.is((await door.run({ image: 'x', cmd: ['a', 'b'] } as RunSpec)).output, 'a b');
+});
+
+test('el data: el7 is releases.json; a wrong family, release, layout or package name is refused, naming the field', async () => {
+  const el7 = await loadElData(familyDataDir('el7'), 'el7');
+  assert.is(el7.family, 'el7');
+  assert.equal(el7.layout, { binary: '{release}/{repo}/{arch}', source: '{release}/{repo}/Source' });
+  assert.equal(el7.packages, { source: 'kernel', devel: 'kernel-devel' });
+  assert.ok(el7.releases.length >= 10 && el7.releases.every((r) => el7.releasePattern.test(r.release)));
+  const good = JSON.parse(fs.readFileSync(path.join(familyDataDir('el7'), 'releases.json'), 'utf8'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-eldata-'));
+  try {
+    const cases: Array<[string, (j: Record<string, any>) => void, RegExp]> = [
+      ['asked as el8', () => {}, /"family \(expected "el8"\)"/],
+      ['a release off the pattern', (j) => j.releases.push({ release: '8.5.2111', baseKernel: 'x' }), /"releases\["8.5.2111"\]"/],
+      ['an absolute layout', (j) => (j.layout.binary = '/etc/{repo}'), /"layout.binary"/],
+      ['a layout climbing out', (j) => (j.layout.source = '{release}/../../x'), /"layout.source"/],
+      ['an unknown placeholder', (j) => (j.layout.binary = '{release}/{host}'), /"layout.binary"/],
+      ['a package name with a slash', (j) => (j.packages.devel = '../kernel-devel'), /"packages.devel"/],
+      ['a bad pattern', (j) => (j.releasePattern = '(['), /"releasePattern"/],
+    ];
+    for (const [what, change, err] of cases) {
+      const j = structuredClone(good);
+      change(j);
+      fs.writeFileSync(path.join(dir, 'releases.json'), JSON.stringify(j));
+      const e = await loadElData(dir, what === 'asked as el8' ? 'el8' : 'el7').then(() => undefined, (x: Error) => x);
+      assert.ok(e, `${what}: accepted`);
+      assert.match(e!.message, err, what);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

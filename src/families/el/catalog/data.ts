@@ -37,7 +37,7 @@ export function familyDataDir(family: string): string {
 /** A repository path: relative, templated by {release} {repo} {arch} only. */
 function template(v: unknown): string | undefined {
   if (typeof v !== 'string' || v.startsWith('/') || v.split('/').includes('..')) return undefined;
-  return v.replace(/\{(release|repo|arch)\}/g, '') .includes('{') ? undefined : v;
+  return v.replace(/\{(release|repo|arch)\}/g, '').includes('{') ? undefined : v;
 }
 
 /** DIR/releases.json of FAMILY (a site's own copy of the folder may have any name; the file names its family). */
