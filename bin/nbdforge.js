@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources directly through tsx: no build step between a checkout and a run.
 import { register } from 'tsx/esm/api';
+import { guardOutput, finishOutput } from './output.js';
+
 register();
+guardOutput(process);
 const { main } = await import('../src/cli.ts');
 const code = await main(process.argv.slice(2));
-// Exit now: Node's keep-alive agent would hold the Docker socket open for a while after the work
-// is done. stdout/stderr are synchronous for files, pipes and terminals on Linux, so nothing is lost.
-process.exit(code);
+// No process.exit here: it would drop what is still queued for a pipe whose reader is slow (more
+// than the pipe's 64 KiB). finishOutput waits until stdout and stderr took every byte, sets the
+// exit status, and lets Node end once nothing is left open.
+await finishOutput(process, code);

@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import { type Command, parse, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
 import { githubWorkflow } from '../ci/github-workflow.ts';
@@ -47,8 +46,7 @@ const ci: Command = {
     });
     if (values.output === undefined) ctx.stdout.write(yaml);
     else {
-      const said = await writeScript(values.output, yaml);
-      await fs.chmod(values.output, 0o644);
+      const said = await writeScript(values.output, yaml, 0o644);
       ctx.stderr.write(`${said}\n`);
     }
     return 0;

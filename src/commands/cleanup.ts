@@ -1,6 +1,6 @@
 import { type Command, parse, UsageError } from './context.ts';
 import fs from 'node:fs/promises';
-import { connectEngine, removeLeftoverContainers } from '../docker/engine.ts';
+import { closeEngine, connectEngine, removeLeftoverContainers } from '../docker/engine.ts';
 import { leftoverScratch } from '../build/scratch.ts';
 
 const usage = `Usage: nbdforge cleanup [--all] [--json]
@@ -23,7 +23,7 @@ const cleanup: Command = {
     const { values, positionals } = parse(argv, { all: { type: 'boolean', default: false } }, true);
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"\n${usage}`);
     const docker = await connectEngine(ctx.env);
-    const gone = await removeLeftoverContainers(docker, { all: values.all });
+    const gone = await removeLeftoverContainers(docker, { all: values.all }).finally(() => closeEngine(docker));
     const scratch = await leftoverScratch();
     for (const s of scratch) await fs.rm(s.path, { recursive: true, force: true });
     if (values.json) {

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { connectEngine, type Engine } from '../docker/engine.ts';
+import { closeEngine, connectEngine, type Engine } from '../docker/engine.ts';
 import { dockerContainers, onceImages } from '../docker/containers.ts';
 import type { FamilyContext } from '../families/family.ts';
 import type { Paths } from '../paths.ts';
@@ -32,6 +32,7 @@ export async function openSession(paths: Paths, env: NodeJS.ProcessEnv, log?: (l
     close() {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      closeEngine(docker);
     },
   };
 }

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import os from 'node:os';
 import Docker from 'dockerode';
 import { processAlive } from '../util/file-lock.ts';
@@ -10,10 +11,18 @@ export const LABEL = 'nbdforge';
 
 /** Connect and ping, so an engine that is not running is reported once, with what to do. */
 export async function connectEngine(env: NodeJS.ProcessEnv): Promise<Engine> {
-  const docker = new Docker(env.DOCKER_HOST ? undefined : { socketPath: '/var/run/docker.sock' });
+  // Its own keep-alive agent, so closeEngine can close the connections it kept (with the shared
+  // global agent, an idle socket would hold the process open for seconds after the work).
+  // (A tcp:// engine keeps dockerode's own agents: TLS needs an https one.)
+  const unix = !env.DOCKER_HOST || env.DOCKER_HOST.startsWith('unix://');
+  const agent = unix ? new http.Agent({ keepAlive: true }) : undefined;
+  // docker-modem takes `agent` although @types/dockerode does not list it
+  const opts = env.DOCKER_HOST ? (agent ? { agent } : undefined) : { socketPath: '/var/run/docker.sock', agent };
+  const docker = new Docker(opts as Docker.DockerOptions | undefined);
   try {
     await docker.ping();
   } catch (err) {
+    agent?.destroy();
     const where = env.DOCKER_HOST ?? '/var/run/docker.sock';
     throw new EngineUnreachableError(
       `Docker engine unreachable at ${where} (${(err as Error).message}). ` +
@@ -22,6 +31,11 @@ export async function connectEngine(env: NodeJS.ProcessEnv): Promise<Engine> {
     );
   }
   return docker;
+}
+
+/** Close the engine's kept-alive connections: the end of the command that connected. */
+export function closeEngine(docker: Engine): void {
+  (docker.modem as unknown as { agent?: http.Agent }).agent?.destroy();
 }
 
 /** Labels every nbdforge container carries: who made it, so a cleanup can tell a crash from a live run. */

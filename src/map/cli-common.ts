@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.ts';
 import path from 'node:path';
 import type { Runner } from '../host/runner.ts';
 import { LocalRunner } from '../host/runners/local.ts';
@@ -59,11 +60,14 @@ export function checkSshDestination(dest: string): void {
     throw new UsageError(`--ssh ${JSON.stringify(dest)} is not a destination: give user@host (ssh options go in --ssh-option, e.g. --ssh-option Port=2222)`);
 }
 
-/** Write an emitted script (0755) and say whether a file was replaced. */
-export async function writeScript(file: string, script: string): Promise<string> {
+/**
+ * Write an output file the user named (an emitted script 0755, or `mode`) beside it and rename it
+ * into place, so a failure (a full disk) leaves the old file or none, never a partial one; says
+ * whether a file was replaced.
+ */
+export async function writeScript(file: string, script: string, mode = 0o755): Promise<string> {
   const existed = await fs.lstat(file).then(() => true, () => false);
-  await fs.writeFile(file, script, { mode: 0o755 });
-  await fs.chmod(file, 0o755);
+  await writeFileAtomic(file, script, mode);
   return existed ? `replaced ${file}` : `wrote ${file}`;
 }
 
