@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readerDelay, throughSlowPipe, toFile } from '../unit/slow-pipe.ts';
 
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-cli-'));
 const cli = path.resolve('bin/nbdforge.js');
@@ -120,6 +121,24 @@ test('matrix --json over two kernels: summary with per-kernel results', () => {
   // The same matrix again: everything cached.
   const again = JSON.parse(run(['matrix', '--kernels', pick.join(','), '--json']).stdout);
   assert.is(again.counts.cached, 2);
+});
+
+test('issue 23: kernels --json (over 64 KiB) and a cached matrix --json reach a slow pipe reader whole; nothing holds the process open after the work', () => {
+  const list = JSON.parse(run(['kernels', '--json']).stdout).kernels.map((k: { kernelRelease: string }) => k.kernelRelease);
+  const pick = [list[0], list[list.length - 1]].join(',');
+  const debugEnv = { ...env, NBDFORGE_DEBUG: '1' };
+  for (const args of [['kernels', '--json'], ['kernels'], ['matrix', '--kernels', pick, '--json']]) {
+    const file = toFile(args, debugEnv, path.join(home, 'ref.out'));
+    assert.is(file.status, 0, file.err.toString());
+    if (args[0] === 'kernels' && args[1] === '--json') assert.ok(file.out.length > 64 << 10, `${file.out.length} bytes`);
+    // the engine's connections are closed by the command that opened them: the grace exit never fires
+    assert.not.match(file.err.toString(), /still held open/);
+    const piped = throughSlowPipe(args, debugEnv, { both: true, delayMs: readerDelay(file.ms) });
+    assert.is(piped.status, 0);
+    const norm = (b: Buffer) => b.toString().replace(/"(\w*)(ms|Ms)": \d+/g, '"$1$2": 0').replace(/\d+(\.\d+)? ?m?s\b/g, 'T');
+    assert.is(norm(piped.out), norm(file.out), `${args.join(' ')}: ${piped.out.length} of ${file.out.length} bytes`);
+    if (args[0] === 'matrix') JSON.parse(piped.out.toString());
+  }
 });
 
 test('issue 8.2/8.8: a damaged stored module is rebuilt and replaced (and said so); a garbage index is kept aside and rebuilt', async () => {
