@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { type CommandContext, UsageError } from './commands/context.ts';
 import { redact } from './util/redact.ts';
 import { commands } from './commands/index.ts';
+import { didYouMean } from './util/suggest.ts';
 
 const version: string = createRequire(import.meta.url)('../package.json').version;
 
@@ -25,18 +26,21 @@ async function help(): Promise<string> {
 
 export async function main(argv: string[], ctx: Partial<CommandContext> = {}): Promise<number> {
   const full: CommandContext = { env: process.env, stdout: process.stdout, stderr: process.stderr, version, ...ctx };
-  const [name, ...rest] = argv;
+  const [first, ...after] = argv;
+  if (first === '--version' || first === '-V' || first === '-v' || first === 'version') {
+    full.stdout.write(version + '\n');
+    return 0;
+  }
+  // `nbdforge help CMD` is `nbdforge CMD --help`
+  const [name, ...rest] = first === 'help' && after[0] && !after[0].startsWith('-') ? [after[0], '--help'] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     full.stdout.write((await help()) + '\n');
     return name ? 0 : 2;
   }
-  if (name === '--version') {
-    full.stdout.write(version + '\n');
-    return 0;
-  }
   const load = commands[name];
   if (!load) {
-    full.stderr.write(`nbdforge: unknown command "${name}"\n\n${await help()}\n`);
+    const hint = didYouMean(name, Object.keys(commands));
+    full.stderr.write(`nbdforge: unknown command "${name}"${hint}; nbdforge --help lists them\n`);
     return 2;
   }
   const cmd = await load();
@@ -49,10 +53,15 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   } catch (err) {
     const e = err as Error;
     if (e instanceof UsageError) {
-      full.stderr.write(redact(`nbdforge ${name}: ${e.message}\n`));
+      // one line and where the usage is, not the whole usage text
+      const at = e.message.indexOf('\nUsage:');
+      const msg = at < 0 ? e.message : `${e.message.slice(0, at).trimEnd()} (nbdforge ${name} --help shows the usage)`;
+      full.stderr.write(redact(`nbdforge ${name}: ${msg}\n`));
       return 2;
     }
-    full.stderr.write(redact(`nbdforge ${name}: ${e.name && e.name !== 'Error' ? e.name + ': ' : ''}${e.message}\n`));
+    // nbdforge's own errors speak for themselves; a JavaScript error is a bug, and says so
+    const internal = e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError;
+    full.stderr.write(redact(`nbdforge ${name}: ${internal ? `internal error (a bug: please report it with NBDFORGE_DEBUG=1 output): ${e.name}: ` : ''}${e.message}\n`));
     if (e.cause instanceof Error && !e.message.includes(e.cause.message)) full.stderr.write(redact(`  caused by: ${e.cause.message}\n`));
     if (full.env.NBDFORGE_DEBUG) full.stderr.write(redact(`${e.stack}\n`));
     // An error may say which part of the contract it is: 2 the user's input, 3 refused with nothing touched.

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { didYouMean } from '../util/suggest.ts';
 import { resolvePaths, type Paths } from '../paths.ts';
 
 /** Everything a command gets from the edge: parsed once here, never re-read deeper down. */
@@ -32,7 +33,28 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
   try {
     return parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parserMessage(err as NodeJS.ErrnoException, Object.keys({ ...commonOptions, ...options })));
+  }
+}
+
+/** node:util's parser messages, said plainly, with the option the user probably meant. */
+export function parserMessage(err: NodeJS.ErrnoException, known: string[]): string {
+  const m = err.message;
+  const opt = /'(-{1,2}[^' <]+)/.exec(m)?.[1] ?? '';
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const bare = opt.replace(/^-+/, '').replace(/=.*$/, '');
+      return `unknown option ${opt}${didYouMean(bare, known).replace(/(mean |, | or )(?=\w)/g, '$1--')}`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(m)) return `${opt} takes no value`;
+      return `${opt} needs a value${/ambiguous/.test(m) ? ` (the next word starts with "-"; to pass such a value write ${opt}=VALUE)` : ''}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const arg = /'([^']*)'/.exec(m)?.[1];
+      return `unexpected argument ${JSON.stringify(arg ?? '')}: this command takes options only`;
+    }
+    default:
+      return m;
   }
 }
 

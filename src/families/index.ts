@@ -1,4 +1,5 @@
 import { type Family, UnknownFamilyError } from './family.ts';
+import { didYouMean } from '../util/suggest.ts';
 import { createDebian12 } from './debian12/index.ts';
 import { createEl7 } from './el7/index.ts';
 
@@ -16,10 +17,23 @@ export function familyNames(): string[] {
 
 export function getFamily(name: string, env: NodeJS.ProcessEnv): Family {
   const make = families[name];
-  if (!make) throw new UnknownFamilyError(`unknown family "${name}" (known: ${familyNames().join(', ')})`);
+  if (!make) throw new UnknownFamilyError(`unknown family "${name}"${familyHint(name)} (known: ${familyNames().join(', ')})`);
   return make(env);
 }
 
 export function registerFamily(name: string, make: (env: NodeJS.ProcessEnv) => Family): void {
   families[name] = make;
+}
+
+/** What people call a family, by the names they know it by: CentOS 7 is el7, bookworm is debian12. */
+const ALIASES: Array<[RegExp, string]> = [
+  [/^(centos|rhel|redhat|el|oracle|ol|rocky|alma|sl|scientific)-?7([._-].*)?$/i, 'el7'],
+  [/^(centos|rhel|el)$/i, 'el7'],
+  [/^(debian|deb|bookworm)-?(12)?$/i, 'debian12'],
+];
+
+function familyHint(name: string): string {
+  const alias = ALIASES.find(([re, fam]) => re.test(name) && families[fam])?.[1];
+  if (alias) return ` (did you mean ${alias}?)`;
+  return didYouMean(name, familyNames());
 }

@@ -1,0 +1,72 @@
+/**
+ * Issue 19 (items 2, 3): the usual mistakes get one clear line, a suggestion where one is close, and
+ * never the whole help, Node's parser text or an internal class name. Through the real CLI binary;
+ * nothing here needs Docker (every case is decided before an engine is asked).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { closest, editDistance } from '../../src/util/suggest.ts';
+
+const cli = path.resolve('bin/nbdforge.js');
+const home = path.join(os.tmpdir(), `nbdforge-mistakes-${process.pid}`);
+const run = (...args: string[]) => spawnSync(cli, args, { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: home } });
+
+/** One line on stderr, exit 2, nothing on stdout, no parser or class-name text. */
+function oneLine(r: ReturnType<typeof run>, re: RegExp) {
+  assert.is(r.status, 2, r.stderr);
+  assert.is(r.stdout, '');
+  assert.is(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, re);
+  assert.not.match(r.stderr, /[A-Z][a-z]+Error\b|ERR_PARSE_ARGS|To specify|ambiguous/);
+}
+
+test('edit distance counts a swap of neighbours as one edit', () => {
+  assert.is(editDistance('biuld', 'build'), 1);
+  assert.is(editDistance('matirx', 'matrix'), 1);
+  assert.is(editDistance('kernl', 'kernel'), 1);
+  assert.equal(closest('zzzzzz', ['build', 'matrix']), []);
+});
+
+test('a mistyped command: one line naming the closest command, exit 2', () => {
+  oneLine(run('biuld'), /^nbdforge: unknown command "biuld" \(did you mean build\?\); nbdforge --help lists them$/m);
+  oneLine(run('matirx'), /did you mean matrix\?/);
+  oneLine(run('frobnicate'), /^nbdforge: unknown command "frobnicate"; nbdforge --help lists them$/m);
+});
+
+test('a mistyped option: the closest option; a flag without its value; a value given to a switch', () => {
+  oneLine(run('kernels', '--jsn'), /^nbdforge kernels: unknown option --jsn \(did you mean --json\?\)$/m);
+  oneLine(run('build', '--kernl', '6.1.0-56-amd64'), /unknown option --kernl \(did you mean --kernel\?\)/);
+  oneLine(run('build', '--kernel', '--force'), /^nbdforge build: --kernel needs a value \(the next word starts with "-"; to pass such a value write --kernel=VALUE\)$/m);
+  oneLine(run('build', '--kernel'), /^nbdforge build: --kernel needs a value$/m);
+  oneLine(run('cleanup', '--json=yes'), /^nbdforge cleanup: --json takes no value$/m);
+});
+
+test('a family by the name people use: centos7, rhel7, el are el7; bookworm is debian12', () => {
+  for (const f of ['centos7', 'rhel7', 'CentOS-7', 'el', 'centos7.9']) oneLine(run('build', '--family', f, '--kernel', '3.10.0-1160.el7.x86_64'), new RegExp(`unknown family "${f.replace('.', '\\.')}" \\(did you mean el7\\?\\) \\(known: debian12, el7\\)`));
+  oneLine(run('kernels', '--family', 'bookworm'), /did you mean debian12\?/);
+  oneLine(run('kernels', '--family', 'el8'), /unknown family "el8" \(did you mean el7\?\)/);
+});
+
+test('a wrong argument gives one line and where the usage is, not the whole usage', () => {
+  oneLine(run('kernels', 'foo'), /^nbdforge kernels: unexpected argument "foo" \(nbdforge kernels --help shows the usage\)$/m);
+  oneLine(run('ci', 'gitlab'), /the only CI engine is github \(nbdforge ci --help shows the usage\)/);
+});
+
+test('help CMD is CMD --help; -V, -v, --version and version print the version', () => {
+  const a = run('help', 'build');
+  const b = run('build', '--help');
+  assert.is(a.status, 0);
+  assert.is(a.stdout, b.stdout);
+  assert.match(a.stdout, /Usage: nbdforge build/);
+  const v = JSON.parse(spawnSync('cat', [path.resolve('package.json')], { encoding: 'utf8' }).stdout).version;
+  for (const flag of ['-V', '-v', '--version', 'version']) {
+    const r = run(flag);
+    assert.is(r.status, 0, flag);
+    assert.is(r.stdout, `${v}\n`);
+  }
+});
+
+test.run();
