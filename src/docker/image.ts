@@ -24,15 +24,36 @@ export interface BuiltImage {
   built: boolean;
 }
 
-async function readContext(dir: string): Promise<Array<{ name: string; data: Buffer; mode: number }>> {
+/**
+ * A builder's context: the regular files of its folder, plus the files its `context.json` takes from
+ * sibling folders (`{"from": {"compile.sh": "../common/compile.sh"}}`: shared scripts, kept once,
+ * with no symlinks, which npm pack leaves out). context.json itself is not sent.
+ */
+export async function readContext(dir: string): Promise<Array<{ name: string; data: Buffer; mode: number }>> {
   const names = (await fs.readdir(dir)).sort();
   const files = [];
   for (const name of names) {
+    if (name === CONTEXT_FILE) continue;
     const st = await fs.stat(path.join(dir, name));
     if (st.isFile()) files.push({ name, data: await fs.readFile(path.join(dir, name)), mode: st.mode & 0o777 });
   }
-  return files;
+  const from = await fs.readFile(path.join(dir, CONTEXT_FILE), 'utf8').then((t) => (JSON.parse(t) as { from?: Record<string, string> }).from ?? {}, (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return {};
+    throw new Error(`${path.join(dir, CONTEXT_FILE)}: ${err.message}`);
+  });
+  const containers = path.dirname(dir);
+  for (const [name, rel] of Object.entries(from)) {
+    const src = path.resolve(dir, rel);
+    if (!/^[\w.-]+$/.test(name) || files.some((f) => f.name === name) || !src.startsWith(containers + path.sep))
+      throw new Error(`${path.join(dir, CONTEXT_FILE)}: "${name}": "${rel}" must be a new plain name taken from a folder beside ${path.basename(dir)}`);
+    const st = await fs.lstat(src);
+    if (!st.isFile()) throw new Error(`${path.join(dir, CONTEXT_FILE)}: ${rel} is not a regular file`);
+    files.push({ name, data: await fs.readFile(src), mode: st.mode & 0o777 });
+  }
+  return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+const CONTEXT_FILE = 'context.json';
 
 /** Tag = hash of the context (names, modes, bytes), build args and base image id. */
 export async function imageTag(docker: Engine, spec: ImageSpec): Promise<string> {

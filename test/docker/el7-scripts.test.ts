@@ -19,6 +19,7 @@ import type { Engine } from '../../src/docker/engine.ts';
 
 const q = $({ quiet: true });
 const lib = path.resolve('containers/el7');
+const common = path.resolve('containers/common'); // shared scripts, taken into each builder's context by its context.json
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-scripts-'));
 const nbd = await loadModuleSpec('nbd');
 const rules = loadPatchRules(nbd);
@@ -32,7 +33,7 @@ async function applyCase(source: string, header: string) {
   await fs.mkdir(path.join(c, 'mod'), { recursive: true });
   await fs.writeFile(path.join(c, 'tree/include/linux/blkdev.h'), header);
   await fs.writeFile(path.join(c, 'mod/nbd.c'), source);
-  const r = await q({ env: { ...process.env, PATCH_RULES: encodePatchRules(rules) } })`${lib}/apply-patches.sh ${path.join(c, 'tree')} ${path.join(c, 'mod')} ${path.join(c, 'applied')}`;
+  const r = await q({ env: { ...process.env, PATCH_RULES: encodePatchRules(rules) } })`${common}/apply-patches.sh ${path.join(c, 'tree')} ${path.join(c, 'mod')} ${path.join(c, 'applied')}`;
   return { log: r.stderr, applied: (await fs.readFile(path.join(c, 'applied'), 'utf8')).trim(), source: await fs.readFile(path.join(c, 'mod/nbd.c'), 'utf8') };
 }
 
@@ -67,7 +68,7 @@ test('no rules: nothing applied, nothing printed', async () => {
   const c = path.join(dir, 'none');
   await fs.mkdir(path.join(c, 'mod'), { recursive: true });
   await fs.writeFile(path.join(c, 'mod/nbd.c'), OLD);
-  const r = await q({ env: { ...process.env, PATCH_RULES: '' } })`${lib}/apply-patches.sh ${c} ${path.join(c, 'mod')} ${path.join(c, 'applied')}`;
+  const r = await q({ env: { ...process.env, PATCH_RULES: '' } })`${common}/apply-patches.sh ${c} ${path.join(c, 'mod')} ${path.join(c, 'applied')}`;
   assert.is(r.stderr, '');
   assert.is(await fs.readFile(path.join(c, 'applied'), 'utf8'), '');
 });

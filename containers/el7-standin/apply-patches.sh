@@ -1,1 +1,0 @@
-../common/apply-patches.sh

@@ -1,1 +1,0 @@
-../el7/archive-check.sh

@@ -1,1 +1,0 @@
-../el7/build.sh
