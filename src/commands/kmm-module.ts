@@ -2,6 +2,7 @@ import { kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
 import { parseReference } from '../publish/oci/reference.ts';
 import { toYaml } from '../publish/oci/yaml.ts';
 import { type Command, parse, UsageError } from './context.ts';
+import { unseenProblem } from '../util/control-chars.ts';
 
 const usage = `Usage: nbdforge kmm-module --image HOST[:PORT]/REPO [--name nbd] [--namespace NS] [--kernels a,b]
                            [--selector KEY=VALUE] [--module nbd] [--insecure] [--json]
@@ -34,6 +35,13 @@ const kmm: Command = {
       module: { type: 'string', default: 'nbd' },
       insecure: { type: 'boolean', default: false },
     });
+    // Before anything else reads them (a reference error would print the value raw to the terminal).
+    for (const [flag, v] of Object.entries(values)) {
+      for (const one of typeof v === 'string' ? [v] : Array.isArray(v) ? v : []) {
+        const problem = unseenProblem(`--${flag}`, one);
+        if (problem) throw new UsageError(problem);
+      }
+    }
     if (!values.image) throw new UsageError(`--image is required\n${usage}`);
     const image = parseReference(values.image, { allowTag: false }); // a bad one exits 2
     const dns = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
