@@ -1,8 +1,9 @@
 import fs from 'node:fs/promises';
 import { type Command, parse, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
-import { githubWorkflow } from '../ci/github-workflow.ts';
+import { DEFAULT_CRON, githubWorkflow, WorkflowValueError } from '../ci/github-workflow.ts';
 import { writeScript } from '../map/cli-common.ts';
+import { visible } from '../util/control-chars.ts';
 
 const usage = `Usage: nbdforge ci github [--family F] [--shards N] [--latest N] [--publish TARGET] [--cron EXPR] [--output FILE]
 
@@ -26,25 +27,30 @@ const ci: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(
       argv,
-      { family: { type: 'string', default: DEFAULT_FAMILY }, shards: { type: 'string', default: '4' }, latest: { type: 'string' }, publish: { type: 'string', default: 'dir:site' }, cron: { type: 'string', default: '17 5 * * *' }, output: { type: 'string' } },
+      { family: { type: 'string', default: DEFAULT_FAMILY }, shards: { type: 'string', default: '4' }, latest: { type: 'string' }, publish: { type: 'string', default: 'dir:site' }, cron: { type: 'string', default: DEFAULT_CRON }, output: { type: 'string' } },
       true,
     );
     if (positionals[0] !== 'github' || positionals.length !== 1) throw new UsageError(`the only CI engine is github\n${usage}`);
-    if (!familyNames().includes(values.family!)) throw new UsageError(`unknown family "${values.family}" (known: ${familyNames().join(', ')})`);
+    if (!familyNames().includes(values.family!)) throw new UsageError(`unknown family ${visible(values.family!)} (known: ${familyNames().join(', ')})`);
     const int = (flag: string, v: string) => {
-      if (!/^[1-9][0-9]{0,2}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1 to 999, got ${JSON.stringify(v)}`);
+      if (!/^[1-9][0-9]{0,2}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1 to 999, got ${visible(v)}`);
       return Number(v);
     };
-    if (!/^[^\s']+ [^\s']+ [^\s']+ [^\s']+ [^\s']+$/.test(values.cron!)) throw new UsageError(`--cron must be five cron fields, got ${JSON.stringify(values.cron)}`);
-    if (!/^[a-z]+:[^\s'"]+$/.test(values.publish!)) throw new UsageError(`--publish must be a nbdforge publish --to value (e.g. dir:site), got ${JSON.stringify(values.publish)}`);
-    const yaml = githubWorkflow({
-      family: values.family!,
-      shards: int('--shards', values.shards!),
-      latest: values.latest === undefined ? undefined : int('--latest', values.latest),
-      publish: values.publish!,
-      cron: values.cron!,
-      generator: `nbdforge ${ctx.version} ci github`,
-    });
+    let yaml: string;
+    try {
+      yaml = githubWorkflow({
+        family: values.family!,
+        shards: int('--shards', values.shards!),
+        latest: values.latest === undefined ? undefined : int('--latest', values.latest),
+        publish: values.publish!,
+        cron: values.cron!,
+        generator: `nbdforge ${ctx.version} ci github`,
+      });
+    } catch (err) {
+      // --publish and --cron are checked where the workflow is written (workflow-values.ts).
+      if (err instanceof WorkflowValueError) throw new UsageError(err.message);
+      throw err;
+    }
     if (values.output === undefined) ctx.stdout.write(yaml);
     else {
       const said = await writeScript(values.output, yaml);
