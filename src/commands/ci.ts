@@ -13,13 +13,27 @@ schedule (and by hand), one job lists the kernels with no artifact in the publis
 its own store (the download cache kept between runs), and a last job merges the shard stores
 (nbdforge store merge) into the published store and publishes it.
 
-Options:
+What to build:
   --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
-  --shards N        build jobs at most (default 4)
   --latest N        only the newest N kernels of the catalog (default: all)
-  --publish TARGET  where the merged store goes (default dir:site; any nbdforge publish --to value)
-  --cron EXPR       schedule, UTC (default '17 5 * * *')
-  --output FILE     write here (default: stdout), e.g. .github/workflows/nbdforge-${DEFAULT_FAMILY}.yml`;
+  --shards N        build jobs at most (default 4)
+When and where:
+  --cron EXPR       schedule, UTC (default '${DEFAULT_CRON}'): five fields, each *, N, N-M, */S,
+                    N-M/S or N,N,...; JAN-DEC and SUN-SAT in their fields
+  --publish TARGET  where the merged store goes (default dir:site): dir:PATH | yum:DIR | apt:DIR with a
+                    plain path (letters, digits, . _ - + /), or oci://HOST[:PORT]/REPO
+  --output FILE     write here (default: stdout)
+
+Examples:
+  nbdforge ci github --output .github/workflows/nbdforge-${DEFAULT_FAMILY}.yml
+      every ${DEFAULT_FAMILY} kernel, 4 shards, daily at 05:17 UTC, the tree published as an artifact (dir:site)
+  nbdforge ci github --family el7 --latest 5 --shards 2 --cron '0 3 * * MON-FRI' --publish yum:repo
+      the 5 newest CentOS 7 kernels, weekday nights, as a yum repository (workflow on stdout)
+  nbdforge ci github --publish oci://ghcr.io/example/nbd --output .github/workflows/nbdforge.yml
+      module images for KMM (nbdforge kmm-module --image ghcr.io/example/nbd writes the Module)
+
+Exit status: 0 written, 1 FILE could not be written, 2 usage (an unknown family, a --publish that
+is not a plain target, a --cron that is not five fields in range: nothing is written).`;
 
 const ci: Command = {
   summary: 'Write a CI workflow (GitHub Actions) that builds missing kernels in shards, merges and publishes',

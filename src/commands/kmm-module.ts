@@ -13,14 +13,28 @@ the images \`nbdforge publish --to oci://HOST/REPO\` pushed: one kernelMapping p
 \${KERNEL_FULL_VERSION} template, modprobe from /opt. YAML on stdout (JSON with --json);
 apply it with kubectl apply -f -.
 
-Options:
+Which kernels:
   --image HOST/REPO    the repository the images were published to (no tag)
+  --kernels a,b        these kernel releases, without asking the registry
+  --insecure           the registry speaks plain http (also sets registryTLS.insecure)
+The resource:
   --name N             metadata.name (default nbd)
   --namespace NS       metadata.namespace (default: none, kubectl's current namespace)
-  --kernels a,b        these kernel releases, without asking the registry
   --selector K=V       spec.selector, repeatable (default kubernetes.io/os=linux)
   --module M           modprobe moduleName (default nbd)
-  --insecure           the registry speaks plain http (also sets registryTLS.insecure)`;
+  --json               JSON instead of YAML
+No value may hold a control character (C0, DEL, C1, U+2028/U+2029) or a bidi control.
+
+Examples:
+  nbdforge kmm-module --image 127.0.0.1:5000/nbd --namespace kmm | kubectl apply -f -
+      one kernelMapping per kernel the registry holds (its tags)
+  nbdforge kmm-module --image registry.example/nbd --kernels 6.1.0-56-amd64,6.1.0-55-amd64 --selector node-role.kubernetes.io/worker=
+      two kernels named here, the Module for worker nodes only, no request to the registry
+  nbdforge kmm-module --image registry.example/nbd --kernels 3.10.0-1160.119.1.el7.x86_64 --json
+      the same resource as JSON
+
+Exit status: 0 written, 1 the registry failed or holds no kernels, 2 usage (a bad reference or
+name, a control character in a value), 3 the registry's tags or labels refused (nothing written).`;
 
 const kmm: Command = {
   summary: 'Write the KMM Module resource for a published image repository',

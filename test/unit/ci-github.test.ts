@@ -166,4 +166,29 @@ test('16.6: githubWorkflow checks its options itself (library callers get Workfl
   }
 });
 
+/** The example command lines of a help text, split as sh would (single quotes only, which is all they use). */
+function examples(help: string): string[][] {
+  const block = help.split('\nExamples:\n')[1]?.split('\n\n')[0] ?? '';
+  return block
+    .split('\n')
+    .filter((l) => l.startsWith('  nbdforge '))
+    .map((l) => [...l.trim().split(' | ')[0].matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]).slice(1));
+}
+
+test('issue 19.2: ci --help has two or three examples that run as printed, and an exit-status line', async () => {
+  const help = await nbdforge(['ci', '--help']);
+  assert.is(help.status, 0);
+  const ex = examples(help.stdout);
+  assert.ok(ex.length >= 2 && ex.length <= 3, help.stdout);
+  assert.match(help.stdout, /\nExit status: 0 written, 1 .*, 2 usage/);
+  for (const args of ex) {
+    const out = args.indexOf('--output');
+    if (out >= 0) args[out + 1] = path.join(tmp, 'example.yml');
+    const r = await nbdforge(args);
+    assert.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    const text = out >= 0 ? await fs.readFile(args[out + 1], 'utf8') : r.stdout;
+    assert.equal(parseDocument(text).errors, [], args.join(' '));
+  }
+});
+
 test.run();

@@ -161,4 +161,21 @@ test('a registry is not trusted either: a tag outside the tag grammar, or a labe
   }
 });
 
+test('issue 19.2: kmm-module --help has two or three examples, those naming --kernels run as printed; an exit-status line', async () => {
+  const help = await nbdforge(['kmm-module', '--help']);
+  assert.is(help.status, 0);
+  const block = help.stdout.split('\nExamples:\n')[1].split('\n\n')[0];
+  const ex = block.split('\n').filter((l) => l.startsWith('  nbdforge ')).map((l) => l.trim().split(' | ')[0].split(' ').slice(1));
+  assert.ok(ex.length >= 2 && ex.length <= 3, help.stdout);
+  assert.match(help.stdout, /\nExit status: 0 written, 1 .*, 2 usage .*, 3 /s);
+  const offline = ex.filter((a) => a.includes('--kernels'));
+  assert.ok(offline.length >= 1);
+  for (const args of offline) {
+    const r = await nbdforge(args);
+    assert.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    const m = args.includes('--json') ? JSON.parse(r.stdout) : parseYaml(r.stdout);
+    assert.equal(validate(m, schema), [], args.join(' '));
+  }
+});
+
 test.run();
