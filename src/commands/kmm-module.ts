@@ -1,4 +1,4 @@
-import { kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
+import { KmmValueError, kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
 import { parseReference } from '../publish/oci/reference.ts';
 import { toYaml } from '../publish/oci/yaml.ts';
 import { type Command, parse, UsageError } from './context.ts';
@@ -74,7 +74,13 @@ const kmm: Command = {
       ctx.stderr.write(`nbdforge kmm-module: no kernels published at ${image.registry}/${image.repository}; run nbdforge publish --to oci://${image.registry}/${image.repository} first\n`);
       return 1;
     }
-    const resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure });
+    let resource: ReturnType<typeof kmmModule>;
+    try {
+      resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure });
+    } catch (err) {
+      if (err instanceof KmmValueError) throw new UsageError(err.message);
+      throw err;
+    }
     ctx.stdout.write(values.json ? JSON.stringify(resource, null, 2) + '\n' : `# nbdforge ${ctx.version}: KMM Module for ${kernels.length} kernel(s) at ${image.registry}/${image.repository}\n${toYaml(resource)}`);
     return 0;
   },

@@ -79,6 +79,28 @@ test('every other value too: --image, --name, --namespace, --module, --selector 
   }
 });
 
+test('values that would not mean what they say: a kernel that makes no image tag, a module name, selector label syntax (exit 2)', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--kernels', '6.1.0-56-amd64,a:b'], /kernel release "a:b": its image tag "a:b" would not be a tag/],
+    [['--kernels', '6.1.0 56'], /kernel release "6\.1\.0 56"/],
+    [['--kernels', '${KERNEL_FULL_VERSION}'], /would not be a tag/],
+    [['--module', 'nbd;reboot'], /--module "nbd;reboot" is not a kernel module name/],
+    [['--module=-nbd x'], /is not a kernel module name/],
+    [['--selector', 'a/b/c=d'], /--selector key "a\/b\/c" is not a Kubernetes label key/],
+    [['--selector', 'Bad_Prefix/x=y'], /is not a Kubernetes label key/],
+    [['--selector', 'os=linux: yes'], /--selector value "linux: yes" for os is not a Kubernetes label value/],
+    [['--selector', `os=${'x'.repeat(64)}`], /is not a Kubernetes label value/],
+  ];
+  for (const [extra, said] of cases) {
+    const args = [...BASE, ...extra];
+    const r = await nbdforge(args);
+    assert.is(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
+    assert.is(r.stdout, '');
+    assert.match(r.stderr, said);
+    assert.not.match(r.stderr, /KmmValueError/, 'no class name in the message');
+  }
+});
+
 test('kmmModule refuses them for library callers (KmmValueError, exit 2), in every field', () => {
   const image = parseReference('127.0.0.1:5000/nbd', { allowTag: false });
   const ok = { image, name: 'nbd', module: 'nbd', kernels: ['6.1.0-56-amd64'], selector: { 'kubernetes.io/os': 'linux' } };
@@ -146,6 +168,7 @@ test('a registry is not trusted either: a tag outside the tag grammar, or a labe
     [['6.1.0-56-amd64\u007f'], 'unused', 3, /the tag list holds "6\.1\.0-56-amd64\\u007f", which is not a tag/],
     [['6.1.0-56-amd64\u2028kind: Secret'], 'unused', 3, /which is not a tag/],
     [['6.12.107_deb12-amd64'], '6.12.107+deb12\u0085-amd64', 3, /kernel-release label of tag 6\.12\.107_deb12-amd64 .* U\+0085 \(NEL\)/],
+    [['6.12.107_deb12-amd64'], '6.12.107 kind: Secret', 3, /label of tag 6\.12\.107_deb12-amd64, "6\.12\.107 kind: Secret", is not a kernel release/],
   ];
   for (const [tags, release, code, said] of cases) {
     const reg = await registry(tags, release);

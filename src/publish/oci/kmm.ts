@@ -40,11 +40,31 @@ function kmmValues(o: KmmOptions): Array<[string, string]> {
   ];
 }
 
+// Kubernetes label syntax (a selector Kubernetes would refuse on apply is refused here, named).
+const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function syntaxProblem(o: KmmOptions): string | undefined {
+  if (!/^[A-Za-z0-9_-]{1,55}$/.test(o.module)) return `--module ${visible(o.module)} is not a kernel module name (letters, digits, _ and -)`;
+  for (const k of o.kernels) {
+    if (!TAG.test(tagFor(k))) return `kernel release ${visible(k)}: its image tag ${visible(tagFor(k))} would not be a tag (letters, digits, . _ - and +)`;
+  }
+  for (const [key, value] of Object.entries(o.selector)) {
+    const slash = key.indexOf('/');
+    const name = key.slice(slash + 1);
+    if ((slash >= 0 && !DNS_SUBDOMAIN.test(key.slice(0, slash))) || !name || !LABEL_VALUE.test(name)) return `--selector key ${visible(key)} is not a Kubernetes label key ([prefix/]name)`;
+    if (!LABEL_VALUE.test(value)) return `--selector value ${visible(value)} for ${key} is not a Kubernetes label value (at most 63 of letters, digits, - _ .; empty is allowed)`;
+  }
+  return undefined;
+}
+
 export function kmmModule(o: KmmOptions): YamlValue {
   for (const [what, v] of kmmValues(o)) {
     const problem = unseenProblem(what, v);
     if (problem) throw new KmmValueError(problem);
   }
+  const problem = syntaxProblem(o);
+  if (problem) throw new KmmValueError(problem);
   const repo = `${o.image.registry}/${o.image.repository}`;
   const kernelMappings = o.kernels.map((k) => ({
     literal: k,
@@ -79,6 +99,7 @@ export async function publishedKernels(ref: RegistryRef, opts: ClientOptions): P
     const release = parseImageConfig(await getBlob(c, m.config.digest, 1 << 20), `${c.name}:${tag}`).labels[L.kernelRelease];
     const problem = release && unseenProblem(`the kernel-release label of tag ${tag}`, release);
     if (problem) refuse(problem);
+    if (release && !TAG.test(tagFor(release))) refuse(`the kernel-release label of tag ${tag}, ${visible(release)}, is not a kernel release`);
     if (release) out.push(release);
   }
   return out;
