@@ -1,7 +1,8 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
-import { githubWorkflow } from '../ci/github-workflow.ts';
+import { DEFAULT_CRON, githubWorkflow, WorkflowValueError } from '../ci/github-workflow.ts';
 import { writeScript } from '../map/cli-common.ts';
+import { visible } from '../util/control-chars.ts';
 
 const usage = `Usage: nbdforge ci github [--family F] [--shards N] [--latest N] [--publish TARGET] [--cron EXPR] [--output FILE]
 
@@ -11,13 +12,27 @@ schedule (and by hand), one job lists the kernels with no artifact in the publis
 its own store (the download cache kept between runs), and a last job merges the shard stores
 (nbdforge store merge) into the published store and publishes it.
 
-Options:
+What to build:
   --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
-  --shards N        build jobs at most (default 4)
   --latest N        only the newest N kernels of the catalog (default: all)
-  --publish TARGET  where the merged store goes (default dir:site; any nbdforge publish --to value)
-  --cron EXPR       schedule, UTC (default '17 5 * * *')
-  --output FILE     write here (default: stdout), e.g. .github/workflows/nbdforge-${DEFAULT_FAMILY}.yml`;
+  --shards N        build jobs at most (default 4)
+When and where:
+  --cron EXPR       schedule, UTC (default '${DEFAULT_CRON}'): five fields, each *, N, N-M, */S,
+                    N-M/S or N,N,...; JAN-DEC and SUN-SAT in their fields
+  --publish TARGET  where the merged store goes (default dir:site): dir:PATH | yum:DIR | apt:DIR with a
+                    plain path (letters, digits, . _ - + /), or oci://HOST[:PORT]/REPO
+  --output FILE     write here (default: stdout)
+
+Examples:
+  nbdforge ci github --output .github/workflows/nbdforge-${DEFAULT_FAMILY}.yml
+      every ${DEFAULT_FAMILY} kernel, 4 shards, daily at 05:17 UTC, the tree published as an artifact (dir:site)
+  nbdforge ci github --family el7 --latest 5 --shards 2 --cron '0 3 * * MON-FRI' --publish yum:repo
+      the 5 newest CentOS 7 kernels, weekday nights, as a yum repository (workflow on stdout)
+  nbdforge ci github --publish oci://ghcr.io/example/nbd --output .github/workflows/nbdforge.yml
+      module images for KMM (nbdforge kmm-module --image ghcr.io/example/nbd writes the Module)
+
+Exit status: 0 written, 1 FILE could not be written, 2 usage (an unknown family, a --publish that
+is not a plain target, a --cron that is not five fields in range: nothing is written).`;
 
 const ci: Command = {
   summary: 'Write a CI workflow (GitHub Actions) that builds missing kernels in shards, merges and publishes',
@@ -25,25 +40,30 @@ const ci: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(
       argv,
-      { family: { type: 'string', default: DEFAULT_FAMILY }, shards: { type: 'string', default: '4' }, latest: { type: 'string' }, publish: { type: 'string', default: 'dir:site' }, cron: { type: 'string', default: '17 5 * * *' }, output: { type: 'string' } },
+      { family: { type: 'string', default: DEFAULT_FAMILY }, shards: { type: 'string', default: '4' }, latest: { type: 'string' }, publish: { type: 'string', default: 'dir:site' }, cron: { type: 'string', default: DEFAULT_CRON }, output: { type: 'string' } },
       true,
     );
     if (positionals[0] !== 'github' || positionals.length !== 1) throw new UsageError(`the only CI engine is github\n${usage}`);
-    if (!familyNames().includes(values.family!)) throw new UsageError(`unknown family "${values.family}" (known: ${familyNames().join(', ')})`);
+    if (!familyNames().includes(values.family!)) throw new UsageError(`unknown family ${visible(values.family!)} (known: ${familyNames().join(', ')})`);
     const int = (flag: string, v: string) => {
-      if (!/^[1-9][0-9]{0,2}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1 to 999, got ${JSON.stringify(v)}`);
+      if (!/^[1-9][0-9]{0,2}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1 to 999, got ${visible(v)}`);
       return Number(v);
     };
-    if (!/^[^\s']+ [^\s']+ [^\s']+ [^\s']+ [^\s']+$/.test(values.cron!)) throw new UsageError(`--cron must be five cron fields, got ${JSON.stringify(values.cron)}`);
-    if (!/^[a-z]+:[^\s'"]+$/.test(values.publish!)) throw new UsageError(`--publish must be a nbdforge publish --to value (e.g. dir:site), got ${JSON.stringify(values.publish)}`);
-    const yaml = githubWorkflow({
-      family: values.family!,
-      shards: int('--shards', values.shards!),
-      latest: values.latest === undefined ? undefined : int('--latest', values.latest),
-      publish: values.publish!,
-      cron: values.cron!,
-      generator: `nbdforge ${ctx.version} ci github`,
-    });
+    let yaml: string;
+    try {
+      yaml = githubWorkflow({
+        family: values.family!,
+        shards: int('--shards', values.shards!),
+        latest: values.latest === undefined ? undefined : int('--latest', values.latest),
+        publish: values.publish!,
+        cron: values.cron!,
+        generator: `nbdforge ${ctx.version} ci github`,
+      });
+    } catch (err) {
+      // --publish and --cron are checked where the workflow is written (workflow-values.ts).
+      if (err instanceof WorkflowValueError) throw new UsageError(err.message);
+      throw err;
+    }
     if (values.output === undefined) ctx.stdout.write(yaml);
     else {
       const said = await writeScript(values.output, yaml, 0o644);

@@ -1,7 +1,8 @@
-import { kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
+import { KmmValueError, kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
 import { parseReference } from '../publish/oci/reference.ts';
 import { toYaml } from '../publish/oci/yaml.ts';
 import { type Command, parse, UsageError } from './context.ts';
+import { unseenProblem } from '../util/control-chars.ts';
 
 const usage = `Usage: nbdforge kmm-module --image HOST[:PORT]/REPO [--name nbd] [--namespace NS] [--kernels a,b]
                            [--selector KEY=VALUE] [--module nbd] [--insecure] [--json]
@@ -12,14 +13,28 @@ the images \`nbdforge publish --to oci://HOST/REPO\` pushed: one kernelMapping p
 \${KERNEL_FULL_VERSION} template, modprobe from /opt. YAML on stdout (JSON with --json);
 apply it with kubectl apply -f -.
 
-Options:
+Which kernels:
   --image HOST/REPO    the repository the images were published to (no tag)
+  --kernels a,b        these kernel releases, without asking the registry
+  --insecure           the registry speaks plain http (also sets registryTLS.insecure)
+The resource:
   --name N             metadata.name (default nbd)
   --namespace NS       metadata.namespace (default: none, kubectl's current namespace)
-  --kernels a,b        these kernel releases, without asking the registry
   --selector K=V       spec.selector, repeatable (default kubernetes.io/os=linux)
   --module M           modprobe moduleName (default nbd)
-  --insecure           the registry speaks plain http (also sets registryTLS.insecure)`;
+  --json               JSON instead of YAML
+No value may hold a control character (C0, DEL, C1, U+2028/U+2029) or a bidi control.
+
+Examples:
+  nbdforge kmm-module --image 127.0.0.1:5000/nbd --namespace kmm | kubectl apply -f -
+      one kernelMapping per kernel the registry holds (its tags)
+  nbdforge kmm-module --image registry.example/nbd --kernels 6.1.0-56-amd64,6.1.0-55-amd64 --selector node-role.kubernetes.io/worker=
+      two kernels named here, the Module for worker nodes only, no request to the registry
+  nbdforge kmm-module --image registry.example/nbd --kernels 3.10.0-1160.119.1.el7.x86_64 --json
+      the same resource as JSON
+
+Exit status: 0 written, 1 the registry failed or holds no kernels, 2 usage (a bad reference or
+name, a control character in a value), 3 the registry's tags or labels refused (nothing written).`;
 
 const kmm: Command = {
   summary: 'Write the KMM Module resource for a published image repository',
@@ -34,6 +49,13 @@ const kmm: Command = {
       module: { type: 'string', default: 'nbd' },
       insecure: { type: 'boolean', default: false },
     });
+    // Before anything else reads them (a reference error would print the value raw to the terminal).
+    for (const [flag, v] of Object.entries(values)) {
+      for (const one of typeof v === 'string' ? [v] : Array.isArray(v) ? v : []) {
+        const problem = unseenProblem(`--${flag}`, one);
+        if (problem) throw new UsageError(problem);
+      }
+    }
     if (!values.image) throw new UsageError(`--image is required\n${usage}`);
     const image = parseReference(values.image, { allowTag: false }); // a bad one exits 2
     const dns = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -52,7 +74,13 @@ const kmm: Command = {
       ctx.stderr.write(`nbdforge kmm-module: no kernels published at ${image.registry}/${image.repository}; run nbdforge publish --to oci://${image.registry}/${image.repository} first\n`);
       return 1;
     }
-    const resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure });
+    let resource: ReturnType<typeof kmmModule>;
+    try {
+      resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure });
+    } catch (err) {
+      if (err instanceof KmmValueError) throw new UsageError(err.message);
+      throw err;
+    }
     ctx.stdout.write(values.json ? JSON.stringify(resource, null, 2) + '\n' : `# nbdforge ${ctx.version}: KMM Module for ${kernels.length} kernel(s) at ${image.registry}/${image.repository}\n${toYaml(resource)}`);
     return 0;
   },

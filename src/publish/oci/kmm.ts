@@ -7,8 +7,16 @@ import { getBlob, getManifest, listTags } from './api.ts';
 import { RegistryClient, type ClientOptions } from './client.ts';
 import { L, PROOF_SUFFIX, tagFor } from './image.ts';
 import { parseImageConfig, parseImageManifest } from './read-image.ts';
-import { baseUrl, type RegistryRef } from './reference.ts';
+import { baseUrl, TAG, type RegistryRef } from './reference.ts';
 import type { YamlValue } from './yaml.ts';
+import { ImageRefusedError } from './errors.ts';
+import { unseenProblem, visible } from '../../util/control-chars.ts';
+
+/** A value the Module resource cannot carry as written: the CLI's exit 2. */
+export class KmmValueError extends Error {
+  override name = 'KmmValueError';
+  readonly exitCode = 2;
+}
 
 export interface KmmOptions {
   image: RegistryRef;
@@ -20,7 +28,43 @@ export interface KmmOptions {
   insecure?: boolean;
 }
 
+/** Every string that reaches the resource, named as the CLI names it. */
+function kmmValues(o: KmmOptions): Array<[string, string]> {
+  return [
+    ['--image', `${o.image.registry}/${o.image.repository}`],
+    ['--name', o.name],
+    ...(o.namespace === undefined ? [] : [['--namespace', o.namespace] as [string, string]]),
+    ['--module', o.module],
+    ...o.kernels.map((k) => ['kernel release', k] as [string, string]),
+    ...Object.entries(o.selector).flatMap(([k, v]) => [['--selector key', k], ['--selector value', v]] as Array<[string, string]>),
+  ];
+}
+
+// Kubernetes label syntax (a selector Kubernetes would refuse on apply is refused here, named).
+const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function syntaxProblem(o: KmmOptions): string | undefined {
+  if (!/^[A-Za-z0-9_-]{1,55}$/.test(o.module)) return `--module ${visible(o.module)} is not a kernel module name (letters, digits, _ and -)`;
+  for (const k of o.kernels) {
+    if (!TAG.test(tagFor(k))) return `kernel release ${visible(k)}: its image tag ${visible(tagFor(k))} would not be a tag (letters, digits, . _ - and +)`;
+  }
+  for (const [key, value] of Object.entries(o.selector)) {
+    const slash = key.indexOf('/');
+    const name = key.slice(slash + 1);
+    if ((slash >= 0 && !DNS_SUBDOMAIN.test(key.slice(0, slash))) || !name || !LABEL_VALUE.test(name)) return `--selector key ${visible(key)} is not a Kubernetes label key ([prefix/]name)`;
+    if (!LABEL_VALUE.test(value)) return `--selector value ${visible(value)} for ${key} is not a Kubernetes label value (at most 63 of letters, digits, - _ .; empty is allowed)`;
+  }
+  return undefined;
+}
+
 export function kmmModule(o: KmmOptions): YamlValue {
+  for (const [what, v] of kmmValues(o)) {
+    const problem = unseenProblem(what, v);
+    if (problem) throw new KmmValueError(problem);
+  }
+  const problem = syntaxProblem(o);
+  if (problem) throw new KmmValueError(problem);
   const repo = `${o.image.registry}/${o.image.repository}`;
   const kernelMappings = o.kernels.map((k) => ({
     literal: k,
@@ -41,13 +85,21 @@ export function kmmModule(o: KmmOptions): YamlValue {
 export async function publishedKernels(ref: RegistryRef, opts: ClientOptions): Promise<string[]> {
   const c = new RegistryClient(ref, opts);
   const out: string[] = [];
+  const refuse = (why: string): never => {
+    throw new ImageRefusedError(`${c.name}: ${why}; no Module written`);
+  };
   for (const tag of (await listTags(c)).filter((t) => !t.endsWith(PROOF_SUFFIX)).sort()) {
+    // The registry's answer is not ours: a tag outside the distribution grammar never reaches the YAML.
+    if (!TAG.test(tag)) refuse(`the tag list holds ${visible(tag)}, which is not a tag`);
     if (!tag.includes('_')) {
       out.push(tag);
       continue;
     }
     const m = parseImageManifest((await getManifest(c, tag)).body, `${c.name}:${tag}`);
     const release = parseImageConfig(await getBlob(c, m.config.digest, 1 << 20), `${c.name}:${tag}`).labels[L.kernelRelease];
+    const problem = release && unseenProblem(`the kernel-release label of tag ${tag}`, release);
+    if (problem) refuse(problem);
+    if (release && !TAG.test(tagFor(release))) refuse(`the kernel-release label of tag ${tag}, ${visible(release)}, is not a kernel release`);
     if (release) out.push(release);
   }
   return out;
