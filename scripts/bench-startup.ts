@@ -1,0 +1,86 @@
+#!/usr/bin/env tsx
+/**
+ * Start-up (issue 19 item 1): whole CLI processes against a bare `node -e 0` in the same run, the
+ * compiled dist/ against the tsx start-up it replaces, each as `node bin/nbdforge.js` and as the
+ * command `npm install -g` puts on PATH. Runs are interleaved (A, B, C, ... then again), so the
+ * machine's load moves them all alike; medians.
+ *   tsx scripts/bench-startup.ts [--runs N] [--no-write]
+ * Writes the section between the bench:startup markers of docs/BENCHMARKS.md.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pickEntry } from '../bin/dist-state.js';
+
+const args = process.argv.slice(2);
+const runs = Number(args[args.indexOf('--runs') + 1]) || 15;
+const log = (s: string) => process.stderr.write(`[bench-startup] ${s}\n`);
+const root = path.resolve('.');
+if (pickEntry(root) !== 'dist') {
+  log('dist/ is stale or missing: building it');
+  if (spawnSync(process.execPath, ['scripts/build-dist.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+}
+const work = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-bench-startup-'));
+const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work, '--json'], { encoding: 'utf8' });
+const tgz = path.join(work, JSON.parse(pack.stdout)[0].filename);
+const inst = spawnSync('npm', ['install', '-g', '--prefix', path.join(work, 'prefix'), '--prefer-offline', '--no-audit', '--no-fund', tgz], { encoding: 'utf8' });
+if (inst.status !== 0) throw new Error(inst.stderr);
+const installed = path.join(work, 'prefix', 'bin', 'nbdforge');
+
+interface Case {
+  name: string;
+  argv: string[];
+  env?: NodeJS.ProcessEnv;
+}
+const node = process.execPath;
+const cases: Case[] = [
+  { name: 'node -e 0', argv: [node, '-e', '0'] },
+  { name: 'node bin/nbdforge.js --version (dist)', argv: [node, 'bin/nbdforge.js', '--version'] },
+  { name: 'node bin/nbdforge.js --version (tsx, before)', argv: [node, 'bin/nbdforge.js', '--version'], env: { NBDFORGE_FROM_SOURCE: '1' } },
+  { name: 'node bin/nbdforge.js --help (dist)', argv: [node, 'bin/nbdforge.js', '--help'] },
+  { name: 'node bin/nbdforge.js --help (tsx, before)', argv: [node, 'bin/nbdforge.js', '--help'], env: { NBDFORGE_FROM_SOURCE: '1' } },
+  { name: 'nbdforge --version (npm install -g)', argv: [installed, '--version'] },
+  { name: 'nbdforge --help (npm install -g)', argv: [installed, '--help'] },
+];
+const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+const loadBefore = os.loadavg()[0];
+for (let i = 0; i < runs; i++) {
+  for (const c of cases) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(c.argv[0], c.argv.slice(1), { env: { ...process.env, ...c.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (r.status !== 0) throw new Error(`${c.name}: exit ${r.status}: ${r.stderr}`);
+    times.get(c.name)!.push(s);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const base = median(times.get('node -e 0')!);
+const row = (c: Case) => {
+  const m = median(times.get(c.name)!);
+  return `| \`${c.name}\` | ${m.toFixed(3)} s | ${(m / base).toFixed(2)}x |`;
+};
+const section = `<!-- bench:startup -->
+## Start-up: compiled JavaScript against tsx
+
+Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores, load average before the run ${loadBefore.toFixed(2)}.
+Command: \`npm run bench -- startup\` (\`tsx scripts/bench-startup.ts --runs ${runs}\`): whole processes, interleaved, medians of ${runs}.
+"dist" is the JavaScript \`npm ci\`/\`npm pack\` compile (\`scripts/build-dist.mjs\`); "tsx, before" is the same
+checkout made to run its TypeScript through tsx (\`NBDFORGE_FROM_SOURCE=1\`), which every run did before.
+
+| Command | Median | Ratio to \`node -e 0\` |
+|---|---|---|
+${cases.map(row).join('\n')}
+
+Goal: \`--version\` and \`--help\` within 2x of \`node -e 0\`.
+<!-- /bench:startup -->`;
+console.log(section);
+await fs.rm(work, { recursive: true, force: true });
+if (!args.includes('--no-write')) {
+  const doc = 'docs/BENCHMARKS.md';
+  let text = await fs.readFile(doc, 'utf8');
+  const re = /<!-- bench:startup -->[\s\S]*<!-- \/bench:startup -->/;
+  text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}\n`;
+  await fs.writeFile(doc, text);
+  log(`wrote ${doc}`);
+}
