@@ -36,7 +36,7 @@ const build: Command = {
     if (!values.kernel) throw new UsageError(`--kernel is required\n${usage}`);
     return runBuilds(
       { family: values.family!, module: values.module!, kernels: [values.kernel], jobs: 1, force: values.force!, oracle: !values['no-oracle'], signer, json: values.json! },
-      pathsFrom(values, ctx.env),
+      pathsFrom(values, ctx.env, { write: ['cache', 'store'] }),
       ctx,
     );
   },

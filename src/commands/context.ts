@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { didYouMean } from '../util/suggest.ts';
 import { resolvePaths, type Paths } from '../paths.ts';
@@ -58,6 +60,59 @@ export function parserMessage(err: NodeJS.ErrnoException, known: string[]): stri
   }
 }
 
-export function pathsFrom(values: { home?: string; cache?: string; store?: string }, env: NodeJS.ProcessEnv): Paths {
-  return resolvePaths(env, values);
+/**
+ * The state locations, checked before any work: a --home, --cache or --store (or its variable) that
+ * names a file, or sits below one, is a usage error naming where it came from; with `write`, those
+ * locations must be writable too (a read-only file system is found now, not after a download).
+ */
+export function pathsFrom(values: { home?: string; cache?: string; store?: string }, env: NodeJS.ProcessEnv, opts: { write?: Array<'cache' | 'store'> } = {}): Paths {
+  const paths = resolvePaths(env, values);
+  const origin = (k: 'home' | 'cache' | 'store') =>
+    values[k] !== undefined ? `--${k}` : env[`NBDFORGE_${k.toUpperCase()}`] !== undefined ? `NBDFORGE_${k.toUpperCase()}` : `the default ${k}`;
+  for (const k of ['home', 'cache', 'store'] as const) {
+    const problem = locationProblem(paths[k], (opts.write ?? []).includes(k as 'cache' | 'store'));
+    if (problem) throw new UsageError(`${origin(k)} ${paths[k]} ${problem}`);
+  }
+  return paths;
+}
+
+/** Why a state directory cannot be used, or undefined: the path or its nearest existing parent decides. */
+function locationProblem(dir: string, write: boolean): string | undefined {
+  let p = dir;
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') return `is below a file (${nearestFile(dir)}): give a directory`;
+      if (code === 'EACCES') return `cannot be reached (permission denied at ${p})`;
+      if (code !== 'ENOENT') return `cannot be used: ${code}`;
+    }
+    if (st) {
+      if (!st.isDirectory()) return p === dir ? 'is a file, not a directory: give a directory (nbdforge creates it when missing)' : `is below a file (${p}): give a directory`;
+      if (write) {
+        try {
+          fs.accessSync(p, fs.constants.W_OK);
+        } catch {
+          return p === dir ? 'is not writable: give a directory you can write' : `cannot be created: ${p} is not writable`;
+        }
+      }
+      return undefined;
+    }
+    const up = path.dirname(p);
+    if (up === p) return undefined;
+    p = up;
+  }
+}
+
+function nearestFile(dir: string): string {
+  for (let p = dir; p !== path.dirname(p); p = path.dirname(p)) {
+    try {
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      /* keep going up */
+    }
+  }
+  return dir;
 }

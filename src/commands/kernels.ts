@@ -35,7 +35,7 @@ const kernels: Command = {
     const [sub, ...extra] = positionals;
     if ((sub !== undefined && sub !== 'sync') || extra.length) throw new UsageError(`unexpected argument "${sub !== 'sync' ? sub : extra[0]}"\n${usage([])}`);
     const sync = sub === 'sync' || values.refresh === true;
-    const paths = pathsFrom(values, ctx.env);
+    const paths = pathsFrom(values, ctx.env, { write: ['cache'] });
     if (cli?.kernels) return cli.kernels.run({ sync, values, paths, env: ctx.env, json: values.json === true, out: ctx.stdout, err: ctx.stderr });
     const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`${l.trimEnd()}\n`));
     try {

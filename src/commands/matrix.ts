@@ -73,7 +73,7 @@ const matrix: Command = {
         signer,
         json: values.json!,
       },
-      pathsFrom(values, ctx.env),
+      pathsFrom(values, ctx.env, { write: ['cache', 'store'] }),
       ctx,
     );
   },

@@ -69,4 +69,28 @@ test('help CMD is CMD --help; -V, -v, --version and version print the version', 
   }
 });
 
+test('item 4: a --store, --cache or --home that is a file, below a file or read-only is refused before any work (exit 2, where it came from)', async () => {
+  const fs = await import('node:fs/promises');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-paths-'));
+  const file = path.join(dir, 'afile');
+  await fs.writeFile(file, 'x');
+  try {
+    oneLine(run('build', '--kernel', '6.1.0-56-amd64', '--store', file), /^nbdforge build: --store .*afile is a file, not a directory: give a directory/m);
+    oneLine(run('publish', '--store', path.join(file, 'sub'), '--to', `dir:${dir}/site`), /--store .*afile\/sub is below a file \(.*afile\): give a directory/);
+    oneLine(run('matrix', '--cache', file), /--cache .*afile is a file/);
+    const r = spawnSync(cli, ['kernels'], { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: file } });
+    oneLine(r, /^nbdforge kernels: NBDFORGE_HOME .*afile is a file/m);
+    const ro = path.join(dir, 'ro');
+    await fs.mkdir(ro);
+    assert.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=4k', 'tmpfs', ro]).status, 0, 'this test mounts a read-only tmpfs (root)');
+    try {
+      oneLine(run('build', '--kernel', '6.1.0-56-amd64', '--cache', path.join(ro, 'cache')), /--cache .*ro\/cache cannot be created: .*ro is not writable/);
+    } finally {
+      spawnSync('umount', [ro]);
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
