@@ -43,6 +43,11 @@ const cases: Case[] = [
   { name: 'nbdforge --version (npm install -g)', argv: [installed, '--version'] },
   { name: 'nbdforge --help (npm install -g)', argv: [installed, '--help'] },
 ];
+// the "dist" cases must really run dist/: an edit of src/ during the run would send them to tsx
+const distFresh = () => {
+  if (pickEntry(root) !== 'dist') throw new Error('src/ changed during the benchmark: dist/ is stale, the "dist" figures would be tsx ones; run it again');
+};
+distFresh();
 const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
 const loadBefore = os.loadavg()[0];
 for (let i = 0; i < runs; i++) {
@@ -54,6 +59,7 @@ for (let i = 0; i < runs; i++) {
     times.get(c.name)!.push(s);
   }
 }
+distFresh();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const base = median(times.get('node -e 0')!);
 const row = (c: Case) => {

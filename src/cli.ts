@@ -2,25 +2,35 @@
 import { createRequire } from 'node:module';
 import { type CommandContext, UsageError } from './commands/context.ts';
 import { redact } from './util/redact.ts';
-import { commands } from './commands/index.ts';
+import { commands, GROUPS, type Group } from './commands/index.ts';
 import { didYouMean } from './util/suggest.ts';
 
 const version: string = createRequire(import.meta.url)('../package.json').version;
 
 
-async function help(): Promise<string> {
-  const names = Object.keys(commands).sort();
+/** The global help, grouped by job, ending with the CentOS 7 recipe. Loads no command's code. */
+function help(): string {
+  const names = Object.keys(commands);
   const width = Math.max(...names.map((n) => n.length));
-  const rows = await Promise.all(names.map(async (n) => `  ${n.padEnd(width)}  ${(await commands[n]()).summary}`));
+  const groups = (Object.keys(GROUPS) as Group[]).flatMap((g) => [
+    `${GROUPS[g]}:`,
+    ...names.filter((n) => commands[n].group === g).map((n) => `  ${n.padEnd(width)}  ${commands[n].summary}`),
+    '',
+  ]);
   return [
     `nbdforge ${version}: build, verify, publish and install nbd.ko; map and export disk images`,
     '',
-    'Usage: nbdforge <command> [options]   (nbdforge <command> --help for details)',
+    'Usage: nbdforge <command> [options]   (nbdforge help <command> for its options and examples)',
     '',
-    'Commands:',
-    ...rows,
-    '',
+    ...groups,
     'Global options: --home DIR (state root, env NBDFORGE_HOME), --store DIR, --cache DIR, --json',
+    '',
+    'Stock CentOS 7 (CONFIG_BLK_DEV_NBD unset), from a machine with Docker to the host:',
+    '  nbdforge kernels sync --family el7 --vault URL|DIR',
+    '  nbdforge build --family el7 --kernel 3.10.0-1160.119.1.el7.x86_64',
+    '  nbdforge publish --to dir:/srv/nbd --gpg-key KEY          (or yum:DIR for a repository)',
+    '  nbdforge prepare-host --from http://SERVER/nbd --fingerprint FPR --kernel 3.10.0-1160.119.1.el7.x86_64 --emit-script prepare.sh',
+    '  ssh root@centos7-host sh < prepare.sh                     (no Node, no compiler on the host)',
   ].join('\n');
 }
 
@@ -34,16 +44,16 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   // `nbdforge help CMD` is `nbdforge CMD --help`
   const [name, ...rest] = first === 'help' && after[0] && !after[0].startsWith('-') ? [after[0], '--help'] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    full.stdout.write((await help()) + '\n');
+    full.stdout.write(help() + '\n');
     return name ? 0 : 2;
   }
-  const load = commands[name];
-  if (!load) {
+  const entry = commands[name];
+  if (!entry) {
     const hint = didYouMean(name, Object.keys(commands));
     full.stderr.write(`nbdforge: unknown command "${name}"${hint}; nbdforge --help lists them\n`);
     return 2;
   }
-  const cmd = await load();
+  const cmd = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     full.stdout.write(`${cmd.summary}\n\n${cmd.usage}\n`);
     return 0;

@@ -8,13 +8,16 @@ interface Row {
 }
 
 /**
- * Per-kernel progress. On a TTY: one live line per kernel (stage, elapsed), redrawn in place.
- * Otherwise: one plain line per stage change, for logs and CI.
+ * Per-kernel progress. On a TTY: a header with the n/N done count and one live line per kernel
+ * (elapsed, stage), redrawn in place; log lines are printed above the live block (never overwritten
+ * by it), and stop() erases the block, so the final table replaces it with no stale rows.
+ * Otherwise: one plain line per stage change with the count, for logs and CI.
  */
 export class ProgressView {
   private rows = new Map<string, Row>();
   private drawn = 0;
   private timer?: NodeJS.Timeout;
+  private done = 0;
 
   constructor(
     private out: NodeJS.WriteStream,
@@ -38,21 +41,49 @@ export class ProgressView {
       row.state = e.stage;
     } else {
       row.ended = Date.now();
+      this.done++;
       row.state = e.result.status === 'failed' ? `FAILED: ${firstLine(e.result.error)}` : e.result.status;
     }
     if (this.live) this.draw();
-    else this.out.write(`${k}  ${row.state}  ${secs(row)}\n`);
+    else this.out.write(`[${this.done}/${this.rows.size}] ${k}  ${row.state}  ${secs(row)}\n`);
+  }
+
+  /** A line of its own (a download, a repair): above the live block, which is drawn again below it. */
+  log(line: string): void {
+    if (!this.live) return void this.out.write(`${line}\n`);
+    this.erase();
+    this.out.write(`${line}\n`);
+    this.draw();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    if (this.live) this.draw();
+    if (this.live) this.erase();
+  }
+
+  private erase(): void {
+    if (!this.drawn) return;
+    // up to the block's first line, then clear to the end of the screen
+    this.out.write(`\x1b[${this.drawn}A\r\x1b[J`);
+    this.drawn = 0;
   }
 
   private draw(): void {
-    const width = Math.max(...[...this.rows.keys()].map((k) => k.length));
+    const width = Math.max(6, ...[...this.rows.keys()].map((k) => k.length));
     const cols = this.out.columns || 100;
-    const lines = [...this.rows.values()].map((r) => `${r.kernel.padEnd(width)}  ${secs(r).padStart(6)}  ${r.state}`.slice(0, cols - 1));
+    const head = `${'KERNEL'.padEnd(width)}  ${'TIME'.padStart(6)}  STAGE   (${this.done}/${this.rows.size} done)`;
+    const fits = Math.max(4, (this.out.rows || 50) - 2);
+    let rows = [...this.rows.values()];
+    let more = '';
+    if (rows.length + 1 > fits) {
+      // a matrix taller than the terminal: the running and failed kernels, then how many wait or are done
+      const shown = rows.filter((r) => r.state !== 'queued' && (r.ended === undefined || r.state.startsWith('FAILED'))).slice(0, fits - 2);
+      const queued = rows.filter((r) => r.state === 'queued').length;
+      more = `${' '.repeat(width)}          ${queued} queued, ${this.done} done`;
+      rows = shown;
+    }
+    const body = rows.map((r) => `${r.kernel.padEnd(width)}  ${secs(r).padStart(6)}  ${r.state}`);
+    const lines = [head, ...body, ...(more ? [more] : [])].map((l) => l.slice(0, cols - 1));
     if (this.drawn) this.out.write(`\x1b[${this.drawn}A`);
     for (const l of lines) this.out.write(`\x1b[2K${l}\n`);
     this.drawn = lines.length;

@@ -38,7 +38,9 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   for (const k of opts.kernels ?? []) if (!isSafeName(k)) throw new UsageError(`--kernel ${JSON.stringify(k)} is not a kernel release (see: nbdforge kernels --family ${opts.family})`);
   const family = getFamily(opts.family, ctx.env);
   const module = await loadModuleSpec(opts.module);
-  const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`));
+  // log lines go through the live view once there is one, so it never draws over them
+  let say = (l: string): void => void ctx.stderr.write(`  ${l.trimEnd()}\n`);
+  const session = await openSession(paths, ctx.env, (l) => say(l));
   // A writer repairs what it can: a corrupt index is kept aside and rebuilt from the artifacts that verify.
   const store = new DirStore(paths.store, { signal: session.signal, onRepair: (m) => ctx.stderr.write(`nbdforge: store repaired: ${m}\n`) });
   try {
@@ -63,6 +65,9 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
 
     // Progress goes to stderr even with --json: stdout carries only the JSON summary.
     const view = new ProgressView(ctx.stderr, selected);
+    say = (l) => {
+      view.log(`  ${l.trimEnd()}`);
+    };
     const t0 = Date.now();
     const results = await runMatrix(
       session,
@@ -93,7 +98,9 @@ export function shardKernels(kernels: string[], shards: number): string[][] {
 function listSelection(kernels: string[], shards: number, family: string, json: boolean, ctx: CommandContext): number {
   const split = shardKernels(kernels, shards);
   if (json) ctx.stdout.write(JSON.stringify({ family, count: kernels.length, kernels, shards: split.map((s) => s.join(',')) }) + '\n');
-  else ctx.stdout.write(kernels.length ? split.map((s, i) => `shard ${i + 1}/${split.length}: ${s.join(' ')}`).join('\n') + '\n' : 'nothing to build\n');
+  else if (kernels.length === 0) ctx.stdout.write('nothing to build\n');
+  else if (split.length === 1) ctx.stdout.write(`${kernels.length} ${family} kernel${kernels.length === 1 ? '' : 's'}:\n${kernels.join('\n')}\n`);
+  else ctx.stdout.write(`${kernels.length} ${family} kernels in ${split.length} shards:\n${split.map((s, i) => `shard ${i + 1}/${split.length} (${s.length}):\n${s.map((k) => `  ${k}`).join('\n')}`).join('\n')}\n`);
   return 0;
 }
 
