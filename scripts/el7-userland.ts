@@ -19,6 +19,32 @@ import { resolvePaths } from '../src/paths.ts';
 export const EL7_SOURCES = path.resolve(process.env.NBDFORGE_EL7_USERLAND_SRC ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'el7-userland'));
 export const EL7_TOOLS = ['bash', 'losetup', 'blkid', 'mount', 'umount', 'lvm', 'dmsetup', 'kmod'] as const;
 
+/** The upstream sources the el7-userland tier builds (exact release tarballs) and their sha256. */
+export const EL7_UPSTREAM: Record<string, string> = {
+  'bash-4.2.45.tar.xz': '654fd96fcc2b9769a0bd7ec47864ab9d0137b96c9ad6b64107ed4576c8f00940',
+  'util-linux-2.23.2.tar.xz': '6901848b62ccfb746a835081071e6803522dc48ece7ba7765e65774366166b02',
+  'lvm2-2.02.187.tar.xz': '44d1cb084c86615236d16d9e035eed4e35d10548ea201fec4fffb71d7f782491',
+  'kmod-20.tar.xz': '8a69ad6d4a441717d92b04677e0cacd466ffdb9df5fcb4dd404444d34c2cd965',
+};
+
+/** Undefined when the sources are there (names only: the build's hash covers the bytes); else one line saying what to do. */
+export function el7SourcesMissing(dir = EL7_SOURCES): string | undefined {
+  let have: string[] = [];
+  try {
+    have = fs.readdirSync(dir);
+  } catch {
+    /* reported below */
+  }
+  const lack = ['build.sh', ...Object.keys(EL7_UPSTREAM)].filter((f) => !have.includes(f));
+  if (lack.length === 0) return undefined;
+  return (
+    `npm test: the el7-userland tier needs CentOS 7.9's host tool sources in ${dir} (missing: ${lack.join(', ')}); ` +
+    `in CI they come with ../shared beside the checkout. Elsewhere put there, or in a directory named by NBDFORGE_EL7_USERLAND_SRC, ` +
+    `build.sh from the project's shared folder and the upstream tarballs ${Object.entries(EL7_UPSTREAM).map(([f, h]) => `${f} (sha256 ${h})`).join(', ')}; ` +
+    `or run the other tiers alone: npm run test:unit, test:docker, test:vm`
+  );
+}
+
 /** Hash of build.sh and every source tarball (names and contents), first 16 hex digits. */
 export function el7SourcesHash(dir = EL7_SOURCES): string {
   const files = fs.readdirSync(dir).filter((f) => f === 'build.sh' || f.endsWith('.tar.xz')).sort();

@@ -10,7 +10,7 @@
  * Every tier runs for real; a missing prerequisite is a failure, never a skip.
  */
 import { $, fs, os, path } from 'zx';
-import { ensureEl7Userland } from './el7-userland.ts';
+import { el7SourcesMissing, ensureEl7Userland } from './el7-userland.ts';
 
 $.verbose = true;
 const tier = process.argv[2] ?? 'all';
@@ -19,6 +19,14 @@ const tiers = tier === 'all' ? TIERS : [tier];
 if (!tiers.every((t) => TIERS.includes(t))) {
   console.error(`usage: scripts/test.ts [all|${TIERS.join('|')}]`);
   process.exit(2);
+}
+if (tiers.includes('el7-userland')) {
+  // Checked before anything runs: one line that says what is missing and how to provide it.
+  const missing = el7SourcesMissing();
+  if (missing) {
+    console.error(missing);
+    process.exit(2);
+  }
 }
 if (tiers.some((t) => t !== 'unit')) await $`tsx scripts/setup-host.ts --with vm,rpm,pkgrepo,sign,publish,oci,el7`;
 
