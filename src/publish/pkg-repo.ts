@@ -39,6 +39,8 @@ export interface RepoContext {
   specs: string[];
   shape: RepoShape;
   storeRoot: string;
+  /** Who signs (--gpg-key as given, '' for none), as the publish records say it. */
+  signer: string;
   prune: boolean;
   now: () => Date;
   signal?: AbortSignal;
@@ -186,6 +188,15 @@ export async function rebuildRepo(ctx: RepoContext, items: PublishItem[], build:
       }
       const { write, drop } = await build.indexes(stage, realRoot);
       await commit(realRoot, work, stage, [...outcomes.map((o) => o.ref), ...write], drop, shape);
+      // Recorded before the lock is released (runPublish records the same again): the next run,
+      // which may be waiting for the lock, must find these files in the records, not take them for planted ones.
+      const at = ctx.now().toISOString();
+      await new PublishRecords(ctx.storeRoot).add(
+        outcomes.map((o) => {
+          const i = items.find((x) => x.entry.key === o.key)!;
+          return { target: ctx.specs[0], kind: shape.kind, key: o.key, family: i.entry.family, kernelRelease: o.kernelRelease, sha256: i.entry.sha256, ref: o.ref, signer: ctx.signer, bytesSent: o.bytesSent, publishedAt: at, refSha256: o.refSha256 };
+        }),
+      );
       // Only now, with no index naming them: the recorded files that left the pool.
       const keep = new Set([...final.values()].map((f) => f.ref));
       for (const ref of [...s.rec.byRef.keys()]) if (!keep.has(ref) && !s.foreign.some((f) => f.rel === ref)) await removeRecorded(realRoot, ref);

@@ -254,7 +254,7 @@ async function fillUp(kind: 'apt' | 'yum', put: (store: string, k: string) => Pr
     const before = await snapshot(repo);
     for (const k of more) await put(store, k);
     const failures: string[] = [];
-    for (let room = 8 * 1024; ; room += 12 * 1024) {
+    for (let room = 8 * 1024; ; room += 6 * 1024) {
       const free = Number(sh('df', ['--output=avail', '-B1', mnt]).trim().split('\n')[1]);
       await fs.writeFile(path.join(mnt, 'filler'), Buffer.alloc(Math.max(0, free - room)));
       r = await publish(store, `${kind}:${repo}`, flags);
@@ -262,11 +262,11 @@ async function fillUp(kind: 'apt' | 'yum', put: (store: string, k: string) => Pr
       if (r.code === 0) break;
       assert.is(r.code, 1, r.stderr + r.stdout);
       assert.match(r.stdout, /FAILED: /);
-      failures.push(/FAILED: (.{0,60})/.exec(r.stdout)![1]);
+      failures.push(/FAILED: (.{0,200})/.exec(r.stdout)![1]);
       assert.equal(await snapshot(repo), before, `with ${room} bytes free: the repository is the one the last good run left`);
       assert.ok(room < 2 * 1024 * 1024, 'never succeeded');
     }
-    console.error(`[publish-pkg-hostile] ${kind}: ${failures.length} runs failed on a full disk, target unchanged each time; e.g. ${failures[0]}, ${failures.at(-1)}`);
+    console.error(`[publish-pkg-hostile] ${kind}: ${failures.length} runs failed on a full disk, target unchanged each time; each: ${failures.map((f) => f.slice(0, 45)).join(" | ")}`);
     assert.ok(failures.length >= 2, failures.join('\n'));
     assert.is((await fs.readdir(path.join(repo, kind === 'apt' ? 'pool' : 'Packages'))).length, 1 + more.length);
   } finally {

@@ -61,6 +61,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
       slot: (f) => f.split('_')[0],
     },
     storeRoot: opts.paths.store,
+    signer: opts.gpgKey ?? '',
     prune: !!opts.pruneForeign,
     now: opts.now ?? (() => new Date()),
     signal: opts.signal,

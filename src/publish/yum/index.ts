@@ -67,6 +67,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
       slot: (f) => f,
     },
     storeRoot: opts.paths.store,
+    signer: opts.gpgKey ?? '',
     prune: !!opts.pruneForeign,
     now: opts.now ?? (() => new Date()),
     signal: opts.signal,
