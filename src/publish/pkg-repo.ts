@@ -31,6 +31,8 @@ export interface RepoShape {
   complete: string[];
   /** The kernel slot a package file fills: a newer file for a slot replaces the older one. */
   slot(file: string): string;
+  /** Are the signed indexes still fresh enough to leave alone (apt: Valid-Until not near)? When not, everything is sent again and re-signed. */
+  fresh?(realRoot: string): Promise<boolean>;
 }
 
 export interface RepoContext {
@@ -112,7 +114,9 @@ export async function survey(ctx: RepoContext, workName = ''): Promise<Survey | 
     if (got.sha256 === r.refSha256) verified.add(ref);
     else foreign.push({ rel: ref, why: `changed since nbdforge wrote it (sha256 ${got.sha256.slice(0, 16)}..., recorded ${r.refSha256.slice(0, 16)}...)` });
   }
-  const complete = (await Promise.all(shape.complete.map((f) => fs.lstat(path.join(realRoot, f)).then((s) => s.isFile(), () => false)))).every(Boolean);
+  const complete =
+    (await Promise.all(shape.complete.map((f) => fs.lstat(path.join(realRoot, f)).then((s) => s.isFile(), () => false)))).every(Boolean) &&
+    (!shape.fresh || (await shape.fresh(realRoot)));
   return { realRoot, rec, foreign, verified, unverifiable, complete };
 }
 

@@ -174,6 +174,17 @@ test('apt: a recorded .deb changed since it was written is refused; Valid-Until 
   const date = Date.parse(/^Date: (.*)$/m.exec(rel)![1]);
   const until = Date.parse(/^Valid-Until: (.*)$/m.exec(rel)?.[1] ?? '');
   assert.is(until - date, 30 * 86_400_000);
+  r = await publish(store, `apt:${repo}`, signed());
+  assert.match(r.stdout, /nothing to publish/);
+  // Past half its validity, a run with nothing new signs again, so an unchanged repository never expires under its hosts.
+  const soon = new Date(Date.now() + 10 * 86_400_000).toUTCString().replace('GMT', 'UTC');
+  await fs.writeFile(path.join(repo, 'Release'), rel.replace(/^Valid-Until: .*$/m, `Valid-Until: ${soon}`));
+  r = await publish(store, `apt:${repo}`, signed());
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /published 1 artifact/);
+  const again = Date.parse(/^Valid-Until: (.*)$/m.exec(await fs.readFile(path.join(repo, 'Release'), 'utf8'))![1]);
+  assert.ok(again - Date.now() > 29 * 86_400_000, 'signed again for 30 days');
+  assert.is((await fs.readdir(path.join(repo, 'pool'))).length, 1);
   const deb = path.join(repo, 'pool', (await fs.readdir(path.join(repo, 'pool')))[0]);
   await fs.appendFile(deb, 'x');
   await putModule(store, K47);

@@ -17,6 +17,7 @@ import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
 import { checkChannel, checkTools, checkWritable, mapLimit, PublishRefusedError } from '../package-channel.ts';
 import { holds, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
+import { readInside } from '../pkg-tree.ts';
 import { debArch, debControl } from './control.ts';
 import { buildDeb } from './build-deb.ts';
 import { DEFAULT_VALID_DAYS, KEY_FILE, SOURCES_FILE, releaseFile, sourcesFile } from './repo-files.ts';
@@ -59,6 +60,13 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
       complete: ['Packages', 'Release', SOURCES_FILE],
       // nbd-modules-<release>_<version>_amd64.deb: one package (one version) per kernel.
       slot: (f) => f.split('_')[0],
+      // A run with nothing new re-signs once half the validity has passed: a repository that does
+      // not change must not expire under hosts whose admin re-runs publish from cron.
+      fresh: async (realRoot) => {
+        const until = await validUntil(realRoot);
+        const days = opts.validForDays ?? DEFAULT_VALID_DAYS;
+        return until !== undefined && until - ctx.now().getTime() > (days * 86_400_000) / 2;
+      },
     },
     storeRoot: opts.paths.store,
     signer: opts.gpgKey ?? '',
@@ -111,4 +119,21 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
   }
 
   return { spec: `apt:${dir}`, kind: 'apt', check, publish, holds: (items) => holds(ctx, items) };
+}
+
+/** The Valid-Until of the Release in the target (read without following links), if it has one. */
+async function validUntil(realRoot: string): Promise<number | undefined> {
+  const st = await fs.lstat(path.join(realRoot, 'Release')).catch(() => undefined);
+  if (!st?.isFile() || st.size > 1 << 20) return undefined;
+  const tmp = path.join(os.tmpdir(), `nbdforge-release-${process.pid}-${Date.now()}`);
+  try {
+    await readInside(realRoot, 'Release', tmp);
+    const m = /^Valid-Until: (.+)$/m.exec(await fs.readFile(tmp, 'utf8'));
+    const t = m ? Date.parse(m[1].replace(/ UTC$/, ' GMT')) : NaN;
+    return Number.isNaN(t) ? undefined : t;
+  } catch {
+    return undefined;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
 }
