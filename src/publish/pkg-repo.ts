@@ -25,8 +25,9 @@ export interface RepoShape {
   pool: string;
   /** Top-level files nbdforge writes by name (indexes, signatures, key, sources/repo file). */
   files: string[];
-  /** Top-level directories nbdforge replaces whole (yum: repodata). */
+  /** Top-level directories nbdforge replaces whole (yum: repodata), with the names of the files it writes in them. */
   dirs: string[];
+  dirFiles?: RegExp;
   /** Files whose presence says the repository is complete (when missing, everything is sent again). */
   complete: string[];
   /** The kernel slot a package file fills: a newer file for a slot replaces the older one. */
@@ -98,7 +99,8 @@ export async function survey(ctx: RepoContext, workName = ''): Promise<Survey | 
       if (parts.length === 2 && s.isFile() && rec.byRef.has(rel)) return 'ok';
       return s.isFile() ? 'a package nbdforge did not publish here (not in its publish records)' : 'not written by nbdforge';
     }
-    return s.isDirectory() ? 'walk' : s.isFile() ? 'ok' : 'not a plain file';
+    // Inside a directory nbdforge replaces whole: only the files it writes there (the rest would go with it).
+    return parts.length === 2 && s.isFile() && (shape.dirFiles?.test(parts[1]) ?? true) ? 'ok' : 'not written by nbdforge';
   };
   const foreign = await scanTree(realRoot, judge);
   const bad = new Set(foreign.map((f) => f.rel));

@@ -226,12 +226,14 @@ test('yum: a foreign RPM in Packages/ and one behind a symlink to a directory ou
   await fs.symlink(outside, path.join(repo, 'Packages', 'more'));
   // createrepo_c's own staging name, planted: main's createrepo_c wrote through it.
   await fs.symlink(outside, path.join(repo, '.repodata'));
+  // A file in repodata/ that createrepo_c does not write: it would go with the old repodata, unrecorded.
+  await fs.writeFile(path.join(repo, 'repodata', 'updateinfo.xml'), '<updates/>');
   await putEl(store, E2);
   const before = await snapshot(repo);
   const outsideBefore = await snapshot(outside);
   r = await publish(store, `yum:${repo}`, ['--unsigned']);
   assert.is(r.code, 3, r.stderr + r.stdout);
-  for (const n of ['"Packages/kmod-nbd-99-1.noarch.rpm": a package nbdforge did not publish here', '"Packages/more": a symlink', '".repodata": a symlink']) assert.ok(r.stderr.includes(n), n);
+  for (const n of ['"Packages/kmod-nbd-99-1.noarch.rpm": a package nbdforge did not publish here', '"Packages/more": a symlink', '".repodata": a symlink', '"repodata/updateinfo.xml": not written by nbdforge']) assert.ok(r.stderr.includes(n), n);
   assert.equal(await snapshot(repo), before);
   assert.equal(await snapshot(outside), outsideBefore);
 

@@ -62,6 +62,8 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
       pool: PACKAGES,
       files: [KEY_FILE, REPO_FILE],
       dirs: ['repodata'],
+      // What createrepo_c writes (sha256-named metadata) and the signature.
+      dirFiles: /^(repomd\.xml|repomd\.xml\.asc|[0-9a-f]{64}-(primary|filelists|other)(\.xml\.gz|\.sqlite\.bz2|\.sqlite\.gz))$/,
       complete: ['repodata/repomd.xml', REPO_FILE],
       // kmod-nbd-<kernel NEVRA>.rpm: a rebuild for a kernel has the same name and replaces it.
       slot: (f) => f,
