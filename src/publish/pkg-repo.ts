@@ -193,16 +193,20 @@ export async function rebuildRepo(ctx: RepoContext, items: PublishItem[], build:
         }
       }
       const { write, drop } = await build.indexes(stage, realRoot);
-      await commit(realRoot, work, stage, [...outcomes.map((o) => o.ref), ...write], drop, shape);
+      const undo = await commit(realRoot, work, stage, [...outcomes.map((o) => o.ref), ...write], drop, shape);
       // Recorded before the lock is released (runPublish records the same again): the next run,
-      // which may be waiting for the lock, must find these files in the records, not take them for planted ones.
+      // which may be waiting for the lock, must find these files in the records, not take them for
+      // planted ones. Records that cannot be written take the run back.
       const at = ctx.now().toISOString();
       await new PublishRecords(ctx.storeRoot).add(
         outcomes.map((o) => {
           const i = items.find((x) => x.entry.key === o.key)!;
           return { target: ctx.specs[0], kind: shape.kind, key: o.key, family: i.entry.family, kernelRelease: o.kernelRelease, sha256: i.entry.sha256, ref: o.ref, signer: ctx.signer, bytesSent: o.bytesSent, publishedAt: at, refSha256: o.refSha256 };
         }),
-      );
+      ).catch(async (err) => {
+        await undo();
+        throw err;
+      });
       // Only now, with no index naming them: the recorded files that left the pool.
       const keep = new Set([...final.values()].map((f) => f.ref));
       for (const ref of [...s.rec.byRef.keys()]) if (!keep.has(ref) && !s.foreign.some((f) => f.rel === ref)) await removeRecorded(realRoot, ref);
@@ -212,12 +216,18 @@ export async function rebuildRepo(ctx: RepoContext, items: PublishItem[], build:
   );
 }
 
-/** Rename each staged entry into place, the old one kept aside; any failure puts every old one back. */
-async function commit(realRoot: string, work: string, stage: string, names: string[], drop: string[], shape: RepoShape): Promise<void> {
+/**
+ * Rename each staged entry into place, the old one kept aside (in `work`, until it goes); any
+ * failure puts every old one back. Returns the same undo for a failure that comes later.
+ */
+async function commit(realRoot: string, work: string, stage: string, names: string[], drop: string[], shape: RepoShape): Promise<() => Promise<void>> {
   const old = path.join(work, 'old');
   await fs.mkdir(path.join(old, shape.pool), { recursive: true });
   await ensureDirInside(realRoot, shape.pool);
   const undo: Array<() => Promise<void>> = [];
+  const undoAll = async () => {
+    for (const u of undo.reverse()) await u().catch(() => {});
+  };
   try {
     for (const e of [...names.map((rel) => ({ rel, put: true })), ...drop.map((rel) => ({ rel, put: false }))]) {
       const dest = path.join(realRoot, e.rel);
@@ -241,7 +251,8 @@ async function commit(realRoot: string, work: string, stage: string, names: stri
       } else if (st?.isFile()) await fs.unlink(dest);
     }
   } catch (err) {
-    for (const u of undo.reverse()) await u().catch(() => {});
+    await undoAll();
     throw err;
   }
+  return undoAll;
 }

@@ -250,6 +250,29 @@ test('yum: a foreign RPM in Packages/ and one behind a symlink to a directory ou
   assert.is(nextRevision(5_000_000_000, new Date(0)), 5_000_000_001, 'a clock gone back still counts up');
 });
 
+test('apt: when the publish records cannot be written after the new files are in place, the run is taken back (exit 1, target unchanged)', async () => {
+  const store = path.join(tmp, 'apt5-store');
+  const repo = path.join(tmp, 'apt5');
+  await putModule(store, K56);
+  let r = await publish(store, `apt:${repo}`, signed());
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  await putModule(store, K47);
+  const before = await snapshot(repo);
+  sh('mount', ['--bind', store, store]);
+  try {
+    sh('mount', ['-o', 'remount,ro,bind', store]);
+    r = await publish(store, `apt:${repo}`, signed());
+    assert.is(r.code, 1, r.stderr + r.stdout);
+    assert.match(r.stdout, /FAILED: .*EROFS/);
+    assert.equal(await snapshot(repo), before);
+  } finally {
+    sh('umount', [store]);
+  }
+  r = await publish(store, `apt:${repo}`, signed());
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.is((await fs.readdir(path.join(repo, 'pool'))).length, 2);
+});
+
 /**
  * Publish `kernels` more onto a target on a small tmpfs with less and less room taken away: every
  * run that fails (at whatever step the disk ran out) must leave the target exactly as it was.
