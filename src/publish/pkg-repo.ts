@@ -45,6 +45,8 @@ export interface RepoContext {
   /** Who signs (--gpg-key as given, '' for none), as the publish records say it. */
   signer: string;
   prune: boolean;
+  /** Told what --prune-foreign moved, and where (for the run's notes). */
+  pruned?: (aside: string, foreign: Foreign[]) => void;
   now: () => Date;
   signal?: AbortSignal;
 }
@@ -81,8 +83,9 @@ export interface Survey {
 
 /** What the target holds, judged against the records: read-only. */
 export async function survey(ctx: RepoContext, workName = ''): Promise<Survey | undefined> {
-  const st = await fs.lstat(ctx.dir).catch(() => undefined);
-  if (!st) return undefined;
+  // Missing, or not a directory at all: nothing to judge here (check() refuses the latter by name).
+  const st = await fs.stat(ctx.dir).catch(() => undefined);
+  if (!st?.isDirectory()) return undefined;
   const realRoot = await fs.realpath(ctx.dir);
   const rec = await recorded(ctx);
   const { shape } = ctx;
@@ -167,7 +170,7 @@ export async function rebuildRepo(ctx: RepoContext, items: PublishItem[], build:
       const { realRoot } = s;
       if (s.foreign.length) {
         if (!ctx.prune) throw foreignRefusal(`${shape.kind}:${ctx.dir}`, s.foreign);
-        await moveAside(realRoot, s.foreign, ctx.now());
+        ctx.pruned?.(path.join(ctx.dir, await moveAside(realRoot, s.foreign, ctx.now())), s.foreign);
       }
       const made = await build.packages(items, work);
       // The final pool: kept files (newest record per slot), then this run's, which win their slot.

@@ -112,6 +112,7 @@ test('apt: a planted nbd-modules-<release> .deb at a huge version in pool/ is re
 
   r = await publish(store, `apt:${repo}`, [...signed(), '--prune-foreign']);
   assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, new RegExp(`--prune-foreign moved 1 thing\\(s\\) nbdforge did not write into ${repo}/\\.nbdforge-foreign-\\S+: "pool/nbd-modules-`));
   const aside = (await fs.readdir(repo)).filter((f) => f.startsWith('.nbdforge-foreign-'));
   assert.is(aside.length, 1);
   assert.ok((await fs.lstat(path.join(repo, aside[0], 'pool', path.basename(evil)))).isFile(), 'moved aside, whole');

@@ -49,6 +49,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     await checkWritable('apt', dir);
   }
 
+  const notes: string[] = [];
   const ctx: RepoContext = {
     dir,
     specs: [`apt:${dir}`, `apt:${spec}`],
@@ -71,6 +72,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     storeRoot: opts.paths.store,
     signer: opts.gpgKey ?? '',
     prune: !!opts.pruneForeign,
+    pruned: (aside, foreign) => notes.push(`--prune-foreign moved ${foreign.length} thing(s) nbdforge did not write into ${aside}: ${foreign.slice(0, 5).map((f) => JSON.stringify(f.rel)).join(', ')}${foreign.length > 5 ? ', ...' : ''}`),
     now: opts.now ?? (() => new Date()),
     signal: opts.signal,
   };
@@ -118,7 +120,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     return { write, drop };
   }
 
-  return { spec: `apt:${dir}`, kind: 'apt', check, publish, holds: (items) => holds(ctx, items) };
+  return { spec: `apt:${dir}`, kind: 'apt', check, publish, holds: (items) => holds(ctx, items), notes: () => notes };
 }
 
 /** The Valid-Until of the Release in the target (read without following links), if it has one. */

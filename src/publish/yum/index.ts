@@ -54,6 +54,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     await checkWritable('yum', dir);
   }
 
+  const notes: string[] = [];
   const ctx: RepoContext = {
     dir,
     specs: [`yum:${dir}`, `yum:${spec}`],
@@ -71,6 +72,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     storeRoot: opts.paths.store,
     signer: opts.gpgKey ?? '',
     prune: !!opts.pruneForeign,
+    pruned: (aside, foreign) => notes.push(`--prune-foreign moved ${foreign.length} thing(s) nbdforge did not write into ${aside}: ${foreign.slice(0, 5).map((f) => JSON.stringify(f.rel)).join(', ')}${foreign.length > 5 ? ', ...' : ''}`),
     now: opts.now ?? (() => new Date()),
     signal: opts.signal,
   };
@@ -113,7 +115,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     return { write, drop: key ? [] : [KEY_FILE] };
   }
 
-  return { spec: `yum:${dir}`, kind: 'yum', check, publish, holds: (items) => holds(ctx, items) };
+  return { spec: `yum:${dir}`, kind: 'yum', check, publish, holds: (items) => holds(ctx, items), notes: () => notes };
 }
 
 /** The previous run's <revision>, read without following links; 0 when absent or not a plain number. */
