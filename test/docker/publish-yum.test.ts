@@ -363,4 +363,32 @@ test('a foreign RPM in Packages/ and one behind a symlink to a directory outside
   }
 });
 
+test('freshness, as the docs say: repomd.xml revision grows with each publish, and dnf accepts an older signed tree served again (it checks signatures, not revisions)', async () => {
+  const site = path.join(dir, 'yum-fresh');
+  await target(site, { gpgKey: keys.main.fingerprint }).publish(await items('store-fresh1', [V1]), () => {});
+  const rev = async (d: string) => Number(/<revision>(\d+)<\/revision>/.exec(await fs.readFile(path.join(d, 'repodata/repomd.xml'), 'utf8'))![1]);
+  const old = path.join(dir, 'yum-fresh-old');
+  await q`cp -a ${site} ${old}`;
+  await new Promise((r) => setTimeout(r, 1100));
+  await target(site, { gpgKey: keys.main.fingerprint }).publish(await items('store-fresh2', [V2]), () => {});
+  assert.ok((await rev(site)) > (await rev(old)), `${await rev(site)} > ${await rev(old)}`);
+  const s = await startFixtureServer(site);
+  try {
+    const r = path.join(dir, 'root-fresh');
+    await makeRoot(r, s.url, await stubKernel(V1), site);
+    const names = async () => {
+      const l = await dnf(['--refresh', '--showduplicates', 'list', '--available', 'kmod-nbd'], r);
+      assert.is(l.exitCode, 0, l.stdout + l.stderr);
+      return [...l.stdout.matchAll(/^kmod-nbd\.(\S+)\s+(\S+)/gm)].map((m) => `${m[2]}.${m[1]}`).sort();
+    };
+    assert.equal(await names(), [V1, V2].sort());
+    // The older signed tree, served again where the newer one was: dnf takes it without a word.
+    await fs.rename(site, `${site}-new`);
+    await fs.rename(old, site);
+    assert.equal(await names(), [V1]);
+  } finally {
+    await s.close();
+  }
+});
+
 test.run();
