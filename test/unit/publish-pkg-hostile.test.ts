@@ -153,15 +153,24 @@ test('apt: symlinks anywhere are refused and never written through: pool -> outs
     await fs.symlink(victim, path.join(repo, f));
   }
   await fs.writeFile(path.join(repo, 'notes.txt'), 'x');
+  // The recorded .deb itself swapped for a link to the victim: neither read, indexed nor removed through.
+  const recordedDeb = (await fs.readdir(path.join(repo, 'pool')))[0];
+  await fs.rm(path.join(repo, 'pool', recordedDeb));
+  await fs.symlink(victim, path.join(repo, 'pool', recordedDeb));
   await putModule(store, K47);
   r = await publish(store, `apt:${repo}`, signed());
   assert.is(r.code, 3, r.stderr + r.stdout);
   for (const f of ['Release', 'nbdforge.sources']) assert.match(r.stderr, new RegExp(`"${f.replace('.', '\\.')}": a symlink`));
+  assert.ok(r.stderr.includes(`"pool/${recordedDeb}": a symlink`), r.stderr);
   assert.match(r.stderr, /"notes\.txt": not written by nbdforge/);
   r = await publish(store, `apt:${repo}`, [...signed(), '--prune-foreign']);
   assert.is(r.code, 0, r.stderr + r.stdout);
   assert.is(await fs.readFile(victim, 'utf8'), 'precious\n', 'never written through the link');
   for (const f of ['Release', 'nbdforge.sources']) assert.ok((await fs.lstat(path.join(repo, f))).isFile(), `${f} is a plain file again`);
+  const pool = await fs.readdir(path.join(repo, 'pool'));
+  assert.is(pool.length, 2, 'both kernels, the swapped one made again from the store');
+  for (const f of pool) assert.ok((await fs.lstat(path.join(repo, 'pool', f))).isFile(), f);
+  assert.not.ok(/^Filename: .*\n(?:.+\n)*?Size: 9$/m.test(await fs.readFile(path.join(repo, 'Packages'), 'utf8')), 'the victim (9 bytes) is not indexed');
   sh('gpgv', ['--homedir', gpg.home, '--keyring', path.join(gpg.home, 'pubring.kbx'), path.join(repo, 'Release.gpg'), path.join(repo, 'Release')]);
 });
 
