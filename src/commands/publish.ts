@@ -27,7 +27,18 @@ Options:
   --gpg-key K    sign with this gpg secret key (GNUPGHOME is honoured)
   --url URL      where a dir target will be served: install.sh then needs no --from
   --insecure     allow plain http to a registry that is not on a loopback address
+  --unsigned     publish without --gpg-key on purpose (apt: only then does nbdforge.sources say
+                 Trusted: yes, which turns off apt's signature check for the repository)
+  --prune-foreign  move what nbdforge did not write in an apt/yum target (a planted package, a
+                 symlink, an unknown file) into TARGET/.nbdforge-foreign-<time>/ instead of
+                 refusing (exit 3); it is never indexed or signed either way
+  --valid-for D  signed metadata expires after D days (default 30): apt Release Valid-Until
   --json         summary as JSON on stdout
+
+apt:DIR and yum:DIR are rebuilt from the store and the publish records on every run: only packages
+nbdforge wrote there (re-hashed against its records) are indexed. A run that fails part-way (a full
+disk) leaves the repository as the last successful run left it: everything is staged inside the
+target and renamed into place at the end, and what was replaced is put back on failure.
 
 Exit status: 0 published or nothing to publish, 1 a target failed, 2 usage, 3 refused (nothing sent or recorded).`;
 
@@ -44,12 +55,18 @@ const publish: Command = {
       'gpg-key': { type: 'string' },
       url: { type: 'string' },
       insecure: { type: 'boolean', default: false },
+      // Shared with the dir target (issue 16): apt and yum read them too.
+      unsigned: { type: 'boolean', default: false },
+      'prune-foreign': { type: 'boolean', default: false },
+      'valid-for': { type: 'string' },
     });
     const tos = values.to ?? [];
     if (tos.length === 0) throw new UsageError(`--to is required (${knownForms().join(' | ')})`);
     if (values.kernels && values.all) throw new UsageError('use --kernels or --all, not both');
     const kernels = values.kernels?.split(',').map((s) => s.trim()).filter(Boolean);
     if (values.kernels !== undefined && !kernels?.length) throw new UsageError('--kernels needs at least one kernel release');
+    const validFor = values['valid-for'];
+    if (validFor !== undefined && !/^[1-9][0-9]{0,3}$/.test(validFor)) throw new UsageError(`--valid-for ${JSON.stringify(validFor)}: a whole number of days, 1 to 9999`);
     const paths = pathsFrom(values, ctx.env);
     const say = (s: string) => {
       if (!values.json) ctx.stderr.write(`${s}\n`);
@@ -62,7 +79,10 @@ const publish: Command = {
       // One target per family: a family declares its own package channel (yum or apt).
       for (const to of tos)
         for (const family of families)
-          targets.push({ family, target: await createTargetFor(to, { family, gpgKey: values['gpg-key'], insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths }) });
+          targets.push({ family, target: await createTargetFor(to, {
+            family, gpgKey: values['gpg-key'], insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths,
+            unsigned: values.unsigned, pruneForeign: values['prune-foreign'], validForDays: validFor === undefined ? undefined : Number(validFor),
+          }) });
       let summary: PublishSummary = { ok: true, nothingToPublish: true, targets: [], bytesSent: 0, ms: 0 };
       const records = new PublishRecords(paths.store);
       const tty = ctx.stderr.isTTY && !values.json;

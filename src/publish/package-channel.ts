@@ -84,17 +84,29 @@ export async function copyVerified(item: PublishItem, dest: string): Promise<voi
   }
 }
 
-/** Run `fn` over `items` with at most `limit` at a time, results in input order. */
+/**
+ * Run `fn` over `items` with at most `limit` at a time, results in input order. A failure stops
+ * new work and is thrown only once every running call has ended: the caller's cleanup (removing
+ * the scratch directory) must not race a call still writing into it.
+ */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      out[i] = await fn(items[i]);
+      try {
+        out[i] = await fn(items[i]);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const bad = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (bad) throw bad.reason;
   return out;
 }
 

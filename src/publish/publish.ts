@@ -95,6 +95,7 @@ export async function runPublish(req: PublishRequest): Promise<PublishSummary> {
           signer: req.signer,
           bytesSent: o.bytesSent,
           publishedAt: at,
+          ...(o.refSha256 ? { refSha256: o.refSha256 } : {}),
         };
       });
       await req.records.add(recs);

@@ -23,6 +23,8 @@ export interface PublishRecord {
   signer: string;
   bytesSent: number;
   publishedAt: string;
+  /** sha256 of the file at `ref` (apt, yum): what a later run checks the file against before it indexes it again. */
+  refSha256?: string;
 }
 
 interface RecordsFile {

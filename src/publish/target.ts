@@ -24,6 +24,8 @@ export interface PublishOutcome {
   /** Where it landed: a digest (oci), a file path relative to the target (yum, apt, dir). */
   ref: string;
   bytesSent: number;
+  /** sha256 of the file at `ref` as written (apt, yum): the next run re-hashes it before indexing it again. */
+  refSha256?: string;
 }
 
 export interface PublishProgress {
@@ -62,6 +64,14 @@ export interface TargetOptions {
   env: NodeJS.ProcessEnv;
   paths: Paths;
   signal?: AbortSignal;
+  /** --unsigned: publishing without a key was asked for (apt: only then does the sources file say Trusted: yes). */
+  unsigned?: boolean;
+  /** --prune-foreign: move what nbdforge did not write aside instead of refusing the target. */
+  pruneForeign?: boolean;
+  /** --valid-for DAYS: how long signed metadata stays valid (apt Release Valid-Until); default 30. */
+  validForDays?: number;
+  /** The clock (tests). */
+  now?: () => Date;
 }
 
 /**

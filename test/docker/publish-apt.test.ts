@@ -21,6 +21,7 @@ import { ownerLabels } from '../../src/docker/engine.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { debianModules, exists, publishItems, storeWith, type BuiltModule } from '../fixtures/publish/built-modules.ts';
 import { makeTestKeys, type TestKeys } from '../fixtures/publish/gpg-keys.ts';
+import { recordedTarget } from '../fixtures/publish/recorded-target.ts';
 
 const q = $({ quiet: true });
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pub-apt-'));
@@ -32,8 +33,14 @@ let keys: TestKeys;
 let items: PublishItem[];
 let container = '';
 
-const target = (spec: string, o: { family?: string; gpgKey?: string } = {}): PublishTarget =>
-  createTarget(spec, { family: o.family ?? 'debian12', gpgKey: o.gpgKey, env: keys.env, paths: resolvePaths(keys.env) });
+// The publish records live in this store: the target is rebuilt from them on every run.
+const records = path.join(dir, 'records-store');
+const target = (spec: string, o: { family?: string; gpgKey?: string; unsigned?: boolean; pruneForeign?: boolean; now?: () => Date } = {}): PublishTarget =>
+  recordedTarget(
+    createTarget(spec, { family: o.family ?? 'debian12', gpgKey: o.gpgKey, unsigned: o.unsigned, pruneForeign: o.pruneForeign, now: o.now, env: keys.env, paths: { ...resolvePaths(keys.env), store: records } }),
+    records,
+    o.gpgKey ?? '',
+  );
 const listing = async (d: string) => ((await exists(d)) ? (await fs.readdir(d, { recursive: true })).sort() : []);
 /** Run a shell command in the test container; never throws (the exit code is asserted). */
 const sh = (cmd: string) => $({ quiet: true, nothrow: true })`docker exec ${container} sh -c ${cmd}`;
@@ -192,13 +199,96 @@ test('a stored module whose bytes no longer match its manifest: refused, the rep
   assert.equal(await fs.readFile(path.join(repo, 'InRelease')), rel);
 });
 
-test('without --gpg-key: no InRelease, the sources file says Trusted: yes and why', async () => {
+test('without --gpg-key: no InRelease; the sources file says Trusted: yes only with --unsigned, and what that means', async () => {
   const plain = path.join(dir, 'plain');
   await target(plain).publish(items.slice(0, 1), () => {});
   assert.not.ok(await exists(path.join(plain, 'InRelease')));
   const src = await fs.readFile(path.join(plain, 'nbdforge.sources'), 'utf8');
-  assert.match(src, /UNSIGNED/);
-  assert.match(src, /^Trusted: yes$/m);
+  assert.match(src, /UNSIGNED and not trusted/);
+  assert.not.match(src, /Trusted: yes/);
+  // Real apt: an unsigned repository without Trusted: yes is refused.
+  const c = (await q`docker run -d ${['--label', 'nbdforge.test=publish-apt', ...Object.entries(ownerLabels()).flatMap(([k, v]) => ['--label', `${k}=${v}`])]} -v ${`${plain}:${plain}:ro`} ${IMAGE} sleep infinity`).stdout.trim();
+  try {
+    const x = (cmd: string) => $({ quiet: true, nothrow: true })`docker exec ${c} sh -c ${cmd}`;
+    await x(`rm -f /etc/apt/sources.list.d/* /etc/apt/sources.list; cp ${plain}/nbdforge.sources /etc/apt/sources.list.d/`);
+    const up = await x('apt-get update 2>&1');
+    assert.match(up.stdout, /is not signed/, up.stdout);
+    assert.match((await x('apt-cache policy nbd-modules-' + mods[0].entry.kernelRelease)).stdout, /^$|Candidate: \(none\)/, 'nothing from the untrusted repository');
+    const plain2 = path.join(dir, 'plain-unsigned');
+    await target(plain2, { unsigned: true }).publish(items.slice(0, 1), () => {});
+    const src2 = await fs.readFile(path.join(plain2, 'nbdforge.sources'), 'utf8');
+    assert.match(src2, /^Trusted: yes$/m);
+    assert.match(src2, /published with --unsigned.*without any signature check/s);
+  } finally {
+    await q`docker rm -f ${c}`.nothrow();
+  }
+});
+
+test('Valid-Until: a signed tree published 40 days ago (the default 30-day validity) is refused by real apt as expired', async () => {
+  const old = path.join(dir, 'apt-old');
+  await target(old, { gpgKey: keys.ed25519.fingerprint, now: () => new Date(Date.now() - 40 * 86_400_000) }).publish(items.slice(0, 1), () => {});
+  assert.match(await fs.readFile(path.join(old, 'InRelease'), 'utf8'), /^Valid-Until: /m);
+  const fresh = path.join(dir, 'apt-fresh');
+  await target(fresh, { gpgKey: keys.ed25519.fingerprint }).publish(items.slice(0, 1), () => {});
+  const labels = Object.entries({ ...ownerLabels(), 'nbdforge.test': 'publish-apt' }).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+  const c = (await q`docker run -d ${labels} -v ${`${old}:${old}:ro`} -v ${`${fresh}:${fresh}:ro`} ${IMAGE} sleep infinity`).stdout.trim();
+  try {
+    const x = (cmd: string) => $({ quiet: true, nothrow: true })`docker exec ${c} sh -c ${cmd}`;
+    await x(`rm -f /etc/apt/sources.list.d/* /etc/apt/sources.list; cp ${old}/nbdforge.sources /etc/apt/sources.list.d/`);
+    const up = await x('apt-get update 2>&1');
+    assert.match(up.stdout, /is expired/, up.stdout);
+    assert.match((await x(`apt-cache policy nbd-modules-${mods[0].entry.kernelRelease}`)).stdout, /^$|Candidate: \(none\)/);
+    await x(`cp ${fresh}/nbdforge.sources /etc/apt/sources.list.d/`);
+    const up2 = await x('apt-get update 2>&1');
+    assert.is(up2.exitCode, 0, up2.stdout);
+    assert.not.match(up2.stdout, /expired/);
+  } finally {
+    await q`docker rm -f ${c}`.nothrow();
+  }
+});
+
+test('a planted nbd-modules-<release> .deb at version 99999999 in pool/: refused naming it, never in InRelease; --prune-foreign moves it aside; apt installs nbdforge\'s package', async () => {
+  const krel = mods[0].entry.kernelRelease;
+  const site = path.join(dir, 'apt-planted');
+  await target(site, { gpgKey: keys.ed25519.fingerprint }).publish(items.slice(0, 1), () => {});
+  const evil = path.join(dir, 'evil');
+  await fs.mkdir(path.join(evil, 'DEBIAN'), { recursive: true });
+  await fs.writeFile(path.join(evil, 'DEBIAN/control'), `Package: nbd-modules-${krel}\nVersion: 99999999\nArchitecture: amd64\nMaintainer: x <x@localhost>\nDescription: planted\n planted\n`);
+  await fs.writeFile(path.join(evil, 'DEBIAN/postinst'), '#!/bin/sh\ntouch /pwned\n', { mode: 0o755 });
+  await fs.chmod(evil, 0o755);
+  const planted = `pool/nbd-modules-${krel}_99999999_amd64.deb`;
+  await q`dpkg-deb --root-owner-group --build ${evil} ${path.join(site, planted)}`;
+  const before = await listing(site);
+  const inRelease = await fs.readFile(path.join(site, 'InRelease'));
+  const err = await target(site, { gpgKey: keys.ed25519.fingerprint }).publish(items.slice(1), () => {}).catch((e) => e);
+  assert.instance(err, PublishRefusedError, String(err));
+  assert.ok(err.message.includes(`"${planted}": a package nbdforge did not publish here`), err.message);
+  assert.equal(await listing(site), before);
+  assert.equal(await fs.readFile(path.join(site, 'InRelease')), inRelease);
+
+  await target(site, { gpgKey: keys.ed25519.fingerprint, pruneForeign: true }).publish(items.slice(1), () => {});
+  assert.not.ok(await exists(path.join(site, planted)));
+  assert.ok((await listing(site)).some((f) => f.startsWith('.nbdforge-foreign-') && f.endsWith(path.basename(planted))), 'moved aside');
+  assert.not.match(await fs.readFile(path.join(site, 'InRelease'), 'utf8'), /99999999/);
+  assert.not.match(await fs.readFile(path.join(site, 'Packages'), 'utf8'), /99999999/);
+
+  // Real apt, trusting only the published key: the candidate is nbdforge's build, the planted postinst never runs.
+  const labels = Object.entries({ ...ownerLabels(), 'nbdforge.test': 'publish-apt' }).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+  const c = (await q`docker run -d ${labels} -v ${`${site}:${site}:ro`} -v ${`${path.join(dir, 'stub')}:/stub:ro`} ${IMAGE} sleep infinity`).stdout.trim();
+  try {
+    const x = (cmd: string) => $({ quiet: true, nothrow: true })`docker exec ${c} sh -c ${cmd}`;
+    assert.is((await x(`cp ${site}/nbdforge.sources /etc/apt/sources.list.d/`)).exitCode, 0);
+    const up = await x('apt-get update 2>&1');
+    assert.is(up.exitCode, 0, up.stdout);
+    assert.is((await x('DEBIAN_FRONTEND=noninteractive apt-get install -y /stub/stub.deb 2>&1')).exitCode, 0);
+    const inst = await x(`DEBIAN_FRONTEND=noninteractive apt-get install -y nbd-modules-${krel} 2>&1`);
+    assert.is(inst.exitCode, 0, inst.stdout);
+    assert.match((await x(`dpkg-query -W -f '\${Version}' nbd-modules-${krel}`)).stdout, /^\d{8}\.\d{6}\+[0-9a-f]{12}$/);
+    assert.is((await x('test -e /pwned')).exitCode, 1, 'the planted postinst never ran');
+    assert.is((await x(`sha256sum /lib/modules/${krel}/updates/nbd.ko`)).stdout.split(' ')[0], mods[0].manifest.sha256);
+  } finally {
+    await q`docker rm -f ${c}`.nothrow();
+  }
 });
 
 test.run();

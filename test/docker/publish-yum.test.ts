@@ -26,6 +26,7 @@ import { sha256File } from '../../src/util/hash.ts';
 import { debianModules, exists, publishItems, storeWith, type BuiltModule } from '../fixtures/publish/built-modules.ts';
 import { makeTestKeys, type TestKeys } from '../fixtures/publish/gpg-keys.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
+import { recordedTarget } from '../fixtures/publish/recorded-target.ts';
 
 const q = $({ quiet: true });
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pub-yum-'));
@@ -37,8 +38,14 @@ let keys: TestKeys;
 let server: FixtureServer;
 const repo = path.join(dir, 'yum');
 
-const target = (spec: string, o: { family?: string; gpgKey?: string } = {}): PublishTarget =>
-  createTarget(spec, { family: o.family ?? 'el7', gpgKey: o.gpgKey, env: keys.env, paths: resolvePaths(keys.env) });
+// The publish records live in this store: the target is rebuilt from them on every run.
+const records = path.join(dir, 'records-store');
+const target = (spec: string, o: { family?: string; gpgKey?: string; pruneForeign?: boolean } = {}): PublishTarget =>
+  recordedTarget(
+    createTarget(spec, { family: o.family ?? 'el7', gpgKey: o.gpgKey, pruneForeign: o.pruneForeign, env: keys.env, paths: { ...resolvePaths(keys.env), store: records } }),
+    records,
+    o.gpgKey ?? '',
+  );
 const items = async (name: string, rels: string[], family = 'el7') =>
   publishItems(await storeWith(path.join(dir, name), rels.map((kernelRelease) => ({ mod, family, kernelRelease }))));
 const listing = async (d: string) => ((await exists(d)) ? (await fs.readdir(d, { recursive: true })).sort() : []);
@@ -148,7 +155,7 @@ const dnf = (args: string[], r = root) =>
   $({ quiet: true, nothrow: true, env: { ...process.env, LC_ALL: 'C' } })`dnf -y --installroot=${r} --releasever=7 --setopt=install_weak_deps=False --setopt=keepcache=False ${args}`;
 
 /** An installroot with /bin/sh, depmod and their libraries, the repository's .repo (URLs -> `url`) and the stub kernel. */
-async function makeRoot(r: string, url: string, stubRpm: string): Promise<void> {
+async function makeRoot(r: string, url: string, stubRpm: string, from = repo): Promise<void> {
   const copy = async (from: string, to: string) => {
     await fs.mkdir(path.dirname(path.join(r, to)), { recursive: true });
     await fs.copyFile(from, path.join(r, to));
@@ -158,7 +165,7 @@ async function makeRoot(r: string, url: string, stubRpm: string): Promise<void> 
   for (const bin of ['/bin/dash', (await q`command -v kmod`).stdout.trim()]) {
     for (const m of (await q`ldd ${bin}`).stdout.matchAll(/(\/\S+) \(0x/g)) await copy(await fs.realpath(m[1]), m[1]);
   }
-  const repoText = (await fs.readFile(path.join(repo, 'nbdforge.repo'), 'utf8')).replaceAll(`file://${repo}/`, `${url}/`);
+  const repoText = (await fs.readFile(path.join(from, 'nbdforge.repo'), 'utf8')).replaceAll(`file://${from}/`, `${url}/`);
   await fs.mkdir(path.join(r, 'etc/yum.repos.d'), { recursive: true });
   await fs.writeFile(path.join(r, 'etc/yum.repos.d/nbdforge.repo'), repoText);
   const s = await dnf(['install', stubRpm], r);
@@ -302,11 +309,86 @@ test('a stored module whose bytes no longer match its manifest: refused, the rep
 test('without --gpg-key: unsigned packages, no repomd.xml.asc, nbdforge.repo says gpgcheck=0 and why', async () => {
   const plain = path.join(dir, 'plain');
   await target(plain).publish(await items('store-plain', [V1]), () => {});
+  assert.match(await fs.readFile(path.join(plain, 'repodata/repomd.xml'), 'utf8'), /<revision>\d{10}<\/revision>/);
   assert.not.ok(await exists(path.join(plain, 'repodata/repomd.xml.asc')));
   assert.is(await qf(path.join(plain, 'Packages', `kmod-nbd-${V1}.rpm`), '%{RSAHEADER:pgpsig}'), '(none)');
   const text = await fs.readFile(path.join(plain, 'nbdforge.repo'), 'utf8');
   assert.match(text, /UNSIGNED/);
   assert.ok(text.split('\n').includes('gpgcheck=0'));
+});
+
+/** A real kmod-nbd RPM nbdforge did not make, whose %post would run as root. */
+async function foreignRpm(version: string, dest: string): Promise<void> {
+  const top = path.join(dir, `evil-${version}`);
+  const spec = path.join(top, 'evil.spec');
+  await fs.mkdir(top, { recursive: true });
+  await fs.writeFile(spec, `Name: kmod-nbd\nVersion: ${version}\nRelease: 1\nSummary: planted\nLicense: GPLv2\nBuildArch: noarch\n%description\nplanted\n%post\ntouch /pwned\n%files\n`);
+  await q`rpmbuild -bb --define ${`_topdir ${top}`} ${spec}`;
+  await fs.copyFile(path.join(top, `RPMS/noarch/kmod-nbd-${version}-1.noarch.rpm`), path.join(dest, `kmod-nbd-${version}-1.noarch.rpm`));
+}
+
+test('a foreign RPM in Packages/ and one behind a symlink to a directory outside: refused naming both, never in repodata; --prune-foreign moves them aside and dnf sees only nbdforge\'s', async () => {
+  const site = path.join(dir, 'yum-planted');
+  const outside = path.join(dir, 'yum-outside');
+  await fs.mkdir(outside);
+  await target(site, { gpgKey: keys.main.fingerprint }).publish(await items('store-planted1', [V1]), () => {});
+  await foreignRpm('99', path.join(site, 'Packages'));
+  await foreignRpm('98', outside);
+  await fs.symlink(outside, path.join(site, 'Packages', 'more'));
+  const before = await listing(site);
+  const repomd = await fs.readFile(path.join(site, 'repodata/repomd.xml'));
+  const its = await items('store-planted2', [V2]);
+  const err = await target(site, { gpgKey: keys.main.fingerprint }).publish(its, () => {}).catch((e) => e);
+  assert.instance(err, PublishRefusedError, String(err));
+  assert.ok(err.message.includes('"Packages/kmod-nbd-99-1.noarch.rpm": a package nbdforge did not publish here'), err.message);
+  assert.ok(err.message.includes('"Packages/more": a symlink'), err.message);
+  assert.equal(await listing(site), before);
+  assert.equal(await fs.readFile(path.join(site, 'repodata/repomd.xml')), repomd);
+
+  await target(site, { gpgKey: keys.main.fingerprint, pruneForeign: true }).publish(its, () => {});
+  assert.equal(await fs.readdir(outside), ['kmod-nbd-98-1.noarch.rpm'], 'the outside directory is untouched');
+  assert.equal((await fs.readdir(path.join(site, 'Packages'))).sort(), [`kmod-nbd-${V1}.rpm`, `kmod-nbd-${V2}.rpm`].sort());
+  const s = await startFixtureServer(site);
+  try {
+    const r = path.join(dir, 'root-planted');
+    await makeRoot(r, s.url, await stubKernel(V1), site);
+    const list = await dnf(['--showduplicates', 'list', '--available', 'kmod-nbd'], r);
+    assert.is(list.exitCode, 0, list.stdout + list.stderr);
+    assert.equal([...list.stdout.matchAll(/^kmod-nbd\.(\S+)\s+(\S+)/gm)].map((m) => `${m[2]}.${m[1]}`).sort(), [V1, V2].sort(), list.stdout);
+    const inst = await dnf(['install', `kmod-nbd-${V1}`], r);
+    assert.is(inst.exitCode, 0, inst.stdout + inst.stderr);
+    assert.not.ok(await exists(path.join(r, 'pwned')), 'no planted %post ran');
+  } finally {
+    await s.close();
+  }
+});
+
+test('freshness, as the docs say: repomd.xml revision grows with each publish, and dnf accepts an older signed tree served again (it checks signatures, not revisions)', async () => {
+  const site = path.join(dir, 'yum-fresh');
+  await target(site, { gpgKey: keys.main.fingerprint }).publish(await items('store-fresh1', [V1]), () => {});
+  const rev = async (d: string) => Number(/<revision>(\d+)<\/revision>/.exec(await fs.readFile(path.join(d, 'repodata/repomd.xml'), 'utf8'))![1]);
+  const old = path.join(dir, 'yum-fresh-old');
+  await q`cp -a ${site} ${old}`;
+  await new Promise((r) => setTimeout(r, 1100));
+  await target(site, { gpgKey: keys.main.fingerprint }).publish(await items('store-fresh2', [V2]), () => {});
+  assert.ok((await rev(site)) > (await rev(old)), `${await rev(site)} > ${await rev(old)}`);
+  const s = await startFixtureServer(site);
+  try {
+    const r = path.join(dir, 'root-fresh');
+    await makeRoot(r, s.url, await stubKernel(V1), site);
+    const names = async () => {
+      const l = await dnf(['--refresh', '--showduplicates', 'list', '--available', 'kmod-nbd'], r);
+      assert.is(l.exitCode, 0, l.stdout + l.stderr);
+      return [...l.stdout.matchAll(/^kmod-nbd\.(\S+)\s+(\S+)/gm)].map((m) => `${m[2]}.${m[1]}`).sort();
+    };
+    assert.equal(await names(), [V1, V2].sort());
+    // The older signed tree, served again where the newer one was: dnf takes it without a word.
+    await fs.rename(site, `${site}-new`);
+    await fs.rename(old, site);
+    assert.equal(await names(), [V1]);
+  } finally {
+    await s.close();
+  }
 });
 
 test.run();

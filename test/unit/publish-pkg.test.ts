@@ -71,9 +71,9 @@ test('Release lists the sha256 and size of each index; sources file: flat suite,
   const r = releaseFile([{ name: 'Packages', data: Buffer.from('abc') }], ['amd64'], new Date('2026-11-28T10:15:00Z'));
   assert.match(r, /^Date: Sat, 28 Nov 2026 10:15:00 UTC$/m);
   assert.match(r, /^SHA256:\n ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad {16}3 Packages$/m);
-  const s = sourcesFile('/srv/apt', { fingerprint: 'F'.repeat(40), uid: 'me', armoredKey: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQEN\n-----END PGP PUBLIC KEY BLOCK-----\n' });
+  const s = sourcesFile('/srv/apt', { signedBy: { fingerprint: 'F'.repeat(40), uid: 'me', armoredKey: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQEN\n-----END PGP PUBLIC KEY BLOCK-----\n' } });
   assert.match(s, /\nTypes: deb\nURIs: file:\/\/\/srv\/apt\/\nSuites: \.\/\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n \.\n mQEN\n -----END PGP PUBLIC KEY BLOCK-----\n$/);
-  assert.match(sourcesFile('/srv/apt'), /\nTrusted: yes\n$/);
+  assert.match(sourcesFile('/srv/apt', { unsigned: true }), /\nTrusted: yes\n$/);
 });
 
 test('channel: each family goes to its own; the refusal says why', () => {

@@ -4,8 +4,9 @@
  *   DIR/Packages, Packages.gz                            apt-ftparchive over pool/
  *   DIR/Release (+ with --gpg-key: InRelease, Release.gpg, nbdforge-archive-keyring.asc)
  *   DIR/nbdforge.sources                                 deb822, Signed-By inline
- * Packages and index files are made in a scratch directory inside DIR and renamed into place at
- * the end: a failed run leaves the repository as it was.
+ * The repository is rebuilt from the store and the publish records every run (pkg-repo.ts): a .deb
+ * in pool/ that nbdforge did not write is refused, never indexed; everything is staged in a scratch
+ * directory inside DIR and renamed into place, so a failed run leaves the repository as it was.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -14,11 +15,12 @@ import { gzipSync } from 'node:zlib';
 import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
-import { checkChannel, checkTools, checkWritable, mapLimit, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
-import { debArch, debControl, debPackageName } from './control.ts';
+import { checkChannel, checkTools, checkWritable, mapLimit, PublishRefusedError } from '../package-channel.ts';
+import { holds, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
+import { readInside } from '../pkg-tree.ts';
+import { debArch, debControl } from './control.ts';
 import { buildDeb } from './build-deb.ts';
-import { KEY_FILE, SOURCES_FILE, releaseFile, sourcesFile } from './repo-files.ts';
-import { writeFileAtomic } from '../../util/atomic.ts';
+import { DEFAULT_VALID_DAYS, KEY_FILE, SOURCES_FILE, releaseFile, sourcesFile } from './repo-files.ts';
 
 const POOL = 'pool';
 
@@ -47,64 +49,93 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     await checkWritable('apt', dir);
   }
 
+  const notes: string[] = [];
+  const ctx: RepoContext = {
+    dir,
+    specs: [`apt:${dir}`, `apt:${spec}`],
+    shape: {
+      kind: 'apt',
+      pool: POOL,
+      files: ['Packages', 'Packages.gz', 'Release', 'InRelease', 'Release.gpg', KEY_FILE, SOURCES_FILE],
+      dirs: [],
+      complete: ['Packages', 'Release', SOURCES_FILE],
+      // nbd-modules-<release>_<version>_amd64.deb: one package (one version) per kernel.
+      slot: (f) => f.split('_')[0],
+      // A run with nothing new re-signs once half the validity has passed: a repository that does
+      // not change must not expire under hosts whose admin re-runs publish from cron.
+      fresh: async (realRoot) => {
+        const until = await validUntil(realRoot);
+        const days = opts.validForDays ?? DEFAULT_VALID_DAYS;
+        return until !== undefined && until - ctx.now().getTime() > (days * 86_400_000) / 2;
+      },
+    },
+    storeRoot: opts.paths.store,
+    signer: opts.gpgKey ?? '',
+    prune: !!opts.pruneForeign,
+    pruned: (aside, foreign) => notes.push(`--prune-foreign moved ${foreign.length} thing(s) nbdforge did not write into ${aside}: ${foreign.slice(0, 5).map((f) => JSON.stringify(f.rel)).join(', ')}${foreign.length > 5 ? ', ...' : ''}`),
+    now: opts.now ?? (() => new Date()),
+    signal: opts.signal,
+  };
+
   async function publish(items: PublishItem[], progress: Parameters<PublishTarget['publish']>[1]): Promise<PublishOutcome[]> {
     await check(items);
-    return withWorkDir(
-      dir,
-      async (work) => {
-        const debs = await mapLimit(items, os.availableParallelism(), async (item) => {
+    const outcomes = await rebuildRepo(ctx, items, {
+      packages: (its, work) =>
+        mapLimit(its, os.availableParallelism(), async (item) => {
           progress({ kernelRelease: item.entry.kernelRelease, stage: 'dpkg-deb' });
-          return buildDeb(item, work, opts.env);
-        });
-        const outcomes: PublishOutcome[] = [];
-        for (const [i, item] of items.entries()) {
-          const size = (await fs.stat(debs[i])).size;
-          outcomes.push({ key: item.entry.key, kernelRelease: item.entry.kernelRelease, ref: `${POOL}/${path.basename(debs[i])}`, bytesSent: size });
-          progress({ kernelRelease: item.entry.kernelRelease, stage: 'written', bytes: size });
-        }
-        const pool = path.join(dir, POOL);
-        // One version per kernel in the pool: the one being published replaces older builds.
-        const names = new Set(items.map((i) => debPackageName(i.manifest)));
-        const fresh = new Set(debs.map((d) => path.basename(d)));
-        for (const f of await fs.readdir(pool).catch(() => [] as string[])) {
-          if (names.has(f.split('_')[0]) && !fresh.has(f)) await fs.rm(path.join(pool, f), { force: true });
-        }
-        await moveInto(debs, pool);
-        await writeIndexes(work);
-        return outcomes;
-      },
-      opts.signal,
-    );
+          return { item, file: await buildDeb(item, work, opts.env) };
+        }),
+      indexes: (stage) => writeIndexes(stage),
+    });
+    for (const o of outcomes) progress({ kernelRelease: o.kernelRelease, stage: 'written', bytes: o.bytesSent });
+    return outcomes;
   }
 
-  async function writeIndexes(work: string): Promise<void> {
-    const packages = (await $({ quiet: true, cwd: dir, env: { ...opts.env, LC_ALL: 'C' } })`apt-ftparchive packages ${POOL}`).buffer();
+  /** Packages over exactly the staged pool, Release (Valid-Until), its signatures, the key and the sources file, all in `stage`. */
+  async function writeIndexes(stage: string): Promise<{ write: string[]; drop: string[] }> {
+    const packages = (await $({ quiet: true, cwd: stage, env: { ...opts.env, LC_ALL: 'C' } })`apt-ftparchive packages ${POOL}`).buffer();
     const gz = gzipSync(packages, { level: 9 });
     const arch = [...new Set([...packages.toString().matchAll(/^Architecture: (\S+)$/gm)].map((m) => m[1]))].sort();
-    const staged: string[] = [];
-    const stage = async (name: string, data: Buffer | string) => {
-      await fs.writeFile(path.join(work, name), data);
-      staged.push(path.join(work, name));
-    };
-    await stage('Packages', packages);
-    await stage('Packages.gz', gz);
-    await stage('Release', releaseFile([{ name: 'Packages', data: packages }, { name: 'Packages.gz', data: gz }], arch, new Date()));
+    const at = (name: string) => path.join(stage, name);
+    await fs.writeFile(at('Packages'), packages);
+    await fs.writeFile(at('Packages.gz'), gz);
+    const now = ctx.now();
+    const validUntil = new Date(now.getTime() + (opts.validForDays ?? DEFAULT_VALID_DAYS) * 86_400_000);
+    await fs.writeFile(at('Release'), releaseFile([{ name: 'Packages', data: packages }, { name: 'Packages.gz', data: gz }], arch, now, validUntil));
+    // Packages first, then the files that name their hashes (InRelease last: apt reads it first).
+    const write = ['Packages', 'Packages.gz'];
+    let drop: string[] = [];
     if (key) {
-      await gpg.clearSign(key, path.join(work, 'Release'), path.join(work, 'InRelease'));
-      await gpg.detachSign(key, path.join(work, 'Release'), path.join(work, 'Release.gpg'), false);
-      staged.push(path.join(work, 'InRelease'), path.join(work, 'Release.gpg'));
-    }
-    // Packages first, then the files that name their hashes.
-    await moveInto(staged, dir);
-    if (key) {
+      await gpg.detachSign(key, at('Release'), at('Release.gpg'), false);
+      await gpg.clearSign(key, at('Release'), at('InRelease'));
       const armored = (await gpg.exportPublic(key, true)).toString();
-      await writeFileAtomic(path.join(dir, KEY_FILE), armored);
-      await writeFileAtomic(path.join(dir, SOURCES_FILE), sourcesFile(dir, { ...key, armoredKey: armored }));
+      await fs.writeFile(at(KEY_FILE), armored);
+      await fs.writeFile(at(SOURCES_FILE), sourcesFile(dir, { signedBy: { ...key, armoredKey: armored } }));
+      write.push('Release.gpg', 'Release', 'InRelease', KEY_FILE, SOURCES_FILE);
     } else {
-      for (const f of ['InRelease', 'Release.gpg', KEY_FILE]) await fs.rm(path.join(dir, f), { force: true });
-      await writeFileAtomic(path.join(dir, SOURCES_FILE), sourcesFile(dir));
+      await fs.writeFile(at(SOURCES_FILE), sourcesFile(dir, { unsigned: !!opts.unsigned }));
+      write.push('Release', SOURCES_FILE);
+      drop = ['InRelease', 'Release.gpg', KEY_FILE];
     }
+    return { write, drop };
   }
 
-  return { spec: `apt:${spec}`, kind: 'apt', check, publish };
+  return { spec: `apt:${dir}`, kind: 'apt', check, publish, holds: (items) => holds(ctx, items), notes: () => notes };
+}
+
+/** The Valid-Until of the Release in the target (read without following links), if it has one. */
+async function validUntil(realRoot: string): Promise<number | undefined> {
+  const st = await fs.lstat(path.join(realRoot, 'Release')).catch(() => undefined);
+  if (!st?.isFile() || st.size > 1 << 20) return undefined;
+  const tmp = path.join(os.tmpdir(), `nbdforge-release-${process.pid}-${Date.now()}`);
+  try {
+    await readInside(realRoot, 'Release', tmp);
+    const m = /^Valid-Until: (.+)$/m.exec(await fs.readFile(tmp, 'utf8'));
+    const t = m ? Date.parse(m[1].replace(/ UTC$/, ' GMT')) : NaN;
+    return Number.isNaN(t) ? undefined : t;
+  } catch {
+    return undefined;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
 }

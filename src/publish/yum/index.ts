@@ -2,8 +2,11 @@
  * `--to yum:DIR` (el families): one kmod RPM per kernel in DIR/Packages/, createrepo_c metadata in
  * DIR/repodata/, and with --gpg-key: RPM header signatures (rpmsign), repodata/repomd.xml.asc, the
  * public key (RPM-GPG-KEY-nbdforge) and nbdforge.repo with gpgcheck=1 and repo_gpgcheck=1.
- * Packages are made in a scratch directory inside DIR and renamed into place only when all of them
- * (signatures included) are done, so a failed run leaves the repository as it was.
+ * The repository is rebuilt from the store and the publish records every run (pkg-repo.ts): an RPM
+ * nbdforge did not write (or one behind a symlink) is refused, never in repodata. Packages and
+ * metadata are staged in a scratch directory inside DIR and renamed into place only when all of
+ * them (signatures included) are done, so a failed run leaves the repository as it was.
+ * repomd.xml's <revision> is a serial that only grows (see nextRevision).
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -11,11 +14,12 @@ import path from 'node:path';
 import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
-import { checkChannel, checkTools, checkWritable, mapLimit, moveInto, PublishRefusedError, withWorkDir } from '../package-channel.ts';
+import { checkChannel, checkTools, checkWritable, mapLimit, PublishRefusedError } from '../package-channel.ts';
+import { holds, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
+import { readInside } from '../pkg-tree.ts';
 import { kmodSpec, parseElRelease } from './spec.ts';
 import { buildKmodRpm } from './build-rpm.ts';
 import { KEY_FILE, REPO_FILE, repoFile } from './repo-file.ts';
-import { writeFileAtomic } from '../../util/atomic.ts';
 
 const PACKAGES = 'Packages';
 
@@ -50,49 +54,91 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     await checkWritable('yum', dir);
   }
 
+  const notes: string[] = [];
+  const ctx: RepoContext = {
+    dir,
+    specs: [`yum:${dir}`, `yum:${spec}`],
+    shape: {
+      kind: 'yum',
+      pool: PACKAGES,
+      files: [KEY_FILE, REPO_FILE],
+      dirs: ['repodata'],
+      // What createrepo_c writes (sha256-named metadata) and the signature.
+      dirFiles: /^(repomd\.xml|repomd\.xml\.asc|[0-9a-f]{64}-(primary|filelists|other)(\.xml\.gz|\.sqlite\.bz2|\.sqlite\.gz))$/,
+      complete: ['repodata/repomd.xml', REPO_FILE],
+      // kmod-nbd-<kernel NEVRA>.rpm: a rebuild for a kernel has the same name and replaces it.
+      slot: (f) => f,
+    },
+    storeRoot: opts.paths.store,
+    signer: opts.gpgKey ?? '',
+    prune: !!opts.pruneForeign,
+    pruned: (aside, foreign) => notes.push(`--prune-foreign moved ${foreign.length} thing(s) nbdforge did not write into ${aside}: ${foreign.slice(0, 5).map((f) => JSON.stringify(f.rel)).join(', ')}${foreign.length > 5 ? ', ...' : ''}`),
+    now: opts.now ?? (() => new Date()),
+    signal: opts.signal,
+  };
+
   async function publish(items: PublishItem[], progress: Parameters<PublishTarget['publish']>[1]): Promise<PublishOutcome[]> {
     await check(items);
-    return withWorkDir(
-      dir,
-      async (work) => {
+    const outcomes = await rebuildRepo(ctx, items, {
+      packages: async (its, work) => {
         // rpmbuild is mostly xz compressing one file: one per core.
-        const rpms = await mapLimit(items, os.availableParallelism(), async (item) => {
+        const rpms = await mapLimit(its, os.availableParallelism(), async (item) => {
           progress({ kernelRelease: item.entry.kernelRelease, stage: 'rpmbuild' });
           return buildKmodRpm(item, work, opts.env);
         });
         if (key && rpms.length) {
-          for (const item of items) progress({ kernelRelease: item.entry.kernelRelease, stage: 'rpmsign' });
+          for (const item of its) progress({ kernelRelease: item.entry.kernelRelease, stage: 'rpmsign' });
           await gpg.rpmSign(key, rpms);
         }
-        const outcomes: PublishOutcome[] = [];
-        for (const [i, item] of items.entries()) {
-          const size = (await fs.stat(rpms[i])).size;
-          outcomes.push({ key: item.entry.key, kernelRelease: item.entry.kernelRelease, ref: `${PACKAGES}/${path.basename(rpms[i])}`, bytesSent: size });
-          progress({ kernelRelease: item.entry.kernelRelease, stage: 'written', bytes: size });
-        }
-        await moveInto(rpms, path.join(dir, PACKAGES));
-        await writeMetadata(work, items[0]?.manifest.module ?? 'nbd');
-        return outcomes;
+        return its.map((item, i) => ({ item, file: rpms[i] }));
       },
-      opts.signal,
-    );
+      indexes: (stage, realRoot) => writeMetadata(stage, realRoot, items[0]?.manifest.module ?? 'nbd'),
+    });
+    for (const o of outcomes) progress({ kernelRelease: o.kernelRelease, stage: 'written', bytes: o.bytesSent });
+    return outcomes;
   }
 
-  /** repodata/ for everything in Packages/, its signature, the key and the .repo file. */
-  async function writeMetadata(work: string, module: string): Promise<void> {
+  /** repodata/ over exactly the staged Packages/, its signature, the key and the .repo file, all in `stage`. */
+  async function writeMetadata(stage: string, realRoot: string, module: string): Promise<{ write: string[]; drop: string[] }> {
+    const revision = nextRevision(await previousRevision(realRoot), ctx.now());
     // gz everywhere: yum 3.4 on CentOS 7 reads gz (createrepo_c 1.x would default to zstd).
-    await $({ quiet: true, env: { ...opts.env, LC_ALL: 'C' } })`createrepo_c --quiet --update --checksum sha256 --general-compress-type gz --excludes ${'.nbdforge-*'} ${dir}`;
-    const repomd = path.join(dir, 'repodata', 'repomd.xml');
+    await $({ quiet: true, env: { ...opts.env, LC_ALL: 'C' } })`createrepo_c --quiet --checksum sha256 --general-compress-type gz --revision ${String(revision)} ${stage}`;
+    const repomd = path.join(stage, 'repodata', 'repomd.xml');
+    const write = ['repodata'];
     if (key) {
-      const sig = path.join(work, 'repomd.xml.asc');
-      await gpg.detachSign(key, repomd, sig);
-      await fs.rename(sig, `${repomd}.asc`);
-      await writeFileAtomic(path.join(dir, KEY_FILE), await gpg.exportPublic(key, true));
-    } else {
-      await fs.rm(`${repomd}.asc`, { force: true });
+      await gpg.detachSign(key, repomd, `${repomd}.asc`);
+      await fs.writeFile(path.join(stage, KEY_FILE), await gpg.exportPublic(key, true));
+      write.push(KEY_FILE);
     }
-    await writeFileAtomic(path.join(dir, REPO_FILE), repoFile(dir, module, key));
+    await fs.writeFile(path.join(stage, REPO_FILE), repoFile(dir, module, key));
+    write.push(REPO_FILE);
+    return { write, drop: key ? [] : [KEY_FILE] };
   }
 
-  return { spec: `yum:${spec}`, kind: 'yum', check, publish };
+  return { spec: `yum:${dir}`, kind: 'yum', check, publish, holds: (items) => holds(ctx, items), notes: () => notes };
+}
+
+/** The previous run's <revision>, read without following links; 0 when absent or not a plain number. */
+async function previousRevision(realRoot: string): Promise<number> {
+  const tmp = path.join(os.tmpdir(), `nbdforge-repomd-${process.pid}-${Date.now()}`);
+  try {
+    const st = await fs.lstat(path.join(realRoot, 'repodata/repomd.xml'));
+    if (!st.isFile() || st.size > 1 << 20) return 0;
+    await readInside(realRoot, 'repodata/repomd.xml', tmp);
+    const m = /<revision>(\d{1,15})<\/revision>/.exec(await fs.readFile(tmp, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+/**
+ * repomd.xml's <revision>: the publish time in seconds, or one more than the last one when the
+ * clock went back, so every run's revision is greater than the one before (a serial a mirror or
+ * an admin can compare; dnf itself does not, see README).
+ */
+export function nextRevision(previous: number, now: Date): number {
+  return Math.max(Math.floor(now.getTime() / 1000), previous + 1);
 }
