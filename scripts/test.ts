@@ -30,6 +30,27 @@ if (tiers.includes('el7-userland')) {
 }
 if (tiers.some((t) => t !== 'unit')) await $`tsx scripts/setup-host.ts --with vm,rpm,pkgrepo,sign,publish,oci,el7`;
 
+/**
+ * uvu, with its own verdict checked: uvu exits 0 when a file's before-hook throws (that file shows
+ * "(0 / N)" and its tests are neither passed nor failed), so a broken setup would hide a whole file.
+ * The run passes only if uvu exits 0 AND every test it counted passed, none skipped.
+ */
+async function uvu(dir: string, pattern: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const p = $({ env, stdio: ['inherit', 'pipe', 'inherit'], verbose: false })`node --import tsx node_modules/uvu/bin.js ${dir} ${pattern}`.nothrow();
+  p.stdout.on('data', (d: Buffer) => process.stdout.write(d));
+  const r = await p;
+  const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+  const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(plain)?.[1] ?? NaN);
+  const [total, passed, skipped] = [num('Total'), num('Passed'), num('Skipped')];
+  if (r.exitCode !== 0) return r.exitCode ?? 1;
+  if (!(total > 0) || passed !== total || skipped !== 0) {
+    const hidden = [...plain.matchAll(/^(\S+\.test\.ts)\n[^\n]*\((\d+) \/ (\d+)\)/gm)].filter((m) => m[2] !== m[3]).map((m) => `${m[1]} (${m[2]}/${m[3]})`);
+    console.error(`[test] ${dir}: uvu counted ${total} tests, ${passed} passed, ${skipped} skipped${hidden.length ? `; not all run: ${hidden.join(', ')} (a before-hook failed?)` : ''}: FAIL`);
+    return 1;
+  }
+  return 0;
+}
+
 const results: Array<[string, number, number]> = [];
 for (const t of tiers) {
   const t0 = Date.now();
@@ -40,12 +61,12 @@ for (const t of tiers) {
     const shDir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-sh-'));
     await fs.symlink(path.join(bin, 'bash'), path.join(shDir, 'sh'));
     const env = { ...process.env, NBDFORGE_TEST_SH: path.join(shDir, 'sh'), PATH: `${shDir}:${process.env.PATH}` };
-    const u = await $({ stdio: 'inherit', env })`node --import tsx node_modules/uvu/bin.js test/unit ${'^(host|map)-.*\\.test\\.ts$'}`.nothrow();
-    const e = await $({ stdio: 'inherit' })`node --import tsx node_modules/uvu/bin.js test/el7-userland ${'\\.test\\.ts$'}`.nothrow();
+    const u = await uvu('test/unit', '^(host|map)-.*\\.test\\.ts$', env);
+    const e = await uvu('test/el7-userland', '\\.test\\.ts$');
     await fs.remove(shDir);
-    code = u.exitCode === 0 && e.exitCode === 0 ? 0 : 1;
+    code = u === 0 && e === 0 ? 0 : 1;
   } else {
-    code = (await $({ stdio: 'inherit' })`node --import tsx node_modules/uvu/bin.js test/${t} ${'\\.test\\.ts$'}`.nothrow()).exitCode ?? 1;
+    code = await uvu(`test/${t}`, '\\.test\\.ts$');
   }
   results.push([t, code, Date.now() - t0]);
 }
