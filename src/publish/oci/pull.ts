@@ -118,6 +118,11 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   }
 
 
+  // Cheap before the container run; put() checks it again under the store's lock.
+  const owner = await store.findByKey(m.key);
+  if (owner && (owner.family !== m.family || owner.kernelRelease !== m.kernelRelease || owner.module !== m.module))
+    bad(`its build key ${m.key.slice(0, 12)} is already the key of ${owner.module} for ${owner.kernelRelease} (${owner.family}) in ${store.root}; one key names one kernel, nothing replaced`);
+
   // Everything above only shows the image agrees with itself: the registry supplied the module,
   // the labels and the proof. Now the module meets the kernel's own sources.
   const checks = await trust.reverify(m, ko);
