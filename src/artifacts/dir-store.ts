@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type Manifest, ManifestError, parseManifest, allChecksPassed } from './manifest.ts';
-import { type IndexEntry, type StoreIndex, StoreCorruptError, parseIndex, isLayoutDir, isSafeName, layoutDir } from './store-layout.ts';
+import { type IndexEntry, type StoreIndex, StoreCorruptError, jsonErrorWithoutContent, parseIndex, isLayoutDir, isSafeName, layoutDir } from './store-layout.ts';
 import { scanLayout } from './store-scan.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { sha256File } from '../util/hash.ts';
@@ -119,7 +119,7 @@ export class DirStore {
     try {
       m = parseManifest(JSON.parse(text), file);
     } catch (err) {
-      const why = err instanceof ManifestError ? err.message : `${file}: not JSON (${(err as Error).message})`;
+      const why = err instanceof ManifestError ? err.message : `${file}: not JSON (${jsonErrorWithoutContent(err)})`;
       throw new StoreCorruptError(`${why}${this.fix()}`, { cause: err });
     }
     for (const f of ['key', 'family', 'kernelRelease', 'module', 'file', 'sha256'] as const)

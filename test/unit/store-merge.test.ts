@@ -161,6 +161,20 @@ test('issue 16: a symlinked nbd.ko pointing at a secret is refused, nothing of i
   assert.equal(await artifactDirs(into), []);
   const all = spawnSync('grep', ['-rl', 'SECRETSALT', into], { encoding: 'utf8' });
   assert.is(all.stdout, '', 'no copy of the secret in the target');
+  // a source whose index.json (or an artifact's manifest.json) is the secret: refused, not quoted
+  const idxSecret = path.join(tmp, 'secret-index');
+  await fs.mkdir(idxSecret);
+  await fs.symlink(secret, path.join(idxSecret, 'index.json'));
+  const mSecret = await planted('secret-manifest', async () => {});
+  const e = (await new DirStore(mSecret).list())[0];
+  await fs.rm(new DirStore(mSecret).artifactPath(e, 'manifest.json'));
+  await fs.copyFile(secret, new DirStore(mSecret).artifactPath(e, 'manifest.json'));
+  for (const src of [idxSecret, mSecret]) {
+    const q = merge([src, '--into', into]);
+    assert.ok(q.status === 3 || q.status === 1, q.stderr);
+    assert.match(q.stdout + q.stderr, /not JSON/);
+    assert.not.ok((q.stdout + q.stderr).includes('root:') || (q.stdout + q.stderr).includes('SECRET'), q.stdout + q.stderr);
+  }
 });
 
 test('issue 16: the same key with different bytes in two sources is refused from both, naming both, whatever the order', async () => {
