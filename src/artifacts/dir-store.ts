@@ -2,16 +2,24 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type Manifest, ManifestError, parseManifest, allChecksPassed } from './manifest.ts';
-import { type IndexEntry, type StoreIndex, StoreCorruptError, parseIndex, isLayoutDir, isSafeName, layoutDir } from './store-layout.ts';
+import { type IndexEntry, type StoreIndex, StoreCorruptError, jsonErrorWithoutContent, parseIndex, isLayoutDir, isSafeName, layoutDir } from './store-layout.ts';
 import { scanLayout } from './store-scan.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { sha256File } from '../util/hash.ts';
 import { withFileLock } from '../util/file-lock.ts';
+import { describe, vermagicMismatch } from './filed-under.ts';
+import { NotRegularFileError, readRegular } from '../util/read-regular.ts';
 
 export { type IndexEntry, type StoreIndex, StoreCorruptError } from './store-layout.ts';
 
 export class StoreError extends Error {
   override name = 'StoreError';
+}
+
+/** An artifact whose bytes or key contradict where it would be filed: refused, nothing touched (exit 3). */
+export class ArtifactRefusedError extends StoreError {
+  override name = 'ArtifactRefusedError';
+  readonly exitCode = 3;
 }
 
 /** Bounds on what is read whole into memory from a store (real ones are a few KB). */
@@ -26,6 +34,8 @@ export interface DirStoreOptions {
    */
   onRepair?: (message: string) => void;
   signal?: AbortSignal;
+  /** How long a writer waits for the index lock before giving up (default 30 s). */
+  lockTimeoutMs?: number;
 }
 
 /** Verdict on one stored artifact: its bytes re-hashed against its manifest. */
@@ -62,12 +72,11 @@ export class DirStore {
   private async readIndexStrict(): Promise<StoreIndex> {
     let text: string;
     try {
-      const st = await fs.stat(this.indexFile);
-      if (st.size > MAX_INDEX_BYTES) throw new StoreCorruptError(`${this.indexFile}: ${st.size} bytes is not a store index (limit ${MAX_INDEX_BYTES})${this.fix()}`);
-      text = await fs.readFile(this.indexFile, 'utf8');
+      // A FIFO or a device planted as index.json must not hang or flood the reader.
+      text = (await readRegular(this.indexFile, { maxBytes: MAX_INDEX_BYTES, followSymlink: true })).toString('utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { schema: 1, artifacts: [] };
-      if (err instanceof StoreCorruptError) throw err;
+      if (err instanceof NotRegularFileError) throw new StoreCorruptError(`${err.message.replace(/more than the (\d+) allowed/, 'not a store index (limit $1)')}${this.fix()}`);
       throw new StoreCorruptError(`${this.indexFile}: cannot read it (${(err as Error).message})${this.fix()}`, { cause: err });
     }
     try {
@@ -110,7 +119,7 @@ export class DirStore {
     try {
       m = parseManifest(JSON.parse(text), file);
     } catch (err) {
-      const why = err instanceof ManifestError ? err.message : `${file}: not JSON (${(err as Error).message})`;
+      const why = err instanceof ManifestError ? err.message : `${file}: not JSON (${jsonErrorWithoutContent(err)})`;
       throw new StoreCorruptError(`${why}${this.fix()}`, { cause: err });
     }
     for (const f of ['key', 'family', 'kernelRelease', 'module', 'file', 'sha256'] as const)
@@ -141,9 +150,14 @@ export class DirStore {
 
   /**
    * Store a verified module. `files` maps the manifest's file and debugFile names to paths of
-   * finished files; they are copied, re-hashed against the manifest and then published at once.
+   * finished files (or to their bytes); they are copied, re-hashed against the manifest, the module's vermagic is read
+   * against the release it is filed under, and then they are published at once. One key names one
+   * kernel: a key the index already gives to another kernel, family or module is refused (a forged
+   * or mislabelled artifact must never replace, or delete, the artifact that owns the key). The
+   * artifact directory is renamed in under the index lock, so a refusal or a lock that times out
+   * leaves nothing behind.
    */
-  async put(manifest: Manifest, files: { module: string; debug: string }): Promise<IndexEntry> {
+  async put(manifest: Manifest, files: { module: string | Uint8Array; debug: string | Uint8Array }): Promise<IndexEntry> {
     parseManifest(manifest);
     if (!allChecksPassed(manifest)) {
       const bad = manifest.checks.filter((c) => !c.ok).map((c) => c.name);
@@ -152,41 +166,57 @@ export class DirStore {
     const base = layoutDir(manifest.family, manifest.kernelRelease, manifest.module, manifest.key);
     const tmp = path.join(this.root, `${base}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     await fs.mkdir(tmp, { recursive: true });
-    let rel: string;
+    let rel: string | undefined;
+    let indexed = false;
+    let replaced: IndexEntry[] = [];
     try {
-      await fs.copyFile(files.module, path.join(tmp, manifest.file));
-      await fs.copyFile(files.debug, path.join(tmp, manifest.debugFile));
+      // Bytes a caller already read and checked (merge) are written; a path is copied.
+      const place = (from: string | Uint8Array, to: string) => (typeof from === 'string' ? fs.copyFile(from, to) : fs.writeFile(to, from, { flag: 'wx' }));
+      await place(files.module, path.join(tmp, manifest.file));
+      await place(files.debug, path.join(tmp, manifest.debugFile));
       if ((await sha256File(path.join(tmp, manifest.file))) !== manifest.sha256) throw new StoreError('module does not match the manifest sha256');
       if ((await sha256File(path.join(tmp, manifest.debugFile))) !== manifest.debugSha256) throw new StoreError('debug module does not match the manifest debugSha256');
+      const misfiled = vermagicMismatch(await fs.readFile(path.join(tmp, manifest.file)), manifest, `${manifest.module}.ko`);
+      if (misfiled) throw new ArtifactRefusedError(`refusing to store ${describe(manifest)}: ${misfiled}; nothing stored`);
       await writeFileAtomic(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-      rel = await this.renameIn(tmp, base);
+      const entry = (dir: string): IndexEntry => ({
+        key: manifest.key,
+        family: manifest.family,
+        kernelRelease: manifest.kernelRelease,
+        module: manifest.module,
+        dir,
+        file: manifest.file,
+        sha256: manifest.sha256,
+        vermagic: manifest.vermagic,
+        createdAt: manifest.createdAt,
+      });
+      await this.updateIndex(async (idx) => {
+        const clash = idx.artifacts.find((a) => a.key === manifest.key && (a.family !== manifest.family || a.kernelRelease !== manifest.kernelRelease || a.module !== manifest.module));
+        if (clash)
+          throw new ArtifactRefusedError(
+            `refusing to store ${describe(manifest)}: its build key ${manifest.key.slice(0, 12)} is already the key of ${describe(clash)} in ${this.root}; ` +
+              'one key names one kernel (a mislabelled or forged artifact); nothing stored, nothing replaced',
+          );
+        rel = await this.renameIn(tmp, base);
+        const e = entry(rel);
+        // One artifact per (family, kernel, module): a rebuild with other inputs replaces the old entry.
+        const same = (a: IndexEntry) => a.family === e.family && a.kernelRelease === e.kernelRelease && a.module === e.module;
+        replaced = idx.artifacts.filter((a) => (same(a) || a.key === e.key) && a.dir !== e.dir);
+        idx.artifacts = idx.artifacts.filter((a) => !same(a) && a.key !== e.key);
+        idx.artifacts.push(e);
+        idx.artifacts.sort((a, b) => a.family.localeCompare(b.family) || a.kernelRelease.localeCompare(b.kernelRelease, undefined, { numeric: true }));
+      }, () => (indexed = true));
+      // Only after the index stopped pointing at them, and only the store's own artifact directories.
+      for (const old of replaced) await this.removeArtifactDir(old);
+      return entry(rel!);
     } catch (err) {
       await fs.rm(tmp, { recursive: true, force: true });
+      // Renamed in but the index was never written: that directory is nobody's.
+      if (rel && !indexed) await fs.rm(path.join(this.root, rel), { recursive: true, force: true });
+      // and the kernel and family directories made for it, if nothing else lives there (rmdir only removes empty ones)
+      await fs.rmdir(path.dirname(tmp)).then(() => fs.rmdir(path.dirname(path.dirname(tmp)))).catch(() => {});
       throw err;
     }
-    const entry: IndexEntry = {
-      key: manifest.key,
-      family: manifest.family,
-      kernelRelease: manifest.kernelRelease,
-      module: manifest.module,
-      dir: rel,
-      file: manifest.file,
-      sha256: manifest.sha256,
-      vermagic: manifest.vermagic,
-      createdAt: manifest.createdAt,
-    };
-    let replaced: IndexEntry[] = [];
-    await this.updateIndex((idx) => {
-      // One artifact per (family, kernel, module): a rebuild with other inputs replaces the old entry.
-      const same = (a: IndexEntry) => (a.family === entry.family && a.kernelRelease === entry.kernelRelease && a.module === entry.module) || a.key === entry.key;
-      replaced = idx.artifacts.filter((a) => same(a) && a.dir !== entry.dir);
-      idx.artifacts = idx.artifacts.filter((a) => !same(a));
-      idx.artifacts.push(entry);
-      idx.artifacts.sort((a, b) => a.family.localeCompare(b.family) || a.kernelRelease.localeCompare(b.kernelRelease, undefined, { numeric: true }));
-    });
-    // Only after the index stopped pointing at them, and only the store's own artifact directories.
-    for (const old of replaced) await this.removeArtifactDir(old);
-    return entry;
   }
 
   /** rename(2) cannot replace a non-empty directory: an occupied name gets a fresh suffix instead. */
@@ -211,7 +241,7 @@ export class DirStore {
   }
 
   /** Serialise index rewrites between processes; a corrupt index is rebuilt here when repair is on. */
-  private async updateIndex(mutate: (idx: StoreIndex) => void): Promise<StoreIndex> {
+  private async updateIndex(mutate: (idx: StoreIndex) => void | Promise<void>, onWritten?: () => void): Promise<StoreIndex> {
     return withFileLock(
       `${this.indexFile}.lock`,
       async () => {
@@ -222,11 +252,12 @@ export class DirStore {
           if (!(err instanceof StoreCorruptError) || !this.opts.onRepair) throw err;
           idx = await this.rebuildIndex(err);
         }
-        mutate(idx);
+        await mutate(idx);
         await writeFileAtomic(this.indexFile, JSON.stringify(idx, null, 2) + '\n');
+        onWritten?.();
         return idx;
       },
-      { signal: this.opts.signal, timeoutMs: 30_000 },
+      { signal: this.opts.signal, timeoutMs: this.opts.lockTimeoutMs ?? 30_000 },
     );
   }
 

@@ -49,13 +49,25 @@ export interface StoreIndex {
   artifacts: IndexEntry[];
 }
 
+/**
+ * Why JSON.parse failed, without the text it quotes: Node's messages carry a snippet of the input
+ * ("Unexpected token 'r', \"root:$6$...\" is not valid JSON"), and the input may be a file planted
+ * to be read (a symlink to /etc/shadow in a store being merged). Only the position is kept.
+ */
+export function jsonErrorWithoutContent(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/Unexpected end of JSON input/.test(msg)) return 'it ends early: truncated?';
+  const at = /at position (\d+)/.exec(msg);
+  return at ? `invalid at byte ${at[1]}` : 'not valid JSON';
+}
+
 /** Parse an index's text, naming `where` and the first bad field; nothing unchecked gets through. */
 export function parseIndex(text: string, where: string): StoreIndex {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new StoreCorruptError(`${where}: not JSON (${text.length === 0 ? 'empty file' : (err as Error).message})`);
+    throw new StoreCorruptError(`${where}: not JSON (${text.length === 0 ? 'empty file' : jsonErrorWithoutContent(err)})`);
   }
   return validateIndex(value, where);
 }

@@ -6,10 +6,9 @@ import { containersOf } from '../docker/containers.ts';
 import { buildKey } from './key.ts';
 import { loadPatchRules, patchRuleHashes, parseApplied, type PatchRule } from './patches.ts';
 import { resolveBuild } from './resolve.ts';
-import { expectedVermagic } from './vermagic.ts';
+import { readReferences, verifyAgainst } from './verify-module.ts';
 import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import type { Check, Manifest } from '../artifacts/manifest.ts';
-import { checkVermagic, checkCrcs, compareSections } from '../verify/index.ts';
 import { sha256, sha256File } from '../util/hash.ts';
 import { makeScratch } from './scratch.ts';
 import type { Signer } from './signer.ts';
@@ -122,16 +121,9 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
     if (missing.length) throw new VerificationError(`the ${kernel.family} build of ${kernel.kernelRelease} left no ${missing.join(', ')} in /out; nothing stored`, []);
     const mod = `${req.module.name}.ko`;
     const ko = await fs.readFile(out(mod));
-    const config = await fs.readFile(out('kernel.config'), 'utf8');
-    const want = expectedVermagic(kernel.kernelRelease, config);
-    const checks: Check[] = [checkVermagic(ko, want), checkCrcs(ko, await fs.readFile(out('Module.symvers'), 'utf8'))];
-    if (recipe.oracle) {
-      const shipped = await fs.readFile(out('shipped.ko'));
-      checks.push(checkVermagic(shipped, want));
-      checks[checks.length - 1].name = 'vermagic-shipped';
-      const cmp = compareSections(ko, shipped);
-      checks.push({ name: cmp.name, ok: cmp.ok, detail: cmp.detail });
-    }
+    const refs = await readReferences(scratch, recipe.oracle);
+    const config = refs.config;
+    const { checks, vermagic: want } = verifyAgainst(ko, kernel.kernelRelease, refs);
     const failed = checks.filter((c) => !c.ok);
     if (failed.length) {
       throw new VerificationError(

@@ -1,20 +1,37 @@
 import { DirStore } from '../artifacts/dir-store.ts';
+import type { Manifest } from '../artifacts/manifest.ts';
+import { reverifyModule } from '../build/reverify.ts';
+import { UnknownFamilyError, UnknownKernelError } from '../families/family.ts';
+import { getFamily } from '../families/index.ts';
+import { ImageRefusedError } from '../publish/oci/errors.ts';
 import { pullArtifact } from '../publish/oci/pull.ts';
 import { parseReference } from '../publish/oci/reference.ts';
+import { normalizeFingerprint, SignatureError } from '../rpm-repo/signature.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
+import { openSession } from './session.ts';
 
-const usage = `Usage: nbdforge pull oci://HOST[:PORT]/REPO:TAG [--insecure] [--store DIR] [--json]
+const usage = `Usage: nbdforge pull oci://HOST[:PORT]/REPO:TAG (--fingerprint FPR | --allow-unsigned)
+                    [--insecure] [--store DIR] [--json]
 
 Fetches a module image nbdforge published (the tag is the kernel release), verifies it and stores
-it: the manifest and every layer must hash to their digests, the module must hash to the sha256 in
-the image's labels and in the artifact manifest carried beside the image (tag TAG.nbdforge), and
-its vermagic, read from the ELF, must name the kernel. Nothing is stored unless every check passes.
+it. First that the image agrees with itself: the manifest and every layer hash to their digests
+and diff_ids (at most 16 layers), the tag is the image's kernel-release label, the module hashes
+to the sha256 in the labels and in the artifact manifest carried beside the image (tag
+TAG.nbdforge), whose signature must be by the key --fingerprint names. Then what a build checks,
+never believing the image: the family's own build recipe runs against its pinned sources (Docker
+is needed, as for a build) and the module's vermagic must be the one the kernel's .config gives,
+every CRC the one in its Module.symvers, and where the distribution ships the module (debian12)
+its sections byte for byte those of the distribution's own. A module filed under a build key the
+store gives to another kernel is refused. Nothing is stored unless every check passes.
 Exit codes: 0 stored, 1 registry unreachable or refusing, 2 usage, 3 image refused (nothing stored).
 
 Options:
-  --insecure   plain http to a registry that is not on a loopback address
-  --store DIR  artifact store (default $NBDFORGE_HOME/store)
-  --json       machine-readable result on stdout
+  --fingerprint FPR  accept only an image whose proof is signed by this OpenPGP key
+                     (publish --to oci://... --gpg-key KEY signs it)
+  --allow-unsigned   take an image without checking who published it (still re-verified)
+  --insecure         plain http to a registry that is not on a loopback address
+  --store DIR        artifact store (default $NBDFORGE_HOME/store)
+  --json             machine-readable result on stdout
 Credentials: NBDFORGE_REGISTRY_USERNAME / NBDFORGE_REGISTRY_PASSWORD, or the registry's entry in
 the docker config (~/.docker/config.json or $DOCKER_CONFIG).`;
 
@@ -22,24 +39,58 @@ const pull: Command = {
   summary: 'Fetch a published module image, verify it and store the artifact',
   usage,
   async run(argv, ctx) {
-    const { values, positionals } = parse(argv, { insecure: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parse(
+      argv,
+      { insecure: { type: 'boolean', default: false }, fingerprint: { type: 'string' }, 'allow-unsigned': { type: 'boolean', default: false } },
+      true,
+    );
     if (positionals.length !== 1) throw new UsageError(`name one image\n${usage}`);
+    if (values.fingerprint === undefined && !values['allow-unsigned'])
+      throw new UsageError('pass --fingerprint FPR (the key publish --gpg-key signed the image with), or --allow-unsigned to take an image nobody vouches for');
+    if (values.fingerprint !== undefined && values['allow-unsigned']) throw new UsageError('use --fingerprint or --allow-unsigned, not both');
+    let fingerprint: string | undefined;
+    try {
+      fingerprint = values.fingerprint === undefined ? undefined : normalizeFingerprint(values.fingerprint);
+    } catch (err) {
+      if (err instanceof SignatureError) throw new UsageError(`--fingerprint: ${err.message}`);
+      throw err;
+    }
     // A bad reference exits 2, a refused image 3 (their errors carry exitCode), no registry 1.
     const ref = parseReference(positionals[0], { allowTag: true, requireTag: true });
-    const store = new DirStore(pathsFrom(values, ctx.env).store);
+    const paths = pathsFrom(values, ctx.env);
+    const store = new DirStore(paths.store);
     const t0 = Date.now();
-    const r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure });
-    const e = r.entry;
-    if (values.json) {
-      ctx.stdout.write(JSON.stringify({ reference: r.reference, imageDigest: r.imageDigest, stored: e, store: store.root }, null, 2) + '\n');
-    } else {
-      ctx.stdout.write(
-        `${r.reference} (${r.imageDigest})\n` +
-          `  verified: manifest and layer digests, module sha256 ${e.sha256.slice(0, 12)}, vermagic "${e.vermagic}"\n` +
-          `  stored: ${store.artifactPath(e)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
-      );
+    let session: Awaited<ReturnType<typeof openSession>> | undefined;
+    const reverify = async (m: Manifest, ko: Buffer) => {
+      try {
+        const family = getFamily(m.family, ctx.env);
+        session ??= await openSession(paths, ctx.env, values.json ? undefined : (l) => ctx.stderr.write(`  ${l}\n`));
+        return (await reverifyModule(session, { family, kernelRelease: m.kernelRelease, module: m.module, ko })).checks;
+      } catch (err) {
+        // The image names a family or kernel nbdforge cannot build: then it cannot be verified either.
+        if (err instanceof UnknownFamilyError || err instanceof UnknownKernelError)
+          throw new ImageRefusedError(`${positionals[0]}: ${err.message}: it cannot be verified against its family's sources; nothing stored`);
+        throw err;
+      }
+    };
+    try {
+      const r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure }, { fingerprint, allowUnsigned: values['allow-unsigned'], reverify });
+      const e = r.entry;
+      if (values.json) {
+        ctx.stdout.write(JSON.stringify({ reference: r.reference, imageDigest: r.imageDigest, signedBy: r.signedBy ?? null, checks: r.checks, stored: e, store: store.root }, null, 2) + '\n');
+      } else {
+        ctx.stdout.write(
+          `${r.reference} (${r.imageDigest})\n` +
+            `  verified: manifest, layer digests and diff_ids, module sha256 ${e.sha256.slice(0, 12)}, vermagic "${e.vermagic}"\n` +
+            `  proof: ${r.signedBy ? `signed by ${r.signedBy}` : 'NOT checked against a key (--allow-unsigned)'}\n` +
+            `  re-verified against the ${e.family} sources of ${e.kernelRelease}: ${r.checks.map((c) => `${c.name}:ok`).join(' ')}\n` +
+            `  stored: ${store.artifactPath(e)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+        );
+      }
+      return 0;
+    } finally {
+      session?.close();
     }
-    return 0;
   },
 };
 export default pull;

@@ -2,11 +2,12 @@
  * Which stored artifacts a publish covers, and the proof that each is still the artifact its
  * manifest describes. Publishing never builds: a kernel the store lacks is refused, naming what it has.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import { allChecksPassed } from '../artifacts/manifest.ts';
-import { sha256File } from '../util/hash.ts';
+import { sha256 } from '../util/hash.ts';
+import { NotRegularFileError, readRegular } from '../util/read-regular.ts';
+import { vermagicMismatch } from '../artifacts/filed-under.ts';
 import { PublishRefusedError } from './errors.ts';
 import type { PublishItem } from './target.ts';
 
@@ -55,16 +56,18 @@ export async function verifyItems(items: PublishItem[]): Promise<void> {
       if (manifest.sha256 !== entry.sha256 || manifest.kernelRelease !== entry.kernelRelease || manifest.key !== entry.key)
         return void bad.push(`${where}: manifest and store index disagree`);
       if (!allChecksPassed(manifest)) return void bad.push(`${where}: failed build checks ${manifest.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
-      let size: number;
-      let got: string;
+      let ko: Buffer;
       try {
-        size = (await fs.stat(modulePath)).size;
-        got = await sha256File(modulePath);
+        // A regular file no larger than the manifest says: a planted FIFO or device never blocks a publish.
+        ko = await readRegular(modulePath, { maxBytes: manifest.size, exactBytes: manifest.size, followSymlink: true });
       } catch (err) {
-        return void bad.push(`${where}: cannot read (${(err as Error).message})`);
+        return void bad.push(`${where}: ${err instanceof NotRegularFileError ? err.message.replace(`${modulePath}: `, '') : `cannot read (${(err as Error).message})`}`);
       }
-      if (size !== manifest.size) return void bad.push(`${where}: ${size} bytes, the manifest says ${manifest.size}`);
-      if (got !== manifest.sha256) bad.push(`${where}: sha256 ${got}, the manifest says ${manifest.sha256}`);
+      const got = sha256(ko);
+      if (got !== manifest.sha256) return void bad.push(`${where}: sha256 ${got}, the manifest says ${manifest.sha256}`);
+      // One key, one kernel: the module must be the one of the release it is published under.
+      const misfiled = vermagicMismatch(ko, { kernelRelease: entry.kernelRelease, vermagic: manifest.vermagic }, where);
+      if (misfiled) bad.push(misfiled);
     }),
   );
   if (bad.length)

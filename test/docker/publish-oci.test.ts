@@ -185,7 +185,7 @@ test('kmm-module: YAML for the published kernels that validates against KMM CRD 
 
 test('pull: brings an image back, verified, into a fresh store: same module, manifest and debug bytes', async () => {
   const dir = path.join(tmp, 'pulled');
-  const r = cli(['pull', `oci://${reg.host}/nbd:${KERNELS[1]}`, '--store', dir, '--json']);
+  const r = cli(['pull', `oci://${reg.host}/nbd:${KERNELS[1]}`, '--store', dir, '--json', '--allow-unsigned']);
   assert.is(r.status, 0, r.stderr);
   const res = JSON.parse(r.stdout);
   assert.is(res.imageDigest, pushed[KERNELS[1]].ref);
@@ -196,9 +196,9 @@ test('pull: brings an image back, verified, into a fresh store: same module, man
   assert.ok((await fs.readFile(store.artifactPath(entry))).equals(await fs.readFile(items[1].modulePath)));
   const dbg = items[1].manifest.debugFile;
   assert.ok((await fs.readFile(store.artifactPath(entry, dbg))).equals(await fs.readFile(path.join(path.dirname(items[1].manifestPath), dbg))));
-  const byDigest = cli(['pull', `oci://${reg.host}/nbd@${pushed[KERNELS[1]].ref}`, '--store', dir]);
+  const byDigest = cli(['pull', `oci://${reg.host}/nbd@${pushed[KERNELS[1]].ref}`, '--store', dir, '--allow-unsigned']);
   assert.is(byDigest.status, 0, byDigest.stderr);
-  assert.is(cli(['pull', `oci://${reg.host}/nbd`, '--store', dir]).status, 2, 'no tag: usage error');
+  assert.is(cli(['pull', `oci://${reg.host}/nbd`, '--store', dir, '--allow-unsigned']).status, 2, 'no tag: usage error');
 });
 
 test('a module whose bytes no longer match its manifest is refused before anything is sent', async () => {
@@ -226,7 +226,7 @@ test('pull refuses (exit 3) an image whose module does not match its labels, and
   const evil = moduleImage({ tag: k, arch: 'amd64', created: '2000-01-01T00:00:00Z', labels, layers: [base, await buildLayer(await moduleTreeEntries(k, 'nbd', ko))] });
   await pushOne(c, evil);
   const dir = path.join(tmp, 'evil-store');
-  const r = cli(['pull', `oci://${reg.host}/evil:${k}`, '--store', dir]);
+  const r = cli(['pull', `oci://${reg.host}/evil:${k}`, '--store', dir, '--allow-unsigned']);
   assert.is(r.status, 3, 'refused, nothing touched');
   assert.match(r.stderr, /module sha256 [0-9a-f]{64} differs from the label's/);
   assert.match(r.stderr, /nothing stored/);
@@ -236,7 +236,7 @@ test('pull refuses (exit 3) an image whose module does not match its labels, and
   const built = await buildItem(items[0], await baseLayer(bb), bb, nbdforgeVersion());
   assert.is(built.image.digest, pushed[k].ref);
   await pushOne(new RegistryClient(parseReference(`${reg.host}/noproof`, { allowTag: false }), { env: {} }), built.image);
-  const np = cli(['pull', `oci://${reg.host}/noproof:${k}`, '--store', dir]);
+  const np = cli(['pull', `oci://${reg.host}/noproof:${k}`, '--store', dir, '--allow-unsigned']);
   assert.is(np.status, 3, np.stderr);
   assert.match(np.stderr, new RegExp(`no proof under tag ${k}\\.nbdforge`));
   assert.is(await fs.stat(path.join(dir, 'index.json')).catch(() => null), null);
@@ -250,7 +250,7 @@ test('registry down: check and pull fail naming the registry and the fix; nothin
   assert.match(String(err), new RegExp(`oci://127\\.0\\.0\\.1:${port}/nbd: GET .*ECONNREFUSED.*is the registry running`));
   assert.is((err as { exitCode?: number }).exitCode, 3, 'refused before anything was sent');
   const dir = path.join(tmp, 'down-store');
-  const r = cli(['pull', `oci://127.0.0.1:${port}/nbd:${KERNELS[0]}`, '--store', dir]);
+  const r = cli(['pull', `oci://127.0.0.1:${port}/nbd:${KERNELS[0]}`, '--store', dir, '--allow-unsigned']);
   assert.is(r.status, 1);
   assert.match(r.stderr, /^nbdforge pull: oci:\/\/127\.0\.0\.1:\d+\/nbd: .*is the registry running/m);
   assert.is(await fs.stat(dir).catch(() => null), null);
@@ -267,7 +267,7 @@ test('401: no credentials and wrong ones are refused by name (password never sho
   const wrong = await createTarget(spec, opts({ env: wrongEnv })).check(items).catch((e: Error) => e);
   assert.match(String(wrong), /401 Unauthorized: the registry refused the credentials from NBDFORGE_REGISTRY_USERNAME\/PASSWORD/);
   assert.not.match(String(wrong) + JSON.stringify(wrong), /wrong-pass-9/);
-  const r = cli(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(tmp, 'auth-none')], { ...wrongEnv });
+  const r = cli(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(tmp, 'auth-none'), '--allow-unsigned'], { ...wrongEnv });
   assert.is(r.status, 1);
   assert.not.match(r.stderr, /wrong-pass-9/);
   const ok = createTarget(spec, opts({ env: { ...wrongEnv, NBDFORGE_REGISTRY_PASSWORD: 'right-pass-1' } }));
@@ -277,7 +277,7 @@ test('401: no credentials and wrong ones are refused by name (password never sho
   const cfg = path.join(tmp, 'docker-config');
   await fs.mkdir(cfg);
   await fs.writeFile(path.join(cfg, 'config.json'), JSON.stringify({ auths: { [auth.host]: { auth: Buffer.from('forge:right-pass-1').toString('base64') } } }));
-  const p = cli(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(tmp, 'auth-store')], { DOCKER_CONFIG: cfg, NBDFORGE_REGISTRY_USERNAME: '' });
+  const p = cli(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(tmp, 'auth-store'), '--allow-unsigned'], { DOCKER_CONFIG: cfg, NBDFORGE_REGISTRY_USERNAME: '' });
   assert.is(p.status, 0, p.stderr);
 });
 
@@ -297,7 +297,7 @@ test('Bearer: a registry in token mode; the token fetched with the credentials i
   const out = await t.publish(items.slice(0, 1), () => {});
   assert.is(out[0].ref, pushed[KERNELS[0]].ref);
   assert.ok(svc.requests >= 2);
-  const p = await cliAsync(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(dir, 'store')], env);
+  const p = await cliAsync(['pull', `${spec}:${KERNELS[0]}`, '--store', path.join(dir, 'store'), '--allow-unsigned'], env);
   assert.is(p.status, 0, p.stderr);
   // Without a token the real registry refuses: the JWT is what it checked.
   assert.is((await fetch(`http://${treg.host}/v2/nbd/tags/list`)).status, 401);

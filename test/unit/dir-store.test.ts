@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { DirStore, StoreError, StoreCorruptError } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
+import { buildModule } from './fixtures-elf.ts';
 
 const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
@@ -24,11 +25,12 @@ async function fixture(name: string, over: Partial<Manifest> = {}, content = `\x
   const root = path.join(tmp, name, 'store');
   const src = path.join(tmp, name, 'src-' + sha(JSON.stringify(over)).slice(0, 8));
   await fs.mkdir(src, { recursive: true });
-  const ko = Buffer.from(content);
+  const kernelRelease = over.kernelRelease ?? '6.1.0-56-amd64';
+  // A real module (put reads its vermagic against the release it is filed under).
+  const ko = Buffer.from(buildModule({ vermagic: `${kernelRelease} SMP preempt mod_unload modversions `, greeting: content }).bytes);
   const debug = Buffer.from(`${content} with debug info`);
   await fs.writeFile(path.join(src, 'nbd.ko'), ko);
   await fs.writeFile(path.join(src, 'nbd.ko.debug'), debug);
-  const kernelRelease = over.kernelRelease ?? '6.1.0-56-amd64';
   const manifest: Manifest = {
     schema: 1,
     key: sha(`key ${name} ${kernelRelease}`),
@@ -186,7 +188,7 @@ test('concurrent puts for different kernels all end up in the index (lock)', asy
   );
   for (const e of entries) {
     assert.equal(await store.findByKey(e.key), e);
-    assert.equal(await fs.readFile(store.artifactPath(e), 'utf8'), `module for ${e.kernelRelease}`);
+    assert.ok((await fs.readFile(store.artifactPath(e))).equals(fx.find((f) => f.manifest.kernelRelease === e.kernelRelease)!.ko));
   }
   assert.is(await exists(`${store.indexFile}.lock`), false);
 });

@@ -53,8 +53,18 @@ test.before(async () => {
   store = path.join(tmp, 'store');
   const s = new DirStore(store);
   await put(s, K, buildModule({ vermagic: VM(K) }).bytes);
-  // stored under 6.1.0-50 but built for 6.1.0-47: a mislabelled artifact
-  await put(s, '6.1.0-50-amd64', buildModule({ vermagic: VM('6.1.0-47-amd64') }).bytes);
+  // stored under 6.1.0-50 but built for 6.1.0-47: a mislabelled artifact. The store refuses such a
+  // put (issue 16), so it is stored right and then edited by hand, manifest and index made to agree.
+  await put(s, '6.1.0-50-amd64', buildModule({ vermagic: VM('6.1.0-50-amd64') }).bytes);
+  const [e50] = await s.list({ kernelRelease: '6.1.0-50-amd64' });
+  const ko47 = buildModule({ vermagic: VM('6.1.0-47-amd64') }).bytes;
+  await fs.writeFile(s.artifactPath(e50), ko47);
+  const mfile = s.artifactPath(e50, 'manifest.json');
+  await fs.writeFile(mfile, JSON.stringify({ ...JSON.parse(await fs.readFile(mfile, 'utf8')), sha256: sha(ko47), size: ko47.length }));
+  const ifile = path.join(store, 'index.json');
+  const idx = JSON.parse(await fs.readFile(ifile, 'utf8'));
+  for (const a of idx.artifacts) if (a.kernelRelease === '6.1.0-50-amd64') a.sha256 = sha(ko47);
+  await fs.writeFile(ifile, JSON.stringify(idx));
   // stored fine, then damaged on disk
   await put(s, '6.1.0-53-amd64', buildModule({ vermagic: VM('6.1.0-53-amd64') }).bytes);
   const [e53] = await s.list({ kernelRelease: '6.1.0-53-amd64' });

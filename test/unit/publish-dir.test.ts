@@ -12,6 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
+import { selectItems } from '../../src/publish/select.ts';
+import { createTarget as createDirTarget } from '../../src/publish/dir/index.ts';
+import { resolvePaths } from '../../src/paths.ts';
 import { openArtifactSource } from '../../src/host/prepare-host/artifact-source.ts';
 import { resolveArtifact } from '../../src/host/prepare-host/resolve-artifact.ts';
 import { putModule, gpgHome, cli, serve, sha, type GpgHome } from './publish-fixtures.ts';
@@ -22,6 +25,7 @@ const K47 = '6.1.0-47-amd64';
 let tmp = '';
 let store = '';
 let site = '';
+let mislabelled = '';
 let gpg: GpgHome;
 let other: GpgHome;
 let server: { url: string; close: () => Promise<void> };
@@ -60,10 +64,24 @@ test.before(async () => {
   [gpg, other] = await Promise.all([gpgHome(), gpgHome('someone else <other@nbdforge.invalid>')]);
   await publish(store, path.join(site, 'good'), ['--gpg-key', gpg.fingerprint]);
   await publish(store, path.join(site, 'unsigned'));
-  // a module stored for 56 that is really 47's: the index (signed) says so and the host must refuse
-  const mislabelled = path.join(tmp, 'mislabelled');
-  await putModule(mislabelled, K56, { vermagicOf: K47 });
-  await publish(mislabelled, path.join(site, 'mislabelled'), ['--gpg-key', gpg.fingerprint]);
+  // a module stored for 56 that is really 47's: the index (signed) says so and the host must refuse.
+  // The store refuses such a put and publish refuses to send it (issue 16), so the store is edited
+  // by hand and the tree written by the dir target itself, as a publisher without those checks would.
+  mislabelled = path.join(tmp, 'mislabelled');
+  await putModule(mislabelled, K56);
+  const ms = new DirStore(mislabelled);
+  const [e56] = await ms.list();
+  const [e47] = await new DirStore(store).list({ kernelRelease: K47 });
+  const ko47 = await fs.readFile(new DirStore(store).artifactPath(e47));
+  await fs.writeFile(ms.artifactPath(e56), ko47);
+  const mfile = ms.artifactPath(e56, 'manifest.json');
+  await fs.writeFile(mfile, JSON.stringify({ ...JSON.parse(await fs.readFile(mfile, 'utf8')), sha256: sha(ko47), size: ko47.length, vermagic: e47.vermagic }));
+  const ifile = path.join(mislabelled, 'index.json');
+  await fs.writeFile(ifile, JSON.stringify({ schema: 1, artifacts: [{ ...e56, sha256: sha(ko47), vermagic: e47.vermagic }] }));
+  const items = await selectItems(ms, {});
+  const dirTarget = createDirTarget(path.join(site, 'mislabelled'), { family: 'debian12', gpgKey: gpg.fingerprint, env: gpg.env, paths: resolvePaths(gpg.env, { store: mislabelled }) });
+  await dirTarget.check(items);
+  await dirTarget.publish(items, () => {});
   // tampered copies of the good tree
   for (const d of ['bad-index', 'bad-module', 'bad-manifest', 'other-key']) await fs.cp(path.join(site, 'good'), path.join(site, d), { recursive: true });
   const idxFile = (d: string) => path.join(site, d, 'index.json');
@@ -192,6 +210,14 @@ test('prepare-host --from URL reads the same tree and checks the same signature'
   const n = await cli(['prepare-host', '--from', url, '--kernel', K56, '--emit-script', '-']);
   assert.is(n.code, 3);
   assert.match(n.stderr, /refusing the unverified index/);
+});
+
+test('issue 16 (M3): publish refuses (exit 3) a stored module whose vermagic names another kernel than the one it is filed under; nothing written', async () => {
+  const out = path.join(tmp, 'refused-mislabelled');
+  const r = await cli(['publish', '--store', mislabelled, '--to', `dir:${out}`, '--gpg-key', gpg.fingerprint], gpg.env);
+  assert.is(r.code, 3, r.stderr + r.stdout);
+  assert.match(r.stderr, /its vermagic "6\.1\.0-47-amd64 SMP preempt mod_unload modversions" is for kernel 6\.1\.0-47-amd64, but it is filed under 6\.1\.0-56-amd64/);
+  assert.equal(await fs.readdir(out).catch(() => []), []);
 });
 
 test.run();

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { DirStore, StoreCorruptError } from '../../src/artifacts/dir-store.ts';
+import { ArtifactRefusedError, DirStore, StoreCorruptError } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
 import { withFileLock, LockTimeoutError, ownerStamp } from '../../src/util/file-lock.ts';
 import { leftoverScratch } from '../../src/build/scratch.ts';
@@ -235,6 +235,36 @@ test('8.14 scratch directories: a dead owner\'s is a leftover; a live one\'s and
   } finally {
     for (const d of [gone, live, foreign]) await fs.rm(d, { recursive: true, force: true });
   }
+});
+
+test('issue 16 (M2): a put whose key is another kernel\'s is refused (exit-3 error); the owner of the key stays, nothing is left behind', async () => {
+  const { root, entry, a } = await freshStore();
+  const other = await artifact('6.1.0-99-amd64', 'forged');
+  other.manifest.key = a.manifest.key; // the "6.1.0-99" artifact reuses 6.1.0-56's build key
+  const err = await rejectsWith(new DirStore(root).put(other.manifest, other.files), ArtifactRefusedError, /its build key [0-9a-f]{12} is already the key of nbd for 6\.1\.0-56-amd64 \(debian12\).*nothing stored, nothing replaced/);
+  assert.is((err as ArtifactRefusedError).exitCode, 3);
+  const left = await new DirStore(root).list();
+  assert.equal(left, [entry]);
+  assert.ok((await new DirStore(root).verify(entry)).ok);
+  assert.equal(await fs.readdir(path.join(root, 'debian12')), ['6.1.0-56-amd64']);
+  assert.equal(await fs.readdir(path.join(root, 'debian12', '6.1.0-56-amd64')), [path.basename(entry.dir)]);
+});
+
+test('issue 16 (M3): a put whose module\'s vermagic names another kernel than the one it is filed under is refused', async () => {
+  const root = path.join(tmp, `store-${n++}`);
+  const a = await artifact('6.1.0-57-amd64', 'misfiled');
+  a.manifest.kernelRelease = '6.1.0-99-amd64';
+  a.manifest.vermagic = '6.1.0-99-amd64 SMP preempt mod_unload modversions';
+  await rejectsWith(new DirStore(root).put(a.manifest, a.files), ArtifactRefusedError, /vermagic "6\.1\.0-57-amd64 SMP preempt mod_unload modversions" is for kernel 6\.1\.0-57-amd64, but it is filed under 6\.1\.0-99-amd64/);
+  assert.equal(await new DirStore(root).list(), []);
+  assert.is(await fs.stat(path.join(root, 'debian12')).catch(() => null), null, 'no directory left behind');
+});
+
+test('issue 16: an index.json that is a FIFO is refused at once (no hang)', async () => {
+  const root = path.join(tmp, `store-${n++}`);
+  await fs.mkdir(root);
+  spawnSync('mkfifo', [path.join(root, 'index.json')]);
+  await rejectsWith(new DirStore(root).list(), StoreCorruptError, /index\.json: a FIFO; only regular files are read/);
 });
 
 test.run();

@@ -31,7 +31,10 @@ export async function verifyItem(item: PublishItem): Promise<void> {
   if ((await sha256File(debug)) !== m.debugSha256) throw new TargetRefusedError(`${debug}: sha256 does not match its manifest; refusing to publish (rebuild it)`);
 }
 
-export async function buildItem(item: PublishItem, base: Layer, bb: Busybox, version: string): Promise<BuiltItem> {
+/** Signs the proof's manifest.json (publish --gpg-key): a detached signature and the public key to check it with. */
+export type ProofSigner = (manifestJson: Buffer) => Promise<{ signature: Buffer; publicKey: Buffer }>;
+
+export async function buildItem(item: PublishItem, base: Layer, bb: Busybox, version: string, sign?: ProofSigner): Promise<BuiltItem> {
   const m = item.manifest;
   const ko = await fs.readFile(item.modulePath);
   // The publish command verified this already; the bytes that leave must be the ones proven.
@@ -58,6 +61,7 @@ export async function buildItem(item: PublishItem, base: Layer, bb: Busybox, ver
     'org.opencontainers.image.version': m.kernelRelease,
   };
   const image = moduleImage({ tag, arch: archOf(elf.machine), created: m.createdAt, labels, layers: [base, moduleLayer] });
-  const proof = proofArtifact({ tag, subject: image, manifestJson, debug, debugName: m.debugFile, created: m.createdAt });
+  const signed = sign ? await sign(manifestJson) : undefined;
+  const proof = proofArtifact({ tag, subject: image, manifestJson, debug, debugName: m.debugFile, created: m.createdAt, ...(signed ? { signed } : {}) });
   return { image, proof };
 }

@@ -29,10 +29,11 @@ export async function depmodVersion(): Promise<string> {
   }
 }
 
-export async function planKey(item: PublishItem, busyboxSha: string, depmod: string, version: string): Promise<string> {
+export async function planKey(item: PublishItem, busyboxSha: string, depmod: string, version: string, signer?: string): Promise<string> {
   const manifestSha = sha256(await fs.readFile(item.manifestPath));
   const m = item.manifest;
-  return sha256(canonicalJson({ LAYOUT, module: m.sha256, debug: m.debugSha256, manifestSha, busyboxSha, depmod, version }));
+  // An unsigned publish keeps the key it always had; a signed one is another proof.
+  return sha256(canonicalJson({ LAYOUT, module: m.sha256, debug: m.debugSha256, manifestSha, busyboxSha, depmod, version, ...(signer ? { signer } : {}) }));
 }
 
 export class DigestCache {

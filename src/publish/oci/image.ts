@@ -15,6 +15,9 @@ export const PROOF_ARTIFACT = 'application/vnd.nbdforge.artifact.v1';
 export const PROOF_MANIFEST = 'application/vnd.nbdforge.manifest.v1+json';
 export const PROOF_DEBUG = 'application/vnd.nbdforge.module-debug.v1+gzip';
 export const PROOF_SUFFIX = '.nbdforge';
+/** With publish --gpg-key: a detached OpenPGP signature of the proof's manifest.json, and the public key. */
+export const PROOF_SIGNATURE = 'application/vnd.nbdforge.manifest-signature.v1+pgp';
+export const PROOF_KEY = 'application/vnd.nbdforge.public-key.v1+pgp';
 
 export const L = {
   kernelRelease: 'io.nbdforge.kernel-release',
@@ -88,7 +91,15 @@ export function moduleImage(o: { tag: string; arch: string; created: string; lab
   };
 }
 
-export function proofArtifact(o: { tag: string; subject: Pushable; manifestJson: Buffer; debug: Buffer; debugName: string; created: string }): Pushable {
+export function proofArtifact(o: {
+  tag: string;
+  subject: Pushable;
+  manifestJson: Buffer;
+  debug: Buffer;
+  debugName: string;
+  created: string;
+  signed?: { signature: Buffer; publicKey: Buffer };
+}): Pushable {
   const empty = Buffer.from('{}');
   // DWARF compresses about 4:1; level fixed so the blob, like the layers, is the same on every run.
   const debugGz = gzipSync(o.debug, { level: 6 });
@@ -101,6 +112,9 @@ export function proofArtifact(o: { tag: string; subject: Pushable; manifestJson:
       layers: [
         desc(PROOF_MANIFEST, o.manifestJson, { 'org.opencontainers.image.title': 'manifest.json' }),
         desc(PROOF_DEBUG, debugGz, { 'org.opencontainers.image.title': o.debugName }),
+        ...(o.signed
+          ? [desc(PROOF_SIGNATURE, o.signed.signature, { 'org.opencontainers.image.title': 'manifest.json.sig' }), desc(PROOF_KEY, o.signed.publicKey, { 'org.opencontainers.image.title': 'key.gpg' })]
+          : []),
       ],
       subject: { mediaType: OCI_MANIFEST, digest: o.subject.digest, size: o.subject.manifest.length },
       annotations: { 'org.opencontainers.image.created': o.created },
@@ -108,7 +122,7 @@ export function proofArtifact(o: { tag: string; subject: Pushable; manifestJson:
   );
   return {
     tag: `${o.tag}${PROOF_SUFFIX}`,
-    blobs: [empty, o.manifestJson, debugGz].map((data) => ({ digest: digestOf(data), data })),
+    blobs: [empty, o.manifestJson, debugGz, ...(o.signed ? [o.signed.signature, o.signed.publicKey] : [])].map((data) => ({ digest: digestOf(data), data })),
     manifest,
     digest: digestOf(manifest),
   };

@@ -6,7 +6,11 @@
 import { createRequire } from 'node:module';
 import type { PublishItem, PublishOutcome, PublishProgress, PublishTarget, TargetOptions } from '../target.ts';
 import { headManifest, ping, pushBlob, putManifest } from './api.ts';
-import { baseLayer, buildItem, verifyItem } from './build-image.ts';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { baseLayer, buildItem, verifyItem, type ProofSigner } from './build-image.ts';
+import { exportPublicKey, signDetached, signingFingerprint } from '../dir/gpg.ts';
 import { RegistryClient } from './client.ts';
 import { findBusybox } from './contents.ts';
 import { DigestCache, depmodVersion, planKey } from './digest-cache.ts';
@@ -34,6 +38,21 @@ export async function pushOne(c: RegistryClient, p: Pushable, onBlob?: (digest: 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
   const ref = parseReference(spec, { allowTag: false });
   const client = new RegistryClient(ref, { insecure: opts.insecure, env: opts.env, signal: opts.signal });
+  let fingerprint: string | undefined;
+  // --gpg-key signs each proof's manifest.json; pull --fingerprint checks it against the pinned key.
+  const signer = (fpr: string): ProofSigner => {
+    let publicKey: Promise<Buffer> | undefined;
+    return async (manifestJson) => {
+      const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-oci-sign-'));
+      try {
+        await fs.writeFile(path.join(tmp, 'manifest.json'), manifestJson);
+        await signDetached(fpr, path.join(tmp, 'manifest.json'), path.join(tmp, 'manifest.json.sig'), opts.env);
+        return { signature: await fs.readFile(path.join(tmp, 'manifest.json.sig')), publicKey: await (publicKey ??= exportPublicKey(fpr, opts.env)) };
+      } finally {
+        await fs.rm(tmp, { recursive: true, force: true });
+      }
+    };
+  };
   return {
     spec: formatReference(ref),
     kind: 'oci',
@@ -41,6 +60,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
       try {
         for (const it of items) parseReference(`${ref.registry}/${ref.repository}:${tagFor(it.entry.kernelRelease)}`, { allowTag: true });
         await findBusybox(opts.env);
+        if (opts.gpgKey) fingerprint = await signingFingerprint(opts.gpgKey, opts.env);
         await ping(client);
       } catch (err) {
         // Nothing was sent: the CLI's "refused, nothing touched".
@@ -49,6 +69,8 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
       }
     },
     async publish(items: PublishItem[], progress: PublishProgress): Promise<PublishOutcome[]> {
+      if (opts.gpgKey && !fingerprint) fingerprint = await signingFingerprint(opts.gpgKey, opts.env);
+      const sign = fingerprint ? signer(fingerprint) : undefined;
       const bb = await findBusybox(opts.env);
       const bbSha = sha256(bb.data);
       const depmod = await depmodVersion();
@@ -60,7 +82,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
       const out: PublishOutcome[] = [];
       for (const it of items) {
         const kernelRelease = it.entry.kernelRelease;
-        const key = await planKey(it, bbSha, depmod, version);
+        const key = await planKey(it, bbSha, depmod, version, fingerprint);
         const known = await cache.get(key);
         const tag = tagFor(kernelRelease);
         if (known && (await headManifest(client, tag)) === known.image && (await headManifest(client, `${tag}${PROOF_SUFFIX}`)) === known.proof) {
@@ -70,7 +92,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
         }
         progress({ kernelRelease, stage: 'image' });
         base ??= await baseLayer(bb);
-        const built = await buildItem(it, base, bb, version);
+        const built = await buildItem(it, base, bb, version, sign);
         const onBlob = (_d: string, bytes: number) => progress({ kernelRelease, stage: 'blob', bytes });
         let sent = await pushOne(client, built.image, onBlob);
         progress({ kernelRelease, stage: 'proof' });

@@ -1,7 +1,9 @@
 /**
  * `nbdforge pull oci://HOST/REPO:TAG`: fetch an image nbdforge published, prove it is what it
- * claims (manifest and layer digests, the module's sha256 against the label and the manifest, its
- * vermagic read from the ELF), fetch the proof beside it, and store the artifact.
+ * claims (manifest and layer digests, every layer's diff_id, the tag against the kernel label, the
+ * module's sha256 against the label and the manifest, its vermagic read from the ELF), fetch the
+ * proof beside it and check its signature by the pinned key, then re-verify the module against the
+ * family's own sources (what the registry says about it is never believed), and store the artifact.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -9,14 +11,15 @@ import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { DirStore } from '../../artifacts/dir-store.ts';
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
-import { parseManifest } from '../../artifacts/manifest.ts';
+import { type Check, type Manifest, parseManifest } from '../../artifacts/manifest.ts';
+import { SignatureError, verifyDetached } from '../../rpm-repo/signature.ts';
 import { sha256 } from '../../util/hash.ts';
 import { parseElf, vermagicOf } from '../../verify/index.ts';
 import { getBlob, getManifest } from './api.ts';
 import { RegistryClient, type ClientOptions } from './client.ts';
 import { digestOf } from './digest.ts';
 import { ImageRefusedError, RegistryError } from './errors.ts';
-import { L, PROOF_ARTIFACT, PROOF_DEBUG, PROOF_MANIFEST, PROOF_SUFFIX, tagFor } from './image.ts';
+import { L, PROOF_ARTIFACT, PROOF_DEBUG, PROOF_KEY, PROOF_MANIFEST, PROOF_SIGNATURE, PROOF_SUFFIX, tagFor } from './image.ts';
 import { MAX_LAYER, fileInTar, layerTar, parseImageConfig, parseImageManifest } from './read-image.ts';
 import { formatReference, type RegistryRef } from './reference.ts';
 
@@ -24,9 +27,31 @@ export interface PullResult {
   reference: string;
   imageDigest: string;
   entry: IndexEntry;
+  /** The checks this pull ran against the family's own sources. */
+  checks: Check[];
+  /** The key that signed the proof, or undefined when taken unsigned (--allow-unsigned). */
+  signedBy?: string;
 }
 
-export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: ClientOptions): Promise<PullResult> {
+/** What a pull trusts, read at the edge. */
+export interface PullTrust {
+  /** Accept only a proof signed by this OpenPGP key (publish --gpg-key). */
+  fingerprint?: string;
+  /** Take an image whose proof is not checked against a key. */
+  allowUnsigned?: boolean;
+  /**
+   * The verification a build runs, against the family's own pinned sources (src/build/reverify.ts):
+   * any failed check refuses the image.
+   */
+  reverify(m: Manifest, ko: Buffer): Promise<Check[]>;
+}
+
+/** nbdforge's images have two layers; anything near this is not one of them (and costs a request each). */
+export const MAX_LAYERS = 16;
+const MAX_SIGNATURE = 64 << 10;
+
+export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: ClientOptions, trust: PullTrust): Promise<PullResult> {
+  if (!trust.fingerprint && !trust.allowUnsigned) throw new ImageRefusedError(`${formatReference(ref)}: no key to check the image's proof against: pass --fingerprint FPR (the key publish --gpg-key signed with) or --allow-unsigned; nothing stored`);
   const c = new RegistryClient(ref, opts);
   const where = formatReference(ref);
   const bad: (why: string) => never = (why) => {
@@ -34,11 +59,16 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   };
   const img = await getManifest(c, ref.digest ?? ref.tag!);
   const manifest = parseImageManifest(img.body, where);
+  // Before any blob is fetched: each layer is a request and up to MAX_LAYER bytes.
+  if (manifest.layers.length === 0 || manifest.layers.length > MAX_LAYERS) bad(`the manifest lists ${manifest.layers.length} layers (nbdforge images have 2; at most ${MAX_LAYERS} are read)`);
   const config = parseImageConfig(await getBlob(c, manifest.config.digest, 1 << 20), where);
+  // Every layer is checked against its diff_id: none may be missing, or the check is skipped.
+  if (config.diffIds.length !== manifest.layers.length) bad(`rootfs.diff_ids lists ${config.diffIds.length} digests for ${manifest.layers.length} layers`);
   const lab = config.labels;
   for (const k of [L.kernelRelease, L.module, L.moduleSha256, L.vermagic, L.manifestDigest, L.modulePath])
     if (typeof lab[k] !== 'string' || !lab[k]) bad(`label ${k} missing: not an image nbdforge published`);
   const release = lab[L.kernelRelease];
+  if (ref.tag !== undefined && ref.tag !== tagFor(release)) bad(`tag ${ref.tag} is not the image's kernel (label ${L.kernelRelease} is "${release}", tagged ${tagFor(release)})`);
   if (lab[L.modulePath] !== `/opt/lib/modules/${release}/extra/${lab[L.module]}.ko`) bad(`label ${L.modulePath} is "${lab[L.modulePath]}"`);
 
   // The module lives in the last layer; scan from the top like an overlay would.
@@ -66,6 +96,16 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   if (!mLayer || !dLayer) bad('proof lacks the manifest or the debug module');
   const manifestJson = await getBlob(c, mLayer.digest, 1 << 20);
   if (digestOf(manifestJson) !== lab[L.manifestDigest]) bad(`artifact manifest is ${digestOf(manifestJson)}, the label says ${lab[L.manifestDigest]}`);
+  let signedBy: string | undefined;
+  if (trust.fingerprint) {
+    const sLayer = proof.layers.find((l) => l.mediaType === PROOF_SIGNATURE);
+    const kLayer = proof.layers.find((l) => l.mediaType === PROOF_KEY);
+    if (!sLayer || !kLayer) bad(`the proof is not signed (publish it with --gpg-key), and --fingerprint ${trust.fingerprint} asks for a signed one`);
+    signedBy = await checkSignature(manifestJson, await getBlob(c, sLayer.digest, MAX_SIGNATURE), await getBlob(c, kLayer.digest, MAX_SIGNATURE), trust.fingerprint, `${where} proof`).catch((err) => {
+      if (err instanceof SignatureError) bad(err.message);
+      throw err;
+    });
+  }
   const m = parseManifest(JSON.parse(manifestJson.toString('utf8')), `${where} manifest.json`);
   if (m.sha256 !== lab[L.moduleSha256] || m.kernelRelease !== release || m.module !== lab[L.module] || m.vermagic !== vermagic)
     bad('artifact manifest disagrees with the image labels (sha256, kernel, module or vermagic)');
@@ -77,12 +117,27 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
     return bad(`debug module does not gunzip within ${MAX_LAYER} bytes`);
   }
 
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pull-'));
+
+  // Cheap before the container run; put() checks it again under the store's lock.
+  const owner = await store.findByKey(m.key);
+  if (owner && (owner.family !== m.family || owner.kernelRelease !== m.kernelRelease || owner.module !== m.module))
+    bad(`its build key ${m.key.slice(0, 12)} is already the key of ${owner.module} for ${owner.kernelRelease} (${owner.family}) in ${store.root}; one key names one kernel, nothing replaced`);
+
+  // Everything above only shows the image agrees with itself: the registry supplied the module,
+  // the labels and the proof. Now the module meets the kernel's own sources.
+  const checks = await trust.reverify(m, ko);
+  const failed = checks.filter((x) => !x.ok);
+  if (failed.length) bad(`${m.module}.ko fails the verification a build runs against the ${m.family} sources of ${release}:\n${failed.map((x) => `  ${x.name}: ${x.detail}`).join('\n')}\n `);
+  const entry = await store.put(m, { module: ko, debug });
+  return { reference: where, imageDigest: img.digest, entry, checks, ...(signedBy ? { signedBy } : {}) };
+}
+
+/** The detached signature of the proof's manifest.json by exactly the pinned key (the key travels in the proof). */
+async function checkSignature(data: Buffer, signature: Buffer, key: Buffer, fingerprint: string, what: string): Promise<string> {
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pull-key-'));
   try {
-    await fs.writeFile(path.join(tmp, 'module'), ko);
-    await fs.writeFile(path.join(tmp, 'debug'), debug);
-    const entry = await store.put(m, { module: path.join(tmp, 'module'), debug: path.join(tmp, 'debug') });
-    return { reference: where, imageDigest: img.digest, entry };
+    await fs.writeFile(path.join(tmp, 'key.gpg'), key);
+    return await verifyDetached({ data, signature, keyFile: path.join(tmp, 'key.gpg'), fingerprint, what });
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }

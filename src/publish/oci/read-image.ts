@@ -62,14 +62,14 @@ export function parseImageConfig(body: Buffer, where: string): ImageConfig {
 }
 
 /** Uncompress a layer (gzip or plain tar), check it against its diff_id, and return the tar bytes. */
-export function layerTar(blob: Buffer, mediaType: string, diffId: string | undefined, where: string): Buffer {
+export function layerTar(blob: Buffer, mediaType: string, diffId: string, where: string): Buffer {
   let tarBytes: Buffer;
   try {
     tarBytes = mediaType.endsWith('+gzip') ? gunzipSync(blob, { maxOutputLength: MAX_LAYER }) : blob;
   } catch (err) {
     throw new RegistryError(`${where}: layer does not gunzip within ${MAX_LAYER} bytes: ${(err as Error).message}`);
   }
-  if (diffId !== undefined && digestOf(tarBytes) !== diffId) throw new RegistryError(`${where}: uncompressed layer does not match its diff_id ${diffId}`);
+  if (digestOf(tarBytes) !== diffId) throw new RegistryError(`${where}: uncompressed layer does not match its diff_id ${diffId}`);
   return tarBytes;
 }
 
