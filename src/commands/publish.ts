@@ -2,13 +2,15 @@ import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { PublishRecords } from '../publish/records.ts';
 import { selectItems } from '../publish/select.ts';
-import { createTargetFor, knownForms } from '../publish/targets.ts';
+import { createTargetFor, knownForms, kindOf } from '../publish/targets.ts';
+import { publishKeyFrom, publishKeyOptions, publishKeyUsage } from './sign-options.ts';
 import { runPublish, type PublishSummary, type PublishEvent } from '../publish/publish.ts';
 import { TargetSpecError, PublishRefusedError } from '../publish/errors.ts';
 import type { PublishTarget } from '../publish/target.ts';
 
 const usage = `Usage: nbdforge publish --to TARGET [--to TARGET...] [--family F] [--kernels a,b | --all]
-                       [--gpg-key KEYID] [--url URL] [--insecure] [--json]
+                       (--gpg-key KEYID | --unsigned) [--valid-for DAYS] [--prune-foreign]
+                       [--url URL] [--insecure] [--json]
 
 Publishes modules already in the store (it never builds) where hosts take them. Before anything is
 sent, every module is re-hashed against its manifest. The store records what went where
@@ -24,7 +26,7 @@ Options:
   --kernels a,b  only these kernel releases (refused, naming what the store has, if one is missing)
   --all          every artifact of the selection (the default)
   --module M     module spec (default nbd)
-  --gpg-key K    sign with this gpg secret key (GNUPGHOME is honoured)
+${publishKeyUsage}
   --url URL      where a dir target will be served: install.sh then needs no --from
   --insecure     allow plain http to a registry that is not on a loopback address
   --json         summary as JSON on stdout
@@ -41,7 +43,7 @@ const publish: Command = {
       kernels: { type: 'string' },
       all: { type: 'boolean', default: false },
       module: { type: 'string', default: 'nbd' },
-      'gpg-key': { type: 'string' },
+      ...publishKeyOptions,
       url: { type: 'string' },
       insecure: { type: 'boolean', default: false },
     });
@@ -50,6 +52,15 @@ const publish: Command = {
     if (values.kernels && values.all) throw new UsageError('use --kernels or --all, not both');
     const kernels = values.kernels?.split(',').map((s) => s.trim()).filter(Boolean);
     if (values.kernels !== undefined && !kernels?.length) throw new UsageError('--kernels needs at least one kernel release');
+    for (const to of tos) {
+      try {
+        kindOf(to);
+      } catch (err) {
+        if (err instanceof TargetSpecError) throw new UsageError(err.message);
+        throw err;
+      }
+    }
+    const key = await publishKeyFrom(values, ctx.env);
     const paths = pathsFrom(values, ctx.env);
     const say = (s: string) => {
       if (!values.json) ctx.stderr.write(`${s}\n`);
@@ -62,7 +73,7 @@ const publish: Command = {
       // One target per family: a family declares its own package channel (yum or apt).
       for (const to of tos)
         for (const family of families)
-          targets.push({ family, target: await createTargetFor(to, { family, gpgKey: values['gpg-key'], insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths }) });
+          targets.push({ family, target: await createTargetFor(to, { family, ...key, insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths }) });
       let summary: PublishSummary = { ok: true, nothingToPublish: true, targets: [], bytesSent: 0, ms: 0 };
       const records = new PublishRecords(paths.store);
       const tty = ctx.stderr.isTTY && !values.json;

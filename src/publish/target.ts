@@ -59,6 +59,12 @@ export interface TargetOptions {
   insecure?: boolean;
   /** --url URL: where the published tree will be served (dir: the default source baked into install.sh). */
   baseUrl?: string;
+  /** --unsigned: the user chose to publish without a key (never implied by a missing --gpg-key). */
+  unsigned?: boolean;
+  /** --prune-foreign: move what nbdforge did not write aside (inside the target) instead of refusing. */
+  pruneForeign?: boolean;
+  /** --valid-for DAYS: how long a signed index is good for (dir: index expiry; apt: Valid-Until). */
+  validForDays?: number;
   env: NodeJS.ProcessEnv;
   paths: Paths;
   signal?: AbortSignal;

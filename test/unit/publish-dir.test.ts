@@ -59,7 +59,7 @@ test.before(async () => {
   await putModule(store, K47);
   [gpg, other] = await Promise.all([gpgHome(), gpgHome('someone else <other@nbdforge.invalid>')]);
   await publish(store, path.join(site, 'good'), ['--gpg-key', gpg.fingerprint]);
-  await publish(store, path.join(site, 'unsigned'));
+  await publish(store, path.join(site, 'unsigned'), ['--unsigned']);
   // a module stored for 56 that is really 47's: the index (signed) says so and the host must refuse
   const mislabelled = path.join(tmp, 'mislabelled');
   await putModule(mislabelled, K56, { vermagicOf: K47 });
