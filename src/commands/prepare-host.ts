@@ -82,6 +82,7 @@ const prepareHostCommand: Command = {
         fingerprint: values.fingerprint,
         indexSha256: values['index-sha256'],
         insecureNoSignature: ctx.env.NBDFORGE_INSECURE_NO_SIGNATURE === '1',
+        stateDir: ctx.env.NBDFORGE_STATE_DIR || undefined,
         warn: (m) => ctx.stderr.write(`[prepare-host] ${m}\n`),
       },
     });

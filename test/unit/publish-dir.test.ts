@@ -25,6 +25,7 @@ let site = '';
 let gpg: GpgHome;
 let other: GpgHome;
 let server: { url: string; close: () => Promise<void> };
+let runs = 0;
 
 /** Run without blocking this process: the http server the child talks to lives here too. */
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ code: number; out: string }> {
@@ -43,7 +44,8 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input
 function pipeInstall(fetch: 'curl' | 'wget' | 'busybox wget', shell: string[], dir: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const url = `${server.url}/${dir}`;
   const get = fetch === 'curl' ? 'curl -fsSL "$U/install.sh"' : `${fetch} -qO- "$U/install.sh"`;
-  return run('/bin/sh', ['-c', `${get} | "$@"`, 'sh', ...shell, '-s', '--', '--from', url, ...args], { env: { ...process.env, U: url, ...env } });
+  // each run its own serial state (install.sh keeps the highest serial it accepted per source)
+  return run('/bin/sh', ['-c', `${get} | "$@"`, 'sh', ...shell, '-s', '--', '--from', url, ...args], { env: { ...process.env, U: url, NBDFORGE_STATE_DIR: path.join(tmp, `state-${++runs}`), ...env } });
 }
 
 async function publish(storeDir: string, out: string, extra: string[] = [], env = gpg.env): Promise<void> {
