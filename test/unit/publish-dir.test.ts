@@ -167,13 +167,15 @@ test('install.sh refuses, naming why: a kernel it lacks (with the list), tampere
 
 test('prepare-host --from URL reads the same tree and checks the same signature', async () => {
   const url = `${server.url}/good/`;
-  const a = await resolveArtifact(openArtifactSource(url, { fingerprint: gpg.fingerprint }), K56);
+  const stateDir = path.join(tmp, 'prepare-host-state');
+  const env = { ...process.env, NBDFORGE_STATE_DIR: stateDir };
+  const a = await resolveArtifact(openArtifactSource(url, { fingerprint: gpg.fingerprint, stateDir }), K56);
   assert.is(a.vermagic, `${K56} SMP preempt mod_unload modversions`);
   const pin = sha(await fs.readFile(path.join(site, 'good', 'index.json')));
-  assert.is((await resolveArtifact(openArtifactSource(url, { indexSha256: pin }), K47)).entry.kernelRelease, K47);
+  assert.is((await resolveArtifact(openArtifactSource(url, { indexSha256: pin, stateDir }), K47)).entry.kernelRelease, K47);
   const refused = async (from: string, trust: object, want: RegExp) => {
     try {
-      await resolveArtifact(openArtifactSource(from, trust), K56);
+      await resolveArtifact(openArtifactSource(from, { ...trust, stateDir }), K56);
     } catch (err) {
       assert.match((err as Error).message, want);
       return;
@@ -188,10 +190,10 @@ test('prepare-host --from URL reads the same tree and checks the same signature'
   await refused(`${server.url}/bad-module/`, { fingerprint: gpg.fingerprint }, /sha256 is [0-9a-f]{64}, the manifest says/);
   await refused(`${server.url}/unsigned/`, { fingerprint: gpg.fingerprint }, /is not signed/);
   // and the CLI: the plan for a host with kernel 56, from the published tree
-  const r = await cli(['prepare-host', '--from', url, '--fingerprint', gpg.fingerprint, '--kernel', K56, '--emit-script', '-']);
+  const r = await cli(['prepare-host', '--from', url, '--fingerprint', gpg.fingerprint, '--kernel', K56, '--emit-script', '-'], env);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^# nbdforge plan "prepare-host": install nbd\.ko for 6\.1\.0-56-amd64 and load it$/m);
-  const n = await cli(['prepare-host', '--from', url, '--kernel', K56, '--emit-script', '-']);
+  const n = await cli(['prepare-host', '--from', url, '--kernel', K56, '--emit-script', '-'], env);
   assert.is(n.code, 3);
   assert.match(n.stderr, /refusing the unverified index/);
 });
