@@ -29,15 +29,26 @@ let gpg: GpgHome;
 let server: { url: string; close: () => Promise<void> };
 const exists = (p: string) => fs.lstat(p).then(() => true, () => false);
 
+/** A shell run in its own process group, killed whole after 90 s (an installer that never ends fails the test). */
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-c.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 90_000);
     let out = '';
     c.stdout.on('data', (b) => (out += b));
     c.stderr.on('data', (b) => (out += b));
     c.on('error', reject);
-    c.on('close', (code) => resolve({ code: code ?? 128, out, ms: performance.now() - t0 }));
+    c.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128, out: signal ? `${out}\n(killed by ${signal} after ${Math.round(performance.now() - t0)} ms)` : out, ms: performance.now() - t0 });
+    });
   });
 }
 
@@ -352,6 +363,9 @@ test('issue 23: a publish that fills the file system part-way leaves the target 
     assert.is(again.code, 0, again.stderr + again.stdout);
     const idx = JSON.parse(await fs.readFile(path.join(t, 'index.json'), 'utf8'));
     assert.equal(idx.artifacts.map((a: { kernelRelease: string }) => a.kernelRelease), [K47, K56]);
+    // and publish --help says which of the two ways issue 23 allows this is
+    const h = await cli(['publish', '--help']);
+    assert.match(h.stdout.replace(/\s+/g, ' '), /A run that fails part-way \(a full disk\) removes what it wrote and puts back what it replaced: PATH is left as the last successful run left it/);
   } finally {
     execFileSync('umount', [mnt]);
   }
