@@ -208,6 +208,26 @@ test('low: a symlinked debian12/ subdirectory sends nothing outside the target; 
   assert.is(await fs.readFile(secret, 'utf8'), 'secret');
 });
 
+test('every file the new index names is re-hashed in this run: a module changed in the target since the last run is rewritten from the store, not signed over', async () => {
+  const t = path.join(site, 'rehash');
+  assert.is((await pub(t, ['--kernels', K47])).code, 0);
+  const a47 = JSON.parse(await fs.readFile(path.join(t, 'index.json'), 'utf8')).artifacts[0];
+  const file = path.join(t, a47.path);
+  const good = await fs.readFile(file);
+  const bad = Buffer.from(good);
+  bad[bad.length >> 1] ^= 0x01;
+  await fs.writeFile(file, bad);
+  await fs.writeFile(path.join(t, a47.plan), 'echo owned\n');
+  const r = await pub(t, ['--kernels', K56]);
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.ok(Buffer.compare(await fs.readFile(file), good) === 0, 'the module is the store\'s bytes again');
+  const idx = JSON.parse(await fs.readFile(path.join(t, 'index.json'), 'utf8'));
+  assert.equal(idx.artifacts.map((a: { kernelRelease: string }) => a.kernelRelease), [K47, K56]);
+  const sums = spawnSync('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: t, encoding: 'utf8' });
+  assert.is(sums.status, 0, sums.stdout + sums.stderr);
+  assert.not.match(await fs.readFile(path.join(t, a47.plan), 'utf8'), /owned/);
+});
+
 test('a bad --url (quotes, javascript:, shell characters) is a usage error (exit 2), nothing written', async () => {
   const t = path.join(site, 'badurl');
   for (const url of ["http://h/x'y", 'javascript:alert(1)', 'http://h/$(id)', 'http://h/a b', 'ftp://h/x', 'http://h/`id`', 'http://h/a;b']) {
