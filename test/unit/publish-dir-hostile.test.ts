@@ -247,8 +247,10 @@ test('serial and expiry: each publish raises the serial; install.sh (dash, bash 
   assert.ok(Number.isSafeInteger(v1.serial) && v1.serial >= Math.floor(Date.now() / 1000) - 60, `serial ${v1.serial}`);
   assert.ok(Math.abs(v1.expires - (Date.now() / 1000 + 30 * 86400)) < 120, 'expires in 30 days by default');
   assert.is(new Date(v1.validUntil).getTime(), v1.expires * 1000);
-  assert.is((await pub(t, ['--kernels', K47, '--valid-for', '2'])).code, 0);
+  const p2 = await pub(t, ['--kernels', K47, '--valid-for', '2']);
+  assert.is(p2.code, 0, p2.stderr);
   const v2 = JSON.parse(await fs.readFile(path.join(t, 'index.json'), 'utf8'));
+  assert.match(p2.stdout, new RegExp(`index\\.json serial ${v2.serial}, valid until ${v2.validUntil.replaceAll('.', '\\.')}`));
   assert.ok(v2.serial > v1.serial, `${v2.serial} > ${v1.serial}`);
   assert.ok(Math.abs(v2.expires - (Date.now() / 1000 + 2 * 86400)) < 120, '--valid-for 2');
   const url = `${server.url}/replay`;

@@ -53,6 +53,7 @@ export class DirTarget implements PublishTarget {
   private fingerprint?: string;
   /** What --prune-foreign moved aside or dropped, for the notes. */
   private readonly moved: string[] = [];
+  private written?: { serial: number; validUntil: string };
 
   constructor(
     readonly root: string,
@@ -77,6 +78,7 @@ export class DirTarget implements PublishTarget {
       this.fingerprint ? `index.json signed by ${this.fingerprint} (install.sh pins it)` : 'index.json is NOT signed (--unsigned): hosts must pass --index-sha256 or opt out',
       `hosts: curl -fsSL ${url}/install.sh | sh${from}`,
       ...(this.fingerprint ? [`   or: nbdforge prepare-host --from ${url} --fingerprint ${this.fingerprint}`] : []),
+      ...(this.written ? [`index.json serial ${this.written.serial}, valid until ${this.written.validUntil}: publish again before then (hosts refuse an expired or older index)`] : []),
       ...this.moved,
       'SHA256SUMS is not signed: it only catches a damaged copy, never a changed one (the signed index.json does)',
     ];
@@ -210,6 +212,7 @@ export class DirTarget implements PublishTarget {
       // records are also written by the caller, after the lock) keeps them and finds nothing foreign.
       await this.record(outcomes, items);
       await writeTopFiles(this.root, idx, { fingerprint: this.fingerprint, url: this.opts.baseUrl, env: this.opts.env }, j);
+      this.written = { serial, validUntil: idx.validUntil! };
     } catch (err) {
       for (const u of j.undo.reverse()) await u().catch(() => undefined);
       throw err;
