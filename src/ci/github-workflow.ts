@@ -40,7 +40,7 @@ export function ciCommands(o: Pick<WorkflowOptions, 'family' | 'shards' | 'lates
     list: (store) => ['nbdforge', 'matrix', '--family', o.family, ...sel, '--missing', '--list', '--shards', String(o.shards), '--json', '--store', store],
     shard: (kernels, store) => ['nbdforge', 'matrix', '--family', o.family, '--kernels', kernels, '--store', store],
     merge: (shards, into) => ['nbdforge', 'store', 'merge', ...shards, '--into', into],
-    publish: (store) => ['nbdforge', 'publish', '--to', o.publish, '--family', o.family, '--all', '--store', store],
+    publish: (store) => ['nbdforge', 'publish', '--to', o.publish, '--family', o.family, '--all', '--unsigned', '--store', store],
   };
 }
 

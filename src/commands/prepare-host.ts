@@ -24,6 +24,10 @@ Options:
   --fingerprint F   index.json.sig must be made by this key (the one publish --gpg-key used)
   --index-sha256 H  or: index.json must have this sha256
                     (NBDFORGE_INSECURE_NO_SIGNATURE=1 takes an unverified index, with a warning)
+                    A published index carries a serial and an expiry: an expired one, or one with a
+                    lower serial than this machine accepted from that URL before (a replayed older
+                    tree), is refused; the highest serial per URL is kept, as install.sh keeps it, in
+                    $NBDFORGE_STATE_DIR/serials/ (default /var/lib/nbdforge/serials/)
   --options O       nbd module options (default '${DEFAULT_OPTIONS}'; '' for none)
   --ssh DEST        run on DEST over ssh: the host needs only sh and the usual tools, not Node
   --ssh-option O    passed to ssh as -o O (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/k
@@ -82,6 +86,7 @@ const prepareHostCommand: Command = {
         fingerprint: values.fingerprint,
         indexSha256: values['index-sha256'],
         insecureNoSignature: ctx.env.NBDFORGE_INSECURE_NO_SIGNATURE === '1',
+        stateDir: ctx.env.NBDFORGE_STATE_DIR || undefined,
         warn: (m) => ctx.stderr.write(`[prepare-host] ${m}\n`),
       },
     });

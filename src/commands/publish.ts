@@ -2,21 +2,29 @@ import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { PublishRecords } from '../publish/records.ts';
 import { selectItems } from '../publish/select.ts';
-import { createTargetFor, knownForms } from '../publish/targets.ts';
+import { createTargetFor, knownForms, kindOf } from '../publish/targets.ts';
+import { publishKeyFrom, publishKeyOptions, publishKeyUsage } from './sign-options.ts';
 import { runPublish, type PublishSummary, type PublishEvent } from '../publish/publish.ts';
 import { TargetSpecError, PublishRefusedError } from '../publish/errors.ts';
 import type { PublishTarget } from '../publish/target.ts';
 
 const usage = `Usage: nbdforge publish --to TARGET [--to TARGET...] [--family F] [--kernels a,b | --all]
-                       [--gpg-key KEYID] [--url URL] [--insecure] [--json]
+                       (--gpg-key KEYID | --unsigned) [--valid-for DAYS] [--prune-foreign]
+                       [--url URL] [--insecure] [--json]
 
 Publishes modules already in the store (it never builds) where hosts take them. Before anything is
 sent, every module is re-hashed against its manifest. The store records what went where
 (<store>/publish-records.json), so a re-run sends only what a target lacks.
 
 Targets in this build: ${knownForms().join(', ')}
-  dir:PATH       a tree for any static web server: index.json (signed with --gpg-key), the modules,
-                 SHA256SUMS and install.sh (POSIX sh: curl -fsSL URL/install.sh | sh)
+  dir:PATH       a tree for any static web server: index.json (signed with --gpg-key, with a serial
+                 and an expiry hosts check), the modules, install.sh (POSIX sh: curl -fsSL
+                 URL/install.sh | sh) and SHA256SUMS (unsigned: it proves nothing fetched from the
+                 same place; the signed index.json does). The index is rebuilt from the store and
+                 the publish records; anything else found in PATH is refused (exit 3) or, with
+                 --prune-foreign, moved into PATH/.nbdforge-foreign/. A run that fails part-way
+                 (a full disk) removes what it wrote and puts back what it replaced: PATH is left as
+                 the last successful run left it.
 
 Options:
   --to T         where to publish (repeatable)
@@ -24,19 +32,16 @@ Options:
   --kernels a,b  only these kernel releases (refused, naming what the store has, if one is missing)
   --all          every artifact of the selection (the default)
   --module M     module spec (default nbd)
-  --gpg-key K    sign with this gpg secret key (GNUPGHOME is honoured)
+${publishKeyUsage}
   --url URL      where a dir target will be served: install.sh then needs no --from
   --insecure     allow plain http to a registry that is not on a loopback address
-  --unsigned     publish without --gpg-key on purpose (apt: only then does nbdforge.sources say
-                 Trusted: yes, which turns off apt's signature check for the repository)
-  --prune-foreign  move what nbdforge did not write in an apt/yum target (a planted package, a
-                 symlink, an unknown file) into TARGET/.nbdforge-foreign-<time>/ instead of
-                 refusing (exit 3); it is never indexed or signed either way
-  --valid-for D  signed metadata expires after D days (default 30): apt Release Valid-Until
   --json         summary as JSON on stdout
 
 apt:DIR and yum:DIR are rebuilt from the store and the publish records on every run: only packages
-nbdforge wrote there (re-hashed against its records) are indexed. A run that fails part-way (a full
+nbdforge wrote there (re-hashed against its records) are indexed; --valid-for sets apt's Release
+Valid-Until, and only --unsigned makes an apt nbdforge.sources say Trusted: yes (which turns off
+apt's signature check for the repository); --prune-foreign moves their foreign files into
+TARGET/.nbdforge-foreign-<time>/. A run that fails part-way (a full
 disk) leaves the repository as the last successful run left it: everything is staged inside the
 target and renamed into place at the end, and what was replaced is put back on failure.
 
@@ -52,21 +57,24 @@ const publish: Command = {
       kernels: { type: 'string' },
       all: { type: 'boolean', default: false },
       module: { type: 'string', default: 'nbd' },
-      'gpg-key': { type: 'string' },
+      ...publishKeyOptions,
       url: { type: 'string' },
       insecure: { type: 'boolean', default: false },
-      // Shared with the dir target (issue 16): apt and yum read them too.
-      unsigned: { type: 'boolean', default: false },
-      'prune-foreign': { type: 'boolean', default: false },
-      'valid-for': { type: 'string' },
     });
     const tos = values.to ?? [];
     if (tos.length === 0) throw new UsageError(`--to is required (${knownForms().join(' | ')})`);
     if (values.kernels && values.all) throw new UsageError('use --kernels or --all, not both');
     const kernels = values.kernels?.split(',').map((s) => s.trim()).filter(Boolean);
     if (values.kernels !== undefined && !kernels?.length) throw new UsageError('--kernels needs at least one kernel release');
-    const validFor = values['valid-for'];
-    if (validFor !== undefined && !/^[1-9][0-9]{0,3}$/.test(validFor)) throw new UsageError(`--valid-for ${JSON.stringify(validFor)}: a whole number of days, 1 to 9999`);
+    for (const to of tos) {
+      try {
+        kindOf(to);
+      } catch (err) {
+        if (err instanceof TargetSpecError) throw new UsageError(err.message);
+        throw err;
+      }
+    }
+    const key = await publishKeyFrom(values, ctx.env);
     const paths = pathsFrom(values, ctx.env);
     const say = (s: string) => {
       if (!values.json) ctx.stderr.write(`${s}\n`);
@@ -79,10 +87,7 @@ const publish: Command = {
       // One target per family: a family declares its own package channel (yum or apt).
       for (const to of tos)
         for (const family of families)
-          targets.push({ family, target: await createTargetFor(to, {
-            family, gpgKey: values['gpg-key'], insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths,
-            unsigned: values.unsigned, pruneForeign: values['prune-foreign'], validForDays: validFor === undefined ? undefined : Number(validFor),
-          }) });
+          targets.push({ family, target: await createTargetFor(to, { family, ...key, insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths }) });
       let summary: PublishSummary = { ok: true, nothingToPublish: true, targets: [], bytesSent: 0, ms: 0 };
       const records = new PublishRecords(paths.store);
       const tty = ctx.stderr.isTTY && !values.json;

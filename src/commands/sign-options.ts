@@ -1,6 +1,7 @@
 import { UsageError } from './context.ts';
 import { loadSigner, SignerError, type Signer } from '../build/signer.ts';
 import { CertificateError } from '../verify/certificate.ts';
+import { createGpg, GpgKeyError } from '../publish/gpg.ts';
 
 /** `--sign-key KEY --sign-cert CERT`, shared by build and matrix. */
 export const signOptions = {
@@ -24,4 +25,49 @@ export async function signerFrom(values: { 'sign-key'?: string; 'sign-cert'?: st
     if (err instanceof SignerError || err instanceof CertificateError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** `--gpg-key KEY | --unsigned`, `--valid-for DAYS`, `--prune-foreign`: publish's signing and trust, every target. */
+export const publishKeyOptions = {
+  'gpg-key': { type: 'string' },
+  unsigned: { type: 'boolean', default: false },
+  'valid-for': { type: 'string' },
+  'prune-foreign': { type: 'boolean', default: false },
+} as const;
+
+export const publishKeyUsage = `  --gpg-key K    sign with this gpg secret key (GNUPGHOME is honoured); a key that is empty,
+                 unknown, expired or cannot sign is a usage error (exit 2)
+  --unsigned     publish without a signature (needed when there is no --gpg-key): hosts must then
+                 pin the index by sha256 or opt out loudly
+  --valid-for D  a signed index is good for D days (default 30); hosts refuse it after that
+  --prune-foreign  move what nbdforge did not write (files, entries, symlinks) aside into the
+                 target's .nbdforge-foreign/ instead of refusing (exit 3); it is never signed`;
+
+export const DEFAULT_VALID_DAYS = 30;
+
+/**
+ * A key is chosen, or the user said --unsigned: never both, never neither. The key must name one
+ * usable secret key now, before any target is looked at (exit 2 otherwise).
+ */
+export async function publishKeyFrom(
+  values: { 'gpg-key'?: string; unsigned?: boolean; 'valid-for'?: string; 'prune-foreign'?: boolean },
+  env: NodeJS.ProcessEnv,
+): Promise<{ gpgKey?: string; unsigned: boolean; validForDays: number; pruneForeign: boolean }> {
+  const id = values['gpg-key'];
+  const unsigned = values.unsigned === true;
+  const days = values['valid-for'] === undefined ? DEFAULT_VALID_DAYS : Number(values['valid-for']);
+  if (!/^[0-9]+$/.test(values['valid-for'] ?? '30') || !Number.isSafeInteger(days) || days < 1 || days > 3660)
+    throw new UsageError(`--valid-for takes a whole number of days from 1 to 3660, not ${JSON.stringify(values['valid-for'])}`);
+  if (id !== undefined && unsigned) throw new UsageError('--gpg-key and --unsigned exclude each other');
+  if (id === undefined && !unsigned) throw new UsageError('publishing needs a signing key: pass --gpg-key KEYID, or --unsigned to publish without a signature');
+  if (id !== undefined) {
+    if (id.trim() === '') throw new UsageError('--gpg-key is empty: give a key id, fingerprint or e-mail (or --unsigned)');
+    try {
+      await createGpg(env).findKey(id);
+    } catch (err) {
+      if (err instanceof GpgKeyError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  return { gpgKey: id, unsigned, validForDays: days, pruneForeign: values['prune-foreign'] === true };
 }

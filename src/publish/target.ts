@@ -61,15 +61,15 @@ export interface TargetOptions {
   insecure?: boolean;
   /** --url URL: where the published tree will be served (dir: the default source baked into install.sh). */
   baseUrl?: string;
+  /** --unsigned: the user chose to publish without a key (never implied by a missing --gpg-key; apt: only then does the sources file say Trusted: yes). */
+  unsigned?: boolean;
+  /** --prune-foreign: move what nbdforge did not write aside (inside the target) instead of refusing. */
+  pruneForeign?: boolean;
+  /** --valid-for DAYS: how long a signed index is good for (dir: index expiry; apt: Valid-Until). */
+  validForDays?: number;
   env: NodeJS.ProcessEnv;
   paths: Paths;
   signal?: AbortSignal;
-  /** --unsigned: publishing without a key was asked for (apt: only then does the sources file say Trusted: yes). */
-  unsigned?: boolean;
-  /** --prune-foreign: move what nbdforge did not write aside instead of refusing the target. */
-  pruneForeign?: boolean;
-  /** --valid-for DAYS: how long signed metadata stays valid (apt Release Valid-Until); default 30. */
-  validForDays?: number;
   /** The clock (tests). */
   now?: () => Date;
 }

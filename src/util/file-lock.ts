@@ -81,7 +81,14 @@ export async function withFileLock<T>(lock: string, fn: () => Promise<T>, opts: 
     o.signal?.throwIfAborted();
     try {
       const fh = await fs.open(lock, 'wx');
-      await fh.writeFile(ownerStamp());
+      try {
+        await fh.writeFile(ownerStamp());
+      } catch (err) {
+        // A full disk: leave no empty lock (and no open file) behind, the caller sees the ENOSPC.
+        await fh.close().catch(() => undefined);
+        await fs.rm(lock, { force: true });
+        throw Object.assign(err as Error, { code: (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'EIO' : (err as NodeJS.ErrnoException).code });
+      }
       await fh.close();
       break;
     } catch (err) {

@@ -29,6 +29,7 @@ let mislabelled = '';
 let gpg: GpgHome;
 let other: GpgHome;
 let server: { url: string; close: () => Promise<void> };
+let runs = 0;
 
 /** Run without blocking this process: the http server the child talks to lives here too. */
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ code: number; out: string }> {
@@ -47,7 +48,8 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input
 function pipeInstall(fetch: 'curl' | 'wget' | 'busybox wget', shell: string[], dir: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const url = `${server.url}/${dir}`;
   const get = fetch === 'curl' ? 'curl -fsSL "$U/install.sh"' : `${fetch} -qO- "$U/install.sh"`;
-  return run('/bin/sh', ['-c', `${get} | "$@"`, 'sh', ...shell, '-s', '--', '--from', url, ...args], { env: { ...process.env, U: url, ...env } });
+  // each run its own serial state (install.sh keeps the highest serial it accepted per source)
+  return run('/bin/sh', ['-c', `${get} | "$@"`, 'sh', ...shell, '-s', '--', '--from', url, ...args], { env: { ...process.env, U: url, NBDFORGE_STATE_DIR: path.join(tmp, `state-${++runs}`), ...env } });
 }
 
 async function publish(storeDir: string, out: string, extra: string[] = [], env = gpg.env): Promise<void> {
@@ -63,7 +65,7 @@ test.before(async () => {
   await putModule(store, K47);
   [gpg, other] = await Promise.all([gpgHome(), gpgHome('someone else <other@nbdforge.invalid>')]);
   await publish(store, path.join(site, 'good'), ['--gpg-key', gpg.fingerprint]);
-  await publish(store, path.join(site, 'unsigned'));
+  await publish(store, path.join(site, 'unsigned'), ['--unsigned']);
   // a module stored for 56 that is really 47's: the index (signed) says so and the host must refuse.
   // The store refuses such a put and publish refuses to send it (issue 16), so the store is edited
   // by hand and the tree written by the dir target itself, as a publisher without those checks would.
@@ -183,13 +185,15 @@ test('install.sh refuses, naming why: a kernel it lacks (with the list), tampere
 
 test('prepare-host --from URL reads the same tree and checks the same signature', async () => {
   const url = `${server.url}/good/`;
-  const a = await resolveArtifact(openArtifactSource(url, { fingerprint: gpg.fingerprint }), K56);
+  const stateDir = path.join(tmp, 'prepare-host-state');
+  const env = { ...process.env, NBDFORGE_STATE_DIR: stateDir };
+  const a = await resolveArtifact(openArtifactSource(url, { fingerprint: gpg.fingerprint, stateDir }), K56);
   assert.is(a.vermagic, `${K56} SMP preempt mod_unload modversions`);
   const pin = sha(await fs.readFile(path.join(site, 'good', 'index.json')));
-  assert.is((await resolveArtifact(openArtifactSource(url, { indexSha256: pin }), K47)).entry.kernelRelease, K47);
+  assert.is((await resolveArtifact(openArtifactSource(url, { indexSha256: pin, stateDir }), K47)).entry.kernelRelease, K47);
   const refused = async (from: string, trust: object, want: RegExp) => {
     try {
-      await resolveArtifact(openArtifactSource(from, trust), K56);
+      await resolveArtifact(openArtifactSource(from, { ...trust, stateDir }), K56);
     } catch (err) {
       assert.match((err as Error).message, want);
       return;
@@ -204,10 +208,10 @@ test('prepare-host --from URL reads the same tree and checks the same signature'
   await refused(`${server.url}/bad-module/`, { fingerprint: gpg.fingerprint }, /sha256 is [0-9a-f]{64}, the manifest says/);
   await refused(`${server.url}/unsigned/`, { fingerprint: gpg.fingerprint }, /is not signed/);
   // and the CLI: the plan for a host with kernel 56, from the published tree
-  const r = await cli(['prepare-host', '--from', url, '--fingerprint', gpg.fingerprint, '--kernel', K56, '--emit-script', '-']);
+  const r = await cli(['prepare-host', '--from', url, '--fingerprint', gpg.fingerprint, '--kernel', K56, '--emit-script', '-'], env);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^# nbdforge plan "prepare-host": install nbd\.ko for 6\.1\.0-56-amd64 and load it$/m);
-  const n = await cli(['prepare-host', '--from', url, '--kernel', K56, '--emit-script', '-']);
+  const n = await cli(['prepare-host', '--from', url, '--kernel', K56, '--emit-script', '-'], env);
   assert.is(n.code, 3);
   assert.match(n.stderr, /refusing the unverified index/);
 });

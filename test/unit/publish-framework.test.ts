@@ -69,14 +69,14 @@ test('publish records what went where; a re-run sends nothing, says so, in under
 
 test('only what is missing is sent: one kernel added, one published file deleted', async () => {
   const out = path.join(tmp, 'partial');
-  assert.is((await cli(['publish', '--store', store, '--to', `dir:${out}`, '--kernels', K56, '--json'])).code, 0);
-  const r = JSON.parse((await cli(['publish', '--store', store, '--to', `dir:${out}`, '--json'])).stdout);
+  assert.is((await cli(['publish', '--store', store, '--to', `dir:${out}`, '--unsigned', '--kernels', K56, '--json'])).code, 0);
+  const r = JSON.parse((await cli(['publish', '--store', store, '--to', `dir:${out}`, '--unsigned', '--json'])).stdout);
   assert.equal(r.targets[0].published.map((p: { kernelRelease: string }) => p.kernelRelease), [K47]);
   assert.equal(r.targets[0].upToDate, [K56]);
   // the records say published, the target says gone: the target wins
   const idx = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8'));
   await fs.rm(path.join(out, idx.artifacts.find((a: { kernelRelease: string }) => a.kernelRelease === K56).path));
-  const r2 = JSON.parse((await cli(['publish', '--store', store, '--to', `dir:${out}`, '--json'])).stdout);
+  const r2 = JSON.parse((await cli(['publish', '--store', store, '--to', `dir:${out}`, '--unsigned', '--json'])).stdout);
   assert.equal(r2.targets[0].published.map((p: { kernelRelease: string }) => p.kernelRelease), [K56]);
   assert.ok(r2.targets[0].published[0].bytesSent > 1000);
   // signing with a key after an unsigned publish publishes again (the index gets signed)
@@ -88,8 +88,8 @@ test('only what is missing is sent: one kernel added, one published file deleted
 test('two publishes into one directory at once both land in its index', async () => {
   const out = path.join(tmp, 'concurrent');
   const [a, b] = await Promise.all([
-    cli(['publish', '--store', store, '--to', `dir:${out}`, '--kernels', K56]),
-    cli(['publish', '--store', store, '--to', `dir:${out}`, '--kernels', K47]),
+    cli(['publish', '--store', store, '--to', `dir:${out}`, '--unsigned', '--kernels', K56]),
+    cli(['publish', '--store', store, '--to', `dir:${out}`, '--unsigned', '--kernels', K47]),
   ]);
   assert.is(a.code, 0, a.stderr);
   assert.is(b.code, 0, b.stderr);
@@ -108,7 +108,7 @@ test('a stored module that no longer matches its manifest is refused before anyt
   b[b.length >> 1] ^= 0x40;
   await fs.writeFile(f, b);
   const out = path.join(tmp, 'never');
-  const r = await cli(['publish', '--store', bad, '--to', `dir:${out}`]);
+  const r = await cli(['publish', '--store', bad, '--to', `dir:${out}`, '--unsigned']);
   assert.is(r.code, 3, r.stderr);
   assert.match(r.stderr, /no longer match their manifest; nothing was sent/);
   assert.match(r.stderr, new RegExp(`${K47}.*sha256 [0-9a-f]{64}, the manifest says ${entry.sha256}`));
@@ -119,7 +119,7 @@ test('a stored module that no longer matches its manifest is refused before anyt
 test('bad input: unknown kernel (named with what the store has), unknown target kind, unwritable dir, missing gpg key: nothing touched', async () => {
   const before: PublishRecord[] = await records();
   const out = path.join(tmp, 'untouched');
-  const k = await cli(['publish', '--store', store, '--to', `dir:${out}`, '--kernels', '6.1.0-55-amd64']);
+  const k = await cli(['publish', '--store', store, '--to', `dir:${out}`, '--unsigned', '--kernels', '6.1.0-55-amd64']);
   assert.is(k.code, 3);
   assert.match(k.stderr, /holds no nbd\.ko for 6\.1\.0-55-amd64; it holds 6\.1\.0-47-amd64 \(debian12\), 6\.1\.0-56-amd64 \(debian12\)/);
   assert.match(k.stderr, /never builds/);
@@ -134,25 +134,59 @@ test('bad input: unknown kernel (named with what the store has), unknown target 
 
   const file = path.join(tmp, 'a-file');
   await fs.writeFile(file, 'x');
-  const w = await cli(['publish', '--store', store, '--to', `dir:${file}/sub`]);
+  const w = await cli(['publish', '--store', store, '--to', `dir:${file}/sub`, '--unsigned']);
   assert.is(w.code, 3);
   assert.match(w.stderr, /cannot publish to .*a-file\/sub: .*a-file is not a directory/);
   // /proc takes no new files, even from root (a permission check alone would pass for root)
-  const p = await cli(['publish', '--store', store, '--to', 'dir:/proc/nbdforge-publish-test']);
+  const p = await cli(['publish', '--store', store, '--to', 'dir:/proc/nbdforge-publish-test', '--unsigned']);
   assert.is(p.code, 3);
   assert.match(p.stderr, /cannot publish to dir:\/proc\/nbdforge-publish-test: .* is not writable \(\w+ creating a file in \/proc\)/);
 
+  // a key that names nothing usable is a usage error (exit 2), for every target kind (issue 16 item 5)
   const g = await cli(['publish', '--store', store, '--to', `dir:${out}`, '--gpg-key', 'no-such-key@nbdforge.invalid'], gpg.env);
-  assert.is(g.code, 3);
-  assert.match(g.stderr, new RegExp(`gpg key "no-such-key@nbdforge.invalid" not found among the secret keys in ${gpg.home}`));
-  const j = await cli(['publish', '--store', store, '--to', `dir:${out}`, '--gpg-key', 'no-such-key@nbdforge.invalid', '--json'], gpg.env);
-  assert.is(j.code, 3);
-  assert.match(JSON.parse(j.stdout).refused, /not found/);
+  assert.is(g.code, 2, g.stderr);
+  assert.match(g.stderr, new RegExp(`gpg key no-such-key@nbdforge.invalid: no secret key in GNUPGHOME=${gpg.home}`));
 
   assert.not.ok(await exists(out), 'no target directory made');
   assert.not.ok(await exists(path.join(tmp, 'a-file-sub')));
   assert.equal(await records(), before, 'records unchanged');
   assert.equal((await fs.readdir(tmp)).filter((f) => f.startsWith('.nbdforge-probe')), [], 'no probe left behind');
+});
+
+test('explicit unsigned: no key needs --unsigned, an empty or unusable --gpg-key is exit 2, for dir, apt and yum alike; nothing touched', async () => {
+  const before: PublishRecord[] = await records();
+  const out = path.join(tmp, 'no-key');
+  for (const to of [`dir:${out}`, `apt:${out}-apt`, `yum:${out}-yum`]) {
+    const none = await cli(['publish', '--store', store, '--to', to], gpg.env);
+    assert.is(none.code, 2, `${to}: ${none.stderr}`);
+    assert.match(none.stderr, /needs a signing key: pass --gpg-key KEYID, or --unsigned/);
+    const empty = await cli(['publish', '--store', store, '--to', to, '--gpg-key', ''], gpg.env);
+    assert.is(empty.code, 2, `${to}: ${empty.stderr}`);
+    assert.match(empty.stderr, /--gpg-key is empty/);
+    const blank = await cli(['publish', '--store', store, '--to', to, '--gpg-key', ' '], gpg.env);
+    assert.is(blank.code, 2, blank.stderr);
+    const both = await cli(['publish', '--store', store, '--to', to, '--gpg-key', gpg.fingerprint, '--unsigned'], gpg.env);
+    assert.is(both.code, 2, both.stderr);
+    assert.match(both.stderr, /exclude each other/);
+  }
+  // an expired key names nothing usable either
+  const exp = await gpgHome('expired <expired@nbdforge.invalid>');
+  try {
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('gpg', ['--batch', '--quick-set-expire', exp.fingerprint, 'seconds=1'], { env: exp.env, stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 2100));
+    const e = await cli(['publish', '--store', store, '--to', `dir:${out}`, '--gpg-key', exp.fingerprint], exp.env);
+    assert.is(e.code, 2, e.stderr);
+    assert.match(e.stderr, /expired/);
+  } finally {
+    await fs.rm(exp.home, { recursive: true, force: true });
+  }
+  for (const bad of ['0', '-1', 'x', '1.5', '']) {
+    const v = await cli(['publish', '--store', store, '--to', `dir:${out}`, '--unsigned', '--valid-for', bad]);
+    assert.is(v.code, 2, `--valid-for ${bad}: ${v.stderr}`);
+  }
+  assert.not.ok(await exists(out), 'no target directory made');
+  assert.equal(await records(), before, 'records unchanged');
 });
 
 test('records: concurrent writers keep each other\'s records; a newer publish of a key replaces the older', async () => {

@@ -82,7 +82,7 @@ test.before(async () => {
     assert.is(r.exitCode, 0, `publish ${dir}: ${r.stderr}${r.stdout}`);
   };
   await publish('good', ['--gpg-key', fpr]);
-  await publish('unsigned', []);
+  await publish('unsigned', ['--unsigned']);
   for (const d of ['bad-index', 'bad-module']) await fs.copy(path.join(site, 'good'), path.join(site, d));
   const idx = JSON.parse(await fs.readFile(path.join(site, 'good', 'index.json'), 'utf8'));
   const a = idx.artifacts.find((x: { kernelRelease: string }) => x.kernelRelease === newest.release);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { SourceError, type ArtifactSource, type TrustOptions } from './source-error.ts';
 import { verifyDetached, normalizeFingerprint } from '../../rpm-repo/signature.ts';
 import { sha256 } from '../../util/hash.ts';
+import { checkFresh, DEFAULT_STATE_DIR } from './serial-state.ts';
 
 /** Bounds for what an http store may send before the caller knows better (real files are KBs). */
 const MAX_INDEX = 16 * 1024 * 1024;
@@ -22,6 +23,7 @@ const TIMEOUTS = { connectMs: 15_000, headersMs: 30_000, idleMs: 30_000 };
  */
 export class HttpSource implements ArtifactSource {
   readonly location: string;
+  private readonly url: string;
   private readonly base: string;
   private readonly t: typeof TIMEOUTS;
   /** manifest.json sha256 per artifact key, from a published directory's (verified) index. */
@@ -31,6 +33,7 @@ export class HttpSource implements ArtifactSource {
     private readonly trust: TrustOptions = {},
     timeouts: Partial<typeof TIMEOUTS> = {},
   ) {
+    this.url = url;
     this.base = url.endsWith('/') ? url : `${url}/`;
     this.location = redact(url);
     this.t = { ...TIMEOUTS, ...timeouts };
@@ -98,6 +101,11 @@ export class HttpSource implements ArtifactSource {
     const raw = await this.get('index.json', MAX_INDEX);
     await this.verifyIndex(raw);
     const value = await this.json('index.json', MAX_INDEX, raw);
+    // A published directory (the format field is inside what was verified) must be fresh.
+    if ((value as { format?: unknown })?.format === 'nbdforge-dir') {
+      const t = this.trust;
+      await checkFresh(value as object, this.url, this.shown('index.json'), { stateDir: t.stateDir ?? DEFAULT_STATE_DIR, now: t.now?.() ?? new Date(), warn: t.warn });
+    }
     try {
       const artifacts = validateIndex(value, this.shown('index.json')).artifacts;
       // A published directory's index pins each manifest by sha256 (nbdforge publish --to dir:).

@@ -28,6 +28,9 @@ export interface TrustOptions {
   indexSha256?: string;
   /** NBDFORGE_INSECURE_NO_SIGNATURE=1: take the index unverified (warned about). */
   insecureNoSignature?: boolean;
+  /** Where the highest accepted serial per source is kept (serial-state.ts); default /var/lib/nbdforge. */
+  stateDir?: string;
+  now?: () => Date;
   warn?: (message: string) => void;
 }
 

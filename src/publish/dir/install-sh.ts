@@ -24,7 +24,9 @@ export function renderInstallSh(i: InstallShInput): string {
   if (i.fingerprint !== undefined && !/^[0-9A-F]{40}$/.test(i.fingerprint)) throw new Error(`bad fingerprint ${i.fingerprint}`);
   if ((i.fingerprint === undefined) !== (i.publicKey === undefined)) throw new Error('fingerprint and public key go together');
   // The values land inside single quotes or a quoted heredoc: refuse anything that could end them.
-  if (i.url !== undefined && !/^(https?:\/\/)[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+$/.test(i.url)) throw new Error(`--url must be an http(s) URL without quotes or spaces: ${i.url}`);
+  // No quotes, spaces, '$', '`', ';', '&', '(', ')', '!', '*' or brackets either: hosts paste it into shells.
+  if (i.url !== undefined && !/^https?:\/\/[A-Za-z0-9][A-Za-z0-9._~:/?#@%+=,-]*$/.test(i.url))
+    throw new Error(`--url must be a plain http(s) URL (letters, digits and . _ ~ : / ? # @ % + = , - only): ${JSON.stringify(i.url)}`);
   if (/['\n]/.test(i.generator)) throw new Error('bad generator text');
   const key = i.publicKey ? (Buffer.from(i.publicKey).toString('base64').match(/.{1,76}/g) ?? []).join('\n') : '';
   return TEMPLATE.replace('@GENERATOR@', i.generator)

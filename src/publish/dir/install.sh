@@ -11,6 +11,8 @@
 #      against the key embedded below, pinned by fingerprint; or checks index.json against
 #      --index-sha256 when given. NBDFORGE_INSECURE_NO_SIGNATURE=1 skips this, loudly.
 #   2. picks the module for `uname -r` (or lists the kernels the directory has);
+#   2a. refuses an index that expired (publish --valid-for) or whose serial is lower than one this
+#      host already accepted from the same source (an older signed tree served again);
 #   3. downloads it and checks its size, sha256 and vermagic against the signed index;
 #   4. downloads prepare-host's plan for this kernel, checks its sha256, and runs it: install into
 #      /lib/modules/<release>/extra, depmod, modprobe, persist; a failing step undoes the others.
@@ -40,24 +42,63 @@ ni_bytes() { set -- $(wc -c <"$1"); echo "$1"; }
 ni_hash() { ni_h=$(sha256sum "$1" 2>/dev/null) || return 1; printf '%s\n' "${ni_h%% *}"; }
 
 # ni_fetch REL OUT MAXBYTES: from the http(s) URL or the local directory the index came from.
+# Every download is capped at MAXBYTES+1 bytes by head -c whatever the server announces (or does
+# not), bounded in time (curl: --max-time and a minimum speed; wget: a read timeout, two tries at
+# most, and timeout(1) around it when the host has one), and never retried without end.
 ni_fetch() {
-  rm -f "$2"
+  rm -f "$2" "$NI_T/rc"
+  ni_cap=$(($3 + 1))
   case "$NI_FROM" in
     http://* | https://*)
       ni_u="${NI_FROM%/}/$1"
       if [ "$NI_DL" = curl ]; then
-        curl -fsSL --proto '=http,https' --max-filesize "$3" -o "$2" "$ni_u" </dev/null
+        { curl -fsSL --proto '=http,https' --proto-redir '=http,https' --max-filesize "$3" --max-time 600 \
+            --connect-timeout 30 --speed-limit 1024 --speed-time 30 "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
       else
-        wget -q -O "$2" "$ni_u" </dev/null
-      fi || { rm -f "$2"; ni_say "cannot download $ni_u"; return 1; }
+        { $NI_TIMEOUT wget -q $NI_WGET_OPTS -O - "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
+      fi
+      ni_n=$(ni_bytes "$2")
+      [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected; refusing the rest"; rm -f "$2"; return 1; }
+      ni_rc=$(cat "$NI_T/rc" 2>/dev/null)
+      [ "$ni_rc" = 0 ] || { rm -f "$2"; ni_say "cannot download $ni_u ($NI_DL exit ${ni_rc:-?})"; return 1; }
       ;;
     *)
       ni_u="${NI_FROM%/}/$1"
-      cp "$ni_u" "$2" </dev/null || return 1
+      head -c "$ni_cap" <"$ni_u" >"$2" || return 1
       ;;
   esac
   ni_n=$(ni_bytes "$2")
-  [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: $ni_n bytes, more than the $3 expected"; rm -f "$2"; return 1; }
+  [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected"; rm -f "$2"; return 1; }
+}
+
+# Rollback protection: the index's serial may only grow, per source, and it expires. The highest
+# serial accepted from each source is kept in $NBDFORGE_STATE_DIR/serials/<sha256 of the source>
+# (default /var/lib/nbdforge/serials/; nbdforge prepare-host --from URL reads and writes the same).
+ni_fresh() {
+  ni_head=$(head -n 1 "$NI_T/index.json")
+  ni_serial=$(printf '%s\n' "$ni_head" | sed -n 's/.*"serial":\([0-9][0-9]*\)[,}].*/\1/p')
+  ni_expires=$(printf '%s\n' "$ni_head" | sed -n 's/.*"expires":\([0-9][0-9]*\)[,}].*/\1/p')
+  ni_until=$(printf '%s\n' "$ni_head" | sed -n 's/.*"validUntil":"\([0-9TZ:.-]*\)".*/\1/p')
+  [ -n "$ni_serial" ] && [ -n "$ni_expires" ] && [ ${#ni_serial} -le 15 ] && [ ${#ni_expires} -le 15 ] \
+    || ni_refuse "index.json carries no serial and expiry (published by an nbdforge without rollback protection, or replayed from then): publish it again"
+  ni_now=$(date +%s)
+  case "$ni_now" in *[!0-9]* | '') ni_refuse "cannot read the clock (date +%s gave \"$ni_now\")" ;; esac
+  [ "$ni_now" -lt "$ni_expires" ] || ni_refuse "index.json (serial $ni_serial) expired at ${ni_until:-$ni_expires}: the publisher must publish again (nbdforge publish --valid-for DAYS)"
+  ni_src=$NI_FROM
+  while :; do case "$ni_src" in */) ni_src=${ni_src%/} ;; *) break ;; esac; done
+  ni_id=$(printf '%s' "$ni_src" | sha256sum) || ni_refuse "sha256sum failed"
+  NI_STATE_FILE="${NBDFORGE_STATE_DIR:-/var/lib/nbdforge}/serials/${ni_id%% *}"
+  ni_seen=''
+  [ ! -f "$NI_STATE_FILE" ] || read -r ni_seen ni_rest <"$NI_STATE_FILE" || :
+  case "$ni_seen" in *[!0-9]*) ni_refuse "$NI_STATE_FILE is damaged (\"$ni_seen\"): check it, or remove it to trust $ni_src afresh" ;; esac
+  if [ -n "$ni_seen" ] && [ "$ni_serial" -lt "$ni_seen" ]; then
+    ni_refuse "index.json has serial $ni_serial, older than serial $ni_seen this host already accepted from $ni_src: an older tree served again (rollback)"
+  fi
+  ni_say "index.json serial $ni_serial (this host had ${ni_seen:-none}), valid until ${ni_until:-$ni_expires}"
+  if [ -z "$ni_seen" ] || [ "$ni_serial" -gt "$ni_seen" ]; then
+    { mkdir -p "${NI_STATE_FILE%/*}" && printf '%s %s\n' "$ni_serial" "$ni_src" >"$NI_STATE_FILE.new" && mv -f "$NI_STATE_FILE.new" "$NI_STATE_FILE"; } 2>/dev/null \
+      || ni_say "WARNING: cannot record serial $ni_serial in $NI_STATE_FILE: a later rollback to an older tree will not be noticed here"
+  fi
 }
 
 ni_verify_index() {
@@ -116,6 +157,11 @@ main() {
     esac
   done
   [ -n "$NI_FROM" ] || { ni_say "where from? this install.sh was published without --url"; ni_usage; }
+  # an http(s) URL without quotes, spaces or shell characters, or a local directory
+  case "$NI_FROM" in
+    http://* | https://*) case "$NI_FROM" in *[!A-Za-z0-9._~:/?#@%+=,-]*) ni_say "--from: not a plain http(s) URL: $NI_FROM"; ni_usage ;; esac ;;
+    [A-Za-z]*:*) case "${NI_FROM%%:*}" in *[!A-Za-z0-9+.-]*) ;; *) ni_say "--from takes an http(s) URL or a directory, not $NI_FROM"; ni_usage ;; esac ;;
+  esac
   [ -z "$NI_PIN" ] || ni_hex64 "$NI_PIN" || { ni_say "--index-sha256 takes 64 lower-case hex digits"; ni_usage; }
   [ -z "$NI_KERNEL" ] || [ -n "$NI_SAVE" ] || { ni_say "--kernel goes with --download-only (an install is always for the running kernel)"; ni_usage; }
   PATH=$PATH:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
@@ -129,10 +175,16 @@ main() {
       if [ "${NBDFORGE_DOWNLOADER:-}" != wget ] && command -v curl >/dev/null 2>&1; then NI_DL=curl
       elif command -v wget >/dev/null 2>&1; then NI_DL=wget
       else ni_refuse "neither curl nor wget is installed"; fi
+      # GNU wget: a read timeout and two tries (its default is 20, and it re-fetches a cut body);
+      # busybox wget takes neither and does not retry.
+      NI_WGET_OPTS=''
+      if wget --version 2>/dev/null | grep -q 'GNU Wget'; then NI_WGET_OPTS='-T 30 -t 2'; fi
+      NI_TIMEOUT=''
+      if timeout 5 true 2>/dev/null; then NI_TIMEOUT='timeout 600'; fi
       ;;
     *) NI_DL=cp ;;
   esac
-  for ni_t in sha256sum sed grep mktemp wc tr; do
+  for ni_t in sha256sum sed grep mktemp wc tr head date; do
     command -v "$ni_t" >/dev/null 2>&1 || ni_refuse "$ni_t is not installed"
   done
   NI_T=$(mktemp -d "${TMPDIR:-/tmp}/nbdforge-install.XXXXXX") || ni_refuse "cannot create a temporary directory"
@@ -141,6 +193,7 @@ main() {
 
   ni_fetch index.json "$NI_T/index.json" 16777216 || ni_refuse "cannot read index.json from $NI_FROM"
   ni_verify_index
+  ni_fresh
 
   NI_R=${NI_KERNEL:-$(uname -r)}
   case "$NI_R" in *[!A-Za-z0-9._+-]* | '') ni_refuse "unusable kernel release \"$NI_R\"" ;; esac

@@ -24,6 +24,14 @@ export interface DirIndex {
   format: 'nbdforge-dir';
   generator: string;
   generatedAt: string;
+  /**
+   * Rollback protection: grows with every publish (at least the publish time in Unix seconds);
+   * hosts remember the highest they accepted per source and refuse a lower one.
+   */
+  serial?: number;
+  /** The index is not to be believed after this (ISO), also as Unix seconds for install.sh's sh. */
+  validUntil?: string;
+  expires?: number;
   artifacts: DirIndexEntry[];
 }
 
@@ -41,7 +49,7 @@ const SAFE = /^[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+)*$/;
 const SAFE_TEXT = /^[A-Za-z0-9._+ -]+$/;
 
 export function renderIndex(idx: DirIndex): string {
-  const head = JSON.stringify({ schema: idx.schema, format: idx.format, generator: idx.generator, generatedAt: idx.generatedAt });
+  const head = JSON.stringify({ schema: idx.schema, format: idx.format, generator: idx.generator, generatedAt: idx.generatedAt, serial: idx.serial, validUntil: idx.validUntil, expires: idx.expires });
   const lines = idx.artifacts.map((a) => JSON.stringify(a));
   return `${head.slice(0, -1)},"artifacts":[\n${lines.join(',\n')}\n]}\n`;
 }
@@ -60,6 +68,7 @@ export function parseIndex(text: string, where: string): DirIndex {
   }
   if (v?.schema !== 1 || v.format !== 'nbdforge-dir' || !Array.isArray(v.artifacts)) throw new DirIndexError(`${where}: not a nbdforge published directory index`);
   v.artifacts.forEach((a, i) => checkEntry(a, `${where}: artifacts[${i}]`));
+  for (const f of ['serial', 'expires'] as const) if (v[f] !== undefined && !(Number.isSafeInteger(v[f]) && v[f]! >= 0)) throw new DirIndexError(`${where}: bad field "${f}"`);
   return v;
 }
 
