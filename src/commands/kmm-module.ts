@@ -71,7 +71,7 @@ const kmm: Command = {
       ? values.kernels.split(',').map((k) => k.trim()).filter(Boolean)
       : await publishedKernels(image, { env: ctx.env, insecure: values.insecure });
     if (kernels.length === 0) {
-      ctx.stderr.write(`nbdforge kmm-module: no kernels published at ${image.registry}/${image.repository}; run nbdforge publish --to oci://${image.registry}/${image.repository} first\n`);
+      ctx.stderr.write(`nbdforge kmm-module: no kernels published at ${image.registry}/${image.repository}; run nbdforge publish --to oci://${image.registry}/${image.repository} --gpg-key KEY (or --unsigned) first\n`);
       return 1;
     }
     let resource: ReturnType<typeof kmmModule>;

@@ -74,7 +74,7 @@ for (const name of ['prepare-host --emit-script -', 'kmm-module', 'map --dry-run
 }
 
 test('publish --json: a slow pipe reader gets the whole report', async () => {
-  const args = (to: string) => ['publish', '--store', store(), '--to', `dir:${to}`, '--json'];
+  const args = (to: string) => ['publish', '--store', store(), '--to', `dir:${to}`, '--unsigned', '--json'];
   const a = path.join(tmp, 'site-file');
   const b = path.join(tmp, 'site-pipe');
   const file = toFile(args(a), env, path.join(tmp, 'publish.out'));

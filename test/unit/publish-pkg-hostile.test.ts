@@ -202,13 +202,17 @@ test('apt: a recorded .deb changed since it was written is refused; Valid-Until 
   assert.is(r.code, 3, r.stderr + r.stdout);
   assert.match(r.stderr, /"pool\/nbd-modules-6\.1\.0-56-amd64_[^"]+\.deb": changed since nbdforge wrote it/);
 
+  // no key and no --unsigned: refused before anything is written (so never a Trusted: yes by default)
   const plain = path.join(tmp, 'apt3-plain');
   r = await publish(store, `apt:${plain}`, ['--valid-for', '7']);
+  assert.is(r.code, 2, r.stderr + r.stdout);
+  assert.match(r.stderr, /needs a signing key: pass --gpg-key KEYID, or --unsigned/);
+  assert.is(await fs.stat(plain).catch(() => null), null);
+  const seven = path.join(tmp, 'apt3-seven');
+  r = await publish(store, `apt:${seven}`, [...signed(), '--valid-for', '7']);
   assert.is(r.code, 0, r.stderr + r.stdout);
-  const src = await fs.readFile(path.join(plain, 'nbdforge.sources'), 'utf8');
-  assert.not.match(src, /Trusted/m);
-  assert.match(src, /apt refuses this repository/);
-  const rel7 = await fs.readFile(path.join(plain, 'Release'), 'utf8');
+  assert.not.match(await fs.readFile(path.join(seven, 'nbdforge.sources'), 'utf8'), /Trusted/m);
+  const rel7 = await fs.readFile(path.join(seven, 'Release'), 'utf8');
   assert.is(Date.parse(/^Valid-Until: (.*)$/m.exec(rel7)![1]) - Date.parse(/^Date: (.*)$/m.exec(rel7)![1]), 7 * 86_400_000);
   const plain2 = path.join(tmp, 'apt3-unsigned');
   r = await publish(store, `apt:${plain2}`, ['--unsigned']);
