@@ -5,6 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { createHash, type Hash } from 'node:crypto';
 import got from 'got';
 import { ChecksumError, FetchError, isRetryableStatus } from './errors.ts';
+import type { NetLimits } from './limits.ts';
+import { connectTimeouts, type TransferWatch } from './watch.ts';
 
 /** One attempt at filling `part` from a source. The hash covers the bytes on disk, in order. */
 export interface TransferResult {
@@ -18,8 +20,11 @@ export interface TransferOptions {
   part: string;
   /** Expected total size, when the integrity chain gives one. */
   size?: number;
+  /** For a local file: the caller's signal. */
   signal?: AbortSignal;
-  timeouts: { connectMs: number; idleMs: number };
+  /** For http: the clock of the whole download (every attempt) and its limits. */
+  watch?: TransferWatch;
+  limits: NetLimits;
   /** Called with the bytes now on disk and the total when known. */
   onBytes: (received: number, total: number | undefined, resumedFrom: number) => void;
 }
@@ -34,7 +39,7 @@ async function hashPrefix(file: string, bytes: number): Promise<Hash> {
   return h;
 }
 
-function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: number, onBytes: TransferOptions['onBytes'], cap?: { max: number; url: string }): Transform {
+function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: number, onBytes: TransferOptions['onBytes'], cap?: { max: number; url: string }, watch?: TransferWatch): Transform {
   let received = start;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -42,6 +47,7 @@ function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: 
       if (cap && received + chunk.length > cap.max) return cb(new ChecksumError(`${cap.url}: the server sent more than the ${cap.max} bytes the repodata announces; refusing the rest`, cap.url));
       hash.update(chunk);
       received += chunk.length;
+      watch?.bytes(chunk.length);
       onBytes(received, total, resumedFrom);
       cb(null, chunk);
     },
@@ -72,13 +78,14 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
   if (o.size !== undefined && offset === o.size && offset > 0) {
     return { digest: (await hashPrefix(o.part, offset)).digest('hex'), size: offset, resumedFrom: offset };
   }
+  const watch = o.watch!;
   const stream = got.stream(url, {
     headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
     decompress: false,
     retry: { limit: 0 },
     throwHttpErrors: false,
-    timeout: { connect: o.timeouts.connectMs, socket: o.timeouts.idleMs, response: o.timeouts.idleMs },
-    signal: o.signal,
+    timeout: connectTimeouts(o.limits),
+    signal: watch.attempt(),
   });
   const response = await new Promise<{ statusCode: number; statusMessage?: string; headers: Record<string, string | string[] | undefined> }>(
     (resolve, reject) => {
@@ -86,6 +93,7 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
       stream.once('error', reject);
     },
   );
+  watch.gotHeaders();
   const status = response.statusCode;
   const fail = (msg: string, retryable: boolean): never => {
     stream.destroy();
@@ -111,7 +119,7 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
   }
   if (o.size !== undefined && total !== undefined && total !== o.size) fail(`server has ${total} bytes, expected ${o.size}`, false);
   const hash = await hashPrefix(o.part, offset);
-  await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes, o.size === undefined ? undefined : { max: o.size, url }), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
+  await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes, o.size === undefined ? undefined : { max: o.size, url }, watch), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
   const size = await fileSize(o.part);
   if (total !== undefined && size !== total) throw new FetchError(`${url}: transfer ended at ${size} of ${total} bytes`, url, status, true);
   return { digest: hash.digest('hex'), size, resumedFrom: offset };
