@@ -7,5 +7,5 @@ export { parseLocation, joinLocation, type Location } from './location.ts';
 export { mapLimit } from './pool.ts';
 export { defaultRetryPolicy, type RetryPolicy } from './backoff.ts';
 export { createProgressRenderer, ProgressTracker, formatBytes, formatEta } from './progress.ts';
-export { DEFAULT_NET_LIMITS, netLimits, timeoutFrom, deadlineMs, TIMEOUT_ENV, TIMEOUT_USAGE, TimeoutValueError, type NetLimits } from './limits.ts';
+export { DEFAULT_NET_LIMITS, netLimits, timeoutFrom, deadlineMs, TIMEOUT_ENV, timeoutHelp, TimeoutValueError, type NetLimits } from './limits.ts';
 export { TransferWatch, TransferEndedError, stderrReporter, connectTimeouts, type Bound, type NetOptions, type NetReporter } from './watch.ts';

@@ -30,11 +30,16 @@ export const DEFAULT_NET_LIMITS: Readonly<NetLimits> = Object.freeze({
 /** The environment variable that sets --timeout for every command. */
 export const TIMEOUT_ENV = 'NBDFORGE_TIMEOUT';
 
-/** The help text of --timeout, shared by every command that fetches. */
-export const TIMEOUT_USAGE =
-  `  --timeout S       bound each download to S seconds (default ${DEFAULT_NET_LIMITS.floorMs / 1000}, env ${TIMEOUT_ENV}); a larger\n` +
-  `                    file gets longer while it averages ${DEFAULT_NET_LIMITS.minRate / 1024} KiB/s over ${DEFAULT_NET_LIMITS.rateWindowMs / 1000} s; it also caps\n` +
-  `                    the connect (${DEFAULT_NET_LIMITS.connectMs / 1000} s), idle (${DEFAULT_NET_LIMITS.idleMs / 1000} s) and rate-window times`;
+/** The help text of --timeout, shared by every command that fetches; `col` is where descriptions start. */
+export function timeoutHelp(col: number): string {
+  const d = DEFAULT_NET_LIMITS;
+  const pad = ' '.repeat(col);
+  return [
+    `${'  --timeout S'.padEnd(col)}bound each download to S seconds (default ${d.floorMs / 1000}, env ${TIMEOUT_ENV});`,
+    `${pad}a larger file gets longer while it averages ${d.minRate / 1024} KiB/s over ${d.rateWindowMs / 1000} s;`,
+    `${pad}connect (${d.connectMs / 1000} s), idle (${d.idleMs / 1000} s) and that window never exceed S`,
+  ].join('\n');
+}
 
 /**
  * `--timeout S` (or NBDFORGE_TIMEOUT): S seconds is the floor of every total deadline, and no other

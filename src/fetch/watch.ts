@@ -17,14 +17,15 @@ export interface NetReporter {
 export class TransferEndedError extends FetchError {
   override name = 'TransferEndedError';
   constructor(
-    message: string,
+    /** The message without the URL in front, for callers that put their own (GET <url>: ...). */
+    readonly reason: string,
     url: string,
     readonly bound: Bound,
     readonly received: number,
     readonly elapsedMs: number,
     retryable = false,
   ) {
-    super(message, url, undefined, retryable);
+    super(`${url}: ${reason}`, url, undefined, retryable);
   }
 }
 
@@ -85,6 +86,10 @@ export class TransferWatch {
   /** Aborted at the deadline, by the rate rule or by the caller's signal: backoff sleeps use it. */
   get signal(): AbortSignal {
     return this.outer.signal;
+  }
+
+  get limits(): NetLimits {
+    return this.o.limits;
   }
 
   get received(): number {
@@ -187,7 +192,7 @@ export class TransferWatch {
       deadline: `not finished at its deadline of ${s(this.deadline - this.t0)} (${got}; a transfer gets at least ${s(l.floorMs)}, more for a larger file at ${rate(l)})`,
     };
     // Idle may be worth a retry (resume) while the deadline lasts; the others would only repeat.
-    this.ended = new TransferEndedError(`${this.o.url}: ${why[bound]}; ${HINT}`, this.o.url, bound, this.total, t - this.t0, bound === 'idle' || bound === 'connect');
+    this.ended = new TransferEndedError(`${why[bound]}; ${HINT}`, this.o.url, bound, this.total, t - this.t0, bound === 'idle' || bound === 'connect');
     if (bound === 'idle' || bound === 'connect') this.attemptAc?.abort(this.ended);
     else this.outer.abort(this.ended);
   }

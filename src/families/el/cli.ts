@@ -12,6 +12,8 @@ import { CatalogMissingError } from './catalog/index.ts';
 import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
 import { familyDataDir, loadElData, readElCatalog, syncElCatalog, type ElCatalog, type ElKernel, type ElSyncResult } from './catalog/index.ts';
 import { UsageError } from '../../commands/context.ts';
+import { netOptionsFrom, timeoutHelp } from '../../commands/net-options.ts';
+import type { NetOptions } from '../../fetch/index.ts';
 
 export interface ListElOptions {
   family: string;
@@ -68,6 +70,8 @@ export interface SyncElOptions {
   /** Where a progress line goes when it is a TTY (normally ctx.stderr). */
   progress?: NodeJS.WritableStream & { isTTY?: boolean };
   signal?: AbortSignal;
+  /** The fetch door's bounds and waiting line (--timeout, NBDFORGE_TIMEOUT). */
+  net?: NetOptions;
 }
 
 /** Refresh the catalog from the vault's signed repodata; returns what was written. */
@@ -90,6 +94,7 @@ export async function syncEl(o: SyncElOptions): Promise<ElSyncResult> {
       allowUnsignedRepodata: o.allowUnsignedRepodata,
       concurrency: o.concurrency,
       signal: o.signal,
+      net: o.net,
       onProgress: renderer?.onProgress,
     });
   } finally {
@@ -170,6 +175,7 @@ export function createElCli(family: string, example: string): FamilyCli {
         vault: { type: 'string' },
         'allow-partial': { type: 'boolean', default: false },
         'allow-unsigned-repodata': { type: 'boolean', default: false },
+        timeout: { type: 'string' },
       },
       usage: [
         `${pad('--kernels a,b')}only these kernels (list)`,
@@ -177,11 +183,13 @@ export function createElCli(family: string, example: string): FamilyCli {
         `${' '.repeat(30)}(default: kernels/${family}/releases.json's, or ${ENV}_VAULT)`,
         `${pad('--allow-partial')}write the catalog from the repositories that verified`,
         `${pad('--allow-unsigned-repodata')}accept repositories without repomd.xml.asc (RPM signatures still checked)`,
+        timeoutHelp(30).replace(/^(.{30})/, `$1${family}: `),
       ].join('\n'),
       async run({ sync, values, paths, env, json, out, err }) {
         const dataDir = env[`${ENV}_DATA`] ? path.resolve(env[`${ENV}_DATA`]!) : undefined;
         if (sync) {
           if (values.kernels) throw new UsageError('--kernels selects from the catalog; `sync` reads whole point releases (--release)');
+          const net = netOptionsFrom({ timeout: str(values.timeout), json }, { env, stderr: err });
           const ac = new AbortController();
           const onSignal = () => ac.abort(new Error('interrupted'));
           process.once('SIGINT', onSignal);
@@ -194,8 +202,9 @@ export function createElCli(family: string, example: string): FamilyCli {
               release: str(values.release),
               allowPartial: values['allow-partial'] === true,
               allowUnsignedRepodata: values['allow-unsigned-repodata'] === true,
-              progress: err,
+              progress: json ? undefined : err,
               signal: ac.signal,
+              net,
             });
             if (json) out.write(JSON.stringify({ family, file: r.file, catalog: r.catalog, problems: r.problems.map((p) => ({ repo: p.repo, error: p.error.message })) }, null, 2) + '\n');
             else out.write(formatElSync(r) + '\n');
@@ -204,7 +213,7 @@ export function createElCli(family: string, example: string): FamilyCli {
             process.off('SIGINT', onSignal);
           }
         }
-        if (values.vault || values['allow-partial'] || values['allow-unsigned-repodata']) throw new UsageError('--vault, --allow-partial and --allow-unsigned-repodata go with `kernels sync`');
+        if (values.vault || values['allow-partial'] || values['allow-unsigned-repodata'] || values.timeout) throw new UsageError('--vault, --allow-partial, --allow-unsigned-repodata and --timeout go with `kernels sync`');
         try {
           const kernels = str(values.kernels)?.split(',').map((s) => s.trim()).filter(Boolean);
           const r = await listEl({ family, cacheDir: paths.cache, release: str(values.release), kernels });

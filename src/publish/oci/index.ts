@@ -33,7 +33,7 @@ export async function pushOne(c: RegistryClient, p: Pushable, onBlob?: (digest: 
 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
   const ref = parseReference(spec, { allowTag: false });
-  const client = new RegistryClient(ref, { insecure: opts.insecure, env: opts.env, signal: opts.signal });
+  const client = new RegistryClient(ref, { insecure: opts.insecure, env: opts.env, signal: opts.signal, net: opts.net });
   return {
     spec: formatReference(ref),
     kind: 'oci',

@@ -1,4 +1,7 @@
 /**
+ * Every request runs under the fetch door's bounds (opts.net): each blob's deadline follows the
+ * size its descriptor announces, so the whole pull ends within the sum of its transfers' bounds.
+ *
  * `nbdforge pull oci://HOST/REPO:TAG`: fetch an image nbdforge published, prove it is what it
  * claims (manifest and layer digests, the module's sha256 against the label and the manifest, its
  * vermagic read from the ELF), fetch the proof beside it, and store the artifact.
@@ -34,7 +37,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   };
   const img = await getManifest(c, ref.digest ?? ref.tag!);
   const manifest = parseImageManifest(img.body, where);
-  const config = parseImageConfig(await getBlob(c, manifest.config.digest, 1 << 20), where);
+  const config = parseImageConfig(await getBlob(c, manifest.config.digest, 1 << 20, manifest.config.size), where);
   const lab = config.labels;
   for (const k of [L.kernelRelease, L.module, L.moduleSha256, L.vermagic, L.manifestDigest, L.modulePath])
     if (typeof lab[k] !== 'string' || !lab[k]) bad(`label ${k} missing: not an image nbdforge published`);
@@ -45,7 +48,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   let ko: Buffer | undefined;
   for (let i = manifest.layers.length - 1; i >= 0 && !ko; i--) {
     const l = manifest.layers[i];
-    const blob = await getBlob(c, l.digest, MAX_LAYER);
+    const blob = await getBlob(c, l.digest, MAX_LAYER, l.size);
     ko = await fileInTar(layerTar(blob, l.mediaType, config.diffIds[i], `${where} layer ${l.digest}`), lab[L.modulePath]);
   }
   if (!ko) bad(`no ${lab[L.modulePath]} in any layer`);
@@ -64,14 +67,14 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   const mLayer = proof.layers.find((l) => l.mediaType === PROOF_MANIFEST);
   const dLayer = proof.layers.find((l) => l.mediaType === PROOF_DEBUG);
   if (!mLayer || !dLayer) bad('proof lacks the manifest or the debug module');
-  const manifestJson = await getBlob(c, mLayer.digest, 1 << 20);
+  const manifestJson = await getBlob(c, mLayer.digest, 1 << 20, mLayer.size);
   if (digestOf(manifestJson) !== lab[L.manifestDigest]) bad(`artifact manifest is ${digestOf(manifestJson)}, the label says ${lab[L.manifestDigest]}`);
   const m = parseManifest(JSON.parse(manifestJson.toString('utf8')), `${where} manifest.json`);
   if (m.sha256 !== lab[L.moduleSha256] || m.kernelRelease !== release || m.module !== lab[L.module] || m.vermagic !== vermagic)
     bad('artifact manifest disagrees with the image labels (sha256, kernel, module or vermagic)');
   let debug: Buffer;
   try {
-    debug = gunzipSync(await getBlob(c, dLayer.digest, MAX_LAYER), { maxOutputLength: MAX_LAYER });
+    debug = gunzipSync(await getBlob(c, dLayer.digest, MAX_LAYER, dLayer.size), { maxOutputLength: MAX_LAYER });
   } catch (err) {
     if (err instanceof RegistryError) throw err;
     return bad(`debug module does not gunzip within ${MAX_LAYER} bytes`);
