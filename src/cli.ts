@@ -52,7 +52,8 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
       full.stderr.write(redact(`nbdforge ${name}: ${e.message}\n`));
       return 2;
     }
-    full.stderr.write(redact(`nbdforge ${name}: ${e.name && e.name !== 'Error' ? e.name + ': ' : ''}${e.message}\n`));
+    // The message is written for a person (what, where, what to try); class names stay out of it.
+    full.stderr.write(redact(`nbdforge ${name}: ${e.message}\n`));
     if (e.cause instanceof Error && !e.message.includes(e.cause.message)) full.stderr.write(redact(`  caused by: ${e.cause.message}\n`));
     if (full.env.NBDFORGE_DEBUG) full.stderr.write(redact(`${e.stack}\n`));
     // An error may say which part of the contract it is: 2 the user's input, 3 refused with nothing touched.

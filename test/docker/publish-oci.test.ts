@@ -252,7 +252,8 @@ test('registry down: check and pull fail naming the registry and the fix; nothin
   const dir = path.join(tmp, 'down-store');
   const r = cli(['pull', `oci://127.0.0.1:${port}/nbd:${KERNELS[0]}`, '--store', dir]);
   assert.is(r.status, 1);
-  assert.match(r.stderr, /RegistryError: oci:\/\/127\.0\.0\.1:\d+\/nbd: .*is the registry running/);
+  assert.match(r.stderr, /nbdforge pull: oci:\/\/127\.0\.0\.1:\d+\/nbd: .*is the registry running/);
+  assert.not.match(r.stderr, /RegistryError/, 'no internal class names');
   assert.is(await fs.stat(dir).catch(() => null), null);
 });
 
