@@ -62,6 +62,8 @@ export class TransferWatch {
   private readonly outer = new AbortController();
   private attemptAc?: AbortController;
   private attemptAt = this.t0;
+  /** When this attempt's headers came (the rate rule measures the body), else its start. */
+  private bodyAt = this.t0;
   private lastByte = this.t0;
   private total = 0;
   private samples: Array<{ t: number; n: number }> = [];
@@ -104,7 +106,7 @@ export class TransferWatch {
     const ac = this.attemptAc;
     if (this.outer.signal.aborted) ac.abort(this.outer.signal.reason);
     else this.outer.signal.addEventListener('abort', () => ac.abort(this.outer.signal.reason), { once: true });
-    this.attemptAt = this.lastByte = Date.now();
+    this.attemptAt = this.lastByte = this.bodyAt = Date.now();
     this.headers = false;
     this.samples = [{ t: this.attemptAt, n: this.total }];
     return ac.signal;
@@ -117,10 +119,10 @@ export class TransferWatch {
     this.deadline = this.t0 + deadlineMs(this.o.limits, bytes);
   }
 
-  /** Response headers arrived: progress, and from now on the wait is for the body. */
+  /** Response headers arrived: progress, and from now on the wait is for the body (the rate window starts here). */
   gotHeaders(): void {
     this.headers = true;
-    this.lastByte = Date.now();
+    this.lastByte = this.bodyAt = Date.now();
   }
 
   /** `n` more bytes moved (down or up). */
@@ -150,7 +152,9 @@ export class TransferWatch {
     // Between attempts (after an idle end, during a backoff) only the deadline runs.
     if (!this.attemptAc || this.attemptAc.signal.aborted) return;
     if (t - this.lastByte >= l.idleMs) return this.end('idle');
-    if (inAttempt >= l.rateWindowMs && this.since(t - l.rateWindowMs) < (l.minRate * l.rateWindowMs) / 1000) return this.end('rate');
+    // A drip (some bytes, too few): a window with none at all is the idle rule's to name.
+    const inWindow = this.since(t - l.rateWindowMs);
+    if (t - this.bodyAt >= l.rateWindowMs && inWindow > 0 && inWindow < (l.minRate * l.rateWindowMs) / 1000) return this.end('rate');
     if (!this.noticed && inAttempt >= l.noticeMs && this.since(t - l.noticeMs) < (l.minRate * l.noticeMs) / 1000) {
       this.noticed = true;
       this.o.report?.waiting(this.waitingLine(t));
@@ -221,9 +225,9 @@ export function connectTimeouts(l: NetLimits): { lookup: number; connect: number
 
 /** A reporter for a command: waiting lines on `err` always; the progress line only on a terminal. */
 export function stderrReporter(err: NodeJS.WritableStream & { isTTY?: boolean }, o: { json?: boolean; prefix?: string } = {}): NetReporter {
-  const prefix = o.prefix ?? 'nbdforge';
+  const prefix = o.prefix ?? 'nbdforge: ';
   return {
-    waiting: (line) => void err.write(`${err.isTTY ? '\r\x1b[2K' : ''}${prefix}: ${line}\n`),
+    waiting: (line) => void err.write(`${err.isTTY ? '\r\x1b[2K' : ''}${prefix}${line}\n`),
     progress: err.isTTY && !o.json ? (line) => void err.write(line === undefined ? '\r\x1b[2K' : `\r\x1b[2K${line}`) : undefined,
   };
 }
