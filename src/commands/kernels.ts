@@ -37,7 +37,7 @@ const kernels: Command = {
     const sync = sub === 'sync' || values.refresh === true;
     const paths = pathsFrom(values, ctx.env);
     if (cli?.kernels) return cli.kernels.run({ sync, values, paths, env: ctx.env, json: values.json === true, out: ctx.stdout, err: ctx.stderr });
-    const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`${l.trimEnd()}\n`));
+    const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`${l.trimEnd()}\n`), { json: values.json === true });
     try {
       const cat = await family.catalog(session, { refresh: sync });
       const list = cli?.selectors ? cli.selectors.select(cat.kernels, values) : cat.kernels;

@@ -30,6 +30,8 @@ export interface BuildsOptions {
   /** Sign every verified module (build/matrix --sign-key/--sign-cert). */
   signer?: Signer;
   json: boolean;
+  /** --timeout S: every download's and apt run's bounds (NBDFORGE_TIMEOUT otherwise). */
+  timeout?: string;
 }
 
 /** Shared by `build` (one kernel) and `matrix` (many): resolve everything, run, report, exit code. */
@@ -38,7 +40,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   for (const k of opts.kernels ?? []) if (!isSafeName(k)) throw new UsageError(`--kernel ${JSON.stringify(k)} is not a kernel release (see: nbdforge kernels --family ${opts.family})`);
   const family = getFamily(opts.family, ctx.env);
   const module = await loadModuleSpec(opts.module);
-  const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`));
+  const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`), { timeout: opts.timeout, json: opts.json });
   // A writer repairs what it can: a corrupt index is kept aside and rebuilt from the artifacts that verify.
   const store = new DirStore(paths.store, { signal: session.signal, onRepair: (m) => ctx.stderr.write(`nbdforge: store repaired: ${m}\n`) });
   try {
