@@ -10,9 +10,13 @@ export { timeoutHelp };
  * environment, and a reporter that writes the "waiting for" line to stderr (and, on a terminal
  * without --json, a progress line). stdout stays the command's result alone.
  */
-export function netOptionsFrom(values: { timeout?: string; json?: boolean }, ctx: { env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream & { isTTY?: boolean } }, prefix?: string): NetOptions {
+export function netOptionsFrom(
+  values: { timeout?: string; json?: boolean },
+  ctx: { env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream & { isTTY?: boolean } },
+  o: { prefix?: string; /** false where the command draws its own progress (build's view, sync's renderer) */ progress?: boolean } = {},
+): NetOptions {
   try {
-    return { limits: timeoutFrom(values.timeout, ctx.env), report: stderrReporter(ctx.stderr, { json: values.json, prefix }) };
+    return { limits: timeoutFrom(values.timeout, ctx.env), report: stderrReporter(ctx.stderr, { json: values.json || o.progress === false, prefix: o.prefix }) };
   } catch (err) {
     if (err instanceof TimeoutValueError) throw new UsageError(err.message);
     throw err;

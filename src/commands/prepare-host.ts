@@ -53,7 +53,7 @@ const prepareHostCommand: Command = {
       'index-sha256': { type: 'string' },
       ...timeoutOption,
     });
-    const net = netOptionsFrom(values, ctx, '[prepare-host] ');
+    const net = netOptionsFrom(values, ctx, { prefix: '[prepare-host] ' });
     if (values['index-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['index-sha256'])) throw new UsageError('--index-sha256 takes 64 hex digits');
     if (values.fingerprint !== undefined && !/^[0-9A-Fa-f]{40}$/.test(values.fingerprint.replace(/\s+/g, ''))) throw new UsageError('--fingerprint takes a 40-hex-digit OpenPGP fingerprint');
     let options;

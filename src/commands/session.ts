@@ -16,7 +16,7 @@ export async function openSession(
   /** --timeout and --json of the command (NBDFORGE_TIMEOUT otherwise); waiting lines go to stderr. */
   net: { timeout?: string; json?: boolean } = {},
 ): Promise<FamilyContext & { docker: Engine; close(): void }> {
-  const netOptions = netOptionsFrom(net, { env, stderr: process.stderr });
+  const netOptions = netOptionsFrom(net, { env, stderr: process.stderr }, { progress: false });
   const docker = await connectEngine(env);
   const ac = new AbortController();
   // Every request of a sync or a matrix listens on this one signal.

@@ -223,7 +223,7 @@ export function connectTimeouts(l: NetLimits): { lookup: number; connect: number
   return { lookup: l.connectMs, connect: l.connectMs, secureConnect: l.connectMs };
 }
 
-/** A reporter for a command: waiting lines on `err` always; the progress line only on a terminal. */
+/** A reporter for a command: waiting lines on `err` always; the progress line only on a terminal, and not with json. */
 export function stderrReporter(err: NodeJS.WritableStream & { isTTY?: boolean }, o: { json?: boolean; prefix?: string } = {}): NetReporter {
   const prefix = o.prefix ?? 'nbdforge: ';
   return {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
-import { download, fetchBytes, deadlineMs, netLimits, timeoutFrom, TransferEndedError, type NetLimits } from '../../src/fetch/index.ts';
+import { download, fetchBytes, deadlineMs, netLimits, stderrReporter, timeoutFrom, TransferEndedError, type NetLimits } from '../../src/fetch/index.ts';
 import { buildModule } from './fixtures-elf.ts';
 import { runCli, startDripServer, type DripServer } from './drip-server.ts';
 
@@ -148,18 +148,21 @@ test('every fetching command shows --timeout and NBDFORGE_TIMEOUT in --help', as
 // Limits scaled down so a multi-megabyte transfer takes seconds, not minutes: the same rules.
 const small: NetLimits = { connectMs: 2000, idleMs: 1000, minRate: 128 * 1024, rateWindowMs: 1500, floorMs: 2000, noticeMs: 1000 };
 
-test('slow but steady (above the minimum rate): 2 MiB at 512 KiB/s completes, well past the floor', async () => {
+test('slow but steady (above the minimum rate): 2 MiB at 512 KiB/s completes past the floor, with a progress line on a terminal', async () => {
   const body = randomBytes(2 * 1024 * 1024);
   const s = await startDripServer({ body, rate: 512 * 1024 });
   const cacheDir = path.join(ctx.dir, 'cache-steady');
-  const lines: string[] = [];
+  const writes: string[] = [];
+  const tty = Object.assign(new (await import('node:stream')).Writable({ write: (c, _e, cb) => (writes.push(String(c)), cb()) }), { isTTY: true });
   try {
     const t0 = Date.now();
-    const file = await download({ url: `${s.base}/steady/big.bin`, sha256: sha(body), size: body.length, cacheDir, net: { limits: small, report: { waiting: (l) => lines.push(l) } } });
+    const file = await download({ url: `${s.base}/steady/big.bin`, sha256: sha(body), size: body.length, cacheDir, net: { limits: small, report: stderrReporter(tty) } });
     const ms = Date.now() - t0;
     assert.ok(ms > small.floorMs, `took ${ms} ms: longer than the floor, so the size-derived deadline carried it`);
     assert.is(sha(await fs.readFile(file)), sha(body));
-    assert.equal(lines, [], 'no waiting line above the minimum rate');
+    assert.not.ok(writes.some((w) => w.includes('waiting for')), 'no waiting line above the minimum rate');
+    assert.ok(writes.some((w) => /^\r\x1b\[2Khttp:\/\/127\.0\.0\.1:\d+\/steady\/big\.bin  [\d.]+ MiB of 2\.0 MiB  [\d.]+ KiB\/s  ETA 0:0\d$/.test(w)), `a progress line: ${JSON.stringify(writes.slice(0, 3))}`);
+    assert.is(writes.at(-1), '\r\x1b[2K', 'cleared at the end');
   } finally {
     await s.close();
   }

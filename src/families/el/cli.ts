@@ -189,7 +189,7 @@ export function createElCli(family: string, example: string): FamilyCli {
         const dataDir = env[`${ENV}_DATA`] ? path.resolve(env[`${ENV}_DATA`]!) : undefined;
         if (sync) {
           if (values.kernels) throw new UsageError('--kernels selects from the catalog; `sync` reads whole point releases (--release)');
-          const net = netOptionsFrom({ timeout: str(values.timeout), json }, { env, stderr: err });
+          const net = netOptionsFrom({ timeout: str(values.timeout), json }, { env, stderr: err }, { progress: false }); // the sync draws its own
           const ac = new AbortController();
           const onSignal = () => ac.abort(new Error('interrupted'));
           process.once('SIGINT', onSignal);
