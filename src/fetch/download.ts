@@ -73,7 +73,6 @@ export async function download(o: DownloadOptions): Promise<string> {
           size: o.size,
           signal: o.signal,
           watch,
-          limits,
           onBytes: (received, total, resumedFrom) => emit({ received, total, resumedFrom, done: false, cached: false }),
         };
         let failures = 0;

@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
-import got from 'got';
 import { FetchError, isRetryableStatus, toFetchError } from './errors.ts';
 import { backoff, defaultRetryPolicy, type RetryPolicy } from './backoff.ts';
 import { parseLocation } from './location.ts';
 import { netLimits, type NetLimits } from './limits.ts';
-import { connectTimeouts, TransferWatch, type NetOptions } from './watch.ts';
+import { TransferWatch, type NetOptions } from './watch.ts';
+import { httpBuffer } from './http.ts';
 
 export interface FetchBytesOptions {
   signal?: AbortSignal;
@@ -35,44 +35,19 @@ export async function fetchBytes(where: string, o: FetchBytesOptions = {}): Prom
   // The size is unknown until the headers: the cap bounds the deadline until Content-Length says more.
   const watch = new TransferWatch({ url: loc.url, limits, report: o.net?.report, cap: max, signal: o.signal });
   try {
-    return await attempts(loc.url, max, policy, watch, limits, o.signal);
+    return await attempts(loc.url, max, policy, watch, o.signal);
   } finally {
     watch.close();
   }
 }
 
-async function attempts(url: string, max: number, policy: RetryPolicy, watch: TransferWatch, limits: NetLimits, signal?: AbortSignal): Promise<Buffer> {
+async function attempts(url: string, max: number, policy: RetryPolicy, watch: TransferWatch, signal?: AbortSignal): Promise<Buffer> {
   const loc = { url };
   for (let failures = 0; ; ) {
     try {
-      const req = got(loc.url, {
-        decompress: false,
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-        responseType: 'buffer',
-        timeout: connectTimeouts(limits),
-        signal: watch.attempt(),
-      });
-      let seen = 0;
-      let tooBig = false;
-      req.on('response', (r: { headers: Record<string, string | string[] | undefined> }) => {
-        watch.gotHeaders();
-        watch.expect(Math.min(max, Number(r.headers['content-length'] ?? max)));
-      });
-      req.on('downloadProgress', (p: { transferred: number }) => {
-        watch.bytes(p.transferred - seen);
-        seen = p.transferred;
-        if (p.transferred > max && !tooBig) {
-          tooBig = true;
-          req.cancel();
-        }
-      });
-      const res = await req.catch((err: unknown) => {
-        if (tooBig) throw new FetchError(`${loc.url}: more than the ${max} bytes allowed; refusing the rest`, loc.url);
-        throw err;
-      });
-      if (res.statusCode !== 200) {
-        throw new FetchError(`${loc.url}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, loc.url, res.statusCode, isRetryableStatus(res.statusCode));
+      const res = await httpBuffer(loc.url, { decompress: false, maxBytes: max }, watch);
+      if (res.status !== 200) {
+        throw new FetchError(`${loc.url}: HTTP ${res.status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, loc.url, res.status, isRetryableStatus(res.status));
       }
       if (res.body.length > max) throw new FetchError(`${loc.url}: ${res.body.length} bytes is more than the ${max} allowed`, loc.url);
       return res.body;

@@ -3,10 +3,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, type Hash } from 'node:crypto';
-import got from 'got';
 import { ChecksumError, FetchError, isRetryableStatus } from './errors.ts';
-import type { NetLimits } from './limits.ts';
-import { connectTimeouts, type TransferWatch } from './watch.ts';
+import type { TransferWatch } from './watch.ts';
+import { httpStream } from './http.ts';
 
 /** One attempt at filling `part` from a source. The hash covers the bytes on disk, in order. */
 export interface TransferResult {
@@ -24,7 +23,6 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** For http: the clock of the whole download (every attempt) and its limits. */
   watch?: TransferWatch;
-  limits: NetLimits;
   /** Called with the bytes now on disk and the total when known. */
   onBytes: (received: number, total: number | undefined, resumedFrom: number) => void;
 }
@@ -39,7 +37,7 @@ async function hashPrefix(file: string, bytes: number): Promise<Hash> {
   return h;
 }
 
-function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: number, onBytes: TransferOptions['onBytes'], cap?: { max: number; url: string }, watch?: TransferWatch): Transform {
+function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: number, onBytes: TransferOptions['onBytes'], cap?: { max: number; url: string }): Transform {
   let received = start;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -47,7 +45,6 @@ function tap(hash: Hash, start: number, total: number | undefined, resumedFrom: 
       if (cap && received + chunk.length > cap.max) return cb(new ChecksumError(`${cap.url}: the server sent more than the ${cap.max} bytes the repodata announces; refusing the rest`, cap.url));
       hash.update(chunk);
       received += chunk.length;
-      watch?.bytes(chunk.length);
       onBytes(received, total, resumedFrom);
       cb(null, chunk);
     },
@@ -79,22 +76,9 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
     return { digest: (await hashPrefix(o.part, offset)).digest('hex'), size: offset, resumedFrom: offset };
   }
   const watch = o.watch!;
-  const stream = got.stream(url, {
-    headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-    decompress: false,
-    retry: { limit: 0 },
-    throwHttpErrors: false,
-    timeout: connectTimeouts(o.limits),
-    signal: watch.attempt(),
-  });
-  const response = await new Promise<{ statusCode: number; statusMessage?: string; headers: Record<string, string | string[] | undefined> }>(
-    (resolve, reject) => {
-      stream.once('response', resolve);
-      stream.once('error', reject);
-    },
-  );
-  watch.gotHeaders();
-  const status = response.statusCode;
+  const response = await httpStream(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {} }, watch);
+  const stream = response.body;
+  const status = response.status;
   const fail = (msg: string, retryable: boolean): never => {
     stream.destroy();
     throw new FetchError(`${url}: ${msg}`, url, status, retryable);
@@ -119,7 +103,7 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
   }
   if (o.size !== undefined && total !== undefined && total !== o.size) fail(`server has ${total} bytes, expected ${o.size}`, false);
   const hash = await hashPrefix(o.part, offset);
-  await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes, o.size === undefined ? undefined : { max: o.size, url }, watch), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
+  await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes, o.size === undefined ? undefined : { max: o.size, url }), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
   const size = await fileSize(o.part);
   if (total !== undefined && size !== total) throw new FetchError(`${url}: transfer ended at ${size} of ${total} bytes`, url, status, true);
   return { digest: hash.digest('hex'), size, resumedFrom: offset };

@@ -1,4 +1,3 @@
-import got from 'got';
 import { type IndexEntry, validateIndex } from '../../artifacts/store-layout.ts';
 import { parseManifest, type Manifest } from '../../artifacts/manifest.ts';
 import { redact } from '../../util/redact.ts';
@@ -8,7 +7,7 @@ import path from 'node:path';
 import { SourceError, type ArtifactSource, type TrustOptions } from './source-error.ts';
 import { verifyDetached, normalizeFingerprint } from '../../rpm-repo/signature.ts';
 import { sha256 } from '../../util/hash.ts';
-import { connectTimeouts, netLimits, TransferEndedError, TransferWatch, type NetLimits, type NetReporter } from '../../fetch/index.ts';
+import { httpStream, netLimits, TransferEndedError, TransferWatch, type NetLimits, type NetReporter } from '../../fetch/index.ts';
 
 /** Bounds for what an http store may send before the caller knows better (real files are KBs). */
 const MAX_INDEX = 16 * 1024 * 1024;
@@ -51,24 +50,19 @@ export class HttpSource implements ArtifactSource {
     let status = 0;
     const watch = new TransferWatch({ url: shown, limits: this.limits, report: this.report, expected: exact, cap: max });
     try {
-      const stream = got.stream(url, {
-        retry: { limit: 2, methods: ['GET'], statusCodes: [408, 429, 500, 502, 503, 504], errorCodes: ['ECONNRESET', 'EPIPE'] },
-        timeout: connectTimeouts(this.limits),
-        decompress: true,
-        throwHttpErrors: false,
-        signal: watch.attempt(),
-      });
-      stream.on('response', (res: { statusCode: number; statusMessage?: string; headers: Record<string, string | undefined> }) => {
-        watch.gotHeaders();
-        status = res.statusCode;
-        if (status !== 200) stream.destroy(fail(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`));
-        const announced = Number(res.headers['content-length']);
-        if (Number.isFinite(announced) && announced > max) stream.destroy(fail(`the server announces ${announced} bytes, more than the ${max} allowed here`));
-        else if (exact === undefined && Number.isFinite(announced)) watch.expect(announced);
-      });
+      const res = await httpStream(
+        url,
+        { retry: { limit: 2, methods: ['GET'], statusCodes: [408, 429, 500, 502, 503, 504], errorCodes: ['ECONNRESET', 'EPIPE'] }, decompress: true },
+        watch,
+      );
+      const stream = res.body;
+      status = res.status;
+      if (status !== 200) stream.destroy(fail(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`));
+      const announced = Number(res.headers['content-length']);
+      if (Number.isFinite(announced) && announced > max) stream.destroy(fail(`the server announces ${announced} bytes, more than the ${max} allowed here`));
+      else if (exact === undefined && Number.isFinite(announced)) watch.expect(announced);
       for await (const chunk of stream) {
         received += (chunk as Buffer).length;
-        watch.bytes((chunk as Buffer).length);
         if (received > max) {
           stream.destroy();
           throw fail(`more than the ${max} bytes allowed${exact !== undefined ? ' (the size its manifest announces)' : ''}; refusing the rest`);
