@@ -102,6 +102,8 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
     total = len === undefined ? undefined : Number(len);
   }
   if (o.size !== undefined && total !== undefined && total !== o.size) fail(`server has ${total} bytes, expected ${o.size}`, false);
+  // Without a size from the integrity chain, the server's announcement sets the deadline.
+  if (o.size === undefined && total !== undefined) watch.expect(total);
   const hash = await hashPrefix(o.part, offset);
   await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes, o.size === undefined ? undefined : { max: o.size, url }), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
   const size = await fileSize(o.part);

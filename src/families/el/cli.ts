@@ -12,7 +12,7 @@ import { CatalogMissingError } from './catalog/index.ts';
 import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
 import { familyDataDir, loadElData, readElCatalog, syncElCatalog, type ElCatalog, type ElKernel, type ElSyncResult } from './catalog/index.ts';
 import { UsageError } from '../../commands/context.ts';
-import { netOptionsFrom, timeoutHelp } from '../../commands/net-options.ts';
+import { netOptionsFrom } from '../../commands/net-options.ts';
 import type { NetOptions } from '../../fetch/index.ts';
 
 export interface ListElOptions {
@@ -175,7 +175,6 @@ export function createElCli(family: string, example: string): FamilyCli {
         vault: { type: 'string' },
         'allow-partial': { type: 'boolean', default: false },
         'allow-unsigned-repodata': { type: 'boolean', default: false },
-        timeout: { type: 'string' },
       },
       usage: [
         `${pad('--kernels a,b')}only these kernels (list)`,
@@ -183,7 +182,6 @@ export function createElCli(family: string, example: string): FamilyCli {
         `${' '.repeat(30)}(default: kernels/${family}/releases.json's, or ${ENV}_VAULT)`,
         `${pad('--allow-partial')}write the catalog from the repositories that verified`,
         `${pad('--allow-unsigned-repodata')}accept repositories without repomd.xml.asc (RPM signatures still checked)`,
-        timeoutHelp(30).replace(/^(.{30})/, `$1${family}: `),
       ].join('\n'),
       async run({ sync, values, paths, env, json, out, err }) {
         const dataDir = env[`${ENV}_DATA`] ? path.resolve(env[`${ENV}_DATA`]!) : undefined;
