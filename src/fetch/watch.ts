@@ -195,8 +195,10 @@ export class TransferWatch {
       rate: `too slow: ${got}, under the minimum of ${rate(l)} averaged over ${s(l.rateWindowMs)}`,
       deadline: `not finished at its deadline of ${s(this.deadline - this.t0)} (${got}; a transfer gets at least ${s(l.floorMs)}, more for a larger file at ${rate(l)})`,
     };
-    // Idle may be worth a retry (resume) while the deadline lasts; the others would only repeat.
-    this.ended = new TransferEndedError(`${why[bound]}; ${HINT}`, this.o.url, bound, this.total, t - this.t0, bound === 'idle' || bound === 'connect');
+    // Only a body that stopped is worth another try (it resumes) while the deadline lasts: a server
+    // that never answers, one out of reach, a drip or a deadline would only do the same again.
+    const retryable = bound === 'idle' && this.headers;
+    this.ended = new TransferEndedError(`${why[bound]}; ${HINT}`, this.o.url, bound, this.total, t - this.t0, retryable);
     if (bound === 'idle' || bound === 'connect') this.attemptAc?.abort(this.ended);
     else this.outer.abort(this.ended);
   }

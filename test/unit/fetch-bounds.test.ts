@@ -197,9 +197,11 @@ test('fetchBytes on a redirect loop and on a silent server: named, bounded', asy
   const loop = await fetchBytes(`${ctx.drip.base}/loop/repomd.xml`, { net: { limits: small } }).catch((e: unknown) => e);
   assert.match((loop as Error).message, /redirected too many times \(a redirect loop\?\)/);
   const t0 = Date.now();
-  const silent = await fetchBytes(`${ctx.drip.base}/silent/repomd.xml`, { maxBytes: 4096, retry: { retries: 0 }, net: { limits: small } }).catch((e: unknown) => e);
+  const before = ctx.drip.seen.length;
+  const silent = await fetchBytes(`${ctx.drip.base}/silent/repomd.xml`, { maxBytes: 4096, net: { limits: small } }).catch((e: unknown) => e);
   assert.match((silent as Error).message, /timed out waiting for the headers: nothing arrived for 1 s/);
   assert.ok(Date.now() - t0 < 2500);
+  assert.is(ctx.drip.seen.length - before, 1, 'a server that never answers is not asked again');
 });
 
 test.run();
