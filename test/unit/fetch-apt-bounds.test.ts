@@ -10,7 +10,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { aptBoundsEnv, APT_UPDATE_BYTES } from '../../src/families/debian12/apt-bounds.ts';
+import { aptBoundsEnv, aptFailure, AptFetchError, APT_UPDATE_BYTES } from '../../src/families/debian12/apt-bounds.ts';
+import { ContainerError } from '../../src/docker/errors.ts';
 import { netLimits } from '../../src/fetch/index.ts';
 
 const test = suite('fetch: apt bounds in the builder');
@@ -51,6 +52,12 @@ test('fetch.sh: a dripping apt-get ends at APT_DEADLINE, naming the packages and
   assert.ok(r.ms < 2000 + 6000, `${r.ms} ms`);
   const line = r.stderr.split('\n').find((l) => l.startsWith('nbdforge: '))!;
   assert.ok(line, r.stderr);
+  // What the host makes of the container's failure: that line alone, no container noise.
+  const err = aptFailure(new ContainerError('container fetch.sh exited with 124', 124, r.stderr.trim()));
+  assert.instance(err, AptFetchError);
+  assert.is((err as Error).message, line.slice('nbdforge: '.length));
+  const other = new ContainerError('container build.sh exited with 2', 2, 'make: *** [Makefile] Error 2');
+  assert.is(aptFailure(other), other, 'other failures pass through unchanged');
   assert.match(line, `apt-get download of ${pkgs.join(' ')} from `);
   assert.match(line, /from (https?:\/\/\S+ )+did not finish within its deadline of 2 s/, 'the mirror(s) of the apt sources');
   assert.match(line, /try another mirror .*--timeout SECONDS \(or NBDFORGE_TIMEOUT\)/);

@@ -110,6 +110,13 @@ test('prepare-host --from a store that sends headers and stops (NBDFORGE_TIMEOUT
   assert.match(out.result.message, new RegExp(`GET ${from}/index\\.json: timed out waiting for the body: nothing arrived for ${T} s \\(10 B of 1\\.0 MiB received`));
 });
 
+test('prepare-host --from a store redirecting in a loop: named as a loop, refused (exit 3)', async () => {
+  const r = await runCli(PH(`${ctx.drip.base}/loop/store`, ['--timeout', String(T)]), ctx.env);
+  assert.is(r.status, 3, r.stderr);
+  ended(r, 'prepare-host loop');
+  assert.match(r.stdout, /result: refused: GET http:\/\/127\.0\.0\.1:\d+\/loop\/store\/index\.json: redirected too many times \(a redirect loop\?\); check the URL/);
+});
+
 test('publish --to oci:// a dripping registry: waiting line, refused within --timeout, exit 3 as --help says', async () => {
   const to = `oci://127.0.0.1:${ctx.registry.port}/x`;
   const r = await runCli(['publish', '--to', to, '--store', ctx.store, '--timeout', String(T)], ctx.env);
@@ -139,7 +146,7 @@ test('--timeout that is not a number of seconds: usage error, exit 2, before any
 });
 
 test('every fetching command shows --timeout and NBDFORGE_TIMEOUT in --help', async () => {
-  for (const c of [['kernels'], ['prepare-host'], ['publish'], ['pull']]) {
+  for (const c of [['kernels'], ['build'], ['matrix'], ['prepare-host'], ['publish'], ['pull']]) {
     const r = await runCli([...c, '--help'], ctx.env);
     assert.match(r.stdout, /--timeout S +(el7: )?bound each download to S seconds \(default 60, env NBDFORGE_TIMEOUT\)/, c[0]);
   }

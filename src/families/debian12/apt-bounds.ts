@@ -1,4 +1,5 @@
 import { deadlineMs, netLimits, type NetLimits } from '../../fetch/index.ts';
+import { ContainerError } from '../../docker/errors.ts';
 
 /** What an `apt-get update` of the builder's suites may fetch, for its deadline (first run: tens of MB). */
 export const APT_UPDATE_BYTES = 64 * 1024 * 1024;
@@ -15,4 +16,16 @@ export function aptBoundsEnv(l: NetLimits = netLimits(), bytes?: number): Record
     APT_RETRIES: '2',
     APT_DEADLINE: String(Math.max(1, Math.ceil(deadlineMs(l, bytes) / 1000))),
   };
+}
+
+/** apt in the builder gave up (a bound, or the mirror): the script's own line names the packages and the mirror. */
+export class AptFetchError extends Error {
+  override name = 'AptFetchError';
+}
+
+/** The script's "nbdforge: ..." line of a failed apt run, as the error to show; anything else unchanged. */
+export function aptFailure(err: unknown): unknown {
+  if (!(err instanceof ContainerError) || (err.exitCode !== 124 && err.exitCode !== 1)) return err;
+  const line = err.logTail.split('\n').reverse().find((l) => l.includes('nbdforge: apt-get'));
+  return line ? new AptFetchError(line.slice(line.indexOf('nbdforge: apt-get') + 'nbdforge: '.length), { cause: err }) : err;
 }

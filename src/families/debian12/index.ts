@@ -11,20 +11,8 @@ import { sha256, sha256File } from '../../util/hash.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { Mutex } from '../../util/mutex.ts';
 import { encodePatchRules } from '../../build/patches.ts';
-import { ContainerError } from '../../docker/errors.ts';
-import { aptBoundsEnv, APT_UPDATE_BYTES } from './apt-bounds.ts';
+import { aptBoundsEnv, aptFailure, APT_UPDATE_BYTES } from './apt-bounds.ts';
 
-/** apt in the builder gave up (a bound, or the mirror): the script's own line names the packages and the mirror. */
-export class AptFetchError extends Error {
-  override name = 'AptFetchError';
-}
-
-/** The script's "nbdforge: ..." line of a failed apt run, as the error to show; anything else unchanged. */
-function aptFailure(err: unknown): unknown {
-  if (!(err instanceof ContainerError) || (err.exitCode !== 124 && err.exitCode !== 1)) return err;
-  const line = err.logTail.split('\n').reverse().find((l) => l.includes('nbdforge: apt-get'));
-  return line ? new AptFetchError(line.slice(line.indexOf('nbdforge: apt-get') + 'nbdforge: '.length), { cause: err }) : err;
-}
 
 const CONTEXT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers/debian12');
 /** The archive moves on a few times a month; a day-old catalog is still a good answer. */
