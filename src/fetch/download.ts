@@ -7,7 +7,8 @@ import { parseLocation } from './location.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { transferFile, transferHttp, type TransferOptions } from './transfer.ts';
 import { netLimits, type NetLimits } from './limits.ts';
-import { TransferWatch, type NetOptions } from './watch.ts';
+import { TransferWatch } from './watch.ts';
+import type { NetOptions } from './net-types.ts';
 
 export interface DownloadProgress {
   url: string;

@@ -3,7 +3,8 @@ import { FetchError, isRetryableStatus, toFetchError } from './errors.ts';
 import { backoff, defaultRetryPolicy, type RetryPolicy } from './backoff.ts';
 import { parseLocation } from './location.ts';
 import { netLimits, type NetLimits } from './limits.ts';
-import { TransferWatch, type NetOptions } from './watch.ts';
+import { TransferWatch } from './watch.ts';
+import type { NetOptions } from './net-types.ts';
 import { httpBuffer } from './http.ts';
 
 export interface FetchBytesOptions {

@@ -1,39 +1,7 @@
-import { FetchError } from './errors.ts';
+/** The watch that ends a transfer at its bounds: see limits.ts for the rules, net-types.ts for the words. */
+import { TransferEndedError, type Bound, type NetOptions } from './net-types.ts';
 import { deadlineMs, TIMEOUT_ENV, type NetLimits } from './limits.ts';
 import { formatBytes, formatEta } from './progress.ts';
-
-/** Which bound ended a transfer: the words every message and --json uses. */
-export type Bound = 'connect' | 'idle' | 'rate' | 'deadline';
-
-/** Where a transfer says what it is waiting for: one line each (stderr), and a terminal's progress line. */
-export interface NetReporter {
-  /** Once per transfer, after noticeMs below the minimum rate. */
-  waiting(line: string): void;
-  /** Called about once a second for a transfer running longer than a few seconds; undefined clears it. */
-  progress?(line: string | undefined): void;
-}
-
-/** A transfer ended by one of its bounds. Not retried: the same server would do the same again. */
-export class TransferEndedError extends FetchError {
-  override name = 'TransferEndedError';
-  constructor(
-    /** The message without the URL in front, for callers that put their own (GET <url>: ...). */
-    readonly reason: string,
-    url: string,
-    readonly bound: Bound,
-    readonly received: number,
-    readonly elapsedMs: number,
-    retryable = false,
-  ) {
-    super(`${url}: ${reason}`, url, undefined, retryable);
-  }
-}
-
-/** How the network side of a command is set up: read once at the edge, passed down as is. */
-export interface NetOptions {
-  limits: NetLimits;
-  report?: NetReporter;
-}
 
 export interface WatchOptions extends NetOptions {
   url: string;
@@ -223,13 +191,4 @@ export class TransferWatch {
 /** got's own timeouts under a watch: only the connect phase (the watch does the rest). */
 export function connectTimeouts(l: NetLimits): { lookup: number; connect: number; secureConnect: number } {
   return { lookup: l.connectMs, connect: l.connectMs, secureConnect: l.connectMs };
-}
-
-/** A reporter for a command: waiting lines on `err` always; the progress line only on a terminal, and not with json. */
-export function stderrReporter(err: NodeJS.WritableStream & { isTTY?: boolean }, o: { json?: boolean; prefix?: string } = {}): NetReporter {
-  const prefix = o.prefix ?? 'nbdforge: ';
-  return {
-    waiting: (line) => void err.write(`${err.isTTY ? '\r\x1b[2K' : ''}${prefix}${line}\n`),
-    progress: err.isTTY && !o.json ? (line) => void err.write(line === undefined ? '\r\x1b[2K' : `\r\x1b[2K${line}`) : undefined,
-  };
 }
