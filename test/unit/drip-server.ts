@@ -19,7 +19,8 @@ export interface DripOptions {
   /** One mode for every path (a registry's /v2/... paths), else the first path segment decides. */
   mode?: Mode;
   dripMs?: number;
-  length?: number;
+  /** Announced in Content-Length by drip and stall (default 1 MiB); null announces nothing (chunked). */
+  length?: number | null;
   body?: Buffer;
   rate?: number;
   /** Requests whose first segment is no mode. */
@@ -58,13 +59,14 @@ export async function startDripServer(o: DripOptions = {}): Promise<DripServer> 
       const n = Number(url.searchParams.get('n') ?? 0) + 1;
       return void res.writeHead(302, { location: `${url.pathname}?n=${n}` }).end();
     }
+    const announce = o.length === null ? {} : { 'content-length': String(o.length ?? 1 << 20) };
     if (mode === 'stall') {
-      res.writeHead(200, { 'content-length': String(o.length ?? 1 << 20) });
+      res.writeHead(200, announce);
       res.write(Buffer.alloc(10, 'x'));
       return;
     }
     if (mode === 'drip') {
-      res.writeHead(200, { 'content-length': String(o.length ?? 1 << 20) });
+      res.writeHead(200, announce);
       const stop = every(o.dripMs ?? 1000, () => res.write('x'));
       res.on('close', stop);
       return;
