@@ -2,8 +2,9 @@ import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { runBuilds } from './run-builds.ts';
 import { signOptions, signUsage, signerFrom } from './sign-options.ts';
+import { timeoutHelp, timeoutOption } from './net-options.ts';
 
-const usage = `Usage: nbdforge build --family F --kernel RELEASE [--module nbd] [--force] [--no-oracle] [--sign-key KEY --sign-cert CERT] [--json]
+const usage = `Usage: nbdforge build --family F --kernel RELEASE [--module nbd] [--force] [--no-oracle] [--sign-key KEY --sign-cert CERT] [--timeout S] [--json]
 
 Builds the module for one kernel inside the family's builder container, verifies it (vermagic,
 every import CRC against the kernel's Module.symvers and, where the distribution ships its own
@@ -18,6 +19,7 @@ Options:
   --no-oracle       skip the comparison with the distribution's own module
 ${signUsage}
   --store DIR       artifact store (default $NBDFORGE_HOME/store)
+${timeoutHelp(20)}
   --json            machine-readable summary on stdout`;
 
 const build: Command = {
@@ -31,11 +33,12 @@ const build: Command = {
       force: { type: 'boolean', default: false },
       'no-oracle': { type: 'boolean', default: false },
       ...signOptions,
+      ...timeoutOption,
     });
     const signer = await signerFrom(values);
     if (!values.kernel) throw new UsageError(`--kernel is required\n${usage}`);
     return runBuilds(
-      { family: values.family!, module: values.module!, kernels: [values.kernel], jobs: 1, force: values.force!, oracle: !values['no-oracle'], signer, json: values.json! },
+      { family: values.family!, module: values.module!, kernels: [values.kernel], jobs: 1, force: values.force!, oracle: !values['no-oracle'], signer, json: values.json!, timeout: values.timeout },
       pathsFrom(values, ctx.env, { write: ['cache', 'store'] }),
       ctx,
     );

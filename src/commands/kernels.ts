@@ -2,8 +2,9 @@ import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { openSession } from './session.ts';
+import { timeoutHelp, timeoutOption } from './net-options.ts';
 
-const usage = (extra: string[]) => `Usage: nbdforge kernels [sync] [--family F] [--refresh] [--json] [family options]
+const usage = (extra: string[]) => `Usage: nbdforge kernels [sync] [--family F] [--refresh] [--timeout S] [--json] [family options]
 
 Lists the kernels a family can build for, with the source version each one is built from.
 ${familyNames().map((n) => getFamily(n, {}).cli?.about ?? `${n}: see docs/families.md`).join('\n')}
@@ -11,6 +12,7 @@ ${familyNames().map((n) => getFamily(n, {}).cli?.about ?? `${n}: see docs/famili
 Options:
   --family F                  ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
   --refresh                   ignore the cached catalog (same as \`sync\`)
+${timeoutHelp(30)}
   --json                      machine-readable output
 ${extra.filter(Boolean).join('\n')}`;
 
@@ -29,7 +31,7 @@ const kernels: Command = {
     const cli = family.cli;
     const { values, positionals } = parse(
       argv,
-      { family: { type: 'string', default: DEFAULT_FAMILY }, refresh: { type: 'boolean', default: false }, ...cli?.selectors?.options, ...cli?.kernels?.options },
+      { family: { type: 'string', default: DEFAULT_FAMILY }, refresh: { type: 'boolean', default: false }, ...timeoutOption, ...cli?.selectors?.options, ...cli?.kernels?.options },
       true,
     );
     const [sub, ...extra] = positionals;
@@ -37,7 +39,7 @@ const kernels: Command = {
     const sync = sub === 'sync' || values.refresh === true;
     const paths = pathsFrom(values, ctx.env, { write: ['cache'] });
     if (cli?.kernels) return cli.kernels.run({ sync, values, paths, env: ctx.env, json: values.json === true, out: ctx.stdout, err: ctx.stderr });
-    const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`${l.trimEnd()}\n`));
+    const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`${l.trimEnd()}\n`), { timeout: values.timeout as string | undefined, json: values.json === true });
     try {
       const cat = await family.catalog(session, { refresh: sync });
       const list = cli?.selectors ? cli.selectors.select(cat.kernels, values) : cat.kernels;

@@ -4,8 +4,9 @@ import { runBuilds } from './run-builds.ts';
 import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { signOptions, signUsage, signerFrom } from './sign-options.ts';
+import { timeoutHelp, timeoutOption } from './net-options.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--sign-key KEY --sign-cert CERT] [--json] [family selectors]
+const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--sign-key KEY --sign-cert CERT] [--timeout S] [--json] [family selectors]
        nbdforge matrix --family F [--missing] --list [--shards N] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
@@ -24,6 +25,7 @@ Options:
   --force           rebuild even when stored
   --no-oracle       skip the comparison with the distribution's own module
 ${signUsage}
+${timeoutHelp(20)}
   --json            machine-readable summary on stdout`;
 
 const matrix: Command = {
@@ -49,6 +51,7 @@ const matrix: Command = {
       shards: { type: 'string' },
       'no-oracle': { type: 'boolean', default: false },
       ...signOptions,
+      ...timeoutOption,
     });
     const signer = await signerFrom(values);
     if (values.kernels && values.latest) throw new UsageError('use --kernels or --latest, not both');
@@ -72,6 +75,7 @@ const matrix: Command = {
         oracle: !values['no-oracle'],
         signer,
         json: values.json!,
+        timeout: values.timeout,
       },
       pathsFrom(values, ctx.env, { write: ['cache', 'store'] }),
       ctx,

@@ -9,9 +9,10 @@ import { shQuote } from '../host/quote.ts';
 import { checkSshDestination, writeScript } from '../map/cli-common.ts';
 import { prepareHost } from '../host/prepare-host/prepare-host.ts';
 import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
+import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR | --index-sha256 HEX]] [--options 'nbds_max=16 max_part=15']
-                            [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--json]
+                            [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--timeout S] [--json]
 
 Installs the store's nbd.ko for the host's running kernel into /lib/modules/<release>/extra/,
 runs depmod, loads it with the options, persists them (modprobe.d, modules-load.d) and checks
@@ -35,6 +36,7 @@ Options:
   --emit-script F   write the plan as a standalone POSIX sh script to F ('-' for stdout);
                     with --kernel, no host is asked at all
   --kernel R        plan for kernel release R instead of the host's running kernel
+${timeoutHelp(20)}
   --json            the report as JSON on stdout
 
 Exit status: 0 done / already done / nothing to do, 1 a step failed (undone), 2 usage, 3 refused.`;
@@ -53,7 +55,9 @@ const prepareHostCommand: Command = {
       kernel: { type: 'string' },
       fingerprint: { type: 'string' },
       'index-sha256': { type: 'string' },
+      ...timeoutOption,
     });
+    const net = netOptionsFrom(values, ctx, { prefix: '[prepare-host] ' });
     if (values['index-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['index-sha256'])) throw new UsageError('--index-sha256 takes 64 hex digits');
     if (values.fingerprint !== undefined && !/^[0-9A-Fa-f]{40}$/.test(values.fingerprint.replace(/\s+/g, ''))) throw new UsageError('--fingerprint takes a 40-hex-digit OpenPGP fingerprint');
     let options;
@@ -82,6 +86,7 @@ const prepareHostCommand: Command = {
       options,
       kernelRelease: values.kernel,
       generator: `nbdforge ${ctx.version} prepare-host`,
+      net,
       trust: {
         fingerprint: values.fingerprint,
         indexSha256: values['index-sha256'],

@@ -7,10 +7,11 @@ import { publishKeyFrom, publishKeyOptions, publishKeyUsage } from './sign-optio
 import { runPublish, type PublishSummary, type PublishEvent } from '../publish/publish.ts';
 import { TargetSpecError, PublishRefusedError } from '../publish/errors.ts';
 import type { PublishTarget } from '../publish/target.ts';
+import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = `Usage: nbdforge publish --to TARGET [--to TARGET...] [--family F] [--kernels a,b | --all]
                        (--gpg-key KEYID | --unsigned) [--valid-for DAYS] [--prune-foreign]
-                       [--url URL] [--insecure] [--json]
+                       [--url URL] [--insecure] [--timeout S] [--json]
 
 Publishes modules already in the store (it never builds) where hosts take them. Before anything is
 sent, every module is re-hashed against its manifest. The store records what went where
@@ -35,6 +36,7 @@ Options:
 ${publishKeyUsage}
   --url URL      where a dir target will be served: install.sh then needs no --from
   --insecure     allow plain http to a registry that is not on a loopback address
+${timeoutHelp(17)}
   --json         summary as JSON on stdout
 
 apt:DIR and yum:DIR are rebuilt from the store and the publish records on every run: only packages
@@ -45,7 +47,8 @@ TARGET/.nbdforge-foreign-<time>/. A run that fails part-way (a full
 disk) leaves the repository as the last successful run left it: everything is staged inside the
 target and renamed into place at the end, and what was replaced is put back on failure.
 
-Exit status: 0 published or nothing to publish, 1 a target failed, 2 usage, 3 refused (nothing sent or recorded).`;
+Exit status: 0 published or nothing to publish, 1 a target failed (one too slow too), 2 usage, 3 refused
+(nothing sent or recorded; a registry that does not answer /v2/ within the bounds is refused).`;
 
 const publish: Command = {
   summary: 'Publish stored modules to a directory (and install.sh), repositories or registries',
@@ -60,7 +63,9 @@ const publish: Command = {
       ...publishKeyOptions,
       url: { type: 'string' },
       insecure: { type: 'boolean', default: false },
+      ...timeoutOption,
     });
+    const net = netOptionsFrom(values, ctx);
     const tos = values.to ?? [];
     if (tos.length === 0) throw new UsageError(`--to is required (${knownForms().join(' | ')})`);
     if (values.kernels && values.all) throw new UsageError('use --kernels or --all, not both');
@@ -87,7 +92,7 @@ const publish: Command = {
       // One target per family: a family declares its own package channel (yum or apt).
       for (const to of tos)
         for (const family of families)
-          targets.push({ family, target: await createTargetFor(to, { family, ...key, insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths }) });
+          targets.push({ family, target: await createTargetFor(to, { family, ...key, insecure: values.insecure, baseUrl: values.url, env: ctx.env, paths, net }) });
       let summary: PublishSummary = { ok: true, nothingToPublish: true, targets: [], bytesSent: 0, ms: 0 };
       const records = new PublishRecords(paths.store);
       const tty = ctx.stderr.isTTY && !values.json;

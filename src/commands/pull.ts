@@ -9,9 +9,10 @@ import { parseReference } from '../publish/oci/reference.ts';
 import { normalizeFingerprint, SignatureError } from '../rpm-repo/signature.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { openSession } from './session.ts';
+import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = `Usage: nbdforge pull oci://HOST[:PORT]/REPO:TAG (--fingerprint FPR | --allow-unsigned)
-                    [--insecure] [--store DIR] [--json]
+                    [--insecure] [--store DIR] [--timeout S] [--json]
 
 Fetches a module image nbdforge published (the tag is the kernel release), verifies it and stores
 it. First that the image agrees with itself: the manifest and every layer hash to their digests
@@ -23,7 +24,8 @@ is needed, as for a build) and the module's vermagic must be the one the kernel'
 every CRC the one in its Module.symvers, and where the distribution ships the module (debian12)
 its sections byte for byte those of the distribution's own. A module filed under a build key the
 store gives to another kernel is refused. Nothing is stored unless every check passes.
-Exit codes: 0 stored, 1 registry unreachable or refusing, 2 usage, 3 image refused (nothing stored).
+Exit codes: 0 stored, 1 registry unreachable, refusing or too slow (a bound below ended a transfer),
+2 usage, 3 image refused (nothing stored).
 
 Options:
   --fingerprint FPR  accept only an image whose proof is signed by this OpenPGP key
@@ -31,6 +33,7 @@ Options:
   --allow-unsigned   take an image without checking who published it (still re-verified)
   --insecure         plain http to a registry that is not on a loopback address
   --store DIR        artifact store (default $NBDFORGE_HOME/store)
+${timeoutHelp(19)}
   --json             machine-readable result on stdout
 Credentials: NBDFORGE_REGISTRY_USERNAME / NBDFORGE_REGISTRY_PASSWORD, or the registry's entry in
 the docker config (~/.docker/config.json or $DOCKER_CONFIG).`;
@@ -41,7 +44,7 @@ const pull: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(
       argv,
-      { insecure: { type: 'boolean', default: false }, fingerprint: { type: 'string' }, 'allow-unsigned': { type: 'boolean', default: false } },
+      { insecure: { type: 'boolean', default: false }, fingerprint: { type: 'string' }, 'allow-unsigned': { type: 'boolean', default: false }, ...timeoutOption },
       true,
     );
     if (positionals.length !== 1) throw new UsageError(`name one image\n${usage}`);
@@ -56,6 +59,7 @@ const pull: Command = {
       throw err;
     }
     // A bad reference exits 2, a refused image 3 (their errors carry exitCode), no registry 1.
+    const net = netOptionsFrom(values, ctx);
     const ref = parseReference(positionals[0], { allowTag: true, requireTag: true });
     const paths = pathsFrom(values, ctx.env);
     const store = new DirStore(paths.store);
@@ -74,7 +78,7 @@ const pull: Command = {
       }
     };
     try {
-      const r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure }, { fingerprint, allowUnsigned: values['allow-unsigned'], reverify });
+      const r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure, net }, { fingerprint, allowUnsigned: values['allow-unsigned'], reverify });
       const e = r.entry;
       if (values.json) {
         ctx.stdout.write(JSON.stringify({ reference: r.reference, imageDigest: r.imageDigest, signedBy: r.signedBy ?? null, checks: r.checks, stored: e, store: store.root }, null, 2) + '\n');

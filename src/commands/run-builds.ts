@@ -30,6 +30,8 @@ export interface BuildsOptions {
   /** Sign every verified module (build/matrix --sign-key/--sign-cert). */
   signer?: Signer;
   json: boolean;
+  /** --timeout S: every download's and apt run's bounds (NBDFORGE_TIMEOUT otherwise). */
+  timeout?: string;
 }
 
 /** Shared by `build` (one kernel) and `matrix` (many): resolve everything, run, report, exit code. */
@@ -40,7 +42,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
   const module = await loadModuleSpec(opts.module);
   // log lines go through the live view once there is one, so it never draws over them
   let say = (l: string): void => void ctx.stderr.write(`  ${l.trimEnd()}\n`);
-  const session = await openSession(paths, ctx.env, (l) => say(l));
+  const session = await openSession(paths, ctx.env, (l) => say(l), { timeout: opts.timeout, json: opts.json });
   // A writer repairs what it can: a corrupt index is kept aside and rebuilt from the artifacts that verify.
   const store = new DirStore(paths.store, { signal: session.signal, onRepair: (m) => ctx.stderr.write(`nbdforge: store repaired: ${m}\n`) });
   try {

@@ -4,6 +4,7 @@ import type { PatchRule } from '../build/patches.ts';
 import type { ImageSpec } from '../docker/image.ts';
 import type { Paths } from '../paths.ts';
 import type { ModuleSpec } from '../build/module-spec.ts';
+import type { NetOptions } from '../fetch/index.ts';
 
 /** One downloadable input of a build, pinned by hash. */
 export interface SourceFile {
@@ -40,6 +41,8 @@ export interface FamilyContext {
   paths: Paths;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** The fetch door's bounds (--timeout, NBDFORGE_TIMEOUT) and waiting line, for every download and apt run. */
+  net?: NetOptions;
 }
 
 /** What the shared build step needs from a family for one kernel: everything resolved, nothing done yet. */

@@ -6,6 +6,9 @@ import { backoff, defaultRetryPolicy, type RetryPolicy } from './backoff.ts';
 import { parseLocation } from './location.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { transferFile, transferHttp, type TransferOptions } from './transfer.ts';
+import { netLimits, type NetLimits } from './limits.ts';
+import { TransferWatch } from './watch.ts';
+import type { NetOptions } from './net-types.ts';
 
 export interface DownloadProgress {
   url: string;
@@ -28,7 +31,10 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   onProgress?: (p: DownloadProgress) => void;
   retry?: Partial<RetryPolicy>;
-  timeouts?: Partial<TransferOptions['timeouts']>;
+  /** Limits and where to say what it waits for (default: the defaults, silent). */
+  net?: Partial<NetOptions>;
+  /** Overrides of single limits (tests). */
+  timeouts?: Partial<NetLimits>;
 }
 
 /** Attempts that each made progress may go on longer than `retries`, but never past this. */
@@ -59,42 +65,51 @@ export async function download(o: DownloadOptions): Promise<string> {
       const done = await lookupCached(o.cacheDir, sha256, o.size);
       if (done) return done;
       const policy = { ...defaultRetryPolicy, ...o.retry };
-      const t: TransferOptions = {
-        part,
-        size: o.size,
-        signal: o.signal,
-        timeouts: { connectMs: 15_000, idleMs: 60_000, ...o.timeouts },
-        onBytes: (received, total, resumedFrom) => emit({ received, total, resumedFrom, done: false, cached: false }),
-      };
-      let failures = 0;
-      let cleanRetry = false;
-      for (let attempt = 1; ; attempt++) {
-        const before = await sizeOf(part);
-        try {
-          const r = loc.kind === 'http' ? await transferHttp(url, t) : await transferFile(loc.path, url, t);
-          if ((o.size === undefined || r.size === o.size) && r.digest === sha256) {
-            const file = await commitToCache(part, o.cacheDir, sha256);
-            emit({ received: r.size, total: r.size, resumedFrom: r.resumedFrom, done: true, cached: false });
-            return file;
+      const limits = { ...(o.net?.limits ?? netLimits()), ...o.timeouts };
+      // One clock for every attempt: retries never make the whole longer than its deadline.
+      const watch = loc.kind === 'http' ? new TransferWatch({ url, limits, report: o.net?.report, expected: o.size, signal: o.signal }) : undefined;
+      try {
+        const t: TransferOptions = {
+          part,
+          size: o.size,
+          signal: o.signal,
+          watch,
+          onBytes: (received, total, resumedFrom) => emit({ received, total, resumedFrom, done: false, cached: false }),
+        };
+        let failures = 0;
+        let cleanRetry = false;
+        for (let attempt = 1; ; attempt++) {
+          const before = await sizeOf(part);
+          try {
+            const r = loc.kind === 'http' ? await transferHttp(url, t) : await transferFile(loc.path, url, t);
+            if ((o.size === undefined || r.size === o.size) && r.digest === sha256) {
+              const file = await commitToCache(part, o.cacheDir, sha256);
+              emit({ received: r.size, total: r.size, resumedFrom: r.resumedFrom, done: true, cached: false });
+              return file;
+            }
+            await fs.rm(part, { force: true });
+            // A resumed prefix may come from an older copy of the file: one clean retry.
+            if (r.resumedFrom > 0 && !cleanRetry) {
+              cleanRetry = true;
+              continue;
+            }
+            const got = o.size !== undefined && r.size !== o.size ? `${r.size} bytes, expected ${o.size}` : `sha256 ${r.digest}, expected ${sha256}`;
+            throw new ChecksumError(`${url}: integrity check failed (${got}); nothing was cached`, url);
+          } catch (err) {
+            const fe = toFetchError(watch ? watch.explain(err) : err, url);
+            if (fe instanceof ChecksumError) await fs.rm(part, { force: true });
+            if (o.signal?.aborted || !fe.retryable) throw fe;
+            failures = (await sizeOf(part)) > before ? 0 : failures + 1;
+            if (failures > policy.retries || attempt >= MAX_ATTEMPTS) {
+              throw new FetchError(`${fe.message} (gave up after ${attempt} attempts)`, url, fe.status, false, { cause: fe });
+            }
+            await backoff(Math.max(1, failures), policy, watch?.signal ?? o.signal).catch((e: unknown) => {
+              throw watch?.ended && !watch.ended.retryable ? watch.ended : toFetchError(e, url);
+            });
           }
-          await fs.rm(part, { force: true });
-          // A resumed prefix may come from an older copy of the file: one clean retry.
-          if (r.resumedFrom > 0 && !cleanRetry) {
-            cleanRetry = true;
-            continue;
-          }
-          const got = o.size !== undefined && r.size !== o.size ? `${r.size} bytes, expected ${o.size}` : `sha256 ${r.digest}, expected ${sha256}`;
-          throw new ChecksumError(`${url}: integrity check failed (${got}); nothing was cached`, url);
-        } catch (err) {
-          const fe = toFetchError(err, url);
-          if (fe instanceof ChecksumError) await fs.rm(part, { force: true });
-          if (o.signal?.aborted || !fe.retryable) throw fe;
-          failures = (await sizeOf(part)) > before ? 0 : failures + 1;
-          if (failures > policy.retries || attempt >= MAX_ATTEMPTS) {
-            throw new FetchError(`${fe.message} (gave up after ${attempt} attempts)`, url, fe.status, false, { cause: fe });
-          }
-          await backoff(Math.max(1, failures), policy, o.signal);
         }
+      } finally {
+        watch?.close();
       }
     },
     // Another process downloading the same file holds this for as long as its transfer runs.

@@ -57,6 +57,7 @@ export function toFetchError(err: unknown, url: string): FetchError {
     e.reason = UNREACHABLE_CODES[code];
     return e;
   }
+  if (code === 'ERR_TOO_MANY_REDIRECTS') return new FetchError(`${url}: redirected too many times (a redirect loop?); check the URL or try another mirror`, url, undefined, false, { cause: err });
   const retryable = RETRYABLE_CODES.has(code) || e?.name === 'TimeoutError' || e?.name === 'ReadError';
   const what = code ? `${code}: ${e.message}` : String(e?.message ?? err);
   return new FetchError(`${url}: ${what}`, url, undefined, retryable, { cause: err });

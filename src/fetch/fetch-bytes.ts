@@ -1,13 +1,18 @@
 import fs from 'node:fs/promises';
-import got from 'got';
 import { FetchError, isRetryableStatus, toFetchError } from './errors.ts';
 import { backoff, defaultRetryPolicy, type RetryPolicy } from './backoff.ts';
 import { parseLocation } from './location.ts';
+import { netLimits, type NetLimits } from './limits.ts';
+import { TransferWatch } from './watch.ts';
+import type { NetOptions } from './net-types.ts';
+import { httpBuffer } from './http.ts';
 
 export interface FetchBytesOptions {
   signal?: AbortSignal;
   retry?: Partial<RetryPolicy>;
-  timeouts?: { connectMs?: number; idleMs?: number };
+  net?: Partial<NetOptions>;
+  /** Overrides of single limits (tests). */
+  timeouts?: Partial<NetLimits>;
   /** Refuse anything larger (repomd.xml and signatures are a few KB). */
   maxBytes?: number;
 }
@@ -27,26 +32,33 @@ export async function fetchBytes(where: string, o: FetchBytesOptions = {}): Prom
     return fs.readFile(loc.path);
   }
   const policy = { ...defaultRetryPolicy, ...o.retry };
+  const limits = { ...(o.net?.limits ?? netLimits()), ...o.timeouts };
+  // The size is unknown until the headers: the cap bounds the deadline until Content-Length says more.
+  const watch = new TransferWatch({ url: loc.url, limits, report: o.net?.report, cap: max, signal: o.signal });
+  try {
+    return await attempts(loc.url, max, policy, watch, o.signal);
+  } finally {
+    watch.close();
+  }
+}
+
+async function attempts(url: string, max: number, policy: RetryPolicy, watch: TransferWatch, signal?: AbortSignal): Promise<Buffer> {
+  const loc = { url };
   for (let failures = 0; ; ) {
     try {
-      const res = await got(loc.url, {
-        decompress: false,
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-        responseType: 'buffer',
-        timeout: { connect: o.timeouts?.connectMs ?? 15_000, socket: o.timeouts?.idleMs ?? 60_000, response: o.timeouts?.idleMs ?? 60_000 },
-        signal: o.signal,
-      });
-      if (res.statusCode !== 200) {
-        throw new FetchError(`${loc.url}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, loc.url, res.statusCode, isRetryableStatus(res.statusCode));
+      const res = await httpBuffer(loc.url, { decompress: false, maxBytes: max }, watch);
+      if (res.status !== 200) {
+        throw new FetchError(`${loc.url}: HTTP ${res.status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, loc.url, res.status, isRetryableStatus(res.status));
       }
       if (res.body.length > max) throw new FetchError(`${loc.url}: ${res.body.length} bytes is more than the ${max} allowed`, loc.url);
       return res.body;
     } catch (err) {
-      const fe = toFetchError(err, loc.url);
-      if (o.signal?.aborted || !fe.retryable) throw fe;
+      const fe = toFetchError(watch.explain(err), loc.url);
+      if (signal?.aborted || !fe.retryable) throw fe;
       if (++failures > policy.retries) throw new FetchError(`${fe.message} (gave up after ${failures} attempts)`, loc.url, fe.status, false, { cause: fe });
-      await backoff(failures, policy, o.signal);
+      await backoff(failures, policy, watch.signal).catch((e: unknown) => {
+        throw watch.ended && !watch.ended.retryable ? watch.ended : toFetchError(e, loc.url);
+      });
     }
   }
 }

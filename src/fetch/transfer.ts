@@ -3,8 +3,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, type Hash } from 'node:crypto';
-import got from 'got';
 import { ChecksumError, FetchError, isRetryableStatus } from './errors.ts';
+import type { TransferWatch } from './watch.ts';
+import { httpStream } from './http.ts';
 
 /** One attempt at filling `part` from a source. The hash covers the bytes on disk, in order. */
 export interface TransferResult {
@@ -18,8 +19,10 @@ export interface TransferOptions {
   part: string;
   /** Expected total size, when the integrity chain gives one. */
   size?: number;
+  /** For a local file: the caller's signal. */
   signal?: AbortSignal;
-  timeouts: { connectMs: number; idleMs: number };
+  /** For http: the clock of the whole download (every attempt) and its limits. */
+  watch?: TransferWatch;
   /** Called with the bytes now on disk and the total when known. */
   onBytes: (received: number, total: number | undefined, resumedFrom: number) => void;
 }
@@ -72,21 +75,10 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
   if (o.size !== undefined && offset === o.size && offset > 0) {
     return { digest: (await hashPrefix(o.part, offset)).digest('hex'), size: offset, resumedFrom: offset };
   }
-  const stream = got.stream(url, {
-    headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-    decompress: false,
-    retry: { limit: 0 },
-    throwHttpErrors: false,
-    timeout: { connect: o.timeouts.connectMs, socket: o.timeouts.idleMs, response: o.timeouts.idleMs },
-    signal: o.signal,
-  });
-  const response = await new Promise<{ statusCode: number; statusMessage?: string; headers: Record<string, string | string[] | undefined> }>(
-    (resolve, reject) => {
-      stream.once('response', resolve);
-      stream.once('error', reject);
-    },
-  );
-  const status = response.statusCode;
+  const watch = o.watch!;
+  const response = await httpStream(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {} }, watch);
+  const stream = response.body;
+  const status = response.status;
   const fail = (msg: string, retryable: boolean): never => {
     stream.destroy();
     throw new FetchError(`${url}: ${msg}`, url, status, retryable);
@@ -110,6 +102,8 @@ export async function transferHttp(url: string, o: TransferOptions): Promise<Tra
     total = len === undefined ? undefined : Number(len);
   }
   if (o.size !== undefined && total !== undefined && total !== o.size) fail(`server has ${total} bytes, expected ${o.size}`, false);
+  // Without a size from the integrity chain, the server's announcement sets the deadline.
+  if (o.size === undefined && total !== undefined) watch.expect(total);
   const hash = await hashPrefix(o.part, offset);
   await pipeline(stream, tap(hash, offset, total ?? o.size, offset, o.onBytes, o.size === undefined ? undefined : { max: o.size, url }), createWriteStream(o.part, { flags: offset > 0 ? 'a' : 'w' }));
   const size = await fileSize(o.part);

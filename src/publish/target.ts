@@ -3,6 +3,7 @@
  * store's artifacts, verifies each against its manifest before anything is sent, asks the target
  * what it already holds, and hands it only the missing ones. Targets never build.
  */
+import type { NetOptions } from '../fetch/index.ts';
 import type { IndexEntry } from '../artifacts/dir-store.ts';
 import type { Manifest } from '../artifacts/manifest.ts';
 import type { Paths } from '../paths.ts';
@@ -72,6 +73,8 @@ export interface TargetOptions {
   signal?: AbortSignal;
   /** The clock (tests). */
   now?: () => Date;
+  /** Bounds and the waiting line of every network transfer (registries): the fetch door's. */
+  net?: NetOptions;
 }
 
 /**

@@ -11,6 +11,8 @@ import { sha256, sha256File } from '../../util/hash.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { Mutex } from '../../util/mutex.ts';
 import { encodePatchRules } from '../../build/patches.ts';
+import { aptBoundsEnv, aptFailure, APT_UPDATE_BYTES } from './apt-bounds.ts';
+
 
 const CONTEXT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers/debian12');
 /** The archive moves on a few times a month; a day-old catalog is still a good answer. */
@@ -84,10 +86,12 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
     const { output } = await containers.run({
       image: img.tag,
       cmd: ['/usr/local/lib/nbdforge/catalog.sh'],
-      env: { CATALOG_PREFIXES: q.prefixes.join(' '), CATALOG_PATTERNS: q.patterns.join('\n') },
+      env: { CATALOG_PREFIXES: q.prefixes.join(' '), CATALOG_PATTERNS: q.patterns.join('\n'), ...aptBoundsEnv(ctx.net?.limits, APT_UPDATE_BYTES) },
       binds: [`${d.lists}:/var/lib/apt/lists`],
       labels: { 'nbdforge.role': 'catalog' },
       signal: ctx.signal,
+    }).catch((err: unknown) => {
+      throw aptFailure(err);
     });
     const result: Cached = { ...buildCatalog(parseAptRecords(output), new Date().toISOString(), data), linesSha256: data.sha256 };
     if (result.kernels.length === 0) throw new EmptyCatalogError(`the apt archive offers no kernel of the lines in ${LINES_FILE} (${data.lines.map((l) => l.line).join(', ')}); check the host's apt sources`);
@@ -153,9 +157,13 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         await containers.run({
           image: img.tag,
           cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...missing.map((f) => `${f.name}=${f.version}`)],
+          // The whole fetch's deadline follows the packages' size (from the apt records) at the minimum rate.
+          env: aptBoundsEnv(ctx.net?.limits, missing.reduce((n, f) => n + (f.size || 0), 0)),
           binds: [`${d.lists}:/var/lib/apt/lists`, `${d.debs}:/debs`],
           labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
           signal: ctx.signal,
+        }).catch((err: unknown) => {
+          throw aptFailure(err);
         });
         const still = await check();
         if (still.length) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (removed, fetched again next time): ${still.map((f) => f.filename).join(', ')}`, still.map((f) => f.filename));

@@ -12,6 +12,8 @@ import { CatalogMissingError } from './catalog/index.ts';
 import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
 import { familyDataDir, loadElData, readElCatalog, syncElCatalog, type ElCatalog, type ElKernel, type ElSyncResult } from './catalog/index.ts';
 import { UsageError } from '../../commands/context.ts';
+import { netOptionsFrom } from '../../commands/net-options.ts';
+import type { NetOptions } from '../../fetch/index.ts';
 
 export interface ListElOptions {
   family: string;
@@ -68,6 +70,8 @@ export interface SyncElOptions {
   /** Where a progress line goes when it is a TTY (normally ctx.stderr). */
   progress?: NodeJS.WritableStream & { isTTY?: boolean };
   signal?: AbortSignal;
+  /** The fetch door's bounds and waiting line (--timeout, NBDFORGE_TIMEOUT). */
+  net?: NetOptions;
 }
 
 /** Refresh the catalog from the vault's signed repodata; returns what was written. */
@@ -90,6 +94,7 @@ export async function syncEl(o: SyncElOptions): Promise<ElSyncResult> {
       allowUnsignedRepodata: o.allowUnsignedRepodata,
       concurrency: o.concurrency,
       signal: o.signal,
+      net: o.net,
       onProgress: renderer?.onProgress,
     });
   } finally {
@@ -182,6 +187,7 @@ export function createElCli(family: string, example: string): FamilyCli {
         const dataDir = env[`${ENV}_DATA`] ? path.resolve(env[`${ENV}_DATA`]!) : undefined;
         if (sync) {
           if (values.kernels) throw new UsageError('--kernels selects from the catalog; `sync` reads whole point releases (--release)');
+          const net = netOptionsFrom({ timeout: str(values.timeout), json }, { env, stderr: err }, { progress: false }); // the sync draws its own
           const ac = new AbortController();
           const onSignal = () => ac.abort(new Error('interrupted'));
           process.once('SIGINT', onSignal);
@@ -194,8 +200,9 @@ export function createElCli(family: string, example: string): FamilyCli {
               release: str(values.release),
               allowPartial: values['allow-partial'] === true,
               allowUnsignedRepodata: values['allow-unsigned-repodata'] === true,
-              progress: err,
+              progress: json ? undefined : err,
               signal: ac.signal,
+              net,
             });
             if (json) out.write(JSON.stringify({ family, file: r.file, catalog: r.catalog, problems: r.problems.map((p) => ({ repo: p.repo, error: p.error.message })) }, null, 2) + '\n');
             else out.write(formatElSync(r) + '\n');
@@ -204,7 +211,7 @@ export function createElCli(family: string, example: string): FamilyCli {
             process.off('SIGINT', onSignal);
           }
         }
-        if (values.vault || values['allow-partial'] || values['allow-unsigned-repodata']) throw new UsageError('--vault, --allow-partial and --allow-unsigned-repodata go with `kernels sync`');
+        if (values.vault || values['allow-partial'] || values['allow-unsigned-repodata'] || values.timeout) throw new UsageError('--vault, --allow-partial, --allow-unsigned-repodata and --timeout go with `kernels sync`');
         try {
           const kernels = str(values.kernels)?.split(',').map((s) => s.trim()).filter(Boolean);
           const r = await listEl({ family, cacheDir: paths.cache, release: str(values.release), kernels });

@@ -55,7 +55,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();
-      const r = await elCatalogResult({ cacheDir: dirs(ctx).cache, data: d, vault: cfg.vault, refresh: opts.refresh, signal: ctx.signal });
+      const r = await elCatalogResult({ cacheDir: dirs(ctx).cache, data: d, vault: cfg.vault, refresh: opts.refresh, signal: ctx.signal, net: ctx.net });
       // Each entry carries the vault its builder image points yum at: recipe() reads no state kept from this call.
       return { ...r, kernels: r.kernels.map((k) => ({ ...k, builderVault: cfg.vault ?? d.defaultVault })) };
     },
@@ -63,7 +63,7 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
     async ensureSources(ctx, kernel) {
       const d = await loadData();
       ctx.log?.(`sources: ${kernel.files.map((f) => f.filename).join(', ')} (sha256 from signed repodata, RPM signatures)`);
-      return ensureElSources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal });
+      return ensureElSources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal, net: ctx.net });
     },
 
     recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {

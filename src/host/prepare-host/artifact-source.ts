@@ -4,11 +4,12 @@ import type { Manifest } from '../../artifacts/manifest.ts';
 import { type ArtifactSource, SourceError } from './source-error.ts';
 import { HttpSource } from './http-source.ts';
 import type { TrustOptions } from './source-error.ts';
+import type { NetOptions } from '../../fetch/index.ts';
 
 export { type ArtifactSource, type TrustOptions, SourceError } from './source-error.ts';
 
-export function openArtifactSource(from: string, trust: TrustOptions = {}): ArtifactSource {
-  return /^https?:\/\//i.test(from) ? new HttpSource(from, trust) : new DirSource(from);
+export function openArtifactSource(from: string, trust: TrustOptions = {}, net?: NetOptions): ArtifactSource {
+  return /^https?:\/\//i.test(from) ? new HttpSource(from, trust, net?.limits, net?.report) : new DirSource(from);
 }
 
 /** A local store, read-only: a corrupt one is refused (StoreCorruptError names the file), never repaired here. */

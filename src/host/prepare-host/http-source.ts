@@ -1,4 +1,3 @@
-import got from 'got';
 import { type IndexEntry, validateIndex } from '../../artifacts/store-layout.ts';
 import { parseManifest, type Manifest } from '../../artifacts/manifest.ts';
 import { redact } from '../../util/redact.ts';
@@ -9,34 +8,36 @@ import { SourceError, type ArtifactSource, type TrustOptions } from './source-er
 import { verifyDetached, normalizeFingerprint } from '../../rpm-repo/signature.ts';
 import { sha256 } from '../../util/hash.ts';
 import { checkFresh, DEFAULT_STATE_DIR } from './serial-state.ts';
+import { httpStream, netLimits, TransferEndedError, TransferWatch, type NetLimits, type NetReporter } from '../../fetch/index.ts';
 
 /** Bounds for what an http store may send before the caller knows better (real files are KBs). */
 const MAX_INDEX = 16 * 1024 * 1024;
 const MAX_MANIFEST = 1024 * 1024;
-const TIMEOUTS = { connectMs: 15_000, headersMs: 30_000, idleMs: 30_000 };
 
 /**
  * A directory store published by any static web server: GET index.json, <dir>/manifest.json,
  * <dir>/<file>. Everything it serves is untrusted: every body is streamed under a size cap (a
- * module's is the size its manifest announces), timeouts name the URL, and names are validated
+ * module's is the size its manifest announces), every GET runs under the fetch door's bounds
+ * (connect, idle, minimum rate, deadline) and a bound that ends it is named, and names are validated
  * before they become URLs. Credentials in the URL are used but never printed.
  */
 export class HttpSource implements ArtifactSource {
   readonly location: string;
   private readonly url: string;
   private readonly base: string;
-  private readonly t: typeof TIMEOUTS;
+  private readonly limits: NetLimits;
   /** manifest.json sha256 per artifact key, from a published directory's (verified) index. */
   private readonly manifestSha = new Map<string, string>();
   constructor(
     url: string,
     private readonly trust: TrustOptions = {},
-    timeouts: Partial<typeof TIMEOUTS> = {},
+    limits: Partial<NetLimits> = {},
+    private readonly report?: NetReporter,
   ) {
     this.url = url;
     this.base = url.endsWith('/') ? url : `${url}/`;
     this.location = redact(url);
-    this.t = { ...TIMEOUTS, ...timeouts };
+    this.limits = { ...netLimits(), ...limits };
   }
 
   private shown(rel: string): string {
@@ -50,19 +51,19 @@ export class HttpSource implements ArtifactSource {
     const chunks: Buffer[] = [];
     let received = 0;
     let status = 0;
+    const watch = new TransferWatch({ url: shown, limits: this.limits, report: this.report, expected: exact, cap: max });
     try {
-      const stream = got.stream(url, {
-        retry: { limit: 2, methods: ['GET'], statusCodes: [408, 429, 500, 502, 503, 504], errorCodes: ['ECONNRESET', 'ETIMEDOUT', 'EPIPE'] },
-        timeout: { connect: this.t.connectMs, response: this.t.headersMs, socket: this.t.idleMs },
-        decompress: true,
-        throwHttpErrors: false,
-      });
-      stream.on('response', (res: { statusCode: number; statusMessage?: string; headers: Record<string, string | undefined> }) => {
-        status = res.statusCode;
-        if (status !== 200) stream.destroy(fail(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`));
-        const announced = Number(res.headers['content-length']);
-        if (Number.isFinite(announced) && announced > max) stream.destroy(fail(`the server announces ${announced} bytes, more than the ${max} allowed here`));
-      });
+      const res = await httpStream(
+        url,
+        { retry: { limit: 2, methods: ['GET'], statusCodes: [408, 429, 500, 502, 503, 504], errorCodes: ['ECONNRESET', 'EPIPE'] }, decompress: true },
+        watch,
+      );
+      const stream = res.body;
+      status = res.status;
+      if (status !== 200) stream.destroy(fail(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`));
+      const announced = Number(res.headers['content-length']);
+      if (Number.isFinite(announced) && announced > max) stream.destroy(fail(`the server announces ${announced} bytes, more than the ${max} allowed here`));
+      else if (exact === undefined && Number.isFinite(announced)) watch.expect(announced);
       for await (const chunk of stream) {
         received += (chunk as Buffer).length;
         if (received > max) {
@@ -71,15 +72,16 @@ export class HttpSource implements ArtifactSource {
         }
         chunks.push(chunk as Buffer);
       }
-    } catch (err) {
+    } catch (caught) {
+      const err = watch.explain(caught);
       if (err instanceof SourceError) throw err;
+      if (err instanceof TransferEndedError) throw fail(err.reason);
       const e = err as NodeJS.ErrnoException & { timings?: unknown; event?: string };
-      if (e.name === 'TimeoutError') {
-        const phase = e.event === 'response' ? 'headers' : e.event === 'socket' ? 'body (no data)' : (e.event ?? 'response');
-        throw fail(`timed out waiting for the ${phase} after ${received} bytes; is the server up and not throttled?`, err);
-      }
+      if (e.code === 'ERR_TOO_MANY_REDIRECTS') throw fail('redirected too many times (a redirect loop?); check the URL');
       if (status === 200) throw fail(`connection dropped after ${received} bytes (${e.code ?? e.message})`, err);
       throw fail(`${e.code ? `${e.code}: ` : ''}${e.message}`, err);
+    } finally {
+      watch.close();
     }
     const body = Buffer.concat(chunks);
     if (exact !== undefined && body.length !== exact) throw fail(`${body.length} bytes, the manifest announces ${exact}`);

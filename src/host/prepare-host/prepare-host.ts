@@ -7,6 +7,7 @@ import { type ModuleOptions } from './options.ts';
 import { prepareHostRules, judge } from './preconditions.ts';
 import { planPrepareHost } from './plan-prepare-host.ts';
 import { openArtifactSource, SourceError, type TrustOptions } from './artifact-source.ts';
+import type { NetOptions } from '../../fetch/index.ts';
 import { StoreCorruptError } from '../../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
 
@@ -21,6 +22,8 @@ export interface PrepareHostRequest {
   generator?: string;
   /** How an http(s) --from is trusted (signature pin, index pin, or the loud opt-out). */
   trust?: TrustOptions;
+  /** Bounds and the waiting line of an http(s) --from (default: the fetch door's defaults, silent). */
+  net?: NetOptions;
 }
 
 export interface PrepareHostReport {
@@ -55,7 +58,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
 
   let artifact: ResolvedArtifact;
   try {
-    artifact = await resolveArtifact(openArtifactSource(req.from, req.trust), kernelRelease, { hostVermagic: facts?.kernelRelease === kernelRelease ? facts.vermagic : undefined });
+    artifact = await resolveArtifact(openArtifactSource(req.from, req.trust, req.net), kernelRelease, { hostVermagic: facts?.kernelRelease === kernelRelease ? facts.vermagic : undefined });
   } catch (err) {
     if (err instanceof ArtifactError || err instanceof SourceError || err instanceof StoreCorruptError) return stop('refused', err.message, { kernelRelease, facts });
     throw err;

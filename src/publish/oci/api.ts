@@ -88,8 +88,9 @@ export async function getManifest(c: RegistryClient, ref: string): Promise<Fetch
 }
 
 /** Fetch a blob, bounded, and refuse it unless its bytes hash to the digest asked for. */
-export async function getBlob(c: RegistryClient, digest: string, maxBytes: number): Promise<Buffer> {
-  const r = await c.send('GET', `blobs/${digest}`, { maxBytes });
+export async function getBlob(c: RegistryClient, digest: string, maxBytes: number, size?: number): Promise<Buffer> {
+  if (size !== undefined && size > maxBytes) c.fail(`blob ${digest}: its descriptor says ${size} bytes, more than the ${maxBytes} allowed`);
+  const r = await c.send('GET', `blobs/${digest}`, { maxBytes, expectedBytes: size });
   if (r.status !== 200) c.fail(`GET blob ${digest} answered ${r.status}`, r.status);
   const got = digestOf(r.body);
   if (got !== digest) c.fail(`blob ${digest}: the bytes received hash to ${got}`);

@@ -1,10 +1,10 @@
 /**
- * The one door to a registry: got with the distribution API's auth dance (401 -> Basic or a Bearer
+ * The one door to a registry: the fetch door's httpBuffer with the distribution API's auth dance (401 -> Basic or a Bearer
  * token), bounded responses, retries for resets and 5xx, and a count of every body byte sent.
  * Everything it throws is a RegistryError naming the registry, with credentials scrubbed.
  */
-import got, { type Method } from 'got';
 import { backoff, type RetryPolicy } from '../../fetch/backoff.ts';
+import { httpBuffer, netLimits, TransferEndedError, TransferWatch, type Method, type NetOptions } from '../../fetch/index.ts';
 import { basicHeader, credentialsFor, parseChallenge, type Credentials } from './auth.ts';
 import { RegistryError, redact } from './errors.ts';
 import { baseUrl, isLoopback, type RegistryRef } from './reference.ts';
@@ -14,7 +14,8 @@ export interface ClientOptions {
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   retry?: RetryPolicy;
-  timeoutMs?: number;
+  /** The fetch door's bounds and waiting line (default: its defaults, silent). */
+  net?: NetOptions;
 }
 
 export interface SendOptions {
@@ -24,6 +25,8 @@ export interface SendOptions {
   maxBytes?: number;
   /** Network failures and 5xx answers retried in place (0 for requests that are not idempotent). */
   retries?: number;
+  /** Response bytes expected (a blob's descriptor size): the deadline follows it instead of maxBytes. */
+  expectedBytes?: number;
 }
 
 export interface RegistryResponse {
@@ -71,49 +74,72 @@ export class RegistryClient {
     const url = this.url(p);
     if (new URL(url).origin !== new URL(this.base).origin) this.fail(`refusing to follow the registry to another origin (${new URL(url).origin})`);
     const retries = o.retries ?? this.policy.retries;
+    const max = o.maxBytes ?? 4 << 20;
+    const limits = this.opts.net?.limits ?? netLimits();
+    // One clock for the request and its retries: the body going up and the answer coming down.
+    const watch = new TransferWatch({
+      url: `${method} ${redact(url, [this.creds?.password])}`,
+      limits,
+      report: this.opts.net?.report,
+      expected: o.expectedBytes === undefined ? undefined : (o.body?.length ?? 0) + o.expectedBytes,
+      cap: (o.body?.length ?? 0) + max,
+      signal: this.opts.signal,
+    });
+    try {
+      return await this.attempts(method, url, o, { retries, max, watch });
+    } finally {
+      watch.close();
+    }
+  }
+
+  private async attempts(method: Method, url: string, o: SendOptions, a: { retries: number; max: number; watch: TransferWatch }): Promise<RegistryResponse> {
+    const { retries, max, watch } = a;
     let failures = 0;
     let authTried = false;
+    const wait = async (): Promise<void> => {
+      await backoff(++failures, this.policy, watch.signal).catch((err: unknown) => {
+        throw watch.ended ?? err;
+      });
+    };
     for (;;) {
       let res;
       try {
         if (o.body) this.bytesSent += o.body.length;
-        const max = o.maxBytes ?? 4 << 20;
-        const req = got(url, {
-          method,
-          body: o.body,
-          headers: { ...o.headers, ...(this.authorization ? { authorization: this.authorization } : {}) },
-          throwHttpErrors: false,
-          retry: { limit: 0 },
-          followRedirect: method === 'GET' || method === 'HEAD',
-          responseType: 'buffer',
-          timeout: { request: this.opts.timeoutMs ?? 60_000 },
-          signal: this.opts.signal,
-        });
-        req.on('downloadProgress', (pr) => {
-          if (pr.transferred > max) req.cancel(`response larger than ${max} bytes`);
-        });
-        res = await req;
-      } catch (err) {
+        res = await httpBuffer(
+          url,
+          {
+            method,
+            body: o.body,
+            headers: { ...o.headers, ...(this.authorization ? { authorization: this.authorization } : {}) },
+            followRedirect: method === 'GET' || method === 'HEAD',
+            maxBytes: max,
+          },
+          watch,
+        );
+      } catch (caught) {
+        const err = watch.explain(caught);
+        if (this.opts.signal?.aborted) throw caught;
         const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (this.opts.signal?.aborted) throw err;
-        if (RETRYABLE.has(code) && failures < retries) {
-          await backoff(++failures, this.policy, this.opts.signal);
+        const again = err instanceof TransferEndedError ? err.retryable : RETRYABLE.has(code);
+        if (again && failures < retries) {
+          await wait();
           continue;
         }
-        const hint = code === 'ECONNREFUSED' ? ' (is the registry running? check the host and port)' : '';
+        if (err instanceof TransferEndedError) this.fail(`${method} ${url}: ${err.reason}`, undefined, err);
+        const hint = code === 'ECONNREFUSED' ? ' (is the registry running? check the host and port)' : code === 'ERR_TOO_MANY_REDIRECTS' ? ' (a redirect loop?)' : '';
         this.fail(`${method} ${url} failed: ${(err as Error).message}${hint}`, undefined, err);
       }
-      if (res.statusCode === 401 && !authTried) {
+      if (res.status === 401 && !authTried) {
         authTried = true;
         await this.authenticate(res.headers['www-authenticate']);
         continue;
       }
-      if (res.statusCode === 401) this.fail(`401 Unauthorized: the registry refused the credentials from ${this.creds?.source ?? '(none)'}`, 401);
-      if ((res.statusCode >= 500 || res.statusCode === 429) && failures < retries) {
-        await backoff(++failures, this.policy, this.opts.signal);
+      if (res.status === 401) this.fail(`401 Unauthorized: the registry refused the credentials from ${this.creds?.source ?? '(none)'}`, 401);
+      if ((res.status >= 500 || res.status === 429) && failures < retries) {
+        await wait();
         continue;
       }
-      return { status: res.statusCode, headers: res.headers, body: res.rawBody ?? Buffer.alloc(0), url };
+      return { status: res.status, headers: res.headers, body: res.body, url };
     }
   }
 
@@ -135,16 +161,18 @@ export class RegistryClient {
     if (ch.params.service) r.searchParams.set('service', ch.params.service);
     r.searchParams.set('scope', ch.params.scope ?? `repository:${this.ref.repository}:pull,push`);
     let token: string | undefined;
+    const limits = this.opts.net?.limits ?? netLimits();
+    const watch = new TransferWatch({ url: `GET ${r.origin}${r.pathname}`, limits, report: this.opts.net?.report, cap: 1 << 20, signal: this.opts.signal });
     try {
-      const res = await got(r, {
-        headers: this.creds ? { authorization: basicHeader(this.creds) } : {},
-        retry: { limit: 2 },
-        timeout: { request: 30_000 },
-        signal: this.opts.signal,
-      }).json<{ token?: string; access_token?: string }>();
-      token = res.token ?? res.access_token;
+      const res = await httpBuffer(r, { headers: this.creds ? { authorization: basicHeader(this.creds) } : {}, maxBytes: 1 << 20, retry: { limit: 2 } }, watch);
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      const body = JSON.parse(res.body.toString('utf8')) as { token?: string; access_token?: string };
+      token = body.token ?? body.access_token;
     } catch (err) {
-      this.fail(`token service ${r.origin} refused: ${(err as Error).message}; ${howTo}`, 401, err);
+      const why = err instanceof TransferEndedError ? err.reason : (err as Error).message;
+      this.fail(`token service ${r.origin} refused: ${why}; ${howTo}`, 401, err);
+    } finally {
+      watch.close();
     }
     if (typeof token !== 'string' || !token) this.fail(`token service ${r.origin} returned no token`, 401);
     this.authorization = `Bearer ${token}`;

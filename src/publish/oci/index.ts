@@ -37,7 +37,7 @@ export async function pushOne(c: RegistryClient, p: Pushable, onBlob?: (digest: 
 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
   const ref = parseReference(spec, { allowTag: false });
-  const client = new RegistryClient(ref, { insecure: opts.insecure, env: opts.env, signal: opts.signal });
+  const client = new RegistryClient(ref, { insecure: opts.insecure, env: opts.env, signal: opts.signal, net: opts.net });
   let fingerprint: string | undefined;
   // --gpg-key signs each proof's manifest.json; pull --fingerprint checks it against the pinned key.
   const signer = (fpr: string): ProofSigner => {

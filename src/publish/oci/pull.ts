@@ -1,4 +1,7 @@
 /**
+ * Every request runs under the fetch door's bounds (opts.net): each blob's deadline follows the
+ * size its descriptor announces, so the whole pull ends within the sum of its transfers' bounds.
+ *
  * `nbdforge pull oci://HOST/REPO:TAG`: fetch an image nbdforge published, prove it is what it
  * claims (manifest and layer digests, every layer's diff_id, the tag against the kernel label, the
  * module's sha256 against the label and the manifest, its vermagic read from the ELF), fetch the
@@ -61,7 +64,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   const manifest = parseImageManifest(img.body, where);
   // Before any blob is fetched: each layer is a request and up to MAX_LAYER bytes.
   if (manifest.layers.length === 0 || manifest.layers.length > MAX_LAYERS) bad(`the manifest lists ${manifest.layers.length} layers (nbdforge images have 2; at most ${MAX_LAYERS} are read)`);
-  const config = parseImageConfig(await getBlob(c, manifest.config.digest, 1 << 20), where);
+  const config = parseImageConfig(await getBlob(c, manifest.config.digest, 1 << 20, manifest.config.size), where);
   // Every layer is checked against its diff_id: none may be missing, or the check is skipped.
   if (config.diffIds.length !== manifest.layers.length) bad(`rootfs.diff_ids lists ${config.diffIds.length} digests for ${manifest.layers.length} layers`);
   const lab = config.labels;
@@ -75,7 +78,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   let ko: Buffer | undefined;
   for (let i = manifest.layers.length - 1; i >= 0 && !ko; i--) {
     const l = manifest.layers[i];
-    const blob = await getBlob(c, l.digest, MAX_LAYER);
+    const blob = await getBlob(c, l.digest, MAX_LAYER, l.size);
     ko = await fileInTar(layerTar(blob, l.mediaType, config.diffIds[i], `${where} layer ${l.digest}`), lab[L.modulePath]);
   }
   if (!ko) bad(`no ${lab[L.modulePath]} in any layer`);
@@ -94,7 +97,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   const mLayer = proof.layers.find((l) => l.mediaType === PROOF_MANIFEST);
   const dLayer = proof.layers.find((l) => l.mediaType === PROOF_DEBUG);
   if (!mLayer || !dLayer) bad('proof lacks the manifest or the debug module');
-  const manifestJson = await getBlob(c, mLayer.digest, 1 << 20);
+  const manifestJson = await getBlob(c, mLayer.digest, 1 << 20, mLayer.size);
   if (digestOf(manifestJson) !== lab[L.manifestDigest]) bad(`artifact manifest is ${digestOf(manifestJson)}, the label says ${lab[L.manifestDigest]}`);
   let signedBy: string | undefined;
   if (trust.fingerprint) {
@@ -111,7 +114,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
     bad('artifact manifest disagrees with the image labels (sha256, kernel, module or vermagic)');
   let debug: Buffer;
   try {
-    debug = gunzipSync(await getBlob(c, dLayer.digest, MAX_LAYER), { maxOutputLength: MAX_LAYER });
+    debug = gunzipSync(await getBlob(c, dLayer.digest, MAX_LAYER, dLayer.size), { maxOutputLength: MAX_LAYER });
   } catch (err) {
     if (err instanceof RegistryError) throw err;
     return bad(`debug module does not gunzip within ${MAX_LAYER} bytes`);

@@ -1,4 +1,4 @@
-import { download, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../../fetch/index.ts';
+import { download, joinLocation, mapLimit, type DownloadProgress, type NetOptions, type RetryPolicy } from '../../../fetch/index.ts';
 import type { ElFile, ElKernel } from './catalog.ts';
 import { verifyRpmSignature } from '../../../rpm-repo/rpm-signature.ts';
 
@@ -19,6 +19,8 @@ export interface FetchElSourcesOptions {
   onProgress?: (p: DownloadProgress) => void;
   retry?: Partial<RetryPolicy>;
   timeouts?: { connectMs?: number; idleMs?: number };
+  /** The fetch door's bounds and waiting line: an SRPM's deadline follows its size at the minimum rate. */
+  net?: NetOptions;
 }
 
 function urlOf(f: ElFile, vault?: string): string {
@@ -32,7 +34,7 @@ function urlOf(f: ElFile, vault?: string): string {
  */
 export async function fetchElSources(k: ElKernel, o: FetchElSourcesOptions): Promise<ElSourceFiles> {
   const [srpm, devel] = await mapLimit([k.srpm, k.devel], 2, async (f) => {
-    const file = await download({ url: urlOf(f, o.vault), sha256: f.sha256, size: f.size, cacheDir: o.cacheDir, signal: o.signal, onProgress: o.onProgress, retry: o.retry, timeouts: o.timeouts });
+    const file = await download({ url: urlOf(f, o.vault), sha256: f.sha256, size: f.size, cacheDir: o.cacheDir, signal: o.signal, onProgress: o.onProgress, retry: o.retry, timeouts: o.timeouts, net: o.net });
     await verifyRpmSignature({ file, keyFile: o.keyFile, fingerprint: o.fingerprint });
     return file;
   });

@@ -1,4 +1,4 @@
-import { download, fetchBytes, FetchError, UnreachableError, joinLocation, mapLimit, type DownloadProgress, type RetryPolicy } from '../../../fetch/index.ts';
+import { download, fetchBytes, FetchError, UnreachableError, TransferEndedError, joinLocation, mapLimit, type DownloadProgress, type NetOptions, type RetryPolicy } from '../../../fetch/index.ts';
 import { type ElCatalog, type ElRepoState, type FoundPackage, compareRpmVersions, joinKernels, readElCatalog, writeElCatalog } from './catalog.ts';
 import { redact } from '../../../util/redact.ts';
 import type { ElData } from './data.ts';
@@ -31,6 +31,8 @@ export interface ElSyncOptions {
   onProgress?: (p: DownloadProgress) => void;
   retry?: Partial<RetryPolicy>;
   timeouts?: { connectMs?: number; idleMs?: number };
+  /** The fetch door's bounds and waiting line. */
+  net?: NetOptions;
   now?: () => Date;
 }
 
@@ -75,7 +77,7 @@ async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprin
   const isSource = ref.arch === 'Source';
   const rel = (isSource ? data.layout.source : data.layout.binary).replace(/\{(release|repo|arch)\}/g, (_m, k: 'release' | 'repo' | 'arch') => ref[k]);
   const repomdUrl = joinLocation(vault, `${rel}/repodata/repomd.xml`);
-  const net = { signal: o.signal, retry: o.retry, timeouts: o.timeouts };
+  const net = { signal: o.signal, retry: o.retry, timeouts: o.timeouts, net: o.net };
   const [xml, sig] = await Promise.all([
     fetchBytes(repomdUrl, { ...net, maxBytes: 1024 * 1024 }),
     fetchBytes(joinLocation(vault, `${rel}/repodata/repomd.xml.asc`), { ...net, maxBytes: 64 * 1024 }).catch((err: unknown) => {
@@ -102,6 +104,12 @@ async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprin
   return { state, packages };
 }
 
+/** The bound that ended a transfer, if one did (possibly under a "gave up after N attempts"). */
+function endedBy(err: unknown): TransferEndedError | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof TransferEndedError) return e;
+  return undefined;
+}
+
 /** Refresh a family's catalog from the vault's signed repodata and write it under the cache. */
 export async function syncElCatalog(o: ElSyncOptions): Promise<ElSyncResult> {
   const data = o.data;
@@ -122,12 +130,17 @@ export async function syncElCatalog(o: ElSyncOptions): Promise<ElSyncResult> {
       try {
         return await syncRepo(ref, vault, keyFile, fingerprint, data, o);
       } catch (err) {
-        if (o.signal?.aborted || err instanceof UnreachableError) throw err; // stops the other repositories too
+        // A vault that does not answer, or answers too slowly, would do the same for every repository: stop them all.
+        if (o.signal?.aborted || err instanceof UnreachableError || endedBy(err)) throw err;
         problems.push({ repo: `${ref.release}/${ref.repo}/${ref.arch}`, error: err as Error });
         return undefined;
       }
     });
   } catch (err) {
+    const ended = endedBy(err);
+    if (ended) {
+      throw new VaultUnreachableError(`the ${data.family} vault ${redact(vault)} did not deliver in time: ${ended.message}`, { cause: err });
+    }
     if (!(err instanceof UnreachableError)) throw err;
     const why = err.reason || 'no answer';
     throw new VaultUnreachableError(`cannot reach the ${data.family} vault ${redact(vault)} (${why}); check --vault and that its server is running and reachable from here`, { cause: err });

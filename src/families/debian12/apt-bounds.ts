@@ -1,0 +1,31 @@
+import { deadlineMs, netLimits, type NetLimits } from '../../fetch/index.ts';
+import { ContainerError } from '../../docker/errors.ts';
+
+/** What an `apt-get update` of the builder's suites may fetch, for its deadline (first run: tens of MB). */
+export const APT_UPDATE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * apt inside the builder container runs under the fetch door's limits, in apt's own terms:
+ * Acquire::http::Timeout (connect and idle, seconds), Acquire::Retries, and a deadline for the whole
+ * run (`timeout` around apt-get: apt has no minimum rate, so a drip is ended by the deadline, the
+ * bytes expected at the minimum rate, at least the floor). fetch.sh and catalog.sh read these.
+ */
+export function aptBoundsEnv(l: NetLimits = netLimits(), bytes?: number): Record<string, string> {
+  return {
+    APT_TIMEOUT: String(Math.max(1, Math.ceil(Math.max(l.connectMs, l.idleMs) / 1000))),
+    APT_RETRIES: '2',
+    APT_DEADLINE: String(Math.max(1, Math.ceil(deadlineMs(l, bytes) / 1000))),
+  };
+}
+
+/** apt in the builder gave up (a bound, or the mirror): the script's own line names the packages and the mirror. */
+export class AptFetchError extends Error {
+  override name = 'AptFetchError';
+}
+
+/** The script's "nbdforge: ..." line of a failed apt run, as the error to show; anything else unchanged. */
+export function aptFailure(err: unknown): unknown {
+  if (!(err instanceof ContainerError) || (err.exitCode !== 124 && err.exitCode !== 1)) return err;
+  const line = err.logTail.split('\n').reverse().find((l) => l.includes('nbdforge: apt-get'));
+  return line ? new AptFetchError(line.slice(line.indexOf('nbdforge: apt-get') + 'nbdforge: '.length), { cause: err }) : err;
+}
