@@ -76,7 +76,7 @@ test('item 4: a --store, --cache or --home that is a file, below a file or read-
   await fs.writeFile(file, 'x');
   try {
     oneLine(run('build', '--kernel', '6.1.0-56-amd64', '--store', file), /^nbdforge build: --store .*afile is a file, not a directory: give a directory/m);
-    oneLine(run('publish', '--store', path.join(file, 'sub'), '--to', `dir:${dir}/site`), /--store .*afile\/sub is below a file \(.*afile\): give a directory/);
+    oneLine(run('publish', '--store', path.join(file, 'sub'), '--to', `dir:${dir}/site`, '--unsigned'), /--store .*afile\/sub is below a file \(.*afile\): give a directory/);
     oneLine(run('matrix', '--cache', file), /--cache .*afile is a file/);
     const r = spawnSync(cli, ['kernels'], { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: file } });
     oneLine(r, /^nbdforge kernels: NBDFORGE_HOME .*afile is a file/m);

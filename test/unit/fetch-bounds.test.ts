@@ -119,7 +119,7 @@ test('prepare-host --from a store redirecting in a loop: named as a loop, refuse
 
 test('publish --to oci:// a dripping registry: waiting line, refused within --timeout, exit 3 as --help says', async () => {
   const to = `oci://127.0.0.1:${ctx.registry.port}/x`;
-  const r = await runCli(['publish', '--to', to, '--store', ctx.store, '--timeout', String(T)], ctx.env);
+  const r = await runCli(['publish', '--to', to, '--store', ctx.store, '--unsigned', '--timeout', String(T)], ctx.env);
   assert.is(r.status, 3, r.stderr);
   ended(r, 'publish');
   assert.match(r.stderr, WAITING(`${ctx.registry.base}/v2/`));
@@ -129,7 +129,7 @@ test('publish --to oci:// a dripping registry: waiting line, refused within --ti
 
 test('pull from a dripping registry (NBDFORGE_TIMEOUT): waiting line, ends within it, exit 1, nothing stored', async () => {
   const dir = path.join(ctx.dir, 'pulled');
-  const r = await runCli(['pull', `oci://127.0.0.1:${ctx.registry.port}/x:${K}`, '--store', dir], { ...ctx.env, NBDFORGE_TIMEOUT: String(T) });
+  const r = await runCli(['pull', `oci://127.0.0.1:${ctx.registry.port}/x:${K}`, '--allow-unsigned', '--store', dir], { ...ctx.env, NBDFORGE_TIMEOUT: String(T) });
   assert.is(r.status, 1, r.stderr);
   ended(r, 'pull');
   assert.match(r.stderr, WAITING(`${ctx.registry.base}/v2/x/manifests/${K}`));
@@ -139,7 +139,7 @@ test('pull from a dripping registry (NBDFORGE_TIMEOUT): waiting line, ends withi
 
 test('--timeout that is not a number of seconds: usage error, exit 2, before any request', async () => {
   const before = ctx.registry.seen.length;
-  const r = await runCli(['pull', `oci://127.0.0.1:${ctx.registry.port}/x:${K}`, '--timeout', 'soon'], ctx.env);
+  const r = await runCli(['pull', `oci://127.0.0.1:${ctx.registry.port}/x:${K}`, '--allow-unsigned', '--timeout', 'soon'], ctx.env);
   assert.is(r.status, 2, r.stderr);
   assert.match(r.stderr, /--timeout "soon": give a number of seconds/);
   assert.is(ctx.registry.seen.length, before);

@@ -364,6 +364,39 @@ test('install.sh caps every download whether or not the server sends Content-Len
   assert.not.ok(await exists(path.join(tmp, 'never')));
 });
 
+test('issue 25: install.sh against a server that drips one byte a second ends within NBDFORGE_TIMEOUT, saying which bound, under dash (curl, GNU wget) and busybox sh (busybox wget)', async () => {
+  const srv = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const t = setInterval(() => res.write(' '), 1000);
+    res.on('close', () => clearInterval(t));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+  const script = path.join(site, 'sub', 'install.sh');
+  const state = await fs.mkdtemp(path.join(tmp, 'state-drip-'));
+  // busybox's own wget (no -T, no retries) comes first on PATH for the busybox case
+  const bb = await fs.mkdtemp(path.join(tmp, 'busybox-'));
+  for (const tool of ['wget', 'timeout', 'head']) await fs.symlink('/bin/busybox', path.join(bb, tool));
+  try {
+    const cases: Array<[string, string[], NodeJS.ProcessEnv]> = [
+      ['dash + curl', ['dash', script], {}],
+      ['dash + GNU wget', ['dash', script], { NBDFORGE_DOWNLOADER: 'wget' }],
+      ['busybox sh + busybox wget', ['busybox', 'sh', script], { NBDFORGE_DOWNLOADER: 'wget', PATH: `${bb}:${process.env.PATH}` }],
+    ];
+    for (const [name, [sh, ...argv], env] of cases) {
+      const r = await run(sh, [...argv, '--from', `${base}/drip`, '--download-only', path.join(tmp, 'never')], { ...env, NBDFORGE_TIMEOUT: '3', NBDFORGE_STATE_DIR: state, NBDFORGE_INSECURE_NO_SIGNATURE: '1' });
+      assert.is(r.code, 3, `${name}: ${r.out}`);
+      assert.ok(r.ms < 10_000, `${name}: ${r.ms} ms for a 3 s bound`);
+      assert.match(r.out, /too slow \(below 1 KiB\/s for 3 s\) or not done within 3 s; another mirror, or NBDFORGE_TIMEOUT=SECONDS/, name);
+    }
+    const bad = await run('dash', [script, '--from', `${base}/drip`, '--download-only', path.join(tmp, 'never')], { NBDFORGE_TIMEOUT: '3s', NBDFORGE_STATE_DIR: state });
+    assert.is(bad.code, 2, bad.out);
+  } finally {
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+});
+
 test('issue 23: a publish that fills the file system part-way leaves the target exactly as the last good run left it, and the next run succeeds', async () => {
   const mnt = await fs.mkdtemp(path.join(tmp, 'tmpfs-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', mnt]);

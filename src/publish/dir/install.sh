@@ -52,15 +52,22 @@ ni_fetch() {
     http://* | https://*)
       ni_u="${NI_FROM%/}/$1"
       if [ "$NI_DL" = curl ]; then
-        { curl -fsSL --proto '=http,https' --proto-redir '=http,https' --max-filesize "$3" --max-time 600 \
-            --connect-timeout 30 --speed-limit 1024 --speed-time 30 "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
+        { curl -fsSL --proto '=http,https' --proto-redir '=http,https' --max-filesize "$3" --max-time "$NI_MAXT" \
+            --connect-timeout "$NI_WAIT" --speed-limit 1024 --speed-time "$NI_WAIT" "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
       else
         { $NI_TIMEOUT wget -q $NI_WGET_OPTS -O - "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
       fi
       ni_n=$(ni_bytes "$2")
       [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected; refusing the rest"; rm -f "$2"; return 1; }
       ni_rc=$(cat "$NI_T/rc" 2>/dev/null)
-      [ "$ni_rc" = 0 ] || { rm -f "$2"; ni_say "cannot download $ni_u ($NI_DL exit ${ni_rc:-?})"; return 1; }
+      if [ "$ni_rc" != 0 ]; then
+        rm -f "$2"
+        case $NI_DL:$ni_rc in
+          curl:28 | wget:124 | wget:143) ni_say "cannot download $ni_u: too slow (below 1 KiB/s for $NI_WAIT s) or not done within $NI_MAXT s; another mirror, or NBDFORGE_TIMEOUT=SECONDS for a longer bound" ;;
+          *) ni_say "cannot download $ni_u ($NI_DL exit ${ni_rc:-?})" ;;
+        esac
+        return 1
+      fi
       ;;
     *)
       ni_u="${NI_FROM%/}/$1"
@@ -175,12 +182,18 @@ main() {
       if [ "${NBDFORGE_DOWNLOADER:-}" != wget ] && command -v curl >/dev/null 2>&1; then NI_DL=curl
       elif command -v wget >/dev/null 2>&1; then NI_DL=wget
       else ni_refuse "neither curl nor wget is installed"; fi
+      # Bounds: each download ends within NBDFORGE_TIMEOUT seconds (default 600), and one that goes
+      # below 1 KiB/s for 30 s (or the whole bound, if shorter) ends before that.
+      NI_MAXT=${NBDFORGE_TIMEOUT:-600}
+      case $NI_MAXT in '' | *[!0-9]* | 0*) ni_say "NBDFORGE_TIMEOUT must be a whole number of seconds, not '$NI_MAXT'"; exit 2 ;; esac
+      NI_WAIT=30; [ "$NI_MAXT" -lt 30 ] && NI_WAIT=$NI_MAXT
       # GNU wget: a read timeout and two tries (its default is 20, and it re-fetches a cut body);
-      # busybox wget takes neither and does not retry.
+      # busybox wget takes neither and does not retry: timeout(1) bounds it (coreutils exits 124,
+      # busybox 143).
       NI_WGET_OPTS=''
-      if wget --version 2>/dev/null | grep -q 'GNU Wget'; then NI_WGET_OPTS='-T 30 -t 2'; fi
+      if wget --version 2>/dev/null | grep -q 'GNU Wget'; then NI_WGET_OPTS="-T $NI_WAIT -t 2"; fi
       NI_TIMEOUT=''
-      if timeout 5 true 2>/dev/null; then NI_TIMEOUT='timeout 600'; fi
+      if timeout 5 true 2>/dev/null; then NI_TIMEOUT="timeout $NI_MAXT"; fi
       ;;
     *) NI_DL=cp ;;
   esac
