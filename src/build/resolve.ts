@@ -1,3 +1,4 @@
+import { closest } from '../util/suggest.ts';
 import type { Family, FamilyContext, KernelEntry, Recipe } from '../families/family.ts';
 import { UnknownKernelError } from '../families/family.ts';
 import type { ModuleSpec } from './module-spec.ts';
@@ -18,13 +19,18 @@ export interface BuildPlan {
   outputs: string[];
 }
 
-/** Pick the catalog entry for a kernel release, or name what exists. */
-export function resolveKernel(kernels: KernelEntry[], release: string, family: string): KernelEntry {
+/**
+ * Pick the catalog entry for a kernel release, or say what is close: the nearest few releases (not
+ * the whole catalog), and the family the release looks like when that is another one.
+ */
+export function resolveKernel(kernels: KernelEntry[], release: string, family: string, looksLike?: string): KernelEntry {
   const k = kernels.find((x) => x.kernelRelease === release);
   if (!k) {
+    const near = closest(release, kernels.map((x) => x.kernelRelease), 3);
+    const other = looksLike && looksLike !== family ? ` (it looks like ${/^[aeiou]/.test(looksLike) ? 'an' : 'a'} ${looksLike} kernel: add --family ${looksLike})` : '';
     throw new UnknownKernelError(
-      `unknown kernel "${release}" for family ${family}; known: ${kernels.map((x) => x.kernelRelease).join(', ') || 'none'} ` +
-        `(nbdforge kernels --family ${family} --refresh to re-read the archive)`,
+      `unknown kernel "${release}" for family ${family}${other}; ${kernels.length} known${near.length ? `, the closest: ${near.join(', ')}` : ''} ` +
+        `(nbdforge kernels --family ${family} lists them; --refresh re-reads the archive)`,
     );
   }
   return k;

@@ -1,6 +1,6 @@
 import { type CommandContext, UsageError } from './context.ts';
 import type { Paths } from '../paths.ts';
-import { getFamily } from '../families/index.ts';
+import { familyOfRelease, getFamily } from '../families/index.ts';
 import { openSession } from './session.ts';
 import { loadModuleSpec } from '../build/module-spec.ts';
 import { loadPatchRules } from '../build/patches.ts';
@@ -50,7 +50,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const select = family.cli?.selectors?.select;
     const known = select && opts.selectors ? select(catalog, opts.selectors) : catalog;
     let selected: string[];
-    if (opts.kernels) selected = opts.kernels.map((k) => resolveKernel(known, k, family.name).kernelRelease);
+    if (opts.kernels) selected = opts.kernels.map((k) => resolveKernel(known, k, family.name, familyOfRelease(k)).kernelRelease);
     else if (opts.latest !== undefined) selected = known.slice(-opts.latest).map((k) => k.kernelRelease);
     else selected = known.map((k) => k.kernelRelease);
     if (opts.missing) {

@@ -37,3 +37,13 @@ function familyHint(name: string): string {
   if (alias) return ` (did you mean ${alias}?)`;
   return didYouMean(name, familyNames());
 }
+
+/** The family a kernel release looks like by its name (for hints only: never to pick a build). */
+const RELEASE_SHAPES: Array<[RegExp, string]> = [
+  [/\.el7(\.[a-z0-9_]+)?$/, 'el7'],
+  [/^6\.1\.0-\d+-|^\d+\.\d+\.\d+\+deb12-/, 'debian12'],
+];
+
+export function familyOfRelease(release: string): string | undefined {
+  return RELEASE_SHAPES.find(([re, fam]) => re.test(release) && families[fam])?.[1];
+}

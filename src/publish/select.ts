@@ -2,6 +2,8 @@
  * Which stored artifacts a publish covers, and the proof that each is still the artifact its
  * manifest describes. Publishing never builds: a kernel the store lacks is refused, naming what it has.
  */
+import { familyOfRelease } from '../families/index.ts';
+import { shQuote } from '../host/quote.ts';
 import path from 'node:path';
 import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import { allChecksPassed } from '../artifacts/manifest.ts';
@@ -28,7 +30,7 @@ export async function selectItems(store: DirStore, sel: Selection): Promise<Publ
     if (missing.length)
       throw new PublishRefusedError(
         `the store ${store.root} holds no ${module}.ko${sel.family ? ` (${sel.family})` : ''} for ${missing.join(', ')}; it holds ${held()}.` +
-          ` Publishing never builds: run nbdforge build --kernel ${missing[0]} first`,
+          ` Publishing never builds: run nbdforge build${familyOfRelease(missing[0]) ? ` --family ${familyOfRelease(missing[0])}` : ''} --kernel ${missing[0]} --store ${shQuote(store.root)} first`,
       );
     chosen = all.filter((e) => sel.kernels!.includes(e.kernelRelease));
   } else {

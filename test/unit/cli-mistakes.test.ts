@@ -93,4 +93,31 @@ test('item 4: a --store, --cache or --home that is a file, below a file or read-
   }
 });
 
+test('hints are runnable as printed: the build command prepare-host and publish suggest names the family and the store, and parses', async () => {
+  const fs = await import('node:fs/promises');
+  const { putModule } = await import('./publish-fixtures.ts');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-hints-'));
+  try {
+    const store = path.join(dir, 'store');
+    await putModule(store, '6.1.0-56-amd64');
+    const el7 = '3.10.0-1160.el7.x86_64';
+    const ph = run('prepare-host', '--from', store, '--kernel', el7, '--emit-script', '-');
+    assert.is(ph.status, 3, ph.stderr);
+    const hint = /build one with: (nbdforge .*)$/m.exec(ph.stderr)?.[1];
+    assert.is(hint, `nbdforge build --family el7 --kernel ${el7} --store ${store}`);
+    const pub = run('publish', '--store', store, '--to', `dir:${dir}/site`, '--unsigned', '--kernels', '6.1.0-57-amd64');
+    assert.is(pub.status, 3, pub.stderr);
+    const hint2 = /run (nbdforge build .*) first/.exec(pub.stderr)?.[1];
+    assert.is(hint2, `nbdforge build --family debian12 --kernel 6.1.0-57-amd64 --store ${store}`);
+    // run as printed (no engine here): whatever stops it, it is not the command line (exit 2)
+    for (const h of [hint!, hint2!]) {
+      const r = spawnSync(cli, h.split(' ').slice(1), { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: path.join(dir, 'home'), DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+      assert.is.not(r.status, 2, `${h}: ${r.stderr}`);
+      assert.is.not(r.status, 0, `${h}: there is no engine or vault here`);
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -1,3 +1,5 @@
+import { familyOfRelease } from '../../families/index.ts';
+import { shQuote } from '../quote.ts';
 import { parseElf, vermagicOf } from '../../verify/index.ts';
 import { allChecksPassed, type Manifest } from '../../artifacts/manifest.ts';
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
@@ -45,7 +47,7 @@ export async function resolveArtifact(src: ArtifactSource, kernelRelease: string
     throw new ArtifactError(
       'NoArtifactError',
       `no ${module}.ko for kernel ${kernelRelease} in ${src.location}; the store holds ${held.length ? held.join(', ') : 'no ' + module + ' modules'}` +
-        `\n  build one with: nbdforge build --kernel ${kernelRelease} --store DIR`,
+        `\n  build one with: ${buildHint(kernelRelease, src.location)}`,
     );
   }
   const where = `${src.location}: ${entry.dir}/${entry.file}`;
@@ -88,4 +90,12 @@ function checkSigned(bytes: Uint8Array, manifest: Manifest, corrupt: (why: strin
     if (err instanceof SignatureError || err instanceof CertificateError) throw corrupt(err.message);
     throw err;
   }
+}
+
+/** A build command for the missing module, runnable as printed where the store is a local directory. */
+function buildHint(kernelRelease: string, location: string): string {
+  const family = familyOfRelease(kernelRelease);
+  const build = `nbdforge build${family ? ` --family ${family}` : ''} --kernel ${kernelRelease}`;
+  if (/^https?:\/\//.test(location)) return `${build}, then publish it to ${location} (nbdforge publish --to dir:... --gpg-key KEY)`;
+  return `${build} --store ${shQuote(location)}`;
 }
