@@ -34,7 +34,8 @@ export interface CatalogResult {
 }
 
 export interface FamilyContext {
-  docker: Engine;
+  /** The engine, for callers that hand one (tests); commands hand `containers`, which connects when first used. */
+  docker?: Engine;
   /** The container door (image, run, copy out); defaults to the engine's own (see docker/containers.ts). */
   containers?: Containers;
   paths: Paths;
