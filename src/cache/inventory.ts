@@ -9,6 +9,7 @@ import type { Family } from '../families/family.ts';
 import type { Paths } from '../paths.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { measure, insideDir, listEntries, type Measured } from './walk.ts';
+import { runningBuilds } from '../build/scratch.ts';
 
 /** Test and VM caches below the cache root that cache du/prune report but never touch. */
 export const LEFT_ALONE = ['vm', 'el7-userland', 'test-fixtures'];
@@ -20,6 +21,8 @@ export interface KernelRef {
   stored: boolean;
   /** Among the --keep-latest N newest of its family's catalog. */
   warm: boolean;
+  /** A build of it is running now (its scratch directory's owner is alive): its pid. */
+  building?: number;
 }
 
 export interface Item extends Measured {
@@ -53,6 +56,7 @@ export interface Inventory {
 
 export async function takeInventory(families: Family[], paths: Paths, opts: { keepLatest?: number } = {}): Promise<Inventory> {
   const ctx = { paths };
+  const running = new Map((await runningBuilds()).map((b) => [b.kernelRelease, b.pid ?? 0]));
   const cacheReal = await fs.realpath(paths.cache).catch(() => paths.cache);
   const storedSet = new Set((await new DirStore(paths.store).list()).map((e) => `${e.family}\0${e.kernelRelease}`));
   const uses = new Map<string, Item['uses']>();
@@ -91,7 +95,7 @@ export async function takeInventory(families: Family[], paths: Paths, opts: { ke
     const n = opts.keepLatest ?? 0;
     const warm = new Set(n > 0 ? catalog.kernels.slice(-n).map((k) => k.kernelRelease) : []);
     for (const k of catalog.kernels) {
-      const ref: KernelRef = { family: f.name, kernelRelease: k.kernelRelease, stored: storedSet.has(`${f.name}\0${k.kernelRelease}`), warm: warm.has(k.kernelRelease) };
+      const ref: KernelRef = { family: f.name, kernelRelease: k.kernelRelease, stored: storedSet.has(`${f.name}\0${k.kernelRelease}`), warm: warm.has(k.kernelRelease), building: running.get(k.kernelRelease) };
       kernels.push(ref);
       for (const e of f.cacheFiles(ctx, k)) {
         const list = uses.get(e.path) ?? [];
@@ -141,6 +145,12 @@ export function judge(item: Item, opts: { olderThanDays?: number; keepLatest?: n
   if (stored.length) return { remove: false, reason: `needed by stored ${names(stored)}` };
   const warm = item.uses.filter((u) => u.kernel.warm);
   if (warm.length) return { remove: false, reason: `warm: ${names(warm)} (--keep-latest ${opts.keepLatest})` };
+  const building = item.uses.filter((u) => u.kernel.building !== undefined);
+  if (building.length) return { remove: false, reason: `in use: a build of ${names(building)} is running` };
+  // build.sh unpacks into .tmp-* beside the product, then renames: a recent one may be a running build's
+  if (path.basename(item.path).startsWith('.') && (opts.now ?? Date.now()) - item.newestMtimeMs < 86400_000) {
+    return { remove: false, reason: 'unfinished, modified within a day: a build may be writing it' };
+  }
   if (item.unjudged.length) return { remove: false, reason: `no cached ${item.unjudged.join(', ')} catalog to judge it by` };
   if (opts.olderThanDays !== undefined && (opts.now ?? Date.now()) - item.newestMtimeMs < opts.olderThanDays * 86400_000) {
     return { remove: false, reason: `modified within ${opts.olderThanDays} days` };

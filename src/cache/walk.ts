@@ -10,7 +10,7 @@ export interface Measured {
   /** Apparent bytes of every file below (a link counts as itself, never as its target). */
   bytes: number;
   files: number;
-  /** Newest modification time in the tree (the entry's own for a file or link). */
+  /** Newest modification time of the files in the tree (the entry's own for a file, a link or an empty directory). */
   newestMtimeMs: number;
 }
 
@@ -22,7 +22,8 @@ export function insideDir(p: string, dir: string): boolean {
 export async function measure(p: string): Promise<Measured> {
   const st = await fs.lstat(p);
   if (!st.isDirectory()) return { bytes: st.size, files: 1, newestMtimeMs: st.mtimeMs };
-  const out: Measured = { bytes: 0, files: 0, newestMtimeMs: st.mtimeMs };
+  // A directory's own time changes whenever an entry is made in it: its files' times say when it was written.
+  const out: Measured = { bytes: 0, files: 0, newestMtimeMs: 0 };
   for (const name of await fs.readdir(p).catch(() => [] as string[])) {
     const m = await measure(path.join(p, name)).catch(() => undefined);
     if (!m) continue;
@@ -30,6 +31,7 @@ export async function measure(p: string): Promise<Measured> {
     out.files += m.files;
     out.newestMtimeMs = Math.max(out.newestMtimeMs, m.newestMtimeMs);
   }
+  if (out.files === 0) out.newestMtimeMs = st.mtimeMs;
   return out;
 }
 

@@ -24,7 +24,8 @@ family with no cached catalog, and the test and VM caches (${LEFT_ALONE.map((n) 
   --keep-latest N     keep the files of each family's N newest catalog kernels, stored or not (default 0)
   --older-than DAYS   remove only entries not modified in DAYS days
   --dry-run           list what would be removed and the bytes; remove nothing
-Do not prune while a build runs: it may remove that build's inputs (the build then fails; run it again).
+Kept too: the files of a kernel being built now and .tmp-* extractions written within a day. A build
+still fetching is not seen: prune may remove what it just fetched (the build fails; run it again).
 
 Common:
   --cache DIR         the cache (default $NBDFORGE_HOME/cache)

@@ -21,8 +21,9 @@ const DAY = 86400_000;
 let tmp = '';
 let home = '';
 let cache = '';
+// TMPDIR: the test's own, so builds running elsewhere on this machine (their scratch) do not count
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: home, DOCKER_HOST: 'unix:///nonexistent.sock', ...env } });
+  spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: home, DOCKER_HOST: 'unix:///nonexistent.sock', TMPDIR: path.join(tmp, 'tmpdir'), ...env } });
 
 const ROLES = ['headers-common', 'headers', 'kbuild', 'compiler', 'source', 'image'];
 
@@ -54,7 +55,7 @@ const cas = (h: string) => path.join(cache, 'sha256', h.slice(0, 2), h);
 /** The whole cache, fresh: three debian12 kernels (55 stored), one el7 kernel (stored), leftovers, a planted link. */
 async function makeCache(): Promise<void> {
   await fs.rm(tmp, { recursive: true, force: true });
-  await fs.mkdir(tmp, { recursive: true });
+  await fs.mkdir(path.join(tmp, 'tmpdir'), { recursive: true });
   home = path.join(tmp, 'home');
   cache = path.join(home, 'cache');
   await fs.mkdir(path.join(cache, 'debian12', 'apt-lists'), { recursive: true });
@@ -222,6 +223,25 @@ test('cache prune --keep-latest keeps the newest kernels warm; --older-than spar
   assert.ok(oj.kept.some((k: { path: string; reason: string }) => k.path === oracle && k.reason === 'modified within 30 days'));
   assert.ok(await exists(path.join(cache, oracle)));
   assert.ok(oj.removed.some((x: { path: string }) => x.path === path.relative(cache, deb(kernels[2], 'source'))));
+  // a derived tree is as old as its files, whatever its directory's own time
+  assert.ok(oj.removed.some((x: { path: string }) => x.path === `debian12/derived/kbuild-${headersKey(kernels[2])}`));
+});
+
+test('cache prune keeps the files of a kernel being built and an unfinished extraction written lately', async () => {
+  await makeCache();
+  // a running build of 6.1.0-56-amd64: its scratch directory, owned by this (live) process
+  const scratch = path.join(tmp, 'tmpdir', 'nbdforge-6.1.0-56-amd64-Xy12Zw');
+  await fs.mkdir(scratch);
+  await fs.writeFile(path.join(scratch, '.nbdforge-owner'), `nbdforge ${process.pid} ?\n`);
+  await write(path.join(derived('.tmp-src-fresh1'), 'nbd.c'), 20);
+  const r = run(['cache', 'prune', '--json']);
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  for (const f of kernels[1].files) assert.ok(await exists(deb(kernels[1], f.role)), f.role);
+  assert.ok(j.kept.some((k: { reason: string }) => k.reason === 'in use: a build of 6.1.0-56-amd64 is running'));
+  assert.ok(await exists(derived('.tmp-src-fresh1')));
+  assert.not.ok(await exists(derived('.tmp-kbuild-abc123')));
+  assert.not.ok(await exists(deb(kernels[2], 'headers')));
 });
 
 test('cache prune leaves the files of a family with no cached catalog, and refuses a cache link out of the tree', async () => {
