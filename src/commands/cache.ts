@@ -109,6 +109,8 @@ function kernelViews(inv: Inventory, family?: string): KernelView[] {
   return inv.kernels.map((k) => views.get(k)).filter((v): v is KernelView => v !== undefined);
 }
 
+const few = (names: string[]) => (names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', '));
+
 function du(inv: Inventory, family: string | undefined, json: boolean, out: NodeJS.WritableStream): number {
   const mine = (i: Item) => !family || i.uses.some((u) => u.kernel.family === family) || (i.uses.length === 0 && inv.families.some((f) => f.name === family));
   const items = inv.items.filter(mine);
@@ -150,10 +152,16 @@ function du(inv: Inventory, family: string | undefined, json: boolean, out: Node
   for (const f of families) {
     const n = kernels.filter((k) => k.family === f.name).length;
     out.write(f.catalog ? `\n${f.name}: catalog read ${f.catalog.fetchedAt}, ${f.catalog.kernels} kernels, ${n} with files here\n` : `\n${f.name}: ${f.note}\n`);
-    for (const k of kernels.filter((x) => x.family === f.name)) {
+    const mine = kernels.filter((x) => x.family === f.name);
+    // a kernel with nothing of its own here (only a compiler deb every kernel of its line shares) is one name on a summary line
+    const sharedOnly = mine.filter((k) => k.files.every((x) => x.sharedWith.length));
+    for (const k of mine.filter((x) => !sharedOnly.includes(x))) {
       out.write(`  ${k.kernelRelease}  ${k.stored ? 'stored' : 'not stored'}  ${formatBytes(k.ownBytes)} own${k.sharedBytes ? ` + ${formatBytes(k.sharedBytes)} shared` : ''}\n`);
       const w = Math.max(...k.files.map((x) => x.role.length));
-      for (const x of k.files) out.write(`    ${x.role.padEnd(w)}  ${x.path}  ${formatBytes(x.bytes)}${x.sharedWith.length ? `  shared with ${x.sharedWith.join(', ')}` : ''}\n`);
+      for (const x of k.files) out.write(`    ${x.role.padEnd(w)}  ${x.path}  ${formatBytes(x.bytes)}${x.sharedWith.length ? `  shared with ${few(x.sharedWith)}` : ''}\n`);
+    }
+    if (sharedOnly.length) {
+      out.write(`  only shared files here (${sharedOnly.length}): ${sharedOnly.map((k) => `${k.kernelRelease}${k.stored ? ' (stored)' : ''}`).join(', ')}\n`);
     }
   }
   if (leftover.length) {
