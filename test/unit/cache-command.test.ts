@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { putModule } from './publish-fixtures.ts';
 import { loadLines } from '../../src/families/debian12/lines.ts';
+import { removeInside } from '../../src/cache/walk.ts';
 
 const bin = path.resolve('bin/nbdforge.js');
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -263,6 +264,24 @@ test('cache prune leaves the files of a family with no cached catalog, and refus
   assert.is(l.status, 0, l.stderr);
   assert.ok(JSON.parse(l.stdout).notes.some((n: string) => /debian12\/derived is a link/.test(n)));
   assert.ok(await exists(path.join(tmp, 'outside', 'derived', '.tmp-kbuild-abc123', 'half')));
+});
+
+test('removeInside: an entry whose directory resolves outside the cache is refused and left as it is', async () => {
+  await makeCache();
+  const cacheReal = await fs.realpath(cache);
+  // a link inside the cache to a directory outside: removing "through" it is refused
+  await fs.symlink(path.join(tmp, 'outside', 'tree'), path.join(cache, 'debian12', 'outlink'));
+  const err = await removeInside(path.join(cache, 'debian12', 'outlink', 'keep.me'), cacheReal).then(() => undefined, (e: Error) => e);
+  assert.match(String(err?.message), /outside the cache .*: not removed/);
+  assert.ok(await exists(path.join(tmp, 'outside', 'tree', 'keep.me')));
+  // the link itself is inside: it goes as a link, its target stays
+  await removeInside(path.join(cache, 'debian12', 'outlink'), cacheReal);
+  assert.not.ok(await exists(path.join(cache, 'debian12', 'outlink')));
+  assert.ok(await exists(path.join(tmp, 'outside', 'tree', 'keep.me')));
+  // the cache root itself is not "inside" it
+  const root = await removeInside(cache, cacheReal).then(() => undefined, (e: Error) => e);
+  assert.match(String(root?.message), /not removed/);
+  assert.ok(await exists(cache));
 });
 
 test('cache: usage errors and help', () => {

@@ -18,7 +18,10 @@ import { resolveBuild } from '../../src/build/resolve.ts';
 import { buildKey } from '../../src/build/key.ts';
 import { loadModuleSpec } from '../../src/build/module-spec.ts';
 import { loadPatchRules, patchRuleHashes } from '../../src/build/patches.ts';
-import { localSpecKey } from '../../src/docker/image-record.ts';
+import { localSpecKey, recordedImages } from '../../src/docker/image-record.ts';
+import { EngineUnreachableError } from '../../src/docker/errors.ts';
+import { debian12Image } from '../../src/families/debian12/index.ts';
+import type { Containers } from '../../src/docker/containers.ts';
 import type { KernelEntry } from '../../src/families/family.ts';
 
 const bin = path.resolve('bin/nbdforge.js');
@@ -119,6 +122,44 @@ test('build: a stored build is answered with no engine from the recorded builder
   assert.is(miss.status, 1);
   assert.match(miss.stderr, /Docker engine unreachable at unix:\/\/\/nonexistent\.sock \(DOCKER_HOST\)/);
   assert.equal((JSON.parse(await fs.readFile(path.join(paths.store, 'index.json'), 'utf8')).artifacts as Array<{ kernelRelease: string }>).map((a) => a.kernelRelease), ['6.1.0-56-amd64']);
+});
+
+async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
+  const err = await p.then(() => undefined, (e: Error) => e);
+  assert.ok(err, `expected a rejection matching ${re}`);
+  assert.match(err.message, re);
+}
+
+test('the builder image record: written when an image is ensured, read only when the engine is unreachable, keyed by the base image name too', async () => {
+  const file = path.join(tmp, 'record', 'builder-images.json');
+  let up = true;
+  const id = `sha256:${sha('img')}`;
+  const inner: Containers = {
+    ensureImage: async (spec) => {
+      if (!up) throw new EngineUnreachableError('Docker engine unreachable at unix:///nonexistent.sock (DOCKER_HOST)');
+      return { tag: `${spec.repo}:abc`, id, built: false };
+    },
+    run: async () => {
+      throw new EngineUnreachableError('no engine');
+    },
+  };
+  const logs: string[] = [];
+  const door = recordedImages(inner, file, (l) => logs.push(l));
+  const spec = debian12Image({});
+  assert.is((await door.ensureImage(spec)).id, id);
+  const rec = JSON.parse(await fs.readFile(file, 'utf8'));
+  assert.equal(Object.values(rec).map((r) => (r as { id: string }).id), [id]);
+  assert.equal(Object.keys(rec), [await localSpecKey(spec)]);
+  up = false;
+  const got = await door.ensureImage(spec);
+  assert.is(got.id, id);
+  assert.is(got.recorded, true);
+  assert.match(logs.join('\n'), /engine unreachable: using the builder image nbdforge\/debian12-builder:abc/);
+  // another base image name is another record: none, so the engine's error stands
+  await rejects(door.ensureImage({ ...spec, baseImage: 'debian:trixie' }), /Docker engine unreachable/);
+  // other errors are never answered from the record
+  const broken = recordedImages({ ...inner, ensureImage: async () => { throw new Error('base image debian:bookworm is missing'); } }, file);
+  await rejects(broken.ensureImage(spec), /is missing/);
 });
 
 test('cleanup: with no engine, build scratch of dead runs is removed and it says containers were not checked (exit 0)', async () => {
