@@ -34,3 +34,16 @@ export async function leftoverScratch(tmp = os.tmpdir()): Promise<LeftoverScratc
   }
   return out;
 }
+
+/** Kernels whose builds are running now (a scratch directory whose owner is alive), with the owner's pid. */
+export async function runningBuilds(tmp = os.tmpdir()): Promise<Array<{ kernelRelease: string; pid?: number }>> {
+  const out: Array<{ kernelRelease: string; pid?: number }> = [];
+  for (const d of await fs.readdir(tmp, { withFileTypes: true }).catch(() => [])) {
+    if (!d.isDirectory() || !PATTERN.test(d.name)) continue;
+    const stamp = await fs.readFile(path.join(tmp, d.name, OWNER), 'utf8').catch(() => undefined);
+    if (stamp === undefined) continue;
+    const owner = ownerAlive(stamp);
+    if (owner.alive) out.push({ kernelRelease: d.name.slice('nbdforge-'.length, -'-XXXXXX'.length), pid: owner.pid });
+  }
+  return out;
+}

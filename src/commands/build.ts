@@ -9,7 +9,8 @@ const usage = `Usage: nbdforge build --family F --kernel RELEASE [--module nbd] 
 Builds the module for one kernel inside the family's builder container, verifies it (vermagic,
 every import CRC against the kernel's Module.symvers and, where the distribution ships its own
 module, byte equality of the code and data sections with it), and stores it. A build whose inputs are
-already stored is not redone.
+already stored is not redone, and is answered without a Docker engine when the catalog is cached and
+the builder image was recorded by an earlier run (see DOCKER_HOST in the README's Configuration).
 
 Options:
   --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})

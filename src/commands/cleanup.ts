@@ -1,6 +1,7 @@
 import { type Command, parse, UsageError } from './context.ts';
 import fs from 'node:fs/promises';
-import { closeEngine, connectEngine, removeLeftoverContainers } from '../docker/engine.ts';
+import { closeEngine, connectEngine, removeLeftoverContainers, type Leftover } from '../docker/engine.ts';
+import { EngineUnreachableError } from '../docker/errors.ts';
 import { leftoverScratch } from '../build/scratch.ts';
 
 const usage = `Usage: nbdforge cleanup [--all] [--json]
@@ -10,11 +11,23 @@ started it, and a container whose process is gone (killed with -9, crashed, the 
 is removed; so is a build's scratch directory (/tmp/nbdforge-<kernel>-XXXXXX, stamped with its
 owner) whose process is gone. Containers of runs still going are left alone unless --all; scratch
 directories of running builds always are.
+When no Docker engine answers (DOCKER_HOST, or /var/run/docker.sock), the scratch directories are
+still removed and cleanup says that containers could not be checked: run it again once the engine
+runs (a stopped engine runs no containers, but keeps the ones left behind).
 (Mapped images are cleaned up with: nbdforge unmap --all.)
 
 Options:
   --all     also remove containers of runs that are still going
-  --json    machine-readable list of what was removed`;
+  --json    machine-readable list of what was removed
+
+Examples:
+  nbdforge cleanup
+      after a build was killed with kill -9: its container and its /tmp scratch go
+  nbdforge cleanup --all --json
+      also stop and remove the containers of builds still running, and list them as JSON
+
+Exit status: 0 done (also when the engine could not be asked: that is said on stderr), 1 something
+could not be removed, 2 usage.`;
 
 const cleanup: Command = {
   summary: 'Remove containers and build scratch left behind by killed or crashed runs',
@@ -22,18 +35,36 @@ const cleanup: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(argv, { all: { type: 'boolean', default: false } }, true);
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"\n${usage}`);
-    const docker = await connectEngine(ctx.env);
-    const gone = await removeLeftoverContainers(docker, { all: values.all }).finally(() => closeEngine(docker));
-    const scratch = await leftoverScratch();
-    for (const s of scratch) await fs.rm(s.path, { recursive: true, force: true });
-    if (values.json) {
-      ctx.stdout.write(JSON.stringify({ removed: gone, scratch }, null, 2) + '\n');
-      return 0;
+    let gone: Leftover[] = [];
+    let unchecked: string | undefined;
+    try {
+      const docker = await connectEngine(ctx.env);
+      gone = await removeLeftoverContainers(docker, { all: values.all }).finally(() => closeEngine(docker));
+    } catch (err) {
+      if (!(err instanceof EngineUnreachableError)) throw err;
+      unchecked = err.message;
     }
-    if (gone.length === 0 && scratch.length === 0) ctx.stdout.write('nothing to clean up\n');
-    for (const c of gone) ctx.stdout.write(`removed ${c.id} ${c.role || c.name} (${c.state}${c.pid ? `, owner pid ${c.pid} gone` : ''})\n`);
-    for (const s of scratch) ctx.stdout.write(`removed ${s.path} (build scratch, owner pid ${s.pid} gone)\n`);
-    return 0;
+    const scratch = [];
+    const failed: Array<{ path: string; error: string }> = [];
+    for (const s of await leftoverScratch()) {
+      try {
+        await fs.rm(s.path, { recursive: true, force: true });
+        scratch.push(s);
+      } catch (err) {
+        failed.push({ path: s.path, error: (err as Error).message });
+      }
+    }
+    const note = unchecked && `containers were not checked: ${unchecked.replace(/ Start it with[\s\S]*$/, '')} Run nbdforge cleanup again once the engine runs.`;
+    if (values.json) {
+      ctx.stdout.write(JSON.stringify({ removed: gone, scratch, containersChecked: !unchecked, ...(unchecked ? { containersNotChecked: unchecked } : {}), failed }, null, 2) + '\n');
+    } else {
+      if (gone.length === 0 && scratch.length === 0 && failed.length === 0) ctx.stdout.write(unchecked ? 'no build scratch to clean up\n' : 'nothing to clean up\n');
+      for (const c of gone) ctx.stdout.write(`removed ${c.id} ${c.role || c.name} (${c.state}${c.pid ? `, owner pid ${c.pid} gone` : ''})\n`);
+      for (const s of scratch) ctx.stdout.write(`removed ${s.path} (build scratch, owner pid ${s.pid} gone)\n`);
+    }
+    if (note) ctx.stderr.write(`nbdforge cleanup: ${note}\n`);
+    for (const f of failed) ctx.stderr.write(`nbdforge cleanup: could not remove ${f.path}: ${f.error}\n`);
+    return failed.length ? 1 : 0;
   },
 };
 export default cleanup;

@@ -19,6 +19,7 @@ export const commands: Record<string, Entry> = {
   matrix: { group: 'build', summary: 'Build, verify and store a module for many kernels', load: async () => (await import('./matrix.ts')).default },
   store: { group: 'build', summary: 'Work on artifact stores: merge stores built apart into one', load: async () => (await import('./store.ts')).default },
   ci: { group: 'build', summary: 'Write a CI workflow (GitHub Actions) that builds missing kernels in shards, merges and publishes', load: async () => (await import('./ci.ts')).default },
+  cache: { group: 'build', summary: 'Show what the download cache holds per kernel (du), remove what no stored artifact needs (prune)', load: async () => (await import('./cache.ts')).default },
   cleanup: { group: 'build', summary: 'Remove containers and build scratch left behind by killed or crashed runs', load: async () => (await import('./cleanup.ts')).default },
   publish: { group: 'publish', summary: 'Publish stored modules to a directory (and install.sh), repositories or registries', load: async () => (await import('./publish.ts')).default },
   pull: { group: 'publish', summary: 'Fetch a published module image, verify it and store the artifact', load: async () => (await import('./pull.ts')).default },

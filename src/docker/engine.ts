@@ -23,10 +23,11 @@ export async function connectEngine(env: NodeJS.ProcessEnv): Promise<Engine> {
     await docker.ping();
   } catch (err) {
     agent?.destroy();
-    const where = env.DOCKER_HOST ?? '/var/run/docker.sock';
+    const where = env.DOCKER_HOST ? `${env.DOCKER_HOST} (DOCKER_HOST)` : '/var/run/docker.sock (the default; DOCKER_HOST unset)';
     throw new EngineUnreachableError(
-      `Docker engine unreachable at ${where} (${(err as Error).message}). ` +
-        'Start it with `npm run setup` (installs docker.io and starts dockerd when needed) or `sudo dockerd &`.',
+      `Docker engine unreachable at ${where}: ${(err as Error).message}. ` +
+        'Start it with `npm run setup` (installs docker.io and starts dockerd when needed) or `sudo dockerd &`, ' +
+        'or point DOCKER_HOST at a running engine (unix:///path/to/docker.sock or tcp://HOST:2376).',
       { cause: err },
     );
   }

@@ -22,6 +22,8 @@ export interface BuiltImage {
   id: string;
   /** True when this call built it. */
   built: boolean;
+  /** Taken from the record of an earlier run because the engine was unreachable (image-record.ts). */
+  recorded?: boolean;
 }
 
 /**

@@ -35,7 +35,8 @@ export interface CatalogResult {
 }
 
 export interface FamilyContext {
-  docker: Engine;
+  /** The engine, for callers that hand one (tests); commands hand `containers`, which connects when first used. */
+  docker?: Engine;
   /** The container door (image, run, copy out); defaults to the engine's own (see docker/containers.ts). */
   containers?: Containers;
   paths: Paths;
@@ -79,8 +80,35 @@ export interface FamilyCli {
   };
 }
 
+/** One thing a kernel's builds keep in the cache: a download or what a build derived from one. */
+export interface CacheEntry {
+  /** Absolute path of a file or directory directly inside one of the family's `CacheLayout.scan` directories. */
+  path: string;
+  /** What it is for: the SourceFile role (headers, kbuild, srpm, devel, ...) or the derived product (kbuild-tree, nbd.c, oracle-module, devel-tree). */
+  role: string;
+  kind: 'download' | 'derived';
+}
+
+/** Where a family keeps things below the cache root, for `nbdforge cache du` and `prune`. */
+export interface CacheLayout {
+  /**
+   * Directories whose entries (`depth` levels down: 1 = direct children) hold per-kernel downloads and
+   * derived products. An entry no catalog kernel names is left over; a directory several families
+   * name (the content-addressed `sha256/`) is judged with all of their catalogs.
+   */
+  scan: Array<{ dir: string; depth: number }>;
+  /** What the family needs whatever the kernels (catalog, apt lists, repodata): never pruned. */
+  keep: Array<{ path: string; role: string }>;
+}
+
 export interface Family {
   name: string;
+  /** The catalog as last cached, whatever its age; undefined when there is none. No engine, no network. */
+  cachedCatalog?(ctx: Pick<FamilyContext, 'paths'>): Promise<CatalogResult | undefined>;
+  /** The cache's layout for this family (may read the cached catalog: el7 keeps the repodata it names). */
+  cacheLayout?(ctx: Pick<FamilyContext, 'paths'>): Promise<CacheLayout>;
+  /** Pure: what one kernel's fetch and build keep in the cache (whether present or not). */
+  cacheFiles?(ctx: Pick<FamilyContext, 'paths'>, kernel: KernelEntry): CacheEntry[];
   /** The family's own command-line surface, if any. */
   cli?: FamilyCli;
   /**

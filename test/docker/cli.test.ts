@@ -35,8 +35,9 @@ test('unknown kernel: names the known ones, exit 2 (usage), nothing stored', () 
 test('engine unreachable: says how to start it', () => {
   const r = run(['build', '--kernel', '6.1.0-56-amd64'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
   assert.is(r.status, 1);
-  assert.match(r.stderr, /Docker engine unreachable/);
+  assert.match(r.stderr, /Docker engine unreachable at unix:\/\/\/nonexistent\/docker\.sock \(DOCKER_HOST\)/);
   assert.match(r.stderr, /npm run setup/);
+  assert.match(r.stderr, /point DOCKER_HOST at a running engine/);
 });
 
 test('bad flags: usage error, exit 2', () => {

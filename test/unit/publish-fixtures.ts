@@ -17,14 +17,14 @@ import { buildModule } from './fixtures-elf.ts';
 export const sha = (d: string | Uint8Array) => createHash('sha256').update(d).digest('hex');
 export const VM = (k: string) => `${k} SMP preempt mod_unload modversions `;
 
-export async function putModule(store: string, kernelRelease: string, opts: { vermagicOf?: string; salt?: string } = {}): Promise<Manifest> {
+export async function putModule(store: string, kernelRelease: string, opts: { vermagicOf?: string; salt?: string; family?: string; key?: string } = {}): Promise<Manifest> {
   const bytes = buildModule({ vermagic: VM(opts.vermagicOf ?? kernelRelease), greeting: `nbd for ${kernelRelease} ${opts.salt ?? ''}` }).bytes;
   const src = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-publish-src-'));
   try {
     await fs.writeFile(path.join(src, 'nbd.ko'), bytes);
     await fs.writeFile(path.join(src, 'nbd.ko.debug'), 'debug');
     const m: Manifest = {
-      schema: 1, key: sha(`key ${kernelRelease} ${opts.salt ?? ''}`), family: 'debian12', kernelRelease, module: 'nbd', file: 'nbd.ko', debugFile: 'nbd.ko.debug',
+      schema: 1, key: opts.key ?? sha(`key ${kernelRelease} ${opts.salt ?? ''}`), family: opts.family ?? 'debian12', kernelRelease, module: 'nbd', file: 'nbd.ko', debugFile: 'nbd.ko.debug',
       sha256: sha(bytes), size: bytes.length, debugSha256: sha('debug'), vermagic: VM(opts.vermagicOf ?? kernelRelease).trim(),
       checks: [{ name: 'vermagic', ok: true, detail: 'matches' }], inputs: {}, builderImage: 'sha256:' + sha('i'), compiler: 'gcc-12',
       durationMs: 1, tool: { name: 'nbdforge', version: '0.1.0' }, createdAt: new Date(0).toISOString(),

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CatalogResult, Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
+import type { CacheEntry, CatalogResult, Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
 import type { ModuleSpec } from '../../build/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
 import { containersOf } from '../../docker/containers.ts';
@@ -70,7 +70,7 @@ const exists = (p: string) => fs.access(p).then(() => true, () => false);
 export function createDebian12(env: NodeJS.ProcessEnv): Family {
   const image = debian12Image(env);
   const fetchLock = new Mutex();
-  const dirs = (ctx: FamilyContext) => {
+  const dirs = (ctx: Pick<FamilyContext, 'paths'>) => {
     const root = path.join(ctx.paths.cache, 'debian12');
     return { root, lists: path.join(root, 'apt-lists'), debs: path.join(root, 'debs'), derived: path.join(root, 'derived'), catalog: path.join(root, 'catalog.json') };
   };
@@ -103,6 +103,29 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
     name: 'debian12',
     cli: { about: 'debian12: the list comes from apt, read in the builder container, cached for a day (--refresh or\n`sync` reads the archive again).' },
     packageChannel: 'apt',
+
+    async cachedCatalog(ctx) {
+      return fs.readFile(dirs(ctx).catalog, 'utf8').then((t) => JSON.parse(t) as Cached, () => undefined);
+    },
+
+    async cacheLayout(ctx) {
+      const d = dirs(ctx);
+      return {
+        scan: [{ dir: d.debs, depth: 1 }, { dir: d.derived, depth: 1 }],
+        keep: [{ path: d.catalog, role: 'catalog' }, { path: d.lists, role: 'apt lists (read by kernels --refresh and fetches)' }],
+      };
+    },
+
+    cacheFiles(ctx, kernel) {
+      const d = dirs(ctx);
+      const out: CacheEntry[] = kernel.files.map((f) => ({ path: path.join(d.debs, f.filename), role: f.role, kind: 'download' }));
+      const has = (role: string) => kernel.files.some((f) => f.role === role);
+      if (HEADER_ROLES.every(has)) out.push({ path: path.join(d.derived, `kbuild-${headersKey(kernel)}`), role: 'kbuild tree (unpacked headers)', kind: 'derived' });
+      const of = (role: string) => kernel.files.find((f) => f.role === role);
+      if (of('source')) out.push({ path: path.join(d.derived, `src-${of('source')!.sha256}`), role: 'module sources (from the source tarball)', kind: 'derived' });
+      if (of('image')) out.push({ path: path.join(d.derived, `oracle-${of('image')!.sha256}.ko`), role: 'shipped module (oracle)', kind: 'derived' });
+      return out;
+    },
 
     async catalog(ctx, opts = {}) {
       const d = dirs(ctx);

@@ -13,6 +13,7 @@ import { elCatalogResult, ensureElSources, familyDataDir, loadElData, type ElDat
 import { encodePatchRules } from '../../build/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
 import { createElCli } from '../el/cli.ts';
+import { elCacheFiles, elCacheLayout, elCachedCatalog, elDerivedDir } from '../el/cache.ts';
 
 const CONTAINERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers');
 
@@ -33,8 +34,8 @@ export function el7Image(cfg: El7FamilyConfig, release: string, defaultVault: st
 }
 
 /** Where the el7 family keeps things below the cache root (downloads are content-addressed there). */
-function dirs(ctx: FamilyContext) {
-  return { cache: ctx.paths.cache, derived: path.join(ctx.paths.cache, 'el7', 'derived') };
+function dirs(ctx: Pick<FamilyContext, 'paths'>) {
+  return { cache: ctx.paths.cache, derived: elDerivedDir(ctx.paths.cache, 'el7') };
 }
 
 function el7Entry(kernel: KernelEntry): ElKernelEntry {
@@ -52,6 +53,12 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
     name: 'el7',
     cli: createElCli('el7', '7.9.2009'),
     packageChannel: 'yum',
+
+    async cachedCatalog(ctx) {
+      return elCachedCatalog(ctx.paths.cache, await loadData());
+    },
+    cacheLayout: (ctx) => elCacheLayout(ctx.paths.cache, 'el7'),
+    cacheFiles: (ctx, kernel) => elCacheFiles(ctx.paths.cache, 'el7', kernel),
 
     async catalog(ctx, opts = {}) {
       const d = await loadData();
