@@ -40,6 +40,7 @@ export class TransferWatch {
   private showing = false;
   private headers = false;
   private readonly timer: NodeJS.Timeout;
+  private unlisten?: () => void;
   /** Set when a bound ended the transfer (or the current attempt, for idle). */
   ended?: TransferEndedError;
 
@@ -48,7 +49,11 @@ export class TransferWatch {
     this.deadline = this.t0 + deadlineMs(o.limits, o.expected ?? o.cap);
     const onAbort = () => this.outer.abort(o.signal!.reason);
     if (o.signal?.aborted) onAbort();
-    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    else {
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      // a command's one signal outlives many transfers: each takes its listener away at close()
+      this.unlisten = () => o.signal?.removeEventListener('abort', onAbort);
+    }
     this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(1000, Math.round(o.limits.floorMs / 20))));
     this.timer.unref();
   }
@@ -184,6 +189,8 @@ export class TransferWatch {
 
   close(): void {
     clearInterval(this.timer);
+    this.unlisten?.();
+    this.unlisten = undefined;
     if (this.showing) this.o.report?.progress?.(undefined);
   }
 }
