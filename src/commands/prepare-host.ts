@@ -15,7 +15,8 @@ const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR
 
 Installs the store's nbd.ko for the host's running kernel into /lib/modules/<release>/extra/,
 runs depmod, loads it with the options, persists them (modprobe.d, modules-load.d) and checks
-/dev/nbd0 and /sys/module/nbd/parameters. Every step is probed first, so a second run changes
+/dev/nbd0 and /sys/module/nbd/parameters, and (unless --no-follow-kernels) installs a kernel
+hook and a boot guard so kernel updates keep nbd. Every step is probed first, so a second run changes
 nothing; a failing step undoes what the run did; a lock keeps two runs on one host apart.
 
 Options:
@@ -31,6 +32,10 @@ Options:
   --emit-script F   write the plan as a standalone POSIX sh script to F ('-' for stdout);
                     with --kernel, no host is asked at all
   --kernel R        plan for kernel release R instead of the host's running kernel
+  --no-follow-kernels
+                    do not install the kernel hook (/etc/kernel/postinst.d/nbdforge-nbd, postrm.d,
+                    /etc/nbdforge/kernel-hook.conf) and boot guard (nbdforge-nbd-guard.service) that
+                    give every kernel this host installs later its module from the same source
   --json            the report as JSON on stdout
 
 Exit status: 0 done / already done / nothing to do, 1 a step failed (undone), 2 usage, 3 refused.`;
@@ -49,6 +54,7 @@ const prepareHostCommand: Command = {
       kernel: { type: 'string' },
       fingerprint: { type: 'string' },
       'index-sha256': { type: 'string' },
+      'no-follow-kernels': { type: 'boolean', default: false },
     });
     if (values['index-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['index-sha256'])) throw new UsageError('--index-sha256 takes 64 hex digits');
     if (values.fingerprint !== undefined && !/^[0-9A-Fa-f]{40}$/.test(values.fingerprint.replace(/\s+/g, ''))) throw new UsageError('--fingerprint takes a 40-hex-digit OpenPGP fingerprint');
@@ -78,6 +84,7 @@ const prepareHostCommand: Command = {
       options,
       kernelRelease: values.kernel,
       generator: `nbdforge ${ctx.version} prepare-host`,
+      followKernels: !values['no-follow-kernels'],
       trust: {
         fingerprint: values.fingerprint,
         indexSha256: values['index-sha256'],

@@ -7,6 +7,8 @@ import { type ModuleOptions } from './options.ts';
 import { prepareHostRules, judge } from './preconditions.ts';
 import { planPrepareHost } from './plan-prepare-host.ts';
 import { openArtifactSource, SourceError, type TrustOptions } from './artifact-source.ts';
+import { hookLayout } from '../kernel-hook/layout.ts';
+import { FollowConfigError } from '../kernel-hook/config.ts';
 import { StoreCorruptError } from '../../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
 
@@ -21,6 +23,8 @@ export interface PrepareHostRequest {
   generator?: string;
   /** How an http(s) --from is trusted (signature pin, index pin, or the loud opt-out). */
   trust?: TrustOptions;
+  /** Install the kernel hook and boot guard so kernel updates keep nbd (default true; --no-follow-kernels). */
+  followKernels?: boolean;
 }
 
 export interface PrepareHostReport {
@@ -66,7 +70,28 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     if (late) return stop(late.rule.otherwise === 'refuse' ? 'refused' : 'nothing-to-do', late.message, { kernelRelease, facts, artifact: art });
   }
 
-  const plan = planPrepareHost({ layout, artifact, options: req.options, needsBase64 });
+  const follow =
+    req.followKernels === false
+      ? undefined
+      : {
+          layout: hookLayout(),
+          config: {
+            from: req.from,
+            fingerprint: req.trust?.fingerprint,
+            indexSha256: req.trust?.indexSha256,
+            insecureNoSignature: req.trust?.insecureNoSignature,
+            family: artifact.entry.family,
+            options: req.options,
+            preparedFor: kernelRelease,
+          },
+        };
+  let plan;
+  try {
+    plan = planPrepareHost({ layout, artifact, options: req.options, needsBase64, follow });
+  } catch (err) {
+    if (err instanceof FollowConfigError) return stop('refused', `${err.message} (or pass --no-follow-kernels)`, { kernelRelease, facts, artifact: art });
+    throw err;
+  }
   if (req.mode === 'emit') {
     const script = emitScript(plan, { generator: req.generator });
     const result: PlanResult = { plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: Date.now() - t0 };
