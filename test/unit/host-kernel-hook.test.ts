@@ -303,6 +303,27 @@ for (const sh of shells()) {
   });
 }
 
+for (const sh of shells()) {
+  test(`[${sh.join(' ')}] boot guard: the running kernel without nbd gets it from the hook, then modprobe; still missing: one line, exit 1`, async () => {
+    const K58 = '6.1.0-58-amd64';
+    const h = await host(debConfig(), [[K57, DEB_VM(K57)], [K58, DEB_VM(K58)]]);
+    const boot = async (k: string) => {
+      await fs.writeFile(path.join(h.bin, 'uname'), `#!/bin/sh\necho ${k}\n`, { mode: 0o755 });
+      // modprobe as the kernel would answer it: loads the module depmod indexed, else "not found"
+      await fs.writeFile(path.join(h.bin, 'modprobe'), `#!/bin/sh\n[ "$1" = nbd ] && [ -f "$NBDFORGE_ROOT/lib/modules/${k}/extra/nbd.ko" ] && exit 0\necho "modprobe: FATAL: Module nbd not found in directory /lib/modules/${k}" >&2; exit 1\n`, { mode: 0o755 });
+      return run([...sh, path.join(h.root, 'etc/kernel/postinst.d/nbdforge-nbd'), '--boot'], h.env);
+    };
+    const ok = await boot(K57);
+    assert.is(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, new RegExp(`${K57}: installed .*\n.*${K57}: nbd loaded`));
+    const bad = await boot(K58);
+    assert.is(bad.code, 1, 'the unit fails visibly');
+    const line = bad.stderr.split('\n').filter((l) => l.startsWith('nbdforge-nbd-guard:'));
+    assert.is(line.length, 1, bad.stderr);
+    assert.match(line[0], new RegExp(`kernel ${K58} has no usable nbd\\.ko \\(modprobe: modprobe: FATAL: Module nbd not found.*; hook: no module for ${K58} yet at .*\\); fix: nbdforge matrix --missing .*nbdforge prepare-host --from http://127\\.0\\.0\\.1:\\d+/site`));
+  });
+}
+
 test('undo: a failed prepare-host run removes hook, configuration, guard, records and every module the hook installed, exactly', async () => {
   for (const sh of shells()) {
     const root = await fs.mkdtemp(path.join(tmp, 'undo-'));

@@ -295,12 +295,13 @@ nk_status() {
 
 # The boot guard: nbd for the running kernel, or one clear line and a failed unit.
 nk_boot() {
-  V=$(uname -r)
-  [ -d /sys/module/nbd ] && return 0
-  if ! "$NK_MODINFO" -k "$V" -n nbd >/dev/null 2>&1; then nk_install "$V"; fi
+  V=$("$(nk_which uname)" -r); M=$NK_ROOT/lib/modules/$V
+  [ -d "$NK_ROOT/sys/module/nbd" ] && { nk_say "$V: nbd is loaded"; return 0; }
+  # modules.dep names every nbd.ko depmod found: shipped, extra/ or weak-updates/
+  grep -q '^\([^:]*/\)\{0,1\}nbd\.ko[.a-z]*:' "$M/modules.dep" 2>/dev/null || nk_install "$V"
   "$NK_MODPROBE" nbd 2>"$NK_T/modprobe.err" && { nk_say "$V: nbd loaded"; return 0; }
   nk_last=$(sed -n 's/^message=//p' "$NK_STATE/$V.last" 2>/dev/null)
-  printf '%s\n' "nbdforge-nbd-guard: kernel $V has no usable nbd.ko ($(tail -n 1 "$NK_T/modprobe.err")${nk_last:+; hook: $nk_last}); fix: nbdforge matrix --missing (or nbdforge build --kernel $V), publish, then nbdforge prepare-host --from $NK_FROM on this host" >&2
+  printf '%s\n' "nbdforge-nbd-guard: kernel $V has no usable nbd.ko (modprobe: $(tail -n 1 "$NK_T/modprobe.err")${nk_last:+; hook: $nk_last}); fix: nbdforge matrix --missing (or nbdforge build --kernel $V) and publish, then here: nbdforge prepare-host --from $NK_FROM" >&2
   return 1
 }
 
