@@ -28,6 +28,8 @@ import { parseOptions } from '../../src/host/prepare-host/options.ts';
 import { buildModule } from './fixtures-elf.ts';
 import { gpgHome, cli, serve, sha, type GpgHome } from './publish-fixtures.ts';
 import { shells } from './host-fixtures.ts';
+import { followStatus, renderStatus } from '../../src/host/kernel-hook/status.ts';
+import { LocalRunner } from '../../src/host/runners/local.ts';
 
 const K56 = '6.1.0-56-amd64';
 const K57 = '6.1.0-57-amd64';
@@ -286,6 +288,17 @@ for (const sh of shells()) {
     const status = await run([...sh, path.join(h.root, 'etc/kernel/postinst.d/nbdforge-nbd'), '--status'], h.env);
     assert.match(status.stdout, new RegExp(`kernel=${B} how=reused .*builtFor=${A} crcs=3`));
     assert.match(status.stdout, new RegExp(`kernel=${C} how=missing last=no module for`));
+
+    // prepare-host --status reads the same through a runner (local here, ssh the same way)
+    const st = await followStatus(new LocalRunner({ env: h.env }));
+    assert.equal(st.hook, { postinst: true, postrm: true, config: true });
+    assert.equal(st.guard, { unit: true, enabled: true });
+    assert.equal(st.kernels.find((k) => k.kernel === B), { kernel: B, how: 'reused', running: false, file: `${h.root}/lib/modules/${B}/weak-updates/nbd.ko`, sha256: sha(elBytes), builtFor: A, crcs: 3 });
+    assert.is(st.kernels.find((k) => k.kernel === A)!.how, 'exact');
+    assert.match(st.kernels.find((k) => k.kernel === C)!.last!, /symbol blk_mq_alloc_tag_set/);
+    const shown = renderStatus('local', st);
+    assert.match(shown, new RegExp(`${B.replace(/\./g, '\\.')} +reused: built for ${A.replace(/\./g, '\\.')}, all 3 imported CRCs match /boot/symvers-`));
+    assert.match(shown, /kernel hook: postinst\.d in place, postrm\.d in place, configuration in place\nboot guard: unit in place, enabled\n/);
 
     // postrm for B removes the link only; A's module stays
     await h.postrm(sh, B, 'x');
