@@ -376,12 +376,13 @@ test('guard unit: systemd 219 directives only; after the network only for a URL 
   const l = hookLayout();
   const url = renderGuardUnit(l, { from: 'https://example.invalid/nbd' });
   const dir = renderGuardUnit(l, { from: '/srv/store' });
-  const known219 = new Set(['Description', 'Documentation', 'Wants', 'After', 'Before', 'Type', 'RemainAfterExit', 'ExecStart', 'StandardError', 'WantedBy']);
+  const known219 = new Set(['Description', 'Documentation', 'Wants', 'After', 'Before', 'Type', 'RemainAfterExit', 'ExecStart', 'TimeoutStartSec', 'StandardError', 'WantedBy']);
   for (const line of url.split('\n').filter((x) => x.includes('='))) assert.ok(known219.has(line.split('=')[0]), line);
   assert.match(url, /^Wants=network-online\.target$/m);
   assert.not.match(dir, /network-online/);
   assert.match(url, /^ExecStart=\/etc\/kernel\/postinst\.d\/nbdforge-nbd --boot$/m);
   assert.match(url, /^Type=oneshot$/m);
+  assert.match(url, /^Before=.*nbdforge-nbd\.target/m);
   assert.throws(() => renderHookConfig(debConfig({ from: "http://x/it's" })), /holds a quote/);
 });
 

@@ -56,12 +56,15 @@ export function renderGuardUnit(l: HookLayout, c: Pick<FollowConfig, 'from'>): s
     'Documentation=man:modprobe(8)',
     ...(url ? ['Wants=network-online.target', 'After=network-online.target'] : []),
     'After=systemd-modules-load.service local-fs.target',
-    'Before=remote-fs-pre.target multi-user.target',
+    // nbdforge-nbd.target (packaging/systemd) is what units using /dev/nbd* order themselves after
+    'Before=remote-fs-pre.target nbdforge-nbd.target multi-user.target',
     '',
     '[Service]',
     'Type=oneshot',
     'RemainAfterExit=yes',
     `ExecStart=${l.hostPostinst} --boot`,
+    // five bounded downloads of at most 120 s each, then modprobe
+    'TimeoutStartSec=12min',
     'StandardError=journal+console',
     '',
     '[Install]',
