@@ -372,6 +372,32 @@ test('undo: a failed prepare-host run removes hook, configuration, guard, record
   }
 });
 
+test('downloads through GNU wget and busybox wget too (NBDFORGE_DOWNLOADER=wget, as install.sh)', async () => {
+  for (const wget of ['wget', 'busybox']) {
+    const h = await host(debConfig(), [[K57, DEB_VM(K57)]]);
+    if (wget === 'busybox') await fs.writeFile(path.join(h.bin, 'wget'), '#!/bin/sh\nexec busybox wget "$@"\n', { mode: 0o755 });
+    const r = await run(['dash', path.join(h.root, 'etc/kernel/postinst.d/nbdforge-nbd'), K57, 'x'], { ...h.env, NBDFORGE_DOWNLOADER: 'wget' });
+    assert.is(r.code, 0);
+    assert.match(r.stderr, /: installed /, `${wget}: ${r.stderr}`);
+    const down = await host(debConfig({ from: 'http://127.0.0.1:9/site' }), [[K57, DEB_VM(K57)]]);
+    if (wget === 'busybox') await fs.writeFile(path.join(down.bin, 'wget'), '#!/bin/sh\nexec busybox wget "$@"\n', { mode: 0o755 });
+    const d = await run(['dash', path.join(down.root, 'etc/kernel/postinst.d/nbdforge-nbd'), K57, 'x'], { ...down.env, NBDFORGE_DOWNLOADER: 'wget' });
+    assert.is(d.code, 0);
+    assert.match(d.stderr, /source unreachable: cannot download/);
+  }
+});
+
+test('prepare-host shows the hook in --emit-script and leaves it out with followKernels false', async () => {
+  const { prepareHost } = await import('../../src/host/prepare-host/prepare-host.ts');
+  const runner = new LocalRunner();
+  const on = await prepareHost({ runner, mode: 'emit', from: debStore, options: parseOptions('nbds_max=16'), kernelRelease: K56 });
+  assert.match(on.script!, /^#   \d+\. kernel-hook-postinst: \/etc\/kernel\/postinst\.d\/nbdforge-nbd: the kernel hook/m);
+  assert.match(on.script!, /^#   \d+\. guard-enable: enable the boot guard/m);
+  assert.match(on.script!, /NBDFORGE_FROM=.*\/deb-store/);
+  const off = await prepareHost({ runner, mode: 'emit', from: debStore, options: parseOptions('nbds_max=16'), kernelRelease: K56, followKernels: false });
+  assert.not.match(off.script!, /nbdforge-nbd-guard|postinst\.d/);
+});
+
 test('guard unit: systemd 219 directives only; after the network only for a URL source', () => {
   const l = hookLayout();
   const url = renderGuardUnit(l, { from: 'https://example.invalid/nbd' });

@@ -65,9 +65,15 @@ nk_fetch() {
         curl -fsS --proto '=http,https' --connect-timeout 10 --max-time 120 --speed-limit 1024 --speed-time 20 \
           --max-filesize "$3" -o "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
       elif command -v wget >/dev/null 2>&1; then
-        # GNU wget retries 20 times by default: bound it; busybox wget does not know -t and tries once
-        if wget --help 2>&1 | grep -q -e '--tries'; then nk_tries='-t 2'; else nk_tries=''; fi
-        wget -q -T 20 $nk_tries -O "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
+        # GNU wget retries 20 times by default: bound it. busybox wget tries once, and its -T
+        # crashes (1.35, Debian 12): bound it from outside with timeout.
+        if wget --help 2>&1 | grep -q -e '--tries'; then
+          wget -q -T 20 -t 2 -O "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
+        elif command -v timeout >/dev/null 2>&1; then
+          timeout 120 wget -q -O "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
+        else
+          wget -q -O "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
+        fi
       else
         echo "neither curl nor wget is installed" >"$NK_T/fetch.err"; false
       fi || { rm -f "$2"; NK_WHY="cannot download $nk_u: $(tail -n 1 "$NK_T/fetch.err" 2>/dev/null)"; return 1; }
@@ -288,6 +294,10 @@ nk_status() {
     if [ -n "$nk_how" ]; then
       echo "kernel=$V how=$nk_how file=$(nk_state "$V" file) sha256=$(nk_state "$V" sha256) builtFor=$(nk_state "$V" builtFor) crcs=$(nk_state "$V" crcs)"
     elif [ -f "$nk_m/extra/nbd.ko" ]; then echo "kernel=$V how=installed file=$nk_m/extra/nbd.ko sha256=$(nk_hash "$nk_m/extra/nbd.ko")"
+    elif [ -L "$nk_m/weak-updates/nbd.ko" ] && [ -f "$nk_m/weak-updates/nbd.ko" ]; then
+      # linked by el's weak-modules (its own CRC check), not by this hook
+      nk_to=$(readlink "$nk_m/weak-updates/nbd.ko"); nk_to=${nk_to%/extra/nbd.ko}
+      echo "kernel=$V how=reused file=$nk_m/weak-updates/nbd.ko builtFor=${nk_to##*/} last=linked by weak-modules"
     elif grep -q '/nbd\.ko' "$nk_m/modules.builtin" 2>/dev/null || [ -n "$(find "$nk_m/kernel" -name 'nbd.ko*' 2>/dev/null | head -n 1)" ]; then echo "kernel=$V how=shipped"
     else echo "kernel=$V how=missing last=$(sed -n 's/^message=//p' "$NK_STATE/$V.last" 2>/dev/null)"; fi
   done
@@ -308,7 +318,7 @@ nk_boot() {
 nk_main() {
   case "$1" in
     --install | --remove | --boot | --purge | --status) NK_ACT=${1#--}; shift ;;
-    *) case "$0" in */postrm.d/*) NK_ACT=remove ;; *) NK_ACT=install ;; esac ;;
+    *) case "$0" in */postrm.d/* | */prerm.d/*) NK_ACT=remove ;; *) NK_ACT=install ;; esac ;;
   esac
   NK_FROM=$(nk_conf NBDFORGE_FROM); NK_PIN=$(nk_conf NBDFORGE_INDEX_SHA256); NK_FPR=$(nk_conf NBDFORGE_FINGERPRINT)
   NK_DEPMOD=$(nk_which depmod); NK_MODPROBE=$(nk_which modprobe); NK_MODINFO=$(nk_which modinfo)
