@@ -274,6 +274,10 @@ for (const sh of shells()) {
     if (useKmod) {
       // kmod 20's depmod indexed the link: modules.dep names weak-updates/nbd.ko for B
       assert.match(await fs.readFile(path.join(h.root, 'lib/modules', B, 'modules.dep'), 'utf8'), /^weak-updates\/nbd\.ko:/m);
+      // and kmod 20's modprobe resolves nbd for B to that link
+      const kbin = kmod20.find((b) => existsSync(path.join(b, 'modprobe')))!;
+      const shown = spawnSync(path.join(kbin, 'modprobe'), ['-d', h.root, '-S', B, '--show-depends', 'nbd'], { encoding: 'utf8' });
+      assert.match(shown.stdout, new RegExp(`^insmod ${h.root}/lib/modules/${B}/weak-updates/nbd\\.ko`, 'm'), shown.stderr);
     }
 
     const c = await h.hook(sh, C, `/boot/vmlinuz-${C}`);
