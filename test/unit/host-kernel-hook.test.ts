@@ -376,6 +376,29 @@ test('undo: a failed prepare-host run removes hook, configuration, guard, record
   }
 });
 
+test('invoked as the packages invoke it: Debian run-parts (--report --exit-on-error) and new-kernel-pkg --rpmposttrans\'s loop (bash 4.2 when built)', async () => {
+  const h = await host(debConfig(), [[K57, DEB_VM(K57)], ['6.1.0-58-amd64', DEB_VM('6.1.0-58-amd64')]]);
+  const dir = path.join(h.root, 'etc/kernel/postinst.d');
+  // linux-image-6.1.0-57-amd64.postinst: run-parts --report --exit-on-error --arg=V --arg=/boot/vmlinuz-V /etc/kernel/postinst.d
+  const deb = await run(['run-parts', '--report', '--exit-on-error', `--arg=${K57}`, `--arg=/boot/vmlinuz-${K57}`, dir], h.env);
+  assert.is(deb.code, 0, deb.stderr);
+  assert.match(deb.stderr, new RegExp(`${K57}: installed `));
+  assert.ok(existsSync(path.join(h.root, 'lib/modules', K57, 'extra/nbd.ko')));
+  // a kernel with no artifact: the package's configuration must still succeed
+  const none = await run(['run-parts', '--report', '--exit-on-error', '--arg=6.1.0-58-amd64', '--arg=/boot/vmlinuz-6.1.0-58-amd64', dir], h.env);
+  assert.is(none.code, 0);
+  assert.match(none.stderr, /no module for 6\.1\.0-58-amd64 yet/);
+  const rm = await run(['run-parts', '--report', '--exit-on-error', `--arg=${K57}`, `--arg=/boot/vmlinuz-${K57}`, path.join(h.root, 'etc/kernel/postrm.d')], h.env);
+  assert.is(rm.code, 0);
+  assert.not.ok(existsSync(path.join(h.root, 'lib/modules', K57, 'extra')));
+  // grubby's new-kernel-pkg rpmposttrans(): every executable postinst.d/* as "$f $version $image"
+  const bash = kmod20.map((b) => path.join(b, 'bash')).find((b) => existsSync(b)) ?? 'bash';
+  const loop = 'version=$1; for f in $2/*[^~] $2/$version/*[^~]; do [ -f $f -a -x $f ] || continue; $f $version /boot/vmlinuz-$version; done';
+  const el = await run([bash, '-c', loop, 'new-kernel-pkg', K57, dir], h.env);
+  assert.is(el.code, 0, el.stderr);
+  assert.match(el.stderr, new RegExp(`${K57}: installed `));
+});
+
 test('downloads through GNU wget and busybox wget too (NBDFORGE_DOWNLOADER=wget, as install.sh)', async () => {
   for (const wget of ['wget', 'busybox']) {
     const h = await host(debConfig(), [[K57, DEB_VM(K57)]]);
