@@ -85,6 +85,11 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
             preparedFor: kernelRelease,
           },
         };
+  if (follow && !/^https?:\/\//i.test(req.from) && (req.mode === 'emit' || req.runner.sendsScripts === true))
+    req.trust?.warn?.(
+      `warning: the kernel hook will fetch new kernels' modules from ${req.from}, a directory on the machine running nbdforge;` +
+        ' unless the host has the same store at that path, publish it (nbdforge publish --to dir:...) and pass --from URL --fingerprint FPR, or use --no-follow-kernels',
+    );
   let plan;
   try {
     plan = planPrepareHost({ layout, artifact, options: req.options, needsBase64, follow });
