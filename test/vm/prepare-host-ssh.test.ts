@@ -88,7 +88,7 @@ test('prepare-host --ssh on a real kernel: non-root refused, dry run changes not
 
     const second = await cli('root');
     assert.is(second.exitCode, 0, second.stdout + second.stderr);
-    assert.match(second.stdout, /^result: unchanged \(nothing changed: 12 steps already done, 2 checks passed\)$/m);
+    assert.match(second.stdout, /^result: unchanged \(nothing changed: 24 steps already done, 2 checks passed\)$/m);
     assert.not.match(second.stdout, / done /);
 
     const json = await cli('root', '--json');
