@@ -259,6 +259,8 @@ nk_point() { printf '%s\n' "$1" | sed -n 's/^\([0-9.]*-[0-9]*\)[.0-9]*\.\(el[0-9
 # postrm: only what nk_own recorded, and only while it is still what was installed.
 nk_remove() {
   V=$1; M=$NK_ROOT/lib/modules/$V
+  # Debian's postrm runs postrm.d on an upgrade of the same kernel package too: the module stays
+  case "${DEB_MAINT_PARAMS:-}" in upgrade* | failed-upgrade*) nk_say "$V: package upgrade ($DEB_MAINT_PARAMS): module kept"; return 0 ;; esac
   [ -f "$NK_STATE/$V" ] || { rm -f "$NK_STATE/$V.last"; nk_say "$V: nothing of ours to remove"; return 0; }
   nk_how=$(nk_state "$V" how); nk_f=$(nk_state "$V" file); nk_sha=$(nk_state "$V" sha256); nk_link=$(nk_state "$V" link)
   case "$nk_f" in "$M"/extra/nbd.ko | "$M"/weak-updates/nbd.ko) ;; *) nk_say "$V: the record names $nk_f; left alone"; return 0 ;; esac
