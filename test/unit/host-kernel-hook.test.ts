@@ -184,6 +184,11 @@ for (const sh of shells()) {
     assert.match(again.stderr, /already there: .* is the artifact/);
     assert.is((await h.depmodCalls()).length, 1, 'nothing re-run when the module is already there');
 
+    // Debian's postrm runs postrm.d on an upgrade of the same package too: the module stays
+    const up = await run([...sh, path.join(h.root, 'etc/kernel/postrm.d/nbdforge-nbd'), K57, 'x'], { ...h.env, DEB_MAINT_PARAMS: 'upgrade 6.1.192-4' });
+    assert.match(up.stderr, /package upgrade \(upgrade 6\.1\.192-4\): module kept/);
+    assert.ok(existsSync(path.join(h.root, 'lib/modules', K57, 'extra/nbd.ko')));
+
     const rm = await h.postrm(sh, K57, `/boot/vmlinuz-${K57}`);
     assert.is(rm.code, 0, rm.stderr);
     assert.match(rm.stderr, /removed .*extra\/nbd\.ko/);

@@ -57,6 +57,7 @@ test.before(async () => {
   await fs.writeFile(path.join(share, 'kernel-hook.conf'), renderHookConfig({ ...config, from: `${base}/good` }) + '\n');
   await fs.writeFile(path.join(share, 'kernel-hook-down.conf'), renderHookConfig({ ...config, from: 'http://10.0.2.2:9/good' }) + '\n');
   await fs.writeFile(path.join(share, 'nbdforge-nbd'), HOOK_SH, { mode: 0o755 });
+  await fs.writeFile(path.join(share, 'nbd.ko'), art.bytes);
 });
 
 test.after(async () => {
@@ -77,7 +78,7 @@ test('kernel hook in a real guest: installs the published module byte-identical 
       '. /share/publish-dir-checks.sh',
       'check "network up" net_up',
       `mkdir -p ${path.dirname(l.postinst)} ${l.confDir} /var/lib && cp /share/nbdforge-nbd "$H" && chmod 755 "$H" && cp /share/kernel-hook.conf ${l.conf}`,
-      '"$H" "$KREL" "/boot/vmlinuz-$KREL" 2>/tmp/hook.err; RC=$?; sed "s/^/    /" /tmp/hook.err',
+      't0=$(t); "$H" "$KREL" "/boot/vmlinuz-$KREL" 2>/tmp/hook.err; RC=$?; t1=$(t); sed "s/^/    /" /tmp/hook.err',
       'check "hook: exit 0" [ "$RC" = 0 ]',
       'check "hook: says installed" grep -q "$KREL: installed /lib/modules/$KREL/extra/nbd.ko" /tmp/hook.err',
       's=$(sha256sum "/lib/modules/$KREL/extra/nbd.ko"); check "hook: module is the published artifact, byte for byte" [ "${s%% *}" = "$ART_SHA" ]',
@@ -91,6 +92,11 @@ test('kernel hook in a real guest: installs the published module byte-identical 
       'check "guard: nbd loaded" [ -d /sys/module/nbd ]',
       'check "guard: /dev/nbd0 is a block device" [ -b /dev/nbd0 ]',
       'rmmod nbd',
+      // the same files by hand (the module already verified on this machine), for BENCHMARKS.md
+      'rm -f "/lib/modules/$KREL/extra/nbd.ko"; depmod -a "$KREL"',
+      't2=$(t); cp /share/nbd.ko "/lib/modules/$KREL/extra/nbd.ko" && depmod -a "$KREL"; t3=$(t)',
+      'echo "BENCH hook $(awk -v a="$t0" -v b="$t1" \'BEGIN { printf "%.2f", b - a }\') by-hand $(awk -v a="$t2" -v b="$t3" \'BEGIN { printf "%.2f", b - a }\')"',
+      'rm -f "/lib/modules/$KREL/extra/nbd.ko"; "$H" "$KREL" x 2>/dev/null',
       `"$H" --remove "$KREL" 2>/tmp/rm.err; cp /share/kernel-hook-down.conf ${l.conf}`,
       'check "postrm: module removed" [ ! -e "/lib/modules/$KREL/extra/nbd.ko" ]',
       '"$H" --boot 2>/tmp/boot2.err; RC=$?; sed "s/^/    /" /tmp/boot2.err',
@@ -105,6 +111,7 @@ test('kernel hook in a real guest: installs the published module byte-identical 
   const r = await guest.boot({ share, script: 'boot.sh', logFile, modules: NET, timeoutMs: 3 * BOOT_LIMIT_MS, extraArgs: ['-nic', 'user,model=virtio-net-pci'] });
   const checks = r.console.split('\n').filter((x) => x.startsWith('CHECK'));
   const failed = checks.filter((x) => x.startsWith('CHECK FAIL'));
+  console.log(`  [vm] ${r.console.split('\n').find((x) => x.startsWith('BENCH')) ?? 'no BENCH line'}`);
   console.log(`  [vm] ${art.release} kernel hook: exit ${r.exitCode}, ${checks.length - failed.length} checks ok, ${(r.wallMs / 1000).toFixed(1)} s`);
   assert.is(r.exitCode, 0, `exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}\n${failed.join('\n')}\nconsole: ${logFile}\n${r.console.slice(-6000)}`);
   assert.ok(checks.length >= 15, r.console.slice(-3000));
