@@ -251,8 +251,12 @@ for (const sh of shells()) {
     const refused = await host(debConfig({ from: `${server.url}/store`, fingerprint: undefined }), [[K56, DEB_VM(K56)]]);
     assert.match((await refused.hook(sh, K56, 'x')).stderr, /no pin and no key recorded/);
     const local = await host(debConfig({ from: debStore, fingerprint: undefined }), [[K57, DEB_VM(K57)]]);
+    // a host that enforces module signatures: installed, and told why it will not load
+    await fs.mkdir(path.join(local.root, 'sys/module/module/parameters'), { recursive: true });
+    await fs.writeFile(path.join(local.root, 'sys/module/module/parameters/sig_enforce'), 'Y\n');
     const l = await local.hook(sh, K57, 'x');
     assert.match(l.stderr, /installed /, l.stderr);
+    assert.match(l.stderr, /WARNING: the module is unsigned and this host enforces module signatures: it will not load/);
     const [e] = await new DirStore(debStore).list({ kernelRelease: K57 });
     assert.equal(await fs.readFile(path.join(local.root, 'lib/modules', K57, 'extra/nbd.ko')), await fs.readFile(new DirStore(debStore).artifactPath(e)));
   });

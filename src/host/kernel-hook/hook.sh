@@ -202,8 +202,14 @@ nk_install() {
   mkdir -p "$M/extra" && cp "$NK_T/nbd.ko" "$nk_stage" && mv -f "$nk_stage" "$F" \
     || { rm -f "$nk_stage"; nk_outcome "$V" failed "cannot write $F"; return 0; }
   nk_own "$V" how=exact file="$F" sha256="$NK_SHA" madedir="$nk_made" source="$NK_FROM"
+  # prepare-host refuses an unsigned module where signatures are enforced; here the kernel is not
+  # running yet, so the module is installed and the reason it would not load is said now
+  nk_note=''
+  if [ "$(cat "$NK_ROOT/sys/module/module/parameters/sig_enforce" 2>/dev/null)" = Y ] && ! tail -c 28 "$F" | grep -q 'Module signature appended'; then
+    nk_note='; WARNING: the module is unsigned and this host enforces module signatures: it will not load (build with --sign-key/--sign-cert)'
+  fi
   if "$NK_DEPMOD" -a "$V" 2>"$NK_T/depmod.err"; then
-    nk_outcome "$V" installed "installed $F (sha256 $NK_SHA, vermagic \"$NK_VERMAGIC\"); depmod done; not loaded (boot kernel $V to use it)"
+    nk_outcome "$V" installed "installed $F (sha256 $NK_SHA, vermagic \"$NK_VERMAGIC\"); depmod done; not loaded (boot kernel $V to use it)$nk_note"
   else
     nk_outcome "$V" depmod-failed "installed $F but depmod -a $V failed: $(tail -n 1 "$NK_T/depmod.err")"
   fi
