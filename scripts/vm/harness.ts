@@ -48,6 +48,8 @@ export async function emitPrepareHostScript(opts: { store: string; release: stri
     kernelRelease: opts.release,
     options: parseOptions(opts.options ?? DEFAULT_OPTIONS),
     generator: 'nbdforge vm harness',
+    // the guests only need nbd loaded: the kernel hook has its own vm test (test/vm/kernel-hook.test.ts)
+    followKernels: false,
   });
   if (report.script === undefined) throw new Error(`prepare-host for ${opts.release}: ${report.result.outcome}: ${report.result.message}`);
   await fs.writeFile(opts.file, report.script, { mode: 0o755 });

@@ -24,6 +24,7 @@ export const commands: Record<string, Entry> = {
   publish: { group: 'publish', summary: 'Publish stored modules to a directory (and install.sh), repositories or registries', load: async () => (await import('./publish.ts')).default },
   pull: { group: 'publish', summary: 'Fetch a published module image, verify it and store the artifact', load: async () => (await import('./pull.ts')).default },
   'kmm-module': { group: 'publish', summary: 'Write the KMM Module resource for a published image repository', load: async () => (await import('./kmm-module.ts')).default },
+  compat: { group: 'build', summary: 'Which other kernels of an el family could load each stored module (import CRCs vs Module.symvers)', load: async () => (await import('./compat.ts')).default },
   'prepare-host': { group: 'hosts', summary: 'Install and load the stored nbd.ko on this host (or over ssh, or as a script)', load: async () => (await import('./prepare-host.ts')).default },
   map: { group: 'images', summary: 'Map a disk image: nbd or loop device, partitions, LVM, mounts (journaled)', load: async () => (await import('./map.ts')).default },
   unmap: { group: 'images', summary: 'Undo a map or export exactly, from its journal (also after kill -9 or a reboot)', load: async () => (await import('./unmap.ts')).default },

@@ -10,13 +10,16 @@ import { checkSshDestination, writeScript } from '../map/cli-common.ts';
 import { prepareHost } from '../host/prepare-host/prepare-host.ts';
 import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
+import { followStatus, renderStatus } from '../host/kernel-hook/status.ts';
 
 const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR | --index-sha256 HEX]] [--options 'nbds_max=16 max_part=15']
-                            [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--timeout S] [--json]
+                            [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--no-follow-kernels] [--timeout S] [--json]
+       nbdforge prepare-host --status [--ssh USER@HOST] [--json]
 
 Installs the store's nbd.ko for the host's running kernel into /lib/modules/<release>/extra/,
 runs depmod, loads it with the options, persists them (modprobe.d, modules-load.d) and checks
-/dev/nbd0 and /sys/module/nbd/parameters. Every step is probed first, so a second run changes
+/dev/nbd0 and /sys/module/nbd/parameters, and (unless --no-follow-kernels) installs a kernel
+hook and a boot guard so kernel updates keep nbd. Every step is probed first, so a second run changes
 nothing; a failing step undoes what the run did; a lock keeps two runs on one host apart.
 
 Options:
@@ -37,6 +40,13 @@ Options:
                     with --kernel, no host is asked at all
   --kernel R        plan for kernel release R instead of the host's running kernel
 ${timeoutHelp(20)}
+  --no-follow-kernels
+                    do not install the kernel hook (/etc/kernel/postinst.d/nbdforge-nbd, postrm.d,
+                    /etc/nbdforge/kernel-hook.conf) and boot guard (nbdforge-nbd-guard.service) that
+                    give every kernel this host installs later its module from the same source
+  --status          read-only: for every kernel installed on the host, whether it has nbd.ko and how
+                    (exact, reused with its CRC evidence, shipped, missing), and whether the kernel
+                    hook and the boot guard are in place (works with --ssh and --json)
   --json            the report as JSON on stdout
 
 Exit status: 0 done / already done / nothing to do, 1 a step failed (undone), 2 usage, 3 refused.`;
@@ -56,6 +66,8 @@ const prepareHostCommand: Command = {
       fingerprint: { type: 'string' },
       'index-sha256': { type: 'string' },
       ...timeoutOption,
+      'no-follow-kernels': { type: 'boolean', default: false },
+      status: { type: 'boolean', default: false },
     });
     const net = netOptionsFrom(values, ctx, { prefix: '[prepare-host] ' });
     if (values['index-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['index-sha256'])) throw new UsageError('--index-sha256 takes 64 hex digits');
@@ -77,6 +89,13 @@ const prepareHostCommand: Command = {
     if (values.ssh !== undefined) checkSshDestination(values.ssh);
     const sshOptions = (values['ssh-option'] ?? []).flatMap((o) => ['-o', o]);
     const base: Runner = values.ssh ? new SshRunner(values.ssh, { log, sshOptions }) : new LocalRunner({ log });
+    if (values.status) {
+      if (values['dry-run'] || emit !== undefined || values.kernel) throw new UsageError('--status only reads the host: it goes with --ssh and --json alone');
+      const st = await followStatus(base);
+      if (values.json) ctx.stdout.write(JSON.stringify({ target: base.target, ...st }, null, 2) + '\n');
+      else ctx.stdout.write(renderStatus(base.target, st));
+      return 0;
+    }
     const runner = values['dry-run'] ? new DryRunRunner(base, (t) => (values.json ? ctx.stderr : ctx.stdout).write(t)) : base;
 
     const report = await prepareHost({
@@ -87,6 +106,7 @@ const prepareHostCommand: Command = {
       kernelRelease: values.kernel,
       generator: `nbdforge ${ctx.version} prepare-host`,
       net,
+      followKernels: !values['no-follow-kernels'],
       trust: {
         fingerprint: values.fingerprint,
         indexSha256: values['index-sha256'],

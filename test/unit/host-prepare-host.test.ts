@@ -136,9 +136,9 @@ const FACTS = [`kernel=${K}`, 'machine=x86_64', 'uid=0', `moddir=/lib/modules/${
   ...['modprobe', 'depmod', 'modinfo', 'sha256sum', 'base64'].map((t) => `tool=${t}=/usr/sbin/${t}`)];
 const facts = (...over: string[]) => [...FACTS.filter((l) => !over.some((o) => o.split('=')[0] === l.split('=')[0])), ...over].join('\n') + '\n';
 
-async function prepare(f: string, from = store) {
+async function prepare(f: string, from = store, followKernels?: boolean) {
   const host = new FakeHost(f);
-  const r = await prepareHost({ runner: host, mode: 'run', from, options: parseOptions('nbds_max=16 max_part=15') });
+  const r = await prepareHost({ runner: host, mode: 'run', from, options: parseOptions('nbds_max=16 max_part=15'), followKernels });
   return { r, host };
 }
 
@@ -170,8 +170,19 @@ test('prepare-host: the plan for a clean host, and a re-run over our own loaded 
   assert.is(r.result.outcome, 'changed');
   assert.equal(host.plans[0].steps.map((s) => s.id), [
     'mkdir-extra', 'stage', 'verify-sha256', 'verify-vermagic', 'install', 'depmod', 'mkdir-modprobe.d', 'persist-options',
-    'mkdir-modules-load.d', 'persist-load', 'modprobe', 'check-device', 'check-module', 'drop-backups',
+    'mkdir-modules-load.d', 'persist-load',
+    ...[0, 1, 2, 3, 4, 5, 6].map((i) => `mkdir-follow-${i}`), 'kernel-hook-config', 'kernel-hook-postinst', 'kernel-hook-postrm', 'guard-unit', 'guard-enable',
+    'modprobe', 'check-device', 'check-module', 'drop-backups',
   ]);
+  // the hook's configuration records where the module came from and the artifact's family
+  const conf = host.plans[0].steps.find((s) => s.id === 'kernel-hook-config')!.command[5];
+  assert.match(conf, new RegExp(`^NBDFORGE_FROM='${store}'$`, 'm'));
+  assert.match(conf, /^NBDFORGE_FAMILY='debian12'$/m);
+  assert.match(conf, /^NBDFORGE_OPTIONS='nbds_max=16 max_part=15'$/m);
+  const drop = host.plans[0].steps.find((s) => s.id === 'drop-backups')!.command;
+  assert.ok(drop.includes('/etc/kernel/postinst.d/nbdforge-nbd.nbdforge-prev'));
+  const off = await prepare(facts(), store, false);
+  assert.not.ok(off.host.plans[0].steps.some((s) => /follow|hook|guard/.test(s.id)), '--no-follow-kernels leaves the hook out');
   const again = await prepare(facts('nbd_loaded=yes', `extra_sha256=${r.artifact!.sha256}`, `nbd_installed=/lib/modules/${K}/extra/nbd.ko`));
   assert.is(again.host.plans.length, 1);
 });
@@ -205,7 +216,11 @@ test('plan: every sh -c program of the real plan reaches sh intact through the l
   const { LocalRunner } = await import('../../src/host/runners/local.ts');
   const { shells } = await import('./host-fixtures.ts');
   const local = new LocalRunner();
-  const plan = planPrepareHost({ layout: hostLayout(K), artifact: { bytes: new Uint8Array([1]), sha256: 'a'.repeat(64), vermagic: VM(K).trim() }, options: parseOptions('nbds_max=16 max_part=15') });
+  const { hookLayout } = await import('../../src/host/kernel-hook/layout.ts');
+  const plan = planPrepareHost({
+    layout: hostLayout(K), artifact: { bytes: new Uint8Array([1]), sha256: 'a'.repeat(64), vermagic: VM(K).trim() }, options: parseOptions('nbds_max=16 max_part=15'),
+    follow: { layout: hookLayout(), config: { from: 'https://example.invalid/nbd', fingerprint: 'A'.repeat(40), family: 'el7', options: [], preparedFor: K } },
+  });
   const argvs = [...plan.preconditions.map((p) => p.check), ...plan.steps.flatMap((s) => [s.command, s.probe, s.undo])].filter((a): a is string[] => !!a);
   const programs = argvs.filter((a) => a[0] === 'sh' && a[1] === '-c').map((a) => a[2]);
   assert.ok(programs.length > 15);

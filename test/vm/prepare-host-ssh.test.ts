@@ -88,7 +88,7 @@ test('prepare-host --ssh on a real kernel: non-root refused, dry run changes not
 
     const second = await cli('root');
     assert.is(second.exitCode, 0, second.stdout + second.stderr);
-    assert.match(second.stdout, /^result: unchanged \(nothing changed: 12 steps already done, 2 checks passed\)$/m);
+    assert.match(second.stdout, /^result: unchanged \(nothing changed: 24 steps already done, 2 checks passed\)$/m);
     assert.not.match(second.stdout, / done /);
 
     const json = await cli('root', '--json');
@@ -98,6 +98,14 @@ test('prepare-host --ssh on a real kernel: non-root refused, dry run changes not
     assert.is(report.kernelRelease, art.release);
     assert.is(report.facts.nbd.loaded, true);
     assert.is(report.facts.nbd.extraSha256, art.sha);
+
+    // --status over ssh: the running kernel's module, and the hook and guard prepare-host left
+    const status = await cli('root', '--status');
+    assert.is(status.exitCode, 0, status.stderr);
+    console.log(status.stdout.replace(/^/gm, '    '));
+    assert.match(status.stdout, new RegExp(`^  \\* ${art.release.replace(/\./g, '\\.')} +exact: /lib/modules/${art.release.replace(/\./g, '\\.')}/extra/nbd\\.ko \\(sha256 ${art.sha.slice(0, 12)}\\.\\.\\.\\), installed by prepare-host$`, 'm'));
+    assert.match(status.stdout, /^kernel hook: postinst\.d in place, postrm\.d in place, configuration in place$/m);
+    assert.match(status.stdout, /^boot guard: unit in place, enabled/m);
     assert.is(report.artifact.sha256, art.sha);
     console.log(`  [vm] ssh: five CLI runs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   } finally {

@@ -4,6 +4,9 @@ import { type Step, shc } from '../step.ts';
 import type { HostLayout } from './layout.ts';
 import { type ModuleOptions, expectedParameter } from './options.ts';
 import { prepareHostRules } from './preconditions.ts';
+import type { HookLayout } from '../kernel-hook/layout.ts';
+import type { FollowConfig } from '../kernel-hook/config.ts';
+import { followKernelSteps, followBackups } from '../kernel-hook/steps.ts';
 
 export interface PrepareHostInput {
   layout: HostLayout;
@@ -11,6 +14,8 @@ export interface PrepareHostInput {
   options: ModuleOptions;
   /** base64 is needed only where the module travels inside a script (ssh, emitted). */
   needsBase64?: boolean;
+  /** Follow kernel updates: install the kernel hook, its configuration and the boot guard. */
+  follow?: { layout: HookLayout; config: FollowConfig };
 }
 
 /** `s=$(sha256sum F)` and compare: the shared "is the installed module exactly this artifact" test. */
@@ -68,6 +73,7 @@ export function planPrepareHost(input: PrepareHostInput): Plan {
   }
   steps.push(mkdirStep('mkdir-modules-load.d', dirname(l.modulesLoadConf)));
   steps.push(writeFileStep('persist-load', l.modulesLoadConf, 'nbd'));
+  if (input.follow) steps.push(...followKernelSteps(input.follow.layout, input.follow.config));
   steps.push(
     {
       id: 'modprobe',
@@ -89,7 +95,10 @@ export function planPrepareHost(input: PrepareHostInput): Plan {
       readOnly: true,
     },
   );
-  const backups = [l.module, ...(options.length ? [l.modprobeConf] : []), l.modulesLoadConf].map((f) => `${f}.nbdforge-prev`);
+  const backups = [
+    ...[l.module, ...(options.length ? [l.modprobeConf] : []), l.modulesLoadConf].map((f) => `${f}.nbdforge-prev`),
+    ...(input.follow ? followBackups(input.follow.layout) : []),
+  ];
   steps.push({
     id: 'drop-backups',
     describe: 'remove the copies kept for undo',

@@ -8,6 +8,8 @@ import { prepareHostRules, judge } from './preconditions.ts';
 import { planPrepareHost } from './plan-prepare-host.ts';
 import { openArtifactSource, SourceError, type TrustOptions } from './artifact-source.ts';
 import type { NetOptions } from '../../fetch/index.ts';
+import { hookLayout } from '../kernel-hook/layout.ts';
+import { FollowConfigError } from '../kernel-hook/config.ts';
 import { StoreCorruptError } from '../../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
 
@@ -24,6 +26,8 @@ export interface PrepareHostRequest {
   trust?: TrustOptions;
   /** Bounds and the waiting line of an http(s) --from (default: the fetch door's defaults, silent). */
   net?: NetOptions;
+  /** Install the kernel hook and boot guard so kernel updates keep nbd (default true; --no-follow-kernels). */
+  followKernels?: boolean;
 }
 
 export interface PrepareHostReport {
@@ -69,7 +73,33 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     if (late) return stop(late.rule.otherwise === 'refuse' ? 'refused' : 'nothing-to-do', late.message, { kernelRelease, facts, artifact: art });
   }
 
-  const plan = planPrepareHost({ layout, artifact, options: req.options, needsBase64 });
+  const follow =
+    req.followKernels === false
+      ? undefined
+      : {
+          layout: hookLayout(),
+          config: {
+            from: req.from,
+            fingerprint: req.trust?.fingerprint,
+            indexSha256: req.trust?.indexSha256,
+            insecureNoSignature: req.trust?.insecureNoSignature,
+            family: artifact.entry.family,
+            options: req.options,
+            preparedFor: kernelRelease,
+          },
+        };
+  if (follow && !/^https?:\/\//i.test(req.from) && (req.mode === 'emit' || req.runner.sendsScripts === true))
+    req.trust?.warn?.(
+      `warning: the kernel hook will fetch new kernels' modules from ${req.from}, a directory on the machine running nbdforge;` +
+        ' unless the host has the same store at that path, publish it (nbdforge publish --to dir:...) and pass --from URL --fingerprint FPR, or use --no-follow-kernels',
+    );
+  let plan;
+  try {
+    plan = planPrepareHost({ layout, artifact, options: req.options, needsBase64, follow });
+  } catch (err) {
+    if (err instanceof FollowConfigError) return stop('refused', `${err.message} (or pass --no-follow-kernels)`, { kernelRelease, facts, artifact: art });
+    throw err;
+  }
   if (req.mode === 'emit') {
     const script = emitScript(plan, { generator: req.generator });
     const result: PlanResult = { plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: Date.now() - t0 };
