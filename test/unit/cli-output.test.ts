@@ -132,7 +132,7 @@ test('a reader that goes away (| head -c 100): quiet, no stack trace, exit 141 l
   assert.is(r.stdout.trim(), '141');
   // stderr has the plan table that --emit-script - always writes there, and nothing else
   const err = spawnSync('cat', [path.join(tmp, 'epipe.err')], { encoding: 'utf8' }).stdout;
-  assert.match(err, /^prepare-host on local/);
+  assert.match(err, /^prepare-host on local/m);
   assert.not.match(err, /EPIPE|\n\s+at |node:internal|Error|standard output/);
 });
 
