@@ -21,7 +21,14 @@ Options:
 ${signUsage}
   --store DIR       artifact store (default $NBDFORGE_HOME/store)
 ${timeoutHelp(20)}
-  --json            machine-readable summary on stdout`;
+  --json            machine-readable summary on stdout
+
+Examples:
+  nbdforge build --kernel 6.1.0-57-amd64
+  nbdforge build --family el7 --kernel 3.10.0-1160.119.1.el7.x86_64
+  nbdforge build --kernel 6.1.0-57-amd64 --force --json
+
+Exit status: 0 built (or already stored), 1 the build or a check failed (nothing stored), 2 usage.`;
 
 const build: Command = {
   summary: 'Build, verify and store a module for one kernel',

@@ -21,7 +21,13 @@ cannot, the first symbol that breaks it. Debian families change CRCs with every 
 Options:
   --family F     an el family (default el7)
   --release R    only kernels of this point release (e.g. 7.9.2009)
-  --json         rows as JSON`;
+  --json         rows as JSON
+
+Examples:
+  nbdforge compat --family el7
+  nbdforge compat --family el7 --release 7.9.2009 --json
+
+Exit status: 0 the table (whatever it says), 1 the catalog or a kernel-devel RPM could not be read, 2 usage.`;
 
 const compat: Command = {
   summary: 'Which other kernels of an el family could load each stored module (import CRCs vs Module.symvers)',

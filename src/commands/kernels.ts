@@ -14,7 +14,14 @@ Options:
   --refresh                   ignore the cached catalog (same as \`sync\`)
 ${timeoutHelp(30)}
   --json                      machine-readable output
-${extra.filter(Boolean).join('\n')}`;
+${extra.filter(Boolean).join('\n')}
+
+Examples:
+  nbdforge kernels
+  nbdforge kernels --family el7 --release 7.9.2009
+  nbdforge kernels sync --family el7 --vault /srv/centos-vault
+
+Exit status: 0 listed, 1 the catalog could not be read or synced (archive or vault unreachable), 2 usage.`;
 
 const kernels: Command = {
   summary: 'List (or sync) the kernels a family can build for',

@@ -26,7 +26,14 @@ Options:
   --no-oracle       skip the comparison with the distribution's own module
 ${signUsage}
 ${timeoutHelp(20)}
-  --json            machine-readable summary on stdout`;
+  --json            machine-readable summary on stdout
+
+Examples:
+  nbdforge matrix --latest 3
+  nbdforge matrix --missing --jobs 2
+  nbdforge matrix --family el7 --release 7.9.2009 --json
+
+Exit status: 0 every kernel built or cached, 1 at least one failed (the others are stored), 2 usage.`;
 
 const matrix: Command = {
   summary: 'Build, verify and store a module for many kernels',

@@ -49,6 +49,13 @@ ${timeoutHelp(20)}
                     hook and the boot guard are in place (works with --ssh and --json)
   --json            the report as JSON on stdout
 
+Examples:
+  nbdforge prepare-host                                       # this host, from the local store
+  nbdforge prepare-host --from https://mirror.example.org/nbd --fingerprint FPR --ssh root@host
+  nbdforge prepare-host --from https://mirror.example.org/nbd --fingerprint FPR \\
+      --kernel 3.10.0-1160.119.1.el7.x86_64 --emit-script prepare.sh   # then: ssh root@host sh < prepare.sh
+  nbdforge prepare-host --status --ssh root@host
+
 Exit status: 0 done / already done / nothing to do, 1 a step failed (undone), 2 usage, 3 refused.`;
 
 const prepareHostCommand: Command = {

@@ -47,6 +47,11 @@ TARGET/.nbdforge-foreign-<time>/. A run that fails part-way (a full
 disk) leaves the repository as the last successful run left it: everything is staged inside the
 target and renamed into place at the end, and what was replaced is put back on failure.
 
+Examples:
+  nbdforge publish --to dir:/srv/www/nbd --gpg-key ops@example.org --url https://mirror.example.org/nbd
+  nbdforge publish --to yum:/srv/repo/el7 --family el7 --gpg-key ops@example.org
+  nbdforge publish --to oci://127.0.0.1:5000/nbd --unsigned --kernels 6.1.0-57-amd64
+
 Exit status: 0 published or nothing to publish, 1 a target failed (one too slow too), 2 usage, 3 refused
 (nothing sent or recorded; a registry that does not answer /v2/ within the bounds is refused).`;
 

@@ -36,7 +36,11 @@ Options:
 ${timeoutHelp(19)}
   --json             machine-readable result on stdout
 Credentials: NBDFORGE_REGISTRY_USERNAME / NBDFORGE_REGISTRY_PASSWORD, or the registry's entry in
-the docker config (~/.docker/config.json or $DOCKER_CONFIG).`;
+the docker config (~/.docker/config.json or $DOCKER_CONFIG).
+
+Examples:
+  nbdforge pull oci://127.0.0.1:5000/nbd:6.1.0-57-amd64 --fingerprint FPR
+  nbdforge pull oci://127.0.0.1:5000/nbd:6.1.0-57-amd64 --allow-unsigned --json`;
 
 const pull: Command = {
   summary: 'Fetch a published module image, verify it and store the artifact',

@@ -9,6 +9,10 @@ Merges artifact stores built apart (a matrix split across CI runners, other mach
 manifest first; the same key twice is the same artifact and is kept once; for a kernel built with
 other inputs the newer build wins. The sources are only read.
 
+Examples:
+  nbdforge store merge shard-1/store shard-2/store --into published
+  nbdforge store merge ci-artifacts/* --json
+
 Exit status: 0 merged, 1 an artifact did not verify (the others are merged), 2 usage, 3 a source
 is not a store or is corrupt (nothing merged from it).`;
 
