@@ -2,6 +2,7 @@ import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { openSession } from './session.ts';
+import { DirStore } from '../artifacts/dir-store.ts';
 import { timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = (extra: string[]) => `Usage: nbdforge kernels [sync] [--family F] [--refresh] [--timeout S] [--json] [family options]
@@ -50,14 +51,17 @@ const kernels: Command = {
     try {
       const cat = await family.catalog(session, { refresh: sync });
       const list = cli?.selectors ? cli.selectors.select(cat.kernels, values) : cat.kernels;
+      const stored = await storedReleases(paths.store, family.name);
       if (values.json) {
-        ctx.stdout.write(JSON.stringify({ family: family.name, ...cat, kernels: list }, null, 2) + '\n');
+        ctx.stdout.write(JSON.stringify({ family: family.name, ...cat, store: paths.store, kernels: list.map((k) => ({ ...k, stored: stored.has(k.kernelRelease) })) }, null, 2) + '\n');
         return 0;
       }
       ctx.stdout.write(`family ${family.name}, catalog read ${cat.fetchedAt}\n`);
       const w = Math.max(14, ...list.map((k) => k.kernelRelease.length));
-      ctx.stdout.write(`${'KERNEL'.padEnd(w)}  SOURCE VERSION\n`);
-      for (const k of list) ctx.stdout.write(`${k.kernelRelease.padEnd(w)}  ${k.sourceVersion}\n`);
+      const sv = Math.max(14, ...list.map((k) => k.sourceVersion.length));
+      ctx.stdout.write(`${'KERNEL'.padEnd(w)}  ${'SOURCE VERSION'.padEnd(sv)}  STORED\n`);
+      for (const k of list) ctx.stdout.write(`${k.kernelRelease.padEnd(w)}  ${k.sourceVersion.padEnd(sv)}  ${stored.has(k.kernelRelease) ? 'yes' : '-'}\n`);
+      ctx.stdout.write(`${list.filter((k) => stored.has(k.kernelRelease)).length} of ${list.length} in the store ${paths.store}\n`);
       for (const s of cat.skipped) ctx.stdout.write(`${s.kernelRelease.padEnd(w)}  (skipped: ${s.reason})\n`);
       return 0;
     } finally {
@@ -66,3 +70,12 @@ const kernels: Command = {
   },
 };
 export default kernels;
+
+/** The releases the store holds an nbd module for (none when there is no store yet or it cannot be read). */
+async function storedReleases(store: string, family: string): Promise<Set<string>> {
+  try {
+    return new Set((await new DirStore(store).list({ family, module: 'nbd' })).map((e) => e.kernelRelease));
+  } catch {
+    return new Set();
+  }
+}

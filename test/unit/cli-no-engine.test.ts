@@ -64,8 +64,14 @@ test('kernels: a fresh cached catalog is listed with no engine; an expired one i
   const r = run(['kernels']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /^family debian12, catalog read /);
-  assert.match(r.stdout, /6\.1\.0-56-amd64 +6\.1\.156-1\n6\.1\.0-57-amd64 +6\.1\.157-1/);
+  assert.match(r.stdout, /6\.1\.0-56-amd64 +6\.1\.156-1 +-\n6\.1\.0-57-amd64 +6\.1\.157-1 +-\n0 of 2 in the store /);
   assert.is(r.stderr, '');
+  // issue 19.6: which kernels the store already has
+  await putModule(path.join(home, 'store'), '6.1.0-57-amd64');
+  const marked = run(['kernels']);
+  assert.match(marked.stdout, /KERNEL +SOURCE VERSION +STORED\n/);
+  assert.match(marked.stdout, /6\.1\.0-56-amd64 +6\.1\.156-1 +-\n6\.1\.0-57-amd64 +6\.1\.157-1 +yes\n1 of 2 in the store /);
+  assert.equal(JSON.parse(run(['kernels', '--json']).stdout).kernels.map((k: { stored: boolean }) => k.stored), [false, true]);
 
   await writeCatalog(48);
   const old = run(['kernels', '--json']);
