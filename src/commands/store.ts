@@ -9,6 +9,10 @@ Merges artifact stores built apart (a matrix split across CI runners, other mach
 manifest first; the same key twice is the same artifact and is kept once; for a kernel built with
 other inputs the newer build wins. The sources are only read.
 
+Options:
+  --into STORE   the store to merge into (default $NBDFORGE_HOME/store)
+  --json         what was merged, kept and refused, as JSON on stdout
+
 Examples:
   nbdforge store merge shard-1/store shard-2/store --into published
   nbdforge store merge ci-artifacts/* --json
