@@ -36,6 +36,11 @@ Composite:
                     VOLUME may be a regular file)
 ${TARGET_USAGE}
 
+Examples:
+  nbdforge compose /dev/vg0/data --name data-disk
+  nbdforge compose volume.raw --to-file disk.img --table gpt
+  nbdforge compose /dev/vg0/data --name data-disk --size 10737418240 --emit-script compose.sh
+
 Exit status: 0 composed, 1 failed (everything done was undone), 2 usage, 3 refused (nothing done).`;
 
 const composeCommand: Command = {

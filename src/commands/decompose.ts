@@ -15,6 +15,10 @@ Options:
   --all             every composite on the target
 ${TARGET_USAGE}
 
+Examples:
+  nbdforge decompose data-disk
+  nbdforge decompose --all --json
+
 Exit status: 0 done (or nothing composed with --all), 1 an undo failed or no such composite, 2 usage.`;
 
 const decomposeCommand: Command = {

@@ -21,7 +21,14 @@ Options:
   --shared N        clients at once (default 1, 0 = unlimited)
   --read-only       refuse writes
   --stop            stop the server(s) for IMAGE, or all with --all
-${TARGET_USAGE}`;
+${TARGET_USAGE}
+
+Examples:
+  nbdforge export vm.qcow2
+  nbdforge export vm.qcow2 --stop
+  nbdforge export --stop --all
+
+Exit status: 0 serving (or stopped), 1 failed (what was done is undone), 2 usage, 3 refused (nothing done).`;
 
 /** Ports and counts: decimal digits only (Number() would take 0x50, 1e3, ' 80' and ''). */
 function decimal(flag: string, text: string): number {

@@ -26,6 +26,11 @@ Options:
   --format F        skip format detection
 ${TARGET_USAGE}
 
+Examples:
+  nbdforge map vm.qcow2
+  nbdforge map /var/lib/libvirt/images/vm.qcow2 --rw --json
+  nbdforge map disk.img --format raw --ssh root@host
+
 Exit status: 0 mapped, 1 failed (everything done was undone), 2 usage, 3 refused (nothing done).`;
 
 const mapCommand: Command = {

@@ -16,6 +16,11 @@ Options:
   --all             everything mapped or exported on the target
 ${TARGET_USAGE}
 
+Examples:
+  nbdforge unmap vm.qcow2
+  nbdforge unmap --all --json
+  nbdforge unmap --all --ssh root@host
+
 Exit status: 0 done (or nothing mapped with --all), 1 an undo failed or nothing matches, 2 usage.`;
 
 const unmapCommand: Command = {
