@@ -40,9 +40,9 @@ test('resolveMap: defaults, per-image mount root, refusals', () => {
 
 test('planMap: preconditions refuse before any change (nbd missing says prepare-host); the first step undoes everything', () => {
   const plan = planMap(resolveMap({ ...base, image: '/vms/a.qcow2' }));
-  assert.equal(plan.preconditions.map((p) => p.id), ['image-exists', 'nbd-loaded', 'tools']);
-  assert.match(plan.preconditions[1].message, /nbdforge prepare-host/);
-  assert.is(plan.preconditions[1].message, NBD_MISSING);
+  assert.equal(plan.preconditions.map((p) => p.id), ['image-exists', 'image-refs', 'one-writer', 'nbd-loaded', 'tools']);
+  assert.match(plan.preconditions[3].message, /nbdforge prepare-host/);
+  assert.is(plan.preconditions[3].message, NBD_MISSING);
   assert.equal(plan.steps.map((s) => s.id), ['journal', 'connect', 'lvm', 'mount']);
   assert.ok(plan.steps[0].undo, 'the journal step undoes the whole map');
   assert.equal(plan.steps[0].undo!.slice(-3), ['/var/lib/nbdforge', 'id:disk-1', '0']);
