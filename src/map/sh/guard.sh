@@ -10,7 +10,8 @@ for nm_j in "$1"/maps/*.jsonl; do
   nm_get image "$nm_h"; nm_o=$NM_V
   [ -n "$nm_o" ] && [ "$nm_o" -ef "$nm_img" ] || continue
   nm_get mode "$nm_h"; nm_om=$NM_V; nm_get kind "$nm_h"; nm_ok=$NM_V; nm_get id "$nm_h"
-  nm_w="$nm_img is already ${nm_ok}ed ($nm_om"
+  case $nm_ok in map) nm_ok=mapped ;; *) nm_ok=${nm_ok}ed ;; esac
+  nm_w="$nm_img is already $nm_ok ($nm_om"
   [ "$nm_om" = rw ] && { echo "$nm_w, read-write: journal $NM_V): one writer per image; unmap it first"; exit 1; }
   [ "$nm_mode" = rw ] && { echo "$nm_w: journal $NM_V): a read-write use beside another is refused; unmap it first"; exit 1; }
   [ "$nm_sro" = 1 ] || { echo "$nm_w: journal $NM_V): give --shared-ro to use it read-only more than once"; exit 1; }

@@ -142,7 +142,8 @@ nm_undo_export() {
     nm_say "stopped the qemu-nbd server (pid $nm_p) for $nm_img"
   fi
   rm -f "$nm_pf" "${nm_pf%.pid}.log"
-  nm_get socket "$1"; [ -n "$NM_V" ] && rm -f "$NM_V"
+  nm_get socket "$1"; [ -n "$NM_V" ] && [ -S "$NM_V" ] && rm -f "$NM_V" # never a file someone put there
+  nm_get sockdir "$1"; [ -n "$NM_V" ] && [ -d "$NM_V" ] && rmdir "$NM_V" 2> /dev/null
   return 0
 }
 
