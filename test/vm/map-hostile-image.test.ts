@@ -76,6 +76,7 @@ async function makeImages(h: string): Promise<void> {
   await q('rebase', '-q', '-u', '-f', 'qcow2', '-b', 'loop2.qcow2', '-F', 'qcow2', 'loop1.qcow2');
   // a raw disk whose guest wrote a qcow2 header (one that names /etc/passwd) at its start
   await fs.copy(path.join(h, 'evil-backing.qcow2'), path.join(h, 'disguised.raw'));
+  await fs.truncate(path.join(h, 'disguised.raw'), 1 << 20);
   await fs.copy(path.join(h, 'evil-backing.qcow2'), path.join(h, 'noname'));
 }
 

@@ -137,7 +137,8 @@ nm_undo_export() {
   nm_get pidfile "$1"; nm_pf=$NM_V; nm_get image "$1"; nm_img=$NM_V
   nm_p=; read -r nm_p 2>/dev/null < "$nm_pf"
   if [ -n "$nm_p" ] && nm_pid_has "$nm_p" "$nm_img"; then
-    kill "$nm_p" 2> /dev/null
+    # qemu-nbd unlinks its socket path as it exits: when something else now sits there, no clean exit
+    nm_get socket "$1"; if [ -n "$NM_V" ] && [ -e "$NM_V" ] && [ ! -S "$NM_V" ]; then kill -9 "$nm_p" 2> /dev/null; else kill "$nm_p" 2> /dev/null; fi
     nm_i=0; while kill -0 "$nm_p" 2> /dev/null; do nm_i=$((nm_i + 1)); [ $nm_i -gt 50 ] && kill -9 "$nm_p"; [ $nm_i -gt 100 ] && return 1; sleep 0.1; done
     nm_say "stopped the qemu-nbd server (pid $nm_p) for $nm_img"
   fi
