@@ -2,7 +2,8 @@
 # `nbdforge unmap IMAGE|--all` (or export --stop) stops it
 # (args: STATE ID IMAGE FORMAT BIND PORT SOCKET PERSISTENT SHARED READONLY URL GROUP AUTO_SOCKET [ALLOWED]...)
 NM_STATE=$1; NM_ID=$2; IMG=$(readlink -f -- "$3") || nm_die "no such image: $3"; FMT=$4
-bind=$5; port=$6; sock=$7; persistent=$8; shared=$9; shift 9; readonly=$1; url=$2; group=$3; autosock=$4; shift 4
+bind=$5; port=$6; sock=$7; persistent=$8; shared=$9; shift 9; readonly=$1; url=$2; group=$3; autosock=$4
+if [ $# -ge 4 ]; then shift 4; else set --; fi
 [ -e "$IMG" ] || nm_die "no such image: $IMG"
 NM_ALLOW=; for nm_a; do NM_ALLOW=$NM_ALLOW$nm_a$NM_NL$(readlink -f -- "$nm_a" 2>/dev/null)$NM_NL; done
 nm_inspect "$IMG" "$FMT" || nm_die "refused: $NM_WHY"
