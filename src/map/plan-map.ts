@@ -49,7 +49,7 @@ export function planMap(m: ResolvedMap): Plan {
       {
         id: 'connect',
         describe: m.via === 'nbd' ? 'detect the format, connect a free /dev/nbdN (qemu-nbd), rescan partitions' : 'attach a free loop device (losetup --partscan)',
-        command: shellStep('connect', m.stateDir, m.id, ...m.allowExternal),
+        command: shellStep('connect', m.stateDir, m.id, m.sharedRo ? '1' : '0', ...m.allowExternal),
       },
       { id: 'lvm', describe: "find the image's volume groups, rename clashing ones, activate them", command: shellStep('lvm', m.stateDir, m.id) },
       { id: 'mount', describe: `mount every filesystem under ${m.mountRoot}`, command: shellStep('mount', m.stateDir, m.id) },

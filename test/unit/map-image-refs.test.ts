@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import { stepProgram } from '../../src/map/steps.ts';
+import { stepProgram, LIB } from '../../src/map/steps.ts';
 
 $.verbose = false;
 let dir = '';
@@ -180,6 +180,13 @@ test('one writer per image, from the journals (by device and inode, links resolv
   assert.match(r.out, /give --shared-ro/);
   assert.is((await guard(top, 'ro', '1')).code, 0);
   assert.is((await guard(path.join(d, 'base.raw'), 'rw')).code, 0);
+  // under the allocation lock (connect step): only journals that attached count, and not its own
+  const under = async (own: string) => (await $({ nothrow: true })`dash -c ${`${LIB}\nnm_writers "$@" && echo "$NM_WHY"`} sh ${st} ${top} rw 0 ${own}`).stdout.trim();
+  await fs.writeFile(path.join(st, 'maps', 'a-1.jsonl'), head('rw'));
+  assert.is(await under(path.join(st, 'maps', 'b-1.jsonl')), '', 'a map that has not attached yet does not count');
+  await fs.appendFile(path.join(st, 'maps', 'a-1.jsonl'), `{"seq":2,"ev":"begin","kind":"connect","dev":"/dev/nbd0","image":"${top}","format":"qcow2","mode":"rw"}\n`);
+  assert.match(await under(path.join(st, 'maps', 'b-1.jsonl')), /one writer per image/);
+  assert.is(await under(path.join(st, 'maps', 'a-1.jsonl')), '', 'its own journal does not count');
 });
 
 test.run();

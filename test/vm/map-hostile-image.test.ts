@@ -104,6 +104,7 @@ test.before(async () => {
     ['map-zero.sh', 'map', '/dev/zero'],
     ['map-empty.sh', 'map', h('empty.img')],
     ['map-over-rw.sh', 'map', '--rw', h('over.qcow2')],
+    ['map-over-rw-b.sh', 'map', '--rw', h('over.qcow2')],
     ['map-over-link-rw.sh', 'map', '--rw', h('over-link.qcow2')],
     ['map-over-ro.sh', 'map', h('over.qcow2')],
     ['map-over-shared.sh', 'map', '--shared-ro', h('over.qcow2')],

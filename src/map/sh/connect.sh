@@ -1,6 +1,6 @@
 # step "connect": detect the format, attach the image to a free /dev/nbdN (or loop device), wait
-# until it is live and its partitions are read (args: STATE ID [ALLOWED_EXTERNAL]...)
-nm_open "$1" "$2"; shift 2
+# until it is live and its partitions are read (args: STATE ID SHARED_RO [ALLOWED_EXTERNAL]...)
+nm_open "$1" "$2"; nm_sro=$3; shift 3
 [ -e "$IMG" ] || nm_die "no such image: $IMG"
 # the format and the references again, right before qemu opens them (the plan's precondition
 # checked them first): every layer's format is pinned, nothing is probed
@@ -15,6 +15,9 @@ fi
 nm_bdev_busy "$IMG" && nm_warn "$NM_WHY: this read-only view may be inconsistent"
 [ -d "$NM_STATE/locks" ] || mkdir -p "$NM_STATE/locks"
 nm_lock "$NM_STATE/locks/alloc"
+# one writer per image again, now that maps started together are serialised by the lock
+nm_m=ro; [ "$MODE" = rw ] && nm_m=rw
+nm_writers "$NM_STATE" "$IMG" "$nm_m" "$nm_sro" "$NM_J" && nm_die "refused: one writer per image: $NM_WHY"
 # a device is free when nothing is connected to it and no live journal names it (a map killed before
 # its device came up still owns it until unmap)
 # (this map's own journal names no device yet: grep only when there are others)

@@ -242,3 +242,26 @@ nm_bdev_busy() {
   done
   return 1
 }
+# nm_writers STATE IMAGE MODE SHARED_RO [OWN_JOURNAL]: does another map or export's use of IMAGE
+# exclude this one (reason in NM_WHY)? One writer, or readers only (--shared-ro lets read-only uses
+# share); compared by device and inode, links resolved. With OWN_JOURNAL (the connect step, under
+# the allocation lock) only journals that got as far as attaching or serving count, so of two maps
+# started together the first to attach wins and the second is refused.
+nm_writers() {
+  for nm_j in "$1"/maps/*.jsonl; do
+    [ -f "$nm_j" ] && [ "$nm_j" != "$5" ] || continue
+    nm_h=; IFS= read -r nm_h 2>/dev/null < "$nm_j"
+    nm_get image "$nm_h"; nm_o=$NM_V
+    [ -n "$nm_o" ] && [ "$nm_o" -ef "$2" ] || continue
+    [ -z "$5" ] || grep -qsE '"ev":"begin","kind":"(connect|loop|export)"' "$nm_j" || continue
+    nm_get mode "$nm_h"; nm_om=$NM_V; nm_get kind "$nm_h"; nm_ok=$NM_V; nm_get id "$nm_h"
+    case $nm_ok in map) nm_ok=mapped ;; *) nm_ok=${nm_ok}ed ;; esac
+    nm_w="$2 is already $nm_ok ($nm_om"
+    if [ "$nm_om" = rw ]; then NM_WHY="$nm_w, read-write: journal $NM_V): one writer per image; unmap it first"
+    elif [ "$3" = rw ]; then NM_WHY="$nm_w: journal $NM_V): a read-write use beside another is refused; unmap it first"
+    elif [ "$4" != 1 ]; then NM_WHY="$nm_w: journal $NM_V): give --shared-ro to use it read-only more than once"
+    else continue; fi
+    return 0
+  done
+  return 1
+}
