@@ -1,6 +1,7 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { resolveExport } from '../map/plan-export.ts';
 import { runExport, runUnmap, exportLines } from '../map/run.ts';
+import { seenHere } from '../map/image-refs.ts';
 import { MapRequestError } from '../map/request.ts';
 import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
 
@@ -89,6 +90,7 @@ const exportCommand: Command = {
         socketGroup: values['socket-group'],
         allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
         sharedRo: values['shared-ro'],
+        seen: t.remote ? undefined : await seenHere(targetPath(positionals[0], t, 'IMAGE'), values.format, values['allow-external']),
       });
       if (e.exposed)
         ctx.stderr.write(

@@ -1,6 +1,7 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { resolveMap, parseOffset, MapRequestError, type MapMode } from '../map/request.ts';
 import { runMap } from '../map/run.ts';
+import { seenHere } from '../map/image-refs.ts';
 import { renderMounts } from '../map/journal.ts';
 import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
 
@@ -67,7 +68,8 @@ const mapCommand: Command = {
       if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
-    const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`);
+    const seen = t.remote ? undefined : await seenHere(m.image, m.format, m.allowExternal);
+    const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`, seen);
     return finish(ctx, t, out, values.json!, () => (out.state ? renderMounts(out.state) : `mapped (journal ${m.journal})\n`), () => ({ journal: m.journal, map: out.state }));
   },
 };

@@ -22,6 +22,8 @@ export interface ExportRequest {
   socketGroup?: string;
   allowExternal?: string[];
   sharedRo?: boolean;
+  /** What checkImage found where the plan was made (shown in the plan). */
+  seen?: string;
 }
 
 /** Default sockets live in <dir>/<id>/nbd.sock: the base 0711 root, each export's directory 0700 (0750 with --socket-group). */
@@ -73,7 +75,7 @@ export function planExport(e: ResolvedExport): Plan {
     title: `serve ${e.image} at ${e.url}${e.readOnly ? ' (read-only)' : ''}`,
     preconditions: [
       { id: 'image-exists', describe: `${e.image} exists`, check: shc('[ -e "$1" ]', e.image), otherwise: 'refuse', message: `no such image: ${e.image}` },
-      ...imageChecks(e.stateDir, e.image, e.format, e.readOnly ? 'ro' : 'rw', e.allowExternal ?? [], e.sharedRo ?? false),
+      ...imageChecks(e.stateDir, e.image, e.format, e.readOnly ? 'ro' : 'rw', e.allowExternal ?? [], e.sharedRo ?? false, e.seen),
       { id: 'tools', describe: 'qemu-nbd is installed', check: shc('command -v qemu-nbd'), otherwise: 'refuse', message: 'qemu-nbd missing (install qemu-utils)' },
       ...(e.socket
         ? [{ id: 'socket-free', describe: `nothing exists at ${e.socket}`, check: shc('[ ! -e "$1" ] && [ ! -L "$1" ]', e.socket), otherwise: 'refuse' as const, message: `${e.socket} exists: export makes its own socket and never replaces a file (remove it, or give another --socket)` }]

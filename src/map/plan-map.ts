@@ -11,7 +11,7 @@ export const NBD_MISSING =
  * this map's journal, so a failure at any later point (or Ctrl-C in an emitted script) takes back
  * exactly what was done, in reverse, and leaves nothing connected.
  */
-export function planMap(m: ResolvedMap): Plan {
+export function planMap(m: ResolvedMap, seen?: string): Plan {
   const pre: Precondition[] = [
     {
       id: 'image-exists',
@@ -20,7 +20,7 @@ export function planMap(m: ResolvedMap): Plan {
       otherwise: 'refuse',
       message: `no such image: ${m.image}`,
     },
-    ...imageChecks(m.stateDir, m.image, m.format, m.mode === 'rw' ? 'rw' : 'ro', m.allowExternal, m.sharedRo),
+    ...imageChecks(m.stateDir, m.image, m.format, m.mode === 'rw' ? 'rw' : 'ro', m.allowExternal, m.sharedRo, seen),
   ];
   if (m.via === 'nbd') {
     pre.push({ id: 'nbd-loaded', describe: 'the nbd module is loaded', check: shc('[ -d /sys/module/nbd ] || [ -b /dev/nbd0 ]'), otherwise: 'refuse', message: NBD_MISSING });
@@ -63,11 +63,12 @@ export function planMap(m: ResolvedMap): Plan {
  * file its layers reference (inside its own directory tree, or named by --allow-external); then one
  * writer per image (nbdforge's journals) and no read-write use of a block device the host uses.
  */
-export function imageChecks(stateDir: string, image: string, format: string | undefined, mode: 'ro' | 'rw', allow: string[], sharedRo: boolean): Precondition[] {
+/** SEEN: what checkImage (src/map/image-refs.ts) found where the plan was made ("chain: ..." or "refused: ..."), shown in the plan. */
+export function imageChecks(stateDir: string, image: string, format: string | undefined, mode: 'ro' | 'rw', allow: string[], sharedRo: boolean, seen?: string): Precondition[] {
   return [
     {
       id: 'image-refs',
-      describe: `${image}: not a FIFO/character device/empty; format ${format ?? 'from its name, checked against its header'}; every backing file, data file and extent inside its directory${allow.length ? ` or allowed (${allow.join(', ')})` : ''}`,
+      describe: `${image}: not a FIFO/character device/empty; format ${format ?? 'from its name, checked against its header'}; every backing file, data file and extent inside its directory${allow.length ? ` or allowed (${allow.join(', ')})` : ''}${seen ? `; here: ${seen}` : ''}`,
       check: shellStep('inspect', image, format ?? '', ...allow),
       otherwise: 'refuse',
       message: 'image check',

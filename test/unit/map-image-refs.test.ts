@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
 import { stepProgram, LIB } from '../../src/map/steps.ts';
+import { checkImage, ImageRefused } from '../../src/map/image-refs.ts';
 
 $.verbose = false;
 let dir = '';
@@ -21,6 +22,15 @@ async function inspect(file: string, format = '', ...allow: string[]): Promise<{
     res.push({ code: r.exitCode ?? -1, out: (r.stdout + r.stderr).trim() });
   }
   assert.equal(res[0], res[1], 'dash and busybox sh disagree');
+  // the TypeScript checker (plans made where the image is) gives the same answer
+  const ts = await checkImage(file, { format: format || undefined, allow }).then(
+    (c) => ({ code: 0, out: `chain: ${c.chain}` }),
+    (e) => {
+      if (!(e instanceof ImageRefused)) throw e;
+      return { code: 1, out: e.message };
+    },
+  );
+  assert.equal(ts, res[0], `TypeScript and sh disagree on ${file}`);
   return res;
 }
 async function ok(file: string, chain: string, format = '', ...allow: string[]) {

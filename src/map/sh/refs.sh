@@ -100,10 +100,10 @@ nm_allowed() { # RAW REAL: named by --allow-external (space-free list in NM_ALLO
 }
 # nm_inspect IMAGE GIVEN_FORMAT: pinned format in FMT, the chain in NM_CHAIN ("a (qcow2) <- b (raw)").
 nm_inspect() {
-  NM_TREE=$(readlink -f -- "$1") && NM_TREE=${NM_TREE%/*}; NM_SEEN=; NM_CHAIN=; NM_DEPTH=0
   nm_kind "$1" || return 1
+  nm_top=$(readlink -f -- "$1"); NM_TREE=${nm_top%/*}; NM_SEEN=; NM_CHAIN=; NM_DEPTH=0
   nm_top_format "$1" "$2" || return 1
-  nm_layer "$1" "$1" "$FMT" || return 1
+  nm_layer "$1" "$nm_top" "$FMT" || return 1
   nm_magic "$1"; [ "$FMT" = raw ] && [ -n "$NM_V" ] && nm_warn "$1 starts with a $NM_V header but is served as raw (--format $NM_V if it really is $NM_V)"
   return 0
 }
