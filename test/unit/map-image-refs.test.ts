@@ -13,7 +13,8 @@ import { checkImage, ImageRefused } from '../../src/map/image-refs.ts';
 $.verbose = false;
 let dir = '';
 let d = '';
-const SHELLS = [['dash'], ['busybox', 'sh']];
+// dash (Debian's sh), busybox sh, and bash in POSIX mode (CentOS 7's /bin/sh is bash 4.2)
+const SHELLS = [['dash'], ['busybox', 'sh'], ['bash', '--posix']];
 
 async function inspect(file: string, format = '', ...allow: string[]): Promise<{ code: number; out: string }[]> {
   const res = [];
@@ -22,6 +23,7 @@ async function inspect(file: string, format = '', ...allow: string[]): Promise<{
     res.push({ code: r.exitCode ?? -1, out: (r.stdout + r.stderr).trim() });
   }
   assert.equal(res[0], res[1], 'dash and busybox sh disagree');
+  assert.equal(res[0], res[2], 'dash and bash --posix disagree');
   // the TypeScript checker (plans made where the image is) gives the same answer
   const ts = await checkImage(file, { format: format || undefined, allow }).then(
     (c) => ({ code: 0, out: `chain: ${c.chain}` }),
