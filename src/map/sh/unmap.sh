@@ -102,7 +102,7 @@ nm_attach() {
     case ${nm_x#/dev/nbd} in '' | *[!0-9]*) continue ;; esac
     [ -e "/sys/block/${nm_x#/dev/}/pid" ] || { NM_ADEV=$nm_x; break; }
   done
-  if [ -z "$NM_ADEV" ] || ! qemu-nbd --connect="$NM_ADEV" --format="$2" "$1" > /dev/null 2>&1; then nm_unlock; return 1; fi
+  if [ -z "$NM_ADEV" ] || ! (cd -- "${1%/*}/" && qemu-nbd --connect="$NM_ADEV" --format="$2" "$1") > /dev/null 2>&1; then nm_unlock; return 1; fi
   nm_i=0
   while :; do
     nm_sz=0; [ -e "/sys/block/${NM_ADEV#/dev/}/pid" ] && read -r nm_sz < "/sys/block/${NM_ADEV#/dev/}/size"
