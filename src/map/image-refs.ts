@@ -130,7 +130,6 @@ async function layer(w: Walk, qp: string, real: string, format: string): Promise
   if (w.seen.has(real)) throw new ImageRefused(`${qp}: backing loop (${real} is already in the chain: ${w.chain})`);
   w.seen.add(real);
   w.chain += `${w.chain ? ' <- ' : ''}${path.basename(qp)} (${format})`;
-  if ((await fs.stat(real)).isBlockDevice() && format !== 'raw') throw new ImageRefused(`${qp} is a block device read as ${format}`);
   if (format === 'qcow2') return qcow2(w, qp, real);
   if (format === 'vmdk') return vmdk(w, qp, real);
   if (format === 'vhdx') return vhdx(qp, real);

@@ -114,7 +114,6 @@ nm_layer() {
   case $NM_NL$NM_SEEN in *"$NM_NL$2$NM_NL"*) NM_WHY="$1: backing loop ($2 is already in the chain: $NM_CHAIN)"; return 1 ;; esac
   NM_SEEN=$NM_SEEN$2$NM_NL
   NM_CHAIN="$NM_CHAIN${NM_CHAIN:+ <- }${1##*/} ($3)"
-  [ -b "$2" ] && [ "$3" != raw ] && { NM_WHY="$1 is a block device read as $3"; return 1; }
   case $3 in
     raw | vdi | vpc) return 0 ;;
     qcow2) nm_qcow2 "$@" ;; vmdk) nm_vmdk "$@" ;; vhdx) nm_vhdx "$@" ;; qed) nm_qed "$@" ;;
