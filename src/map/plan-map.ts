@@ -62,8 +62,9 @@ export function planMap(m: ResolvedMap, seen?: string): Plan {
  * refused), its format (from --format or its name; the header must agree; never probed) and every
  * file its layers reference (inside its own directory tree, or named by --allow-external); then one
  * writer per image (nbdforge's journals) and no read-write use of a block device the host uses.
+ * SEEN: what checkImage (src/map/image-refs.ts) found where the plan was made ("chain: ..." or
+ * "refused: ..."), shown in the plan; the target's shell decides.
  */
-/** SEEN: what checkImage (src/map/image-refs.ts) found where the plan was made ("chain: ..." or "refused: ..."), shown in the plan. */
 export function imageChecks(stateDir: string, image: string, format: string | undefined, mode: 'ro' | 'rw', allow: string[], sharedRo: boolean, seen?: string): Precondition[] {
   return [
     {
