@@ -163,6 +163,7 @@ async function qcow2(w: Walk, qp: string, real: string): Promise<void> {
     const len = e.readUInt32BE(4);
     if (type === 0) break;
     if (type === 0xe2792aca || type === 0x44415441) {
+      if (len > 1023) throw new ImageRefused(`${qp}: a header extension names more than 1023 bytes`);
       const text = (await bytesAt(real, eo + 8, len)).toString('latin1');
       if (text.length !== len || !plain(text)) throw new ImageRefused(type === 0xe2792aca ? `${qp}: its backing format is not plain text` : `${qp}: its external data file name is not plain text`);
       if (type === 0xe2792aca) backingFormat = text;
@@ -239,18 +240,16 @@ const METADATA_REGION = '06a27c8b90479a4bb8fe575f050f886e';
 const PARENT_LOCATOR = '2d5fd3a80bb34d45abf7d3d84834ab0c';
 
 async function vhdx(qp: string, real: string): Promise<void> {
-  const table = await bytesAt(real, 196608, 16 + 32 * 32);
-  for (let i = 0; i < 32 && 16 + i * 32 + 32 <= table.length; i++) {
-    if (table.subarray(16 + i * 32, 32 + i * 32).toString('hex') !== METADATA_REGION) continue;
-    const mo = Number(table.readBigUInt64LE(16 + i * 32 + 16));
-    const mh = await bytesAt(real, mo, 32);
-    const n = Math.min(mh.length >= 12 ? mh.readUInt16LE(10) : 0, 2047);
-    const entries = await bytesAt(real, mo + 32, n * 32);
-    for (let j = 0; j < n && j * 32 + 16 <= entries.length; j++)
-      if (entries.subarray(j * 32, j * 32 + 16).toString('hex') === PARENT_LOCATOR)
-        throw new ImageRefused(`${qp} is a VHDX differencing disk (it has a parent locator): nbdforge does not follow VHDX parents`);
-    return;
-  }
+  // as the shell reads it: the metadata region's entry in the region table, then a parent locator anywhere in its table
+  const table = await bytesAt(real, 196624, 1024);
+  const at = table.indexOf(Buffer.from(METADATA_REGION, 'hex'));
+  if (at < 0 || at % 32 !== 0 || at + 24 > table.length) return;
+  const mo = Number(table.readBigUInt64LE(at + 16));
+  const mh = await bytesAt(real, mo + 10, 2);
+  const n = Math.min(mh.length === 2 ? mh.readUInt16LE(0) : 0, 2047);
+  if (n === 0) return;
+  if ((await bytesAt(real, mo + 32, n * 32)).includes(Buffer.from(PARENT_LOCATOR, 'hex')))
+    throw new ImageRefused(`${qp} is a VHDX differencing disk (it has a parent locator): nbdforge does not follow VHDX parents`);
 }
 
 /** The format to pin for IMAGE itself (the shell's nm_top_format). */

@@ -96,6 +96,17 @@ test.before(async () => {
   Buffer.from('"/etc/passwd"').copy(sp, at);
   await fs.writeFile(path.join(d, 'sparse-evil.vmdk'), sp);
   await q('create', '-q', '-f', 'vhdx', 'v.vhdx', '1M');
+  // a VHDX whose metadata table names a parent locator (qemu-img makes none: the File Parameters item's GUID replaced)
+  const vx = await fs.readFile(path.join(d, 'v.vhdx'));
+  const fp = Buffer.from('3767a1ca36fa434db3b633f0aa44e76b', 'hex');
+  assert.ok(vx.indexOf(fp) > 0);
+  Buffer.from('2d5fd3a80bb34d45abf7d3d84834ab0c', 'hex').copy(vx, vx.indexOf(fp));
+  await fs.writeFile(path.join(d, 'parent.vhdx'), vx);
+  // a backing format extension claiming 2 GiB (a dd of the whole image byte by byte, were it believed)
+  await fs.copy(path.join(d, 'mid.qcow2'), path.join(d, 'huge-ext.qcow2'));
+  const hx = await fs.readFile(path.join(d, 'huge-ext.qcow2'));
+  hx.writeUInt32BE(0x7fffffff, hx.indexOf(Buffer.from('e2792aca', 'hex')) + 4);
+  await fs.writeFile(path.join(d, 'huge-ext.qcow2'), hx);
   await q('create', '-q', '-f', 'vdi', 'v.vdi', '1M');
   await q('create', '-q', '-f', 'vpc', 'v.vhd', '1M');
   await q('create', '-q', '-f', 'qed', 'v.qed', '1M');
@@ -136,6 +147,8 @@ test('references outside the tree, through links, protocols, json:, devices: ref
   await refused('parent.vmdk', /names the parent \(parentFileNameHint\) \/etc\/passwd/);
   await refused('sparse-evil.vmdk', /names the extent \(SPARSE\) \/etc\/passwd/);
   await refused('back.qed', /QED image with a backing file/);
+  await refused('parent.vhdx', /VHDX differencing disk \(it has a parent locator\)/);
+  await refused('huge-ext.qcow2', /a header extension names more than 1023 bytes/);
   await ok('passwd.qcow2', 'passwd.qcow2 (qcow2) <- passwd (raw)', '', '/etc/passwd');
   await ok('nbd.qcow2', 'nbd.qcow2 (qcow2) <- nbd:127.0.0.1:10809 (raw, allowed external, not inspected)', '', 'nbd:127.0.0.1:10809');
 });

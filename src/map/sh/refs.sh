@@ -129,9 +129,13 @@ nm_qcow2() {
   nm_bf=; nm_df=; nm_hasdf=0; nm_i=0
   while [ "$nm_eo" -lt "$nm_cl" ] && [ $nm_i -lt 64 ]; do
     nm_hex "$2" "$nm_eo" 8; set -- "$1" "$2" "$3" $NM_V
+    [ $# = 11 ] || break
     nm_ty="$4$5$6$7"; nm_len=$(( (0x$8 << 24) + (0x$9 << 16) + (0x${10} << 8) + 0x${11} ))
     case $nm_ty in
       00000000) break ;;
+      e2792aca | 44415441) [ "$nm_len" -le 1023 ] || { NM_WHY="$1: a header extension names more than 1023 bytes"; return 1; } ;;
+    esac
+    case $nm_ty in
       e2792aca) nm_str "$2" $((nm_eo + 8)) "$nm_len" || { NM_WHY="$1: its backing format is not plain text"; return 1; }; nm_bf=$NM_V ;;
       44415441) nm_str "$2" $((nm_eo + 8)) "$nm_len" || { NM_WHY="$1: its external data file name is not plain text"; return 1; }; nm_df=$NM_V; nm_hasdf=1 ;;
     esac
@@ -207,20 +211,17 @@ nm_vmdk_line() {
 }
 # VHDX: qemu does not open differencing disks, but a parent locator is refused here all the same.
 nm_vhdx() {
-  nm_i=0
-  while [ $nm_i -lt 32 ]; do
-    nm_hex "$2" $((196608 + 16 + nm_i * 32)) 16
-    [ "$NM_V" = '06 a2 7c 8b 90 47 9a 4b b8 fe 57 5f 05 0f 88 6e' ] && break
-    nm_i=$((nm_i + 1))
-  done
-  [ $nm_i -lt 32 ] || return 0
-  nm_u "$2" $((196608 + 16 + nm_i * 32 + 16)) 8 le; nm_mo=$NM_V
-  nm_u "$2" $((nm_mo + 10)) 2 le; nm_n=$NM_V; nm_i=0
-  while [ $nm_i -lt "$nm_n" ] && [ $nm_i -lt 2047 ]; do
-    nm_hex "$2" $((nm_mo + 32 + nm_i * 32)) 16
-    [ "$NM_V" = '2d 5f d3 a8 0b b3 4d 45 ab f7 d3 d8 48 34 ab 0c' ] && { NM_WHY="$1 is a VHDX differencing disk (it has a parent locator): nbdforge does not follow VHDX parents"; return 1; }
-    nm_i=$((nm_i + 1))
-  done
+  # the region table (one od): the metadata region's entry, then its table (one od): a parent locator?
+  nm_hex "$2" 196624 1024; nm_t=" $NM_V "; nm_g='06 a2 7c 8b 90 47 9a 4b b8 fe 57 5f 05 0f 88 6e'
+  case $nm_t in *" $nm_g "*) ;; *) return 0 ;; esac
+  nm_p=${nm_t%%" $nm_g "*}; nm_p=$((${#nm_p} / 3))
+  [ $((nm_p % 32)) = 0 ] || return 0
+  nm_u "$2" $((196624 + nm_p + 16)) 8 le; nm_mo=$NM_V
+  nm_u "$2" $((nm_mo + 10)) 2 le; nm_n=$NM_V; [ "$nm_n" -le 2047 ] || nm_n=2047
+  [ "$nm_n" -gt 0 ] || return 0
+  nm_hex "$2" $((nm_mo + 32)) $((nm_n * 32))
+  case " $NM_V " in *' 2d 5f d3 a8 0b b3 4d 45 ab f7 d3 d8 48 34 ab 0c '*)
+    NM_WHY="$1 is a VHDX differencing disk (it has a parent locator): nbdforge does not follow VHDX parents"; return 1 ;; esac
 }
 nm_qed() {
   nm_u "$2" 16 8 le
