@@ -17,7 +17,7 @@ nm_bdev_busy "$IMG" && nm_warn "$NM_WHY: this read-only view may be inconsistent
 nm_lock "$NM_STATE/locks/alloc"
 # one writer per image again, now that maps started together are serialised by the lock
 nm_m=ro; [ "$MODE" = rw ] && nm_m=rw
-nm_writers "$NM_STATE" "$IMG" "$nm_m" "$nm_sro" "$NM_J" && nm_die "refused: one writer per image: $NM_WHY"
+nm_writers "$NM_STATE" "$IMG" "$nm_m" "$nm_sro" "$NM_J" && nm_die "refused: $NM_WHY"
 # a device is free when nothing is connected to it and no live journal names it (a map killed before
 # its device came up still owns it until unmap)
 # (this map's own journal names no device yet: grep only when there are others)
