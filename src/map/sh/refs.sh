@@ -24,7 +24,17 @@ nm_u() {
   if [ "$4" = be ]; then for nm_x in $nm_ub; do NM_V=$((NM_V * 256 + nm_x)); done
   else nm_m=1; for nm_x in $nm_ub; do NM_V=$((NM_V + nm_x * nm_m)); nm_m=$((nm_m * 256)); done; fi
 }
-nm_hex() { NM_V=$(od -An -v -tx1 -j "$2" -N "$3" "$1" 2>/dev/null); NM_V=$(echo $NM_V); }
+nm_hex() { set -- $(od -An -v -tx1 -j "$2" -N "$3" "$1" 2>/dev/null); NM_V="$*"; }
+# nm_num OFF LEN be|le BYTE...: the number at OFF in a list of decimal bytes (no process); 1 if too short
+nm_num() {
+  nm_o=$1; nm_l=$2; nm_e=$3; shift 3; NM_V=0; nm_m=1
+  [ $# -ge $((nm_o + nm_l)) ] || return 1
+  [ "$nm_o" = 0 ] || shift "$nm_o"
+  while [ "$nm_l" -gt 0 ]; do
+    if [ "$nm_e" = be ]; then NM_V=$((NM_V * 256 + $1)); else NM_V=$((NM_V + $1 * nm_m)); nm_m=$((nm_m * 256)); fi
+    shift; nm_l=$((nm_l - 1))
+  done
+}
 # nm_str FILE OFF LEN: LEN bytes at OFF as text in NM_V; status 1 if they are not plain text.
 nm_str() {
   NM_V=$(dd if="$1" bs=1 skip="$2" count="$3" 2>/dev/null; echo .); NM_V=${NM_V%.}
@@ -104,7 +114,8 @@ nm_inspect() {
   nm_top=$(readlink -f -- "$1"); NM_TREE=${nm_top%/*}; NM_SEEN=; NM_CHAIN=; NM_DEPTH=0
   nm_top_format "$1" "$2" || return 1
   nm_layer "$1" "$nm_top" "$FMT" || return 1
-  nm_magic "$1"; [ "$FMT" = raw ] && [ -n "$NM_V" ] && nm_warn "$1 starts with a $NM_V header but is served as raw (--format $NM_V if it really is $NM_V)"
+  [ "$FMT" = raw ] || return 0
+  nm_magic "$1"; [ -z "$NM_V" ] || nm_warn "$1 starts with a $NM_V header but is served as raw (--format $NM_V if it really is $NM_V)"
   return 0
 }
 # nm_layer QEMU_PATH REAL_PATH FORMAT: check one layer and everything it names (recursively).
@@ -121,11 +132,16 @@ nm_layer() {
   esac
 }
 nm_qcow2() {
-  nm_agrees "$2" qcow2 || { NM_WHY="$1 is not qcow2"; return 1; }
-  nm_u "$2" 4 4 be; nm_ver=$NM_V
-  nm_u "$2" 8 8 be; nm_bo=$NM_V; nm_u "$2" 16 4 be; nm_bs=$NM_V
-  nm_u "$2" 20 4 be; nm_cl=$((1 << NM_V)); nm_eo=72; nm_inc=0
-  if [ "$nm_ver" -ge 3 ]; then nm_u "$2" 72 8 be; nm_inc=$NM_V; nm_u "$2" 100 4 be; nm_eo=$NM_V; fi
+  # the whole header in one od (a process costs more than the arithmetic under emulation)
+  nm_qh=$(od -An -v -tu1 -N 104 "$2" 2>/dev/null)
+  nm_num 0 4 be $nm_qh && [ "$NM_V" = 1363560955 ] || { NM_WHY="$1 is not qcow2"; return 1; }
+  nm_num 4 4 be $nm_qh; nm_ver=$NM_V
+  nm_num 8 8 be $nm_qh; nm_bo=$NM_V; nm_num 16 4 be $nm_qh; nm_bs=$NM_V
+  nm_num 20 4 be $nm_qh; nm_cl=$((1 << NM_V)); nm_eo=72; nm_inc=0
+  if [ "$nm_ver" -ge 3 ]; then
+    nm_num 100 4 be $nm_qh || { NM_WHY="$1: its qcow2 header is cut short"; return 1; }
+    nm_eo=$NM_V; nm_num 72 8 be $nm_qh; nm_inc=$NM_V
+  fi
   nm_bf=; nm_df=; nm_hasdf=0; nm_i=0
   while [ "$nm_eo" -lt "$nm_cl" ] && [ $nm_i -lt 64 ]; do
     nm_hex "$2" "$nm_eo" 8; set -- "$1" "$2" "$3" $NM_V
