@@ -13,8 +13,9 @@ import { checkImage, ImageRefused } from '../../src/map/image-refs.ts';
 $.verbose = false;
 let dir = '';
 let d = '';
-// dash (Debian's sh), busybox sh, and bash in POSIX mode (CentOS 7's /bin/sh is bash 4.2)
-const SHELLS = [['dash'], ['busybox', 'sh'], ['bash', '--posix']];
+// dash (Debian's sh), busybox sh, and bash in POSIX mode (CentOS 7's /bin/sh is bash 4.2: the
+// el7-userland tier sets NBDFORGE_TEST_SH to that bash invoked as sh)
+const SHELLS = [['dash'], ['busybox', 'sh'], process.env.NBDFORGE_TEST_SH ? [process.env.NBDFORGE_TEST_SH] : ['bash', '--posix']];
 
 async function inspect(file: string, format = '', ...allow: string[]): Promise<{ code: number; out: string }[]> {
   const res = [];
