@@ -85,7 +85,7 @@ export function planExport(e: ResolvedExport): Plan {
       {
         id: 'serve',
         describe: `start qemu-nbd serving ${e.url}`,
-        command: shellStep('export', e.stateDir, e.id, e.image, e.format ?? '', e.bind, String(e.port), e.socket ?? '', e.persistent ? '1' : '0', String(e.shared), e.readOnly ? '1' : '0', e.url, e.socketGroup ?? '', e.autoSocket ? '1' : '0', ...(e.allowExternal ?? [])),
+        command: shellStep('export', e.stateDir, e.id, e.image, e.format ?? '', e.bind, String(e.port), e.socket ?? '', e.persistent ? '1' : '0', String(e.shared), e.readOnly ? '1' : '0', e.url, e.socketGroup ?? '', e.autoSocket ? '1' : '0', e.sharedRo ? '1' : '0', ...(e.allowExternal ?? [])),
         undo: unmapCommand(e.stateDir, `id:${e.id}`, false),
       },
     ],

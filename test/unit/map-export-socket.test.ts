@@ -19,7 +19,7 @@ let img = '';
 
 // STATE ID IMAGE FORMAT BIND PORT SOCKET PERSISTENT SHARED READONLY URL GROUP AUTO_SOCKET
 const serve = (id: string, o: { bind?: string; port?: string; sock?: string; group?: string; auto?: boolean; ro?: boolean }) =>
-  $({ nothrow: true, quiet: true, timeout: 30_000 })`${SH} -c ${stepProgram('export')} sh ${path.join(dir, 'state')} ${id} ${img} raw ${o.bind ?? '127.0.0.1'} ${o.port ?? '10809'} ${o.sock ?? ''} 1 1 ${o.ro === false ? '0' : '1'} x ${o.group ?? ''} ${o.auto ? '1' : '0'}`;
+  $({ nothrow: true, quiet: true, timeout: 30_000 })`${SH} -c ${stepProgram('export')} sh ${path.join(dir, 'state')} ${id} ${img} raw ${o.bind ?? '127.0.0.1'} ${o.port ?? '10809'} ${o.sock ?? ''} 1 1 ${o.ro === false ? '0' : '1'} x ${o.group ?? ''} ${o.auto ? '1' : '0'} 0`;
 const stop = () => $({ nothrow: true, quiet: true, timeout: 30_000 })`${SH} -c ${stepProgram('unmap')} sh ${path.join(dir, 'state')} all 0`;
 const asNobody = (cmd: string) => $({ nothrow: true, quiet: true, timeout: 20_000 })`setpriv --reuid 65534 --regid 65534 --clear-groups sh -c ${cmd}`;
 const mode = async (p: string) => ((await fs.stat(p)).mode & 0o777).toString(8);

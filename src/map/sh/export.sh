@@ -1,9 +1,9 @@
 # step "serve": start qemu-nbd as an NBD server for the image, journaled like a map so that
 # `nbdforge unmap IMAGE|--all` (or export --stop) stops it
-# (args: STATE ID IMAGE FORMAT BIND PORT SOCKET PERSISTENT SHARED READONLY URL GROUP AUTO_SOCKET [ALLOWED]...)
+# (args: STATE ID IMAGE FORMAT BIND PORT SOCKET PERSISTENT SHARED READONLY URL GROUP AUTO_SOCKET SHARED_RO [ALLOWED]...)
 NM_STATE=$1; NM_ID=$2; IMG=$(readlink -f -- "$3") || nm_die "no such image: $3"; FMT=$4
-bind=$5; port=$6; sock=$7; persistent=$8; shared=$9; shift 9; readonly=$1; url=$2; group=$3; autosock=$4
-if [ $# -ge 4 ]; then shift 4; else set --; fi
+bind=$5; port=$6; sock=$7; persistent=$8; shared=$9; shift 9; readonly=$1; url=$2; group=$3; autosock=$4; nm_sro=$5
+if [ $# -ge 5 ]; then shift 5; else set --; fi
 [ -e "$IMG" ] || nm_die "no such image: $IMG"
 NM_ALLOW=; for nm_a; do NM_ALLOW=$NM_ALLOW$nm_a$NM_NL$(readlink -f -- "$nm_a" 2>/dev/null)$NM_NL; done
 nm_inspect "$IMG" "$FMT" || nm_die "refused: $NM_WHY"
@@ -54,7 +54,13 @@ set -- --format="$FMT" --shared="$shared"
 if [ -n "$sock" ]; then set -- "$@" --socket="$sock"; else set -- "$@" --bind="$bind" --port="$port"; fi
 nm_jw info format format "$FMT" chain "$NM_CHAIN"
 nm_refuse_held "$IMG" "nothing was served"
+# one writer per image again, under the lock maps take too, so exports and maps started together
+# cannot both pass
+[ -d "$NM_STATE/locks" ] || mkdir -p "$NM_STATE/locks"
+nm_lock "$NM_STATE/locks/alloc"
+nm_writers "$NM_STATE" "$IMG" "$mode" "$nm_sro" "$NM_J" && nm_die "refused: $NM_WHY"
 nm_begin export image "$IMG" pidfile "$pf" socket "$sock" sockdir "$nm_sockdir" url "$url"
+nm_unlock
 [ -z "$nm_sockdir" ] || mkdir -m 0700 "$nm_sockdir" || nm_die "cannot create $nm_sockdir"
 # qemu-nbd makes the socket with this umask: nobody else can connect before it is handed to a group
 umask 077
