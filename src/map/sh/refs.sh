@@ -25,6 +25,7 @@ nm_u() {
   else nm_m=1; for nm_x in $nm_ub; do NM_V=$((NM_V + nm_x * nm_m)); nm_m=$((nm_m * 256)); done; fi
 }
 nm_hex() { set -- $(od -An -v -tx1 -j "$2" -N "$3" "$1" 2>/dev/null); NM_V="$*"; }
+nm_count() { NM_V=$#; }
 # nm_num OFF LEN be|le BYTE...: the number at OFF in a list of decimal bytes (no process); 1 if too short
 nm_num() {
   nm_o=$1; nm_l=$2; nm_e=$3; shift 3; NM_V=0; nm_m=1
@@ -43,11 +44,12 @@ nm_str() {
 }
 # nm_magic FILE: the format the first bytes claim, in NM_V (empty: none).
 nm_magic() {
-  nm_hex "$1" 0 8
-  case $NM_V in
-    '51 46 49 fb'*) NM_V=qcow2 ;; '4b 44 4d 56'* | '43 4f 57 44'*) NM_V=vmdk ;; '76 68 64 78 66 69 6c 65') NM_V=vhdx ;;
-    '63 6f 6e 65 63 74 69 78') NM_V=vpc ;; '51 45 44 00'*) NM_V=qed ;;
-    *) nm_hex "$1" 64 4; case $NM_V in '7f 10 da be') NM_V=vdi ;; *) NM_V= ;; esac ;;
+  if [ "$NM_HF" != "$1" ]; then NM_HB=$(od -An -v -tu1 -N 104 "$1" 2>/dev/null); NM_HF=$1; fi
+  set -- $NM_HB; nm_h8="$1 $2 $3 $4 $5 $6 $7 $8"
+  case $nm_h8 in
+    '81 70 73 251 '*) NM_V=qcow2 ;; '75 68 77 86 '* | '67 79 87 68 '*) NM_V=vmdk ;; '118 104 100 120 102 105 108 101') NM_V=vhdx ;;
+    '99 111 110 101 99 116 105 120') NM_V=vpc ;; '81 69 68 0 '*) NM_V=qed ;;
+    *) nm_num 64 4 be $NM_HB && [ "$NM_V" = 2131811006 ] && NM_V=vdi || NM_V= ;;
   esac
 }
 # nm_byname FILE: the format its name says (.qcow2, .vmdk, ...; raw for .raw), in NM_V.
@@ -82,6 +84,17 @@ nm_top_format() {
   if [ -n "$NM_V" ]; then NM_WHY="$1 starts with a $NM_V header, but neither its name nor --format says $NM_V (a raw disk a guest wrote can start with one): give --format $NM_V if it is one, --format raw if not"; return 1; fi
   FMT=raw
 }
+# nm_real PATH: its real path in NM_V; cd -P in this shell (no process) unless PATH itself is a link
+nm_real() {
+  if [ -e "$1" ] && [ ! -L "$1" ]; then
+    case $1 in /*/* | /[!/]*) nm_b=${1##*/} ;; *) nm_b= ;; esac
+    case $nm_b in '' | . | ..) ;; *)
+      nm_pw=$PWD
+      if cd -P -- "${1%/*}/" 2> /dev/null; then NM_V=${PWD%/}/$nm_b; cd -- "$nm_pw" 2> /dev/null; return 0; fi ;;
+    esac
+  fi
+  NM_V=$(readlink -f -- "$1" 2>/dev/null)
+}
 # nm_ref FROM_PATH NAME WHAT: resolve a reference as qemu would (relative to the directory of the
 # path qemu opened FROM_PATH by); NM_QP the path qemu will open, NM_RP the real file. Refuses
 # protocols, devices and anything outside NM_TREE not named by --allow-external (NM_ALLOW).
@@ -93,7 +106,7 @@ nm_ref() {
       NM_WHY="$1 names $3 $2: a protocol or json: filename, not a file (--allow-external $2 if you mean it)"; return 1 ;; esac ;;
     *) NM_QP=${1%/*}/$2 ;;
   esac
-  NM_RP=$(readlink -f -- "$NM_QP" 2>/dev/null) && [ -e "$NM_RP" ] || { NM_WHY="$1 names $3 $2, which does not exist"; return 1; }
+  nm_real "$NM_QP"; NM_RP=$NM_V; [ -n "$NM_RP" ] && [ -e "$NM_RP" ] || { NM_WHY="$1 names $3 $2, which does not exist"; return 1; }
   case $NM_RP in "$NM_TREE"/*) nm_in=1 ;; *) nm_in=0 ;; esac
   if [ "$nm_in" = 0 ] || [ ! -f "$NM_RP" ]; then
     nm_allowed "$2" "$NM_RP" && return 0
@@ -111,7 +124,7 @@ nm_allowed() { # RAW REAL: named by --allow-external (space-free list in NM_ALLO
 # nm_inspect IMAGE GIVEN_FORMAT: pinned format in FMT, the chain in NM_CHAIN ("a (qcow2) <- b (raw)").
 nm_inspect() {
   nm_kind "$1" || return 1
-  nm_top=$(readlink -f -- "$1"); NM_TREE=${nm_top%/*}; NM_SEEN=; NM_CHAIN=; NM_DEPTH=0
+  nm_real "$1"; nm_top=$NM_V; NM_TREE=${nm_top%/*}; NM_SEEN=; NM_CHAIN=; NM_DEPTH=0
   nm_top_format "$1" "$2" || return 1
   nm_layer "$1" "$nm_top" "$FMT" || return 1
   [ "$FMT" = raw ] || return 0
@@ -133,7 +146,7 @@ nm_layer() {
 }
 nm_qcow2() {
   # the whole header in one od (a process costs more than the arithmetic under emulation)
-  nm_qh=$(od -An -v -tu1 -N 104 "$2" 2>/dev/null)
+  [ "$NM_HF" = "$2" ] && nm_qh=$NM_HB || nm_qh=$(od -An -v -tu1 -N 104 "$2" 2>/dev/null)
   nm_num 0 4 be $nm_qh && [ "$NM_V" = 1363560955 ] || { NM_WHY="$1 is not qcow2"; return 1; }
   nm_num 4 4 be $nm_qh; nm_ver=$NM_V
   nm_num 8 8 be $nm_qh; nm_bo=$NM_V; nm_num 16 4 be $nm_qh; nm_bs=$NM_V
@@ -142,18 +155,21 @@ nm_qcow2() {
     nm_num 100 4 be $nm_qh || { NM_WHY="$1: its qcow2 header is cut short"; return 1; }
     nm_eo=$NM_V; nm_num 72 8 be $nm_qh; nm_inc=$NM_V
   fi
-  nm_bf=; nm_df=; nm_hasdf=0; nm_i=0
+  # the extensions: read 1 KiB at a time (one od for the usual few), walked in the shell
+  nm_bf=; nm_df=; nm_hasdf=0; nm_i=0; nm_ws=$nm_eo; nm_xb=; nm_xn=0
   while [ "$nm_eo" -lt "$nm_cl" ] && [ $nm_i -lt 64 ]; do
-    nm_hex "$2" "$nm_eo" 8; set -- "$1" "$2" "$3" $NM_V
-    [ $# = 11 ] || break
-    nm_ty="$4$5$6$7"; nm_len=$(( (0x$8 << 24) + (0x$9 << 16) + (0x${10} << 8) + 0x${11} ))
+    if [ $((nm_eo - nm_ws + 8)) -gt "$nm_xn" ]; then
+      nm_ws=$nm_eo; nm_xb=$(od -An -v -tu1 -j "$nm_eo" -N 1024 "$2" 2>/dev/null); nm_count $nm_xb; nm_xn=$NM_V
+      [ "$nm_xn" -ge 8 ] || break
+    fi
+    nm_num $((nm_eo - nm_ws)) 4 be $nm_xb; nm_ty=$NM_V; nm_num $((nm_eo - nm_ws + 4)) 4 be $nm_xb; nm_len=$NM_V
     case $nm_ty in
-      00000000) break ;;
-      e2792aca | 44415441) [ "$nm_len" -le 1023 ] || { NM_WHY="$1: a header extension names more than 1023 bytes"; return 1; } ;;
+      0) break ;;
+      3799591626 | 1145132097) [ "$nm_len" -le 1023 ] || { NM_WHY="$1: a header extension names more than 1023 bytes"; return 1; } ;;
     esac
     case $nm_ty in
-      e2792aca) nm_str "$2" $((nm_eo + 8)) "$nm_len" || { NM_WHY="$1: its backing format is not plain text"; return 1; }; nm_bf=$NM_V ;;
-      44415441) nm_str "$2" $((nm_eo + 8)) "$nm_len" || { NM_WHY="$1: its external data file name is not plain text"; return 1; }; nm_df=$NM_V; nm_hasdf=1 ;;
+      3799591626) nm_str "$2" $((nm_eo + 8)) "$nm_len" || { NM_WHY="$1: its backing format is not plain text"; return 1; }; nm_bf=$NM_V ;;
+      1145132097) nm_str "$2" $((nm_eo + 8)) "$nm_len" || { NM_WHY="$1: its external data file name is not plain text"; return 1; }; nm_df=$NM_V; nm_hasdf=1 ;;
     esac
     nm_eo=$((nm_eo + 8 + (nm_len + 7) / 8 * 8)); nm_i=$((nm_i + 1))
   done
