@@ -45,7 +45,7 @@ export function libChunks(lib: string): Chunk[] {
   return out;
 }
 
-const LIB_SOURCE = `${read('lib')}\n${read('refs')}`;
+const LIB_SOURCE = ['lib', 'refs', 'refs-vmdk', 'users'].map(read).join('\n');
 const CHUNKS = libChunks(LIB_SOURCE);
 
 /** The library functions BODY uses, directly or through each other, in library order. */
