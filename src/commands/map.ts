@@ -1,10 +1,12 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { resolveMap, parseOffset, MapRequestError, type MapMode } from '../map/request.ts';
 import { runMap } from '../map/run.ts';
+import { seenHere } from '../map/image-refs.ts';
 import { renderMounts } from '../map/journal.ts';
 import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
 
-const usage = `Usage: nbdforge map IMAGE [--rw | --snapshot] [--mount-root DIR] [--loop [--offset N]] [--format F] [--json]
+const usage = `Usage: nbdforge map IMAGE [--rw | --snapshot] [--mount-root DIR] [--loop [--offset N]] [--format F]
+                    [--allow-external PATH]... [--shared-ro] [--json]
 
 Attaches a disk image (qcow2 with its backing chain, raw, vmdk, vdi, vhdx, ...) or a block device
 to a free /dev/nbdN with qemu-nbd (or a loop device with --loop), rescans its partitions, activates
@@ -23,7 +25,14 @@ Options:
   --mount-root DIR  mount under DIR (default /mnt/nbdforge/<image name>, -2, -3... while in use)
   --loop            use losetup --partscan instead of qemu-nbd (raw images and block devices)
   --offset N        with --loop: start at byte N (or Ns sectors, NK, NM): one partition alone
-  --format F        skip format detection
+  --format F        the image's format (raw, qcow2, vmdk, vhdx, vdi, vpc, qed). Without it the
+                    file's name says it (.qcow2, .vmdk, ..., .raw), and its header must agree; a
+                    block device, or a file whose name says nothing and whose header claims no
+                    format, is raw; a header claiming a format the name does not is refused (a
+                    raw disk a guest wrote can start with a qcow2 header). qemu never probes.
+  --allow-external PATH  a file outside the image's directory (or a protocol name) that one of its
+                    layers may reference (backing file, data file, VMDK extent); repeatable
+  --shared-ro       let this read-only map share the image with other read-only maps/exports
 ${TARGET_USAGE}
 
 Exit status: 0 mapped, 1 failed (everything done was undone), 2 usage, 3 refused (nothing done).`;
@@ -34,7 +43,7 @@ const mapCommand: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(
       argv,
-      { ...targetOptions, rw: { type: 'boolean', default: false }, snapshot: { type: 'boolean', default: false }, 'mount-root': { type: 'string' }, loop: { type: 'boolean', default: false }, offset: { type: 'string' }, format: { type: 'string' } },
+      { ...targetOptions, rw: { type: 'boolean', default: false }, snapshot: { type: 'boolean', default: false }, 'mount-root': { type: 'string' }, loop: { type: 'boolean', default: false }, offset: { type: 'string' }, format: { type: 'string' }, 'allow-external': { type: 'string', multiple: true }, 'shared-ro': { type: 'boolean', default: false } },
       true,
     );
     if (positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
@@ -51,12 +60,16 @@ const mapCommand: Command = {
         format: values.format,
         mountRoot: values['mount-root'] === undefined ? undefined : targetPath(values['mount-root'], t, '--mount-root'),
         stateDir: t.stateDir,
+        allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
+        sharedRo: values['shared-ro'],
       });
+      if (m.sharedRo && m.mode === 'rw') throw new MapRequestError('--shared-ro goes with read-only maps, not --rw');
     } catch (err) {
       if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
-    const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`);
+    const seen = t.remote ? undefined : await seenHere(m.image, m.format, m.allowExternal);
+    const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`, seen);
     return finish(ctx, t, out, values.json!, () => (out.state ? renderMounts(out.state) : `mapped (journal ${m.journal})\n`), () => ({ journal: m.journal, map: out.state }));
   },
 };

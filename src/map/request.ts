@@ -18,13 +18,19 @@ export interface MapRequest {
   stateDir: string;
   /** Journal name; default <image name>-<time><random>. */
   id?: string;
+  /** Files, devices or protocol names outside the image's directory that its layers may reference. */
+  allowExternal?: string[];
+  /** Let read-only maps and exports of one image coexist. */
+  sharedRo?: boolean;
 }
 
-export interface ResolvedMap extends Required<Omit<MapRequest, 'offset' | 'format' | 'mountRoot'>> {
+export interface ResolvedMap extends Required<Omit<MapRequest, 'offset' | 'format' | 'mountRoot' | 'allowExternal' | 'sharedRo'>> {
   offset?: number;
   format?: string;
   mountRoot: string;
   autoRoot: boolean;
+  allowExternal: string[];
+  sharedRo: boolean;
   journal: string;
 }
 
@@ -81,6 +87,8 @@ export function resolveMap(req: MapRequest): ResolvedMap {
     stateDir: path.resolve(stateDir),
     id,
     journal: path.join(path.resolve(stateDir), 'maps', `${id}.jsonl`),
+    allowExternal: (req.allowExternal ?? []).map((a) => checkPath('--allow-external', a)),
+    sharedRo: req.sharedRo ?? false,
   };
 }
 

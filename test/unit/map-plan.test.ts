@@ -40,9 +40,9 @@ test('resolveMap: defaults, per-image mount root, refusals', () => {
 
 test('planMap: preconditions refuse before any change (nbd missing says prepare-host); the first step undoes everything', () => {
   const plan = planMap(resolveMap({ ...base, image: '/vms/a.qcow2' }));
-  assert.equal(plan.preconditions.map((p) => p.id), ['image-exists', 'nbd-loaded', 'tools']);
-  assert.match(plan.preconditions[1].message, /nbdforge prepare-host/);
-  assert.is(plan.preconditions[1].message, NBD_MISSING);
+  assert.equal(plan.preconditions.map((p) => p.id), ['image-exists', 'image-refs', 'one-writer', 'nbd-loaded', 'tools']);
+  assert.match(plan.preconditions[3].message, /nbdforge prepare-host/);
+  assert.is(plan.preconditions[3].message, NBD_MISSING);
   assert.equal(plan.steps.map((s) => s.id), ['journal', 'connect', 'lvm', 'mount']);
   assert.ok(plan.steps[0].undo, 'the journal step undoes the whole map');
   assert.equal(plan.steps[0].undo!.slice(-3), ['/var/lib/nbdforge', 'id:disk-1', '0']);
@@ -59,14 +59,27 @@ test('planUnmap: selectors', () => {
   assert.equal(sel(planUnmap('/s', { device: '/dev/nbd3' })), ['dev:/dev/nbd3', '1']);
 });
 
-test('export: loopback by default, URL and -drive line, exposure warning, refusals', () => {
-  const e = resolveExport({ image: '/vms/a.qcow2', bind: '127.0.0.1', port: 10809, persistent: true, shared: 1, readOnly: true, stateDir: '/s', id: 'export-a' });
+test('export: a root-only Unix socket by default; TCP when asked, URL and -drive line, exposure warning, refusals', () => {
+  const d = resolveExport({ image: '/vms/a.qcow2', bind: '127.0.0.1', port: 10809, persistent: true, shared: 1, readOnly: true, stateDir: '/s', id: 'export-a' });
+  assert.is(d.socket, '/run/nbdforge/export-a/nbd.sock');
+  assert.ok(d.autoSocket && !d.tcp && !d.exposed);
+  assert.is(d.url, 'nbd+unix:///?socket=/run/nbdforge/export-a/nbd.sock');
+  assert.equal(planExport(d).preconditions.map((p) => p.id), ['image-exists', 'image-refs', 'one-writer', 'tools', 'socket-free']);
+  const e = resolveExport({ ...d, socket: undefined, tcp: true });
   assert.is(e.url, 'nbd://127.0.0.1:10809');
   assert.is(e.drive, '-drive file=nbd://127.0.0.1:10809,format=raw,if=virtio,readonly=on');
   assert.not.ok(e.exposed);
   assert.ok(resolveExport({ ...e, bind: '0.0.0.0' }).exposed);
+  // a name is not loopback, however it starts: the host resolves it
+  assert.ok(resolveExport({ ...e, bind: '127.0.0.1.example.com' }).exposed);
+  assert.ok(resolveExport({ ...e, bind: 'localhost' }).exposed);
+  assert.not.ok(resolveExport({ ...e, bind: '127.1.2.3' }).exposed);
+  assert.ok(resolveExport({ ...e, bind: '127.1.2.300' }).exposed);
+  assert.throws(() => resolveExport({ ...e, socketGroup: 'disk' }), isErr(/--socket-group/));
+  assert.throws(() => resolveExport({ ...d, socketGroup: 'a b' }), isErr(/--socket-group/));
+  assert.throws(() => resolveExport({ ...e, socket: '/run/x.sock' }), isErr(/exclude/));
   assert.is(resolveExport({ ...e, bind: '::1' }).url, 'nbd://[::1]:10809');
-  const s = resolveExport({ ...e, socket: '/run/a,b.sock', readOnly: false });
+  const s = resolveExport({ ...e, tcp: false, socket: '/run/a,b.sock', readOnly: false });
   assert.is(s.url, 'nbd+unix:///?socket=/run/a,b.sock');
   assert.is(s.drive, '-drive file=nbd+unix:///?socket=/run/a,,b.sock,format=raw,if=virtio');
   assert.throws(() => resolveExport({ ...e, port: 70000 }), isErr(/--port/));

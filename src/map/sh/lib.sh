@@ -66,7 +66,7 @@ nm_clean() {
     NM_V=$NM_V$nm_h
   done
 }
-nm_last() { printf '%s\n' "$1" | sed -n '$p'; }
+nm_last() { printf '%s\n' "$1" | sed -n '$p' | cut -c1-600; } # (qemu nests errors on one line: 20 KB for a backing loop)
 
 # Device allocation lock: a directory (mkdir is atomic) with the owner's pid; a dead owner's lock is
 # taken over; a live one is waited for (maps are short), never raced.

@@ -14,6 +14,7 @@ nm_table_vg() {
       nm_get from "$1"; nm_f=$NM_V; nm_get to "$1"; nm_to=$NM_V; nm_get persist "$1"
       if [ "$NM_V" = 1 ]; then printf 'VG %s is active as %s (renamed in the image; renamed back at unmap)\n' "$nm_f" "$nm_to"
       else printf 'VG %s is active as %s (renamed on the snapshot overlay; the image is unchanged)\n' "$nm_f" "$nm_to"; fi ;;
+    *'"kind":"format"'*) nm_get chain "$1" && printf 'image: %s\n' "$NM_V" ;;
     *'"kind":"blk"'*) nm_get dev "$1"; nm_d=$NM_V; nm_get label "$1"; nm_labs="$nm_labs$nm_d|$NM_V$NM_NL" ;;
   esac
 }

@@ -102,7 +102,7 @@ nm_attach() {
     case ${nm_x#/dev/nbd} in '' | *[!0-9]*) continue ;; esac
     [ -e "/sys/block/${nm_x#/dev/}/pid" ] || { NM_ADEV=$nm_x; break; }
   done
-  if [ -z "$NM_ADEV" ] || ! qemu-nbd --connect="$NM_ADEV" --format="$2" "$1" > /dev/null 2>&1; then nm_unlock; return 1; fi
+  if [ -z "$NM_ADEV" ] || ! (cd -- "${1%/*}/" && qemu-nbd --connect="$NM_ADEV" --format="$2" "$1") > /dev/null 2>&1; then nm_unlock; return 1; fi
   nm_i=0
   while :; do
     nm_sz=0; [ -e "/sys/block/${NM_ADEV#/dev/}/pid" ] && read -r nm_sz < "/sys/block/${NM_ADEV#/dev/}/size"
@@ -137,12 +137,14 @@ nm_undo_export() {
   nm_get pidfile "$1"; nm_pf=$NM_V; nm_get image "$1"; nm_img=$NM_V
   nm_p=; read -r nm_p 2>/dev/null < "$nm_pf"
   if [ -n "$nm_p" ] && nm_pid_has "$nm_p" "$nm_img"; then
-    kill "$nm_p" 2> /dev/null
+    # qemu-nbd unlinks its socket path as it exits: when something else now sits there, no clean exit
+    nm_get socket "$1"; if [ -n "$NM_V" ] && [ -e "$NM_V" ] && [ ! -S "$NM_V" ]; then kill -9 "$nm_p" 2> /dev/null; else kill "$nm_p" 2> /dev/null; fi
     nm_i=0; while kill -0 "$nm_p" 2> /dev/null; do nm_i=$((nm_i + 1)); [ $nm_i -gt 50 ] && kill -9 "$nm_p"; [ $nm_i -gt 100 ] && return 1; sleep 0.1; done
     nm_say "stopped the qemu-nbd server (pid $nm_p) for $nm_img"
   fi
   rm -f "$nm_pf" "${nm_pf%.pid}.log"
-  nm_get socket "$1"; [ -n "$NM_V" ] && rm -f "$NM_V"
+  nm_get socket "$1"; [ -n "$NM_V" ] && [ -S "$NM_V" ] && rm -f "$NM_V" # never a file someone put there
+  nm_get sockdir "$1"; [ -n "$NM_V" ] && [ -d "$NM_V" ] && rmdir "$NM_V" 2> /dev/null
   return 0
 }
 
