@@ -18,6 +18,10 @@ export interface MapRequest {
   stateDir: string;
   /** Journal name; default <image name>-<time><random>. */
   id?: string;
+  /** Mount without noexec (every mount is nosuid,nodev; noexec too unless this is set). */
+  exec?: boolean;
+  /** Attach, partitions and LVM only: mount nothing (the host kernel parses no filesystem of the image). */
+  noMount?: boolean;
 }
 
 export interface ResolvedMap extends Required<Omit<MapRequest, 'offset' | 'format' | 'mountRoot'>> {
@@ -80,6 +84,8 @@ export function resolveMap(req: MapRequest): ResolvedMap {
     autoRoot,
     stateDir: path.resolve(stateDir),
     id,
+    exec: req.exec ?? false,
+    noMount: req.noMount ?? false,
     journal: path.join(path.resolve(stateDir), 'maps', `${id}.jsonl`),
   };
 }

@@ -4,10 +4,13 @@
 NM_STATE=$1; NM_ID=$2; IMG=$(readlink -f -- "$3") || nm_die "no such image: $3"; FMT=$4
 bind=$5; port=$6; sock=$7; persistent=$8; shared=$9; shift 9; readonly=$1; url=$2
 [ -e "$IMG" ] || nm_die "no such image: $IMG"
+umask 077
+nm_safe_dir "$NM_STATE" "state dir"
+# what can fail before anything is served fails before the journal exists (no empty journal left)
+[ -n "$FMT" ] || nm_detect_format "$IMG"
 mkdir -p "$NM_STATE/maps" || nm_die "cannot create $NM_STATE/maps"
 NM_J=$NM_STATE/maps/$NM_ID.jsonl; NM_SEQ=0
 ( set -C; : > "$NM_J" ) 2>/dev/null || nm_die "export $NM_ID already has a journal ($NM_J)"
-[ -n "$FMT" ] || nm_detect_format "$IMG"
 mode=rw; [ "$readonly" = 1 ] && mode=ro
 nm_jw info export id "$NM_ID" image "$IMG" format "$FMT" mode "$mode" url "$url" started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 pf=$NM_STATE/maps/$NM_ID.pid

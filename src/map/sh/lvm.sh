@@ -12,7 +12,7 @@ mine=
 d=; t=; lb=; u=
 nm_flush() {
   if [ -n "$d" ]; then
-    nm_clean "$lb"; nm_jw info blk dev "$d" type "$t" label "$NM_V" uuid "$u"
+    nm_jw info blk dev "$d" type "$t" label "$lb" uuid "$u"
     [ "$t" = LVM2_member ] && mine="$mine$d:$u$NM_NL"
   fi
   d=; t=; lb=; u=
@@ -21,8 +21,8 @@ while IFS= read -r l; do
   case $l in
     DEVNAME=*) nm_flush; d=${l#DEVNAME=} ;;
     TYPE=*) t=${l#TYPE=} ;;
-    LABEL=*) lb=${l#LABEL=} ;;
-    UUID=*) u=${l#UUID=} ;;
+    LABEL=*) nm_unbs "${l#LABEL=}"; lb=$NM_V ;;
+    UUID=*) nm_unbs "${l#UUID=}"; u=$NM_V ;;
   esac
 done <<NM_EOF
 $blk

@@ -1,7 +1,7 @@
 # Epilogue of an emitted map script: what is mounted where, from the journal (read once).
 nm_table() { # JOURNAL
   NM_ALL=; while IFS= read -r nm_l; do NM_ALL=$NM_ALL$nm_l$NM_NL; done < "$1"
-  nm_get root "${NM_ALL%%"$NM_NL"*}"; printf 'mounted under %s\n' "$NM_V"
+  nm_get root "${NM_ALL%%"$NM_NL"*}"; if [ -n "$NM_V" ]; then printf 'mounted under %s\n' "$NM_V"; else echo "nothing mounted (--no-mount)"; fi
   nm_labs=$NM_NL
   nm_each nm_table_vg
   printf '%-28s %-12s %-16s %-40s %s\n' DEVICE TYPE LABEL MOUNTED-AT OPTIONS
