@@ -39,7 +39,7 @@ async function nbdKo(release: string): Promise<Buffer> {
 
 test.before(async () => {
   const { newest } = await testReleases();
-  share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-hostile-'));
+  share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-h24host-'));
   const [ko, images, g] = await Promise.all([
     nbdKo(newest),
     makeMapImages({ release: newest }),
