@@ -170,7 +170,7 @@ nm_devre() { NM_V="^/dev/$1(p[0-9]+)?\$"; }
 nm_mounted() { # DIR [SRC]: listed in /proc/self/mounts (from SRC when given; read by the shell: no process; spaces are \040 there)
   nm_m=$1; nm_e=
   while :; do case $nm_m in *' '*) nm_e="$nm_e${nm_m%% *}\\040"; nm_m=${nm_m#* } ;; *) nm_e=$nm_e$nm_m; break ;; esac; done
-  while read -r nm_a nm_b nm_r; do [ "$nm_b" = "$nm_e" ] && { [ -z "$2" ] || [ "$nm_a" = "$2" ]; } && return 0; done < /proc/self/mounts
+  while read -r nm_a nm_b nm_r; do [ "$nm_b" = "$nm_e" ] && { [ -z "$2" ] || [ "$nm_a" = "$2" ] || [ "$nm_a" -ef "$2" ]; } && return 0; done < /proc/self/mounts
   return 1
 }
 # LVM escapes '-' as '--' in device-mapper names.
