@@ -123,6 +123,11 @@ test('journal step: mount roots claimed by mkdir (0700; a second default root ge
     assert.is(nomount.status, 0);
     assert.is(head('e').root, undefined, '--no-mount claims no root');
     assert.not.ok(fs.existsSync(path.join(base, 'other')));
+    // a, which made the shared parents, is unmapped first: b adopted them, so b's unmap removes them
+    assert.equal(head('b').actions.filter((x) => x.kind === 'mkdir').map((x) => x.fields.dir), [path.join(d, 'mnt'), base, path.join(base, 'img-2')]);
+    const ua = spawnSync('dash', ['-c', stepProgram('unmap'), 'sh', state, 'id:a', '1'], { encoding: 'utf8' });
+    assert.is(ua.status, 0, ua.stdout);
+    assert.ok(fs.existsSync(path.join(base, 'img-2')) && !fs.existsSync(path.join(base, 'img')), "a's root gone, b's kept");
     const u = spawnSync('dash', ['-c', stepProgram('unmap'), 'sh', state, 'all', '0'], { encoding: 'utf8' });
     assert.is(u.status, 0, u.stdout);
     assert.not.ok(fs.existsSync(path.join(d, 'mnt')), 'every directory the maps made is gone');

@@ -21,12 +21,24 @@ case $IMG in *\"* | *\\*) nm_die "image path must not contain quotes or backslas
 # The mount root: no directory above it that another user could write or swap; made here by mkdir,
 # which is the claim (atomic: two maps started together never share one). A default root gets a -2,
 # -3... suffix while it exists; a given one must not exist yet. Missing parents are made too.
+# Under the state dir's lock (as unmap removes directories): a parent made by another map is seen
+# with its journal record, so it is adopted (below), never lost between the two.
 nm_made=
 if [ "$nm_mount" = 1 ]; then
+  [ -d "$NM_STATE/locks" ] || mkdir -p "$NM_STATE/locks"
+  nm_lock "$NM_STATE/locks/alloc"
   nm_safe_dir "$ROOT" "mount root"
   [ "$nm_auto" = 1 ] || { [ ! -e "$ROOT" ] && [ ! -L "$ROOT" ]; } || nm_die "mount root $ROOT exists: give a path that does not exist yet (nbdforge makes it, root's alone, and removes it at unmap)"
   nm_p=${ROOT%/*}; nm_up=
   while [ -n "$nm_p" ] && [ ! -d "$nm_p" ]; do nm_up="$nm_p$NM_NL$nm_up"; nm_p=${nm_p%/*}; done
+  # a parent another live map made (/mnt/nbdforge) is recorded here too: whichever map is unmapped
+  # last removes it (rmdir: only once it is empty)
+  nm_mk=
+  for nm_j in "$NM_STATE"/maps/*.jsonl; do [ -e "$nm_j" ] && nm_mk=$(grep -h '"kind":"mkdir"' "$NM_STATE"/maps/*.jsonl 2> /dev/null); break; done
+  while [ -n "$nm_mk" ] && [ -n "$nm_p" ]; do
+    case $nm_mk in *"\"dir\":\"$nm_p\"}"*) nm_made="$nm_p$NM_NL$nm_made" ;; esac
+    nm_p=${nm_p%/*}
+  done
   while IFS= read -r nm_p; do
     [ -n "$nm_p" ] || continue
     if mkdir "$nm_p" 2> /dev/null; then nm_made="$nm_made$nm_p$NM_NL"
@@ -50,4 +62,5 @@ nm_jw info map id "$NM_ID" image "$IMG" mode "$MODE" via "$VIA" format "$FMT" of
 while IFS= read -r nm_p; do [ -n "$nm_p" ] && { nm_begin mkdir dir "$nm_p"; nm_done; }; done <<NM_EOF
 $nm_made
 NM_EOF
+nm_unlock
 exit 0

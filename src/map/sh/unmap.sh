@@ -227,7 +227,11 @@ nm_unmap_one() {
 $nm_todo
 NM_EOF
   nm_umount_batch
-  nm_rmdirs
+  # directories go under the state dir's lock: a map starting now adopts a shared parent or sees it gone
+  if [ -n "$nm_dirs" ]; then
+    [ -d "$NM_STATE/locks" ] || mkdir -p "$NM_STATE/locks"
+    nm_lock "$NM_STATE/locks/alloc"; nm_rmdirs; nm_unlock
+  fi
   # a running lvmetad learns that the image's PVs are gone (the host's filters apply)
   if [ -n "$nm_rescan" ]; then nm_lvm_known; nm_lvmetad_rescan $nm_rescan; fi
   [ "$nm_fail" = 0 ] || return 1
@@ -274,9 +278,13 @@ for j; do
   nm_get image "$head"; img=$NM_V; nm_get kind "$head"; kind=$NM_V
   if nm_unmap_one "$j"; then nm_say "done: $img ($kind, journal ${j##*/} removed)"; else failed=$((failed + 1)); nm_say "INCOMPLETE: $img: journal $j kept; fix the cause and run unmap again"; fi
 done
-while IFS= read -r d; do [ -n "$d" ] && [ -d "$d" ] && ! grep -qsF "\"$d/" "$NM_STATE"/maps/*.jsonl && rmdir "$d" 2>/dev/null; done <<NM_EOF
+if [ -n "$nm_left" ]; then
+  nm_lock "$NM_STATE/locks/alloc"
+  while IFS= read -r d; do [ -n "$d" ] && [ -d "$d" ] && ! grep -qsF "\"$d/" "$NM_STATE"/maps/*.jsonl && rmdir "$d" 2>/dev/null; done <<NM_EOF
 $nm_left
 NM_EOF
+  nm_unlock
+fi
 if [ "$found" = 0 ] && [ "$strict" = 1 ]; then nm_die "nothing mapped or exported matches ${sel#*:} (journals in $NM_STATE/maps)"; fi
 [ "$found" = 0 ] && nm_say "nothing to unmap"
 [ "$failed" = 0 ] || nm_die "$failed map(s) could not be fully undone (see above)"

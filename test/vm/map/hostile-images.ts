@@ -16,7 +16,10 @@ export const HOSTILE_CONTENT = { plain: 'plain-content', suid: 'suid-content', o
 async function ext4(work: string, name: string, files: Record<string, string>, opts: string[] = []): Promise<string> {
   const dir = path.join(work, `${name}.d`);
   await fs.mkdirp(dir);
-  for (const [f, text] of Object.entries(files)) await fs.writeFile(path.join(dir, f), `${text}\n`, { mode: 0o644 });
+  for (const [f, text] of Object.entries(files)) {
+    await fs.writeFile(path.join(dir, f), `${text}\n`);
+    await fs.chmod(path.join(dir, f), 0o644);
+  }
   await fs.chmod(dir, 0o755);
   const img = path.join(work, `${name}.ext4`);
   await $`mkfs.ext4 -q -F ${opts} -d ${dir} ${img} 16M`;
@@ -57,7 +60,8 @@ export async function makeHostileImages(share: string, work: string): Promise<vo
   // a setuid-root shell and a world-writable node for a root-only host device
   const suidDir = path.join(work, 'suid.d');
   await fs.mkdirp(suidDir);
-  await fs.writeFile(path.join(suidDir, 'hello.txt'), `${HOSTILE_CONTENT.suid}\n`, { mode: 0o644 });
+  await fs.writeFile(path.join(suidDir, 'hello.txt'), `${HOSTILE_CONTENT.suid}\n`);
+  await fs.chmod(path.join(suidDir, 'hello.txt'), 0o644);
   await fs.chmod(suidDir, 0o755);
   await fs.copy('/bin/dash', path.join(suidDir, 'rootsh'));
   await $`chown 0:0 ${path.join(suidDir, 'rootsh')} && chmod 4755 ${path.join(suidDir, 'rootsh')}`;
