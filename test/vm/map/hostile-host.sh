@@ -5,6 +5,12 @@ insmod /share/nbd.ko nbds_max=8 max_part=15
 NOBODY="/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups"
 R=/mnt/nbdforge
 not_said() { ! said "$@"; }
+# run_timed NAME SCRIPT: like run, with each line on stderr stamped with the uptime (where the time goes)
+run_timed() {
+  { sh "/share/$2" 2>&1 > "/tmp/$1.out"; echo "rc=$?"; } | while IFS= read -r l; do read -r up x < /proc/uptime; echo "$up $l"; done > "/tmp/$1.err"
+  RC=$(sed -n 's/^[0-9.]* rc=//p' "/tmp/$1.err")
+  echo "--- $1: sh $2 -> exit $RC"; grep -v 'same filesystem as' "/tmp/$1.err" | sed 's/^/    /'
+}
 not_mopt() { ! mopt "$@" > /dev/null; }
 perms() { ls -ldn "$1" | cut -c1-10; }   # the mode string of one path
 mkdir -p /srv /root-only && chmod 755 /srv && chmod 700 /root-only
@@ -106,7 +112,8 @@ expect_clean nomount-unmap
 
 echo "=== I: overlapping partitions, an EBR that links to itself, --rw"
 SHA_OV=$(sha /share/overlap.qcow2)
-run overlap map-overlap-rw.sh
+read -r up x < /proc/uptime; echo "overlap map starts at $up"
+run_timed overlap map-overlap-rw.sh
 check "overlap: exit 0" [ "$RC" = 0 ]
 check "overlap: two filesystems, two mounts (not one per partition)" [ "$(mounts)" = 2 ]
 check "overlap: p1 mounted read-only though --rw (p2 is the same partition)" mopt $R/overlap/p1 ro,
