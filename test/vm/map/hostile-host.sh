@@ -24,7 +24,7 @@ check "suid: the image's file read" content $R/suid/disk/hello.txt "$SUID_C"
 check "suid: mounted ro,nosuid,nodev,noexec" mopt $R/suid/disk ro, nosuid, nodev, noexec,
 check "suid: the mount root and its parent are root's, 0700" [ "$(perms $R/suid)" = drwx------ -a "$(perms $R)" = drwx------ ]
 check "suid: uid 65534 cannot reach into the mount root" sh -c "! $NOBODY ls $R/suid/ 2>/dev/null && ! $NOBODY cat $R/suid/disk/hello.txt 2>/dev/null"
-chmod 755 $R $R/suid   # an operator opens the root to everyone: the mount options still hold
+chmod 755 /mnt $R $R/suid   # (/mnt too: this guest had none, map made it 0700) an operator opens the root to everyone: the mount options still hold
 check "suid (opened to all): uid 65534 reads a file there" sh -c "$NOBODY cat $R/suid/disk/hello.txt | grep -q $SUID_C"
 check "suid: the setuid shell does not even run (noexec)" sh -c "! $NOBODY $R/suid/disk/rootsh -p -c 'echo pwned > /root-only/a' 2>/dev/null"
 check "suid: the 0666 node for /dev/loop0 does not open (nodev)" sh -c "! $NOBODY cat $R/suid/disk/loopnode 2>/dev/null"
@@ -40,7 +40,7 @@ expect_clean suid-unmap
 run suid-exec map-suid-exec.sh
 check "suid --exec: nosuid,nodev" mopt $R/suid/disk nosuid, nodev,
 check "suid --exec: no noexec" not_mopt $R/suid/disk noexec,
-chmod 755 $R $R/suid
+chmod 755 /mnt $R $R/suid
 check "suid --exec: the setuid shell runs, but as uid 65534: the root-only write fails" sh -c "! $NOBODY $R/suid/disk/rootsh -p -c 'echo pwned > /root-only/b' 2>/dev/null && [ ! -e /root-only/b ]"
 check "suid --exec: its effective uid is 65534" sh -c "$NOBODY $R/suid/disk/rootsh -p -c 'grep ^Uid: /proc/self/status' | grep -q '^Uid:.65534.65534.65534.65534'"
 run suid-exec-unmap unmap-all.sh
