@@ -91,20 +91,22 @@ nm_device() {
 # the last line of a tool's output that says why (mount's last line only points at dmesg)
 nm_last() { printf '%s\n' "$1" | sed -n '/dmesg(1) may have more information/!h; ${x;p;}'; }
 
-# nm_safe_dir PATH WHAT: refuse (exit 1) a PATH whose existing part another user could change, as
-# sshd's StrictModes does: PATH and every directory above it must be a directory (no symlink: one
-# could be swapped after this check), owned by root and writable by no group or other user; a
-# directory above PATH may be a sticky one (/tmp: others cannot rename or remove root's entries).
-# What does not exist yet is made later by nbdforge, 0700. One ls for all components (LC_ALL=C: a
-# path's prefixes sort before it, so the lines come parents first).
+# nm_safe_dir PATH WHAT [PATH2 WHAT2]: refuse (exit 1) a PATH whose existing part another user could
+# change, as sshd's StrictModes does: PATH and every directory above it must be a directory (no
+# symlink: one could be swapped after this check), owned by root and writable by no group or other
+# user; a directory above PATH may be a sticky one (/tmp: others cannot rename or remove root's
+# entries). What does not exist yet is made later by nbdforge, 0700. One ls for every component of
+# both paths (each line names its path: "MODE LINKS UID GID SIZE MON DAY TIME PATH").
 nm_safe_dir() {
-  nm_sw=$2; nm_p=$1; set --
-  while [ -n "$nm_p" ]; do { [ -e "$nm_p" ] || [ -L "$nm_p" ]; } && set -- "$nm_p" "$@"; nm_p=${nm_p%/*}; done
-  nm_o=$(LC_ALL=C ls -ldn / "$@" 2>&1) || nm_die "$nm_sw $1: cannot check its directories: $nm_o"
-  nm_n=0
-  while read -r nm_mo nm_ln nm_u nm_rest; do
-    [ "$nm_n" = 0 ] && nm_x=/ || { nm_x=$1; shift; }
-    nm_n=$((nm_n + 1))
+  nm_s1=$1; nm_w1=$2; nm_s2=${3-}; nm_w2=${4-}; set --
+  for nm_p in "$nm_s1" "$nm_s2"; do
+    while [ -n "$nm_p" ]; do { [ -e "$nm_p" ] || [ -L "$nm_p" ]; } && set -- "$@" "$nm_p"; nm_p=${nm_p%/*}; done
+  done
+  nm_o=$(LC_ALL=C ls -ldn / "$@" 2>&1) || nm_die "$nm_w1 $nm_s1: cannot check its directories: $nm_o"
+  while read -r nm_mo nm_ln nm_u nm_g nm_z nm_m nm_d nm_t nm_x; do
+    nm_x=${nm_x% -> *}; nm_sw=$nm_w1; nm_last=0
+    case $nm_s1/ in "${nm_x%/}"/*) ;; *) nm_sw=$nm_w2 ;; esac
+    { [ "$nm_x" = "$nm_s1" ] || [ "$nm_x" = "$nm_s2" ]; } && nm_last=1
     case $nm_mo in
       l*) nm_die "refusing $nm_sw $nm_x: it is a symbolic link (give the real path; a link can be swapped)" ;;
       d*) ;;
@@ -112,7 +114,7 @@ nm_safe_dir() {
     esac
     [ "$nm_u" = 0 ] || nm_die "refusing $nm_sw $nm_x: owned by uid $nm_u, not root (another user could plant links in it)"
     case $nm_mo in
-      ?????[w-]??w[tT]) [ $# = 0 ] && nm_die "refusing $nm_sw $nm_x: writable by others ($nm_mo): another user could plant links in it" ;;
+      ?????[w-]??w[tT]) [ "$nm_last" = 1 ] && nm_die "refusing $nm_sw $nm_x: writable by others ($nm_mo): another user could plant links in it" ;;
       ?????w* | ????????w?) nm_die "refusing $nm_sw $nm_x: writable by group or others ($nm_mo): another user could plant links in it" ;;
     esac
   done <<NM_EOF

@@ -12,8 +12,9 @@ case $3 in /*) [ -e "$3" ] && [ ! -L "$3" ] && [ -n "$nm_b" ] && [ "$nm_b" != . 
 MODE=$4; VIA=$5; FMT=$6; OFFSET=$7; ROOT=$8; nm_auto=$9; shift 9; nm_flags=" $1 "
 nm_exec=0; case $nm_flags in *" exec "*) nm_exec=1 ;; esac
 nm_mount=1; case $nm_flags in *" nomount "*) nm_mount=0 ;; esac
-# a state directory another user could write would let them plant journals that root's unmap obeys
-nm_safe_dir "$NM_STATE" "state dir"
+# a state directory another user could write would let them plant journals that root's unmap obeys;
+# a mount root below a directory they could write, links to follow (both in one check)
+if [ "$nm_mount" = 1 ]; then nm_safe_dir "$NM_STATE" "state dir" "$ROOT" "mount root"; else nm_safe_dir "$NM_STATE" "state dir"; fi
 [ -d "$NM_STATE/maps" ] || mkdir -p "$NM_STATE/maps" || nm_die "cannot create $NM_STATE/maps"
 NM_J=$NM_STATE/maps/$NM_ID.jsonl
 [ -e "$NM_J" ] || [ -L "$NM_J" ] && nm_die "map $NM_ID already has a journal ($NM_J): this plan already ran; run unmap first"
@@ -27,7 +28,6 @@ nm_made=
 if [ "$nm_mount" = 1 ]; then
   [ -d "$NM_STATE/locks" ] || mkdir -p "$NM_STATE/locks"
   nm_lock "$NM_STATE/locks/alloc"
-  nm_safe_dir "$ROOT" "mount root"
   [ "$nm_auto" = 1 ] || { [ ! -e "$ROOT" ] && [ ! -L "$ROOT" ]; } || nm_die "mount root $ROOT exists: give a path that does not exist yet (nbdforge makes it, root's alone, and removes it at unmap)"
   nm_p=${ROOT%/*}; nm_up=
   while [ -n "$nm_p" ] && [ ! -d "$nm_p" ]; do nm_up="$nm_p$NM_NL$nm_up"; nm_p=${nm_p%/*}; done
