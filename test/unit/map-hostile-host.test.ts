@@ -51,6 +51,13 @@ test('nm_safe_dir: refuses a world-writable directory, a symlink, another owner;
       ['theirs/x', /\/theirs: owned by uid 65534, not root/],
       ['link/sub', /\/link: it is a symbolic link/],
     ];
+    // a mode string with a trailing '.' (SELinux, coreutils on CentOS 7) or '+' (ACL): an ls that adds one
+    const fake = path.join(d, 'bin');
+    fs.mkdirSync(fake);
+    fs.writeFileSync(path.join(fake, 'ls'), '#!/bin/sh\n/bin/ls "$@" | sed "s/^\\([^ ]*\\) /\\1. /"\n', { mode: 0o755 });
+    const selinux = spawnSync('dash', ['-c', lib(`PATH=${fake}:$PATH; nm_safe_dir "$1" "state dir" && echo SAFE`), 'sh', path.join(d, 'ww/x')], { encoding: 'utf8' });
+    assert.match(selinux.stdout, /\/ww: writable by group or others \(drwxrwxrwx\.\)/);
+    assert.is(spawnSync('dash', ['-c', lib(`PATH=${fake}:$PATH; nm_safe_dir "$1" "state dir" && echo SAFE`), 'sh', path.join(d, 'sticky/mine')], { encoding: 'utf8' }).stdout.trim(), 'SAFE');
     for (const sh of SHELLS)
       for (const [p, want] of cases) {
         const r = run(sh, lib('nm_safe_dir "$1" "state dir" && echo SAFE'), path.join(d, p));

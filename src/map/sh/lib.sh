@@ -96,7 +96,8 @@ nm_last() { printf '%s\n' "$1" | sed -n '/dmesg(1) may have more information/!h;
 # symlink: one could be swapped after this check), owned by root and writable by no group or other
 # user; a directory above PATH may be a sticky one (/tmp: others cannot rename or remove root's
 # entries). What does not exist yet is made later by nbdforge, 0700. One ls for every component of
-# both paths (each line names its path: "MODE LINKS UID GID SIZE MON DAY TIME PATH").
+# both paths (each line names its path: "MODE LINKS UID GID SIZE MON DAY TIME PATH"; MODE may end in
+# '.' (an SELinux context, CentOS 7) or '+' (an ACL, whose mask shows in the group bits)).
 nm_safe_dir() {
   nm_s1=$1; nm_w1=$2; nm_s2=${3-}; nm_w2=${4-}; set --
   for nm_p in "$nm_s1" "$nm_s2"; do
@@ -114,8 +115,8 @@ nm_safe_dir() {
     esac
     [ "$nm_u" = 0 ] || nm_die "refusing $nm_sw $nm_x: owned by uid $nm_u, not root (another user could plant links in it)"
     case $nm_mo in
-      ?????[w-]??w[tT]) [ "$nm_last" = 1 ] && nm_die "refusing $nm_sw $nm_x: writable by others ($nm_mo): another user could plant links in it" ;;
-      ?????w* | ????????w?) nm_die "refusing $nm_sw $nm_x: writable by group or others ($nm_mo): another user could plant links in it" ;;
+      ?????[w-]??w[tT]*) [ "$nm_last" = 1 ] && nm_die "refusing $nm_sw $nm_x: writable by others ($nm_mo): another user could plant links in it" ;;
+      ?????w* | ????????w*) nm_die "refusing $nm_sw $nm_x: writable by group or others ($nm_mo): another user could plant links in it" ;;
     esac
   done <<NM_EOF
 $nm_o
