@@ -171,6 +171,8 @@ test('unmap stops at a busy mount: names the holder, leaves the device alone, ke
     assert.match(busy.stdout, /INCOMPLETE/);
     const s = mapState(parseJournal(fs.readFileSync(path.join(state, 'maps/m.jsonl'), 'utf8')));
     assert.equal(s.pending.map((a) => a.kind), ['mount', 'mkdir', 'connect', 'mkdir'], 'nothing under the busy mount was undone');
+    assert.ok(s.actions.find((a) => a.kind === 'mount')!.undoFailed, 'the failure is recorded against the mount (not another record)');
+    assert.not.match(busy.stdout, new RegExp(`${holder.pid}\\(sleep\\) ${holder.pid}`), "the holder named once");
     assert.ok(fs.readFileSync('/proc/self/mounts', 'utf8').includes(` ${dir} `), 'still mounted');
     holder.kill();
     await new Promise((r) => holder.once('exit', r));

@@ -37,18 +37,20 @@ NM_EOF
 # nm_holders DIR: the processes whose working directory, root or an open file lies under DIR
 # ("PID(NAME)" words in NM_V), from one ls of /proc (as fuser -vm would tell; not every host has it)
 nm_holders() {
-  NM_V=; nm_pid=
+  NM_V=; nm_hp=; nm_hs=' '
   nm_o=$(LC_ALL=C ls -l /proc/[0-9]*/cwd /proc/[0-9]*/root /proc/[0-9]*/fd 2> /dev/null)
   while IFS= read -r nm_l; do
     case $nm_l in
-      /proc/*/fd:) nm_pid=${nm_l#/proc/}; nm_pid=${nm_pid%%/*}; continue ;;
+      /proc/*/fd:) nm_hp=${nm_l#/proc/}; nm_hp=${nm_hp%%/*}; continue ;;
       *" -> $1" | *" -> $1/"*) ;;
       *) continue ;;
     esac
-    case $nm_l in *" /proc/"[0-9]*" -> "*) nm_x=${nm_l#* /proc/}; nm_x=${nm_x%%/*} ;; *) nm_x=$nm_pid ;; esac
-    case "$NM_V " in *" $nm_x("*) continue ;; esac
-    nm_c=; read -r nm_c < "/proc/$nm_x/comm" 2> /dev/null
-    NM_V="$NM_V $nm_x($nm_c)"
+    case $nm_l in *" /proc/"[0-9]*" -> "*) nm_hx=${nm_l#* /proc/}; nm_hx=${nm_hx%%/*} ;; *) nm_hx=$nm_hp ;; esac
+    nm_hx=${nm_hx%%[!0-9]*}
+    case $nm_hs in *" $nm_hx "*) continue ;; esac
+    nm_hs="$nm_hs$nm_hx "
+    nm_c=; read -r nm_c < "/proc/$nm_hx/comm" 2> /dev/null
+    NM_V="$NM_V $nm_hx($nm_c)"
   done <<NM_EOF
 $nm_o
 NM_EOF
@@ -251,8 +253,8 @@ NM_EOF
       nm_d=$1; shift
       if ! nm_mounted "$nm_d" || umount "$nm_d"; then nm_say "unmounted $nm_d"; nm_end undone "$nm_x"
       else
-        nm_holders "$nm_d"
-        nm_say "cannot unmount $nm_d: busy${NM_V:+, held by process$NM_V}${NM_V:- (see: fuser -vm $nm_d)}; its device stays connected (the journal is kept: run unmap again once it is free)"
+        nm_holders "$nm_d"; nm_hm=" (see: fuser -vm $nm_d)"; [ -z "$NM_V" ] || nm_hm=", held by process$NM_V"
+        nm_say "cannot unmount $nm_d: busy$nm_hm; its device stays connected (the journal is kept: run unmap again once it is free)"
         nm_end undo-failed "$nm_x"; nm_fail=1; nm_stop=1
       fi
     done
