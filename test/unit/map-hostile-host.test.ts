@@ -18,7 +18,8 @@ import { parseJournal, mapState } from '../../src/map/journal.ts';
 import { main } from '../../src/cli.ts';
 import { Writable } from 'node:stream';
 
-const SHELLS = [['dash'], ['busybox', 'sh'], ['bash', '--posix']];
+// and the el7-userland tier's bash 4.2 (as sh) when it sets NBDFORGE_TEST_SH
+const SHELLS = [['dash'], ['busybox', 'sh'], ['bash', '--posix'], ...(process.env.NBDFORGE_TEST_SH ? [[process.env.NBDFORGE_TEST_SH]] : [])];
 const run = (shell: string[], script: string, ...args: string[]) => spawnSync(shell[0], [...shell.slice(1), '-c', script, 'sh', ...args], { encoding: 'utf8' });
 const lib = (snippet: string) => `${LIB}\n${snippet}`;
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-hostile-'));
