@@ -37,13 +37,13 @@ export function planMap(m: ResolvedMap, seen?: string): Plan {
   const what = m.mode === 'rw' ? 'read-write' : m.mode === 'snapshot' ? 'writable snapshot (changes discarded at unmap)' : 'read-only';
   return validatePlan({
     id: 'map',
-    title: `map ${m.image} (${what}) through ${m.via === 'nbd' ? 'qemu-nbd' : 'a loop device'}, mounts under ${m.mountRoot}`,
+    title: `map ${m.image} (${what}) through ${m.via === 'nbd' ? 'qemu-nbd' : 'a loop device'}, ${m.noMount ? 'nothing mounted (--no-mount)' : `mounts under ${m.mountRoot}`}`,
     preconditions: pre,
     steps: [
       {
         id: 'journal',
         describe: `start the journal ${m.journal}`,
-        command: shellStep('open', m.stateDir, m.id, m.image, m.mode, m.via, m.format ?? '', m.offset === undefined ? '' : String(m.offset), m.mountRoot, m.autoRoot ? '1' : '0'),
+        command: shellStep('open', m.stateDir, m.id, m.image, m.mode, m.via, m.format ?? '', m.offset === undefined ? '' : String(m.offset), m.mountRoot, m.autoRoot ? '1' : '0', mapFlags(m)),
         undo: unmapCommand(m.stateDir, `id:${m.id}`, false),
       },
       {
@@ -52,7 +52,11 @@ export function planMap(m: ResolvedMap, seen?: string): Plan {
         command: shellStep('connect', m.stateDir, m.id, m.sharedRo ? '1' : '0', ...m.allowExternal),
       },
       { id: 'lvm', describe: "find the image's volume groups, rename clashing ones, activate them", command: shellStep('lvm', m.stateDir, m.id) },
-      { id: 'mount', describe: `mount every filesystem under ${m.mountRoot}`, command: shellStep('mount', m.stateDir, m.id) },
+      {
+        id: 'mount',
+        describe: m.noMount ? 'list the filesystems, mount none (--no-mount)' : `mount every filesystem under ${m.mountRoot} (nosuid,nodev${m.exec ? '' : ',noexec'}; ext2/3/4 errors=remount-ro)`,
+        command: shellStep('mount', m.stateDir, m.id),
+      },
     ],
   });
 }
@@ -82,6 +86,11 @@ export function imageChecks(stateDir: string, image: string, format: string | un
       message: 'one writer per image',
     },
   ];
+}
+
+/** The journal step's FLAGS word list: "exec" (no noexec), "nomount" (--no-mount). */
+export function mapFlags(m: Pick<ResolvedMap, 'exec' | 'noMount'>): string {
+  return [m.exec ? 'exec' : '', m.noMount ? 'nomount' : ''].filter(Boolean).join(' ');
 }
 
 export function unmapCommand(stateDir: string, selector: string, strict: boolean): string[] {

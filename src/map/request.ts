@@ -22,6 +22,10 @@ export interface MapRequest {
   allowExternal?: string[];
   /** Let read-only maps and exports of one image coexist. */
   sharedRo?: boolean;
+  /** Mount without noexec (every mount is nosuid,nodev; noexec too unless this is set). */
+  exec?: boolean;
+  /** Attach, partitions and LVM only: mount nothing (the host kernel parses no filesystem of the image). */
+  noMount?: boolean;
 }
 
 export interface ResolvedMap extends Required<Omit<MapRequest, 'offset' | 'format' | 'mountRoot' | 'allowExternal' | 'sharedRo'>> {
@@ -86,6 +90,8 @@ export function resolveMap(req: MapRequest): ResolvedMap {
     autoRoot,
     stateDir: path.resolve(stateDir),
     id,
+    exec: req.exec ?? false,
+    noMount: req.noMount ?? false,
     journal: path.join(path.resolve(stateDir), 'maps', `${id}.jsonl`),
     allowExternal: (req.allowExternal ?? []).map((a) => checkPath('--allow-external', a)),
     sharedRo: req.sharedRo ?? false,

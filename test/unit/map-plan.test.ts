@@ -49,7 +49,7 @@ test('planMap: preconditions refuse before any change (nbd missing says prepare-
   assert.ok(plan.steps.slice(1).every((s) => !s.undo && !s.probe));
   const loop = planMap(resolveMap({ ...base, image: '/vms/a.raw', via: 'loop', offset: 1048576 }));
   assert.not.ok(loop.preconditions.some((p) => p.id === 'nbd-loaded'));
-  assert.equal(loop.steps[0].command.slice(4), ['/var/lib/nbdforge', 'disk-1', '/vms/a.raw', 'ro', 'loop', '', '1048576', '/mnt/nbdforge/a', '1']);
+  assert.equal(loop.steps[0].command.slice(4), ['/var/lib/nbdforge', 'disk-1', '/vms/a.raw', 'ro', 'loop', '', '1048576', '/mnt/nbdforge/a', '1', '']);
 });
 
 test('planUnmap: selectors', () => {
@@ -109,10 +109,10 @@ test('shell library: records written and read back without a JSON parser; dm nam
     const out = sh(
       'NM_J=$1/maps/x.jsonl; NM_SEQ=0; nm_jw info map image "/vms/a b.qcow2" mode ro root /mnt/x; nm_begin mount dir /mnt/x/p1 opts ro,noload; nm_done; ' +
         'nm_open "$1" x; nm_get opts "$(sed -n 2p "$NM_J")"; echo "$IMG|$MODE|$ROOT|$NM_SEQ|$NM_V"; nm_get of "$(sed -n 3p "$NM_J")"; echo "of=$NM_V"; ' +
-        'nm_get missing "{}" || echo absent; nm_dmesc my-vg; echo "$NM_V"; nm_dmunesc lv--x--y; echo "$NM_V"; nm_nodash a-b-c; echo "$NM_V"; nm_clean \'say "hi"\'; echo "[$NM_V]"',
+        'nm_get missing "{}" || echo absent; nm_dmesc my-vg; echo "$NM_V"; nm_dmunesc lv--x--y; echo "$NM_V"; nm_nodash a-b-c; echo "$NM_V"; nm_enc \'say "hi"\\\\\'; printf "[%s]\\\\n" "$NM_V"; nm_get l "{\\"l\\":\\"$NM_V\\"}"; printf "[%s]\\\\n" "$NM_V"',
       dir,
     );
-    assert.equal(out.trim().split('\n'), ['/vms/a b.qcow2|ro|/mnt/x|3|ro,noload', 'of=2', 'absent', 'my--vg', 'lv-x-y', 'abc', '[say  hi ]']);
+    assert.equal(out.trim().split('\n'), ['/vms/a b.qcow2|ro|/mnt/x|3|ro,noload', 'of=2', 'absent', 'my--vg', 'lv-x-y', 'abc', '[say \\u0022hi\\u0022\\u005c\\u005c]', '[say "hi"\\\\]']);
     const lines = fs.readFileSync(path.join(dir, 'maps/x.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines[1], { seq: 2, ev: 'begin', kind: 'mount', dir: '/mnt/x/p1', opts: 'ro,noload' });
   } finally {

@@ -5,6 +5,9 @@ NM_STATE=$1; NM_ID=$2; IMG=$(readlink -f -- "$3") || nm_die "no such image: $3";
 bind=$5; port=$6; sock=$7; persistent=$8; shared=$9; shift 9; readonly=$1; url=$2; group=$3; autosock=$4; nm_sro=$5
 if [ $# -ge 5 ]; then shift 5; else set --; fi
 [ -e "$IMG" ] || nm_die "no such image: $IMG"
+umask 077
+nm_safe_dir "$NM_STATE" "state dir"
+# what can fail before anything is served fails before the journal exists (no empty journal left)
 NM_ALLOW=; for nm_a; do NM_ALLOW=$NM_ALLOW$nm_a$NM_NL$(readlink -f -- "$nm_a" 2>/dev/null)$NM_NL; done
 nm_inspect "$IMG" "$FMT" || nm_die "refused: $NM_WHY"
 nm_bdev_busy "$IMG" && nm_warn "$NM_WHY: this read-only export may show it inconsistent"
