@@ -9,7 +9,14 @@ umask 077
 nm_safe_dir "$NM_STATE" "state dir"
 # what can fail before anything is served fails before the journal exists (no empty journal left)
 NM_ALLOW=; for nm_a; do NM_ALLOW=$NM_ALLOW$nm_a$NM_NL$(readlink -f -- "$nm_a" 2>/dev/null)$NM_NL; done
+nm_given=$FMT
 nm_inspect "$IMG" "$FMT" || nm_die "refused: $NM_WHY"
+# raw only because nothing said otherwise (no --format, a name like .txt): it must look like a disk
+# (a .raw name or --format raw serves any bytes, a blank disk too)
+nm_byname "$IMG"
+if [ -z "$nm_given" ] && [ -z "$NM_V" ] && [ "$FMT" = raw ] && [ -f "$IMG" ] && ! blkid -p -o export "$IMG" > /dev/null 2>&1; then
+  nm_die "$IMG is not a disk image: it reads as raw, and it has no partition table, filesystem or LVM signature"
+fi
 nm_bdev_busy "$IMG" && nm_warn "$NM_WHY: this read-only export may show it inconsistent"
 # a name given to --bind is resolved here (127.0.0.1.example.com is a name), and qemu-nbd binds the
 # address that was checked
