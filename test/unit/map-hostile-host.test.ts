@@ -79,7 +79,7 @@ test('journal values carry any byte: written as valid JSON, read back by the she
     const all = Buffer.from(Array.from({ length: 127 }, (_, i) => i + 1)).toString('latin1');
     const odd = ['a\\b"c', 'x\\u0022y', 'line1\nline2', '\t\x01\x1f', all];
     for (const sh of SHELLS) {
-      const j = path.join(d, `${path.basename(sh[0])}.jsonl`);
+      const j = path.join(d, `${path.basename(sh[0])}-${SHELLS.indexOf(sh)}.jsonl`);
       const script = lib('NM_J=$1; NM_SEQ=0; shift; nm_jw info map id x; for v; do nm_jw info blk label "$v"; done; n=0; while IFS= read -r l; do n=$((n + 1)); [ $n = 1 ] && continue; nm_get label "$l"; printf "%s\\0" "$NM_V"; done < "$NM_J"');
       const r = spawnSync(sh[0], [...sh.slice(1), '-c', script, 'sh', j, ...odd], { encoding: 'latin1' });
       assert.is(r.status, 0, r.stderr);
