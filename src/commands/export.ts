@@ -1,25 +1,35 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { resolveExport } from '../map/plan-export.ts';
 import { runExport, runUnmap, exportLines } from '../map/run.ts';
+import { seenHere } from '../map/image-refs.ts';
 import { MapRequestError } from '../map/request.ts';
 import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
 
-const usage = `Usage: nbdforge export IMAGE [--bind 127.0.0.1] [--port 10809 | --socket PATH] [--persistent]
-                      [--shared N] [--read-only] [--format F] [--json]
+const usage = `Usage: nbdforge export IMAGE [--socket PATH [--socket-group G] | --bind ADDR [--port N]] [--rw]
+                      [--persistent] [--shared N] [--format F] [--allow-external PATH]... [--shared-ro] [--json]
        nbdforge export --stop IMAGE | --stop --all
 
-Serves the image with qemu-nbd (in the background, journaled like a map) and prints the nbd:// URL
-and the qemu -drive line that use it. Bound to the loopback interface unless --bind says otherwise
-(NBD has no authentication: binding elsewhere prints a warning). Image locks are honoured: an image
-a running VM holds is refused. --stop (or nbdforge unmap IMAGE) stops the server cleanly.
+Serves the image with qemu-nbd (in the background, journaled like a map) and prints the URL and the
+qemu -drive line that use it. NBD has no authentication, so by default only root can connect: a
+Unix socket in its own 0700 directory under /run/nbdforge, read-only. Image locks are honoured (an
+image a running VM holds is refused), and so are nbdforge's own maps: one writer per image. The
+image's format and references are checked as map checks them. --stop (or nbdforge unmap IMAGE)
+stops the server cleanly; it removes the socket, never a file that is not one.
 
 Options:
-  --bind ADDR       listen address (default 127.0.0.1)
-  --port N          TCP port (default 10809)
-  --socket PATH     a Unix socket instead of TCP
+  --socket PATH     the Unix socket (refused if anything exists at PATH); made 0600
+  --socket-group G  members of group G may connect too (socket 0660, its directory 0750)
+  --bind ADDR       serve TCP on ADDR (a name is resolved on the host first): every local user can
+                    connect, and anyone who reaches ADDR when it is not loopback (warned)
+  --port N          TCP port (default 10809; alone, it means --bind 127.0.0.1)
+  --rw              accept writes (refused while the image is mapped or exported elsewhere, or a
+                    block device the host has mounted, holds or has open)
+  --read-only       the default (kept for scripts)
   --persistent      keep serving after the first client disconnects
   --shared N        clients at once (default 1, 0 = unlimited)
-  --read-only       refuse writes
+  --format F        as for map (from the name, checked against the header; never probed)
+  --allow-external PATH  a file outside the image's directory one of its layers may reference
+  --shared-ro       share the image with other read-only maps/exports
   --stop            stop the server(s) for IMAGE, or all with --all
 ${TARGET_USAGE}
 
@@ -50,6 +60,10 @@ const exportCommand: Command = {
         persistent: { type: 'boolean', default: false },
         shared: { type: 'string', default: '1' },
         'read-only': { type: 'boolean', default: false },
+        rw: { type: 'boolean', default: false },
+        'socket-group': { type: 'string' },
+        'allow-external': { type: 'string', multiple: true },
+        'shared-ro': { type: 'boolean', default: false },
         format: { type: 'string' },
         stop: { type: 'boolean', default: false },
         all: { type: 'boolean', default: false },
@@ -64,7 +78,11 @@ const exportCommand: Command = {
         return finish(ctx, t, out, values.json!, () => `${(out.summary ?? ['stopped']).join('\n')}\n`, () => ({ summary: out.summary }));
       }
       if (positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
-      if (values.socket !== undefined && argv.some((a) => a === '--port' || a.startsWith('--port='))) throw new UsageError('--port and --socket exclude each other');
+      const given = (o: string) => argv.some((a) => a === o || a.startsWith(`${o}=`));
+      const tcp = given('--port') || given('--bind');
+      if (values.socket !== undefined && tcp) throw new UsageError('--socket and --bind/--port exclude each other');
+      if (values.rw && values['read-only']) throw new UsageError('--rw and --read-only exclude each other');
+      if (values.rw && values['shared-ro']) throw new UsageError('--shared-ro goes with read-only exports, not --rw');
       const e = resolveExport({
         image: targetPath(positionals[0], t, 'IMAGE'),
         format: values.format,
@@ -73,12 +91,17 @@ const exportCommand: Command = {
         socket: values.socket,
         persistent: values.persistent!,
         shared: decimal('--shared', values.shared!),
-        readOnly: values['read-only']!,
+        readOnly: !values.rw,
         stateDir: t.stateDir,
+        tcp,
+        socketGroup: values['socket-group'],
+        allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
+        sharedRo: values['shared-ro'],
+        seen: t.remote ? undefined : await seenHere(targetPath(positionals[0], t, 'IMAGE'), values.format, values['allow-external']),
       });
       if (e.exposed)
         ctx.stderr.write(
-          `nbdforge export: WARNING: --bind ${e.bind} exposes ${e.image} ${e.readOnly ? 'read-only' : 'READ-WRITE'} on port ${e.port} to every host that can reach this address, ` +
+          `nbdforge export: WARNING: --bind ${e.bind}${/^[0-9.:a-fA-F]+$/.test(e.bind) ? '' : ' (a name: resolved on the host, and served there even when it is not loopback)'} exposes ${e.image} ${e.readOnly ? 'read-only' : 'READ-WRITE'} on port ${e.port} to every host that can reach this address, ` +
             `without authentication (NBD has none); bind 127.0.0.1 and tunnel (ssh -L) unless that is what you want\n`,
         );
       const out = await runExport(t.runner, e, t.mode, `nbdforge ${ctx.version} export`);

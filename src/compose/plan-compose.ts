@@ -18,6 +18,17 @@ export function planCompose(req: ComposeRequest, t: ResolvedTable, volumeBytes: 
   const l = t.layout;
   const pre: Plan['preconditions'] = [
     { id: 'volume', describe: `${req.volume} is a block device`, check: shc('[ -b "$1" ] || { [ -e "$1" ] && echo "$1 is not a block device"; exit 1; }', req.volume), otherwise: 'refuse', message: `no such block device: ${req.volume} (a regular file: attach it with losetup --find --show FILE first, or use --to-file OUT)` },
+    {
+      id: 'volume-free',
+      describe: `${req.volume} is not mounted or held by another device`,
+      // by major:minor (a dm volume is mounted as /dev/mapper/X and named /dev/VG/LV): mountinfo, holders
+      check: shc(
+        'set -- "$1" $(LC_ALL=C ls -lnL -- "$1"); mm=${6%,}:$7; while read -r i p d r m x; do [ "$d" = "$mm" ] && { echo "$1 is mounted on $m"; exit 1; }; done < /proc/self/mountinfo; for h in /sys/dev/block/$mm/holders/*; do [ -e "$h" ] && { echo "$1 is held by ${h##*/}"; exit 1; }; done; exit 0',
+        req.volume,
+      ),
+      otherwise: 'refuse',
+      message: `${req.volume} is in use (mounted, or held by another device): unmount or release it first; a composite over it would be a second writer, and device-mapper refuses a volume a filesystem holds`,
+    },
     { id: 'device-mapper', describe: 'device-mapper is loaded', check: shc('[ -e /sys/class/misc/device-mapper ] || grep -qw device-mapper /proc/misc'), otherwise: 'refuse', message: DM_MISSING },
     { id: 'tools', describe: 'dmsetup, losetup and blkid are installed', check: shc('for t in dmsetup losetup blkid dd; do command -v $t > /dev/null || { echo "missing: $t"; exit 1; }; done'), otherwise: 'refuse', message: 'tools missing (install dmsetup and util-linux)' },
     {

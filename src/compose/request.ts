@@ -25,8 +25,12 @@ export class ComposeRequestError extends Error {
 /** device-mapper names: kept to a safe set; NAMEp1 (the partition) must fit dm's 127 characters too. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/;
 
+/** Names device-mapper keeps for itself: /dev/mapper/control is its control node (a rollback that removed it would cut every dm user). */
+const RESERVED = new Set(['control']);
+
 export function checkName(name: string): string {
   if (!NAME.test(name)) throw new ComposeRequestError(`--name must be 1-100 characters of A-Z a-z 0-9 . _ + - (starting with a letter or digit): ${JSON.stringify(name)}`);
+  if (RESERVED.has(name)) throw new ComposeRequestError(`--name ${name} is reserved by device-mapper (/dev/mapper/${name}): pick another name`);
   return name;
 }
 

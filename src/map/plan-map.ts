@@ -11,7 +11,7 @@ export const NBD_MISSING =
  * this map's journal, so a failure at any later point (or Ctrl-C in an emitted script) takes back
  * exactly what was done, in reverse, and leaves nothing connected.
  */
-export function planMap(m: ResolvedMap): Plan {
+export function planMap(m: ResolvedMap, seen?: string): Plan {
   const pre: Precondition[] = [
     {
       id: 'image-exists',
@@ -20,6 +20,7 @@ export function planMap(m: ResolvedMap): Plan {
       otherwise: 'refuse',
       message: `no such image: ${m.image}`,
     },
+    ...imageChecks(m.stateDir, m.image, m.format, m.mode === 'rw' ? 'rw' : 'ro', m.allowExternal, m.sharedRo, seen),
   ];
   if (m.via === 'nbd') {
     pre.push({ id: 'nbd-loaded', describe: 'the nbd module is loaded', check: shc('[ -d /sys/module/nbd ] || [ -b /dev/nbd0 ]'), otherwise: 'refuse', message: NBD_MISSING });
@@ -36,24 +37,60 @@ export function planMap(m: ResolvedMap): Plan {
   const what = m.mode === 'rw' ? 'read-write' : m.mode === 'snapshot' ? 'writable snapshot (changes discarded at unmap)' : 'read-only';
   return validatePlan({
     id: 'map',
-    title: `map ${m.image} (${what}) through ${m.via === 'nbd' ? 'qemu-nbd' : 'a loop device'}, mounts under ${m.mountRoot}`,
+    title: `map ${m.image} (${what}) through ${m.via === 'nbd' ? 'qemu-nbd' : 'a loop device'}, ${m.noMount ? 'nothing mounted (--no-mount)' : `mounts under ${m.mountRoot}`}`,
     preconditions: pre,
     steps: [
       {
         id: 'journal',
         describe: `start the journal ${m.journal}`,
-        command: shellStep('open', m.stateDir, m.id, m.image, m.mode, m.via, m.format ?? '', m.offset === undefined ? '' : String(m.offset), m.mountRoot, m.autoRoot ? '1' : '0'),
+        command: shellStep('open', m.stateDir, m.id, m.image, m.mode, m.via, m.format ?? '', m.offset === undefined ? '' : String(m.offset), m.mountRoot, m.autoRoot ? '1' : '0', mapFlags(m)),
         undo: unmapCommand(m.stateDir, `id:${m.id}`, false),
       },
       {
         id: 'connect',
         describe: m.via === 'nbd' ? 'detect the format, connect a free /dev/nbdN (qemu-nbd), rescan partitions' : 'attach a free loop device (losetup --partscan)',
-        command: shellStep('connect', m.stateDir, m.id),
+        command: shellStep('connect', m.stateDir, m.id, m.sharedRo ? '1' : '0', ...m.allowExternal),
       },
       { id: 'lvm', describe: "find the image's volume groups, rename clashing ones, activate them", command: shellStep('lvm', m.stateDir, m.id) },
-      { id: 'mount', describe: `mount every filesystem under ${m.mountRoot}`, command: shellStep('mount', m.stateDir, m.id) },
+      {
+        id: 'mount',
+        describe: m.noMount ? 'list the filesystems, mount none (--no-mount)' : `mount every filesystem under ${m.mountRoot} (nosuid,nodev${m.exec ? '' : ',noexec'}; ext2/3/4 errors=remount-ro)`,
+        command: shellStep('mount', m.stateDir, m.id),
+      },
     ],
   });
+}
+
+/**
+ * Before anything opens the image: what it is (a FIFO, a character device or an empty file is
+ * refused), its format (from --format or its name; the header must agree; never probed) and every
+ * file its layers reference (inside its own directory tree, or named by --allow-external); then one
+ * writer per image (nbdforge's journals) and no read-write use of a block device the host uses.
+ * SEEN: what checkImage (src/map/image-refs.ts) found where the plan was made ("chain: ..." or
+ * "refused: ..."), shown in the plan; the target's shell decides.
+ */
+export function imageChecks(stateDir: string, image: string, format: string | undefined, mode: 'ro' | 'rw', allow: string[], sharedRo: boolean, seen?: string): Precondition[] {
+  return [
+    {
+      id: 'image-refs',
+      describe: `${image}: not a FIFO/character device/empty; format ${format ?? 'from its name, checked against its header'}; every backing file, data file and extent inside its directory${allow.length ? ` or allowed (${allow.join(', ')})` : ''}${seen ? `; here: ${seen}` : ''}`,
+      check: shellStep('inspect', image, format ?? '', ...allow),
+      otherwise: 'refuse',
+      message: 'image check',
+    },
+    {
+      id: 'one-writer',
+      describe: `${image} is not mapped or exported ${mode === 'rw' ? 'at all' : 'read-write'} by another journal${mode === 'rw' ? ', and is no block device the host uses' : ''}`,
+      check: shellStep('guard', stateDir, image, mode, sharedRo ? '1' : '0'),
+      otherwise: 'refuse',
+      message: 'one writer per image',
+    },
+  ];
+}
+
+/** The journal step's FLAGS word list: "exec" (no noexec), "nomount" (--no-mount). */
+export function mapFlags(m: Pick<ResolvedMap, 'exec' | 'noMount'>): string {
+  return [m.exec ? 'exec' : '', m.noMount ? 'nomount' : ''].filter(Boolean).join(' ');
 }
 
 export function unmapCommand(stateDir: string, selector: string, strict: boolean): string[] {

@@ -18,13 +18,23 @@ export interface MapRequest {
   stateDir: string;
   /** Journal name; default <image name>-<time><random>. */
   id?: string;
+  /** Files, devices or protocol names outside the image's directory that its layers may reference. */
+  allowExternal?: string[];
+  /** Let read-only maps and exports of one image coexist. */
+  sharedRo?: boolean;
+  /** Mount without noexec (every mount is nosuid,nodev; noexec too unless this is set). */
+  exec?: boolean;
+  /** Attach, partitions and LVM only: mount nothing (the host kernel parses no filesystem of the image). */
+  noMount?: boolean;
 }
 
-export interface ResolvedMap extends Required<Omit<MapRequest, 'offset' | 'format' | 'mountRoot'>> {
+export interface ResolvedMap extends Required<Omit<MapRequest, 'offset' | 'format' | 'mountRoot' | 'allowExternal' | 'sharedRo'>> {
   offset?: number;
   format?: string;
   mountRoot: string;
   autoRoot: boolean;
+  allowExternal: string[];
+  sharedRo: boolean;
   journal: string;
 }
 
@@ -80,7 +90,11 @@ export function resolveMap(req: MapRequest): ResolvedMap {
     autoRoot,
     stateDir: path.resolve(stateDir),
     id,
+    exec: req.exec ?? false,
+    noMount: req.noMount ?? false,
     journal: path.join(path.resolve(stateDir), 'maps', `${id}.jsonl`),
+    allowExternal: (req.allowExternal ?? []).map((a) => checkPath('--allow-external', a)),
+    sharedRo: req.sharedRo ?? false,
   };
 }
 

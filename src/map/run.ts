@@ -34,9 +34,9 @@ async function readState(runner: Runner, journal: string): Promise<MapState | un
   return r.exitCode === 0 ? mapState(parseJournal(r.stdout)) : undefined;
 }
 
-export async function runMap(runner: Runner, m: ResolvedMap, mode: RunMode, generator?: string): Promise<MapOutcome> {
+export async function runMap(runner: Runner, m: ResolvedMap, mode: RunMode, generator?: string, seen?: string): Promise<MapOutcome> {
   const t0 = Date.now();
-  const plan = planMap(m);
+  const plan = planMap(m, seen);
   if (mode === 'emit') {
     const script = wrapScript(emitScript(plan, { generator }), `nbdforge map ${m.image}`, mapEpilogue(m.journal));
     return { plan, result: planned(plan, t0), script };

@@ -45,7 +45,7 @@ export function libChunks(lib: string): Chunk[] {
   return out;
 }
 
-const LIB_SOURCE = read('lib');
+const LIB_SOURCE = ['lib', 'refs', 'refs-vmdk', 'users'].map(read).join('\n');
 const CHUNKS = libChunks(LIB_SOURCE);
 
 /** The library functions BODY uses, directly or through each other, in library order. */
@@ -63,7 +63,7 @@ export function libFor(body: string): string {
   return compact(CHUNKS.filter((c) => !c.name || want.has(c.name)).map((c) => c.text).join('\n'));
 }
 
-const BODIES = { open: read('open'), connect: read('connect'), lvm: read('lvm'), mount: read('mount'), unmap: read('unmap'), export: read('export') };
+const BODIES = { open: read('open'), connect: read('connect'), lvm: read('lvm'), mount: read('mount'), unmap: read('unmap'), export: read('export'), inspect: read('inspect'), guard: read('guard') };
 export type StepBody = keyof typeof BODIES;
 const PROGRAMS = Object.fromEntries(Object.entries(BODIES).map(([k, body]) => [k, `${libFor(body)}\n${compact(body)}`])) as Record<StepBody, string>;
 

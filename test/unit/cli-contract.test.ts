@@ -78,11 +78,14 @@ test('12: --emit-script quotes the file in its hint and says when it replaced on
 test('13: export --bind beyond loopback warns from the CLI; ports and --shared take decimal integers only', () => {
   const img = path.join(tmp, 'disk.img');
   const out = path.join(tmp, 'export.sh');
-  const wide = run(['export', img, '--bind', '0.0.0.0', '--emit-script', out]);
+  const wide = run(['export', img, '--bind', '0.0.0.0', '--rw', '--emit-script', out]);
   assert.is(wide.status, 0, wide.stderr);
   assert.match(wide.stderr, /WARNING: --bind 0\.0\.0\.0 exposes .* READ-WRITE on port 10809 to every host that can reach this address, without authentication/);
   const local = run(['export', img, '--emit-script', out]);
   assert.not.match(local.stderr, /WARNING/);
+  // read-only by default; a name is resolved on the host, never taken for loopback by its spelling
+  assert.match(run(['export', img, '--bind', '0.0.0.0', '--emit-script', out]).stderr, /exposes .* read-only on port/);
+  assert.match(run(['export', img, '--bind', '127.0.0.1.example.com', '--emit-script', out]).stderr, /WARNING: --bind 127\.0\.0\.1\.example\.com \(a name: resolved on the host/);
   for (const [flag, v] of [['--port', '0x50'], ['--port', '1e3'], ['--port', ' 80'], ['--port', ''], ['--shared', '2.5'], ['--shared', '0b1']]) {
     const r = run(['export', img, flag, v, '--emit-script', out]);
     assert.is(r.status, 2, `${flag} ${JSON.stringify(v)}: ${r.stderr}`);

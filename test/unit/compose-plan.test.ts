@@ -43,7 +43,7 @@ const backedBy = (f: string) => fs.readdirSync('/sys/block').filter((b) => b.sta
 test('plan: refusals first (device-mapper says modprobe dm-mod), the journal step undoes everything, table bytes travel with the plan', () => {
   const r = req();
   const plan = planCompose(r, tableFor(r, 10 << 20), 10 << 20);
-  assert.equal(plan.preconditions.map((p) => p.id), ['volume', 'device-mapper', 'tools', 'size', 'name-free', 'unpartitioned']);
+  assert.equal(plan.preconditions.map((p) => p.id), ['volume', 'volume-free', 'device-mapper', 'tools', 'size', 'name-free', 'unpartitioned']);
   assert.match(DM_MISSING, /modprobe dm-mod/);
   assert.equal(plan.steps.map((s) => s.id), ['journal', 'head', 'tail', 'loops', 'dm']);
   assert.equal(plan.steps[0].undo!.slice(-3), ['/var/lib/nbdforge', 'name:data', '0']);
@@ -110,6 +110,22 @@ test('CLI refusals on this machine (exit 3, nothing left) and usage errors (exit
   assert.match(small.err, /smaller than the alignment/);
   assert.is(cli('compose', vol, '--name', 'x', '--emit-script', '-').code, 2, '--emit-script needs --size');
   assert.is(cli('compose', vol, '--name', 'bad/name').code, 2);
+  const control = cli('compose', vol, '--name', 'control', '--state-dir', state);
+  assert.is(control.code, 2, 'the name of /dev/mapper/control is refused before anything runs');
+  assert.match(control.err, /reserved by device-mapper/);
+  // a mounted volume: refused, saying where it is mounted (not dmsetup's "Command failed.")
+  const mvol = attach(8 << 20);
+  const mnt = path.join(dir, 'mounted');
+  fs.mkdirSync(mnt, { recursive: true });
+  execFileSync('mkfs.ext4', ['-q', mvol]);
+  execFileSync('mount', [mvol, mnt]);
+  try {
+    const busy = cli('compose', mvol, '--name', 'x', '--state-dir', state);
+    assert.is(busy.code, 3, busy.err);
+    assert.match(busy.err, new RegExp(`${mvol} is mounted on ${mnt}`));
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
   assert.is(cli('compose', vol).code, 2, '--name or --to-file');
   assert.is(cli('decompose').code, 2);
   const none = cli('decompose', 'nothing-here', '--state-dir', state);

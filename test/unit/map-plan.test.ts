@@ -40,16 +40,16 @@ test('resolveMap: defaults, per-image mount root, refusals', () => {
 
 test('planMap: preconditions refuse before any change (nbd missing says prepare-host); the first step undoes everything', () => {
   const plan = planMap(resolveMap({ ...base, image: '/vms/a.qcow2' }));
-  assert.equal(plan.preconditions.map((p) => p.id), ['image-exists', 'nbd-loaded', 'tools']);
-  assert.match(plan.preconditions[1].message, /nbdforge prepare-host/);
-  assert.is(plan.preconditions[1].message, NBD_MISSING);
+  assert.equal(plan.preconditions.map((p) => p.id), ['image-exists', 'image-refs', 'one-writer', 'nbd-loaded', 'tools']);
+  assert.match(plan.preconditions[3].message, /nbdforge prepare-host/);
+  assert.is(plan.preconditions[3].message, NBD_MISSING);
   assert.equal(plan.steps.map((s) => s.id), ['journal', 'connect', 'lvm', 'mount']);
   assert.ok(plan.steps[0].undo, 'the journal step undoes the whole map');
   assert.equal(plan.steps[0].undo!.slice(-3), ['/var/lib/nbdforge', 'id:disk-1', '0']);
   assert.ok(plan.steps.slice(1).every((s) => !s.undo && !s.probe));
   const loop = planMap(resolveMap({ ...base, image: '/vms/a.raw', via: 'loop', offset: 1048576 }));
   assert.not.ok(loop.preconditions.some((p) => p.id === 'nbd-loaded'));
-  assert.equal(loop.steps[0].command.slice(4), ['/var/lib/nbdforge', 'disk-1', '/vms/a.raw', 'ro', 'loop', '', '1048576', '/mnt/nbdforge/a', '1']);
+  assert.equal(loop.steps[0].command.slice(4), ['/var/lib/nbdforge', 'disk-1', '/vms/a.raw', 'ro', 'loop', '', '1048576', '/mnt/nbdforge/a', '1', '']);
 });
 
 test('planUnmap: selectors', () => {
@@ -59,14 +59,27 @@ test('planUnmap: selectors', () => {
   assert.equal(sel(planUnmap('/s', { device: '/dev/nbd3' })), ['dev:/dev/nbd3', '1']);
 });
 
-test('export: loopback by default, URL and -drive line, exposure warning, refusals', () => {
-  const e = resolveExport({ image: '/vms/a.qcow2', bind: '127.0.0.1', port: 10809, persistent: true, shared: 1, readOnly: true, stateDir: '/s', id: 'export-a' });
+test('export: a root-only Unix socket by default; TCP when asked, URL and -drive line, exposure warning, refusals', () => {
+  const d = resolveExport({ image: '/vms/a.qcow2', bind: '127.0.0.1', port: 10809, persistent: true, shared: 1, readOnly: true, stateDir: '/s', id: 'export-a' });
+  assert.is(d.socket, '/run/nbdforge/export-a/nbd.sock');
+  assert.ok(d.autoSocket && !d.tcp && !d.exposed);
+  assert.is(d.url, 'nbd+unix:///?socket=/run/nbdforge/export-a/nbd.sock');
+  assert.equal(planExport(d).preconditions.map((p) => p.id), ['image-exists', 'image-refs', 'one-writer', 'tools', 'socket-free']);
+  const e = resolveExport({ ...d, socket: undefined, tcp: true });
   assert.is(e.url, 'nbd://127.0.0.1:10809');
   assert.is(e.drive, '-drive file=nbd://127.0.0.1:10809,format=raw,if=virtio,readonly=on');
   assert.not.ok(e.exposed);
   assert.ok(resolveExport({ ...e, bind: '0.0.0.0' }).exposed);
+  // a name is not loopback, however it starts: the host resolves it
+  assert.ok(resolveExport({ ...e, bind: '127.0.0.1.example.com' }).exposed);
+  assert.ok(resolveExport({ ...e, bind: 'localhost' }).exposed);
+  assert.not.ok(resolveExport({ ...e, bind: '127.1.2.3' }).exposed);
+  assert.ok(resolveExport({ ...e, bind: '127.1.2.300' }).exposed);
+  assert.throws(() => resolveExport({ ...e, socketGroup: 'disk' }), isErr(/--socket-group/));
+  assert.throws(() => resolveExport({ ...d, socketGroup: 'a b' }), isErr(/--socket-group/));
+  assert.throws(() => resolveExport({ ...e, socket: '/run/x.sock' }), isErr(/exclude/));
   assert.is(resolveExport({ ...e, bind: '::1' }).url, 'nbd://[::1]:10809');
-  const s = resolveExport({ ...e, socket: '/run/a,b.sock', readOnly: false });
+  const s = resolveExport({ ...e, tcp: false, socket: '/run/a,b.sock', readOnly: false });
   assert.is(s.url, 'nbd+unix:///?socket=/run/a,b.sock');
   assert.is(s.drive, '-drive file=nbd+unix:///?socket=/run/a,,b.sock,format=raw,if=virtio');
   assert.throws(() => resolveExport({ ...e, port: 70000 }), isErr(/--port/));
@@ -96,10 +109,10 @@ test('shell library: records written and read back without a JSON parser; dm nam
     const out = sh(
       'NM_J=$1/maps/x.jsonl; NM_SEQ=0; nm_jw info map image "/vms/a b.qcow2" mode ro root /mnt/x; nm_begin mount dir /mnt/x/p1 opts ro,noload; nm_done; ' +
         'nm_open "$1" x; nm_get opts "$(sed -n 2p "$NM_J")"; echo "$IMG|$MODE|$ROOT|$NM_SEQ|$NM_V"; nm_get of "$(sed -n 3p "$NM_J")"; echo "of=$NM_V"; ' +
-        'nm_get missing "{}" || echo absent; nm_dmesc my-vg; echo "$NM_V"; nm_dmunesc lv--x--y; echo "$NM_V"; nm_nodash a-b-c; echo "$NM_V"; nm_clean \'say "hi"\'; echo "[$NM_V]"',
+        'nm_get missing "{}" || echo absent; nm_dmesc my-vg; echo "$NM_V"; nm_dmunesc lv--x--y; echo "$NM_V"; nm_nodash a-b-c; echo "$NM_V"; nm_enc \'say "hi"\\\\\'; printf "[%s]\\\\n" "$NM_V"; nm_get l "{\\"l\\":\\"$NM_V\\"}"; printf "[%s]\\\\n" "$NM_V"',
       dir,
     );
-    assert.equal(out.trim().split('\n'), ['/vms/a b.qcow2|ro|/mnt/x|3|ro,noload', 'of=2', 'absent', 'my--vg', 'lv-x-y', 'abc', '[say  hi ]']);
+    assert.equal(out.trim().split('\n'), ['/vms/a b.qcow2|ro|/mnt/x|3|ro,noload', 'of=2', 'absent', 'my--vg', 'lv-x-y', 'abc', '[say \\u0022hi\\u0022\\u005c\\u005c]', '[say "hi"\\\\]']);
     const lines = fs.readFileSync(path.join(dir, 'maps/x.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines[1], { seq: 2, ev: 'begin', kind: 'mount', dir: '/mnt/x/p1', opts: 'ro,noload' });
   } finally {

@@ -60,7 +60,7 @@ test('--loop --offset through the local runner: --json report, the file, unmap l
   assert.match(rep.map.device, /^\/dev\/loop\d+$/);
   assert.equal(
     rep.map.filesystems.map((f: { type: string; label: string; dir: string; opts: string }) => [f.type, f.label, f.dir, f.opts]),
-    [['ext4', 'local-p1', path.join(root(), 'disk'), 'ro,noload']],
+    [['ext4', 'local-p1', path.join(root(), 'disk'), 'ro,noload,errors=remount-ro,nosuid,nodev,noexec']],
   );
   assert.is(await fs.readFile(path.join(root(), 'disk', 'hello.txt'), 'utf8'), 'local-p1-content\n');
   const u = await cli('unmap', image, '--state-dir', state());

@@ -5,6 +5,8 @@
 # actions are all undone is removed; one with a failed undo (a device in use) stays.
 # (args: STATE SELECTOR STRICT) SELECTOR: all | name:NAME
 NM_STATE=$1; sel=$2; strict=$3
+umask 077
+nm_safe_dir "$NM_STATE" "state dir"
 [ -d "$NM_STATE" ] || mkdir -p "$NM_STATE"
 summary=$NM_STATE/last-decompose.txt
 : > "$summary"

@@ -1,6 +1,9 @@
 # step "journal": the composite's journal with its header; paths made canonical here, because undo
 # compares them with what the kernel reports (loop backing files).
 # (args: STATE NAME VOLUME TABLE HEAD_SECTORS VOLUME_SECTORS TAIL_SECTORS READ_ONLY PART_DEV)
+# a state directory another user could write would let them plant journals decompose obeys
+umask 077
+nm_safe_dir "$1" "state dir"
 [ -d "$1/composes" ] || mkdir -p "$1/composes" || nm_die "cannot create $1/composes"
 NM_STATE=$(cd -P -- "$1" && pwd) || nm_die "cannot enter $1"
 NM_J=$NM_STATE/composes/$2.jsonl

@@ -1,10 +1,23 @@
 # step "connect": detect the format, attach the image to a free /dev/nbdN (or loop device), wait
-# until it is live and its partitions are read (args: STATE ID)
-nm_open "$1" "$2"
+# until it is live and its partitions are read (args: STATE ID SHARED_RO [ALLOWED_EXTERNAL]...)
+nm_open "$1" "$2"; nm_sro=$3; shift 3
 [ -e "$IMG" ] || nm_die "no such image: $IMG"
-if [ -z "$FMT" ]; then nm_detect_format "$IMG"; nm_jw info format format "$FMT"; fi
+# the format and the references again, right before qemu opens them (the plan's precondition
+# checked them first): every layer's format is pinned, nothing is probed
+NM_ALLOW=; for nm_a; do NM_ALLOW=$NM_ALLOW$nm_a$NM_NL$(readlink -f -- "$nm_a" 2>/dev/null)$NM_NL; done
+nm_given=$FMT
+nm_inspect "$IMG" "$FMT" || nm_die "refused: $NM_WHY"
+nm_jw info format format "$FMT" chain "$NM_CHAIN"
+if [ -z "$nm_given" ] && [ "$FMT" = raw ] && [ -f "$IMG" ] && ! blkid -p -o export "$IMG" > /dev/null 2>&1; then
+  nm_die "$IMG is not a disk image: it reads as raw, and it has no partition table, filesystem or LVM signature"
+fi
+# a block device the host uses: read-only maps see it change under them (--rw was refused before)
+nm_bdev_busy "$IMG" && nm_warn "$NM_WHY: this read-only view may be inconsistent"
 [ -d "$NM_STATE/locks" ] || mkdir -p "$NM_STATE/locks"
 nm_lock "$NM_STATE/locks/alloc"
+# one writer per image again, now that maps started together are serialised by the lock
+nm_m=ro; [ "$MODE" = rw ] && nm_m=rw
+nm_writers "$NM_STATE" "$IMG" "$nm_m" "$nm_sro" "$NM_J" && nm_die "refused: $NM_WHY"
 # a device is free when nothing is connected to it and no live journal names it (a map killed before
 # its device came up still owns it until unmap)
 # (this map's own journal names no device yet: grep only when there are others)
@@ -40,7 +53,8 @@ nm_begin connect dev "$dev" image "$IMG" format "$FMT" mode "$MODE"
 # bit-for-bit unchanged while LVM may still rename a clashing VG on the device
 set -- --connect="$dev" --format="$FMT"
 [ "$MODE" = rw ] || set -- "$@" --snapshot
-out=$(qemu-nbd "$@" "$IMG" 2>&1) || {
+# relative names in the image (backing, data file) mean the same to qemu and to the check above
+out=$(cd -- "${IMG%/*}/" && qemu-nbd "$@" "$IMG" 2>&1) || {
   case $out in
     *'temporary file'*) nm_die "qemu-nbd could not create the snapshot overlay (it needs a writable /var/tmp): $(nm_last "$out")" ;;
     *) nm_is_lock_error "$out" && nm_die "$IMG is locked by another process (a running VM or another qemu-nbd?); nothing was connected: $(nm_last "$out")"

@@ -2,8 +2,9 @@
 # The journal is one JSON-lines file per map: $STATE/maps/<id>.jsonl. Every action that changes the
 # host is written as a "begin" record before it runs and a "done" record after it; unmap undoes every
 # begun action in reverse, so a map killed at any point is still torn down exactly.
-# Journal values never hold '"', '\' or newlines (the planner refuses such paths), so a record is read
-# with parameter expansion alone: no fork per field, which matters under emulation.
+# A value's '\', '"' and control characters are written as \u00XX (nm_enc: valid JSON, any byte of an
+# image's label or UUID kept), so a value never holds a raw '"' and a record is read with parameter
+# expansion alone: no fork per field, which matters under emulation.
 LVM_SUPPRESS_FD_WARNINGS=1; export LVM_SUPPRESS_FD_WARNINGS
 NM_NL='
 '
@@ -13,7 +14,37 @@ nm_warn() { printf 'warning: %s\n' "$*" >&2; }
 nm_get() {
   case $2 in *"\"$1\":"*) ;; *) NM_V=; return 1 ;; esac
   NM_V=${2#*\"$1\":}
-  case $NM_V in \"*) NM_V=${NM_V#\"}; NM_V=${NM_V%%\"*} ;; *) NM_V=${NM_V%%[,\}]*} ;; esac
+  case $NM_V in \"*) NM_V=${NM_V#\"}; NM_V=${NM_V%%\"*}; case $NM_V in *'\u00'*) nm_dec ;; esac ;; *) NM_V=${NM_V%%[,\}]*} ;; esac
+}
+# nm_enc VALUE: VALUE as the inside of a JSON string, in NM_V (see above); no loop in the common case.
+nm_enc() {
+  case $1 in *[\\\"]* | *[[:cntrl:]]*) ;; *) NM_V=$1; return 0 ;; esac
+  nm_c=$1; NM_V=
+  while [ -n "$nm_c" ]; do
+    nm_h=${nm_c%"${nm_c#?}"}; nm_c=${nm_c#?}
+    case $nm_h in
+      \\) nm_h='\u005c' ;; \") nm_h='\u0022' ;; "$NM_NL") nm_h='\u000a' ;;
+      [[:cntrl:]]) nm_h=$(printf '\\u%04x' "'$nm_h") ;;
+    esac
+    NM_V=$NM_V$nm_h
+  done
+}
+# nm_dec: NM_V with its \u00XX turned back into bytes.
+nm_dec() {
+  nm_c=$NM_V; NM_V=
+  while :; do
+    case $nm_c in *'\u00'*) ;; *) NM_V=$NM_V$nm_c; return 0 ;; esac
+    NM_V=$NM_V${nm_c%%'\u00'*}; nm_c=${nm_c#*'\u00'}; nm_x=${nm_c%"${nm_c#??}"}; nm_c=${nm_c#??}
+    case $nm_x in 5c) NM_V="$NM_V\\" ;; 22) NM_V="$NM_V\"" ;; 0a) NM_V=$NM_V$NM_NL ;; *) NM_V=$NM_V$(printf "\\$(printf %o "0x$nm_x")") ;; esac
+  done
+}
+# nm_unbs VALUE: blkid -o export's backslash escapes (LABEL=a\ b) taken off, in NM_V.
+nm_unbs() {
+  nm_c=$1; NM_V=
+  while :; do
+    case $nm_c in *\\*) ;; *) NM_V=$NM_V$nm_c; return 0 ;; esac
+    NM_V=$NM_V${nm_c%%\\*}; nm_c=${nm_c#*\\}; NM_V=$NM_V${nm_c%"${nm_c#?}"}; nm_c=${nm_c#?}
+  done
 }
 # nm_open STATE ID: journal of map ID, its header in NM_HEAD, the record count in NM_SEQ, its records
 # in NM_ALL (the shell's read takes a byte per system call: a step reads the file once, then walks
@@ -34,7 +65,7 @@ nm_open() {
 # nm_jw EV KIND [KEY VALUE]...: append one record.
 nm_jw() {
   NM_SEQ=$((NM_SEQ + 1)); nm_r="{\"seq\":$NM_SEQ,\"ev\":\"$1\",\"kind\":\"$2\""; shift 2
-  while [ $# -ge 2 ]; do nm_r="$nm_r,\"$1\":\"$2\""; shift 2; done
+  while [ $# -ge 2 ]; do nm_enc "$2"; nm_r="$nm_r,\"$1\":\"$NM_V\""; shift 2; done
   printf '%s}\n' "$nm_r" >> "$NM_J" || nm_die "cannot write the journal $NM_J"
 }
 nm_begin() { nm_jw begin "$@"; NM_ACT=$NM_SEQ; }
@@ -57,17 +88,41 @@ nm_device() {
   [ -n "$NM_DEV" ] || nm_die "journal $NM_J names no device"
   NM_DEVN=${NM_DEV#/dev/}
 }
-# Keep strings safe for the journal: drop quotes, backslashes, newlines.
-nm_clean() {
-  nm_c=$1; NM_V=
-  while [ -n "$nm_c" ]; do
-    nm_h=${nm_c%"${nm_c#?}"}; nm_c=${nm_c#?}
-    case $nm_h in \" | \\ | "$NM_NL") nm_h=' ' ;; esac
-    NM_V=$NM_V$nm_h
-  done
-}
-nm_last() { printf '%s\n' "$1" | sed -n '$p'; }
+# the last line of a tool's output that says why (mount's last line only points at dmesg)
+# (cut to 600 characters: qemu nests errors on one line, 20 KB for a backing loop)
+nm_last() { printf '%s\n' "$1" | sed -n '/dmesg(1) may have more information/!h; ${x;p;}' | cut -c1-600; }
 
+# nm_safe_dir PATH WHAT [PATH2 WHAT2]: refuse (exit 1) a PATH whose existing part another user could
+# change, as sshd's StrictModes does: PATH and every directory above it must be a directory (no
+# symlink: one could be swapped after this check), owned by root and writable by no group or other
+# user; a directory above PATH may be a sticky one (/tmp: others cannot rename or remove root's
+# entries). What does not exist yet is made later by nbdforge, 0700. One ls for every component of
+# both paths (each line names its path: "MODE LINKS UID GID SIZE MON DAY TIME PATH"; MODE may end in
+# '.' (an SELinux context, CentOS 7) or '+' (an ACL, whose mask shows in the group bits)).
+nm_safe_dir() {
+  nm_s1=$1; nm_w1=$2; nm_s2=${3-}; nm_w2=${4-}; set --
+  for nm_p in "$nm_s1" "$nm_s2"; do
+    while [ -n "$nm_p" ]; do { [ -e "$nm_p" ] || [ -L "$nm_p" ]; } && set -- "$@" "$nm_p"; nm_p=${nm_p%/*}; done
+  done
+  nm_o=$(LC_ALL=C ls -ldn / "$@" 2>&1) || nm_die "$nm_w1 $nm_s1: cannot check its directories: $nm_o"
+  while read -r nm_mo nm_ln nm_u nm_g nm_z nm_m nm_d nm_t nm_x; do
+    nm_x=${nm_x% -> *}; nm_sw=$nm_w1; nm_last=0
+    case $nm_s1/ in "${nm_x%/}"/*) ;; *) nm_sw=$nm_w2 ;; esac
+    { [ "$nm_x" = "$nm_s1" ] || [ "$nm_x" = "$nm_s2" ]; } && nm_last=1
+    case $nm_mo in
+      l*) nm_die "refusing $nm_sw $nm_x: it is a symbolic link (give the real path; a link can be swapped)" ;;
+      d*) ;;
+      *) nm_die "refusing $nm_sw $nm_x: not a directory" ;;
+    esac
+    [ "$nm_u" = 0 ] || nm_die "refusing $nm_sw $nm_x: owned by uid $nm_u, not root (another user could plant links in it)"
+    case $nm_mo in
+      ?????[w-]??w[tT]*) [ "$nm_last" = 1 ] && nm_die "refusing $nm_sw $nm_x: writable by others ($nm_mo): another user could plant links in it" ;;
+      ?????w* | ????????w*) nm_die "refusing $nm_sw $nm_x: writable by group or others ($nm_mo): another user could plant links in it" ;;
+    esac
+  done <<NM_EOF
+$nm_o
+NM_EOF
+}
 # Device allocation lock: a directory (mkdir is atomic) with the owner's pid; a dead owner's lock is
 # taken over; a live one is waited for (maps are short), never raced.
 NM_LOCKED=
@@ -116,10 +171,10 @@ nm_lvm_cfg() { # ACCEPT_OR_REJECT REGEX [extra activation settings]
   fi
 }
 nm_devre() { NM_V="^/dev/$1(p[0-9]+)?\$"; }
-nm_mounted() { # DIR: listed in /proc/self/mounts (read by the shell: no process; spaces are \040 there)
+nm_mounted() { # DIR [SRC]: listed in /proc/self/mounts (from SRC when given; read by the shell: no process; spaces are \040 there)
   nm_m=$1; nm_e=
   while :; do case $nm_m in *' '*) nm_e="$nm_e${nm_m%% *}\\040"; nm_m=${nm_m#* } ;; *) nm_e=$nm_e$nm_m; break ;; esac; done
-  while read -r nm_a nm_b nm_r; do [ "$nm_b" = "$nm_e" ] && return 0; done < /proc/self/mounts
+  while read -r nm_a nm_b nm_r; do [ "$nm_b" = "$nm_e" ] && { [ -z "$2" ] || [ "$nm_a" = "$2" ] || [ "$nm_a" -ef "$2" ]; } && return 0; done < /proc/self/mounts
   return 1
 }
 # LVM escapes '-' as '--' in device-mapper names.

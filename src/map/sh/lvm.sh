@@ -3,17 +3,26 @@
 # vgimportclone), activate them (args: STATE ID)
 nm_open "$1" "$2"; nm_device
 n=$NM_DEVN
-cands=
-for p in /sys/block/$n/${n}p*; do [ -e "$p" ] && cands="$cands /dev/${p##*/}"; done
+# A partition over exactly the bytes of an earlier one (two table entries, an EBR chain that links
+# to itself: up to 251 of them) is not probed again (each probe is nbd requests): it is recorded as
+# that one (dups: "DEV|FIRST" lines). Start and size from sysfs, read by the shell.
+cands=; nm_ext=$NM_NL; dups=
+for p in /sys/block/$n/${n}p*; do
+  [ -e "$p" ] || continue
+  s=; z=; read -r s < "$p/start"; read -r z < "$p/size"
+  case $nm_ext in *"$NM_NL$s:$z|"*) f=${nm_ext#*"$NM_NL$s:$z|"}; dups="$dups/dev/${p##*/}|${f%%"$NM_NL"*}$NM_NL"; continue ;; esac
+  nm_ext="$nm_ext$s:$z|/dev/${p##*/}$NM_NL"; cands="$cands /dev/${p##*/}"
+done
 [ -n "$cands" ] || cands=$NM_DEV
 # one blkid for every partition; records "blk" feed the mount step
 blk=$(blkid -c /dev/null -o export $cands 2>/dev/null)
-mine=
+mine=; found=$NM_NL
 d=; t=; lb=; u=
 nm_flush() {
   if [ -n "$d" ]; then
-    nm_clean "$lb"; nm_jw info blk dev "$d" type "$t" label "$NM_V" uuid "$u"
+    nm_jw info blk dev "$d" type "$t" label "$lb" uuid "$u"
     [ "$t" = LVM2_member ] && mine="$mine$d:$u$NM_NL"
+    [ -z "$dups" ] || found="$found$d|$nm_r}$NM_NL" # the record nm_jw wrote (encoded: one line)
   fi
   d=; t=; lb=; u=
 }
@@ -21,13 +30,25 @@ while IFS= read -r l; do
   case $l in
     DEVNAME=*) nm_flush; d=${l#DEVNAME=} ;;
     TYPE=*) t=${l#TYPE=} ;;
-    LABEL=*) lb=${l#LABEL=} ;;
-    UUID=*) u=${l#UUID=} ;;
+    LABEL=*) nm_unbs "${l#LABEL=}"; lb=$NM_V ;;
+    UUID=*) nm_unbs "${l#UUID=}"; u=$NM_V ;;
   esac
 done <<NM_EOF
 $blk
 NM_EOF
 nm_flush
+# the duplicates: their first's record again, under their own name
+if [ -n "$dups" ]; then
+  while IFS='|' read -r d f; do
+    [ -n "$d" ] || continue
+    case $found in *"$NM_NL$f|"*) ;; *) continue ;; esac
+    l=${found#*"$NM_NL$f|"}; l=${l%%"$NM_NL"*}
+    nm_get type "$l"; t=$NM_V; nm_get label "$l"; lb=$NM_V; nm_get uuid "$l"; u=$NM_V
+    nm_jw info blk dev "$d" type "$t" label "$lb" uuid "$u" same "$f"
+  done <<NM_EOF
+$dups
+NM_EOF
+fi
 [ -n "$mine" ] || exit 0
 command -v lvm > /dev/null 2>&1 || nm_die "$IMG has LVM physical volumes but lvm is not installed here (install lvm2, or unmap and map again without needing the LVs)"
 
