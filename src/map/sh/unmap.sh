@@ -56,7 +56,7 @@ $nm_o
 NM_EOF
 }
 # nm_dev_busy DEV: is anything made from DEV (its partitions, a device-mapper device on them) still
-# mounted or held? What, in NM_V.
+# mounted, held, or open in a process? What, in NM_V.
 nm_dev_busy() {
   nm_bn=${1#/dev/}; NM_V=
   for nm_x in "/sys/block/$nm_bn/holders/"* "/sys/block/$nm_bn/$nm_bn"*/holders/*; do
@@ -67,6 +67,27 @@ nm_dev_busy() {
   while read -r nm_a nm_b nm_r; do
     case $nm_a in "$1" | "$1"p[0-9]*) NM_V="$nm_a is mounted on $nm_b"; return 0 ;; esac
   done < /proc/self/mounts
+  # a process with the device or a partition open (dd, a shell's redirection, a backup agent):
+  # disconnecting would cut it off mid-write. Asked three times a second apart, so a passing probe
+  # (udev, blkid right after an unmount) is not taken for a user.
+  for nm_try in 1 2 3; do
+    nm_dev_open "$1" || return 1
+    [ "$nm_try" = 3 ] || sleep 1
+  done
+  return 0
+}
+# nm_dev_open DEV: a process other than qemu-nbd (whose hold on the device is the connection) has DEV
+# or one of its partitions open; which, in NM_V.
+nm_dev_open() {
+  for nm_x in "$1" "$1"p[0-9]*; do
+    [ -b "$nm_x" ] || continue
+    for nm_f in /proc/[0-9]*/fd/*; do
+      [ "$nm_f" -ef "$nm_x" ] || continue
+      nm_p=${nm_f#/proc/}; nm_p=${nm_p%%/*}; nm_c=; read -r nm_c 2>/dev/null < "/proc/$nm_p/comm"
+      [ "$nm_x" = "$1" ] && [ "$nm_c" = qemu-nbd ] && continue
+      NM_V="$nm_x is open in process $nm_p (${nm_c:-?}; see: fuser -v $nm_x)"; return 0
+    done
+  done
   return 1
 }
 nm_left=
