@@ -385,6 +385,50 @@ test('rollback (issue 16): the hook keeps the highest serial per source with ins
   assert.not.ok(existsSync(path.join(h.root, 'lib/modules', K56, 'extra/nbd.ko')));
 });
 
+test('issue 25: a source that drips or sends without end never holds the package manager: the hook ends within NBDFORGE_TIMEOUT (or at the size cap), exit 0, says why (curl, GNU wget, busybox wget)', async () => {
+  const http = await import('node:http');
+  const srv = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (req.url?.startsWith('/endless/')) {
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const more = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', more);
+      };
+      res.on('close', () => res.destroy());
+      return more();
+    }
+    const t = setInterval(() => res.write(' '), 1000);
+    res.on('close', () => clearInterval(t));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+  const bb = await fs.mkdtemp(path.join(tmp, 'busybox-'));
+  for (const tool of ['wget', 'timeout', 'head']) await fs.symlink('/bin/busybox', path.join(bb, tool));
+  try {
+    for (const [name, env] of [
+      ['curl', {}],
+      ['GNU wget', { NBDFORGE_DOWNLOADER: 'wget' }],
+      ['busybox wget', { NBDFORGE_DOWNLOADER: 'wget', PATH: `${bb}:${process.env.PATH}` }],
+    ] as Array<[string, NodeJS.ProcessEnv]>) {
+      const drip = await host(debConfig({ from: `${base}/drip` }), [[K57, DEB_VM(K57)]]);
+      const t0 = Date.now();
+      const d = await run(['dash', path.join(drip.root, 'etc/kernel/postinst.d/nbdforge-nbd'), K57, `/boot/vmlinuz-${K57}`], { ...drip.env, ...env, NBDFORGE_TIMEOUT: '3' });
+      const ms = Date.now() - t0;
+      assert.is(d.code, 0, `${name}: a hook never fails the kernel's installation`);
+      assert.ok(ms < 10_000, `${name}: ${ms} ms for a 3 s bound`);
+      assert.match(d.stderr, /source unreachable: cannot download http:\/\/127\.0\.0\.1:\d+\/drip\/index\.json: too slow \(below 1 KiB\/s for 3 s\) or not done within 3 s/, name);
+      const endless = await host(debConfig({ from: `${base}/endless` }), [[K57, DEB_VM(K57)]]);
+      const e = await run(['dash', path.join(endless.root, 'etc/kernel/postinst.d/nbdforge-nbd'), K57, `/boot/vmlinuz-${K57}`], { ...endless.env, ...env, NBDFORGE_TIMEOUT: '20' });
+      assert.is(e.code, 0);
+      assert.match(e.stderr, /more than the 16777216 bytes allowed; refusing the rest/, name);
+    }
+  } finally {
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+});
+
 test('undo: a failed prepare-host run removes hook, configuration, guard, records and every module the hook installed, exactly', async () => {
   for (const sh of shells()) {
     const root = await fs.mkdtemp(path.join(tmp, 'undo-'));

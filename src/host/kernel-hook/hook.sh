@@ -56,27 +56,47 @@ nk_outcome() {
 nk_state() { sed -n "s/^$2=//p" "$NK_STATE/$1" 2>/dev/null | head -n 1; }
 
 # nk_fetch REL OUT MAXBYTES: bounded download from the recorded source (or copy from a local store).
+# Capped at MAXBYTES+1 by head -c whether or not the server sends a Content-Length (curl's
+# --max-filesize alone cannot stop an endless body), and in time: NBDFORGE_TIMEOUT seconds at most
+# (default 120), and under 1 KiB/s for 20 s (or the whole bound, if shorter) ends it. A hook runs
+# inside the package manager's transaction: it must never hold it for long.
 nk_fetch() {
-  rm -f "$2"
+  rm -f "$2" "$NK_T/rc"
   nk_u="${NK_FROM%/}/$1"
+  nk_cap=$(($3 + 1))
+  nk_maxt=${NBDFORGE_TIMEOUT:-120}
+  case $nk_maxt in '' | *[!0-9]* | 0*) nk_maxt=120 ;; esac
+  nk_wait=20; [ "$nk_maxt" -lt 20 ] && nk_wait=$nk_maxt
   case "$NK_FROM" in
     http://* | https://*)
       if [ "${NBDFORGE_DOWNLOADER:-}" != wget ] && command -v curl >/dev/null 2>&1; then
-        curl -fsS --proto '=http,https' --connect-timeout 10 --max-time 120 --speed-limit 1024 --speed-time 20 \
-          --max-filesize "$3" -o "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
+        nk_dl=curl
+        { curl -fsS --proto '=http,https' --proto-redir '=http,https' --connect-timeout "$nk_wait" --max-time "$nk_maxt" \
+            --speed-limit 1024 --speed-time "$nk_wait" --max-filesize "$3" "$nk_u" </dev/null 2>"$NK_T/fetch.err"; echo $? >"$NK_T/rc"; } | head -c "$nk_cap" >"$2"
       elif command -v wget >/dev/null 2>&1; then
+        nk_dl=wget
         # GNU wget retries 20 times by default: bound it. busybox wget tries once, and its -T
-        # crashes (1.35, Debian 12): bound it from outside with timeout.
+        # crashes (1.35, Debian 12): timeout(1) bounds it from outside (coreutils exits 124, busybox 143).
+        nk_to=; command -v timeout >/dev/null 2>&1 && nk_to="timeout $nk_maxt"
         if wget --help 2>&1 | grep -q -e '--tries'; then
-          wget -q -T 20 -t 2 -O "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
-        elif command -v timeout >/dev/null 2>&1; then
-          timeout 120 wget -q -O "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
+          { $nk_to wget -q -T "$nk_wait" -t 2 -O - "$nk_u" </dev/null 2>"$NK_T/fetch.err"; echo $? >"$NK_T/rc"; } | head -c "$nk_cap" >"$2"
         else
-          wget -q -O "$2" "$nk_u" </dev/null 2>"$NK_T/fetch.err"
+          { $nk_to wget -q -O - "$nk_u" </dev/null 2>"$NK_T/fetch.err"; echo $? >"$NK_T/rc"; } | head -c "$nk_cap" >"$2"
         fi
       else
-        echo "neither curl nor wget is installed" >"$NK_T/fetch.err"; false
-      fi || { rm -f "$2"; NK_WHY="cannot download $nk_u: $(tail -n 1 "$NK_T/fetch.err" 2>/dev/null)"; return 1; }
+        echo "neither curl nor wget is installed" >"$NK_T/fetch.err"; echo 127 >"$NK_T/rc"
+      fi
+      nk_n=$(nk_bytes "$2")
+      [ "$nk_n" -le "$3" ] || { rm -f "$2"; NK_WHY="$nk_u: more than the $3 bytes allowed; refusing the rest"; return 1; }
+      nk_rc=$(cat "$NK_T/rc" 2>/dev/null)
+      if [ "$nk_rc" != 0 ]; then
+        rm -f "$2"
+        case ${nk_dl:-}:$nk_rc in
+          curl:28 | wget:124 | wget:143) NK_WHY="cannot download $nk_u: too slow (below 1 KiB/s for $nk_wait s) or not done within $nk_maxt s" ;;
+          *) NK_WHY="cannot download $nk_u: $(tail -n 1 "$NK_T/fetch.err" 2>/dev/null)" ;;
+        esac
+        return 1
+      fi
       ;;
     *) cp "$nk_u" "$2" </dev/null 2>"$NK_T/fetch.err" || { NK_WHY="cannot read $nk_u"; return 1; } ;;
   esac
