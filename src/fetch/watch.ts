@@ -33,6 +33,8 @@ export class TransferWatch {
   /** When this attempt's headers came (the rate rule measures the body), else its start. */
   private bodyAt = this.t0;
   private lastByte = this.t0;
+  /** When this attempt's first body bytes came: the rate window starts there, not at the headers. */
+  private firstBody?: number;
   private total = 0;
   private samples: Array<{ t: number; n: number }> = [];
   private noticed = false;
@@ -80,6 +82,7 @@ export class TransferWatch {
     if (this.outer.signal.aborted) ac.abort(this.outer.signal.reason);
     else this.outer.signal.addEventListener('abort', () => ac.abort(this.outer.signal.reason), { once: true });
     this.attemptAt = this.lastByte = this.bodyAt = Date.now();
+    this.firstBody = undefined;
     this.headers = false;
     this.samples = [{ t: this.attemptAt, n: this.total }];
     return ac.signal;
@@ -96,6 +99,7 @@ export class TransferWatch {
   gotHeaders(): void {
     this.headers = true;
     this.lastByte = this.bodyAt = Date.now();
+    this.firstBody = undefined;
   }
 
   /** `n` more bytes moved (down or up). */
@@ -104,6 +108,7 @@ export class TransferWatch {
     this.total += n;
     const t = Date.now();
     this.lastByte = t;
+    this.firstBody ??= t;
     this.samples.push({ t, n: this.total });
     const keep = t - Math.max(this.o.limits.rateWindowMs, this.o.limits.noticeMs) - 1000;
     while (this.samples.length > 2 && this.samples[1].t < keep) this.samples.shift();
@@ -125,9 +130,12 @@ export class TransferWatch {
     // Between attempts (after an idle end, during a backoff) only the deadline runs.
     if (!this.attemptAc || this.attemptAc.signal.aborted) return;
     if (t - this.lastByte >= l.idleMs) return this.end('idle');
-    // A drip (some bytes, too few): a window with none at all is the idle rule's to name.
+    // A drip (some bytes, too few): a window with none at all is the idle rule's to name. The window
+    // starts at the first body bytes, so a server that sent a few bytes and stopped is named by the
+    // idle rule (checked first) whatever the load, not by the rate rule a moment earlier.
     const inWindow = this.since(t - l.rateWindowMs);
-    if (t - this.bodyAt >= l.rateWindowMs && inWindow > 0 && inWindow < (l.minRate * l.rateWindowMs) / 1000) return this.end('rate');
+    const from = this.firstBody ?? this.bodyAt;
+    if (t - from >= l.rateWindowMs && inWindow > 0 && inWindow < (l.minRate * l.rateWindowMs) / 1000) return this.end('rate');
     if (!this.noticed && inAttempt >= l.noticeMs && this.since(t - l.noticeMs) < (l.minRate * l.noticeMs) / 1000) {
       this.noticed = true;
       this.o.report?.waiting(this.waitingLine(t));
