@@ -21,6 +21,12 @@ import { survey, type RepoContext, type RepoShape } from './pkg-survey.ts';
 
 export { holds, type RepoContext, type RepoShape } from './pkg-survey.ts';
 
+/** The run's note for what --prune-foreign moved aside: how many, where, the first few names. */
+export function prunedNote(aside: string, foreign: Array<{ rel: string }>): string {
+  const shown = foreign.slice(0, 5).map((f) => JSON.stringify(f.rel)).join(', ');
+  return `--prune-foreign moved ${foreign.length} thing(s) nbdforge did not write into ${aside}: ${shown}${foreign.length > 5 ? ', ...' : ''}`;
+}
+
 export interface Made {
   item: PublishItem;
   /** The package file made in the scratch directory. */

@@ -15,7 +15,7 @@ import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
 import { checkChannel, checkTools, checkWritable, mapLimit, PublishRefusedError } from '../package-channel.ts';
-import { holds, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
+import { holds, prunedNote, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
 import { readInside } from '../pkg-tree.ts';
 import { kmodSpec, parseElRelease } from './spec.ts';
 import { buildKmodRpm } from './build-rpm.ts';
@@ -72,7 +72,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     storeRoot: opts.paths.store,
     signer: opts.gpgKey ?? '',
     prune: !!opts.pruneForeign,
-    pruned: (aside, foreign) => notes.push(`--prune-foreign moved ${foreign.length} thing(s) nbdforge did not write into ${aside}: ${foreign.slice(0, 5).map((f) => JSON.stringify(f.rel)).join(', ')}${foreign.length > 5 ? ', ...' : ''}`),
+    pruned: (aside, foreign) => notes.push(prunedNote(aside, foreign)),
     now: opts.now ?? (() => new Date()),
     signal: opts.signal,
   };
