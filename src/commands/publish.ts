@@ -144,7 +144,7 @@ function report(s: PublishSummary, out: NodeJS.WritableStream): void {
     return;
   }
   for (const t of s.targets) {
-    for (const p of t.published) out.write(`${t.target}  ${p.kernelRelease}  published  ${p.ref}  ${size(p.bytesSent)}\n`);
+    for (const p of t.published) out.write(`${t.target}  ${p.kernelRelease}  published  ${p.ref}  ${size(p.bytesSent)}  ${p.proof ?? 'unproven (no proof in its own kernel)'}\n`);
     if (t.upToDate.length) out.write(`${t.target}  already there: ${t.upToDate.join(', ')}\n`);
     if (t.error) out.write(`${t.target}  FAILED: ${t.error}\n`);
     for (const n of t.notes ?? []) out.write(`  ${n}\n`);

@@ -14,7 +14,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { PublishItem, PublishOutcome } from './target.ts';
-import { PublishRecords, type PublishRecord } from './records.ts';
+import { PublishRecords, proofField, type PublishRecord } from './records.ts';
 import { withWorkDir } from './package-channel.ts';
 import { ensureDirInside, foreignRefusal, moveAside, readInside, removeRecorded } from './pkg-tree.ts';
 import { survey, type RepoContext, type RepoShape } from './pkg-survey.ts';
@@ -90,7 +90,7 @@ export async function rebuildRepo(ctx: RepoContext, items: PublishItem[], build:
       await new PublishRecords(ctx.storeRoot).add(
         outcomes.map((o) => {
           const i = items.find((x) => x.entry.key === o.key)!;
-          return { target: ctx.specs[0], kind: shape.kind, key: o.key, family: i.entry.family, kernelRelease: o.kernelRelease, sha256: i.entry.sha256, ref: o.ref, signer: ctx.signer, bytesSent: o.bytesSent, publishedAt: at, refSha256: o.refSha256 };
+          return { target: ctx.specs[0], kind: shape.kind, key: o.key, family: i.entry.family, kernelRelease: o.kernelRelease, sha256: i.entry.sha256, ref: o.ref, signer: ctx.signer, bytesSent: o.bytesSent, publishedAt: at, refSha256: o.refSha256, ...proofField(i) };
         }),
       ).catch(async (err) => {
         await undo();

@@ -4,7 +4,8 @@
  * sending. A target that fails midway keeps what the others published on record.
  */
 import type { PublishItem, PublishOutcome, PublishTarget } from './target.ts';
-import { PublishRecords, type PublishRecord } from './records.ts';
+import { PublishRecords, proofField, type PublishRecord } from './records.ts';
+import { proofLabel } from '../prove/record.ts';
 import { verifyItems } from './select.ts';
 
 export interface PublishEvent {
@@ -51,7 +52,11 @@ export async function runPublish(req: PublishRequest): Promise<PublishSummary> {
   for (const target of req.targets) {
     const recorded = await req.records.forTarget(target.spec, req.signer);
     const holds = target.holds ? await target.holds(req.items) : undefined;
-    const has = (i: PublishItem) => recorded.get(i.entry.key)?.sha256 === i.entry.sha256 && (holds === undefined || holds.has(i.entry.key));
+    // The same module with a proof it did not have when it went out (or another proof) goes out again.
+    const has = (i: PublishItem) => {
+      const r = recorded.get(i.entry.key);
+      return r?.sha256 === i.entry.sha256 && r.proofSha256 === i.proof?.sha256 && (holds === undefined || holds.has(i.entry.key));
+    };
     plan.push({ target, send: req.items.filter((i) => !has(i)), upToDate: req.items.filter(has).map((i) => i.entry.kernelRelease) });
   }
   const summary = (targets: TargetSummary[], nothing: boolean): PublishSummary => ({
@@ -79,9 +84,12 @@ export async function runPublish(req: PublishRequest): Promise<PublishSummary> {
       continue;
     }
     try {
-      const outcomes = await p.target.publish(p.send, (e) => req.progress?.({ target: p.target.spec, ...e }));
-      const at = now().toISOString();
       const byKey = new Map(p.send.map((i) => [i.entry.key, i]));
+      const outcomes = (await p.target.publish(p.send, (e) => req.progress?.({ target: p.target.spec, ...e }))).map((o) => {
+        const proof = byKey.get(o.key)?.proof;
+        return { ...o, proven: !!proof, ...(proof ? { proof: proofLabel(proof.record) } : {}) };
+      });
+      const at = now().toISOString();
       const recs: PublishRecord[] = outcomes.map((o) => {
         const item = byKey.get(o.key);
         return {
@@ -96,6 +104,7 @@ export async function runPublish(req: PublishRequest): Promise<PublishSummary> {
           bytesSent: o.bytesSent,
           publishedAt: at,
           ...(o.refSha256 ? { refSha256: o.refSha256 } : {}),
+          ...(item ? proofField(item) : {}),
         };
       });
       await req.records.add(recs);

@@ -25,6 +25,13 @@ export interface PublishRecord {
   publishedAt: string;
   /** sha256 of the file at `ref` (apt, yum): what a later run checks the file against before it indexes it again. */
   refSha256?: string;
+  /** sha256 of the proof.json that went out with it: an artifact proven since is published again. */
+  proofSha256?: string;
+}
+
+/** The record field naming the item's proof, when it has one. */
+export function proofField(item: { manifest: { proof?: { sha256: string } } }): { proofSha256?: string } {
+  return item.manifest.proof ? { proofSha256: item.manifest.proof.sha256 } : {};
 }
 
 interface RecordsFile {

@@ -12,6 +12,7 @@ import { NotRegularFileError, readRegular } from '../util/read-regular.ts';
 import { vermagicMismatch } from '../artifacts/filed-under.ts';
 import { PublishRefusedError } from './errors.ts';
 import type { PublishItem } from './target.ts';
+import { ProofError, readStoredProof } from '../prove/record.ts';
 
 export interface Selection {
   family?: string;
@@ -38,12 +39,25 @@ export async function selectItems(store: DirStore, sel: Selection): Promise<Publ
   }
   if (chosen.length === 0)
     throw new PublishRefusedError(`the store ${store.root} holds no ${module}.ko${sel.family ? ` for family ${sel.family}` : ''} to publish; build some with nbdforge matrix`);
-  return Promise.all(
-    chosen.map(async (entry) => {
-      const manifest = await store.readManifest(entry);
-      return { entry, manifest, modulePath: store.artifactPath(entry), manifestPath: path.join(store.root, entry.dir, 'manifest.json') };
-    }),
-  );
+  return Promise.all(chosen.map((entry) => loadItem(store, entry)));
+}
+
+/**
+ * One stored artifact as a publish item, with its proof when it has one: a proof.json that does
+ * not hash to what the manifest says, or proves other bytes or another kernel, is refused like a
+ * damaged artifact (nothing is sent).
+ */
+export async function loadItem(store: DirStore, entry: IndexEntry): Promise<PublishItem> {
+  const manifest = await store.readManifest(entry);
+  let proof: PublishItem['proof'];
+  try {
+    const got = await readStoredProof(store.root, entry);
+    if (got) proof = { record: got.proof, bytes: got.bytes, sha256: sha256(got.bytes) };
+  } catch (err) {
+    if (err instanceof ProofError) throw new PublishRefusedError(`refusing to publish ${entry.kernelRelease}: its proof is damaged or not its own (${err.message}); nothing was sent. Prove it again (nbdforge prove --kernels ${entry.kernelRelease}) or rebuild it`);
+    throw err;
+  }
+  return { entry, manifest, modulePath: store.artifactPath(entry), manifestPath: path.join(store.root, entry.dir, 'manifest.json'), ...(proof ? { proof } : {}) };
 }
 
 /**
@@ -53,7 +67,7 @@ export async function selectItems(store: DirStore, sel: Selection): Promise<Publ
 export async function verifyItems(items: PublishItem[]): Promise<void> {
   const bad: string[] = [];
   await Promise.all(
-    items.map(async ({ entry, manifest, modulePath }) => {
+    items.map(async ({ entry, manifest, modulePath, proof }) => {
       const where = `${modulePath}`;
       if (manifest.sha256 !== entry.sha256 || manifest.kernelRelease !== entry.kernelRelease || manifest.key !== entry.key)
         return void bad.push(`${where}: manifest and store index disagree`);
@@ -69,7 +83,8 @@ export async function verifyItems(items: PublishItem[]): Promise<void> {
       if (got !== manifest.sha256) return void bad.push(`${where}: sha256 ${got}, the manifest says ${manifest.sha256}`);
       // One key, one kernel: the module must be the one of the release it is published under.
       const misfiled = vermagicMismatch(ko, { kernelRelease: entry.kernelRelease, vermagic: manifest.vermagic }, where);
-      if (misfiled) bad.push(misfiled);
+      if (misfiled) return void bad.push(misfiled);
+      if (proof && proof.sha256 !== manifest.proof?.sha256) bad.push(`${where}: its proof.json (sha256 ${proof.sha256.slice(0, 12)}) is not the one its manifest names`);
     }),
   );
   if (bad.length)

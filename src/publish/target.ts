@@ -7,6 +7,15 @@ import type { NetOptions } from '../fetch/index.ts';
 import type { IndexEntry } from '../artifacts/dir-store.ts';
 import type { Manifest } from '../artifacts/manifest.ts';
 import type { Paths } from '../paths.ts';
+import type { ProofRecord } from '../prove/record.ts';
+
+/** The artifact's proof (src/prove/record.ts), read from the store and checked against the module: what every channel carries beside it. */
+export interface ItemProof {
+  record: ProofRecord;
+  /** proof.json's exact bytes (the manifest names their sha256). */
+  bytes: Buffer;
+  sha256: string;
+}
 
 /** One verified artifact, ready to send: the module file's sha256 was checked against the manifest. */
 export interface PublishItem {
@@ -16,6 +25,8 @@ export interface PublishItem {
   modulePath: string;
   /** Absolute path of the artifact's manifest.json (attached as the proof where a channel can carry it). */
   manifestPath: string;
+  /** Present when the artifact was proven in its own kernel; absent = unproven. */
+  proof?: ItemProof;
 }
 
 /** What one target did with one item; recorded in the store's publish records. */
@@ -27,6 +38,9 @@ export interface PublishOutcome {
   bytesSent: number;
   /** sha256 of the file at `ref` as written (apt, yum): the next run re-hashes it before indexing it again. */
   refSha256?: string;
+  /** Filled in by the publish run: whether a proof went out with it, and which (proofLabel). */
+  proven?: boolean;
+  proof?: string;
 }
 
 export interface PublishProgress {

@@ -19,6 +19,7 @@ import { openArtifactSource } from '../../src/host/prepare-host/artifact-source.
 import { resolveArtifact } from '../../src/host/prepare-host/resolve-artifact.ts';
 import { putModule, gpgHome, cli, serve, sha, type GpgHome } from './publish-fixtures.ts';
 import { bash42 } from './publish-bash42.ts';
+import { proveStoreFixture } from '../fixtures/proof.ts';
 
 const K56 = '6.1.0-56-amd64';
 const K47 = '6.1.0-47-amd64';
@@ -30,6 +31,8 @@ let gpg: GpgHome;
 let other: GpgHome;
 let server: { url: string; close: () => Promise<void> };
 let runs = 0;
+/** publish --json's output for the good tree: what it says went out proven. */
+let publishedJson: { targets: Array<{ published: Array<{ kernelRelease: string; proven: boolean; proof?: string }> }> };
 
 /** Run without blocking this process: the http server the child talks to lives here too. */
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ code: number; out: string }> {
@@ -52,9 +55,10 @@ function pipeInstall(fetch: 'curl' | 'wget' | 'busybox wget', shell: string[], d
   return run('/bin/sh', ['-c', `${get} | "$@"`, 'sh', ...shell, '-s', '--', '--from', url, ...args], { env: { ...process.env, U: url, NBDFORGE_STATE_DIR: path.join(tmp, `state-${++runs}`), ...env } });
 }
 
-async function publish(storeDir: string, out: string, extra: string[] = [], env = gpg.env): Promise<void> {
+async function publish(storeDir: string, out: string, extra: string[] = [], env = gpg.env): Promise<string> {
   const r = await cli(['publish', '--store', storeDir, '--to', `dir:${out}`, ...extra], env);
   assert.is(r.code, 0, r.stderr + r.stdout);
+  return r.stdout;
 }
 
 test.before(async () => {
@@ -63,8 +67,10 @@ test.before(async () => {
   site = path.join(tmp, 'site');
   await putModule(store, K56);
   await putModule(store, K47);
+  // 56 carries a (fixture) proof record, 47 none: both must travel as what they are
+  await proveStoreFixture(store, (k) => k === K56);
   [gpg, other] = await Promise.all([gpgHome(), gpgHome('someone else <other@nbdforge.invalid>')]);
-  await publish(store, path.join(site, 'good'), ['--gpg-key', gpg.fingerprint]);
+  publishedJson = JSON.parse(await publish(store, path.join(site, 'good'), ['--gpg-key', gpg.fingerprint, '--json']));
   await publish(store, path.join(site, 'unsigned'), ['--unsigned']);
   // a module stored for 56 that is really 47's: the index (signed) says so and the host must refuse.
   // The store refuses such a put and publish refuses to send it (issue 16), so the store is edited
@@ -85,7 +91,7 @@ test.before(async () => {
   await dirTarget.check(items);
   await dirTarget.publish(items, () => {});
   // tampered copies of the good tree
-  for (const d of ['bad-index', 'bad-module', 'bad-manifest', 'other-key']) await fs.cp(path.join(site, 'good'), path.join(site, d), { recursive: true });
+  for (const d of ['bad-index', 'bad-module', 'bad-manifest', 'other-key', 'bad-proof']) await fs.cp(path.join(site, 'good'), path.join(site, d), { recursive: true });
   const idxFile = (d: string) => path.join(site, d, 'index.json');
   const idx = JSON.parse(await fs.readFile(idxFile('good'), 'utf8'));
   const a56 = idx.artifacts.find((a: { kernelRelease: string }) => a.kernelRelease === K56);
@@ -94,6 +100,8 @@ test.before(async () => {
   mod[mod.length >> 1] ^= 0x01;
   await fs.writeFile(path.join(site, 'bad-module', a56.path), mod);
   await fs.writeFile(path.join(site, 'bad-manifest', a56.dir, 'manifest.json'), (await fs.readFile(path.join(site, 'good', a56.dir, 'manifest.json'), 'utf8')).replace('"ok": true', '"ok":  true'));
+  const proofFile = path.join(site, 'bad-proof', a56.dir, 'proof.json');
+  await fs.writeFile(proofFile, (await fs.readFile(proofFile, 'utf8')).replace('2026-12-01', '2026-12-02'));
   execFileSync('gpg', ['--batch', '--yes', '--local-user', other.fingerprint, '--output', path.join(site, 'other-key', 'index.json.sig'), '--detach-sign', idxFile('other-key')], { env: other.env, stdio: 'ignore' });
   server = await serve(site);
 });
@@ -117,11 +125,31 @@ test('layout: index.json lists every kernel (path, sha256, size, vermagic), SHA2
   }
   const sums = spawnSync('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: good, encoding: 'utf8' });
   assert.is(sums.status, 0, sums.stdout + sums.stderr);
-  assert.is(sums.stdout.split('\n').filter((l) => l.endsWith(': OK')).length, 2 * 3 + 3);
+  assert.is(sums.stdout.split('\n').filter((l) => l.endsWith(': OK')).length, 2 * 3 + 1 + 3, 'three files per kernel, the proof of 56, three top files');
   const v = spawnSync('gpgv', ['--keyring', path.join(good, 'signing-key.gpg'), 'index.json.sig', 'index.json'], { cwd: good, encoding: 'utf8' });
   assert.is(v.status, 0, v.stderr);
   assert.match(await fs.readFile(path.join(good, 'install.sh'), 'utf8'), new RegExp(`^NI_FPR='${gpg.fingerprint}'$`, 'm'));
   assert.not.ok(await fs.access(path.join(site, 'unsigned', 'index.json.sig')).then(() => true, () => false));
+});
+
+test('the proof travels: proof.json beside the proven module, named (path, sha256, day) in the signed index; publish says which went out proven', async () => {
+  const good = path.join(site, 'good');
+  const idx = JSON.parse(await fs.readFile(path.join(good, 'index.json'), 'utf8'));
+  const [a47, a56] = idx.artifacts;
+  const st = new DirStore(store);
+  const [e56] = await st.list({ kernelRelease: K56 });
+  const stored = await fs.readFile(st.artifactPath(e56, 'proof.json'));
+  assert.is(a56.proof, `${a56.dir}/proof.json`);
+  assert.is(a56.proofSha256, sha(stored));
+  assert.is(a56.proofDate, '2026-12-01');
+  assert.ok(Buffer.compare(await fs.readFile(path.join(good, a56.proof)), stored) === 0, 'proof.json byte-identical to the store');
+  assert.is(JSON.parse(await fs.readFile(path.join(good, a56.dir, 'manifest.json'), 'utf8')).proof.sha256, sha(stored));
+  assert.is(a47.proof, undefined);
+  assert.not.ok(await fs.access(path.join(good, a47.dir, 'proof.json')).then(() => true, () => false));
+  const out = Object.fromEntries(publishedJson.targets[0].published.map((p) => [p.kernelRelease, p]));
+  assert.is(out[K56].proven, true);
+  assert.match(out[K56].proof!, /^proven in 6\.1\.0-56-amd64 on 2026-12-01 key [0-9a-f]{12}$/);
+  assert.is(out[K47].proven, false);
 });
 
 test('install.sh piped from curl or wget into dash, bash, bash 4.2 and busybox sh verifies and fetches the module for the kernel', async () => {
@@ -140,6 +168,8 @@ test('install.sh piped from curl or wget into dash, bash, bash 4.2 and busybox s
     assert.is(r.code, 0, `${what}:\n${r.out}`);
     assert.match(r.out, new RegExp(`signature verified \\(key ${gpg.fingerprint}\\)`), what);
     assert.match(r.out, /sha256 and vermagic "6\.1\.0-56-amd64 SMP preempt mod_unload modversions" match the index/, what);
+    assert.match(r.out, /proven in 6\.1\.0-56-amd64 on 2026-12-01 \(.*proof\.json matches the signed index\)/, what);
+    assert.ok(Buffer.compare(await fs.readFile(path.join(dl, 'proof.json')), await fs.readFile(new DirStore(store).artifactPath((await new DirStore(store).list({ kernelRelease: K56 }))[0], 'proof.json'))) === 0, `${what}: proof saved`);
     assert.ok(Buffer.compare(await fs.readFile(path.join(dl, 'nbd.ko')), store56) === 0, `${what}: module byte-identical`);
     const plan = await fs.readFile(path.join(dl, 'prepare-host.sh'), 'utf8');
     assert.match(plan, /^# nbdforge plan "prepare-host": install nbd\.ko for 6\.1\.0-56-amd64 and load it$/m, what);
@@ -159,6 +189,8 @@ test('install.sh refuses, naming why: a kernel it lacks (with the list), tampere
     ['unsigned', ['--kernel', K56], /refused: this directory was published without a signature/],
     ['unsigned', ['--kernel', K56, '--index-sha256', 'f'.repeat(64)], /refused: index\.json has sha256 [0-9a-f]{64}, not the pinned f{64}/],
     ['mislabelled', ['--kernel', K56], /refused: .*nbd\.ko is built for kernel 6\.1\.0-47-amd64, not 6\.1\.0-56-amd64/],
+    ['bad-proof', ['--kernel', K56], /refused: .*proof\.json: sha256 [0-9a-f]{64}, the index says [0-9a-f]{64} \(not the proof that was published\)/],
+    ['good', ['--kernel', K47, '--require-proof'], /refused: .*nbd\.ko is not proven in its own kernel \(the index names no proof for 6\.1\.0-47-amd64\) and --require-proof is set/],
   ];
   for (const [dir, args, want] of cases) {
     const dl = path.join(tmp, `refused-${dir}`);
@@ -172,6 +204,7 @@ test('install.sh refuses, naming why: a kernel it lacks (with the list), tampere
   const p = await pipeInstall('curl', ['dash'], 'unsigned', ['--download-only', path.join(tmp, 'pinned'), '--kernel', K47, '--index-sha256', pin]);
   assert.is(p.code, 0, p.out);
   assert.match(p.out, /index\.json matches the pinned sha256/);
+  assert.match(p.out, /nbd\.ko: not proven in its own kernel \(no proof published for 6\.1\.0-47-amd64\)/);
   const o = await pipeInstall('curl', ['dash'], 'unsigned', ['--download-only', path.join(tmp, 'optout'), '--kernel', K47], { NBDFORGE_INSECURE_NO_SIGNATURE: '1' });
   assert.is(o.code, 0, o.out);
   assert.match(o.out, /WARNING: NBDFORGE_INSECURE_NO_SIGNATURE=1: index\.json is NOT verified/);

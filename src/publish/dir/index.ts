@@ -24,9 +24,10 @@ import { writeTopFiles, type Journal } from './top-files.ts';
 import { renderPlanScript } from './plan-script.ts';
 import { renderInstallSh, INSTALL_SH_ID } from './install-sh.ts';
 import { checkWritable } from '../writable.ts';
-import { PublishRecords, type PublishRecord } from '../records.ts';
+import { PublishRecords, proofField, type PublishRecord } from '../records.ts';
 import { DirStore } from '../../artifacts/dir-store.ts';
-import { verifyItems } from '../select.ts';
+import { loadItem, verifyItems } from '../select.ts';
+import { PROOF_FILE } from '../../prove/record.ts';
 import { type Expected, LOCK, STAGE_PREFIX, expectArtifact, expectTop, findForeign, moveAside, mkdirs, createFile, readNoFollow, removeOwnDir } from './tree.ts';
 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
@@ -95,7 +96,7 @@ export class DirTarget implements PublishTarget {
     if (idx?.generator !== generator) return out;
     for (const a of idx.artifacts) {
       const item = items.find((i) => i.entry.key === a.key);
-      if (!item || a.planSha256 !== sha256(renderPlanScript(item.manifest, generator))) continue;
+      if (!item || a.planSha256 !== sha256(renderPlanScript(item.manifest, generator)) || a.proofSha256 !== item.proof?.sha256) continue;
       const st = await fs.lstat(path.join(this.root, a.path)).catch(() => undefined);
       if (st?.isFile() && st.size === a.size) out.add(a.key);
     }
@@ -164,9 +165,7 @@ export class DirTarget implements PublishTarget {
       const slot = `${e.family}\0${e.kernelRelease}\0${e.module}`;
       if (!kept.has(slot) || kept.get(slot)!.at < r.publishedAt) kept.set(slot, { entry: e, at: r.publishedAt });
     }
-    const keptItems: PublishItem[] = await Promise.all(
-      [...kept.values()].map(async ({ entry }) => ({ entry, manifest: await store.readManifest(entry), modulePath: store.artifactPath(entry), manifestPath: path.join(store.root, entry.dir, 'manifest.json') })),
-    );
+    const keptItems: PublishItem[] = await Promise.all([...kept.values()].map(({ entry }) => loadItem(store, entry)));
     await verifyItems(keptItems);
 
     const j: Journal = { undo: [], done: [] };
@@ -195,6 +194,7 @@ export class DirTarget implements PublishTarget {
           plan: `${e.dir}/${PLAN}`,
           planSha256: sha256(plan),
           createdAt: e.createdAt,
+          ...(item.proof ? { proof: `${e.dir}/${PROOF_FILE}`, proofSha256: item.proof.sha256, proofDate: item.proof.record.date.slice(0, 10) } : {}),
         };
         checkEntry(entry, `${this.spec}: ${e.kernelRelease}`);
         artifacts.push(entry);
@@ -229,7 +229,7 @@ export class DirTarget implements PublishTarget {
     await new PublishRecords(this.opts.paths.store).add(
       outcomes.map((o) => {
         const item = items.find((i) => i.entry.key === o.key)!;
-        return { target: this.spec, kind: this.kind, key: o.key, family: item.entry.family, kernelRelease: o.kernelRelease, sha256: item.entry.sha256, ref: o.ref, signer: this.opts.gpgKey ?? '', bytesSent: o.bytesSent, publishedAt: at };
+        return { target: this.spec, kind: this.kind, key: o.key, family: item.entry.family, kernelRelease: o.kernelRelease, sha256: item.entry.sha256, ref: o.ref, signer: this.opts.gpgKey ?? '', bytesSent: o.bytesSent, publishedAt: at, ...proofField(item) };
       }),
     );
   }
@@ -243,7 +243,7 @@ export class DirTarget implements PublishTarget {
     const e = item.entry;
     const module = await fs.readFile(item.modulePath);
     if (sha256(module) !== item.manifest.sha256) throw new Error(`${item.modulePath} changed while being published (sha256 no longer ${item.manifest.sha256})`);
-    const want: Array<[string, Buffer]> = [[e.file, module], ['manifest.json', manifest], [PLAN, plan]];
+    const want: Array<[string, Buffer]> = [[e.file, module], ['manifest.json', manifest], [PLAN, plan], ...(item.proof ? [[PROOF_FILE, item.proof.bytes] as [string, Buffer]] : [])];
     const parent = path.join(this.root, path.posix.dirname(e.dir));
     const final = path.join(this.root, e.dir);
     const made = await mkdirs(this.root, path.posix.dirname(e.dir));

@@ -5,7 +5,7 @@
  * signature over the whole file was verified.
  *
  *   <dir>/index.json, index.json.sig, signing-key.gpg, install.sh, SHA256SUMS
- *   <dir>/<family>/<release>/<module>-<key12>/{<module>.ko, manifest.json, prepare-host.sh}
+ *   <dir>/<family>/<release>/<module>-<key12>/{<module>.ko, manifest.json, prepare-host.sh[, proof.json]}
  */
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
 
@@ -17,6 +17,10 @@ export interface DirIndexEntry extends IndexEntry {
   /** prepare-host's plan for this kernel as a POSIX script that takes the module from a file. */
   plan: string;
   planSha256: string;
+  /** When the artifact was proven in its own kernel: <dir>/proof.json, its sha256 and the day of the verdict (what install.sh prints). */
+  proof?: string;
+  proofSha256?: string;
+  proofDate?: string;
 }
 
 export interface DirIndex {
@@ -82,4 +86,9 @@ export function checkEntry(a: DirIndexEntry, where: string): void {
   if (typeof a.vermagic !== 'string' || !SAFE_TEXT.test(a.vermagic)) bad('vermagic');
   if (!Number.isSafeInteger(a.size) || a.size <= 0) bad('size');
   if (a.path !== `${a.dir}/${a.file}`) bad('path');
+  if (a.proof !== undefined || a.proofSha256 !== undefined || a.proofDate !== undefined) {
+    if (a.proof !== `${a.dir}/proof.json`) bad('proof');
+    if (typeof a.proofSha256 !== 'string' || !HEX64.test(a.proofSha256)) bad('proofSha256');
+    if (typeof a.proofDate !== 'string' || !/^\d{4}-\d\d-\d\d$/.test(a.proofDate)) bad('proofDate');
+  }
 }

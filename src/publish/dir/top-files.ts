@@ -33,7 +33,7 @@ export async function writeTopFiles(root: string, idx: DirIndex, o: { fingerprin
   j.undo.push(dropStage);
   j.done.push(dropStage);
   const sums: string[] = [];
-  for (const a of idx.artifacts) sums.push(`${a.sha256}  ${a.path}`, `${a.manifestSha256}  ${a.dir}/manifest.json`, `${a.planSha256}  ${a.plan}`);
+  for (const a of idx.artifacts) sums.push(`${a.sha256}  ${a.path}`, `${a.manifestSha256}  ${a.dir}/manifest.json`, `${a.planSha256}  ${a.plan}`, ...(a.proof ? [`${a.proofSha256}  ${a.proof}`] : []));
   sums.push(`${sha256(install)}  ${INSTALL}`, `${sha256(text)}  ${INDEX}`, ...(key ? [`${sha256(key)}  ${SIGNING_KEY}`] : []));
   await createFile(path.join(stage, INSTALL), install);
   if (key) await createFile(path.join(stage, SIGNING_KEY), key);

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { INDEX, INDEX_SIG, SIGNING_KEY, INSTALL, SUMS, PLAN } from './layout.ts';
+import { PROOF_FILE } from '../../prove/record.ts';
 
 export const LOCK = '.nbdforge-publish.lock';
 /** Where --prune-foreign moves what nbdforge did not write: inside the target, named in no index. */
@@ -21,12 +22,12 @@ const SAFE_REL = /^[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+)*$/;
 /** Paths (relative to the root) nbdforge may have written: directories and regular files. */
 export type Expected = Map<string, 'dir' | 'file'>;
 
-/** An artifact directory `<family>/<release>/<module>-<key12>` and its three files. */
+/** An artifact directory `<family>/<release>/<module>-<key12>` and its files (proof.json when it was proven). */
 export function expectArtifact(into: Expected, dir: string, file: string): void {
   if (!SAFE_REL.test(dir) || !SAFE_REL.test(file) || file.includes('/') || `${dir}/${file}`.split('/').some((s) => s === '.' || s === '..')) return;
   const parts = dir.split('/');
   for (let i = 1; i <= parts.length; i++) into.set(parts.slice(0, i).join('/'), 'dir');
-  for (const f of [file, 'manifest.json', PLAN]) into.set(`${dir}/${f}`, 'file');
+  for (const f of [file, 'manifest.json', PLAN, PROOF_FILE]) into.set(`${dir}/${f}`, 'file');
 }
 
 export function expectTop(): Expected {
