@@ -1,4 +1,4 @@
-import { KmmValueError, kmmModule, publishedKernels } from '../publish/oci/kmm.ts';
+import { KmmValueError, kmmModule, publishedKernels, publishedProofs } from '../publish/oci/kmm.ts';
 import { parseReference } from '../publish/oci/reference.ts';
 import { toYaml } from '../publish/oci/yaml.ts';
 import { type Command, parse, UsageError } from './context.ts';
@@ -11,7 +11,9 @@ Writes the Kubernetes Kernel Module Management (KMM) Module resource that loads 
 the images \`nbdforge publish --to oci://HOST/REPO\` pushed: one kernelMapping per published kernel
 (read from the repository's tags unless --kernels names them), the image named with KMM's
 \${KERNEL_FULL_VERSION} template, modprobe from /opt. YAML on stdout (JSON with --json);
-apply it with kubectl apply -f -.
+apply it with kubectl apply -f -. Read from the registry, each kernel also gets an annotation
+proof.nbdforge.io/<tag>: "proven in <kernel> on <date> key <key12>" (the image's io.nbdforge.proof
+label: its module booted and used in its own kernel by nbdforge prove) or "unproven".
 
 Which kernels:
   --image HOST/REPO    the repository the images were published to (no tag)
@@ -74,9 +76,11 @@ const kmm: Command = {
       ctx.stderr.write(`nbdforge kmm-module: no kernels published at ${image.registry}/${image.repository}; run nbdforge publish --to oci://${image.registry}/${image.repository} --gpg-key KEY (or --unsigned) first\n`);
       return 1;
     }
+    // Read from the registry, each kernel's Module says what its image's proof label says; named by --kernels, nothing is asked.
+    const proofs = values.kernels ? undefined : await publishedProofs(image, { env: ctx.env, insecure: values.insecure }, kernels);
     let resource: ReturnType<typeof kmmModule>;
     try {
-      resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure });
+      resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure, proofs });
     } catch (err) {
       if (err instanceof KmmValueError) throw new UsageError(err.message);
       throw err;

@@ -9,6 +9,7 @@ import { parseReference } from '../publish/oci/reference.ts';
 import { normalizeFingerprint, SignatureError } from '../rpm-repo/signature.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { openSession } from './session.ts';
+import { proofLine } from '../prove/record.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = `Usage: nbdforge pull oci://HOST[:PORT]/REPO:TAG (--fingerprint FPR | --allow-unsigned)
@@ -23,7 +24,11 @@ never believing the image: the family's own build recipe runs against its pinned
 is needed, as for a build) and the module's vermagic must be the one the kernel's .config gives,
 every CRC the one in its Module.symvers, and where the distribution ships the module (debian12)
 its sections byte for byte those of the distribution's own. A module filed under a build key the
-store gives to another kernel is refused. Nothing is stored unless every check passes.
+store gives to another kernel is refused. When the artifact manifest names a proof (proof.json:
+the module booted and used in its own kernel by nbdforge prove), the companion must carry it with
+that sha256 (and the image's io.nbdforge.proof-sha256 label must agree), and it must prove this
+module's sha256 in this kernel; a mismatched proof refuses the image (exit 3); a good one is stored
+beside the module. Nothing is stored unless every check passes.
 Exit codes: 0 stored, 1 registry unreachable, refusing or too slow (a bound below ended a transfer),
 2 usage, 3 image refused (nothing stored).
 
@@ -85,13 +90,15 @@ const pull: Command = {
       const r = await pullArtifact(ref, store, { env: ctx.env, insecure: values.insecure, net }, { fingerprint, allowUnsigned: values['allow-unsigned'], reverify });
       const e = r.entry;
       if (values.json) {
-        ctx.stdout.write(JSON.stringify({ reference: r.reference, imageDigest: r.imageDigest, signedBy: r.signedBy ?? null, checks: r.checks, stored: e, store: store.root }, null, 2) + '\n');
+        const proof = r.proof ? { line: proofLine(r.proof), key: r.proof.key, kernelRelease: r.proof.kernelRelease, date: r.proof.date } : null;
+        ctx.stdout.write(JSON.stringify({ reference: r.reference, imageDigest: r.imageDigest, signedBy: r.signedBy ?? null, checks: r.checks, proven: !!r.proof, proof, stored: e, store: store.root }, null, 2) + '\n');
       } else {
         ctx.stdout.write(
           `${r.reference} (${r.imageDigest})\n` +
             `  verified: manifest, layer digests and diff_ids, module sha256 ${e.sha256.slice(0, 12)}, vermagic "${e.vermagic}"\n` +
             `  proof: ${r.signedBy ? `signed by ${r.signedBy}` : 'NOT checked against a key (--allow-unsigned)'}\n` +
             `  re-verified against the ${e.family} sources of ${e.kernelRelease}: ${r.checks.map((c) => `${c.name}:ok`).join(' ')}\n` +
+            `  loaded in its own kernel: ${r.proof ? `${proofLine(r.proof)} (proof.json checked against the manifest and the module, stored)` : 'not proven (no proof.json came with it)'}\n` +
             `  stored: ${store.artifactPath(e)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
         );
       }

@@ -10,6 +10,7 @@ import { getFamily } from '../families/index.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { sha256File } from '../util/hash.ts';
 import type { PublishItem } from './target.ts';
+import { proofLabel } from '../prove/record.ts';
 
 /** Refused before anything was written (the command exits 3). */
 import { PublishRefusedError } from './errors.ts';
@@ -70,6 +71,11 @@ export function oneLine(field: string, value: string): string {
     throw new PublishRefusedError(`artifact field ${field} ${JSON.stringify(String(value).slice(0, 80))} is not one line of printable text`);
   }
   return value;
+}
+
+/** The one-line proof a package description carries (proofLabel), when the artifact has one. */
+export function proofOf(item: PublishItem): { proven?: string } {
+  return item.proof ? { proven: proofLabel(item.proof.record) } : {};
 }
 
 /**

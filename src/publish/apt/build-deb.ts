@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { $ } from 'zx';
 import type { PublishItem } from '../target.ts';
 import { copyVerified } from '../package-channel.ts';
-import { debArch, debControl, debPackageName, debVersion, modulePathIn, postinst, postrm } from './control.ts';
+import { debArch, debControl, debPackageName, debVersion, modulePathIn, postinst, postrm, proofDocPath } from './control.ts';
+import { proofOf } from '../package-channel.ts';
 
 export function debFileName(item: PublishItem): string {
   const m = item.manifest;
@@ -26,9 +27,17 @@ export async function buildDeb(item: PublishItem, work: string, env: NodeJS.Proc
   await copyVerified(item, path.join(root, rel));
   await fs.chmod(path.join(root, rel), 0o644);
   const data = await fs.readFile(path.join(root, rel));
+  const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+  let sums = `${md5(data)}  ${rel}\n`;
+  if (item.proof) {
+    const doc = proofDocPath(m);
+    await fs.mkdir(path.join(root, path.dirname(doc)), { recursive: true });
+    await fs.writeFile(path.join(root, doc), item.proof.bytes, { mode: 0o644 });
+    sums += `${md5(item.proof.bytes)}  ${doc}\n`;
+  }
   await fs.mkdir(path.join(root, 'DEBIAN'));
-  await fs.writeFile(path.join(root, 'DEBIAN/control'), debControl({ ...m, toolVersion: m.tool.version, size: data.length }));
-  await fs.writeFile(path.join(root, 'DEBIAN/md5sums'), `${createHash('md5').update(data).digest('hex')}  ${rel}\n`);
+  await fs.writeFile(path.join(root, 'DEBIAN/control'), debControl({ ...m, toolVersion: m.tool.version, size: data.length + (item.proof?.bytes.length ?? 0), ...proofOf(item) }));
+  await fs.writeFile(path.join(root, 'DEBIAN/md5sums'), sums);
   await fs.writeFile(path.join(root, 'DEBIAN/postinst'), postinst(m.kernelRelease), { mode: 0o755 });
   await fs.writeFile(path.join(root, 'DEBIAN/postrm'), postrm(m.kernelRelease), { mode: 0o755 });
   // The scratch dir comes from mkdtemp (0700): the package's directories must say 0755.

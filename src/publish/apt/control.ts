@@ -16,6 +16,13 @@ export interface DebInput {
   toolVersion: string;
   /** Installed size of the files, bytes. */
   size: number;
+  /** proofLabel of the artifact's proof (its proof.json goes to /usr/share/doc/<package>/); absent = unproven. */
+  proven?: string;
+}
+
+/** Where a proven package keeps its proof.json. */
+export function proofDocPath(s: Pick<DebInput, 'kernelRelease' | 'module'>): string {
+  return `usr/share/doc/${debPackageName(s)}/proof.json`;
 }
 
 /** Debian kernel release -> package architecture: 6.1.0-56-amd64 (or -cloud-amd64, -rt-amd64) -> amd64. */
@@ -45,7 +52,7 @@ export function modulePathIn(s: Pick<DebInput, 'kernelRelease' | 'module'>): str
 }
 
 export function debControl(s: DebInput): string {
-  for (const [f, v] of [['sha256', s.sha256], ['vermagic', s.vermagic], ['key', s.key], ['tool.version', s.toolVersion]]) oneLine(f, v);
+  for (const [f, v] of [['sha256', s.sha256], ['vermagic', s.vermagic], ['key', s.key], ['tool.version', s.toolVersion], ...(s.proven ? [['proof', s.proven]] : [])]) oneLine(f, v);
   return [
     `Package: ${debPackageName(s)}`,
     'Source: nbdforge',
@@ -62,6 +69,7 @@ export function debControl(s: DebInput): string {
     ` sha256 ${s.sha256}`,
     ` vermagic ${s.vermagic}`,
     ` nbdforge build key ${s.key} (nbdforge ${s.toolVersion}).`,
+    s.proven ? ` Loaded and used in its own kernel: ${s.proven} (/${proofDocPath(s)}).` : ' Not proven in its own kernel (no nbdforge prove record).',
     ' Installing runs depmod; it does not load the module.',
     '',
   ].join('\n');

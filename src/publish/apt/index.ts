@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
-import { checkChannel, checkTools, checkWritable, mapLimit, PublishRefusedError } from '../package-channel.ts';
+import { checkChannel, checkTools, checkWritable, mapLimit, proofOf, PublishRefusedError } from '../package-channel.ts';
 import { holds, prunedNote, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
 import { readInside } from '../pkg-tree.ts';
 import { debArch, debControl } from './control.ts';
@@ -35,7 +35,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     // Render every control file now: what a .deb cannot carry is refused before DIR exists.
     for (const i of items) {
       debArch(i.entry.kernelRelease);
-      debControl({ ...i.manifest, toolVersion: i.manifest.tool.version, size: i.manifest.size });
+      debControl({ ...i.manifest, toolVersion: i.manifest.tool.version, size: i.manifest.size, ...proofOf(i) });
     }
     await checkTools(`apt:${spec}`, { 'dpkg-deb': 'dpkg', 'apt-ftparchive': 'apt-utils', ...(opts.gpgKey ? { gpg: 'gnupg' } : {}) }, opts.env);
     if (opts.gpgKey) {

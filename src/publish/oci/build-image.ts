@@ -12,6 +12,7 @@ import { digestOf } from './digest.ts';
 import { RegistryError, TargetRefusedError } from './errors.ts';
 import { L, archOf, moduleImage, proofArtifact, tagFor, type Pushable } from './image.ts';
 import { buildLayer, type Layer } from './layer.ts';
+import { proofLabel } from '../../prove/record.ts';
 
 export interface BuiltItem {
   image: Pushable;
@@ -59,9 +60,11 @@ export async function buildItem(item: PublishItem, base: Layer, bb: Busybox, ver
     [L.version]: version,
     'org.opencontainers.image.title': `${m.module}.ko for ${m.kernelRelease}`,
     'org.opencontainers.image.version': m.kernelRelease,
+    ...(item.proof ? { [L.proof]: proofLabel(item.proof.record), [L.proofSha256]: item.proof.sha256 } : {}),
   };
   const image = moduleImage({ tag, arch: archOf(elf.machine), created: m.createdAt, labels, layers: [base, moduleLayer] });
   const signed = sign ? await sign(manifestJson) : undefined;
-  const proof = proofArtifact({ tag, subject: image, manifestJson, debug, debugName: m.debugFile, created: m.createdAt, ...(signed ? { signed } : {}) });
+  if (item.proof && sha256(item.proof.bytes) !== JSON.parse(manifestJson.toString('utf8')).proof?.sha256) throw new RegistryError(`${item.manifestPath}: does not name the proof.json beside it; refusing to publish`);
+  const proof = proofArtifact({ tag, subject: image, manifestJson, debug, debugName: m.debugFile, created: m.createdAt, ...(item.proof ? { proofJson: item.proof.bytes } : {}), ...(signed ? { signed } : {}) });
   return { image, proof };
 }

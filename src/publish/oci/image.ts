@@ -2,7 +2,9 @@
  * The image KMM loads, and the proof that travels beside it. The image: a busybox layer (the same
  * bytes for every kernel, so the registry stores it once) and a module layer under /opt. The proof
  * (tag "<tag>.nbdforge", `subject` = the image) carries the artifact's manifest.json and debug
- * module, so `nbdforge pull` can restore a complete store entry and re-check it.
+ * module, so `nbdforge pull` can restore a complete store entry and re-check it; and, when the
+ * artifact was proven in its own kernel (nbdforge prove), its proof.json, which the image's
+ * io.nbdforge.proof labels name.
  */
 import { gzipSync } from 'node:zlib';
 import { digestOf } from './digest.ts';
@@ -15,6 +17,8 @@ export const PROOF_ARTIFACT = 'application/vnd.nbdforge.artifact.v1';
 export const PROOF_MANIFEST = 'application/vnd.nbdforge.manifest.v1+json';
 export const PROOF_DEBUG = 'application/vnd.nbdforge.module-debug.v1+gzip';
 export const PROOF_SUFFIX = '.nbdforge';
+/** proof.json (src/prove/record.ts): the module booted and used in its own kernel. */
+export const PROOF_RECORD = 'application/vnd.nbdforge.proof.v1+json';
 /** With publish --gpg-key: a detached OpenPGP signature of the proof's manifest.json, and the public key. */
 export const PROOF_SIGNATURE = 'application/vnd.nbdforge.manifest-signature.v1+pgp';
 export const PROOF_KEY = 'application/vnd.nbdforge.public-key.v1+pgp';
@@ -28,6 +32,9 @@ export const L = {
   manifestDigest: 'io.nbdforge.artifact-manifest-digest',
   key: 'io.nbdforge.build-key',
   modulePath: 'io.nbdforge.module-path',
+  /** Only on proven artifacts: proofLabel ("proven in K on D key K12") and proof.json's sha256. */
+  proof: 'io.nbdforge.proof',
+  proofSha256: 'io.nbdforge.proof-sha256',
 } as const;
 
 export interface Descriptor {
@@ -98,6 +105,7 @@ export function proofArtifact(o: {
   debug: Buffer;
   debugName: string;
   created: string;
+  proofJson?: Buffer;
   signed?: { signature: Buffer; publicKey: Buffer };
 }): Pushable {
   const empty = Buffer.from('{}');
@@ -112,6 +120,7 @@ export function proofArtifact(o: {
       layers: [
         desc(PROOF_MANIFEST, o.manifestJson, { 'org.opencontainers.image.title': 'manifest.json' }),
         desc(PROOF_DEBUG, debugGz, { 'org.opencontainers.image.title': o.debugName }),
+        ...(o.proofJson ? [desc(PROOF_RECORD, o.proofJson, { 'org.opencontainers.image.title': 'proof.json' })] : []),
         ...(o.signed
           ? [desc(PROOF_SIGNATURE, o.signed.signature, { 'org.opencontainers.image.title': 'manifest.json.sig' }), desc(PROOF_KEY, o.signed.publicKey, { 'org.opencontainers.image.title': 'key.gpg' })]
           : []),
@@ -122,7 +131,7 @@ export function proofArtifact(o: {
   );
   return {
     tag: `${o.tag}${PROOF_SUFFIX}`,
-    blobs: [empty, o.manifestJson, debugGz, ...(o.signed ? [o.signed.signature, o.signed.publicKey] : [])].map((data) => ({ digest: digestOf(data), data })),
+    blobs: [empty, o.manifestJson, debugGz, ...(o.proofJson ? [o.proofJson] : []), ...(o.signed ? [o.signed.signature, o.signed.publicKey] : [])].map((data) => ({ digest: digestOf(data), data })),
     manifest,
     digest: digestOf(manifest),
   };

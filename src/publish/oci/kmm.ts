@@ -26,7 +26,12 @@ export interface KmmOptions {
   kernels: string[];
   selector: Record<string, string>;
   insecure?: boolean;
+  /** Per kernel, what its image's io.nbdforge.proof label says ('unproven' without one): metadata.annotations. */
+  proofs?: Record<string, string>;
 }
+
+/** The annotation naming one kernel's proof: proof.nbdforge.io/<image tag>. */
+export const proofAnnotation = (kernelRelease: string) => `proof.nbdforge.io/${tagFor(kernelRelease)}`;
 
 /** Every string that reaches the resource, named as the CLI names it. */
 function kmmValues(o: KmmOptions): Array<[string, string]> {
@@ -48,6 +53,7 @@ function syntaxProblem(o: KmmOptions): string | undefined {
   if (!/^[A-Za-z0-9_-]{1,55}$/.test(o.module)) return `--module ${visible(o.module)} is not a kernel module name (letters, digits, _ and -)`;
   for (const k of o.kernels) {
     if (!TAG.test(tagFor(k))) return `kernel release ${visible(k)}: its image tag ${visible(tagFor(k))} would not be a tag (letters, digits, . _ - and +)`;
+    if (o.proofs && !(tagFor(k) && LABEL_VALUE.test(tagFor(k)))) return `kernel release ${visible(k)}: its proof annotation key would not be a Kubernetes annotation name (at most 63 characters)`;
   }
   for (const [key, value] of Object.entries(o.selector)) {
     const slash = key.indexOf('/');
@@ -76,9 +82,34 @@ export function kmmModule(o: KmmOptions): YamlValue {
   return {
     apiVersion: 'kmm.sigs.x-k8s.io/v1beta1',
     kind: 'Module',
-    metadata: { name: o.name, ...(o.namespace ? { namespace: o.namespace } : {}) },
+    metadata: {
+      name: o.name,
+      ...(o.namespace ? { namespace: o.namespace } : {}),
+      ...(o.proofs ? { annotations: Object.fromEntries(o.kernels.map((k) => [proofAnnotation(k), o.proofs![k] ?? 'unproven'])) } : {}),
+    },
     spec: { moduleLoader: { container }, selector: o.selector },
   };
+}
+
+/** proofLabel's form (src/prove/record.ts): what a label may say before it reaches the resource. */
+const PROOF_LABEL = /^proven in [A-Za-z0-9._+~-]{1,128} on \d{4}-\d\d-\d\d key [0-9a-f]{12}$/;
+
+/**
+ * What each kernel's image says about its proof (label io.nbdforge.proof; not signed: the proof
+ * itself travels in the signed companion, which pull checks). A label not of proofLabel's form is
+ * refused, never written into the resource.
+ */
+export async function publishedProofs(ref: RegistryRef, opts: ClientOptions, kernels: string[]): Promise<Record<string, string>> {
+  const c = new RegistryClient(ref, opts);
+  const out: Record<string, string> = {};
+  for (const k of kernels) {
+    const m = parseImageManifest((await getManifest(c, tagFor(k))).body, `${c.name}:${tagFor(k)}`);
+    const label = parseImageConfig(await getBlob(c, m.config.digest, 1 << 20), `${c.name}:${tagFor(k)}`).labels[L.proof];
+    if (label === undefined) continue;
+    if (!PROOF_LABEL.test(label) || !label.startsWith(`proven in ${k} `)) throw new ImageRefusedError(`${c.name}:${tagFor(k)}: label ${L.proof} is not a proof of ${k}; no Module written`);
+    out[k] = label;
+  }
+  return out;
 }
 
 /** Kernel releases published to a repository: its tags minus the proofs, releases read from labels when a tag had to be rewritten. */

@@ -22,7 +22,9 @@ import { getBlob, getManifest } from './api.ts';
 import { RegistryClient, type ClientOptions } from './client.ts';
 import { digestOf } from './digest.ts';
 import { ImageRefusedError, RegistryError } from './errors.ts';
-import { L, PROOF_ARTIFACT, PROOF_DEBUG, PROOF_KEY, PROOF_MANIFEST, PROOF_SIGNATURE, PROOF_SUFFIX, tagFor } from './image.ts';
+import { L, PROOF_ARTIFACT, PROOF_DEBUG, PROOF_KEY, PROOF_MANIFEST, PROOF_RECORD, PROOF_SIGNATURE, PROOF_SUFFIX, tagFor } from './image.ts';
+import { MAX_PROOF_BYTES, ProofError, type ProofRecord, checkProofFor, parseProof, writeStoredProof } from '../../prove/record.ts';
+import type { Descriptor } from './image.ts';
 import { MAX_LAYER, fileInTar, layerTar, parseImageConfig, parseImageManifest } from './read-image.ts';
 import { formatReference, type RegistryRef } from './reference.ts';
 
@@ -34,6 +36,8 @@ export interface PullResult {
   checks: Check[];
   /** The key that signed the proof, or undefined when taken unsigned (--allow-unsigned). */
   signedBy?: string;
+  /** The proof of loading in its own kernel that came with it (checked and stored), or undefined: unproven. */
+  proof?: ProofRecord;
 }
 
 /** What a pull trusts, read at the edge. */
@@ -112,6 +116,7 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   const m = parseManifest(JSON.parse(manifestJson.toString('utf8')), `${where} manifest.json`);
   if (m.sha256 !== lab[L.moduleSha256] || m.kernelRelease !== release || m.module !== lab[L.module] || m.vermagic !== vermagic)
     bad('artifact manifest disagrees with the image labels (sha256, kernel, module or vermagic)');
+  const proofRecord = await pulledProof(c, m, proof.layers, lab, bad);
   let debug: Buffer;
   try {
     debug = gunzipSync(await getBlob(c, dLayer.digest, MAX_LAYER, dLayer.size), { maxOutputLength: MAX_LAYER });
@@ -131,8 +136,38 @@ export async function pullArtifact(ref: RegistryRef, store: DirStore, opts: Clie
   const checks = await trust.reverify(m, ko);
   const failed = checks.filter((x) => !x.ok);
   if (failed.length) bad(`${m.module}.ko fails the verification a build runs against the ${m.family} sources of ${release}:\n${failed.map((x) => `  ${x.name}: ${x.detail}`).join('\n')}\n `);
-  const entry = await store.put(m, { module: ko, debug });
-  return { reference: where, imageDigest: img.digest, entry, checks, ...(signedBy ? { signedBy } : {}) };
+  // The proof goes in with writeStoredProof (proof.json first, then the manifest naming it): the
+  // store never holds a manifest naming a proof.json it does not have.
+  const { proof: _named, ...unproven } = m;
+  const entry = await store.put(unproven, { module: ko, debug });
+  if (proofRecord) await writeStoredProof(store.root, entry, proofRecord.record, proofRecord.bytes);
+  return { reference: where, imageDigest: img.digest, entry, checks, ...(signedBy ? { signedBy } : {}), ...(proofRecord ? { proof: proofRecord.record } : {}) };
+}
+
+/**
+ * The proof.json the (signed) artifact manifest names, from the companion: its sha256 must be the
+ * manifest's (and the image label's), and it must prove this very module in this kernel. A label
+ * naming a proof the manifest does not is refused too: labels are not signed, the manifest is.
+ */
+async function pulledProof(c: RegistryClient, m: Manifest, layers: Descriptor[], lab: Record<string, string>, bad: (why: string) => never): Promise<{ record: ProofRecord; bytes: Buffer } | undefined> {
+  if (!m.proof) {
+    if (lab[L.proofSha256] !== undefined || lab[L.proof] !== undefined) bad(`label ${L.proof} names a proof the artifact manifest does not`);
+    return undefined;
+  }
+  if (lab[L.proofSha256] !== m.proof.sha256) bad(`label ${L.proofSha256} differs from the proof sha256 its artifact manifest names`);
+  const layer = layers.find((l) => l.mediaType === PROOF_RECORD);
+  if (!layer) bad('the artifact manifest names a proof.json the companion does not carry');
+  if (layer.size > MAX_PROOF_BYTES) bad(`proof.json is announced as ${layer.size} bytes, more than a proof can be`);
+  const bytes = await getBlob(c, layer.digest, MAX_PROOF_BYTES, layer.size);
+  if (sha256(bytes) !== m.proof.sha256) bad(`proof.json has sha256 ${sha256(bytes).slice(0, 12)}, its artifact manifest says ${m.proof.sha256.slice(0, 12)} (tampered or damaged)`);
+  try {
+    const record = parseProof(bytes.toString('utf8'), 'proof.json');
+    checkProofFor(record, { kernelRelease: m.kernelRelease, sha256: m.sha256, family: m.family }, 'proof.json');
+    return { record, bytes };
+  } catch (err) {
+    if (err instanceof ProofError) bad(err.message);
+    throw err;
+  }
 }
 
 /** The detached signature of the proof's manifest.json by exactly the pinned key (the key travels in the proof). */

@@ -10,13 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import type { PublishItem } from '../target.ts';
-import { copyVerified } from '../package-channel.ts';
+import { copyVerified, proofOf } from '../package-channel.ts';
 import { depmodConf, kmodSpec, rpmFileName } from './spec.ts';
 
 /** Build the RPM for `item` and leave it in `outDir`; returns its path. */
 export async function buildKmodRpm(item: PublishItem, outDir: string, env: NodeJS.ProcessEnv): Promise<string> {
   const m = item.manifest;
-  const spec = kmodSpec({ kernelRelease: m.kernelRelease, module: m.module, sha256: m.sha256, vermagic: m.vermagic, key: m.key, toolVersion: m.tool.version });
+  const spec = kmodSpec({ kernelRelease: m.kernelRelease, module: m.module, sha256: m.sha256, vermagic: m.vermagic, key: m.key, toolVersion: m.tool.version, ...proofOf(item) });
   // A private top directory with a plain name: rpm macros would misread '%' or spaces in the target path.
   const top = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-rpm-'));
   try {
@@ -24,6 +24,7 @@ export async function buildKmodRpm(item: PublishItem, outDir: string, env: NodeJ
     await fs.mkdir(sources);
     await copyVerified(item, path.join(sources, `${m.module}.ko`));
     await fs.writeFile(path.join(sources, `kmod-${m.module}.conf`), depmodConf(m.module));
+    if (item.proof) await fs.writeFile(path.join(sources, 'proof.json'), item.proof.bytes);
     const specFile = path.join(top, `kmod-${m.module}.spec`);
     await fs.writeFile(specFile, spec);
     // Build time and file times from the artifact, not the clock: the same artifact makes the same package.

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { $ } from 'zx';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
 import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
-import { checkChannel, checkTools, checkWritable, mapLimit, PublishRefusedError } from '../package-channel.ts';
+import { checkChannel, checkTools, checkWritable, mapLimit, proofOf, PublishRefusedError } from '../package-channel.ts';
 import { holds, prunedNote, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
 import { readInside } from '../pkg-tree.ts';
 import { kmodSpec, parseElRelease } from './spec.ts';
@@ -35,7 +35,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     for (const i of items) {
       const m = i.manifest;
       parseElRelease(i.entry.kernelRelease);
-      kmodSpec({ kernelRelease: m.kernelRelease, module: m.module, sha256: m.sha256, vermagic: m.vermagic, key: m.key, toolVersion: m.tool.version });
+      kmodSpec({ kernelRelease: m.kernelRelease, module: m.module, sha256: m.sha256, vermagic: m.vermagic, key: m.key, toolVersion: m.tool.version, ...proofOf(i) });
     }
     await checkTools(`yum:${spec}`, { rpmbuild: 'rpm', createrepo_c: 'createrepo-c', ...(opts.gpgKey ? { rpmsign: 'rpm', gpg: 'gnupg' } : {}) }, opts.env);
     if (opts.gpgKey) {

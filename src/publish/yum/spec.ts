@@ -7,6 +7,7 @@
  * What CentOS 7's rpm 4.11 needs, pinned here rather than left to the building rpm's defaults:
  * an xz payload (4.11 has no zstd), sha256 file digests, plain versioned dependencies only.
  */
+import path from 'node:path';
 import { oneLine, PublishRefusedError } from '../package-channel.ts';
 
 export interface ElRelease {
@@ -40,6 +41,13 @@ export interface SpecInput {
   vermagic: string;
   key: string;
   toolVersion: string;
+  /** proofLabel of the artifact's proof (SOURCE2 is then its proof.json, a doc file); absent = unproven. */
+  proven?: string;
+}
+
+/** Where a proven package keeps its proof.json: per kernel, as kmod packages of several kernels sit side by side. */
+export function proofDocPath(s: Pick<SpecInput, 'kernelRelease' | 'module'>): string {
+  return `/usr/share/doc/kmod-${s.module}-${s.kernelRelease}/proof.json`;
 }
 
 export function kmodSpec(s: SpecInput): string {
@@ -48,6 +56,8 @@ export function kmodSpec(s: SpecInput): string {
   // In the spec, '%' starts a macro: text from the manifest has it doubled.
   const text = (field: string, v: string) => oneLine(field, v).replaceAll('%', '%%');
   const [sha, vermagic, key, tool] = [text('sha256', s.sha256), text('vermagic', s.vermagic), text('key', s.key), text('tool.version', s.toolVersion)];
+  const proven = s.proven === undefined ? undefined : text('proof', s.proven);
+  const doc = proofDocPath(s);
   const kdir = `/lib/modules/${s.kernelRelease}`;
   // depmod only when the kernel's module directory exists: %postun after the kernel itself left
   // must not fail. The package never loads the module (prepare-host or the admin does).
@@ -71,12 +81,13 @@ Provides: installonlypkg(kernel-module)
 Provides: kmod(${s.module}.ko) = ${r.version}-${r.release}
 Source0: ${s.module}.ko
 Source1: kmod-${s.module}.conf
-
+${proven ? 'Source2: proof.json\n' : ''}
 %description
 The ${s.module} kernel module for ${s.kernelRelease} only, as nbdforge built and verified it:
 sha256 ${sha}
 vermagic ${vermagic}
 nbdforge build key ${key} (nbdforge ${tool}).
+${proven ? `Loaded and used in its own kernel: ${proven} (${doc}).` : 'Not proven in its own kernel (no nbdforge prove record).'}
 Installing runs depmod; it does not load the module.
 
 %prep
@@ -85,7 +96,7 @@ Installing runs depmod; it does not load the module.
 mkdir -p %{buildroot}${kdir}/extra/${s.module} %{buildroot}/etc/depmod.d
 install -m 0644 %{SOURCE0} %{buildroot}${kdir}/extra/${s.module}/${s.module}.ko
 install -m 0644 %{SOURCE1} %{buildroot}/etc/depmod.d/kmod-${s.module}.conf
-
+${proven ? `mkdir -p %{buildroot}${path.posix.dirname(doc)}\ninstall -m 0644 %{SOURCE2} %{buildroot}${doc}\n` : ''}
 %post
 ${depmod}
 
@@ -97,7 +108,7 @@ ${depmod}
 %dir ${kdir}/extra/${s.module}
 ${kdir}/extra/${s.module}/${s.module}.ko
 %config(noreplace) /etc/depmod.d/kmod-${s.module}.conf
-`;
+${proven ? `%dir ${path.posix.dirname(doc)}\n${doc}\n` : ''}`;
 }
 
 /** The file rpmbuild writes for this kernel (NEVRA.rpm). */
