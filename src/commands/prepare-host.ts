@@ -12,7 +12,7 @@ import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-hos
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 import { followStatus, renderStatus } from '../host/kernel-hook/status.ts';
 
-const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR | --index-sha256 HEX]] [--options 'nbds_max=16 max_part=15']
+const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR | --index-sha256 HEX]] [--options 'nbds_max=16 max_part=15'] [--require-proof]
                             [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--no-follow-kernels] [--timeout S] [--json]
        nbdforge prepare-host --status [--ssh USER@HOST] [--json]
 
@@ -33,6 +33,13 @@ Options:
                     tree), is refused; the highest serial per URL is kept, as install.sh keeps it, in
                     $NBDFORGE_STATE_DIR/serials/ (default /var/lib/nbdforge/serials/)
   --options O       nbd module options (default '${DEFAULT_OPTIONS}'; '' for none)
+  --require-proof   install only a module proven in its own kernel (nbdforge prove booted that
+                    kernel, loaded these exact bytes and moved data through /dev/nbd0; its
+                    proof.json travels with the module): an unproven one is refused (exit 3) before
+                    the host is touched, in a run, --dry-run and --emit-script alike, and the kernel
+                    hook keeps the rule (require_proof in its configuration). Without it the proof is
+                    shown ("proof: proven in K on D ..." or "not proven in its own kernel"); a proof
+                    that is damaged or not the module's own is refused either way
   --ssh DEST        run on DEST over ssh: the host needs only sh and the usual tools, not Node
   --ssh-option O    passed to ssh as -o O (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/k
   --dry-run         print the plan (facts are still read from the host)
@@ -75,6 +82,7 @@ const prepareHostCommand: Command = {
       ...timeoutOption,
       'no-follow-kernels': { type: 'boolean', default: false },
       status: { type: 'boolean', default: false },
+      'require-proof': { type: 'boolean', default: false },
     });
     const net = netOptionsFrom(values, ctx, { prefix: '[prepare-host] ' });
     if (values['index-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['index-sha256'])) throw new UsageError('--index-sha256 takes 64 hex digits');
@@ -97,7 +105,7 @@ const prepareHostCommand: Command = {
     const sshOptions = (values['ssh-option'] ?? []).flatMap((o) => ['-o', o]);
     const base: Runner = values.ssh ? new SshRunner(values.ssh, { log, sshOptions }) : new LocalRunner({ log });
     if (values.status) {
-      if (values['dry-run'] || emit !== undefined || values.kernel) throw new UsageError('--status only reads the host: it goes with --ssh and --json alone');
+      if (values['dry-run'] || emit !== undefined || values.kernel || values['require-proof']) throw new UsageError('--status only reads the host: it goes with --ssh and --json alone');
       const st = await followStatus(base);
       if (values.json) ctx.stdout.write(JSON.stringify({ target: base.target, ...st }, null, 2) + '\n');
       else ctx.stdout.write(renderStatus(base.target, st));
@@ -114,6 +122,7 @@ const prepareHostCommand: Command = {
       generator: `nbdforge ${ctx.version} prepare-host`,
       net,
       followKernels: !values['no-follow-kernels'],
+      requireProof: values['require-proof'],
       trust: {
         fingerprint: values.fingerprint,
         indexSha256: values['index-sha256'],
@@ -136,6 +145,7 @@ const prepareHostCommand: Command = {
     const header = [
       `prepare-host on ${report.target}: kernel ${report.kernelRelease ?? '?'}`,
       ...(report.artifact ? [`artifact: ${report.artifact.source} ${report.artifact.dir} (sha256 ${report.artifact.sha256.slice(0, 12)}, vermagic "${report.artifact.vermagic}")`] : []),
+      ...(report.artifact ? [`proof: ${report.artifact.proof ? report.artifact.proof.line : 'not proven in its own kernel (no proof.json; nbdforge prove makes one)'}`] : []),
     ];
     const out = emit === '-' ? ctx.stderr : ctx.stdout;
     if (report.result.steps.length === 0) {

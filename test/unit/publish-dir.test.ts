@@ -222,6 +222,10 @@ test('prepare-host --from URL reads the same tree and checks the same signature'
   const env = { ...process.env, NBDFORGE_STATE_DIR: stateDir };
   const a = await resolveArtifact(openArtifactSource(url, { fingerprint: gpg.fingerprint, stateDir }), K56);
   assert.is(a.vermagic, `${K56} SMP preempt mod_unload modversions`);
+  // the proof came over http too, checked against the manifest and the signed index
+  assert.is(a.proof?.module.sha256, a.sha256);
+  assert.is(a.proof?.kernelRelease, K56);
+  assert.is((await resolveArtifact(openArtifactSource(url, { fingerprint: gpg.fingerprint, stateDir }), K47)).proof, undefined);
   const pin = sha(await fs.readFile(path.join(site, 'good', 'index.json')));
   assert.is((await resolveArtifact(openArtifactSource(url, { indexSha256: pin, stateDir }), K47)).entry.kernelRelease, K47);
   const refused = async (from: string, trust: object, want: RegExp) => {
@@ -240,10 +244,15 @@ test('prepare-host --from URL reads the same tree and checks the same signature'
   await refused(`${server.url}/bad-manifest/`, { fingerprint: gpg.fingerprint }, /manifest\.json: sha256 [0-9a-f]{64}, the index says/);
   await refused(`${server.url}/bad-module/`, { fingerprint: gpg.fingerprint }, /sha256 is [0-9a-f]{64}, the manifest says/);
   await refused(`${server.url}/unsigned/`, { fingerprint: gpg.fingerprint }, /is not signed/);
+  await refused(`${server.url}/bad-proof/`, { fingerprint: gpg.fingerprint }, /its proof is damaged or not its own: .*proof\.json: sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64} \(not the proof that was published\)/);
   // and the CLI: the plan for a host with kernel 56, from the published tree
   const r = await cli(['prepare-host', '--from', url, '--fingerprint', gpg.fingerprint, '--kernel', K56, '--emit-script', '-'], env);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^# nbdforge plan "prepare-host": install nbd\.ko for 6\.1\.0-56-amd64 and load it$/m);
+  assert.match(r.stderr, /^proof: proven in 6\.1\.0-56-amd64 on 2026-12-01 /m);
+  const unproven = await cli(['prepare-host', '--from', url, '--fingerprint', gpg.fingerprint, '--kernel', K47, '--emit-script', '-', '--require-proof'], env);
+  assert.is(unproven.code, 3, unproven.stderr);
+  assert.match(unproven.stderr, /not proven in its own kernel .* and --require-proof is set/);
   const n = await cli(['prepare-host', '--from', url, '--kernel', K56, '--emit-script', '-'], env);
   assert.is(n.code, 3);
   assert.match(n.stderr, /refusing the unverified index/);

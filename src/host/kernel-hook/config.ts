@@ -18,6 +18,8 @@ export interface FollowConfig {
   options: ModuleOptions;
   /** The kernel prepare-host ran for. */
   preparedFor: string;
+  /** --require-proof: the hook installs only a module whose proof.json the source names and whose sha256 it checks. */
+  requireProof?: boolean;
 }
 
 export class FollowConfigError extends Error {
@@ -35,6 +37,7 @@ export function renderHookConfig(c: FollowConfig): string {
     ['NBDFORGE_FAMILY', c.family],
     ['NBDFORGE_OPTIONS', c.options.map(([k, v]) => `${k}=${v}`).join(' ')],
     ['NBDFORGE_PREPARED_FOR', c.preparedFor],
+    ['NBDFORGE_REQUIRE_PROOF', c.requireProof ? '1' : '0'],
   ];
   for (const [k, v] of values) if (/['\n\r\0]/.test(v)) throw new FollowConfigError(`${k} cannot be recorded for the kernel hook: ${JSON.stringify(v)} holds a quote or a newline`);
   return [

@@ -209,6 +209,26 @@ nk_artifact() {
   [ "$nk_s" = "$NK_SHA" ] || { NK_WHY="$nk_path: sha256 $nk_s, the index says $NK_SHA"; return 1; }
   nk_got=$(nk_vermagic_of "$2")
   [ "$nk_got" = "$NK_VERMAGIC" ] || { NK_WHY="$nk_path: vermagic \"$nk_got\", the index says \"$NK_VERMAGIC\""; return 1; }
+  nk_proof "$1"
+}
+
+# nk_proof LINE: with NBDFORGE_REQUIRE_PROOF=1 (prepare-host --require-proof), the module must have
+# been proven in its own kernel: the manifest (pinned by the signed index where published) names
+# proof.json's sha256, the index agrees where it names one, and the file hashes to it, verdict
+# proven, of this module's sha256. Sets NK_PROVEN for the outcome line.
+nk_proof() {
+  NK_PROVEN=''
+  [ "$NK_REQUIRE_PROOF" = 1 ] || return 0
+  nk_psha=$(tr -d ' \n' <"$NK_T/manifest.json" | sed -n 's/.*"proof":{"file":"proof\.json","sha256":"\([0-9a-f]*\)"}.*/\1/p')
+  nk_hex64 "$nk_psha" || { NK_WHY="$nk_dir is not proven in its own kernel (its manifest names no proof.json) and require_proof is on"; return 1; }
+  nk_isha=$(nk_field "$1" proofSha256)
+  [ -z "$nk_isha" ] || [ "$nk_isha" = "$nk_psha" ] || { NK_WHY="$nk_dir: the index names proof sha256 $nk_isha, the manifest $nk_psha"; return 1; }
+  nk_fetch "$nk_dir/proof.json" "$NK_T/proof.json" 262144 || return 1
+  nk_s=$(nk_hash "$NK_T/proof.json")
+  [ "$nk_s" = "$nk_psha" ] || { NK_WHY="$nk_dir/proof.json: sha256 $nk_s, the manifest says $nk_psha"; return 1; }
+  tr -d ' \n' <"$NK_T/proof.json" | grep -q "\"verdict\":\"proven\"" && tr -d ' \n' <"$NK_T/proof.json" | grep -q "\"module\":{[^}]*\"sha256\":\"$NK_SHA\"" \
+    || { NK_WHY="$nk_dir/proof.json does not prove this module (sha256 $NK_SHA)"; return 1; }
+  NK_PROVEN="; proof.json checked (sha256 $nk_psha)"
 }
 
 # what modinfo -F vermagic prints, read without modinfo (busybox's wants a modules.dep)
@@ -259,7 +279,7 @@ nk_install() {
     nk_note='; WARNING: the module is unsigned and this host enforces module signatures: it will not load (build with --sign-key/--sign-cert)'
   fi
   if "$NK_DEPMOD" -a "$V" 2>"$NK_T/depmod.err"; then
-    nk_outcome "$V" installed "installed $F (sha256 $NK_SHA, vermagic \"$NK_VERMAGIC\"); depmod done; not loaded (boot kernel $V to use it)$nk_note"
+    nk_outcome "$V" installed "installed $F (sha256 $NK_SHA, vermagic \"$NK_VERMAGIC\")$NK_PROVEN; depmod done; not loaded (boot kernel $V to use it)$nk_note"
   else
     nk_outcome "$V" depmod-failed "installed $F but depmod -a $V failed: $(tail -n 1 "$NK_T/depmod.err")"
   fi
@@ -273,6 +293,7 @@ nk_reuse() {
   nk_have=$(sed -n 's/.*"kernelRelease":"\([^"]*\)".*/\1/p' "$NK_T/entries" | tr '\n' ' ')
   nk_none="no module for $V yet at $NK_FROM (it has: ${nk_have:-nothing}); build it with: nbdforge matrix --missing, or nbdforge build --kernel $V"
   case "$NK_FAMILY" in el*) ;; *) nk_outcome "$V" missing "$nk_none"; return 0 ;; esac
+  [ "$NK_REQUIRE_PROOF" != 1 ] || { nk_outcome "$V" missing "$nk_none (require_proof is on: a module reused from another kernel is not proven in $V)"; return 0; }
   nk_sv="$NK_ROOT/boot/symvers-$V.gz"
   [ -r "$nk_sv" ] || { nk_outcome "$V" missing "$nk_none; no $nk_sv to check a reuse against"; return 0; }
   nk_point=$(nk_point "$V")
@@ -381,6 +402,7 @@ nk_main() {
   NK_FROM=$(nk_conf NBDFORGE_FROM); NK_PIN=$(nk_conf NBDFORGE_INDEX_SHA256); NK_FPR=$(nk_conf NBDFORGE_FINGERPRINT)
   NK_DEPMOD=$(nk_which depmod); NK_MODPROBE=$(nk_which modprobe); NK_MODINFO=$(nk_which modinfo)
   NK_INSECURE=$(nk_conf NBDFORGE_INSECURE_NO_SIGNATURE); NK_FAMILY=$(nk_conf NBDFORGE_FAMILY); NK_INDEX_OK=''
+  NK_REQUIRE_PROOF=$(nk_conf NBDFORGE_REQUIRE_PROOF)
   case "$NK_ACT" in
     purge) nk_purge; return 0 ;;
     status) nk_status; return 0 ;;

@@ -5,6 +5,7 @@ import { type ArtifactSource, SourceError } from './source-error.ts';
 import { HttpSource } from './http-source.ts';
 import type { TrustOptions } from './source-error.ts';
 import type { NetOptions } from '../../fetch/index.ts';
+import { type ProofRecord, readStoredProof } from '../../prove/record.ts';
 
 export { type ArtifactSource, type TrustOptions, SourceError } from './source-error.ts';
 
@@ -36,5 +37,8 @@ class DirSource implements ArtifactSource {
     });
     if (st.size !== size) throw new SourceError(`${file}: ${st.size} bytes, its manifest says ${size}; rebuild it with: nbdforge build --force --kernel ${entry.kernelRelease} --store ${this.location}`);
     return new Uint8Array(await fs.readFile(file));
+  }
+  async proof(entry: IndexEntry): Promise<ProofRecord | undefined> {
+    return (await readStoredProof(this.location, entry))?.proof;
   }
 }

@@ -8,6 +8,7 @@ import { SourceError, type ArtifactSource, type TrustOptions } from './source-er
 import { verifyDetached, normalizeFingerprint } from '../../rpm-repo/signature.ts';
 import { sha256 } from '../../util/hash.ts';
 import { checkFresh, DEFAULT_STATE_DIR } from './serial-state.ts';
+import { MAX_PROOF_BYTES, PROOF_FILE, ProofError, type ProofRecord, parseProof } from '../../prove/record.ts';
 import { httpStream, netLimits, TransferEndedError, TransferWatch, type NetLimits, type NetReporter } from '../../fetch/index.ts';
 
 /** Bounds for what an http store may send before the caller knows better (real files are KBs). */
@@ -28,6 +29,8 @@ export class HttpSource implements ArtifactSource {
   private readonly limits: NetLimits;
   /** manifest.json sha256 per artifact key, from a published directory's (verified) index. */
   private readonly manifestSha = new Map<string, string>();
+  /** proof.json sha256 per artifact key, from a published directory's (verified) index. */
+  private readonly proofSha = new Map<string, string>();
   constructor(
     url: string,
     private readonly trust: TrustOptions = {},
@@ -113,6 +116,8 @@ export class HttpSource implements ArtifactSource {
       // A published directory's index pins each manifest by sha256 (nbdforge publish --to dir:).
       for (const a of (value as { artifacts: Array<{ key: string; manifestSha256?: unknown }> }).artifacts)
         if (typeof a.manifestSha256 === 'string' && /^[0-9a-f]{64}$/.test(a.manifestSha256)) this.manifestSha.set(a.key, a.manifestSha256);
+      for (const a of (value as { artifacts: Array<{ key: string; proofSha256?: unknown }> }).artifacts)
+        if (typeof a.proofSha256 === 'string' && /^[0-9a-f]{64}$/.test(a.proofSha256)) this.proofSha.set(a.key, a.proofSha256);
       return artifacts;
     } catch (err) {
       throw new SourceError((err as Error).message);
@@ -165,6 +170,21 @@ export class HttpSource implements ArtifactSource {
       if (err instanceof SourceError) throw err;
       throw new SourceError((err as Error).message);
     }
+  }
+
+  /** proof.json beside the module: the sha256 the (pinned) manifest names, and the index's where it names one. */
+  async proof(entry: IndexEntry, manifest: Manifest): Promise<ProofRecord | undefined> {
+    const indexed = this.proofSha.get(entry.key);
+    if (!manifest.proof) {
+      if (indexed) throw new ProofError(`${this.shown(`${encodePath(entry.dir)}/manifest.json`)}: names no proof, the index names one`);
+      return undefined;
+    }
+    const rel = `${encodePath(entry.dir)}/${PROOF_FILE}`;
+    const raw = await this.get(rel, MAX_PROOF_BYTES);
+    const got = sha256(raw);
+    if (got !== manifest.proof.sha256) throw new ProofError(`${this.shown(rel)}: sha256 ${got}, the manifest says ${manifest.proof.sha256} (not the proof that was published)`);
+    if (indexed !== undefined && got !== indexed) throw new ProofError(`${this.shown(rel)}: sha256 ${got}, the index says ${indexed}`);
+    return parseProof(raw.toString('utf8'), this.shown(rel));
   }
 
   async bytes(entry: IndexEntry, size: number): Promise<Uint8Array> {

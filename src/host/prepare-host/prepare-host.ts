@@ -12,6 +12,7 @@ import { hookLayout } from '../kernel-hook/layout.ts';
 import { FollowConfigError } from '../kernel-hook/config.ts';
 import { StoreCorruptError } from '../../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
+import { proofLine } from '../../prove/record.ts';
 
 export interface PrepareHostRequest {
   runner: Runner;
@@ -28,13 +29,23 @@ export interface PrepareHostRequest {
   net?: NetOptions;
   /** Install the kernel hook and boot guard so kernel updates keep nbd (default true; --no-follow-kernels). */
   followKernels?: boolean;
+  /** --require-proof: refuse an artifact not proven in its own kernel (nbdforge prove), here and in the kernel hook. */
+  requireProof?: boolean;
+}
+
+/** What the report says of the artifact's proof. */
+export interface ReportedProof {
+  line: string;
+  key: string;
+  kernelRelease: string;
+  date: string;
 }
 
 export interface PrepareHostReport {
   target: string;
   kernelRelease?: string;
   facts?: HostFacts;
-  artifact?: { source: string; dir: string; sha256: string; vermagic: string; key: string; signer?: { subject: string; fingerprint: string } };
+  artifact?: { source: string; dir: string; sha256: string; vermagic: string; key: string; signer?: { subject: string; fingerprint: string }; proven: boolean; proof?: ReportedProof };
   result: PlanResult;
   plan?: Plan;
   script?: string;
@@ -67,7 +78,14 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     if (err instanceof ArtifactError || err instanceof SourceError || err instanceof StoreCorruptError) return stop('refused', err.message, { kernelRelease, facts });
     throw err;
   }
-  const art = { source: artifact.source, dir: artifact.entry.dir, sha256: artifact.sha256, vermagic: artifact.vermagic, key: artifact.entry.key, ...(artifact.signer ? { signer: artifact.signer } : {}) };
+  const p = artifact.proof;
+  const art = {
+    source: artifact.source, dir: artifact.entry.dir, sha256: artifact.sha256, vermagic: artifact.vermagic, key: artifact.entry.key, ...(artifact.signer ? { signer: artifact.signer } : {}),
+    proven: !!p, ...(p ? { proof: { line: proofLine(p), key: p.key, kernelRelease: p.kernelRelease, date: p.date } } : {}),
+  };
+  // Before the host is touched (nothing has run yet): the same refusal in a run, a dry run and an emitted script.
+  if (req.requireProof && !p)
+    return stop('refused', `${artifact.source}: ${artifact.entry.dir}/${artifact.entry.file} is not proven in its own kernel (no proof.json; nbdforge prove makes one) and --require-proof is set`, { kernelRelease, facts, artifact: art });
   if (facts && req.mode === 'run') {
     const late = judge(prepareHostRules(layout, artifact.sha256, tools, artifact.signer !== undefined), facts);
     if (late) return stop(late.rule.otherwise === 'refuse' ? 'refused' : 'nothing-to-do', late.message, { kernelRelease, facts, artifact: art });
@@ -86,6 +104,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
             family: artifact.entry.family,
             options: req.options,
             preparedFor: kernelRelease,
+            requireProof: req.requireProof,
           },
         };
   if (follow && !/^https?:\/\//i.test(req.from) && (req.mode === 'emit' || req.runner.sendsScripts === true))
@@ -101,7 +120,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     throw err;
   }
   if (req.mode === 'emit') {
-    const script = emitScript(plan, { generator: req.generator });
+    const script = emitScript(plan, { generator: `${req.generator ?? 'nbdforge prepare-host'}; the module: ${p ? proofLine(p) : 'not proven in its own kernel'}` });
     const result: PlanResult = { plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: Date.now() - t0 };
     return { target, kernelRelease, facts, artifact: art, result, plan, script };
   }

@@ -8,6 +8,7 @@ import type { ArtifactSource } from './artifact-source.ts';
 import { hasAppendedSignature } from '../../verify/module-signature.ts';
 import { readSigningCert, CertificateError } from '../../verify/certificate.ts';
 import { verifyModuleSignature, SignatureError } from '../../verify/signature.ts';
+import { ProofError, type ProofRecord, checkProofFor } from '../../prove/record.ts';
 
 /** A module chosen for one kernel and proven, before any host is touched, to be the bytes the store vouches for. */
 export interface ResolvedArtifact {
@@ -20,6 +21,8 @@ export interface ResolvedArtifact {
   vermagic: string;
   /** Present when the module is signed and its signature verified against the manifest's certificate. */
   signer?: { subject: string; fingerprint: string };
+  /** Present when the artifact was proven in its own kernel: checked to prove these very bytes in this kernel. */
+  proof?: ProofRecord;
 }
 
 export class ArtifactError extends Error {
@@ -70,7 +73,16 @@ export async function resolveArtifact(src: ArtifactSource, kernelRelease: string
   if (normVermagic(manifest.vermagic) !== vermagic) throw corrupt(`vermagic "${vermagic}" differs from the manifest's "${manifest.vermagic}"`);
   if (opts.hostVermagic && normVermagic(opts.hostVermagic) !== vermagic)
     throw wrong(`vermagic "${vermagic}" differs from the running kernel's "${normVermagic(opts.hostVermagic)}"`);
-  return { source: src.location, entry, manifest, bytes, sha256: got, vermagic, signer: checkSigned(bytes, manifest, corrupt) };
+  const signer = checkSigned(bytes, manifest, corrupt);
+  let proof: ProofRecord | undefined;
+  try {
+    proof = await src.proof(entry, manifest);
+    if (proof) checkProofFor(proof, { kernelRelease, sha256: got, family: entry.family }, `${entry.dir}/proof.json`);
+  } catch (err) {
+    if (err instanceof ProofError) throw corrupt(`its proof is damaged or not its own: ${err.message}`);
+    throw err;
+  }
+  return { source: src.location, entry, manifest, bytes, sha256: got, vermagic, signer, ...(proof ? { proof } : {}) };
 }
 
 /** A signed module is re-verified here against the certificate its manifest carries; an unsigned one must say so too. */
