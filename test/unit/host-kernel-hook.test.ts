@@ -30,6 +30,7 @@ import { gpgHome, cli, serve, sha, type GpgHome } from './publish-fixtures.ts';
 import { shells } from './host-fixtures.ts';
 import { followStatus, renderStatus } from '../../src/host/kernel-hook/status.ts';
 import { LocalRunner } from '../../src/host/runners/local.ts';
+import { proveStoreFixture } from '../fixtures/proof.ts';
 
 const K56 = '6.1.0-56-amd64';
 const K57 = '6.1.0-57-amd64';
@@ -160,6 +161,16 @@ test.before(async () => {
   const r = await cli(['publish', '--store', debStore, '--to', `dir:${path.join(tmp, 'www', 'site')}`, '--gpg-key', gpg.fingerprint], gpg.env);
   assert.is(r.code, 0, r.stderr + r.stdout);
   await fs.cp(debStore, path.join(tmp, 'www', 'store'), { recursive: true });
+  // require_proof: 57 proven (a fixture record of its real sha256), 56 not; and a copy whose proof.json was edited
+  const provenStore = path.join(tmp, 'www', 'proven-store');
+  await fs.cp(debStore, provenStore, { recursive: true });
+  await proveStoreFixture(provenStore, (k) => k === K57);
+  const p = await cli(['publish', '--store', provenStore, '--to', `dir:${path.join(tmp, 'www', 'proven-site')}`, '--gpg-key', gpg.fingerprint], gpg.env);
+  assert.is(p.code, 0, p.stderr + p.stdout);
+  await fs.cp(path.join(tmp, 'www', 'proven-site'), path.join(tmp, 'www', 'bad-proof-site'), { recursive: true });
+  const [e57] = await new DirStore(provenStore).list({ kernelRelease: K57 });
+  const bad = path.join(tmp, 'www', 'bad-proof-site', e57.dir, 'proof.json');
+  await fs.writeFile(bad, (await fs.readFile(bad, 'utf8')).replace('"taint": "4096 (O)"', '"taint": "0"'));
   elStore = path.join(tmp, 'el-store');
   elBytes = buildModule({ vermagic: EL_VM(A), greeting: 'nbd el7', versions: CRCS }).bytes;
   await putArtifact(elStore, 'el7', A, elBytes);
@@ -173,6 +184,26 @@ test.after(async () => {
 
 for (const sh of shells()) {
   const tag = `[${sh.join(' ')}]`;
+
+  test(`${tag} require_proof: the hook installs a module whose proof.json matches the signed index and manifest (site or store), refuses an unproven one and an edited proof`, async () => {
+    // a store directory is the admin's own: read without a signature, as prepare-host reads it
+    for (const [from, trust] of [[`${server.url}/proven-site`, {}], [path.join(tmp, 'www', 'proven-store'), { fingerprint: undefined, insecureNoSignature: true }]] as const) {
+      const h = await host(debConfig({ from, requireProof: true, ...trust }), [[K56, DEB_VM(K56)], [K57, DEB_VM(K57)]]);
+      assert.match(await fs.readFile(path.join(h.root, 'etc/nbdforge/kernel-hook.conf'), 'utf8'), /^NBDFORGE_REQUIRE_PROOF='1'$/m);
+      const ok = await h.hook(sh, K57, `/boot/vmlinuz-${K57}`);
+      assert.match(ok.stderr, new RegExp(`${K57}: installed .*; proof\\.json checked \\(sha256 [0-9a-f]{64}\\); depmod done`), `${from}: ${ok.stderr}`);
+      const no = await h.hook(sh, K56, `/boot/vmlinuz-${K56}`);
+      assert.match(no.stderr, new RegExp(`${K56}: artifact for ${K56} refused: .* is not proven in its own kernel \\(its manifest names no proof\\.json\\) and require_proof is on`), `${from}: ${no.stderr}`);
+      assert.not.ok(existsSync(path.join(h.root, 'lib/modules', K56, 'extra/nbd.ko')), 'nothing installed for the unproven kernel');
+    }
+    const h = await host(debConfig({ from: `${server.url}/bad-proof-site`, requireProof: true }), [[K57, DEB_VM(K57)]]);
+    const bad = await h.hook(sh, K57, `/boot/vmlinuz-${K57}`);
+    assert.match(bad.stderr, /refused: .*proof\.json: sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/, bad.stderr);
+    assert.not.ok(existsSync(path.join(h.root, 'lib/modules', K57, 'extra/nbd.ko')));
+    // without require_proof the same unproven kernel is installed as before
+    const off = await host(debConfig({ from: `${server.url}/proven-site` }), [[K56, DEB_VM(K56)]]);
+    assert.match((await off.hook(sh, K56, `/boot/vmlinuz-${K56}`)).stderr, new RegExp(`${K56}: installed `));
+  });
 
   test(`${tag} postinst from a signed published site: installed byte-identical, depmod, recorded; again: already there; postrm removes exactly that`, async () => {
     const h = await host(debConfig(), [[K56, DEB_VM(K56)], [K57, DEB_VM(K57)]]);
