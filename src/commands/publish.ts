@@ -17,6 +17,14 @@ Publishes modules already in the store (it never builds) where hosts take them. 
 sent, every module is re-hashed against its manifest. The store records what went where
 (<store>/publish-records.json), so a re-run sends only what a target lacks.
 
+A module proven in its own kernel (nbdforge prove; proof.json beside it, named by its manifest) goes
+out with its proof to every target: dir (beside the module and named in the signed index;
+install.sh checks it), oci (labels io.nbdforge.proof and proof-sha256, proof.json in the .nbdforge
+companion), apt and yum (/usr/share/doc/<package>/proof.json and a line in the description). The
+output says per artifact whether it went out proven ("proven in K on D key K12" or "unproven";
+--json: proven, proof); one proven since it was published goes out again. A proof that does not
+match its artifact refuses the publish (exit 3, nothing sent).
+
 Targets in this build: ${knownForms().join(', ')}
   dir:PATH       a tree for any static web server: index.json (signed with --gpg-key, with a serial
                  and an expiry hosts check), the modules, install.sh (POSIX sh: curl -fsSL

@@ -22,6 +22,8 @@ import { resolvePaths } from '../../src/paths.ts';
 import { debianModules, exists, publishItems, storeWith, type BuiltModule } from '../fixtures/publish/built-modules.ts';
 import { makeTestKeys, type TestKeys } from '../fixtures/publish/gpg-keys.ts';
 import { recordedTarget } from '../fixtures/publish/recorded-target.ts';
+import { proveStoreFixture } from '../fixtures/proof.ts';
+import { loadItem } from '../../src/publish/select.ts';
 
 const q = $({ quiet: true });
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pub-apt-'));
@@ -50,6 +52,12 @@ test.before(async () => {
   keys = await makeTestKeys(dir);
   items = [];
   for (const m of mods) items.push(...(await publishItems(m.store)).filter((i) => i.entry.key === m.entry.key));
+  // the first kernel travels with a proof: a private copy of its artifact (the shared fixture store
+  // stays unproven) given a fixture proof record of its real sha256
+  const own = await storeWith(path.join(dir, 'proven-store'), [{ mod: mods[0], family: 'debian12', kernelRelease: mods[0].entry.kernelRelease }]);
+  await proveStoreFixture(own.root);
+  items[0] = await loadItem(own, (await own.list())[0]);
+  assert.ok(items[0].proof);
 });
 
 test.after(async () => {
@@ -102,6 +110,16 @@ test('publish two kernels signed: one nbd-modules-<release> each, Packages, Rele
     assert.match(await fs.readFile(path.join(ctl, 'postinst'), 'utf8'), new RegExp(`depmod -a ${m.entry.kernelRelease}`));
     assert.match(await fs.readFile(path.join(ctl, 'postrm'), 'utf8'), new RegExp(`depmod -a ${m.entry.kernelRelease}`));
     assert.not.match(await fs.readFile(path.join(ctl, 'postinst'), 'utf8'), /modprobe|insmod/);
+    // the proof: a doc file byte-identical to the store's proof.json and a line in the description; the other kernel says it has none
+    const doc = path.join(x, 'usr/share/doc', `nbd-modules-${m.entry.kernelRelease}`, 'proof.json');
+    if (i === 0) {
+      assert.ok((await fs.readFile(doc)).equals(items[0].proof!.bytes));
+      assert.match(String(await f('Description')), new RegExp(`^ Loaded and used in its own kernel: proven in ${m.entry.kernelRelease} on 2026-12-01 key [0-9a-f]{12} \\(/usr/share/doc/nbd-modules-${m.entry.kernelRelease}/proof\\.json\\)\\.$`, 'm'));
+      assert.match(await fs.readFile(path.join(ctl, 'md5sums'), 'utf8'), new RegExp(`  usr/share/doc/nbd-modules-${m.entry.kernelRelease}/proof\\.json\n`));
+    } else {
+      assert.not.ok(await exists(doc));
+      assert.match(String(await f('Description')), /^ Not proven in its own kernel/m);
+    }
   }
   for (const f of ['Packages', 'Packages.gz', 'Release', 'InRelease', 'Release.gpg', 'nbdforge.sources', 'nbdforge-archive-keyring.asc']) assert.ok(await exists(path.join(repo, f)), f);
   // gpgv with only the published key: the detached and the inline signatures both verify.
@@ -141,6 +159,8 @@ test('real apt in a bookworm container: update verifies InRelease, install lands
   assert.is(sum.stdout.split(' ')[0], mods[0].manifest.sha256, 'installed module is byte-identical to the store');
   assert.match((await sh(`cat /lib/modules/${krel}/modules.dep`)).stdout, /^updates\/nbd\.ko:/m, 'postinst ran depmod');
   assert.match((await sh(`dpkg-query -W -f '\${Status}' nbd-modules-${krel}`)).stdout, /install ok installed/);
+  const proof = await sh(`sha256sum /usr/share/doc/nbd-modules-${krel}/proof.json`);
+  assert.is(proof.stdout.split(' ')[0], items[0].manifest.proof!.sha256, 'the proof arrived through apt beside the module');
   const purge = await sh(`DEBIAN_FRONTEND=noninteractive apt-get purge -y nbd-modules-${krel} 2>&1`);
   assert.is(purge.exitCode, 0, purge.stdout);
   assert.is((await sh(`test -e /lib/modules/${krel}/updates/nbd.ko`)).exitCode, 1, 'module removed');

@@ -20,7 +20,10 @@ import { getBlob, getManifest, hasBlob, listTags } from '../../src/publish/oci/a
 import { parseReference } from '../../src/publish/oci/reference.ts';
 import { findBusybox, moduleTreeEntries } from '../../src/publish/oci/contents.ts';
 import { buildLayer } from '../../src/publish/oci/layer.ts';
-import { moduleImage } from '../../src/publish/oci/image.ts';
+import { moduleImage, proofArtifact, PROOF_RECORD, PROOF_SUFFIX } from '../../src/publish/oci/image.ts';
+import { loadItem } from '../../src/publish/select.ts';
+import { proveStoreFixture } from '../fixtures/proof.ts';
+import { createHash } from 'node:crypto';
 import { parseImageConfig, parseImageManifest } from '../../src/publish/oci/read-image.ts';
 import type { PublishOutcome, TargetOptions } from '../../src/publish/target.ts';
 import { moduleSchema, validate, validateObjectMeta } from '../fixtures/kmm/structural-schema.ts';
@@ -171,7 +174,8 @@ test('kmm-module: YAML for the published kernels that validates against KMM CRD 
   const mod = parseYaml(r.stdout);
   assert.equal(validate(mod, moduleSchema(crd)), []);
   assert.equal(validateObjectMeta(mod.metadata), []);
-  assert.equal(mod.metadata, { name: 'nbd', namespace: 'kmm-operator' });
+  // read from the registry, each kernel says what its image says of its proof: these were published unproven
+  assert.equal(mod.metadata, { name: 'nbd', namespace: 'kmm-operator', annotations: Object.fromEntries(KERNELS.map((k) => [`proof.nbdforge.io/${k}`, 'unproven'])) });
   const maps = mod.spec.moduleLoader.container.kernelMappings;
   assert.equal(maps.map((m: { literal: string }) => m.literal), [...KERNELS].sort());
   assert.ok(maps.every((m: { containerImage: string }) => m.containerImage === `${reg.host}/nbd:\${KERNEL_FULL_VERSION}`));
@@ -199,6 +203,62 @@ test('pull: brings an image back, verified, into a fresh store: same module, man
   const byDigest = cli(['pull', `oci://${reg.host}/nbd@${pushed[KERNELS[1]].ref}`, '--store', dir, '--allow-unsigned']);
   assert.is(byDigest.status, 0, byDigest.stderr);
   assert.is(cli(['pull', `oci://${reg.host}/nbd`, '--store', dir, '--allow-unsigned']).status, 2, 'no tag: usage error');
+});
+
+test('the proof travels: labels and proof.json in the companion, a kmm-module annotation, pull checks and stores it, and refuses (exit 3) an image whose proof.json was swapped', async () => {
+  // a private copy of the store (the shared one stays unproven), KERNELS[0] given a fixture proof record of its real sha256
+  const own = path.join(tmp, 'proven-store');
+  await fs.cp(STORE, own, { recursive: true });
+  const [proof] = await proveStoreFixture(own, (k) => k === KERNELS[0]);
+  const ownStore = new DirStore(own);
+  const [e0] = await ownStore.list({ kernelRelease: KERNELS[0] });
+  const proofBytes = await fs.readFile(ownStore.artifactPath(e0, 'proof.json'));
+  const proofSha = createHash('sha256').update(proofBytes).digest('hex');
+  const r = cli(['publish', '--store', own, '--to', `oci://${reg.host}/nbd-proven`, '--unsigned', '--kernels', KERNELS.join(','), '--json'], { HOME: tmp });
+  assert.is(r.status, 0, r.stderr + r.stdout);
+  const out = Object.fromEntries(JSON.parse(r.stdout).targets[0].published.map((p: { kernelRelease: string }) => [p.kernelRelease, p]));
+  assert.is(out[KERNELS[0]].proven, true);
+  assert.is(out[KERNELS[0]].proof, `proven in ${KERNELS[0]} on 2026-12-01 key ${proof.key.slice(0, 12)}`);
+  assert.is(out[KERNELS[1]].proven, false);
+  // an independent client reads the labels
+  const info = JSON.parse(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/nbd-proven:${KERNELS[0]}`]));
+  assert.is(info.Labels['io.nbdforge.proof'], out[KERNELS[0]].proof);
+  assert.is(info.Labels['io.nbdforge.proof-sha256'], proofSha);
+  assert.is(JSON.parse(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/nbd-proven:${KERNELS[1]}`])).Labels['io.nbdforge.proof'], undefined);
+  // the companion carries proof.json byte for byte
+  const c = new RegistryClient(parseReference(`${reg.host}/nbd-proven`, { allowTag: false }), { env: {} });
+  const companion = parseImageManifest((await getManifest(c, `${KERNELS[0]}${PROOF_SUFFIX}`)).body, 'companion');
+  const layer = companion.layers.find((l) => l.mediaType === PROOF_RECORD)!;
+  assert.ok((await getBlob(c, layer.digest, 1 << 20)).equals(proofBytes));
+  // kmm-module annotates each kernel with its image's proof
+  const mod = parseYaml(cli(['kmm-module', '--image', `${reg.host}/nbd-proven`]).stdout);
+  assert.equal(mod.metadata.annotations, { [`proof.nbdforge.io/${KERNELS[0]}`]: out[KERNELS[0]].proof, [`proof.nbdforge.io/${KERNELS[1]}`]: 'unproven' });
+  assert.equal(validateObjectMeta(mod.metadata), []);
+  // pull brings it back checked, and stores the same proof.json beside the module
+  const dir = path.join(tmp, 'pulled-proven');
+  const p = cli(['pull', `oci://${reg.host}/nbd-proven:${KERNELS[0]}`, '--store', dir, '--allow-unsigned']);
+  assert.is(p.status, 0, p.stderr);
+  assert.match(p.stdout, new RegExp(`loaded in its own kernel: proven in ${KERNELS[0]} on 2026-12-01 \\(QEMU 7\\.2\\.0-fixture, tcg, 3 checks\\) \\(proof\\.json checked`));
+  const pulled = new DirStore(dir);
+  const [pe] = await pulled.list();
+  assert.ok((await fs.readFile(pulled.artifactPath(pe, 'proof.json'))).equals(proofBytes));
+  assert.equal((await pulled.readManifest(pe)).proof, { file: 'proof.json', sha256: proofSha });
+  // the same image with another proof.json in its companion (the signed manifest still names the real one): refused
+  const item = await loadItem(ownStore, e0);
+  const bb = await findBusybox({});
+  const built = await buildItem(item, await baseLayer(bb), bb, nbdforgeVersion());
+  const swapped = Buffer.from(proofBytes.toString('utf8').replace('"taint": "4096 (O)"', '"taint": "0"'));
+  const fake = proofArtifact({
+    tag: built.image.tag, subject: built.image, manifestJson: await fs.readFile(item.manifestPath), debug: await fs.readFile(ownStore.artifactPath(e0, item.manifest.debugFile)),
+    debugName: item.manifest.debugFile, created: item.manifest.createdAt, proofJson: swapped,
+  });
+  const evil = new RegistryClient(parseReference(`${reg.host}/nbd-swapped-proof`, { allowTag: false }), { env: {} });
+  await pushOne(evil, built.image);
+  await pushOne(evil, fake);
+  const bad = cli(['pull', `oci://${reg.host}/nbd-swapped-proof:${KERNELS[0]}`, '--store', path.join(tmp, 'swapped-store'), '--allow-unsigned']);
+  assert.is(bad.status, 3, bad.stderr);
+  assert.match(bad.stderr, /proof\.json has sha256 [0-9a-f]{12}, its artifact manifest says [0-9a-f]{12} \(tampered or damaged\); nothing stored/);
+  assert.is(await fs.stat(path.join(tmp, 'swapped-store', 'index.json')).catch(() => null), null);
 });
 
 test('a module whose bytes no longer match its manifest is refused before anything is sent', async () => {
