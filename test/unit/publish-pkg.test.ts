@@ -14,6 +14,12 @@ import { debArch, debControl, debPackageName, debVersion, postinst, postrm } fro
 import { releaseFile, sourcesFile } from '../../src/publish/apt/repo-files.ts';
 import { checkChannel, checkWritable, mapLimit, PublishRefusedError } from '../../src/publish/package-channel.ts';
 import type { PublishItem } from '../../src/publish/target.ts';
+import { execFileSync } from 'node:child_process';
+import { DirStore } from '../../src/artifacts/dir-store.ts';
+import { loadItem } from '../../src/publish/select.ts';
+import { buildKmodRpm } from '../../src/publish/yum/build-rpm.ts';
+import { putModule } from './publish-fixtures.ts';
+import { proveStoreFixture } from '../fixtures/proof.ts';
 
 const item = (family: string, kernelRelease: string) => ({ entry: { family, kernelRelease } }) as unknown as PublishItem;
 const spec = { kernelRelease: '3.10.0-1160.119.1.el7.x86_64', module: 'nbd', sha256: 'a'.repeat(64), vermagic: 'v', key: 'b'.repeat(64), toolVersion: '0.1.0' };
@@ -38,6 +44,30 @@ test('kmod spec: the NEVRA is the kernel\'s, rpm 4.11 settings pinned, depmod in
   assert.throws(() => kmodSpec({ ...spec, vermagic: 'v\n%post\nrm -rf /' }), /artifact field vermagic .* is not one line/);
   assert.match(kmodSpec({ ...spec, vermagic: 'v %{_topdir}' }), /^vermagic v %%\{_topdir\}$/m);
   assert.is(depmodConf('nbd'), '# nbd.ko from nbdforge (kmod-nbd): prefer it to any other nbd.ko of the kernel.\noverride nbd * extra/nbd\n');
+});
+
+test('kmod RPM of a proven artifact (real rpmbuild): proof.json as /usr/share/doc/kmod-nbd-<release>/proof.json byte for byte, and the line in the description; an unproven one says so', async () => {
+  const K = '3.10.0-1160.119.1.el7.x86_64';
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-rpm-proof-'));
+  try {
+    const root = path.join(dir, 'store');
+    await putModule(root, K, { family: 'el7' });
+    const store = new DirStore(root);
+    const [e] = await store.list();
+    const unproven = await buildKmodRpm(await loadItem(store, e), dir, process.env);
+    assert.match(execFileSync('rpm', ['-qp', '--qf', '%{DESCRIPTION}', unproven], { encoding: 'utf8' }), /^Not proven in its own kernel/m);
+    await fs.rm(unproven);
+    const [p] = await proveStoreFixture(root);
+    const item = await loadItem(store, e);
+    const rpm = await buildKmodRpm(item, dir, process.env);
+    const doc = `/usr/share/doc/kmod-nbd-${K}/proof.json`;
+    assert.ok(execFileSync('rpm', ['-qlp', rpm], { encoding: 'utf8' }).split('\n').includes(doc));
+    assert.match(execFileSync('rpm', ['-qp', '--qf', '%{DESCRIPTION}', rpm], { encoding: 'utf8' }), new RegExp(`^Loaded and used in its own kernel: proven in ${K.replace(/\./g, '\\.')} on 2026-12-01 key ${p.key.slice(0, 12)} \\(${doc.replace(/\./g, '\\.')}\\)\\.$`, 'm'));
+    const inside = execFileSync('sh', ['-c', 'rpm2cpio "$1" | cpio -i --quiet --to-stdout "./$2"', 'sh', rpm, doc.slice(1)]);
+    assert.ok(inside.equals(item.proof!.bytes), 'the packaged proof.json is the store\'s');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('nbdforge.repo: both gpg checks with a key, file:// URLs of the directory; unsigned says so', () => {
