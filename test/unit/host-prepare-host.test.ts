@@ -13,12 +13,8 @@ import { prepareHost } from '../../src/host/prepare-host/prepare-host.ts';
 import { planPrepareHost } from '../../src/host/prepare-host/plan-prepare-host.ts';
 import { hostLayout } from '../../src/host/prepare-host/layout.ts';
 import { parseOptions, expectedParameter } from '../../src/host/prepare-host/options.ts';
-import type { Runner, ExecResult } from '../../src/host/runner.ts';
-import type { Plan, PlanResult } from '../../src/host/plan.ts';
-import { FACTS_SCRIPT } from '../../src/host/facts.ts';
 import { buildModule } from './fixtures-elf.ts';
-import { cli } from './publish-fixtures.ts';
-import { fixtureProof, proveStoreFixture } from '../fixtures/proof.ts';
+import { FakeHost, hostFacts } from './host-fake.ts';
 
 const sha = (d: string | Uint8Array) => createHash('sha256').update(d).digest('hex');
 const K = '6.1.0-56-amd64';
@@ -118,25 +114,7 @@ test('artifact: a store served over http works the same, with sha256 checked', a
   }
 });
 
-/** A host that answers the facts probe with canned facts and records the plan it is asked to run. */
-class FakeHost implements Runner {
-  readonly name = 'fake';
-  readonly target = 'fake-host';
-  plans: Plan[] = [];
-  constructor(private readonly facts: string) {}
-  async exec(argv: string[]): Promise<ExecResult> {
-    assert.equal(argv, ['sh', '-c', FACTS_SCRIPT], 'prepare-host asks the host nothing but the facts probe before running');
-    return { exitCode: 0, stdout: this.facts, stderr: '' };
-  }
-  async run(plan: Plan): Promise<PlanResult> {
-    this.plans.push(plan);
-    return { plan: plan.id, runner: this.name, outcome: 'changed', steps: [], ms: 0 };
-  }
-}
-
-const FACTS = [`kernel=${K}`, 'machine=x86_64', 'uid=0', `moddir=/lib/modules/${K}`, 'sig_enforce=N', 'modules_disabled=0', `vermagic=${VM(K)}`,
-  ...['modprobe', 'depmod', 'modinfo', 'sha256sum', 'base64'].map((t) => `tool=${t}=/usr/sbin/${t}`)];
-const facts = (...over: string[]) => [...FACTS.filter((l) => !over.some((o) => o.split('=')[0] === l.split('=')[0])), ...over].join('\n') + '\n';
+const facts = (...over: string[]) => hostFacts(K, ...over);
 
 async function prepare(f: string, from = store, followKernels?: boolean) {
   const host = new FakeHost(f);
@@ -187,52 +165,6 @@ test('prepare-host: the plan for a clean host, and a re-run over our own loaded 
   assert.not.ok(off.host.plans[0].steps.some((s) => /follow|hook|guard/.test(s.id)), '--no-follow-kernels leaves the hook out');
   const again = await prepare(facts('nbd_loaded=yes', `extra_sha256=${r.artifact!.sha256}`, `nbd_installed=/lib/modules/${K}/extra/nbd.ko`));
   assert.is(again.host.plans.length, 1);
-});
-
-test('proof: shown in the report; --require-proof refuses an unproven artifact before any plan runs (run and --emit-script, exit 3), takes a proven one and records the rule for the kernel hook; a damaged proof is refused either way', async () => {
-  // the same module bytes in a second store, proven there (a fixture record of its real sha256)
-  const proven = path.join(tmp, 'proven-store');
-  await put(new DirStore(proven), K, buildModule({ vermagic: VM(K) }).bytes);
-  const [p] = await proveStoreFixture(proven);
-  const run = async (from: string, requireProof: boolean) => {
-    const host = new FakeHost(facts());
-    return { r: await prepareHost({ runner: host, mode: 'run', from, options: parseOptions(''), requireProof }), host };
-  };
-  const unproven = await run(store, true);
-  assert.is(unproven.r.result.outcome, 'refused');
-  assert.match(unproven.r.result.message ?? '', /nbd\.ko is not proven in its own kernel \(no proof\.json; nbdforge prove makes one\) and --require-proof is set/);
-  assert.is(unproven.host.plans.length, 0, 'nothing ran');
-  assert.is(unproven.r.artifact?.proven, false);
-  const ok = await run(proven, true);
-  assert.is(ok.r.result.outcome, 'changed');
-  assert.is(ok.r.artifact?.proven, true);
-  assert.is(ok.r.artifact?.proof?.line, `proven in ${K} on 2026-12-01 (QEMU 7.2.0-fixture, tcg, 3 checks)`);
-  assert.is(ok.r.artifact?.proof?.key, p.key);
-  const conf = ok.host.plans[0].steps.find((s) => s.id === 'kernel-hook-config')!.command[5];
-  assert.match(conf, /^NBDFORGE_REQUIRE_PROOF='1'$/m);
-  assert.match((await run(store, false)).host.plans[0].steps.find((s) => s.id === 'kernel-hook-config')!.command[5], /^NBDFORGE_REQUIRE_PROOF='0'$/m);
-  // the CLI: exit 3 for the unproven one, the proven one emitted with its proof named, text and JSON
-  const no = await cli(['prepare-host', '--from', store, '--kernel', K, '--emit-script', path.join(tmp, 'no.sh'), '--require-proof']);
-  assert.is(no.code, 3, no.stderr + no.stdout);
-  assert.match(no.stdout, /^proof: not proven in its own kernel/m);
-  assert.match(no.stdout, /result: refused: .*not proven in its own kernel/);
-  assert.not.ok(await fs.access(path.join(tmp, 'no.sh')).then(() => true, () => false), 'no script written');
-  const yes = await cli(['prepare-host', '--from', proven, '--kernel', K, '--emit-script', '-', '--require-proof']);
-  assert.is(yes.code, 0, yes.stderr);
-  assert.match(yes.stderr, new RegExp(`^proof: proven in ${K} on 2026-12-01 \\(QEMU 7\\.2\\.0-fixture, tcg, 3 checks\\)$`, 'm'));
-  assert.match(yes.stdout, new RegExp(`^# generated by .*; the module: proven in ${K} on 2026-12-01`, 'm'));
-  assert.match(yes.stdout, /^NBDFORGE_REQUIRE_PROOF='\\''1'\\'''$/m, 'the hook configuration the script writes');
-  const json = await cli(['prepare-host', '--from', proven, '--kernel', K, '--emit-script', path.join(tmp, 'yes.sh'), '--json']);
-  assert.is(json.code, 0, json.stderr);
-  assert.equal(JSON.parse(json.stdout).artifact.proof, { line: ok.r.artifact!.proof!.line, key: p.key, kernelRelease: K, date: p.date });
-  // a proof.json edited after it was stored: refused even without --require-proof
-  const [e] = await new DirStore(proven).list();
-  const file = new DirStore(proven).artifactPath(e, 'proof.json');
-  await fs.writeFile(file, JSON.stringify(fixtureProof(e, { date: '2026-12-02T00:00:00.000Z' })));
-  const damaged = await run(proven, false);
-  assert.is(damaged.r.result.outcome, 'refused');
-  assert.match(damaged.r.result.message ?? '', /its proof is damaged or not its own: .*proof\.json: sha256 [0-9a-f]{12}, the manifest says [0-9a-f]{12}/);
-  assert.is(damaged.host.plans.length, 0);
 });
 
 test('plan: every changing step is probed; undo everywhere it matters; checks are read-only', () => {
