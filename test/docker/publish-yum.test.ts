@@ -27,6 +27,8 @@ import { debianModules, exists, publishItems, storeWith, type BuiltModule } from
 import { makeTestKeys, type TestKeys } from '../fixtures/publish/gpg-keys.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
 import { recordedTarget } from '../fixtures/publish/recorded-target.ts';
+import { proveStoreFixture } from '../fixtures/proof.ts';
+import { loadItem } from '../../src/publish/select.ts';
 
 const q = $({ quiet: true });
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pub-yum-'));
@@ -101,9 +103,15 @@ test('refused before any work, nothing written: debian12 family, missing key, Ed
   assert.equal(await listing(fresh), []);
 });
 
+let proofSha256 = '';
 test(`publish ${V1} and ${V2} signed: one kmod-nbd per kernel, the headers rpm 4.11 reads, signed repomd.xml`, async () => {
   const events: string[] = [];
-  const out = await target(repo, { gpgKey: 'publish@nbdforge.invalid' }).publish(await items('store', [V1, V2]), (e) => events.push(`${e.kernelRelease} ${e.stage}`));
+  // V1 travels with a (fixture) proof record of its real sha256, V2 without one
+  const store = await storeWith(path.join(dir, 'store'), [V1, V2].map((kernelRelease) => ({ mod, family: 'el7', kernelRelease })));
+  await proveStoreFixture(store.root, (k) => k === V1);
+  const its = await Promise.all((await store.list()).map((e) => loadItem(store, e)));
+  proofSha256 = its.find((i) => i.entry.kernelRelease === V1)!.proof!.sha256;
+  const out = await target(repo, { gpgKey: 'publish@nbdforge.invalid' }).publish(its, (e) => events.push(`${e.kernelRelease} ${e.stage}`));
   assert.equal(out.map((o) => o.ref).sort(), [`Packages/kmod-nbd-6.1.0-${ABI}.1.el7.x86_64.rpm`, `Packages/kmod-nbd-6.1.0-${ABI}.el7.x86_64.rpm`]);
   assert.ok(events.includes(`${V1} rpmbuild`) && events.includes(`${V2} rpmsign`), events.join('\n'));
   for (const o of out) assert.is(o.bytesSent, (await fs.stat(path.join(repo, o.ref))).size);
@@ -120,7 +128,10 @@ test(`publish ${V1} and ${V2} signed: one kmod-nbd per kernel, the headers rpm 4
     assert.is(await qf(rpm, '%{PAYLOADCOMPRESSOR}'), 'xz');
     assert.is(await qf(rpm, '%{FILEDIGESTALGO}'), '8', 'sha256 file digests');
     const files = (await qf(rpm, '[%{FILENAMES} %{FILEDIGESTS}\n]')).trim().split('\n');
-    assert.equal(files.map((l) => l.split(' ')[0]).sort(), ['/etc/depmod.d/kmod-nbd.conf', `/lib/modules/${v}/extra/nbd`, `/lib/modules/${v}/extra/nbd/nbd.ko`]);
+    const doc = `/usr/share/doc/kmod-nbd-${v}`;
+    assert.equal(files.map((l) => l.split(' ')[0]).sort(), ['/etc/depmod.d/kmod-nbd.conf', `/lib/modules/${v}/extra/nbd`, `/lib/modules/${v}/extra/nbd/nbd.ko`, ...(v === V1 ? [doc, `${doc}/proof.json`] : [])]);
+    if (v === V1) assert.ok(files.includes(`${doc}/proof.json ${proofSha256}`), 'the packaged proof is the stored one, byte for byte');
+    assert.match(await qf(rpm, '%{DESCRIPTION}'), v === V1 ? new RegExp(`^Loaded and used in its own kernel: proven in ${v.replaceAll('.', '\\.')} on 2026-12-01 key [0-9a-f]{12} `, 'm') : /^Not proven in its own kernel/m);
     assert.ok(files.includes(`/lib/modules/${v}/extra/nbd/nbd.ko ${mod.manifest.sha256}`), 'the packaged module is the stored one, byte for byte');
     const requires = (await qf(rpm, '[%{REQUIRENAME} %{REQUIREFLAGS:depflags} %{REQUIREVERSION}\n]')).trim().split('\n');
     assert.ok(requires.includes(`kernel-uname-r = ${v}`), requires.join('\n'));
@@ -196,6 +207,7 @@ test(`dnf installs kmod-nbd-${V1} over http://127.0.0.1 with gpgcheck and repo_g
   assert.match(r.stdout + r.stderr, /Importing GPG key 0x[0-9A-F]+:[\s\S]*Fingerprint: /);
   const ko = path.join(root, 'lib/modules', V1, 'extra/nbd/nbd.ko');
   assert.is(await sha256File(ko), mod.manifest.sha256, 'installed module is byte-identical to the store');
+  assert.is(await sha256File(path.join(root, `usr/share/doc/kmod-nbd-${V1}/proof.json`)), proofSha256, 'the proof arrived through yum beside the module');
   assert.is(await fs.readFile(path.join(root, 'etc/depmod.d/kmod-nbd.conf'), 'utf8'), '# nbd.ko from nbdforge (kmod-nbd): prefer it to any other nbd.ko of the kernel.\noverride nbd * extra/nbd\n');
   const dep = await fs.readFile(path.join(root, 'lib/modules', V1, 'modules.dep'), 'utf8');
   assert.match(dep, /^extra\/nbd\/nbd\.ko:/m, `%post depmod wrote modules.dep: ${dep}`);
