@@ -4,7 +4,9 @@
  * served by an http server this test starts on 127.0.0.1, which the guests reach over QEMU's user
  * network as 10.0.2.2. Each guest pipes install.sh into its own sh: the newest with curl into dash,
  * the oldest with busybox wget into busybox sh, a third kernel the tree lacks must refuse. Tampered
- * copies (index, module) and an unsigned tree are refused first, the guest unchanged. One boot per kernel.
+ * copies (index, module) and an unsigned tree are refused first, the guest unchanged. The newest
+ * artifact travels with a fixture proof record (a private copy of the store): install.sh checks it and
+ * says so; the oldest is unproven, and --require-proof refuses it. One boot per kernel.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +15,7 @@ import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { prepareGuest, availableReleases, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { ROOT, STORE, CLI, artifactFor, type Artifact } from './helpers.ts';
+import { proveStoreFixture } from '../fixtures/proof.ts';
 
 $.verbose = false;
 // TCG on a 2-core machine shared with other work: a quiet machine does the newest boot in about 60 s
@@ -27,6 +30,8 @@ let server: http.Server;
 let newest: Artifact;
 let older: Artifact;
 let missing = '';
+/** A private copy of the store in which the newest artifact carries a (fixture) proof record; the shared store stays unproven. */
+let own = '';
 
 async function bootWith(release: string, k: { sha: string } | undefined, name: string, body: string[]): Promise<void> {
   const guest: Guest = await prepareGuest({ release, modules: NET, tools: TOOLS });
@@ -77,8 +82,11 @@ test.before(async () => {
   const env = { ...process.env, GNUPGHOME: gnupg };
   execFileSync('gpg', ['--batch', '--quiet', '--passphrase', '', '--quick-gen-key', 'nbdforge vm test <vm@nbdforge.invalid>', 'ed25519', 'sign', 'never'], { env, stdio: 'ignore' });
   fpr = execFileSync('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
+  own = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-proven-store-'));
+  await fs.copy(STORE, own);
+  await proveStoreFixture(own, (k) => k === newest.release);
   const publish = async (dir: string, more: string[]) => {
-    const r = await $({ cwd: ROOT, env, nothrow: true })`node ${CLI} publish --store ${STORE} --kernels ${`${newest.release},${older.release}`} --to ${`dir:${path.join(site, dir)}`} --url ${`${base}/${dir}`} ${more}`;
+    const r = await $({ cwd: ROOT, env, nothrow: true })`node ${CLI} publish --store ${own} --kernels ${`${newest.release},${older.release}`} --to ${`dir:${path.join(site, dir)}`} --url ${`${base}/${dir}`} ${more}`;
     assert.is(r.exitCode, 0, `publish ${dir}: ${r.stderr}${r.stdout}`);
   };
   await publish('good', ['--gpg-key', fpr]);
@@ -97,23 +105,30 @@ test.before(async () => {
 test.after(async () => {
   server?.close();
   if (gnupg) await fs.remove(gnupg);
+  if (own) await fs.remove(own);
   if (share && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(share);
 });
 
-test('newest kernel: tampered index, tampered module and an unsigned tree refused with the guest unchanged; curl | sh installs and loads its module; a re-run changes nothing', async () => {
+test('newest kernel: tampered index, tampered module and an unsigned tree refused with the guest unchanged; curl | sh installs and loads its module and says it was proven; a re-run changes nothing', async () => {
   await bootWith(newest.release, newest, 'boot-newest.sh', [
     'expect_install_refused tampered-index "does not verify" curl sh --from "$BASE/bad-index"',
     'expect_install_refused tampered-module "sha256 [0-9a-f]*, the index says" curl sh --from "$BASE/bad-module"',
     'expect_install_refused unsigned "no index.json.sig at .*: the index is not signed" curl sh --from "$BASE/unsigned"',
     'expect_install_loaded install curl sh',
+    'check "install: says the module was proven in its own kernel" grep -q "proven in $KREL on 2026-12-01 (.*proof.json matches the signed index)" /tmp/install.out',
     'piped rerun curl sh',
     'check "rerun: exit 0" [ "$RC" = 0 ]',
     'check "rerun: outcome unchanged" grep -q "^@nbdforge outcome unchanged" /tmp/rerun.out',
   ]);
 });
 
-test('oldest kernel: wget | busybox sh installs and loads its own module', async () => {
-  await bootWith(older.release, older, 'boot-older.sh', ['export NBDFORGE_DOWNLOADER=wget', 'expect_install_loaded install wget "busybox sh"']);
+test('oldest kernel: wget | busybox sh refuses it unproven under --require-proof, then installs and loads its own module', async () => {
+  await bootWith(older.release, older, 'boot-older.sh', [
+    'export NBDFORGE_DOWNLOADER=wget',
+    'expect_install_refused unproven "is not proven in its own kernel .* and --require-proof is set" wget "busybox sh" --require-proof',
+    'expect_install_loaded install wget "busybox sh"',
+    'check "install: says the module is not proven" grep -q "not proven in its own kernel" /tmp/install.out',
+  ]);
 });
 
 test('a kernel the tree lacks: refused with the list of kernels it has, guest unchanged', async () => {
