@@ -163,7 +163,7 @@ ni_proof() {
   ni_fetch "$ni_pf" "$NI_T/proof.json" 262144 || ni_refuse "cannot download $ni_pf (the index names it)"
   ni_s=$(ni_hash "$NI_T/proof.json")
   [ "$ni_s" = "$ni_psha" ] || ni_refuse "$ni_pf: sha256 $ni_s, the index says $ni_psha (not the proof that was published)"
-  ni_say "proven in $NI_R on $ni_pdate ($ni_pf matches the signed index)"
+  ni_say "proven in $NI_R on $ni_pdate ($ni_pf matches its sha256 in the index)"
   NI_PROOF=$NI_T/proof.json
 }
 
