@@ -6,9 +6,9 @@
  * Cached by a key over every input, so a rebuild happens only when something changed.
  */
 import { $, fs, path } from 'zx';
-import { withFileLock } from '../../src/util/file-lock.ts';
+import { withFileLock } from '../util/file-lock.ts';
 import { createHash } from 'node:crypto';
-import type { GuestKernel } from './kernels.ts';
+import type { GuestKernel } from './kernel.ts';
 
 export interface InitramfsSpec {
   kernel: GuestKernel;

@@ -1,12 +1,13 @@
 /**
- * Boot a test guest under QEMU TCG (-smp 1: the machine's KVM cannot run stock kernels, and two
- * TCG vCPUs are slower). The guest's /init (guest-init.sh) runs one script from the shared
- * directory and reports `NBDFORGE-VM-EXIT: <code>` on the serial console.
+ * Boot a guest (nbdforge prove, the vm test tier) under QEMU: TCG by default (-smp 1: two TCG vCPUs
+ * are slower), KVM when asked (prove asks only after a trial boot worked: see prove/accel.ts). The
+ * guest's /init (guest-init.sh) runs one script from the shared directory and reports
+ * `NBDFORGE-VM-EXIT: <code>` on the serial console.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { path } from 'zx';
-import type { GuestKernel } from './kernels.ts';
+import type { GuestKernel } from './kernel.ts';
 
 export interface BootSpec {
   kernel: GuestKernel;
@@ -28,6 +29,8 @@ export interface BootSpec {
   extraArgs?: string[];
   /** More kernel command-line words, e.g. module.sig_enforce=1. */
   kernelArgs?: string[];
+  /** tcg (default) or kvm (with -cpu host). */
+  accel?: 'tcg' | 'kvm';
 }
 
 export interface BootResult {
@@ -44,7 +47,7 @@ export const qemuValue = (s: string) => s.replace(/,/g, ',,');
 export function qemuArgs(spec: BootSpec): string[] {
   const mods = ['virtio_pci', '9pnet_virtio', '9p', ...(spec.modules ?? [])].join(',');
   return [
-    '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', String(spec.memoryMiB ?? 1024),
+    ...(spec.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']), '-smp', '1', '-m', String(spec.memoryMiB ?? 1024),
     '-nographic', '-no-reboot',
     '-nic', spec.forwards?.length ? ['user', 'model=virtio-net-pci', ...spec.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`)].join(',') : 'none',
     '-kernel', spec.kernel.vmlinuz,
