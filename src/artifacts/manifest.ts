@@ -31,6 +31,13 @@ export interface Manifest {
   createdAt: string;
   /** Present when the module was signed (build --sign-key/--sign-cert); `file` is then the signed module. */
   signature?: ModuleSignature;
+  /** Present when the module was proven in its own kernel (src/prove/record.ts): proof.json beside the module and its sha256. */
+  proof?: ManifestProof;
+}
+
+export interface ManifestProof {
+  file: 'proof.json';
+  sha256: string;
 }
 
 export interface ModuleSignature {
@@ -88,6 +95,13 @@ export function parseManifest(value: unknown, where = 'manifest'): Manifest {
   for (const f of ['file', 'debugFile']) if (m[f] === 'manifest.json') fail(f, 'must not be manifest.json');
   if (m.file === m.debugFile) fail('debugFile', 'must differ from file');
   if (m.signature !== undefined) parseSignature(m.signature, fail);
+  if (m.proof !== undefined) {
+    const p = m.proof as Record<string, unknown>;
+    if (!p || typeof p !== 'object' || Array.isArray(p) || Object.keys(p).length !== 2) fail('proof', 'must be {file: "proof.json", sha256}');
+    if (p.file !== 'proof.json') fail('proof.file', 'must be "proof.json"');
+    if (typeof p.sha256 !== 'string' || !HEX64.test(p.sha256)) fail('proof.sha256', 'must be a sha256 hex digest');
+    if (m.file === 'proof.json' || m.debugFile === 'proof.json') fail('proof.file', 'must differ from file and debugFile');
+  }
   return m as unknown as Manifest;
 }
 

@@ -35,12 +35,11 @@ ${proveUsage}
 
 Host needs: qemu-system-x86_64, qemu-nbd, busybox (busybox-static), dash, kmod, cpio, dpkg-deb.
 KVM is used when a trial guest runs under it (remembered per host kernel and QEMU version), TCG
-otherwise; the proof records which.
+otherwise; the proof records which. `nbdforge matrix --prove` builds and proves in one run.
 
 Examples:
   nbdforge prove --kernels 6.1.0-57-amd64
   nbdforge prove --missing --jobs 2
-  nbdforge matrix --latest 3 --prove
   nbdforge prove --json | jq '.kernels[] | {kernelRelease, status}'
 
 Exit status: 0 every selected artifact proven (or its proof cached), 1 a proof failed or could not

@@ -44,7 +44,8 @@ export interface GuestReport {
   unfinished?: string;
 }
 
-const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, ' ').slice(0, MAX_LINE);
+/** The characters proof.json refuses (control, line-separator, bidi, BOM, U+FFFD) become spaces. */
+const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffd]/gu, ' ').slice(0, MAX_LINE);
 
 export function parseGuestReport(text: string): GuestReport {
   const r: GuestReport = { checks: [], dmesg: [] };
