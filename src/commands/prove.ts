@@ -35,7 +35,7 @@ ${proveUsage}
 
 Host needs: qemu-system-x86_64, qemu-nbd, busybox (busybox-static), dash, kmod, cpio, dpkg-deb.
 KVM is used when a trial guest runs under it (remembered per host kernel and QEMU version), TCG
-otherwise; the proof records which. `nbdforge matrix --prove` builds and proves in one run.
+otherwise; the proof records which. nbdforge matrix --prove builds and proves in one run.
 
 Examples:
   nbdforge prove --kernels 6.1.0-57-amd64
