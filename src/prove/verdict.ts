@@ -89,13 +89,13 @@ export function completeChecks(r: GuestReport, bootProblem?: string): ProofCheck
   const got = new Map(r.checks.map((c) => [c.name, c]));
   const ran = r.checks.length > 0 || r.taint !== undefined;
   if (ran) got.set('dmesg-clean', judgeKernelLog(r));
-  const firstFail = CHECKS.find((n) => got.get(n)?.ok === false);
+  const firstFail = r.checks.find((c) => !c.ok)?.name;
   return CHECKS.map((name) => {
     const c = got.get(name);
     if (c) return c;
     if (name === r.unfinished) return { name, ok: false, detail: `began and never ended: ${bootProblem ?? 'the guest stopped inside it'}`, ms: 0 };
     if (name === 'boot' && !ran) return { name, ok: false, detail: bootProblem ?? 'the guest never reached the proof script', ms: 0 };
-    const why = firstFail ? `${firstFail} failed` : r.unfinished ? `${r.unfinished} never ended` : 'the guest never got there';
+    const why = r.unfinished ? `${r.unfinished} never ended` : firstFail ? `${firstFail} failed` : 'the guest never got there';
     return { name, ok: false, detail: `not run: ${why}`, ms: 0 };
   });
 }
