@@ -83,8 +83,9 @@ const prove: Command = {
     }
     const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`  ${l.trimEnd()}\n`), { json: values.json });
     try {
-      // a kernel's package comes from the catalog (the cached one while fresh: no engine needed)
-      const { kernels: catalog } = await family.catalog(session);
+      // a kernel's package comes from the catalog (the cached one while fresh: no engine needed);
+      // a family that cannot boot its kernels needs none (every artifact ends unproven)
+      const catalog = family.bootKernel ? (await family.catalog(session)).kernels : [];
       const run = await proveEntries(o, entries, { family, session, store, catalog, cacheRoot: paths.cache, toolVersion: ctx.version }, ctx);
       if (values.json) ctx.stdout.write(JSON.stringify(proofsJson(run, paths.store), null, 2) + '\n');
       else reportProofs(run, paths.store, ctx);
