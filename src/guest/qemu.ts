@@ -12,8 +12,8 @@ import type { GuestKernel } from './kernel.ts';
 export interface BootSpec {
   kernel: GuestKernel;
   initramfs: string;
-  /** Host directory mounted at /share in the guest (read-write, 9p). */
-  share: string;
+  /** Host directory mounted at /share in the guest (read-write, 9p); absent when /share comes in the initramfs. */
+  share?: string;
   /** Script inside the share, run by the guest's /bin/sh. */
   script: string;
   /** Modules loaded before the share is mounted (beyond the 9p ones). */
@@ -45,7 +45,7 @@ export interface BootResult {
 export const qemuValue = (s: string) => s.replace(/,/g, ',,');
 
 export function qemuArgs(spec: BootSpec): string[] {
-  const mods = ['virtio_pci', '9pnet_virtio', '9p', ...(spec.modules ?? [])].join(',');
+  const mods = [...(spec.share ? ['virtio_pci', '9pnet_virtio', '9p'] : []), ...(spec.modules ?? [])].join(',');
   return [
     ...(spec.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']), '-smp', '1', '-m', String(spec.memoryMiB ?? 1024),
     '-nographic', '-no-reboot',
@@ -53,7 +53,7 @@ export function qemuArgs(spec: BootSpec): string[] {
     '-kernel', spec.kernel.vmlinuz,
     '-initrd', spec.initramfs,
     '-append', `console=ttyS0 panic=-1 quiet loglevel=3 nbdforge.modules=${mods} nbdforge.script=${spec.script}${(spec.kernelArgs ?? []).map((a) => ` ${a}`).join('')}`,
-    '-virtfs', `local,path=${qemuValue(path.resolve(spec.share))},mount_tag=share,security_model=none,id=share`,
+    ...(spec.share ? ['-virtfs', `local,path=${qemuValue(path.resolve(spec.share))},mount_tag=share,security_model=none,id=share`] : []),
     ...(spec.extraArgs ?? []),
   ];
 }

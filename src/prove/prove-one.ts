@@ -18,7 +18,7 @@ import { buildInitramfs } from '../guest/initramfs.ts';
 import { bootGuest } from '../guest/qemu.ts';
 import type { GuestKernel } from '../guest/kernel.ts';
 import { PROOF_VERSION, proofKey, readStoredProof, writeStoredProof, type ProofRecord } from './record.ts';
-import { completeChecks, parseGuestReport, taintText, type GuestReport } from './verdict.ts';
+import { completeChecks, parseGuestReport, reportLines, taintText, type GuestReport } from './verdict.ts';
 import { writeShare } from './share.ts';
 import { cachedProof, rememberProof } from './proof-cache.ts';
 import type { Accel } from './accel.ts';
@@ -50,7 +50,6 @@ export interface ProveOutcome {
 }
 
 const MAX_MODULE = 64 << 20;
-const MAX_VERDICT = 256 << 10;
 
 export async function proveOne(env: ProveEnv, kernel: KernelEntry, entry: IndexEntry, onStage: (s: ProveStage) => void = () => {}): Promise<ProveOutcome> {
   const base = { kernelRelease: entry.kernelRelease, bootMs: 0 };
@@ -78,16 +77,15 @@ export async function proveOne(env: ProveEnv, kernel: KernelEntry, entry: IndexE
   const guestKernel = await boot.unpack();
   onStage('initramfs');
   const deps = (readModinfo(parseElf(module, entry.file)).get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean);
-  const initramfs = await buildInitramfs({ kernel: guestKernel, modules: deps, cacheDir: env.cacheDir });
+  const initramfs = await buildInitramfs({ kernel: guestKernel, modules: deps, cacheDir: env.cacheDir, no9p: true });
   const qemu = await env.qemu({ kernel: guestKernel, initramfs });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-prove-'));
   try {
-    const share = await writeShare(dir, module, deps);
+    const share = await writeShare(dir, initramfs, module, deps);
     onStage('boot');
-    const r = await bootGuest({ kernel: guestKernel, initramfs, share: dir, script: share.script, memoryMiB: 768, timeoutMs: env.timeoutMs, accel: qemu.accel });
+    const r = await bootGuest({ kernel: guestKernel, initramfs: share.initrd, script: share.script, memoryMiB: 768, timeoutMs: env.timeoutMs, accel: qemu.accel });
     onStage('record');
-    const text = await readRegular(path.join(dir, 'verdict.txt'), { maxBytes: MAX_VERDICT }).then((b) => b.toString('utf8'), () => '');
-    const report = parseGuestReport(text);
+    const report = parseGuestReport(reportLines(r.console));
     const problem = r.timedOut ? `no verdict within ${Math.round(env.timeoutMs / 1000)} s (the guest was stopped)` : r.exitCode === undefined ? `the guest ended without a verdict; console: ${lastLines(r.console)}` : undefined;
     const checks = completeChecks(report, problem);
     const record: ProofRecord = {

@@ -11,6 +11,7 @@ import type { IndexEntry } from '../artifacts/dir-store.ts';
 import { bootGuest } from '../guest/qemu.ts';
 import type { GuestKernel } from '../guest/kernel.ts';
 import { chooseAccel, qemuVersion, type Accel, type AccelChoice } from './accel.ts';
+import { initrdWithShare } from './share.ts';
 import { proveOne, type ProveEnv, type ProveOutcome, type ProveStage } from './prove-one.ts';
 
 export type ProveEvent = { type: 'stage'; kernelRelease: string; stage: ProveStage } | { type: 'done'; result: ProveResult };
@@ -33,13 +34,15 @@ export async function missingTools(env: NodeJS.ProcessEnv = process.env): Promis
 
 /** The accelerator's trial: a guest whose script only exits 0, under KVM, within a minute. */
 async function kvmTrial(guest: { kernel: GuestKernel; initramfs: string }): Promise<boolean> {
-  const share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-kvm-trial-'));
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-kvm-trial-'));
   try {
-    await fs.writeFile(path.join(share, 'trial.sh'), 'exit 0\n');
-    const r = await bootGuest({ ...guest, share, script: 'trial.sh', accel: 'kvm', timeoutMs: 60_000, memoryMiB: 512 });
+    await fs.mkdir(path.join(work, 'share'));
+    await fs.writeFile(path.join(work, 'share', 'trial.sh'), 'exit 0\n');
+    const initramfs = await initrdWithShare(work, guest.initramfs);
+    const r = await bootGuest({ kernel: guest.kernel, initramfs, script: 'trial.sh', accel: 'kvm', timeoutMs: 60_000, memoryMiB: 512 });
     return r.exitCode === 0;
   } finally {
-    await fs.rm(share, { recursive: true, force: true });
+    await fs.rm(work, { recursive: true, force: true });
   }
 }
 

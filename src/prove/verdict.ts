@@ -1,6 +1,6 @@
 /**
- * The guest's verdict file (written by guest/prove.sh into the share) read into checks: pure, and
- * strict about what it trusts. The file comes from a guest running the module under test, so every
+ * The guest's report (guest/prove.sh's NBDFORGE-PROVE lines on its console) read into checks: pure,
+ * and strict about what it trusts. It comes from a guest running the module under test, so every
  * line is bounded, stripped of control characters, and only the checks of CHECKS are taken, in
  * their order. The host itself judges dmesg and the taint (the guest only reports them).
  */
@@ -46,6 +46,12 @@ export interface GuestReport {
 
 /** The characters proof.json refuses (control, line-separator, bidi, BOM, U+FFFD) become spaces. */
 const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffd]/gu, ' ').slice(0, MAX_LINE);
+
+/** The guest's report lines out of its console transcript (prefix removed); everything else is ignored. */
+export function reportLines(console: string): string {
+  const P = 'NBDFORGE-PROVE: ';
+  return console.split('\n').filter((l) => l.startsWith(P)).map((l) => l.slice(P.length)).join('\n');
+}
 
 export function parseGuestReport(text: string): GuestReport {
   const r: GuestReport = { checks: [], dmesg: [] };

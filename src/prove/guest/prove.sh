@@ -1,18 +1,16 @@
 # nbdforge prove: the checks run inside the guest (POSIX sh; the guest's /bin/sh is dash). The host
-# put into /share: nbd.ko (the store's exact bytes), pattern.bin (the data to write), gpt.img (a
-# small GPT disk) and prove.env (the expected sha256s and sizes). Every step appends one line to
-# /share/verdict.txt as it ends, so a guest that hangs or panics still leaves the checks it finished
-# and the one it was in:
-#   start <check>
-#   check <check> ok|fail <ms> <detail>
-#   taint <before> <after>       signer <text>       dmesg <line>
-# The host parses that file (prove/verdict.ts) and judges dmesg and taint itself.
+# put into /share (an archive appended to the initramfs: no 9p needed, which Debian's cloud kernels
+# lack): nbd.ko (the store's exact bytes), pattern.bin (the data to write), gpt.img (a small GPT
+# disk) and prove.env (the expected sha256s and sizes). Every step prints one line on the console
+# as it ends, so a guest that hangs or panics still shows the checks it finished and the one it was in:
+#   NBDFORGE-PROVE: start <check>
+#   NBDFORGE-PROVE: check <check> ok|fail <ms> <detail>
+#   NBDFORGE-PROVE: taint <before> <after> | signer <text> | modtaint <letters> | dmesg <line>
+# The host parses those lines (prove/verdict.ts) and judges dmesg and taint itself.
 . /share/prove.env
-V=/share/verdict.txt
-: > "$V"
 B=/bin/busybox
 now() { $B awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
-say() { echo "$*" >> "$V"; }
+say() { printf 'NBDFORGE-PROVE: %s\n' "$*"; }
 T0=0
 begin() { CUR=$1; say "start $1"; T0=$(now); }
 pass() { say "check $CUR ok $(( $(now) - T0 )) $*"; }
