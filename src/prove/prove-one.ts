@@ -56,27 +56,63 @@ export async function proveOne(env: ProveEnv, kernel: KernelEntry, entry: IndexE
   const module = await readRegular(env.store.artifactPath(entry), { maxBytes: MAX_MODULE });
   if (sha256(module) !== entry.sha256) throw new Error(`${env.store.artifactPath(entry)}: its bytes do not hash to the sha256 the store's index names (damaged artifact: rebuild it with build --force)`);
   onStage('kernel');
-  let boot: BootKernel;
+  const boot = supplied(env, kernel);
+  if ('unproven' in boot) return { ...base, status: 'unproven', reason: boot.unproven };
+  const key = proofKey(entry.sha256, boot.package.sha256, PROOF_VERSION);
+  const hit = env.force ? undefined : await alreadyProven(env, entry, key);
+  if (hit) return { ...base, status: 'cached', record: hit };
+  const guest = await bootProof(env, boot, module, entry.file, onStage);
+  const record: ProofRecord = {
+    schema: 1,
+    proofVersion: PROOF_VERSION,
+    key,
+    verdict: guest.checks.every((c) => c.ok) ? 'proven' : 'failed',
+    family: entry.family,
+    kernelRelease: entry.kernelRelease,
+    kernelPackage: boot.package,
+    module: { file: entry.file, sha256: entry.sha256 },
+    qemu: guest.qemu,
+    checks: guest.checks,
+    dmesg: guest.report.dmesg,
+    taint: guest.report.taint ? taintText(guest.report.taint.after) : 'unknown (the guest never said)',
+    signature: signatureOf(guest.report),
+    date: new Date().toISOString(),
+    nbdforge: env.toolVersion,
+  };
+  await rememberProof(env.cacheDir, record);
+  if (record.verdict !== 'proven') {
+    const first = guest.checks.find((c) => !c.ok)!;
+    return { ...base, status: 'failed', record, reason: `${first.name}: ${first.detail}`, bootMs: guest.bootMs };
+  }
+  await writeStoredProof(env.store.root, entry, record);
+  return { ...base, status: 'proven', record, bootMs: guest.bootMs };
+}
+
+/** The family's kernel for this entry, or why there is none (the artifact stays unproven). */
+function supplied(env: ProveEnv, kernel: KernelEntry): BootKernel | { unproven: string } {
   try {
     if (!env.family.bootKernel) throw new NoBootKernelError(`unproven: the ${env.family.name} family cannot supply a bootable kernel yet`);
-    boot = env.family.bootKernel(env.ctx, kernel);
+    return env.family.bootKernel(env.ctx, kernel);
   } catch (err) {
-    if (err instanceof NoBootKernelError) return { ...base, status: 'unproven', reason: err.message };
+    if (err instanceof NoBootKernelError) return { unproven: err.message };
     throw err;
   }
-  const key = proofKey(entry.sha256, boot.package.sha256, PROOF_VERSION);
-  if (!env.force) {
-    const stored = await readStoredProof(env.store.root, entry).catch(() => undefined);
-    if (stored?.proof.key === key) return { ...base, status: 'cached', record: stored.proof };
-    const hit = await cachedProof(env.cacheDir, key, entry);
-    if (hit) {
-      await writeStoredProof(env.store.root, entry, hit);
-      return { ...base, status: 'cached', record: hit };
-    }
-  }
+}
+
+/** A proof of this key already made: in the store (nothing to do), or in the prove cache (stored now). */
+async function alreadyProven(env: ProveEnv, entry: IndexEntry, key: string): Promise<ProofRecord | undefined> {
+  const stored = await readStoredProof(env.store.root, entry).catch(() => undefined);
+  if (stored?.proof.key === key) return stored.proof;
+  const hit = await cachedProof(env.cacheDir, key, entry);
+  if (hit) await writeStoredProof(env.store.root, entry, hit);
+  return hit;
+}
+
+/** One guest: the kernel unpacked, its initramfs with the share appended, booted; its report read into the full check list. */
+async function bootProof(env: ProveEnv, boot: BootKernel, module: Buffer, file: string, onStage: (s: ProveStage) => void) {
   const guestKernel = await boot.unpack();
   onStage('initramfs');
-  const deps = (readModinfo(parseElf(module, entry.file)).get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean);
+  const deps = (readModinfo(parseElf(module, file)).get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean);
   const initramfs = await buildInitramfs({ kernel: guestKernel, modules: deps, cacheDir: env.cacheDir, no9p: true });
   const qemu = await env.qemu({ kernel: guestKernel, initramfs });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-prove-'));
@@ -87,31 +123,7 @@ export async function proveOne(env: ProveEnv, kernel: KernelEntry, entry: IndexE
     onStage('record');
     const report = parseGuestReport(reportLines(r.console));
     const problem = r.timedOut ? `no verdict within ${Math.round(env.timeoutMs / 1000)} s (the guest was stopped)` : r.exitCode === undefined ? `the guest ended without a verdict; console: ${lastLines(r.console)}` : undefined;
-    const checks = completeChecks(report, problem);
-    const record: ProofRecord = {
-      schema: 1,
-      proofVersion: PROOF_VERSION,
-      key,
-      verdict: checks.every((c) => c.ok) ? 'proven' : 'failed',
-      family: entry.family,
-      kernelRelease: entry.kernelRelease,
-      kernelPackage: boot.package,
-      module: { file: entry.file, sha256: entry.sha256 },
-      qemu,
-      checks,
-      dmesg: report.dmesg,
-      taint: report.taint ? taintText(report.taint.after) : 'unknown (the guest never said)',
-      signature: signatureOf(report),
-      date: new Date().toISOString(),
-      nbdforge: env.toolVersion,
-    };
-    await rememberProof(env.cacheDir, record);
-    if (record.verdict !== 'proven') {
-      const first = checks.find((c) => !c.ok)!;
-      return { ...base, status: 'failed', record, reason: `${first.name}: ${first.detail}`, bootMs: r.wallMs };
-    }
-    await writeStoredProof(env.store.root, entry, record);
-    return { ...base, status: 'proven', record, bootMs: r.wallMs };
+    return { qemu, report, checks: completeChecks(report, problem), bootMs: r.wallMs };
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
