@@ -76,7 +76,7 @@ export async function mergeStores(sources: string[], into: DirStore, onResult: (
       }
       if (mine?.key === e.key) {
         const carried = proof && !(await readStoredProof(into.root, mine).catch(() => undefined));
-        if (carried) await writeStoredProof(into.root, mine, proof.proof);
+        if (carried) await writeStoredProof(into.root, mine, proof.proof, proof.bytes);
         report({ ...base, status: 'same', ...(carried ? { detail: 'its proof added' } : {}) });
         continue;
       }
@@ -93,7 +93,7 @@ export async function mergeStores(sources: string[], into: DirStore, onResult: (
         // the manifest names its proof only once proof.json is beside it (writeStoredProof)
         const { proof: _named, ...manifest } = taken.manifest;
         const entry = await into.put(manifest, { module: taken.module, debug: taken.debug });
-        if (proof) await writeStoredProof(into.root, entry, proof.proof);
+        if (proof) await writeStoredProof(into.root, entry, proof.proof, proof.bytes);
         held.set(`${e.family}/${e.kernelRelease}/${e.module}`, entry);
         report({ ...base, status: 'added' });
       } catch (err) {
@@ -106,10 +106,9 @@ export async function mergeStores(sources: string[], into: DirStore, onResult: (
 }
 
 /** The source artifact's proof: none, a valid one, or why it is refused. */
-async function proofOf(store: DirStore, e: IndexEntry): Promise<{ proof: ProofRecord } | { why: string } | undefined> {
+async function proofOf(store: DirStore, e: IndexEntry): Promise<{ proof: ProofRecord; bytes: Buffer } | { why: string } | undefined> {
   try {
-    const p = await readStoredProof(store.root, e);
-    return p && { proof: p.proof };
+    return await readStoredProof(store.root, e);
   } catch (err) {
     if (err instanceof ProofError || err instanceof ManifestError || err instanceof NotRegularFileError) return { why: `proof: ${err.message}` };
     if (err instanceof StoreCorruptError) return undefined; // the artifact itself is judged below

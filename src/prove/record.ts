@@ -206,13 +206,16 @@ export async function readStoredProof(storeRoot: string, entry: IndexEntry): Pro
  * Attach a proven record to a stored artifact: checked against the artifact (and the module's
  * bytes re-hashed), proof.json written atomically, then the manifest rewritten atomically with the
  * proof field, all under the store's index lock so a concurrent build or prove cannot interleave.
+ * `bytes`: the exact proof.json to keep (one that travelled: pull), which must be this record.
  */
-export async function writeStoredProof(storeRoot: string, entry: IndexEntry, proof: ProofRecord): Promise<void> {
+export async function writeStoredProof(storeRoot: string, entry: IndexEntry, proof: ProofRecord, bytes?: Buffer): Promise<void> {
   const store = new DirStore(storeRoot);
   const where = `${entry.family}/${entry.kernelRelease}/${entry.module}`;
   checkProofFor(proof, entry, `proof for ${where}`);
-  const text = JSON.stringify(proof, null, 2) + '\n';
-  parseProof(text, `proof for ${where}`); // what is written must read back
+  const text = bytes ? bytes.toString('utf8') : JSON.stringify(proof, null, 2) + '\n';
+  // what is written must read back, as this very record
+  if (JSON.stringify(parseProof(text, `proof for ${where}`)) !== JSON.stringify(parseProof(JSON.stringify(proof), `proof for ${where}`)))
+    throw new ProofError(`proof for ${where}: the bytes given are not this record`);
   await withFileLock(`${store.indexFile}.lock`, async () => {
     const still = (await store.readIndex()).artifacts.find((a) => a.key === entry.key && a.dir === entry.dir);
     if (!still) throw new ProofError(`${where}: the artifact ${entry.dir} is no longer in ${storeRoot} (replaced while it was proven?); proof not stored`);
