@@ -31,6 +31,8 @@ export interface BootSpec {
   kernelArgs?: string[];
   /** tcg (default) or kvm (with -cpu host). */
   accel?: 'tcg' | 'kvm';
+  /** Stops the guest (QEMU killed) when aborted: Ctrl-C of the command that booted it. */
+  signal?: AbortSignal;
 }
 
 export interface BootResult {
@@ -82,11 +84,15 @@ export async function bootGuest(spec: BootSpec): Promise<BootResult> {
     timedOut = true;
     child.kill('SIGKILL');
   }, spec.timeoutMs ?? 120_000);
+  const stop = () => child.kill('SIGKILL');
+  spec.signal?.addEventListener('abort', stop, { once: true });
+  if (spec.signal?.aborted) stop();
   await new Promise<void>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', () => resolve());
   });
   clearTimeout(timer);
+  spec.signal?.removeEventListener('abort', stop);
   if (log) await new Promise((r) => log.end(r));
   const m = /NBDFORGE-VM-EXIT: (\d+)/.exec(consoleText);
   return { exitCode: m ? Number(m[1]) : undefined, console: consoleText, wallMs: Date.now() - t0, timedOut };

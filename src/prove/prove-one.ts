@@ -119,9 +119,10 @@ async function bootProof(env: ProveEnv, boot: BootKernel, module: Buffer, file: 
   try {
     const share = await writeShare(dir, initramfs, module, deps);
     onStage('boot');
-    const r = await bootGuest({ kernel: guestKernel, initramfs: share.initrd, script: share.script, memoryMiB: 768, timeoutMs: env.timeoutMs, accel: qemu.accel });
+    const r = await bootGuest({ kernel: guestKernel, initramfs: share.initrd, script: share.script, memoryMiB: 768, timeoutMs: env.timeoutMs, accel: qemu.accel, signal: env.ctx.signal });
     onStage('record');
     const report = parseGuestReport(reportLines(r.console));
+    if (env.ctx.signal?.aborted) throw new Error('interrupted: the guest was stopped');
     const problem = r.timedOut ? `no verdict within ${Math.round(env.timeoutMs / 1000)} s (the guest was stopped)` : r.exitCode === undefined ? `the guest ended without a verdict; console: ${lastLines(r.console)}` : undefined;
     return { qemu, report, checks: completeChecks(report, problem), bootMs: r.wallMs };
   } finally {
