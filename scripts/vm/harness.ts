@@ -8,14 +8,14 @@
 import { fs, path } from 'zx';
 import { resolvePaths } from '../../src/paths.ts';
 import { ensureKernel, type GuestKernel } from './kernels.ts';
-import { buildInitramfs } from './initramfs.ts';
-import { bootGuest, type BootSpec, type BootResult } from './qemu.ts';
+import { buildInitramfs } from '../../src/guest/initramfs.ts';
+import { bootGuest, type BootSpec, type BootResult } from '../../src/guest/qemu.ts';
 import { prepareHost } from '../../src/host/prepare-host/prepare-host.ts';
 import { LocalRunner } from '../../src/host/runners/local.ts';
 import { parseOptions, DEFAULT_OPTIONS } from '../../src/host/prepare-host/options.ts';
 
 export { testReleases, availableReleases, newestRelease, type KernelLine } from './kernels.ts';
-export type { BootResult } from './qemu.ts';
+export type { BootResult } from '../../src/guest/qemu.ts';
 
 export interface Guest {
   kernel: GuestKernel;

@@ -5,14 +5,9 @@
  */
 import { $, fs, path } from 'zx';
 import { withFileLock } from '../../src/util/file-lock.ts';
+import { guestKernelAt, unpackKernelDeb, type GuestKernel } from '../../src/guest/kernel.ts';
 
-export interface GuestKernel {
-  release: string;
-  vmlinuz: string;
-  /** Root of the unpacked package: <root>/lib/modules/<release>/... */
-  root: string;
-  moduleDir: string;
-}
+export type { GuestKernel };
 
 /** The kernel lines a guest can boot: package-name prefix and the amd64 release pattern (group 2 orders them). */
 const LINES = {
@@ -76,8 +71,7 @@ export function ensureKernel(release: string, cacheDir: string): Promise<GuestKe
 
 async function unpackKernel(release: string, cacheDir: string): Promise<GuestKernel> {
   const root = path.join(cacheDir, 'kernels', release);
-  const k: GuestKernel = { release, vmlinuz: path.join(root, 'boot', `vmlinuz-${release}`), root, moduleDir: path.join(root, 'lib', 'modules', release) };
-  if (await fs.pathExists(path.join(root, '.complete'))) return k;
+  if (await fs.pathExists(path.join(root, '.complete'))) return guestKernelAt(root, release);
   const debs = path.join(cacheDir, 'debs');
   await fs.mkdirp(debs);
   const cached = (f: string) => (f.startsWith(`linux-image-${release}_`) || f.startsWith(`linux-image-${release}-unsigned_`)) && f.endsWith('.deb');
@@ -92,15 +86,6 @@ async function unpackKernel(release: string, cacheDir: string): Promise<GuestKer
     }
     if (!deb) throw new Error(`apt-get download linux-image-${release}(-unsigned) produced no .deb in ${debs} (run apt-get update?)`);
   }
-  const tmp = await fs.mkdtemp(`${root}.tmp-`);
-  await $({ quiet: true })`dpkg-deb -x ${path.join(debs, deb)} ${tmp}`;
-  // The point of every guest: a kernel without its distribution's nbd.ko, like a stock CentOS 7 one.
-  // 6.1 ships nbd.ko, 6.12 nbd.ko.xz.
-  for (const f of ['nbd.ko', 'nbd.ko.xz']) await fs.remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
-  await $({ quiet: true })`depmod -b ${tmp} ${release}`;
-  if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${deb} holds no boot/vmlinuz-${release}`);
-  await fs.writeFile(path.join(tmp, '.complete'), `${deb}\n`);
-  await fs.remove(root);
-  await fs.rename(tmp, root);
-  return k;
+  // The point of every guest: a kernel without its distribution's nbd, like a stock CentOS 7 one.
+  return unpackKernelDeb(path.join(debs, deb), root, release);
 }

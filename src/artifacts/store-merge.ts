@@ -3,9 +3,10 @@ import path from 'node:path';
 import { ArtifactRefusedError, DirStore } from './dir-store.ts';
 import { describe } from './filed-under.ts';
 import { type Manifest, ManifestError, allChecksPassed, parseManifest } from './manifest.ts';
-import type { IndexEntry } from './store-layout.ts';
+import { StoreCorruptError, type IndexEntry } from './store-layout.ts';
 import { sha256 } from '../util/hash.ts';
 import { NotRegularFileError, readRegular } from '../util/read-regular.ts';
+import { ProofError, readStoredProof, writeStoredProof, type ProofRecord } from '../prove/record.ts';
 
 export interface MergeResult {
   source: string;
@@ -33,7 +34,10 @@ const identity = (e: IndexEntry) => `${e.family}/${e.kernelRelease}/${e.module}/
  * or device opened, sizes capped by its manifest), re-hashed against its manifest (a damaged one is
  * refused and named, nothing of its content printed), and put into the target, which checks its
  * vermagic against the release it is filed under. For one kernel built with other inputs the newer
- * build wins, as a rebuild would. Sources are only read.
+ * build wins, as a rebuild would. A proof (proof.json) comes along with its artifact, and to an
+ * artifact the target already holds without one; a proof that does not match its artifact (other
+ * bytes, another kernel, a sha256 the manifest does not name) refuses the artifact like damage
+ * would. Sources are only read.
  */
 export async function mergeStores(sources: string[], into: DirStore, onResult: (r: MergeResult) => void = () => {}): Promise<MergeResult[]> {
   const out: MergeResult[] = [];
@@ -65,8 +69,15 @@ export async function mergeStores(sources: string[], into: DirStore, onResult: (
         continue;
       }
       const mine = held.get(`${e.family}/${e.kernelRelease}/${e.module}`);
+      const proof = await proofOf(store, e);
+      if (proof && 'why' in proof) {
+        report({ ...base, status: 'refused', detail: proof.why });
+        continue;
+      }
       if (mine?.key === e.key) {
-        report({ ...base, status: 'same' });
+        const carried = proof && !(await readStoredProof(into.root, mine).catch(() => undefined));
+        if (carried) await writeStoredProof(into.root, mine, proof.proof, proof.bytes);
+        report({ ...base, status: 'same', ...(carried ? { detail: 'its proof added' } : {}) });
         continue;
       }
       const taken = await readArtifact(store, e);
@@ -79,7 +90,10 @@ export async function mergeStores(sources: string[], into: DirStore, onResult: (
         continue;
       }
       try {
-        const entry = await into.put(taken.manifest, { module: taken.module, debug: taken.debug });
+        // the manifest names its proof only once proof.json is beside it (writeStoredProof)
+        const { proof: _named, ...manifest } = taken.manifest;
+        const entry = await into.put(manifest, { module: taken.module, debug: taken.debug });
+        if (proof) await writeStoredProof(into.root, entry, proof.proof, proof.bytes);
         held.set(`${e.family}/${e.kernelRelease}/${e.module}`, entry);
         report({ ...base, status: 'added' });
       } catch (err) {
@@ -89,6 +103,17 @@ export async function mergeStores(sources: string[], into: DirStore, onResult: (
     }
   }
   return out;
+}
+
+/** The source artifact's proof: none, a valid one, or why it is refused. */
+async function proofOf(store: DirStore, e: IndexEntry): Promise<{ proof: ProofRecord; bytes: Buffer } | { why: string } | undefined> {
+  try {
+    return await readStoredProof(store.root, e);
+  } catch (err) {
+    if (err instanceof ProofError || err instanceof ManifestError || err instanceof NotRegularFileError) return { why: `proof: ${err.message}` };
+    if (err instanceof StoreCorruptError) return undefined; // the artifact itself is judged below
+    throw err;
+  }
 }
 
 type Taken = { ok: true; manifest: Manifest; module: Buffer; debug: Buffer } | { ok: false; why: string };

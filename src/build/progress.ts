@@ -1,4 +1,7 @@
-import type { MatrixEvent } from './matrix.ts';
+/** A matrix's events (build/matrix.ts) and prove's (prove/run.ts) both fit this shape. */
+export type ProgressEvent =
+  | { type: 'stage'; kernelRelease: string; stage: string }
+  | { type: 'done'; result: { kernelRelease: string; status: string; error?: Error } };
 
 interface Row {
   kernel: string;
@@ -33,7 +36,7 @@ export class ProgressView {
     }
   }
 
-  event(e: MatrixEvent): void {
+  event(e: ProgressEvent): void {
     const k = e.type === 'stage' ? e.kernelRelease : e.result.kernelRelease;
     const row = this.rows.get(k)!;
     if (e.type === 'stage') {

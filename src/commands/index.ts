@@ -17,6 +17,7 @@ export const commands: Record<string, Entry> = {
   kernels: { group: 'build', summary: 'List (or sync) the kernels a family can build for', load: async () => (await import('./kernels.ts')).default },
   build: { group: 'build', summary: 'Build, verify and store a module for one kernel', load: async () => (await import('./build.ts')).default },
   matrix: { group: 'build', summary: 'Build, verify and store a module for many kernels', load: async () => (await import('./matrix.ts')).default },
+  prove: { group: 'build', summary: 'Prove stored modules in their own kernels (QEMU guest: insmod, real I/O through /dev/nbd0, rmmod)', load: async () => (await import('./prove.ts')).default },
   store: { group: 'build', summary: 'Work on artifact stores: merge stores built apart into one', load: async () => (await import('./store.ts')).default },
   ci: { group: 'build', summary: 'Write a CI workflow (GitHub Actions) that builds missing kernels in shards, merges and publishes', load: async () => (await import('./ci.ts')).default },
   cache: { group: 'build', summary: 'Show what the download cache holds per kernel (du), remove what no stored artifact needs (prune)', load: async () => (await import('./cache.ts')).default },

@@ -2,12 +2,13 @@ import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { openSession } from './session.ts';
-import { DirStore } from '../artifacts/dir-store.ts';
+import { NOT_BUILT, STATE_HEADER, stateColumns, storeStates } from '../prove/status.ts';
 import { timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = (extra: string[]) => `Usage: nbdforge kernels [sync] [--family F] [--refresh] [--timeout S] [--json] [family options]
 
-Lists the kernels a family can build for, with the source version each one is built from.
+Lists the kernels a family can build for, with the source version each one is built from, and
+what the store holds for each: built, verified (bytes and static checks), proven (nbdforge prove).
 ${familyNames().map((n) => getFamily(n, {}).cli?.about ?? `${n}: see docs/families.md`).join('\n')}
 
 Options:
@@ -51,17 +52,19 @@ const kernels: Command = {
     try {
       const cat = await family.catalog(session, { refresh: sync });
       const list = cli?.selectors ? cli.selectors.select(cat.kernels, values) : cat.kernels;
-      const stored = await storedReleases(paths.store, family.name);
+      const states = await storeStates(paths.store, family.name);
+      const state = (k: { kernelRelease: string }) => states.get(k.kernelRelease) ?? NOT_BUILT;
       if (values.json) {
-        ctx.stdout.write(JSON.stringify({ family: family.name, ...cat, store: paths.store, kernels: list.map((k) => ({ ...k, stored: stored.has(k.kernelRelease) })) }, null, 2) + '\n');
+        ctx.stdout.write(JSON.stringify({ family: family.name, ...cat, store: paths.store, kernels: list.map((k) => ({ ...k, stored: state(k).built, ...state(k) })) }, null, 2) + '\n');
         return 0;
       }
       ctx.stdout.write(`family ${family.name}, catalog read ${cat.fetchedAt}\n`);
       const w = Math.max(14, ...list.map((k) => k.kernelRelease.length));
       const sv = Math.max(14, ...list.map((k) => k.sourceVersion.length));
-      ctx.stdout.write(`${'KERNEL'.padEnd(w)}  ${'SOURCE VERSION'.padEnd(sv)}  STORED\n`);
-      for (const k of list) ctx.stdout.write(`${k.kernelRelease.padEnd(w)}  ${k.sourceVersion.padEnd(sv)}  ${stored.has(k.kernelRelease) ? 'yes' : '-'}\n`);
-      ctx.stdout.write(`${list.filter((k) => stored.has(k.kernelRelease)).length} of ${list.length} in the store ${paths.store}\n`);
+      ctx.stdout.write(`${'KERNEL'.padEnd(w)}  ${'SOURCE VERSION'.padEnd(sv)}  ${STATE_HEADER}\n`);
+      for (const k of list) ctx.stdout.write(`${k.kernelRelease.padEnd(w)}  ${k.sourceVersion.padEnd(sv)}  ${stateColumns(state(k))}\n`);
+      const n = (f: 'built' | 'verified' | 'proven') => list.filter((k) => state(k)[f]).length;
+      ctx.stdout.write(`${n('built')} of ${list.length} in the store ${paths.store} (${n('verified')} verified, ${n('proven')} proven)\n`);
       for (const s of cat.skipped) ctx.stdout.write(`${s.kernelRelease.padEnd(w)}  (skipped: ${s.reason})\n`);
       return 0;
     } finally {
@@ -70,12 +73,3 @@ const kernels: Command = {
   },
 };
 export default kernels;
-
-/** The releases the store holds an nbd module for (none when there is no store yet or it cannot be read). */
-async function storedReleases(store: string, family: string): Promise<Set<string>> {
-  try {
-    return new Set((await new DirStore(store).list({ family, module: 'nbd' })).map((e) => e.kernelRelease));
-  } catch {
-    return new Set();
-  }
-}

@@ -5,8 +5,9 @@ import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { signOptions, signUsage, signerFrom } from './sign-options.ts';
 import { timeoutHelp, timeoutOption } from './net-options.ts';
+import { DEFAULT_GUEST_TIMEOUT_S, proofsOptionsFrom } from './prove-options.ts';
 
-const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--sign-key KEY --sign-cert CERT] [--timeout S] [--json] [family selectors]
+const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [--missing] [--jobs N] [--force] [--sign-key KEY --sign-cert CERT] [--prove [--accel A]] [--timeout S] [--json] [family selectors]
        nbdforge matrix --family F [--missing] --list [--shards N] [--json]
 
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
@@ -18,12 +19,16 @@ Options:
   --kernels a,b     these kernel releases only
   --latest N        the N newest kernels
   --missing         only kernels with no artifact in the store yet
-  --list            print the selection instead of building (--json: {kernels, shards})
+  --list            print the selection with what the store holds of each (built, verified,
+                    proven) instead of building (--json: {kernels, shards, status})
   --shards N        with --list: split the selection into N comma-separated slices (CI runners)
   --jobs N          builds at once (default: number of CPUs)
   --module M        module spec (default nbd)
   --force           rebuild even when stored
   --no-oracle       skip the comparison with the distribution's own module
+  --prove           then prove every stored module in its own kernel (see nbdforge prove --help;
+                    each guest's deadline is ${DEFAULT_GUEST_TIMEOUT_S} s); a failed proof fails the kernel
+  --accel A         with --prove: auto | kvm | tcg (default auto)
 ${signUsage}
 ${timeoutHelp(20)}
   --json            machine-readable summary on stdout
@@ -31,9 +36,11 @@ ${timeoutHelp(20)}
 Examples:
   nbdforge matrix --latest 3
   nbdforge matrix --missing --jobs 2
+  nbdforge matrix --latest 2 --prove
   nbdforge matrix --family el7 --release 7.9.2009 --json
 
-Exit status: 0 every kernel built or cached, 1 at least one failed (the others are stored), 2 usage.`;
+Exit status: 0 every kernel built or cached (and with --prove, proven), 1 at least one failed (the
+others are stored), 2 usage.`;
 
 const matrix: Command = {
   summary: 'Build, verify and store a module for many kernels',
@@ -57,6 +64,8 @@ const matrix: Command = {
       list: { type: 'boolean', default: false },
       shards: { type: 'string' },
       'no-oracle': { type: 'boolean', default: false },
+      prove: { type: 'boolean', default: false },
+      accel: { type: 'string' },
       ...signOptions,
       ...timeoutOption,
     });
@@ -68,6 +77,9 @@ const matrix: Command = {
       return Number(v);
     };
     if (values.shards !== undefined && !values.list) throw new UsageError('--shards goes with --list');
+    if (values.accel !== undefined && !values.prove) throw new UsageError('--accel goes with --prove');
+    if (values.prove && values.list) throw new UsageError('--prove builds and proves; --list only lists: use one');
+    const jobs = int('jobs', values.jobs) ?? os.availableParallelism();
     return runBuilds(
       {
         family: values.family!,
@@ -75,7 +87,7 @@ const matrix: Command = {
         kernels: values.kernels?.split(',').map((s) => s.trim()).filter(Boolean),
         latest: int('latest', values.latest),
         selectors: Object.fromEntries(Object.keys(selectors).map((k) => [k, (values as Record<string, string | boolean | undefined>)[k]])),
-        jobs: int('jobs', values.jobs) ?? os.availableParallelism(),
+        jobs,
         missing: values.missing!,
         list: values.list ? { shards: int('shards', values.shards) ?? 1 } : undefined,
         force: values.force!,
@@ -83,6 +95,7 @@ const matrix: Command = {
         signer,
         json: values.json!,
         timeout: values.timeout,
+        prove: values.prove ? proofsOptionsFrom({ accel: values.accel, json: values.json, force: values.force }, jobs) : undefined,
       },
       pathsFrom(values, ctx.env, { write: ['cache', 'store'] }),
       ctx,

@@ -11,6 +11,8 @@ import { DirStore } from '../artifacts/dir-store.ts';
 import { isSafeName } from '../artifacts/store-layout.ts';
 import type { OptionValues } from '../families/family.ts';
 import type { Signer } from '../build/signer.ts';
+import { proveEntries, proofsJson, reportProofs, type ProofsOptions } from './run-proofs.ts';
+import { NOT_BUILT, STATE_HEADER, stateColumns, storeStates, type ArtifactState } from '../prove/status.ts';
 
 export interface BuildsOptions {
   family: string;
@@ -32,6 +34,8 @@ export interface BuildsOptions {
   json: boolean;
   /** --timeout S: every download's and apt run's bounds (NBDFORGE_TIMEOUT otherwise). */
   timeout?: string;
+  /** matrix --prove: prove every artifact built or found, after the builds. */
+  prove?: ProofsOptions;
 }
 
 /** Shared by `build` (one kernel) and `matrix` (many): resolve everything, run, report, exit code. */
@@ -57,7 +61,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
       const have = new Set((await store.list({ family: family.name, module: module.name })).map((e) => e.kernelRelease));
       selected = selected.filter((k) => !have.has(k));
     }
-    if (opts.list) return listSelection(selected, opts.list.shards, family.name, opts.json, ctx);
+    if (opts.list) return listSelection(selected, opts.list.shards, family.name, opts.json, ctx, await storeStates(paths.store, family.name, module.name));
     if (selected.length === 0) {
       if (!opts.missing) throw new UsageError('no kernels selected');
       ctx.stderr.write(`nothing missing: every selected ${family.name} kernel has an artifact in ${paths.store}\n`);
@@ -80,11 +84,14 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     );
     view?.stop();
     const wall = Date.now() - t0;
-    if (opts.json) ctx.stdout.write(JSON.stringify(summary(results, wall, paths.store), null, 2) + '\n');
+    const entries = results.flatMap((r) => (r.outcome ? [r.outcome.artifact] : []));
+    const proofs = opts.prove && entries.length ? await proveEntries(opts.prove, entries, { family, session, store, catalog, cacheRoot: paths.cache, toolVersion: ctx.version }, ctx) : undefined;
+    if (opts.json) ctx.stdout.write(JSON.stringify({ ...summary(results, wall, paths.store), ...(proofs ? { proofs: proofsJson(proofs, paths.store) } : {}) }, null, 2) + '\n');
     else report(results, wall, paths.store, ctx);
+    if (proofs && !opts.json) reportProofs(proofs, paths.store, ctx);
     // A repaired artifact is said on stderr whatever the output format.
     for (const r of results.filter((x) => x.outcome?.repaired)) ctx.stderr.write(`${opts.json ? '' : '\n'}${r.kernelRelease}: ${r.outcome!.repaired}\n`);
-    return results.every((r) => r.status !== 'failed') ? 0 : 1;
+    return results.every((r) => r.status !== 'failed') && (proofs?.ok ?? true) ? 0 : 1;
   } finally {
     session.close();
   }
@@ -97,12 +104,19 @@ export function shardKernels(kernels: string[], shards: number): string[][] {
   return out;
 }
 
-function listSelection(kernels: string[], shards: number, family: string, json: boolean, ctx: CommandContext): number {
+/** The selection, with what the store holds of each kernel (built / verified / proven). */
+function listSelection(kernels: string[], shards: number, family: string, json: boolean, ctx: CommandContext, states: Map<string, ArtifactState>): number {
   const split = shardKernels(kernels, shards);
-  if (json) ctx.stdout.write(JSON.stringify({ family, count: kernels.length, kernels, shards: split.map((s) => s.join(',')) }) + '\n');
-  else if (kernels.length === 0) ctx.stdout.write('nothing to build\n');
-  else if (split.length === 1) ctx.stdout.write(`${kernels.length} ${family} kernel${kernels.length === 1 ? '' : 's'}:\n${kernels.join('\n')}\n`);
-  else ctx.stdout.write(`${kernels.length} ${family} kernels in ${split.length} shards:\n${split.map((s, i) => `shard ${i + 1}/${split.length} (${s.length}):\n${s.map((k) => `  ${k}`).join('\n')}`).join('\n')}\n`);
+  const state = (k: string) => states.get(k) ?? NOT_BUILT;
+  const w = Math.max(6, ...kernels.map((k) => k.length));
+  const line = (k: string, indent = '') => `${indent}${k.padEnd(w)}  ${stateColumns(state(k))}`;
+  const head = (indent = '') => `${indent}${'KERNEL'.padEnd(w)}  ${STATE_HEADER}`;
+  if (json) {
+    const status = kernels.map((k) => ({ kernelRelease: k, built: state(k).built, verified: state(k).verified, proven: state(k).proven }));
+    ctx.stdout.write(JSON.stringify({ family, count: kernels.length, kernels, shards: split.map((s) => s.join(',')), status }) + '\n');
+  } else if (kernels.length === 0) ctx.stdout.write('nothing to build\n');
+  else if (split.length === 1) ctx.stdout.write(`${kernels.length} ${family} kernel${kernels.length === 1 ? '' : 's'}:\n${head()}\n${kernels.map((k) => line(k)).join('\n')}\n`);
+  else ctx.stdout.write(`${kernels.length} ${family} kernels in ${split.length} shards:\n${split.map((s, i) => `shard ${i + 1}/${split.length} (${s.length}):\n${head('  ')}\n${s.map((k) => line(k, '  ')).join('\n')}`).join('\n')}\n`);
   return 0;
 }
 

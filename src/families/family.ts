@@ -5,6 +5,7 @@ import type { ImageSpec } from '../docker/image.ts';
 import type { Paths } from '../paths.ts';
 import type { ModuleSpec } from '../build/module-spec.ts';
 import type { NetOptions } from '../fetch/index.ts';
+import type { GuestKernel } from '../guest/kernel.ts';
 
 /** One downloadable input of a build, pinned by hash. */
 export interface SourceFile {
@@ -120,8 +121,26 @@ export interface Family {
   catalog(ctx: FamilyContext, opts?: { refresh?: boolean }): Promise<CatalogResult>;
   /** Make every source file present in the cache with its hash checked; returns role -> host path. */
   ensureSources(ctx: FamilyContext, kernel: KernelEntry): Promise<Record<string, string>>;
+  /**
+   * The kernel itself, bootable in a QEMU guest (nbdforge prove): vmlinuz and the package's module
+   * tree without its own nbd, from the package the catalog pins by sha256. Absent, or throwing
+   * NoBootKernelError: the family cannot supply one, and the artifact stays unproven.
+   */
+  bootKernel?(ctx: FamilyContext, kernel: KernelEntry): BootKernel;
   /** Pure: everything the build container needs, from the catalog entry and what the caller loaded once. */
   recipe(ctx: FamilyContext, kernel: KernelEntry, module: ModuleSpec, opts: { oracle: boolean; patchRules: PatchRule[] }): Recipe;
+}
+
+/** A kernel to boot: the package it comes from (a proof's key names its sha256), and the unpacked kernel on demand. */
+export interface BootKernel {
+  package: { name: string; version: string; sha256: string };
+  /** Fetch (pinned by the package's sha256) and unpack once; later calls are cheap. */
+  unpack(): Promise<GuestKernel>;
+}
+
+/** The family has no bootable kernel for this release: the artifact stays unproven, nothing pretends. */
+export class NoBootKernelError extends Error {
+  override name = 'NoBootKernelError';
 }
 
 /** A kernel the catalog does not list: the user's word is wrong, so it is a usage error (exit 2). */

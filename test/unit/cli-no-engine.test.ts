@@ -64,14 +64,16 @@ test('kernels: a fresh cached catalog is listed with no engine; an expired one i
   const r = run(['kernels']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /^family debian12, catalog read /);
-  assert.match(r.stdout, /6\.1\.0-56-amd64 +6\.1\.156-1 +-\n6\.1\.0-57-amd64 +6\.1\.157-1 +-\n0 of 2 in the store /);
+  assert.match(r.stdout, /6\.1\.0-56-amd64 +6\.1\.156-1 +- +- +-\n6\.1\.0-57-amd64 +6\.1\.157-1 +- +- +-\n0 of 2 in the store /);
   assert.is(r.stderr, '');
   // issue 19.6: which kernels the store already has
   await putModule(path.join(home, 'store'), '6.1.0-57-amd64');
   const marked = run(['kernels']);
-  assert.match(marked.stdout, /KERNEL +SOURCE VERSION +STORED\n/);
-  assert.match(marked.stdout, /6\.1\.0-56-amd64 +6\.1\.156-1 +-\n6\.1\.0-57-amd64 +6\.1\.157-1 +yes\n1 of 2 in the store /);
-  assert.equal(JSON.parse(run(['kernels', '--json']).stdout).kernels.map((k: { stored: boolean }) => k.stored), [false, true]);
+  // issue 18.4: built / verified / proven per kernel
+  assert.match(marked.stdout, /KERNEL +SOURCE VERSION +BUILT +VERIFIED +PROVEN\n/);
+  assert.match(marked.stdout, /6\.1\.0-56-amd64 +6\.1\.156-1 +- +- +-\n6\.1\.0-57-amd64 +6\.1\.157-1 +built +verified +-\n1 of 2 in the store \S+ \(1 verified, 0 proven\)\n/);
+  const listed = JSON.parse(run(['kernels', '--json']).stdout).kernels as Array<{ stored: boolean; built: boolean; verified: boolean; proven: boolean }>;
+  assert.equal(listed.map((k) => [k.stored, k.built, k.verified, k.proven]), [[false, false, false, false], [true, true, true, false]]);
 
   await writeCatalog(48);
   const old = run(['kernels', '--json']);

@@ -17,7 +17,7 @@ import { $, fs, path, os } from 'zx';
 import { resolvePaths } from '../../src/paths.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases } from '../../scripts/vm/harness.ts';
-import { bootGuest } from '../../scripts/vm/qemu.ts';
+import { bootGuest } from '../../src/guest/qemu.ts';
 import { ROOT, STORE, CLI, artifactFor } from './helpers.ts';
 
 $.verbose = false;

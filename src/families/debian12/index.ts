@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../../util/atomic.ts';
 import { Mutex } from '../../util/mutex.ts';
 import { encodePatchRules } from '../../build/patches.ts';
 import { aptBoundsEnv, aptFailure, APT_UPDATE_BYTES } from './apt-bounds.ts';
+import { bootKernelDir, supplyBootKernel } from './boot-kernel.ts';
 
 
 const CONTEXT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers/debian12');
@@ -124,6 +125,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
       const of = (role: string) => kernel.files.find((f) => f.role === role);
       if (of('source')) out.push({ path: path.join(d.derived, `src-${of('source')!.sha256}`), role: 'module sources (from the source tarball)', kind: 'derived' });
       if (of('image')) out.push({ path: path.join(d.derived, `oracle-${of('image')!.sha256}.ko`), role: 'shipped module (oracle)', kind: 'derived' });
+      if (of('image')) out.push({ path: bootKernelDir(d.derived, of('image')!.sha256), role: 'bootable kernel (prove)', kind: 'derived' });
       return out;
     },
 
@@ -193,6 +195,8 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
       });
       return Object.fromEntries(needed.map((f) => [f.role, path.join(d.debs, f.filename)]));
     },
+
+    bootKernel: (ctx, kernel) => supplyBootKernel(ctx, kernel, { image, dirs: dirs(ctx), fetchLock }),
 
     recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {
       const d = dirs(ctx);

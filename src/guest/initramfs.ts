@@ -6,9 +6,9 @@
  * Cached by a key over every input, so a rebuild happens only when something changed.
  */
 import { $, fs, path } from 'zx';
-import { withFileLock } from '../../src/util/file-lock.ts';
+import { withFileLock } from '../util/file-lock.ts';
 import { createHash } from 'node:crypto';
-import type { GuestKernel } from './kernels.ts';
+import type { GuestKernel } from './kernel.ts';
 
 export interface InitramfsSpec {
   kernel: GuestKernel;
@@ -26,6 +26,11 @@ export interface InitramfsSpec {
   sh?: string;
   /** Symbolic links made last (guest path -> target). */
   links?: Record<string, string>;
+  /**
+   * Without the 9p share's modules (virtio_pci, 9p, 9pnet_virtio): for guests whose files come in a
+   * second archive appended to this one (prove: Debian's cloud kernels have no 9p at all).
+   */
+  no9p?: boolean;
   cacheDir: string;
 }
 
@@ -38,7 +43,7 @@ const INIT = new URL('./guest-init.sh', import.meta.url);
 export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
   if (spec.modules.some((m) => m === 'nbd')) throw new Error('the guest initramfs never carries nbd.ko');
   const tools = [...new Set([...BASE_TOOLS, ...(spec.tools ?? [])])];
-  const modules = [...new Set([...BASE_MODULES, ...spec.modules])];
+  const modules = [...new Set([...(spec.no9p ? [] : BASE_MODULES), ...spec.modules])];
   const init = await fs.readFile(INIT, 'utf8');
   const overlay = Object.entries(spec.overlay ?? {}).sort(([a], [b]) => a.localeCompare(b));
   for (const [dest] of overlay) if (!path.isAbsolute(dest) || dest.split('/').includes('..')) throw new Error(`overlay path must be absolute, without ..: ${dest}`);

@@ -1,18 +1,19 @@
 /**
- * Boot a test guest under QEMU TCG (-smp 1: the machine's KVM cannot run stock kernels, and two
- * TCG vCPUs are slower). The guest's /init (guest-init.sh) runs one script from the shared
- * directory and reports `NBDFORGE-VM-EXIT: <code>` on the serial console.
+ * Boot a guest (nbdforge prove, the vm test tier) under QEMU: TCG by default (-smp 1: two TCG vCPUs
+ * are slower), KVM when asked (prove asks only after a trial boot worked: see prove/accel.ts). The
+ * guest's /init (guest-init.sh) runs one script from the shared directory and reports
+ * `NBDFORGE-VM-EXIT: <code>` on the serial console.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { path } from 'zx';
-import type { GuestKernel } from './kernels.ts';
+import type { GuestKernel } from './kernel.ts';
 
 export interface BootSpec {
   kernel: GuestKernel;
   initramfs: string;
-  /** Host directory mounted at /share in the guest (read-write, 9p). */
-  share: string;
+  /** Host directory mounted at /share in the guest (read-write, 9p); absent when /share comes in the initramfs. */
+  share?: string;
   /** Script inside the share, run by the guest's /bin/sh. */
   script: string;
   /** Modules loaded before the share is mounted (beyond the 9p ones). */
@@ -28,6 +29,10 @@ export interface BootSpec {
   extraArgs?: string[];
   /** More kernel command-line words, e.g. module.sig_enforce=1. */
   kernelArgs?: string[];
+  /** tcg (default) or kvm (with -cpu host). */
+  accel?: 'tcg' | 'kvm';
+  /** Stops the guest (QEMU killed) when aborted: Ctrl-C of the command that booted it. */
+  signal?: AbortSignal;
 }
 
 export interface BootResult {
@@ -42,15 +47,15 @@ export interface BootResult {
 export const qemuValue = (s: string) => s.replace(/,/g, ',,');
 
 export function qemuArgs(spec: BootSpec): string[] {
-  const mods = ['virtio_pci', '9pnet_virtio', '9p', ...(spec.modules ?? [])].join(',');
+  const mods = [...(spec.share ? ['virtio_pci', '9pnet_virtio', '9p'] : []), ...(spec.modules ?? [])].join(',');
   return [
-    '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', String(spec.memoryMiB ?? 1024),
+    ...(spec.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']), '-smp', '1', '-m', String(spec.memoryMiB ?? 1024),
     '-nographic', '-no-reboot',
     '-nic', spec.forwards?.length ? ['user', 'model=virtio-net-pci', ...spec.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`)].join(',') : 'none',
     '-kernel', spec.kernel.vmlinuz,
     '-initrd', spec.initramfs,
     '-append', `console=ttyS0 panic=-1 quiet loglevel=3 nbdforge.modules=${mods} nbdforge.script=${spec.script}${(spec.kernelArgs ?? []).map((a) => ` ${a}`).join('')}`,
-    '-virtfs', `local,path=${qemuValue(path.resolve(spec.share))},mount_tag=share,security_model=none,id=share`,
+    ...(spec.share ? ['-virtfs', `local,path=${qemuValue(path.resolve(spec.share))},mount_tag=share,security_model=none,id=share`] : []),
     ...(spec.extraArgs ?? []),
   ];
 }
@@ -79,11 +84,15 @@ export async function bootGuest(spec: BootSpec): Promise<BootResult> {
     timedOut = true;
     child.kill('SIGKILL');
   }, spec.timeoutMs ?? 120_000);
+  const stop = () => child.kill('SIGKILL');
+  spec.signal?.addEventListener('abort', stop, { once: true });
+  if (spec.signal?.aborted) stop();
   await new Promise<void>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', () => resolve());
   });
   clearTimeout(timer);
+  spec.signal?.removeEventListener('abort', stop);
   if (log) await new Promise((r) => log.end(r));
   const m = /NBDFORGE-VM-EXIT: (\d+)/.exec(consoleText);
   return { exitCode: m ? Number(m[1]) : undefined, console: consoleText, wallMs: Date.now() - t0, timedOut };

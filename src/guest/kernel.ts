@@ -1,0 +1,49 @@
+/**
+ * A bootable kernel for a QEMU guest, unpacked from its distribution package: vmlinuz plus the
+ * package's own module tree without the package's own nbd (the module under test is brought in
+ * separately), with depmod run for that tree. Shared by `nbdforge prove` and the vm test harness.
+ */
+import { $, fs, path } from 'zx';
+
+export interface GuestKernel {
+  release: string;
+  vmlinuz: string;
+  /** Root of the unpacked package: <root>/lib/modules/<release>/... */
+  root: string;
+  moduleDir: string;
+}
+
+export const guestKernelAt = (root: string, release: string, vmlinuz = path.join(root, 'boot', `vmlinuz-${release}`)): GuestKernel => ({
+  release,
+  vmlinuz,
+  root,
+  moduleDir: path.join(root, 'lib', 'modules', release),
+});
+
+/** The distribution's own nbd, in every compression a kernel tree may use (6.1 ships nbd.ko, 6.12 nbd.ko.xz). */
+const OWN_NBD = ['nbd.ko', 'nbd.ko.xz', 'nbd.ko.zst', 'nbd.ko.gz'];
+
+/**
+ * `dpkg-deb -x` a linux-image .deb into `dest` (made whole: unpacked beside, then renamed in), the
+ * package's nbd removed, depmod run. `dest` must not exist yet or is replaced; a marker file says
+ * it is complete, so a half-done unpack is never taken for a kernel.
+ */
+export async function unpackKernelDeb(deb: string, dest: string, release: string): Promise<GuestKernel> {
+  const k = guestKernelAt(dest, release);
+  if (await fs.pathExists(path.join(dest, '.complete'))) return k;
+  await fs.mkdirp(path.dirname(dest));
+  const tmp = await fs.mkdtemp(`${dest}.tmp-`);
+  try {
+    await $({ quiet: true })`dpkg-deb -x ${deb} ${tmp}`;
+    for (const f of OWN_NBD) await fs.remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
+    if (!(await fs.pathExists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${path.basename(deb)} holds no lib/modules/${release}`);
+    await $({ quiet: true })`depmod -b ${tmp} ${release}`;
+    if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${path.basename(deb)} holds no boot/vmlinuz-${release}`);
+    await fs.writeFile(path.join(tmp, '.complete'), `${path.basename(deb)}\n`);
+    await fs.remove(dest);
+    await fs.rename(tmp, dest);
+  } finally {
+    await fs.remove(tmp);
+  }
+  return k;
+}
