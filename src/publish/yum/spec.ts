@@ -40,6 +40,8 @@ export interface SpecInput {
   vermagic: string;
   key: string;
   toolVersion: string;
+  /** The kABI note (kabi-note.ts): which other kernels of its release could load the module. */
+  kabi?: string[];
 }
 
 export function kmodSpec(s: SpecInput): string {
@@ -48,6 +50,7 @@ export function kmodSpec(s: SpecInput): string {
   // In the spec, '%' starts a macro: text from the manifest has it doubled.
   const text = (field: string, v: string) => oneLine(field, v).replaceAll('%', '%%');
   const [sha, vermagic, key, tool] = [text('sha256', s.sha256), text('vermagic', s.vermagic), text('key', s.key), text('tool.version', s.toolVersion)];
+  const kabi = (s.kabi ?? []).map((l, i) => text(`kABI note line ${i + 1}`, l));
   const kdir = `/lib/modules/${s.kernelRelease}`;
   // depmod only when the kernel's module directory exists: %postun after the kernel itself left
   // must not fail. The package never loads the module (prepare-host or the admin does).
@@ -77,7 +80,7 @@ The ${s.module} kernel module for ${s.kernelRelease} only, as nbdforge built and
 sha256 ${sha}
 vermagic ${vermagic}
 nbdforge build key ${key} (nbdforge ${tool}).
-Installing runs depmod; it does not load the module.
+Installing runs depmod; it does not load the module.${kabi.map((l) => `\n${l}`).join('')}
 
 %prep
 %build
