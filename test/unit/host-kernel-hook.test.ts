@@ -51,8 +51,12 @@ let server: { url: string; close: () => Promise<void> };
 let elStore = '';
 let debStore = '';
 let elBytes: Uint8Array;
-/** kmod 20 (CentOS 7's) from the el7 userland build cache, when some run built it. */
+/**
+ * kmod 20 (CentOS 7's): the el7-userland tier names its build (NBDFORGE_EL7_BIN, required there);
+ * other tiers use the build cache when some run built it.
+ */
 const kmod20 = (() => {
+  if (process.env.NBDFORGE_EL7_BIN) return [process.env.NBDFORGE_EL7_BIN];
   const d = path.join(resolvePaths(process.env).cache, 'el7-userland');
   try {
     return readdirSync(d).map((x) => path.join(d, x, 'bin'));
@@ -272,6 +276,7 @@ for (const sh of shells()) {
   test(`${tag} el7 kABI reuse: every CRC matches symvers -> linked into weak-updates, recorded with the kernel it was built for; one CRC differs -> refused, naming the symbol; never for Debian`, async () => {
     const cfg = debConfig({ from: elStore, fingerprint: undefined, family: 'el7', preparedFor: A });
     const useKmod = kmod20.some((b) => existsSync(path.join(b, 'depmod')));
+    if (process.env.NBDFORGE_EL7_BIN) assert.ok(useKmod, `kmod 20's depmod in ${process.env.NBDFORGE_EL7_BIN}`);
     const h = await host(cfg, [[A, EL_VM(A)], [B, EL_VM(B)], [C, EL_VM(C)], [D, EL_VM(D)]], useKmod ? 'kmod20' : 'stub');
     const installA = await h.hook(sh, A, `/boot/vmlinuz-${A}`);
     assert.match(installA.stderr, /installed /, installA.stderr);
@@ -281,8 +286,20 @@ for (const sh of shells()) {
     await fs.writeFile(path.join(h.root, `boot/symvers-${C}.gz`), symvers(CRCS.map((c) => (c.name === 'blk_mq_alloc_tag_set' ? { ...c, crc: 0x99 } : c))));
     await fs.writeFile(path.join(h.root, `boot/symvers-${D}.gz`), symvers(CRCS));
 
-    const b = await h.hook(sh, B, `/boot/vmlinuz-${B}`);
-    assert.is(b.code, 0);
+    // B as the kernel RPM's %posttrans runs it: new-kernel-pkg --rpmposttrans's loop (grubby), each
+    // executable postinst.d/* as "$f VERSION IMAGE", with /bin/sh being the shell under test (as bash
+    // 4.2 is CentOS 7's /bin/sh); a two-word shell (bash --posix, busybox sh) runs the hook directly.
+    let b;
+    if (sh.length === 1) {
+      const hookFile = hookLayout(h.root).postinst;
+      const body = await fs.readFile(hookFile, 'utf8');
+      const abs = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', sh[0]], { encoding: 'utf8' }).stdout.trim();
+      await fs.writeFile(hookFile, body.replace(/^#!\/bin\/sh\n/, `#!${abs}\n`));
+      const loop = 'version=$1; for f in $2/*[^~] $2/$version/*[^~]; do [ -f $f -a -x $f ] || continue; $f $version /boot/vmlinuz-$version; done';
+      b = await run([kmod20.map((d) => path.join(d, 'bash')).find((x) => existsSync(x)) ?? 'bash', '-c', loop, 'new-kernel-pkg', B, path.dirname(hookFile)], h.env);
+      await fs.writeFile(hookFile, body);
+    } else b = await h.hook(sh, B, `/boot/vmlinuz-${B}`);
+    assert.is(b.code, 0, b.stderr);
     assert.match(b.stderr, new RegExp(`${B}: no artifact for ${B}; reused the one built for ${A}: all 3 imported CRCs match .*symvers-${B}\\.gz`));
     const link = path.join(h.root, 'lib/modules', B, 'weak-updates/nbd.ko');
     assert.is(await fs.readlink(link), `../../${A}/extra/nbd.ko`, 'linked, not copied');
@@ -295,6 +312,10 @@ for (const sh of shells()) {
       const kbin = kmod20.find((b) => existsSync(path.join(b, 'modprobe')))!;
       const shown = spawnSync(path.join(kbin, 'modprobe'), ['-d', h.root, '-S', B, '--show-depends', 'nbd'], { encoding: 'utf8' });
       assert.match(shown.stdout, new RegExp(`^insmod ${h.root}/lib/modules/${B}/weak-updates/nbd\\.ko`, 'm'), shown.stderr);
+      // what the guard's modprobe would do for B (a dry run: -n -v), with the options prepare-host recorded
+      const dry = spawnSync(path.join(kbin, 'modprobe'), ['-d', h.root, '-S', B, '-n', '-v', 'nbd'], { encoding: 'utf8' });
+      assert.is(dry.status, 0, dry.stderr);
+      assert.match(dry.stdout, new RegExp(`^insmod ${h.root}/lib/modules/${B}/weak-updates/nbd\\.ko`, 'm'));
     }
 
     const c = await h.hook(sh, C, `/boot/vmlinuz-${C}`);
@@ -302,6 +323,14 @@ for (const sh of shells()) {
     assert.match(c.stderr, new RegExp(`not reusable: ${A} \\(symbol blk_mq_alloc_tag_set \\(CRC 0x1f2e3d4c in the module, 0x00000099 in symvers\\)\\)`));
     assert.not.ok(existsSync(path.join(h.root, 'lib/modules', C, 'weak-updates')));
     assert.match(await record(h, C, '.last'), /^outcome=refused\n/);
+    if (useKmod) {
+      // and kmod 20 finds no nbd for C: nothing was linked, nothing indexed
+      const kbin = kmod20.find((b) => existsSync(path.join(b, 'modprobe')))!;
+      await run([path.join(kbin, 'depmod'), '-b', h.root, C], h.env);
+      const none = spawnSync(path.join(kbin, 'modprobe'), ['-d', h.root, '-S', C, '--show-depends', 'nbd'], { encoding: 'utf8' });
+      assert.is.not(none.status, 0, none.stdout);
+      assert.match(none.stderr, /Module nbd not found/);
+    }
 
     const d = await h.hook(sh, D, 'x');
     assert.match(d.stderr, /no artifact of the same el point release \(3\.10\.0-957\.el7\.x86_64\) to reuse/);
