@@ -26,6 +26,8 @@ export interface InitramfsSpec {
   sh?: string;
   /** Symbolic links made last (guest path -> target). */
   links?: Record<string, string>;
+  /** The /init script (default guest-init.sh: run one script from the share, power off). */
+  init?: URL;
   cacheDir: string;
 }
 
@@ -39,7 +41,7 @@ export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
   if (spec.modules.some((m) => m === 'nbd')) throw new Error('the guest initramfs never carries nbd.ko');
   const tools = [...new Set([...BASE_TOOLS, ...(spec.tools ?? [])])];
   const modules = [...new Set([...BASE_MODULES, ...spec.modules])];
-  const init = await fs.readFile(INIT, 'utf8');
+  const init = await fs.readFile(spec.init ?? INIT, 'utf8');
   const overlay = Object.entries(spec.overlay ?? {}).sort(([a], [b]) => a.localeCompare(b));
   for (const [dest] of overlay) if (!path.isAbsolute(dest) || dest.split('/').includes('..')) throw new Error(`overlay path must be absolute, without ..: ${dest}`);
   const sh = spec.sh ?? '/usr/bin/dash';
