@@ -2,13 +2,14 @@
  * Kernel updates on a real Debian 12 system keep nbd (issue 17's first test): a persistent root disk
  * (debootstrap bookworm with systemd as PID 1, udev, networkd, dropbear; cached) running the
  * second-newest 6.1 ABI, three boots of the same disk under QEMU TCG:
- *  1. running R: a first prepare-host (emitted script, run over ssh) with a mistyped module option fails at its last check
- *     and is undone: hook, guard, configuration, module, modprobe.d all as before, byte for byte. The
+ *  1. running R: a first prepare-host (emitted script, run over ssh) with a mistyped module option
+ *     fails at its last check and is undone: hook, guard, configuration, module, modprobe.d,
+ *     modules.dep and the loaded modules all as before, byte for byte. The
  *     real run from the published, signed dir site installs the module, hook, configuration and guard.
  *     Then a real `dpkg -i` of linux-image-<newest> (repacked without its nbd.ko, maintainer scripts
  *     untouched): its postinst's run-parts runs the hook, which fetches the newest's module from the
- *     site; it lands byte-identical to the store's, indexed, not loaded. The BENCH line: the hook's
- *     time for that kernel against the same file copied by hand plus depmod, in this guest.
+ *     site; it lands byte-identical to the store's, indexed, not loaded. With NBDFORGE_BENCH_HOOK=1,
+ *     a BENCH line: the hook's time for that kernel against the same file copied by hand plus depmod.
  *  2. booted into the newest (the vmlinuz its package put in the disk's /boot): nbd loaded at boot from
  *     extra/, the guard active, /dev/nbd0 serves a qcow2 (a pattern written by qemu-io read back).
  *     `dpkg -i` of a kernel the site has no module for: exit 0, the hook says why.
