@@ -60,7 +60,8 @@ for (const t of tiers) {
     const bin = path.join(ensureEl7Userland(), 'bin');
     const shDir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-sh-'));
     await fs.symlink(path.join(bin, 'bash'), path.join(shDir, 'sh'));
-    const env = { ...process.env, NBDFORGE_TEST_SH: path.join(shDir, 'sh'), PATH: `${shDir}:${process.env.PATH}` };
+    // NBDFORGE_EL7_BIN: the kernel hook's kABI test runs kmod 20's own depmod and modprobe from there
+    const env = { ...process.env, NBDFORGE_TEST_SH: path.join(shDir, 'sh'), NBDFORGE_EL7_BIN: bin, PATH: `${shDir}:${process.env.PATH}` };
     const u = await uvu('test/unit', '^(host|map)-.*\\.test\\.ts$', env);
     const e = await uvu('test/el7-userland', '\\.test\\.ts$');
     await fs.remove(shDir);

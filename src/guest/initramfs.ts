@@ -31,6 +31,8 @@ export interface InitramfsSpec {
    * second archive appended to this one (prove: Debian's cloud kernels have no 9p at all).
    */
   no9p?: boolean;
+  /** The /init script (default guest-init.sh: run one script from the share, power off). */
+  init?: URL;
   cacheDir: string;
 }
 
@@ -44,7 +46,7 @@ export async function buildInitramfs(spec: InitramfsSpec): Promise<string> {
   if (spec.modules.some((m) => m === 'nbd')) throw new Error('the guest initramfs never carries nbd.ko');
   const tools = [...new Set([...BASE_TOOLS, ...(spec.tools ?? [])])];
   const modules = [...new Set([...(spec.no9p ? [] : BASE_MODULES), ...spec.modules])];
-  const init = await fs.readFile(INIT, 'utf8');
+  const init = await fs.readFile(spec.init ?? INIT, 'utf8');
   const overlay = Object.entries(spec.overlay ?? {}).sort(([a], [b]) => a.localeCompare(b));
   for (const [dest] of overlay) if (!path.isAbsolute(dest) || dest.split('/').includes('..')) throw new Error(`overlay path must be absolute, without ..: ${dest}`);
   const sh = spec.sh ?? '/usr/bin/dash';

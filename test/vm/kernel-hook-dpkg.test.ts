@@ -12,45 +12,26 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import http from 'node:http';
-import { execFileSync } from 'node:child_process';
-import { testReleases } from '../../scripts/vm/harness.ts';
-import { vmCacheDir } from '../../scripts/vm/harness.ts';
-import { ensureKernel } from '../../scripts/vm/kernels.ts';
-import { ROOT, STORE, CLI, artifactFor, type Artifact } from './helpers.ts';
+import { testReleases, vmCacheDir } from '../../scripts/vm/harness.ts';
+import { hostMirror, stockKernelDeb, repackWithoutNbd, fakeInitramfsDeb } from '../../scripts/vm/debian-packages.ts';
+import { artifactFor, type Artifact } from './helpers.ts';
+import { publishSite, type Site } from './site.ts';
 import { hookLayout } from '../../src/host/kernel-hook/layout.ts';
 import { renderHookConfig, HOOK_SH } from '../../src/host/kernel-hook/config.ts';
 import { parseOptions } from '../../src/host/prepare-host/options.ts';
-import { parseDeb822Sources, parseOneLineSources, releaseMirror } from '../../src/setup/apt-sources.ts';
 
 $.verbose = false;
 let tmp = '';
 let chroot = '';
-let gnupg = '';
-let server: http.Server;
+let site: Site;
 let art: Artifact;
 let url = '';
-let fpr = '';
-let stock = '';
-let nonbd = '';
-
-async function hostMirror(): Promise<string> {
-  const dir = '/etc/apt/sources.list.d';
-  const sources = [];
-  for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
-    const text = await fs.readFile(path.join(dir, f), 'utf8');
-    if (f.endsWith('.sources')) sources.push(...parseDeb822Sources(text));
-    else if (f.endsWith('.list')) sources.push(...parseOneLineSources(text));
-  }
-  if (await fs.pathExists('/etc/apt/sources.list')) sources.push(...parseOneLineSources(await fs.readFile('/etc/apt/sources.list', 'utf8')));
-  return releaseMirror(sources, 'bookworm');
-}
 
 const inChroot = (...argv: string[]) => $({ nothrow: true, env: { ...process.env, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } })`chroot ${chroot} ${argv}`;
 
 async function writeConfig(from: string): Promise<void> {
   const l = hookLayout(chroot);
-  await fs.writeFile(l.conf, renderHookConfig({ from, fingerprint: fpr, family: 'debian12', options: parseOptions('nbds_max=16 max_part=15'), preparedFor: art.release }) + '\n', { mode: 0o600 });
+  await fs.writeFile(l.conf, renderHookConfig({ from, fingerprint: site.fingerprint, family: 'debian12', options: parseOptions('nbds_max=16 max_part=15'), preparedFor: art.release }) + '\n', { mode: 0o600 });
 }
 
 test.before(async () => {
@@ -60,44 +41,12 @@ test.before(async () => {
   await $`debootstrap --variant=minbase --include=kmod,linux-base,curl bookworm ${chroot} ${await hostMirror()}`;
 
   // the real package, and the same package without its own nbd.ko (maintainer scripts untouched)
-  await ensureKernel(art.release, vmCacheDir());
-  const debs = path.join(vmCacheDir(), 'debs');
-  stock = path.join(debs, (await fs.readdir(debs)).find((f: string) => f.startsWith(`linux-image-${art.release}_`) && f.endsWith('.deb'))!);
-  const x = path.join(tmp, 'repack');
-  await $`dpkg-deb -R ${stock} ${x}`;
-  await fs.remove(path.join(x, 'lib/modules', art.release, 'kernel/drivers/block/nbd.ko'));
-  const sums = path.join(x, 'DEBIAN/md5sums');
-  await fs.writeFile(sums, (await fs.readFile(sums, 'utf8')).split('\n').filter((l: string) => !l.endsWith('/nbd.ko')).join('\n'));
-  nonbd = path.join(chroot, 'tmp/linux-image-nonbd.deb');
-  await $`dpkg-deb -Znone -b ${x} ${nonbd}`;
-  await fs.remove(x);
-  await fs.copy(stock, path.join(chroot, 'tmp/linux-image-stock.deb'));
+  await repackWithoutNbd(art.release, vmCacheDir(), path.join(chroot, 'tmp/linux-image-nonbd.deb'));
+  await fs.copy(await stockKernelDeb(art.release, vmCacheDir()), path.join(chroot, 'tmp/linux-image-stock.deb'));
   // linux-image depends on initramfs-tools | linux-initramfs-tool: a tiny package provides the latter
-  const fake = path.join(tmp, 'fake-initramfs');
-  await fs.mkdirp(path.join(fake, 'DEBIAN'));
-  await fs.writeFile(path.join(fake, 'DEBIAN/control'), 'Package: nbdforge-test-initramfs\nVersion: 1\nArchitecture: all\nMaintainer: nbdforge tests <t@nbdforge.invalid>\nProvides: linux-initramfs-tool\nDescription: stands in for initramfs-tools in a test chroot\n');
-  await $`dpkg-deb -b ${fake} ${path.join(chroot, 'tmp/fake-initramfs.deb')}`;
-
-  const site = path.join(tmp, 'site');
-  server = http.createServer(async (req, res) => {
-    const file = path.join(site, path.normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    if (!file.startsWith(site + path.sep)) return void res.writeHead(403).end();
-    try {
-      const data = await fs.readFile(file);
-      res.writeHead(200, { 'content-length': data.length }).end(data);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as { port: number }).port}/good`;
-  gnupg = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-gnupg-'));
-  await fs.chmod(gnupg, 0o700);
-  const env = { ...process.env, GNUPGHOME: gnupg };
-  execFileSync('gpg', ['--batch', '--quiet', '--passphrase', '', '--quick-gen-key', 'nbdforge vm test <vm@nbdforge.invalid>', 'ed25519', 'sign', 'never'], { env, stdio: 'ignore' });
-  fpr = execFileSync('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
-  const r = await $({ cwd: ROOT, env, nothrow: true })`node ${CLI} publish --store ${STORE} --kernels ${art.release} --to ${`dir:${path.join(site, 'good')}`} --gpg-key ${fpr}`;
-  assert.is(r.exitCode, 0, r.stderr + r.stdout);
+  await fakeInitramfsDeb(path.join(chroot, 'tmp/fake-initramfs.deb'));
+  site = await publishSite(path.join(tmp, 'site'), 'good', [art.release]);
+  url = `http://127.0.0.1:${site.port}/good`;
 
   // the hook as prepare-host writes it
   const l = hookLayout(chroot);
@@ -110,8 +59,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  server?.close();
-  if (gnupg) await fs.remove(gnupg);
+  await site?.close();
   if (tmp && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(tmp);
 });
 

@@ -11,10 +11,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import http from 'node:http';
-import { execFileSync } from 'node:child_process';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
-import { ROOT, STORE, CLI, artifactFor, type Artifact } from './helpers.ts';
+import { ROOT, artifactFor, type Artifact } from './helpers.ts';
+import { publishSite, type Site } from './site.ts';
 import { hookLayout } from '../../src/host/kernel-hook/layout.ts';
 import { renderHookConfig, HOOK_SH } from '../../src/host/kernel-hook/config.ts';
 import { parseOptions } from '../../src/host/prepare-host/options.ts';
@@ -24,8 +23,7 @@ const BOOT_LIMIT_MS = 180_000;
 const NET = ['virtio_net'];
 const TOOLS = ['/usr/bin/curl', '/usr/bin/gpgv'];
 let share = '';
-let gnupg = '';
-let server: http.Server;
+let site: Site;
 let art: Artifact;
 
 test.before(async () => {
@@ -33,27 +31,9 @@ test.before(async () => {
   share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-kernel-hook-'));
   await fs.copy(path.join(ROOT, 'test/vm/guest/prepare-host-checks.sh'), path.join(share, 'prepare-host-checks.sh'));
   await fs.copy(path.join(ROOT, 'test/vm/guest/publish-dir-checks.sh'), path.join(share, 'publish-dir-checks.sh'));
-  const site = path.join(share, 'site');
-  server = http.createServer(async (req, res) => {
-    const file = path.join(site, path.normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    if (!file.startsWith(site + path.sep)) return void res.writeHead(403).end();
-    try {
-      const data = await fs.readFile(file);
-      res.writeHead(200, { 'content-length': data.length }).end(data);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://10.0.2.2:${(server.address() as { port: number }).port}`;
-  gnupg = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-gnupg-'));
-  await fs.chmod(gnupg, 0o700);
-  const env = { ...process.env, GNUPGHOME: gnupg };
-  execFileSync('gpg', ['--batch', '--quiet', '--passphrase', '', '--quick-gen-key', 'nbdforge vm test <vm@nbdforge.invalid>', 'ed25519', 'sign', 'never'], { env, stdio: 'ignore' });
-  const fpr = execFileSync('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
-  const r = await $({ cwd: ROOT, env, nothrow: true })`node ${CLI} publish --store ${STORE} --kernels ${art.release} --to ${`dir:${path.join(site, 'good')}`} --gpg-key ${fpr}`;
-  assert.is(r.exitCode, 0, r.stderr + r.stdout);
-  const config = { fingerprint: fpr, family: 'debian12', options: parseOptions('nbds_max=16 max_part=15'), preparedFor: art.release };
+  site = await publishSite(path.join(share, 'site'), 'good', [art.release]);
+  const base = `http://10.0.2.2:${site.port}`;
+  const config = { fingerprint: site.fingerprint, family: 'debian12', options: parseOptions('nbds_max=16 max_part=15'), preparedFor: art.release };
   await fs.writeFile(path.join(share, 'kernel-hook.conf'), renderHookConfig({ ...config, from: `${base}/good` }) + '\n');
   await fs.writeFile(path.join(share, 'kernel-hook-down.conf'), renderHookConfig({ ...config, from: 'http://10.0.2.2:9/good' }) + '\n');
   await fs.writeFile(path.join(share, 'nbdforge-nbd'), HOOK_SH, { mode: 0o755 });
@@ -61,8 +41,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  server?.close();
-  if (gnupg) await fs.remove(gnupg);
+  await site?.close();
   if (share && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(share);
 });
 

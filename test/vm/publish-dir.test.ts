@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { prepareGuest, availableReleases, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { ROOT, STORE, CLI, artifactFor, type Artifact } from './helpers.ts';
 import { proveStoreFixture } from '../fixtures/proof.ts';
+import { serveDir } from './site.ts';
 
 $.verbose = false;
 // TCG on a 2-core machine shared with other work: a quiet machine does the newest boot in about 60 s
@@ -63,19 +64,9 @@ test.before(async () => {
 
   // the site, served from this machine's loopback only; the guest sees it as 10.0.2.2
   const site = path.join(share, 'site');
-  server = http.createServer(async (req, res) => {
-    const rel = path.normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    const file = path.join(site, rel);
-    if (!file.startsWith(site + path.sep)) return void res.writeHead(403).end();
-    try {
-      const data = await fs.readFile(file);
-      res.writeHead(200, { 'content-length': data.length }).end(data);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://10.0.2.2:${(server.address() as { port: number }).port}`;
+  const served = await serveDir(site);
+  server = served.server;
+  base = `http://10.0.2.2:${served.port}`;
 
   gnupg = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-gnupg-'));
   await fs.chmod(gnupg, 0o700);

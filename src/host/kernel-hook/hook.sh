@@ -291,6 +291,7 @@ nk_install() {
 nk_reuse() {
   V=$1; M=$NK_ROOT/lib/modules/$V
   nk_have=$(sed -n 's/.*"kernelRelease":"\([^"]*\)".*/\1/p' "$NK_T/entries" | tr '\n' ' ')
+  nk_have=${nk_have% }
   nk_none="no module for $V yet at $NK_FROM (it has: ${nk_have:-nothing}); build it with: nbdforge matrix --missing, or nbdforge build --kernel $V"
   case "$NK_FAMILY" in el*) ;; *) nk_outcome "$V" missing "$nk_none"; return 0 ;; esac
   [ "$NK_REQUIRE_PROOF" != 1 ] || { nk_outcome "$V" missing "$nk_none (require_proof is on: a module reused from another kernel is not proven in $V)"; return 0; }

@@ -14,9 +14,9 @@ import { copyVerified, proofOf } from '../package-channel.ts';
 import { depmodConf, kmodSpec, rpmFileName } from './spec.ts';
 
 /** Build the RPM for `item` and leave it in `outDir`; returns its path. */
-export async function buildKmodRpm(item: PublishItem, outDir: string, env: NodeJS.ProcessEnv): Promise<string> {
+export async function buildKmodRpm(item: PublishItem, outDir: string, env: NodeJS.ProcessEnv, kabi?: string[]): Promise<string> {
   const m = item.manifest;
-  const spec = kmodSpec({ kernelRelease: m.kernelRelease, module: m.module, sha256: m.sha256, vermagic: m.vermagic, key: m.key, toolVersion: m.tool.version, ...proofOf(item) });
+  const spec = kmodSpec({ kernelRelease: m.kernelRelease, module: m.module, sha256: m.sha256, vermagic: m.vermagic, key: m.key, toolVersion: m.tool.version, ...proofOf(item), kabi });
   // A private top directory with a plain name: rpm macros would misread '%' or spaces in the target path.
   const top = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-rpm-'));
   try {

@@ -19,6 +19,7 @@ import { holds, prunedNote, rebuildRepo, type RepoContext } from '../pkg-repo.ts
 import { readInside } from '../pkg-tree.ts';
 import { kmodSpec, parseElRelease } from './spec.ts';
 import { buildKmodRpm } from './build-rpm.ts';
+import { kabiNotes } from './kabi-note.ts';
 import { KEY_FILE, REPO_FILE, repoFile } from './repo-file.ts';
 
 const PACKAGES = 'Packages';
@@ -81,10 +82,11 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
     await check(items);
     const outcomes = await rebuildRepo(ctx, items, {
       packages: async (its, work) => {
+        const kabi = await kabiNotes(its, opts);
         // rpmbuild is mostly xz compressing one file: one per core.
         const rpms = await mapLimit(its, os.availableParallelism(), async (item) => {
           progress({ kernelRelease: item.entry.kernelRelease, stage: 'rpmbuild' });
-          return buildKmodRpm(item, work, opts.env);
+          return buildKmodRpm(item, work, opts.env, kabi.get(item.entry.kernelRelease));
         });
         if (key && rpms.length) {
           for (const item of its) progress({ kernelRelease: item.entry.kernelRelease, stage: 'rpmsign' });

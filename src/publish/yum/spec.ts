@@ -43,6 +43,8 @@ export interface SpecInput {
   toolVersion: string;
   /** proofLabel of the artifact's proof (SOURCE2 is then its proof.json, a doc file); absent = unproven. */
   proven?: string;
+  /** The kABI note (kabi-note.ts): which other kernels of its release could load the module. */
+  kabi?: string[];
 }
 
 /** Where a proven package keeps its proof.json: per kernel, as kmod packages of several kernels sit side by side. */
@@ -58,6 +60,7 @@ export function kmodSpec(s: SpecInput): string {
   const [sha, vermagic, key, tool] = [text('sha256', s.sha256), text('vermagic', s.vermagic), text('key', s.key), text('tool.version', s.toolVersion)];
   const proven = s.proven === undefined ? undefined : text('proof', s.proven);
   const doc = proofDocPath(s);
+  const kabi = (s.kabi ?? []).map((l, i) => text(`kABI note line ${i + 1}`, l));
   const kdir = `/lib/modules/${s.kernelRelease}`;
   // depmod only when the kernel's module directory exists: %postun after the kernel itself left
   // must not fail. The package never loads the module (prepare-host or the admin does).
@@ -88,7 +91,7 @@ sha256 ${sha}
 vermagic ${vermagic}
 nbdforge build key ${key} (nbdforge ${tool}).
 ${proven ? `Loaded and used in its own kernel: ${proven} (${doc}).` : 'Not proven in its own kernel (no nbdforge prove record).'}
-Installing runs depmod; it does not load the module.
+Installing runs depmod; it does not load the module.${kabi.map((l) => `\n${l}`).join('')}
 
 %prep
 %build
