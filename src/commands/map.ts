@@ -3,7 +3,7 @@ import { resolveMap, parseOffset, MapRequestError, type MapMode } from '../map/r
 import { runMap } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
 import { renderMounts } from '../map/journal.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 
 const usage = `Usage: nbdforge map IMAGE [--rw | --snapshot] [--mount-root DIR | --no-mount] [--exec] [--loop [--offset N]]
                     [--format F] [--allow-external PATH]... [--shared-ro] [--json]
@@ -84,8 +84,9 @@ const mapCommand: Command = {
       if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
-    const seen = t.remote ? undefined : await seenHere(m.image, m.format, m.allowExternal);
-    const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`, seen);
+    // a dry run shows the answer of the check itself, run on the target
+    const seen = t.remote || values['dry-run'] ? undefined : await seenHere(m.image, m.format, m.allowExternal);
+    const out = await runMap(t.runner, m, t.mode, generatorOf(ctx.version, 'map', argv), seen);
     return finish(ctx, t, out, values.json!, () => (out.state ? renderMounts(out.state) : `mapped (journal ${m.journal})\n`), () => ({ journal: m.journal, map: out.state }));
   },
 };
