@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
 import os from 'node:os';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closest, editDistance } from '../../src/util/suggest.ts';
 
 const cli = path.resolve('bin/nbdforge.js');
@@ -116,6 +116,54 @@ test('hints are runnable as printed: the build command prepare-host and publish 
       assert.is.not(r.status, 0, `${h}: there is no engine or vault here`);
     }
   } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unsigned dir publish prints the index sha256 and the hosts\' commands filled in; both run as printed', async () => {
+  const fs = await import('node:fs/promises');
+  const { createHash } = await import('node:crypto');
+  const { putModule, serve } = await import('./publish-fixtures.ts');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pin-hint-'));
+  const site = path.join(dir, 'site');
+  const srv = await serve(site);
+  try {
+    const K = '6.1.0-56-amd64';
+    const store = path.join(dir, 'store');
+    await putModule(store, K);
+    const pub = run('publish', '--store', store, '--to', `dir:${site}`, '--unsigned', '--url', srv.url);
+    assert.is(pub.status, 0, pub.stderr);
+    const said = pub.stdout + pub.stderr;
+    const hash = createHash('sha256').update(await fs.readFile(path.join(site, 'index.json'))).digest('hex');
+    assert.match(said, `index.json is NOT signed (--unsigned): hosts pin it by its sha256, ${hash}`);
+    const nb = /^ +or: (nbdforge prepare-host .*)$/m.exec(said)?.[1];
+    assert.is(nb, `nbdforge prepare-host --from ${srv.url} --index-sha256 ${hash}`);
+    const curl = /^ +hosts: (curl .*)$/m.exec(said)?.[1];
+    assert.is(curl, `curl -fsSL ${srv.url}/install.sh | sh -s -- --index-sha256 ${hash}`);
+    const env = { ...process.env, NBDFORGE_HOME: path.join(dir, 'home'), NBDFORGE_STATE_DIR: path.join(dir, 'state') };
+    // (not spawnSync: the server lives in this process and must answer meanwhile)
+    const spawnAsync = (cmd: string, args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(cmd, args, { env });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d) => (stdout += d));
+        c.stderr.on('data', (d) => (stderr += d));
+        c.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    // as printed, plus what keeps it off this host: a dry run for K (prepare-host), a download only (install.sh)
+    const ph = await spawnAsync(cli, [...nb!.split(' ').slice(1), '--dry-run', '--kernel', K, '--no-follow-kernels']);
+    assert.is(ph.status, 0, ph.stdout + ph.stderr);
+    assert.match(ph.stdout, new RegExp(`^artifact: ${srv.url.replace(/\./g, '\\.')} debian12/${K}/`, 'm'));
+    const dl = path.join(dir, 'dl');
+    const ish = await spawnAsync('sh', ['-c', `${curl} --download-only ${dl} --kernel ${K}`]);
+    assert.is(ish.status, 0, ish.stdout + ish.stderr);
+    assert.ok((await fs.readdir(dl, { recursive: true })).some((f) => String(f).endsWith('nbd.ko')));
+    // a wrong pin is refused by both
+    const bad = await spawnAsync(cli, ['prepare-host', '--from', srv.url, '--index-sha256', '0'.repeat(64), '--dry-run', '--kernel', K]);
+    assert.is(bad.status, 3, bad.stdout + bad.stderr);
+  } finally {
+    await srv.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
