@@ -109,8 +109,24 @@ test('hints are runnable as printed: the build command prepare-host and publish 
     assert.is(pub.status, 3, pub.stderr);
     const hint2 = /run (nbdforge build .*) first/.exec(pub.stderr)?.[1];
     assert.is(hint2, `nbdforge build --family debian12 --kernel 6.1.0-57-amd64 --store ${store}`);
+    // a directory with no store, a damaged module: the build that mends it, filled in
+    const empty = path.join(dir, 'empty');
+    await fs.mkdir(empty);
+    const none = run('prepare-host', '--from', empty, '--kernel', el7, '--dry-run');
+    assert.is(none.status, 3, none.stdout + none.stderr);
+    const hint3 = /build one with: (nbdforge .*)$/m.exec(none.stdout)?.[1];
+    assert.is(hint3, `nbdforge build --family el7 --kernel ${el7} --store ${empty}`);
+    const ko = (await fs.readdir(store, { recursive: true })).map(String).find((f) => f.endsWith('/nbd.ko'))!;
+    await fs.appendFile(path.join(store, ko), 'x');
+    const dmg = run('prepare-host', '--from', store, '--kernel', '6.1.0-56-amd64', '--dry-run');
+    assert.is(dmg.status, 3, dmg.stdout + dmg.stderr);
+    const hint4 = /rebuild it with: (nbdforge .*)$/m.exec(dmg.stdout)?.[1];
+    assert.is(hint4, `nbdforge build --force --family debian12 --kernel 6.1.0-56-amd64 --store ${store}`);
+    const pub2 = run('publish', '--store', store, '--to', `dir:${dir}/site`, '--unsigned');
+    assert.is(pub2.status, 3, pub2.stderr);
+    assert.is(/rebuild with: (nbdforge .*)$/m.exec(pub2.stderr)?.[1], hint4);
     // run as printed (no engine here): whatever stops it, it is not the command line (exit 2)
-    for (const h of [hint!, hint2!]) {
+    for (const h of [hint!, hint2!, hint3!, hint4!]) {
       const r = spawnSync(cli, h.split(' ').slice(1), { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: path.join(dir, 'home'), DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
       assert.is.not(r.status, 2, `${h}: ${r.stderr}`);
       assert.is.not(r.status, 0, `${h}: there is no engine or vault here`);
