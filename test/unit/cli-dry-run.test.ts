@@ -139,6 +139,15 @@ test('unmap --dry-run: nothing mapped -> would fail as the real run fails (exit 
     assert.is(u.status, 0, u.stdout + u.stderr);
     assert.match(u.stdout, new RegExp(`^would undo map fs-\\S+ of ${fsImg.replace(/\./g, '\\.')} \\(ro, ${dev}\\): losetup -d ${dev}$`, 'm'));
     assert.match(run(['unmap', dev, '--dry-run']).stdout, /^would undo map /m);
+    // the one-writer check reads the journals: a second map of a mapped image would be refused, as for real
+    const second = run(['map', fsImg, '--loop', '--no-mount', '--dry-run']);
+    assert.is(second.status, 3, second.stdout);
+    assert.match(row(second.stdout, 'one-writer') ?? '', /^refused /);
+    const why = /^dry run: nothing changed; would refuse: (one writer per image: .*)$/m.exec(second.stdout)?.[1];
+    assert.ok(why, second.stdout);
+    const real = run(['map', fsImg, '--loop', '--no-mount']);
+    assert.is(real.status, 3);
+    assert.is(real.stderr.trim().split('\n').pop(), `refused: ${why}`);
     const j = JSON.parse(run(['unmap', '--all', '--dry-run', '--json']).stdout);
     assert.is(j.preview.length, 1);
     assert.is(journals().length, 1, 'the dry run left the journal alone');
