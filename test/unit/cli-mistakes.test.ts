@@ -30,6 +30,13 @@ test('edit distance counts a swap of neighbours as one edit', () => {
   assert.equal(closest('zzzzzz', ['build', 'matrix']), []);
 });
 
+test('kernels as far apart as each other: the nearest number first (6.1.0-99 -> 57, 56, 55, not 47, 50, 53)', () => {
+  const known = ['6.1.0-47-amd64', '6.1.0-50-amd64', '6.1.0-53-amd64', '6.1.0-55-amd64', '6.1.0-56-amd64', '6.1.0-57-amd64'];
+  assert.equal(closest('6.1.0-99-amd64', known), ['6.1.0-57-amd64', '6.1.0-56-amd64', '6.1.0-55-amd64']);
+  assert.equal(closest('6.1.0-48-amd64', known), ['6.1.0-47-amd64', '6.1.0-50-amd64', '6.1.0-53-amd64']);
+  assert.equal(closest('biuld', ['build', 'bench']), ['build']);
+});
+
 test('a mistyped command: one line naming the closest command, exit 2', () => {
   oneLine(run('biuld'), /^nbdforge: unknown command "biuld" \(did you mean build\?\); nbdforge --help lists them$/m);
   oneLine(run('matirx'), /did you mean matrix\?/);
