@@ -47,6 +47,7 @@ Examples:
   nbdforge map vm.qcow2
   nbdforge map /var/lib/libvirt/images/vm.qcow2 --rw --json
   nbdforge map disk.img --format raw --ssh root@host
+  nbdforge map vm.qcow2 --dry-run      # the checks run here, the steps it would take; exit 3 if it would refuse
 
 Exit status: 0 mapped, 1 failed (everything done was undone), 2 usage, 3 refused (nothing done).`;
 

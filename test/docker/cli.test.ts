@@ -133,7 +133,7 @@ test('matrix --json over two kernels: summary with per-kernel results', () => {
   // issue 19: a re-run answered from the store loads neither the Docker client nor the HTTP client
   // (a module-resolve hook names every heavy package the process imports)
   const hook = `data:text/javascript,${encodeURIComponent(
-    `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent('export async function resolve(s, c, n) { if (/^(dockerode|got|tar-stream|zx)$/.test(s)) process.stderr.write("[loaded] " + s + "\\n"); return n(s, c); }'));`,
+    `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent('export async function resolve(s, c, n) { if (/^(dockerode|got|tar-stream|zx)$/.test(s)) process.stderr.write("[loaded] " + s + String.fromCharCode(10)); return n(s, c); }'));`,
   )}`;
   const watched = spawnSync(process.execPath, ['--import', hook, cli, 'matrix', '--kernels', pick.join(','), '--json'], { env, encoding: 'utf8' });
   assert.is(watched.status, 0, watched.stderr);
