@@ -5,8 +5,10 @@
  * command `npm install -g` puts on PATH: --version, --help, a cached build (`build --kernel K`, a
  * store hit) and a matrix re-run with everything stored (`matrix --latest 3`). Runs are interleaved
  * (A, B, C, ... then again), so the machine's load moves them all alike; medians.
- * The builds use the user's store and cache (NBDFORGE_HOME); one untimed `matrix --latest 3` first
- * builds what is missing, so every timed build is a store hit.
+ * The builds use the user's download cache (NBDFORGE_HOME) and a store of the benchmark's own
+ * ($NBDFORGE_HOME/bench-startup-store: the default store is shared with whatever else builds on the
+ * machine, and a build from other sources replaces a kernel's entry); one untimed
+ * `matrix --latest 3` first builds what is missing there, so every timed build is a store hit.
  *   tsx scripts/bench-startup.ts [--runs N] [--no-write]
  * Writes the section between the bench:startup markers of docs/BENCHMARKS.md.
  */
@@ -31,7 +33,9 @@ const inst = spawnSync('npm', ['install', '-g', '--prefix', path.join(work, 'pre
 if (inst.status !== 0) throw new Error(inst.stderr);
 const installed = path.join(work, 'prefix', 'bin', 'nbdforge');
 
-// every timed build must be a store hit: build what is missing once, untimed
+// every timed build must be a store hit: build what is missing once, untimed, into the bench's own store
+const home = process.env.NBDFORGE_HOME ?? path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'nbdforge');
+process.env.NBDFORGE_STORE = path.join(home, 'bench-startup-store');
 const warm = spawnSync(process.execPath, ['bin/nbdforge.js', 'matrix', '--latest', '3', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 if (warm.status !== 0) throw new Error(`matrix --latest 3 (warm-up) failed: exit ${warm.status}`);
 const stored = (JSON.parse(warm.stdout) as { kernels: Array<{ kernelRelease: string }> }).kernels.map((k) => k.kernelRelease);
@@ -99,7 +103,8 @@ checkout made to run its TypeScript through tsx (\`NBDFORGE_FROM_SOURCE=1\`), wh
 |---|---|---|
 ${cases.map(row).join('\n')}
 
-K is ${K}; \`matrix --latest 3\` is ${stored.join(', ')}, all stored (warm-up run first, untimed).
+K is ${K}; \`matrix --latest 3\` is ${stored.join(', ')}, all stored (warm-up run first, untimed, into the
+benchmark's own store \`$NBDFORGE_HOME/bench-startup-store\`).
 
 Goals: \`--version\` and \`--help\` within 2x of \`node -e 0\`; a cached build and a matrix re-run within 4x.
 <!-- /bench:startup -->`;

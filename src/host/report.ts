@@ -6,6 +6,8 @@ import type { PlanResult, StepResult, CheckResult } from './plan.ts';
  */
 export function renderTable(result: PlanResult, header: string[] = []): string {
   const rows: string[][] = [['STEP', 'STATUS', 'TIME', 'WHAT'], ...(result.checks ?? []).map(checkRow), ...result.steps.map(row)];
+  // refused before there was a plan (compose: no volume size): no table, the result line says why
+  if (rows.length === 1) return [...header, resultLine(result)].join('\n') + '\n';
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const lines = [...header, ...rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd())];
   lines.push(resultLine(result));

@@ -61,7 +61,7 @@ export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'ssh-op
  * (each word quoted; a password in a URL's user part is not repeated).
  */
 export function generatorOf(version: string, command: string, argv: string[]): string {
-  const words = argv.map((a) => shQuote(a.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, '$1:***@')));
+  const words = argv.map((a) => shQuote(a.replace(/([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*):[^/@\s]*@/gi, '$1:***@')));
   return `nbdforge ${version}: nbdforge ${command}${words.length ? ` ${words.join(' ')}` : ''}`;
 }
 
