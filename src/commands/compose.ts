@@ -1,5 +1,5 @@
 import { type Command, parse, UsageError } from './context.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 import { MapRequestError } from '../map/request.ts';
 import { checkRequest, ComposeRequestError, type ComposeRequest } from '../compose/request.ts';
 import { runCompose } from '../compose/run.ts';
@@ -92,11 +92,11 @@ const composeCommand: Command = {
       if (t.mode === 'emit' && values.size === undefined) throw new UsageError('--emit-script needs --size BYTES: the volume size on the target (blockdev --getsize64 VOLUME); the script refuses to run if it differs');
       const size = values.size === undefined ? undefined : parseSize(values.size, '--size');
       const req: ComposeRequest = checkRequest({ ...base, volume: targetPath(positionals[0], t, 'VOLUME'), name: values.name, stateDir: t.stateDir });
-      const out = await runCompose(t.runner, req, t.mode, size, `nbdforge ${ctx.version} compose`);
+      const out = await runCompose(t.runner, req, t.mode, size, generatorOf(ctx.version, 'compose', argv));
       return await finish(
         ctx,
         t,
-        { plan: out.plan!, result: out.result, script: out.script },
+        { plan: out.plan, result: out.result, script: out.script },
         values.json!,
         () => (out.report ? renderComposite(out.report) : 'composed\n'),
         () => ({ composite: out.report }),

@@ -76,8 +76,8 @@ export function pathsFrom(values: { home?: string; cache?: string; store?: strin
   return paths;
 }
 
-/** Why a state directory cannot be used, or undefined: the path or its nearest existing parent decides. */
-function locationProblem(dir: string, write: boolean): string | undefined {
+/** Why a directory cannot be used (to write in, with `write`), or undefined: the path or its nearest existing parent decides. */
+export function locationProblem(dir: string, write: boolean): string | undefined {
   let p = dir;
   for (;;) {
     let st: fs.Stats | undefined;

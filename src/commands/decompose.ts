@@ -1,5 +1,5 @@
 import { type Command, parse, UsageError } from './context.ts';
-import { targetOptions, targetFrom, finish, TARGET_USAGE } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 import { checkName, ComposeRequestError } from '../compose/request.ts';
 import { runDecompose } from '../compose/run.ts';
 
@@ -34,7 +34,7 @@ const decomposeCommand: Command = {
       throw err;
     }
     const t = targetFrom(values, ctx, 'decompose');
-    const out = await runDecompose(t.runner, t.stateDir, values.all ? { all: true } : { name: positionals[0] }, t.mode, `nbdforge ${ctx.version} decompose`);
+    const out = await runDecompose(t.runner, t.stateDir, values.all ? { all: true } : { name: positionals[0] }, t.mode, generatorOf(ctx.version, 'decompose', argv));
     return finish(ctx, t, { plan: out.plan!, result: out.result, script: out.script }, values.json!, () => `${(out.summary ?? ['done']).join('\n')}\n`, () => ({ summary: out.summary }));
   },
 };

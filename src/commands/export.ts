@@ -3,7 +3,7 @@ import { resolveExport } from '../map/plan-export.ts';
 import { runExport, runUnmap, exportLines } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
 import { MapRequestError } from '../map/request.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 
 const usage = `Usage: nbdforge export IMAGE [--socket PATH [--socket-group G] | --bind ADDR [--port N]] [--rw]
                       [--persistent] [--shared N] [--format F] [--allow-external PATH]... [--shared-ro] [--json]
@@ -74,7 +74,7 @@ const exportCommand: Command = {
     try {
       if (values.stop) {
         if (values.all ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError('--stop takes one IMAGE, or --all');
-        const out = await runUnmap(t.runner, t.stateDir, values.all ? { all: true } : { image: targetPath(positionals[0], t, 'IMAGE') }, t.mode, `nbdforge ${ctx.version} export --stop`);
+        const out = await runUnmap(t.runner, t.stateDir, values.all ? { all: true } : { image: targetPath(positionals[0], t, 'IMAGE') }, t.mode, generatorOf(ctx.version, 'export', argv));
         return finish(ctx, t, out, values.json!, () => `${(out.summary ?? ['stopped']).join('\n')}\n`, () => ({ summary: out.summary }));
       }
       if (positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
@@ -97,14 +97,14 @@ const exportCommand: Command = {
         socketGroup: values['socket-group'],
         allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
         sharedRo: values['shared-ro'],
-        seen: t.remote ? undefined : await seenHere(targetPath(positionals[0], t, 'IMAGE'), values.format, values['allow-external']),
+        seen: t.remote || values['dry-run'] ? undefined : await seenHere(targetPath(positionals[0], t, 'IMAGE'), values.format, values['allow-external']),
       });
       if (e.exposed)
         ctx.stderr.write(
           `nbdforge export: WARNING: --bind ${e.bind}${/^[0-9.:a-fA-F]+$/.test(e.bind) ? '' : ' (a name: resolved on the host, and served there even when it is not loopback)'} exposes ${e.image} ${e.readOnly ? 'read-only' : 'READ-WRITE'} on port ${e.port} to every host that can reach this address, ` +
             `without authentication (NBD has none); bind 127.0.0.1 and tunnel (ssh -L) unless that is what you want\n`,
         );
-      const out = await runExport(t.runner, e, t.mode, `nbdforge ${ctx.version} export`);
+      const out = await runExport(t.runner, e, t.mode, generatorOf(ctx.version, 'export', argv));
       return finish(ctx, t, out, values.json!, () => `${exportLines(e).join('\n')}\n`, () => ({ url: e.url, drive: e.drive, exposed: e.exposed, export: out.state }));
     } catch (err) {
       if (err instanceof MapRequestError) throw new UsageError((err as Error).message);

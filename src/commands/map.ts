@@ -3,7 +3,7 @@ import { resolveMap, parseOffset, MapRequestError, type MapMode } from '../map/r
 import { runMap } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
 import { renderMounts } from '../map/journal.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 
 const usage = `Usage: nbdforge map IMAGE [--rw | --snapshot] [--mount-root DIR | --no-mount] [--exec] [--loop [--offset N]]
                     [--format F] [--allow-external PATH]... [--shared-ro] [--json]
@@ -47,6 +47,7 @@ Examples:
   nbdforge map vm.qcow2
   nbdforge map /var/lib/libvirt/images/vm.qcow2 --rw --json
   nbdforge map disk.img --format raw --ssh root@host
+  nbdforge map vm.qcow2 --dry-run      # the checks run here, the steps it would take; exit 3 if it would refuse
 
 Exit status: 0 mapped, 1 failed (everything done was undone), 2 usage, 3 refused (nothing done).`;
 
@@ -84,8 +85,9 @@ const mapCommand: Command = {
       if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
-    const seen = t.remote ? undefined : await seenHere(m.image, m.format, m.allowExternal);
-    const out = await runMap(t.runner, m, t.mode, `nbdforge ${ctx.version} map`, seen);
+    // a dry run shows the answer of the check itself, run on the target
+    const seen = t.remote || values['dry-run'] ? undefined : await seenHere(m.image, m.format, m.allowExternal);
+    const out = await runMap(t.runner, m, t.mode, generatorOf(ctx.version, 'map', argv), seen);
     return finish(ctx, t, out, values.json!, () => (out.state ? renderMounts(out.state) : `mapped (journal ${m.journal})\n`), () => ({ journal: m.journal, map: out.state }));
   },
 };

@@ -1,19 +1,19 @@
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { LocalRunner } from '../host/runners/local.ts';
 import { SshRunner } from '../host/runners/ssh.ts';
-import { DryRunRunner } from '../host/runners/dry-run.ts';
+import { DryRunRunner, renderPlan } from '../host/runners/dry-run.ts';
 import type { Runner } from '../host/runner.ts';
 import { exitCodeOf } from '../host/plan.ts';
-import { renderTable } from '../host/report.ts';
+import { renderTable, resultLine } from '../host/report.ts';
 import { shQuote } from '../host/quote.ts';
-import { checkSshDestination, writeScript } from '../map/cli-common.ts';
+import { checkSshDestination, writeScript, generatorOf } from '../map/cli-common.ts';
 import { prepareHost } from '../host/prepare-host/prepare-host.ts';
 import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 import { followStatus, renderStatus } from '../host/kernel-hook/status.ts';
 
 const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR | --index-sha256 HEX]] [--options 'nbds_max=16 max_part=15'] [--require-proof]
-                            [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE [--kernel RELEASE]] [--no-follow-kernels] [--timeout S] [--json]
+                            [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE] [--kernel RELEASE] [--no-follow-kernels] [--timeout S] [--json]
        nbdforge prepare-host --status [--ssh USER@HOST] [--json]
 
 Installs the store's nbd.ko for the host's running kernel into /lib/modules/<release>/extra/,
@@ -42,10 +42,12 @@ Options:
                     that is damaged or not the module's own is refused either way
   --ssh DEST        run on DEST over ssh: the host needs only sh and the usual tools, not Node
   --ssh-option O    passed to ssh as -o O (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/k
-  --dry-run         print the plan (facts are still read from the host)
+  --dry-run         change nothing: read the host's facts, run the plan's checks there and print
+                    the steps that would run (exit 3 where a real run would refuse)
   --emit-script F   write the plan as a standalone POSIX sh script to F ('-' for stdout);
                     with --kernel, no host is asked at all
-  --kernel R        plan for kernel release R instead of the host's running kernel
+  --kernel R        with --dry-run or --emit-script: plan for kernel release R instead of the
+                    host's running kernel (no host is asked: what would be installed for R)
 ${timeoutHelp(20)}
   --no-follow-kernels
                     do not install the kernel hook (/etc/kernel/postinst.d/nbdforge-nbd, postrm.d,
@@ -58,9 +60,9 @@ ${timeoutHelp(20)}
 
 Examples:
   nbdforge prepare-host                                       # this host, from the local store
-  nbdforge prepare-host --from https://mirror.example.org/nbd --fingerprint FPR --ssh root@host
   nbdforge prepare-host --from https://mirror.example.org/nbd --fingerprint FPR \\
       --kernel 3.10.0-1160.119.1.el7.x86_64 --emit-script prepare.sh   # then: ssh root@host sh < prepare.sh
+  nbdforge prepare-host --dry-run --kernel 3.10.0-1160.119.1.el7.x86_64   # what would be installed for it
   nbdforge prepare-host --status --ssh root@host
 
 Exit status: 0 done / already done / nothing to do, 1 a step failed (undone), 2 usage, 3 refused.`;
@@ -97,7 +99,7 @@ const prepareHostCommand: Command = {
     const emit = values['emit-script'];
     if (emit !== undefined && values['dry-run']) throw new UsageError('--dry-run and --emit-script exclude each other');
     if (emit === '-' && values.json) throw new UsageError('--emit-script - and --json would both write to stdout');
-    if (values.kernel && emit === undefined) throw new UsageError('--kernel only goes with --emit-script (a run always plans for the running kernel)');
+    if (values.kernel && emit === undefined && !values['dry-run']) throw new UsageError('--kernel goes with --dry-run or --emit-script (a run always plans for the running kernel)');
     const from = values.from ?? pathsFrom(values, ctx.env).store;
     const log = values.json ? undefined : (l: string) => ctx.stderr.write(`[prepare-host] ${l}\n`);
     if (values['ssh-option'] && !values.ssh) throw new UsageError('--ssh-option goes with --ssh');
@@ -112,14 +114,16 @@ const prepareHostCommand: Command = {
       return 0;
     }
     const runner = values['dry-run'] ? new DryRunRunner(base, (t) => (values.json ? ctx.stderr : ctx.stdout).write(t)) : base;
+    const mode = emit !== undefined ? 'emit' : values['dry-run'] && values.kernel ? 'plan' : 'run';
 
     const report = await prepareHost({
       runner,
-      mode: emit !== undefined ? 'emit' : 'run',
+      mode,
       from,
       options,
       kernelRelease: values.kernel,
-      generator: `nbdforge ${ctx.version} prepare-host`,
+      generator: generatorOf(ctx.version, 'prepare-host', argv),
+      madeFor: values.kernel ? `a host running kernel ${values.kernel} (no host was asked: --kernel)` : `${base.target}, whose facts it was planned from`,
       net,
       followKernels: !values['no-follow-kernels'],
       requireProof: values['require-proof'],
@@ -142,14 +146,22 @@ const prepareHostCommand: Command = {
       ctx.stdout.write(JSON.stringify({ ...rest, exitCode: code }, null, 2) + '\n');
       return code;
     }
+    if (mode === 'plan' && report.plan) (values.json ? ctx.stderr : ctx.stdout).write(renderPlan(report.plan, `a host running ${values.kernel}`));
+    const kernel = report.kernelRelease ?? '?';
+    const title =
+      mode === 'emit'
+        ? `prepare-host script for kernel ${kernel} (${values.kernel ? 'no host was asked: --kernel' : `planned from ${report.target}'s facts`})`
+        : mode === 'plan'
+          ? `prepare-host dry run for kernel ${kernel} (no host was asked: --kernel)`
+          : `prepare-host${values['dry-run'] ? ' dry run' : ''} on ${report.target}: kernel ${kernel}`;
     const header = [
-      `prepare-host on ${report.target}: kernel ${report.kernelRelease ?? '?'}`,
+      title,
       ...(report.artifact ? [`artifact: ${report.artifact.source} ${report.artifact.dir} (sha256 ${report.artifact.sha256.slice(0, 12)}, vermagic "${report.artifact.vermagic}")`] : []),
       ...(report.artifact ? [`proof: ${report.artifact.proof ? report.artifact.proof.line : 'not proven in its own kernel (no proof.json; nbdforge prove makes one)'}`] : []),
     ];
     const out = emit === '-' ? ctx.stderr : ctx.stdout;
     if (report.result.steps.length === 0) {
-      out.write(`${header.join('\n')}\nresult: ${report.result.outcome}: ${report.result.message}\n`);
+      out.write(`${header.join('\n')}\n${report.result.runner === 'dry-run' ? resultLine(report.result) : `result: ${report.result.outcome}: ${report.result.message}`}\n`);
     } else {
       out.write(renderTable(report.result, header));
       if (wrote) out.write(`${wrote}: run it as root on a host with kernel ${report.kernelRelease} (sh ${shQuote(emit!)})\n`);

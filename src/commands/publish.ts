@@ -1,4 +1,5 @@
-import { type Command, parse, pathsFrom, UsageError } from './context.ts';
+import path from 'node:path';
+import { type Command, parse, pathsFrom, locationProblem, UsageError } from './context.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { PublishRecords } from '../publish/records.ts';
 import { selectItems } from '../publish/select.ts';
@@ -91,6 +92,10 @@ const publish: Command = {
         if (err instanceof TargetSpecError) throw new UsageError(err.message);
         throw err;
       }
+      // a directory target that is a file, below one or unwritable: said before any work (exit 2)
+      const dir = /^(?:dir|yum|apt):(.+)$/.exec(to)?.[1];
+      const problem = dir && locationProblem(path.resolve(dir), true);
+      if (problem) throw new UsageError(`--to ${to}: ${path.resolve(dir)} ${problem.replace('(nbdforge creates it when missing)', '(publish creates it when missing)')}`);
     }
     const key = await publishKeyFrom(values, ctx.env);
     const paths = pathsFrom(values, ctx.env);

@@ -159,7 +159,7 @@ function report(results: MatrixResult[], wallMs: number, store: string, ctx: Com
     ctx.stdout.write(`${r.kernelRelease.padEnd(w)}  ${r.status.padEnd(6)}  ${`${(r.durationMs / 1000).toFixed(1)}s`.padEnd(6)}  ${(m?.sha256.slice(0, 12) ?? '-').padEnd(12)}  ${checks}\n`);
   }
   for (const r of results.filter((x) => x.error)) {
-    ctx.stderr.write(`\n${r.kernelRelease}: ${r.error!.name !== 'Error' ? r.error!.name + ': ' : ''}${r.error!.message}\n`);
+    ctx.stderr.write(`\n${r.kernelRelease}: ${r.error!.message}\n`);
   }
   const failed = results.filter((r) => r.status === 'failed').length;
   ctx.stdout.write(`\n${results.length - failed}/${results.length} ok in ${(wallMs / 1000).toFixed(1)}s; store: ${store}\n`);

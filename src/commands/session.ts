@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { closeEngine, connectEngine, type Engine } from '../docker/engine.ts';
 import { dockerContainers, onceImages, type Containers } from '../docker/containers.ts';
 import { recordedImages } from '../docker/image-record.ts';
+import { existingImage } from '../docker/light.ts';
 import type { FamilyContext } from '../families/family.ts';
 import type { Paths } from '../paths.ts';
 import { netOptionsFrom } from './net-options.ts';
@@ -35,7 +36,8 @@ export async function openSession(
       },
     ));
   const lazy: Containers = {
-    ensureImage: async (spec, onLog) => dockerContainers(await connect()).ensureImage(spec, onLog),
+    // an image that exists is found without loading dockerode (docker/light.ts): a stored build's whole need
+    ensureImage: async (spec, onLog) => (await existingImage(env, spec)) ?? dockerContainers(await connect()).ensureImage(spec, onLog),
     run: async (spec) => dockerContainers(await connect()).run(spec),
   };
   const ac = new AbortController();

@@ -1,7 +1,6 @@
 import { UsageError } from './context.ts';
 import { loadSigner, SignerError, type Signer } from '../build/signer.ts';
 import { CertificateError } from '../verify/certificate.ts';
-import { createGpg, GpgKeyError } from '../publish/gpg.ts';
 
 /** `--sign-key KEY --sign-cert CERT`, shared by build and matrix. */
 export const signOptions = {
@@ -62,6 +61,8 @@ export async function publishKeyFrom(
   if (id === undefined && !unsigned) throw new UsageError('publishing needs a signing key: pass --gpg-key KEYID, or --unsigned to publish without a signature');
   if (id !== undefined) {
     if (id.trim() === '') throw new UsageError('--gpg-key is empty: give a key id, fingerprint or e-mail (or --unsigned)');
+    // loaded here, not at start-up: gpg's module brings zx, which a build does not need
+    const { createGpg, GpgKeyError } = await import('../publish/gpg.ts');
     try {
       await createGpg(env).findKey(id);
     } catch (err) {

@@ -2,7 +2,7 @@ import { type Command, parse, UsageError } from './context.ts';
 import { runUnmap } from '../map/run.ts';
 import type { UnmapTarget } from '../map/plan-unmap.ts';
 import { MapRequestError } from '../map/request.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 
 const usage = `Usage: nbdforge unmap IMAGE | DEVICE | --all [--json]
 
@@ -37,7 +37,7 @@ const unmapCommand: Command = {
       if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
       throw err;
     }
-    const out = await runUnmap(t.runner, t.stateDir, target, t.mode, `nbdforge ${ctx.version} unmap`);
+    const out = await runUnmap(t.runner, t.stateDir, target, t.mode, generatorOf(ctx.version, 'unmap', argv));
     return finish(ctx, t, out, values.json!, () => `${(out.summary ?? ['done']).join('\n')}\n`, () => ({ summary: out.summary }));
   },
 };

@@ -19,7 +19,7 @@ export interface ComposeOutcome {
 }
 
 const planned = (plan: Plan): PlanResult => ({ plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: 0 });
-const refused = (plan: string, message: string): PlanResult => ({ plan, runner: 'node', outcome: 'refused', message, steps: [], ms: 0 });
+const refused = (plan: string, message: string, runner = 'node'): PlanResult => ({ plan, runner, outcome: 'refused', message, steps: [], ms: 0 });
 
 /** The volume's size as the target sees it (the table depends on it); a refusal message when it has none. */
 export async function volumeSize(runner: Runner, volume: string): Promise<number | string> {
@@ -37,12 +37,12 @@ export function tableFor(req: ComposeRequest, volumeBytes: number): ResolvedTabl
 /** Size (asked, or given for an emitted script), table, plan; refusals before any change. */
 export async function runCompose(runner: Runner, req: ComposeRequest, mode: 'run' | 'emit', givenSize: number | undefined, generator?: string): Promise<ComposeOutcome> {
   const size = givenSize ?? (await volumeSize(runner, req.volume));
-  if (typeof size === 'string') return { result: refused('compose', size) };
+  if (typeof size === 'string') return { result: refused('compose', size, runner.name) };
   let t: ResolvedTable;
   try {
     t = tableFor(req, size);
   } catch (err) {
-    if (err instanceof LayoutError) return { result: refused('compose', err.message) };
+    if (err instanceof LayoutError) return { result: refused('compose', err.message, runner.name) };
     throw err;
   }
   const plan = planCompose(req, t, size);

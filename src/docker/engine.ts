@@ -1,6 +1,6 @@
 import http from 'node:http';
 import os from 'node:os';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { processAlive } from '../util/file-lock.ts';
 import { EngineUnreachableError } from './errors.ts';
 
@@ -18,7 +18,9 @@ export async function connectEngine(env: NodeJS.ProcessEnv): Promise<Engine> {
   const agent = unix ? new http.Agent({ keepAlive: true }) : undefined;
   // docker-modem takes `agent` although @types/dockerode does not list it
   const opts = env.DOCKER_HOST ? (agent ? { agent } : undefined) : { socketPath: '/var/run/docker.sock', agent };
-  const docker = new Docker(opts as Docker.DockerOptions | undefined);
+  // dockerode (with ssh2 and protobufjs) loads here, when an engine is needed, not at start-up
+  const { default: DockerClient } = await import('dockerode');
+  const docker = new DockerClient(opts as Docker.DockerOptions | undefined);
   try {
     await docker.ping();
   } catch (err) {

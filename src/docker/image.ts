@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import tar from 'tar-stream';
 import { sha256, canonicalJson } from '../util/hash.ts';
 import { type Engine, LABEL } from './engine.ts';
 import { ContainerError } from './errors.ts';
@@ -58,15 +57,18 @@ export async function readContext(dir: string): Promise<Array<{ name: string; da
 const CONTEXT_FILE = 'context.json';
 
 /** Tag = hash of the context (names, modes, bytes), build args and base image id. */
-export async function imageTag(docker: Engine, spec: ImageSpec): Promise<string> {
+export function imageTag(docker: Engine, spec: ImageSpec): Promise<string> {
+  return imageTagWith((name) => docker.getImage(name).inspect().then((i) => i.Id), spec);
+}
+
+/** The same, with the engine asked through `inspectId` (an image's id; undefined or a throw: missing). */
+export async function imageTagWith(inspectId: (name: string) => Promise<string | undefined>, spec: ImageSpec): Promise<string> {
   const files = await readContext(spec.contextDir);
-  const base = await docker
-    .getImage(spec.baseImage)
-    .inspect()
-    .then((i) => i.Id)
-    .catch(() => {
-      throw new Error(`base image ${spec.baseImage} is missing; ${spec.missingBaseHint ?? 'run `npm run setup` to create it'}`);
-    });
+  const missing = () => new Error(`base image ${spec.baseImage} is missing; ${spec.missingBaseHint ?? 'run `npm run setup` to create it'}`);
+  const base = await inspectId(spec.baseImage).catch(() => {
+    throw missing();
+  });
+  if (base === undefined) throw missing();
   const h = sha256(canonicalJson({ files: files.map((f) => [f.name, f.mode, sha256(f.data)]), args: spec.buildArgs, base }));
   return `${spec.repo}:${h.slice(0, 16)}`;
 }
@@ -89,6 +91,7 @@ async function doEnsure(docker: Engine, spec: ImageSpec, onLog?: (line: string) 
   const existing = await docker.getImage(tag).inspect().catch(() => undefined);
   if (existing) return { tag, id: existing.Id, built: false };
   onLog?.(`building image ${tag} (first use of this Dockerfile)`);
+  const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
   for (const f of await readContext(spec.contextDir)) pack.entry({ name: f.name, mode: f.mode }, f.data);
   pack.finalize();

@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import tar from 'tar-stream';
 import { type Engine, ownerLabels } from './engine.ts';
 import { ContainerError } from './errors.ts';
 
@@ -80,6 +79,7 @@ export async function runContainer(docker: Engine, spec: RunSpec): Promise<RunRe
 /** getArchive + tar-stream: regular files only, no path may leave `to`. */
 async function copyOut(docker: Engine, id: string, from: string, to: string): Promise<string[]> {
   const archive = await docker.getContainer(id).getArchive({ path: from });
+  const { default: tar } = await import('tar-stream');
   const extract = tar.extract();
   const files: string[] = [];
   const root = path.resolve(to);

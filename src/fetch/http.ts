@@ -4,7 +4,7 @@
  * turned into the bound that ended it. Callers decide retries (the watch keeps them inside the
  * deadline), statuses and what the bytes mean.
  */
-import got, { type Method } from 'got';
+import type { Method } from 'got';
 import type { Readable } from 'node:stream';
 import { FetchError } from './errors.ts';
 import { connectTimeouts, type TransferWatch } from './watch.ts';
@@ -43,8 +43,13 @@ function options(r: HttpRequest, watch: TransferWatch) {
   } as const;
 }
 
+/** got and its two dozen modules load on the first request: a run answered from caches never pays for them. */
+let gotModule: Promise<typeof import('got')> | undefined;
+const loadGot = async () => (await (gotModule ??= import('got'))).default;
+
 /** One attempt, the whole body in memory; more than `maxBytes` is refused while it streams. */
 export async function httpBuffer(url: string | URL, r: HttpRequest & { maxBytes: number }, watch: TransferWatch): Promise<HttpResponse> {
+  const got = await loadGot();
   const req = got(url, { ...options(r, watch), responseType: 'buffer' });
   let up = 0;
   let down = 0;
@@ -80,6 +85,7 @@ export async function httpBuffer(url: string | URL, r: HttpRequest & { maxBytes:
  * Bytes are counted for the watch here; an error on the stream is already explained.
  */
 export async function httpStream(url: string | URL, r: HttpRequest, watch: TransferWatch): Promise<{ status: number; statusMessage?: string; headers: Record<string, string | string[] | undefined>; body: Readable }> {
+  const got = await loadGot();
   const stream = got.stream(url, options(r, watch));
   let down = 0;
   stream.on('downloadProgress', (p: { transferred: number }) => {

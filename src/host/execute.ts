@@ -1,4 +1,4 @@
-import type { Plan, PlanResult, StepResult, Outcome } from './plan.ts';
+import type { Plan, PlanResult, StepResult, Outcome, CheckResult } from './plan.ts';
 import type { ExecResult, ExecOptions } from './runner.ts';
 import { lastLines } from './runner.ts';
 
@@ -12,6 +12,38 @@ export interface ExecuteHooks {
   interrupted?: () => boolean;
 }
 
+export interface PreconditionStop {
+  id: string;
+  outcome: 'refused' | 'nothing-to-do';
+  message: string;
+}
+
+/**
+ * The plan's preconditions in order, up to the first that fails (the ones after it are not run, in
+ * a dry run as in a real one): what a real run would refuse with, from the same checks. Checks are
+ * read-only by contract (they run before the lock), so a dry run may run them on the target.
+ */
+export async function checkPreconditions(plan: Plan, exec: Exec): Promise<{ checks: CheckResult[]; stop?: PreconditionStop }> {
+  const checks: CheckResult[] = [];
+  let stop: PreconditionStop | undefined;
+  for (const p of plan.preconditions) {
+    if (stop) {
+      checks.push({ id: p.id, describe: p.describe, status: 'not-checked' });
+      continue;
+    }
+    const r = await exec(p.check, { nothrow: true });
+    const out = (r.stdout + r.stderr).trim();
+    if (r.exitCode === 0) {
+      checks.push({ id: p.id, describe: p.describe, status: 'passed', ...(out ? { detail: lastLines(out, 3) } : {}) });
+      continue;
+    }
+    const outcome = p.otherwise === 'nothing-to-do' ? 'nothing-to-do' : 'refused';
+    stop = { id: p.id, outcome, message: out ? `${p.message}: ${lastLines(out, 3)}` : p.message };
+    checks.push({ id: p.id, describe: p.describe, status: outcome, ...(out ? { detail: lastLines(out, 3) } : {}) });
+  }
+  return { checks, stop };
+}
+
 /**
  * Run a plan through an exec function: preconditions, lock, probe-then-run each step, and on the
  * first failure the undo of every completed step in reverse. The emitted POSIX script (emit-script.ts)
@@ -23,14 +55,10 @@ export async function executePlan(plan: Plan, exec: Exec, runnerName: string, ho
   const steps: StepResult[] = plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'skipped' }));
   const finish = (outcome: Outcome, message?: string): PlanResult => ({ plan: plan.id, runner: runnerName, outcome, message, steps, ms: Date.now() - t0 });
 
-  for (const p of plan.preconditions) {
-    const r = await exec(p.check, { nothrow: true });
-    if (r.exitCode !== 0) {
-      const out = (r.stdout + r.stderr).trim();
-      const message = out ? `${p.message}: ${lastLines(out, 3)}` : p.message;
-      log(`${p.id}: ${message}`);
-      return finish(p.otherwise === 'nothing-to-do' ? 'nothing-to-do' : 'refused', message);
-    }
+  const pre = await checkPreconditions(plan, exec);
+  if (pre.stop) {
+    log(`${pre.stop.id}: ${pre.stop.message}`);
+    return finish(pre.stop.outcome, pre.stop.message);
   }
 
   let held: { release(): Promise<void> } | undefined;

@@ -54,6 +54,16 @@ export interface StepResult {
 
 export type Outcome = 'changed' | 'unchanged' | 'nothing-to-do' | 'refused' | 'failed' | 'dry-run';
 
+/** A precondition as a dry run evaluated it on the target (read-only, in the real run's order). */
+export interface CheckResult {
+  id: string;
+  describe: string;
+  /** passed; refused / nothing-to-do: the real run would stop here; not-checked: after a stop, as in the real run */
+  status: 'passed' | 'refused' | 'nothing-to-do' | 'not-checked';
+  /** What the check printed. */
+  detail?: string;
+}
+
 export interface PlanResult {
   plan: string;
   runner: string;
@@ -62,6 +72,8 @@ export interface PlanResult {
   message?: string;
   steps: StepResult[];
   ms: number;
+  /** A dry run's evaluated preconditions. */
+  checks?: CheckResult[];
 }
 
 /** Exit status for a finished plan; the emitted script uses the same numbers. */

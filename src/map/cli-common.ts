@@ -24,7 +24,8 @@ export const targetOptions = {
 export const TARGET_USAGE = `  --state-dir D     journals and locks on the target (default ${DEFAULT_STATE_DIR}, env NBDFORGE_STATE_DIR)
   --ssh DEST        run on DEST over ssh (the host needs sh and the tools, not Node)
   --ssh-option O    passed to ssh as -o O (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/k
-  --dry-run         print the plan, change nothing
+  --dry-run         change nothing: run the checks a real run refuses with, on the target, and
+                    print them with the steps that would run (exit 3 where it would refuse)
   --emit-script F   write a standalone POSIX sh script to F ('-' for stdout) instead of running
   --json            the report as JSON on stdout`;
 
@@ -42,9 +43,10 @@ export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'ssh-op
   if (values['ssh-option'] && values.ssh === undefined) throw new UsageError('--ssh-option goes with --ssh');
   const sshOptions = (values['ssh-option'] ?? []).flatMap((o) => ['-o', o]);
   const base: Runner = values.ssh ? new SshRunner(values.ssh, { log, sshOptions }) : new LocalRunner({ log });
-  // With --json, stdout carries the JSON alone: the dry run's plan text goes to stderr.
-  const runner = values['dry-run'] ? new DryRunRunner(base, (t) => (values.json ? ctx.stderr : ctx.stdout).write(t)) : base;
   const emit = values['emit-script'];
+  if (values['dry-run'] && emit !== undefined) throw new UsageError('--dry-run and --emit-script exclude each other (a dry run checks the target; --emit-script writes the whole script)');
+  // a dry run prints a table of checks and steps (finish); the commands themselves only with --emit-script
+  const runner = values['dry-run'] ? new DryRunRunner(base, () => {}, false) : base;
   return {
     runner,
     mode: emit !== undefined ? 'emit' : 'run',
@@ -52,6 +54,15 @@ export function targetFrom(values: { 'state-dir'?: string; ssh?: string; 'ssh-op
     emit,
     remote: emit !== undefined || values.ssh !== undefined,
   };
+}
+
+/**
+ * What an emitted script's header names as its maker: the version and the command line as typed
+ * (each word quoted; a password in a URL's user part is not repeated).
+ */
+export function generatorOf(version: string, command: string, argv: string[]): string {
+  const words = argv.map((a) => shQuote(a.replace(/([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*):[^/@\s]*@/gi, '$1:***@')));
+  return `nbdforge ${version}: nbdforge ${command}${words.length ? ` ${words.join(' ')}` : ''}`;
 }
 
 /** An ssh destination that starts with '-' would be read by ssh as an option (-oProxyCommand=...). */
@@ -85,11 +96,15 @@ export async function finish(ctx: CommandContext, t: Target, out: MapOutcome, js
     return 0;
   }
   const code = exitCodeOf(out.result.outcome);
+  const dry = out.result.runner === 'dry-run';
   if (json) {
-    ctx.stdout.write(JSON.stringify({ result: out.result, exitCode: code, ...extra() }, null, 2) + '\n');
+    ctx.stdout.write(JSON.stringify({ ...(dry ? { dryRun: true } : {}), result: out.result, exitCode: code, ...(dry ? (out.preview ? { preview: out.preview } : {}) : extra()) }, null, 2) + '\n');
     return code;
   }
-  if (out.result.outcome === 'dry-run') return 0;
+  if (dry) {
+    ctx.stdout.write(renderTable(out.result, [`${out.plan?.title ?? out.result.plan} on ${t.runner.target}: dry run`, ...(out.preview ?? [])]));
+    return code;
+  }
   if (out.result.outcome === 'refused' || out.result.steps.length === 0) {
     ctx.stderr.write(`${out.result.outcome}: ${out.result.message ?? ''}\n`);
     return code;

@@ -6,12 +6,14 @@ import { planUnmap, type UnmapTarget } from './plan-unmap.ts';
 import { planExport, type ResolvedExport } from './plan-export.ts';
 import type { ResolvedMap } from './request.ts';
 import { type MapState, parseJournal, mapState } from './journal.ts';
+import { previewUnmap, withPreview } from './unmap-preview.ts';
 import { wrapScript, mapEpilogue, unmapEpilogue, exportEpilogue } from './wrap.ts';
 
 export type RunMode = 'run' | 'emit';
 
 export interface MapOutcome {
-  plan: Plan;
+  /** Absent when the command refused before it could plan (compose: no volume size). */
+  plan?: Plan;
   result: PlanResult;
   /** The journal after the run (map, export) when it succeeded. */
   state?: MapState;
@@ -19,6 +21,8 @@ export interface MapOutcome {
   summary?: string[];
   /** mode emit: the standalone script. */
   script?: string;
+  /** A dry run's lines for people above its table (unmap: what the journals would undo). */
+  preview?: string[];
 }
 
 const planned = (plan: Plan, t0: number): PlanResult => ({
@@ -51,6 +55,10 @@ export async function runUnmap(runner: Runner, stateDir: string, target: UnmapTa
   const plan = planUnmap(stateDir, target);
   if (mode === 'emit') return { plan, result: planned(plan, t0), script: wrapScript(emitScript(plan, { generator }), 'nbdforge unmap', unmapEpilogue(stateDir)) };
   const result = await runner.run(plan);
+  if (result.runner === 'dry-run') {
+    const p = await previewUnmap(runner, stateDir, target);
+    return { plan, result: withPreview(result, p.failure), preview: p.lines };
+  }
   const said = await runner.exec(['cat', `${stateDir}/last-unmap.txt`], { nothrow: true });
   return { plan, result, summary: said.exitCode === 0 ? said.stdout.split('\n').filter(Boolean) : undefined };
 }

@@ -87,6 +87,9 @@ export async function verifyItems(items: PublishItem[]): Promise<void> {
       if (proof && proof.sha256 !== manifest.proof?.sha256) bad.push(`${where}: its proof.json (sha256 ${proof.sha256.slice(0, 12)}) is not the one its manifest names`);
     }),
   );
-  if (bad.length)
-    throw new PublishRefusedError(`refusing to publish: ${bad.length} stored module(s) no longer match their manifest; nothing was sent\n  ${bad.join('\n  ')}\n  rebuild with: nbdforge build --force --kernel RELEASE`);
+  if (bad.length) {
+    // the rebuilds, filled in: each damaged item's family, kernel and store (its module path less the entry's place)
+    const rebuild = [...new Set(items.filter((i) => bad.some((b) => b.startsWith(i.modulePath))).map((i) => `nbdforge build --force --family ${i.entry.family} --kernel ${i.entry.kernelRelease} --store ${shQuote(i.modulePath.slice(0, i.modulePath.lastIndexOf(`/${i.entry.dir}/`)))}`))];
+    throw new PublishRefusedError(`refusing to publish: ${bad.length} stored module(s) no longer match their manifest; nothing was sent\n  ${bad.join('\n  ')}\n  rebuild with: ${rebuild.length ? rebuild.join('\n  and: ') : 'nbdforge build --force --kernel RELEASE'}`);
+  }
 }

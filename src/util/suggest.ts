@@ -23,8 +23,19 @@ export function closest(typed: string, known: readonly string[], max = 3): strin
   const scored = known
     .map((k) => ({ k, d: editDistance(t, k.toLowerCase()) }))
     .filter(({ k, d }) => d <= Math.max(2, Math.floor(k.length / 3)) || (t.length >= 3 && k.toLowerCase().startsWith(t)))
-    .sort((x, y) => x.d - y.d || x.k.localeCompare(y.k));
+    .sort((x, y) => x.d - y.d || numberGap(t, x.k) - numberGap(t, y.k) || x.k.localeCompare(y.k));
   return scored.slice(0, max).map(({ k }) => k);
+}
+
+/**
+ * Among names as far apart as each other, the one whose first differing number is nearest: for
+ * 6.1.0-99-amd64, 6.1.0-57-amd64 before 6.1.0-47-amd64 (Infinity where the numbers do not line up).
+ */
+function numberGap(a: string, b: string): number {
+  const na = a.match(/\d+/g) ?? [];
+  const nb = b.match(/\d+/g) ?? [];
+  for (let i = 0; i < Math.min(na.length, nb.length); i++) if (na[i] !== nb[i]) return Math.abs(Number(na[i]) - Number(nb[i]));
+  return na.length === nb.length ? 0 : Infinity;
 }
 
 /** ` (did you mean X?)` / ` (did you mean X or Y?)`, or '' when nothing is close. */

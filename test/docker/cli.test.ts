@@ -130,6 +130,18 @@ test('matrix --json over two kernels: summary with per-kernel results', () => {
   // The same matrix again: everything cached.
   const again = JSON.parse(run(['matrix', '--kernels', pick.join(','), '--json']).stdout);
   assert.is(again.counts.cached, 2);
+  // issue 19: a re-run answered from the store loads neither the Docker client nor the HTTP client
+  // (a module-resolve hook names every heavy package the process imports)
+  const hook = `data:text/javascript,${encodeURIComponent(
+    `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent('export async function resolve(s, c, n) { if (/^(dockerode|got|tar-stream|zx)$/.test(s)) process.stderr.write("[loaded] " + s + String.fromCharCode(10)); return n(s, c); }'));`,
+  )}`;
+  const watched = spawnSync(process.execPath, ['--import', hook, cli, 'matrix', '--kernels', pick.join(','), '--json'], { env, encoding: 'utf8' });
+  assert.is(watched.status, 0, watched.stderr);
+  assert.is(JSON.parse(watched.stdout).counts.cached, 2);
+  assert.equal(watched.stderr.match(/^\[loaded\] .*$/gm) ?? [], [], watched.stderr);
+  // the hook works: a build that needs the engine's error path loads dockerode
+  const probe = spawnSync(process.execPath, ['--import', hook, cli, 'build', '--kernel', '6.1.0-56-amd64', '--force'], { env: { ...env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, encoding: 'utf8' });
+  assert.match(probe.stderr, /^\[loaded\] dockerode$/m);
 });
 
 test('issue 23: kernels --json (over 64 KiB) and a cached matrix --json reach a slow pipe reader whole; nothing holds the process open after the work', () => {

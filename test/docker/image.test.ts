@@ -7,6 +7,7 @@ import path from 'node:path';
 import { connectEngine } from '../../src/docker/engine.ts';
 import { ensureImage, imageTag } from '../../src/docker/image.ts';
 import { runContainer } from '../../src/docker/run.ts';
+import { existingImage } from '../../src/docker/light.ts';
 
 const docker = await connectEngine(process.env);
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-image-'));
@@ -36,6 +37,18 @@ test('same context: built once, then reused; changed context: rebuilt under a ne
   assert.is(await imageTag(docker, spec), b.tag);
   const { output } = await runContainer(docker, { image: b.tag, cmd: ['cat', '/hello.txt'] });
   assert.match(output, /^second /);
+});
+
+test('existingImage (no dockerode, the cached-build path): the tag and id ensureImage gives; undefined for a missing image, base or engine', async () => {
+  await fs.writeFile(path.join(dir, 'hello.txt'), `light ${Date.now()}\n`);
+  assert.is(await existingImage(process.env, spec), undefined, 'not built yet');
+  const built = await ensureImage(docker, spec);
+  tags.push(built.tag);
+  assert.equal(await existingImage(process.env, spec), { tag: built.tag, id: built.id, built: false });
+  assert.is(await existingImage(process.env, { ...spec, buildArgs: { X: String(Date.now()) } }), undefined, 'other build args: another tag');
+  assert.is(await existingImage(process.env, { ...spec, baseImage: 'nbdforge/no-such-base:1' }), undefined, 'missing base');
+  assert.is(await existingImage({ ...process.env, DOCKER_HOST: `unix://${path.join(dir, 'no.sock')}` }, spec), undefined, 'no engine there');
+  assert.is(await existingImage({ ...process.env, DOCKER_HOST: 'tcp://127.0.0.1:1' }, spec), undefined, 'tcp: the full door decides');
 });
 
 test('concurrent callers share one build', async () => {

@@ -54,14 +54,16 @@ test('map/unmap/export take --ssh-option like prepare-host, and only with --ssh'
   }
 });
 
-test('12: --dry-run --json prints JSON alone on stdout (the plan text goes to stderr)', () => {
+test('12: --dry-run --json prints JSON alone on stdout, with its exit status', () => {
   const img = path.join(tmp, 'disk.img');
-  for (const args of [['map', img], ['unmap', '--all'], ['export', img]]) {
+  for (const args of [['map', img, '--loop'], ['unmap', '--all'], ['export', img]]) {
     const r = run([...args, '--dry-run', '--json', '--state-dir', path.join(tmp, 'state')]);
-    let parsed: { result?: { outcome?: string } } = {};
+    let parsed: { dryRun?: boolean; exitCode?: number; result?: { outcome?: string } } = {};
     assert.not.throws(() => (parsed = JSON.parse(r.stdout)), `${args[0]} stdout: ${r.stdout.slice(0, 200)}`);
-    assert.is(parsed.result?.outcome, 'dry-run', args[0]);
-    assert.match(r.stderr, /# plan /);
+    assert.is(parsed.result?.outcome, 'dry-run', `${args[0]}: ${r.stdout}`);
+    assert.is(parsed.dryRun, true);
+    assert.is(parsed.exitCode, 0);
+    assert.is(r.status, 0);
   }
 });
 

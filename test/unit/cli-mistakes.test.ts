@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
 import os from 'node:os';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closest, editDistance } from '../../src/util/suggest.ts';
 
 const cli = path.resolve('bin/nbdforge.js');
@@ -28,6 +28,13 @@ test('edit distance counts a swap of neighbours as one edit', () => {
   assert.is(editDistance('matirx', 'matrix'), 1);
   assert.is(editDistance('kernl', 'kernel'), 1);
   assert.equal(closest('zzzzzz', ['build', 'matrix']), []);
+});
+
+test('kernels as far apart as each other: the nearest number first (6.1.0-99 -> 57, 56, 55, not 47, 50, 53)', () => {
+  const known = ['6.1.0-47-amd64', '6.1.0-50-amd64', '6.1.0-53-amd64', '6.1.0-55-amd64', '6.1.0-56-amd64', '6.1.0-57-amd64'];
+  assert.equal(closest('6.1.0-99-amd64', known), ['6.1.0-57-amd64', '6.1.0-56-amd64', '6.1.0-55-amd64']);
+  assert.equal(closest('6.1.0-48-amd64', known), ['6.1.0-47-amd64', '6.1.0-50-amd64', '6.1.0-53-amd64']);
+  assert.equal(closest('biuld', ['build', 'bench']), ['build']);
 });
 
 test('a mistyped command: one line naming the closest command, exit 2', () => {
@@ -109,13 +116,77 @@ test('hints are runnable as printed: the build command prepare-host and publish 
     assert.is(pub.status, 3, pub.stderr);
     const hint2 = /run (nbdforge build .*) first/.exec(pub.stderr)?.[1];
     assert.is(hint2, `nbdforge build --family debian12 --kernel 6.1.0-57-amd64 --store ${store}`);
+    // a directory with no store, a damaged module: the build that mends it, filled in
+    const empty = path.join(dir, 'empty');
+    await fs.mkdir(empty);
+    const none = run('prepare-host', '--from', empty, '--kernel', el7, '--dry-run');
+    assert.is(none.status, 3, none.stdout + none.stderr);
+    const hint3 = /build one with: (nbdforge .*)$/m.exec(none.stdout)?.[1];
+    assert.is(hint3, `nbdforge build --family el7 --kernel ${el7} --store ${empty}`);
+    const ko = (await fs.readdir(store, { recursive: true })).map(String).find((f) => f.endsWith('/nbd.ko'))!;
+    await fs.appendFile(path.join(store, ko), 'x');
+    const dmg = run('prepare-host', '--from', store, '--kernel', '6.1.0-56-amd64', '--dry-run');
+    assert.is(dmg.status, 3, dmg.stdout + dmg.stderr);
+    const hint4 = /rebuild it with: (nbdforge .*)$/m.exec(dmg.stdout)?.[1];
+    assert.is(hint4, `nbdforge build --force --family debian12 --kernel 6.1.0-56-amd64 --store ${store}`);
+    const pub2 = run('publish', '--store', store, '--to', `dir:${dir}/site`, '--unsigned');
+    assert.is(pub2.status, 3, pub2.stderr);
+    assert.is(/rebuild with: (nbdforge .*)$/m.exec(pub2.stderr)?.[1], hint4);
     // run as printed (no engine here): whatever stops it, it is not the command line (exit 2)
-    for (const h of [hint!, hint2!]) {
+    for (const h of [hint!, hint2!, hint3!, hint4!]) {
       const r = spawnSync(cli, h.split(' ').slice(1), { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: path.join(dir, 'home'), DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
       assert.is.not(r.status, 2, `${h}: ${r.stderr}`);
       assert.is.not(r.status, 0, `${h}: there is no engine or vault here`);
     }
   } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unsigned dir publish prints the index sha256 and the hosts\' commands filled in; both run as printed', async () => {
+  const fs = await import('node:fs/promises');
+  const { createHash } = await import('node:crypto');
+  const { putModule, serve } = await import('./publish-fixtures.ts');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-pin-hint-'));
+  const site = path.join(dir, 'site');
+  const srv = await serve(site);
+  try {
+    const K = '6.1.0-56-amd64';
+    const store = path.join(dir, 'store');
+    await putModule(store, K);
+    const pub = run('publish', '--store', store, '--to', `dir:${site}`, '--unsigned', '--url', srv.url);
+    assert.is(pub.status, 0, pub.stderr);
+    const said = pub.stdout + pub.stderr;
+    const hash = createHash('sha256').update(await fs.readFile(path.join(site, 'index.json'))).digest('hex');
+    assert.match(said, `index.json is NOT signed (--unsigned): hosts pin it by its sha256, ${hash}`);
+    const nb = /^ +or: (nbdforge prepare-host .*)$/m.exec(said)?.[1];
+    assert.is(nb, `nbdforge prepare-host --from ${srv.url} --index-sha256 ${hash}`);
+    const curl = /^ +hosts: (curl .*)$/m.exec(said)?.[1];
+    assert.is(curl, `curl -fsSL ${srv.url}/install.sh | sh -s -- --index-sha256 ${hash}`);
+    const env = { ...process.env, NBDFORGE_HOME: path.join(dir, 'home'), NBDFORGE_STATE_DIR: path.join(dir, 'state') };
+    // (not spawnSync: the server lives in this process and must answer meanwhile)
+    const spawnAsync = (cmd: string, args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(cmd, args, { env });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d) => (stdout += d));
+        c.stderr.on('data', (d) => (stderr += d));
+        c.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    // as printed, plus what keeps it off this host: a dry run for K (prepare-host), a download only (install.sh)
+    const ph = await spawnAsync(cli, [...nb!.split(' ').slice(1), '--dry-run', '--kernel', K, '--no-follow-kernels']);
+    assert.is(ph.status, 0, ph.stdout + ph.stderr);
+    assert.match(ph.stdout, new RegExp(`^artifact: ${srv.url.replace(/\./g, '\\.')} debian12/${K}/`, 'm'));
+    const dl = path.join(dir, 'dl');
+    const ish = await spawnAsync('sh', ['-c', `${curl} --download-only ${dl} --kernel ${K}`]);
+    assert.is(ish.status, 0, ish.stdout + ish.stderr);
+    assert.ok((await fs.readdir(dl, { recursive: true })).some((f) => String(f).endsWith('nbd.ko')));
+    // a wrong pin is refused by both
+    const bad = await spawnAsync(cli, ['prepare-host', '--from', srv.url, '--index-sha256', '0'.repeat(64), '--dry-run', '--kernel', K]);
+    assert.is(bad.status, 3, bad.stdout + bad.stderr);
+  } finally {
+    await srv.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
 });

@@ -26,16 +26,11 @@ test.before(async () => {
   // a module of about 80 KB: the emitted prepare-host script carries it, so it is over 64 KiB
   await putModule(store(), K, { salt: 'x'.repeat(80_000) });
   for (let i = 40; i < 56; i++) await putModule(store(), `6.1.0-${i}-amd64`);
-  const l = spawnSync('losetup', ['--find', '--show', path.join(tmp, 'vol.img')], { encoding: 'utf8' });
-  if (l.status !== 0) throw new Error(`compose --dry-run needs a block device; losetup failed: ${l.stderr}`);
-  loop = l.stdout.trim();
 });
 test.after(async () => {
-  if (loop) spawnSync('losetup', ['-d', loop]);
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-let loop = '';
 /** Map ids (`disk-<time><random>`) differ from run to run; everything else must not. */
 const normal = (b: Buffer) => b.toString('latin1').replace(/-[0-9a-z]{8,9}[0-9a-f]{6}\b/g, '-ID');
 
@@ -48,18 +43,17 @@ function stdoutCommands(): Array<{ name: string; args: string[]; min: number }> 
   return [
     { name: 'prepare-host --emit-script -', args: ['prepare-host', '--from', store(), '--kernel', K, '--emit-script', '-'], min: 64 << 10 },
     { name: 'kmm-module', args: ['kmm-module', '--image', '127.0.0.1:5000/nbd', '--kernels', kernels], min: 64 << 10 },
-    { name: 'map --dry-run', args: ['map', img, '--dry-run'], min: PIPE_BYTES },
     { name: 'map --emit-script -', args: ['map', img, '--emit-script', '-'], min: PIPE_BYTES },
-    { name: 'unmap --dry-run', args: ['unmap', '--all', '--dry-run'], min: PIPE_BYTES },
-    { name: 'export --dry-run', args: ['export', img, '--dry-run'], min: PIPE_BYTES },
-    { name: 'compose --dry-run', args: ['compose', loop, '--name', 'nbdforge-test-out', ...guids, '--dry-run'], min: PIPE_BYTES },
+    // (a dry run prints a table of a few hundred bytes since issue 19: the scripts stand in for it)
+    { name: 'unmap --emit-script -', args: ['unmap', '--all', '--emit-script', '-'], min: PIPE_BYTES },
+    { name: 'export --emit-script -', args: ['export', img, '--emit-script', '-'], min: PIPE_BYTES },
     { name: 'compose --emit-script -', args: ['compose', vol, '--name', 'nbdforge-test-out', ...guids, '--size', String(8 << 20), '--emit-script', '-'], min: PIPE_BYTES },
     // the workflow is about 3.6 KB; a long --publish path (it is written into the workflow twice) makes it exceed the pipe
     { name: 'ci github', args: ['ci', 'github', '--family', 'debian12', '--publish', `dir:${'site/'.repeat(180)}site`], min: PIPE_BYTES },
   ];
 }
 
-for (const name of ['prepare-host --emit-script -', 'kmm-module', 'map --dry-run', 'map --emit-script -', 'unmap --dry-run', 'export --dry-run', 'compose --dry-run', 'compose --emit-script -', 'ci github']) {
+for (const name of ['prepare-host --emit-script -', 'kmm-module', 'map --emit-script -', 'unmap --emit-script -', 'export --emit-script -', 'compose --emit-script -', 'ci github']) {
   test(`${name}: a slow pipe reader gets every byte the file gets, exit status unchanged`, () => {
     const c = stdoutCommands().find((x) => x.name === name)!;
     const file = toFile(c.args, env, path.join(tmp, 'ref.out'));
@@ -132,7 +126,7 @@ test('a reader that goes away (| head -c 100): quiet, no stack trace, exit 141 l
   assert.is(r.stdout.trim(), '141');
   // stderr has the plan table that --emit-script - always writes there, and nothing else
   const err = spawnSync('cat', [path.join(tmp, 'epipe.err')], { encoding: 'utf8' }).stdout;
-  assert.match(err, /^prepare-host on local/m);
+  assert.match(err, /^prepare-host script for kernel /m);
   assert.not.match(err, /EPIPE|\n\s+at |node:internal|Error|standard output/);
 });
 

@@ -16,6 +16,11 @@ import { LIB, TABLE, stepProgram, libFor, libChunks, type StepBody } from '../..
 import { emitScript } from '../../src/host/emit-script.ts';
 import { wrapScript, mapEpilogue } from '../../src/map/wrap.ts';
 import { testShell } from './test-shell.ts';
+import { DryRunRunner } from '../../src/host/runners/dry-run.ts';
+import { LocalRunner } from '../../src/host/runners/local.ts';
+import { executePlan } from '../../src/host/execute.ts';
+import type { Runner, ExecOptions } from '../../src/host/runner.ts';
+import { renderTable } from '../../src/host/report.ts';
 
 const base = { mode: 'ro' as const, via: 'nbd' as const, stateDir: '/var/lib/nbdforge', id: 'disk-1' };
 const isErr = (re: RegExp) => (e: unknown) => e instanceof MapRequestError && re.test((e as Error).message);
@@ -50,6 +55,54 @@ test('planMap: preconditions refuse before any change (nbd missing says prepare-
   const loop = planMap(resolveMap({ ...base, image: '/vms/a.raw', via: 'loop', offset: 1048576 }));
   assert.not.ok(loop.preconditions.some((p) => p.id === 'nbd-loaded'));
   assert.equal(loop.steps[0].command.slice(4), ['/var/lib/nbdforge', 'disk-1', '/vms/a.raw', 'ro', 'loop', '', '1048576', '/mnt/nbdforge/a', '1', '']);
+});
+
+/**
+ * This host's kernel with or without nbd, as map's nbd-loaded check sees it: the real local runner,
+ * except that this one check (and only it) gets the answer the test chose. Every other check and the
+ * whole dry-run path are the real ones.
+ */
+class NbdAs implements Runner {
+  readonly name = 'local';
+  readonly target = 'local';
+  private readonly local = new LocalRunner();
+  constructor(private readonly loaded: boolean) {}
+  exec(argv: string[], opts?: ExecOptions) {
+    if (argv[0] === 'sh' && argv[2]?.includes('/sys/module/nbd')) return Promise.resolve({ stdout: '', stderr: '', exitCode: this.loaded ? 0 : 1 });
+    return this.local.exec(argv, opts);
+  }
+  run(): never {
+    throw new Error('a dry run never runs a plan on the inner runner');
+  }
+}
+
+test('dry run of a map plan: checks run on the target in the real order; nbd missing -> refused with the real message; loaded -> planned', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-map-dry-'));
+  try {
+    const img = path.join(dir, 'disk.img');
+    fs.writeFileSync(img, Buffer.alloc(1 << 20));
+    const m = resolveMap({ ...base, image: img, stateDir: path.join(dir, 'state') });
+    const plan = planMap(m);
+    const without = await new DryRunRunner(new NbdAs(false), () => assert.unreachable('nothing printed'), false).run(plan);
+    assert.is(without.outcome, 'refused');
+    assert.is(without.message, NBD_MISSING);
+    assert.equal(without.checks!.map((c) => `${c.id}:${c.status}`), ['image-exists:passed', 'image-refs:passed', 'one-writer:passed', 'nbd-loaded:refused', 'tools:not-checked']);
+    assert.ok(without.steps.every((s) => s.status === 'planned'));
+    // the real executor refuses with the same message at the same check
+    const real = await executePlan(plan, (a, o) => new NbdAs(false).exec(a, o), 'local');
+    assert.is(real.outcome, 'refused');
+    assert.is(real.message, without.message);
+    assert.match(renderTable(without), /^dry run: nothing changed; would refuse: the nbd module is not loaded/m);
+
+    const withNbd = await new DryRunRunner(new NbdAs(true), () => {}, false).run(plan);
+    assert.equal(withNbd.checks!.slice(0, 4).map((c) => c.status), ['passed', 'passed', 'passed', 'passed']);
+    const toolsHere = spawnSync('sh', ['-c', 'for t in qemu-nbd qemu-img blockdev blkid mount; do command -v $t >/dev/null || exit 1; done']).status === 0;
+    assert.is(withNbd.outcome, toolsHere ? 'dry-run' : 'refused');
+    if (toolsHere) assert.match(renderTable(withNbd), /^dry run: nothing changed \(5 checks passed here; 4 steps would run\)$/m);
+    assert.not.ok(fs.existsSync(path.join(dir, 'state', 'maps')) && fs.readdirSync(path.join(dir, 'state', 'maps')).length > 0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('planUnmap: selectors', () => {

@@ -134,9 +134,13 @@ test('bad input: unknown kernel (named with what the store has), unknown target 
 
   const file = path.join(tmp, 'a-file');
   await fs.writeFile(file, 'x');
+  // a target that is a file or below one: a usage error before any work (issue 19 item 4)
   const w = await cli(['publish', '--store', store, '--to', `dir:${file}/sub`, '--unsigned']);
-  assert.is(w.code, 3);
-  assert.match(w.stderr, /cannot publish to .*a-file\/sub: .*a-file is not a directory/);
+  assert.is(w.code, 2);
+  assert.match(w.stderr, /--to dir:.*a-file\/sub: .*a-file\/sub is below a file \(.*a-file\): give a directory/);
+  const f = await cli(['publish', '--store', store, '--to', `dir:${file}`, '--unsigned']);
+  assert.is(f.code, 2);
+  assert.match(f.stderr, /a-file is a file, not a directory: give a directory \(publish creates it when missing\)/);
   // /proc takes no new files, even from root (a permission check alone would pass for root)
   const p = await cli(['publish', '--store', store, '--to', 'dir:/proc/nbdforge-publish-test', '--unsigned']);
   assert.is(p.code, 3);

@@ -16,13 +16,18 @@ import { proofLine } from '../../prove/record.ts';
 
 export interface PrepareHostRequest {
   runner: Runner;
-  /** run: execute through the runner (a DryRunRunner prints instead); emit: only render the script. */
-  mode: 'run' | 'emit';
+  /**
+   * run: execute through the runner (a DryRunRunner checks and prints instead); emit: only render
+   * the script; plan: only the plan (a dry run for --kernel, where no host is asked).
+   */
+  mode: 'run' | 'emit' | 'plan';
   from: string;
   options: ModuleOptions;
   /** Plan for this kernel without asking the host (emit for a host you cannot reach yet). */
   kernelRelease?: string;
   generator?: string;
+  /** Who the emitted script is for, in its header ("a host running kernel R ..."). */
+  madeFor?: string;
   /** How an http(s) --from is trusted (signature pin, index pin, or the loud opt-out). */
   trust?: TrustOptions;
   /** Bounds and the waiting line of an http(s) --from (default: the fetch door's defaults, silent). */
@@ -61,10 +66,10 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     result: { plan: 'prepare-host', runner: req.runner.name, outcome, message, steps: [], ms: Date.now() - t0 },
   });
 
-  const facts = req.kernelRelease && req.mode === 'emit' ? undefined : await gatherFacts(req.runner);
+  const facts = req.kernelRelease && req.mode !== 'run' ? undefined : await gatherFacts(req.runner);
   const kernelRelease = req.kernelRelease ?? facts!.kernelRelease;
   const layout = hostLayout(kernelRelease);
-  const needsBase64 = req.mode === 'emit' || req.runner.sendsScripts === true;
+  const needsBase64 = req.mode !== 'run' || req.runner.sendsScripts === true;
   const tools = ['modprobe', 'depmod', 'modinfo', 'sha256sum', ...(needsBase64 ? ['base64'] : [])];
   if (facts && req.mode === 'run') {
     const early = judge(prepareHostRules(layout, undefined, tools), facts);
@@ -107,7 +112,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
             requireProof: req.requireProof,
           },
         };
-  if (follow && !/^https?:\/\//i.test(req.from) && (req.mode === 'emit' || req.runner.sendsScripts === true))
+  if (follow && !/^https?:\/\//i.test(req.from) && (req.mode !== 'run' || req.runner.sendsScripts === true))
     req.trust?.warn?.(
       `warning: the kernel hook will fetch new kernels' modules from ${req.from}, a directory on the machine running nbdforge;` +
         ' unless the host has the same store at that path, publish it (nbdforge publish --to dir:...) and pass --from URL --fingerprint FPR, or use --no-follow-kernels',
@@ -119,10 +124,11 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     if (err instanceof FollowConfigError) return stop('refused', `${err.message} (or pass --no-follow-kernels)`, { kernelRelease, facts, artifact: art });
     throw err;
   }
-  if (req.mode === 'emit') {
-    const script = emitScript(plan, { generator: `${req.generator ?? 'nbdforge prepare-host'}; the module: ${p ? proofLine(p) : 'not proven in its own kernel'}` });
-    const result: PlanResult = { plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: Date.now() - t0 };
-    return { target, kernelRelease, facts, artifact: art, result, plan, script };
+  if (req.mode !== 'run') {
+    const script = req.mode === 'emit' ? emitScript(plan, { generator: `${req.generator ?? 'nbdforge prepare-host'}; the module: ${p ? proofLine(p) : 'not proven in its own kernel'}`, madeFor: req.madeFor }) : undefined;
+    const runner = req.mode === 'emit' ? 'emit-script' : 'dry-run';
+    const result: PlanResult = { plan: plan.id, runner, outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: Date.now() - t0 };
+    return { target, kernelRelease, facts, artifact: art, result, plan, ...(script === undefined ? {} : { script }) };
   }
   const result = await req.runner.run(plan);
   return { target, kernelRelease, facts, artifact: art, result: { ...result, ms: Date.now() - t0 }, plan };

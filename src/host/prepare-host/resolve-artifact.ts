@@ -5,6 +5,7 @@ import { allChecksPassed, type Manifest } from '../../artifacts/manifest.ts';
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
 import { sha256 } from '../../util/hash.ts';
 import type { ArtifactSource } from './artifact-source.ts';
+import { SourceError } from './source-error.ts';
 import { hasAppendedSignature } from '../../verify/module-signature.ts';
 import { readSigningCert, CertificateError } from '../../verify/certificate.ts';
 import { verifyModuleSignature, SignatureError } from '../../verify/signature.ts';
@@ -43,7 +44,11 @@ export const normVermagic = (v: string) => v.trim().split(/\s+/).join(' ');
  */
 export async function resolveArtifact(src: ArtifactSource, kernelRelease: string, opts: { module?: string; hostVermagic?: string } = {}): Promise<ResolvedArtifact> {
   const module = opts.module ?? 'nbd';
-  const all = await src.list();
+  const all = await src.list().catch((err: unknown) => {
+    // a directory that is no store yet: the build that makes it one, for this kernel, runnable as printed
+    if (err instanceof SourceError && err.noStore === true) throw new SourceError(`${err.message}; build one with: ${buildHint(kernelRelease, src.location)}`);
+    throw err;
+  });
   const entry = all.find((a) => a.kernelRelease === kernelRelease && a.module === module);
   if (!entry) {
     const held = all.filter((a) => a.module === module).map((a) => `${a.kernelRelease} (${a.family})`);

@@ -22,6 +22,8 @@ export interface ArtifactSource {
 export class SourceError extends Error {
   override name = 'SourceError';
   readonly exitCode = 3;
+  /** A directory that holds no store at all (resolveArtifact adds the build that makes one). */
+  noStore?: boolean;
 }
 
 /**

@@ -1,16 +1,22 @@
 import type { Plan, PlanResult } from '../plan.ts';
 import type { Runner, ExecOptions, ExecResult } from '../runner.ts';
 import { shJoin } from '../quote.ts';
+import { checkPreconditions } from '../execute.ts';
 
 /**
- * Prints the plan instead of running it. exec() is passed to an inner runner because the facts a
- * plan is made from are read-only questions to the real host.
+ * Runs nothing that changes the target: evaluates the plan's preconditions through the inner runner
+ * (read-only checks, the same ones a real run refuses with, stopping where it would stop) and
+ * returns every step as planned. With `showCommands`, also prints each command quoted as a shell
+ * would receive it (prepare-host's plan); map and its kin leave that to --emit-script (their steps
+ * are shell programs of a few KB each). exec() is passed to the inner runner too: the facts a plan
+ * is made from are read-only questions to the real host.
  */
 export class DryRunRunner implements Runner {
   readonly name = 'dry-run';
   constructor(
     private readonly inner: Runner,
     private readonly write: (text: string) => void,
+    private readonly showCommands = true,
   ) {}
 
   get target(): string {
@@ -26,13 +32,17 @@ export class DryRunRunner implements Runner {
   }
 
   async run(plan: Plan): Promise<PlanResult> {
-    this.write(renderPlan(plan, this.inner.target));
+    const t0 = Date.now();
+    if (this.showCommands) this.write(renderPlan(plan, this.inner.target));
+    const { checks, stop } = await checkPreconditions(plan, (argv, opts) => this.inner.exec(argv, opts));
     return {
       plan: plan.id,
       runner: this.name,
-      outcome: 'dry-run',
+      outcome: stop ? stop.outcome : 'dry-run',
+      ...(stop ? { message: stop.message } : {}),
+      checks,
       steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })),
-      ms: 0,
+      ms: Date.now() - t0,
     };
   }
 }
