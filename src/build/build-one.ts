@@ -16,7 +16,9 @@ import { signHashFromConfig } from './signer.ts';
 import { signInContainer } from './sign-step.ts';
 import { checkSignature, verifyModuleSignature } from '../verify/signature.ts';
 
-export type Stage = 'resolve' | 'image' | 'fetch' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'verify' | 'sign' | 'store';
+/** `container`: creating and starting the build's container, until its first stage line; `collect`: from the
+ * script's last line to its results copied out and the container removed. */
+export type Stage = 'resolve' | 'image' | 'fetch' | 'container' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'collect' | 'verify' | 'sign' | 'store';
 
 export interface BuildRequest {
   family: Family;
@@ -99,6 +101,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
 
   const scratch = await makeScratch(kernel.kernelRelease);
   try {
+    stage('container');
     await containers.run({
       image: image.tag,
       cmd: recipe.cmd,
@@ -110,7 +113,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
       signal: ctx.signal,
       onLine: (l) => {
         const m = /^@@stage (\S+)/.exec(l);
-        if (m && m[1] !== 'done') stage(m[1] as Stage);
+        if (m) stage(m[1] === 'done' ? 'collect' : (m[1] as Stage));
       },
     });
 
