@@ -11,6 +11,7 @@
  *   DIR: e.g. `git worktree add /tmp/nbdforge-base <commit> && ln -s $PWD/node_modules /tmp/nbdforge-base/ && (cd /tmp/nbdforge-base && npm run build)`
  */
 import { $, fs, os, path } from 'zx';
+import { writeBenchSection } from './bench-doc.ts';
 import { resolvePaths } from '../src/paths.ts';
 import type { Debian12Kernel } from '../src/families/debian12/catalog.ts';
 
@@ -77,11 +78,4 @@ Of the bytes downloaded, source packages are ${mb(sources)} (${((100 * sources) 
 \`cache du\` after: before: ${a.du}; after: ${b.du}.
 <!-- /bench:cold -->`;
 console.log(section);
-if (!args.includes('--no-write')) {
-  const doc = 'docs/BENCHMARKS.md';
-  let text = await fs.readFile(doc, 'utf8');
-  const re = /<!-- bench:cold -->[\s\S]*<!-- \/bench:cold -->/;
-  text = re.test(text) ? text.replace(re, section) : text.replace('<!-- bench:map-el7 -->', `${section}\n\n<!-- bench:map-el7 -->`);
-  await fs.writeFile(doc, text);
-  log(`wrote ${doc}`);
-}
+if (!args.includes('--no-write')) await writeBenchSection('cold', section, 'map-el7');

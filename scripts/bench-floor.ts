@@ -12,6 +12,7 @@
  * Usage: npm run bench -- floor [--runs 3] [--matrix] [--no-write]
  */
 import { $, fs, os, path } from 'zx';
+import { writeBenchSection } from './bench-doc.ts';
 import { connectEngine } from '../src/docker/engine.ts';
 import { dockerContainers, onceImages } from '../src/docker/containers.ts';
 import { getFamily } from '../src/families/index.ts';
@@ -19,6 +20,8 @@ import { resolvePaths } from '../src/paths.ts';
 import { loadModuleSpec } from '../src/build/module-spec.ts';
 import { loadPatchRules } from '../src/build/patches.ts';
 import { buildOne, type Stage } from '../src/build/build-one.ts';
+import { KeptBuilders } from '../src/build/kept-builders.ts';
+import { runMatrix } from '../src/build/matrix.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { floorScript, parseFloor, type FloorRun } from './bench-floor-make.ts';
 import type { Debian12Kernel } from '../src/families/debian12/catalog.ts';
@@ -70,10 +73,16 @@ async function floors(kernels: Debian12Kernel[], n: number): Promise<Map<string,
 }
 
 interface Forced { wall: number; stages: Partial<Record<Stage, number>> }
-async function forced(k: Debian12Kernel): Promise<Forced> {
+/** One forced build in this process: in a kept builder as `build` and `matrix` run it (released at the end), or in a container of its own as before. */
+async function forced(k: Debian12Kernel, kept: boolean): Promise<Forced> {
   const marks: Array<[Stage, number]> = [];
   const t0 = performance.now();
-  await buildOne(ctx, { family, kernelRelease: k.kernelRelease, module, store, force: true, toolVersion: 'bench', catalog, patchRules, onStage: (s) => void marks.push([s, performance.now()]) });
+  const builders = kept ? new KeptBuilders(ctx.containers) : undefined;
+  try {
+    await buildOne(ctx, { family, kernelRelease: k.kernelRelease, module, store, force: true, toolVersion: 'bench', catalog, patchRules, builders, onStage: (s) => void marks.push([s, performance.now()]) });
+  } finally {
+    await builders?.release();
+  }
   const end = performance.now();
   const stages: Forced['stages'] = {};
   marks.forEach(([s, t], i) => (stages[s] = (stages[s] ?? 0) + ((marks[i + 1]?.[1] ?? end) - t) / 1000));
@@ -96,16 +105,26 @@ const STAGES: Stage[] = ['resolve', 'image', 'fetch', 'container', 'unpack-heade
 for (const k of picked) {
   log(`forced builds of ${k.kernelRelease}`);
   const inproc: Forced[] = [];
+  const own: number[] = [];
   const whole: number[] = [];
   for (let i = 0; i < runs; i++) {
-    inproc.push(await forced(k));
+    inproc.push(await forced(k, true));
+    own.push((await forced(k, false)).wall);
     whole.push(await timedCli(['build', '--kernel', k.kernelRelease, '--force']));
   }
   const f = floor.get(k.kernelRelease)!;
   const mid = inproc.find((x) => x.wall === median(inproc.map((y) => y.wall)))!;
   const w = median(whole);
-  rows.push(`| ${k.line} ${k.flavour} (${k.kernelRelease}) | ${fmt(f.median)} | ${fmt(mid.wall)} = **${(mid.wall / f.median).toFixed(2)}x** | ${fmt(w)} = ${(w / f.median).toFixed(2)}x |`);
+  const o = median(own);
+  rows.push(`| ${k.line} ${k.flavour} (${k.kernelRelease}) | ${fmt(f.median)} | ${fmt(mid.wall)} = **${(mid.wall / f.median).toFixed(2)}x** | ${fmt(o)} = ${(o / f.median).toFixed(2)}x | ${fmt(w)} = ${(w / f.median).toFixed(2)}x |`);
   stageRows.push(`| ${k.kernelRelease} | ${STAGES.map((s) => (mid.stages[s] ?? 0).toFixed(2)).join(' | ')} | ${f.split.map(([p, s]) => `${p} ${s.toFixed(2)}`).join(', ')} |`);
+}
+
+/** The whole matrix in this process, forced: kept builders (one per worker) or a container per kernel. */
+async function matrixRun(keep: boolean): Promise<{ s: number; failed: number }> {
+  const t0 = performance.now();
+  const res = await runMatrix(ctx, { family, module, store, force: true, toolVersion: 'bench', catalog, patchRules, keep }, catalog.map((k) => k.kernelRelease), 2);
+  return { s: (performance.now() - t0) / 1000, failed: res.filter((r) => r.status === 'failed').length };
 }
 
 let matrixText = '';
@@ -113,11 +132,16 @@ if (args.includes('--matrix')) {
   log(`floors of all ${catalog.length} kernels, one plain make each`);
   const all = await floors(catalog, 1);
   const sum = [...all.values()].reduce((n, f) => n + f.median, 0);
-  log(`matrix --force --jobs 2 over ${catalog.length} kernels (load ${load()})`);
-  const m = await timedCli(['matrix', '--force', '--jobs', '2']);
   const target = sum / 2;
-  matrixText = `\nMatrix, same run: the floors of all ${catalog.length} catalog kernels sum to ${fmt(sum)}, so 2 cores' floor is ${fmt(target)};
-\`nbdforge matrix --force --jobs 2\` (whole CLI process) took ${fmt(m)} = **${(m / target).toFixed(2)}x** that floor (goal: at most 1.3x).\n`;
+  const load2 = load();
+  log(`matrix of ${catalog.length} kernels, forced, --jobs 2: a container per kernel, then kept builders (load ${load2})`);
+  const a = await matrixRun(false);
+  const b = await matrixRun(true);
+  log(`matrix: per kernel ${fmt(a.s)}, kept ${fmt(b.s)}`);
+  const m = await timedCli(['matrix', '--force', '--jobs', '2']);
+  matrixText = `\nMatrix, same run (load average ${load2} before it): the floors of all ${catalog.length} catalog kernels sum to ${fmt(sum)}, so 2 cores' floor is ${fmt(target)}.
+Forced, \`--jobs 2\`, in this process: a container per kernel (before) ${fmt(a.s)} = ${(a.s / target).toFixed(2)}x that floor${a.failed ? ` (${a.failed} failed)` : ''};
+one kept builder per worker (now) ${fmt(b.s)} = **${(b.s / target).toFixed(2)}x**${b.failed ? ` (${b.failed} failed)` : ''}; the whole \`nbdforge matrix --force --jobs 2\` process ${fmt(m)} = ${(m / target).toFixed(2)}x (goal: at most 1.3x).\n`;
 }
 
 const section = `<!-- bench:floor -->
@@ -127,10 +151,11 @@ Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores 
 Command: \`npm run bench -- floor${args.includes('--matrix') ? ' --matrix' : ''}\` (scripts/bench-floor.ts). Every source cached (derived cache filled by a first, untimed build).
 Floor: the bare \`make -C /usr/src/linux-headers-<release> M=<dir> modules\` of nbd.c inside one running builder container,
 tree linked and nbd.c + Kbuild in place beforehand (median of ${runs}). Forced build: \`buildOne\` with \`force\` in one process
-(median of ${runs}; what \`build --force\` does after start-up), and the whole \`nbdforge build --force\` process.
+(median of ${runs}; what \`build --force\` does after start-up, its builder container started and released), the same
+with a container of its own per build (the way before issue 20, alternating), and the whole \`nbdforge build --force\` process.
 
-| Line, flavour (kernel) | Floor | Forced build (in process) | Whole CLI process |
-|---|---|---|---|
+| Line, flavour (kernel) | Floor | Forced build, kept builder (in process, as \`build\` runs it now) | Same, a container of its own (before) | Whole \`nbdforge build --force\` process |
+|---|---|---|---|---|
 ${rows.join('\n')}
 
 Stages of the median forced build (s), and the floor's own split (one \`make V=1\` run, each line timestamped: make's
@@ -142,11 +167,4 @@ ${stageRows.join('\n')}
 ${matrixText}<!-- /bench:floor -->`;
 
 console.log(section);
-if (!args.includes('--no-write')) {
-  const doc = 'docs/BENCHMARKS.md';
-  let text = await fs.readFile(doc, 'utf8');
-  const re = /<!-- bench:floor -->[\s\S]*<!-- \/bench:floor -->/;
-  text = re.test(text) ? text.replace(re, section) : text.replace('<!-- bench:prepare-host -->', `${section}\n\n<!-- bench:prepare-host -->`);
-  await fs.writeFile(doc, text);
-  log(`wrote ${doc}`);
-}
+if (!args.includes('--no-write')) await writeBenchSection('floor', section, 'prepare-host');
