@@ -65,7 +65,13 @@ export async function keepContainer(docker: Engine, spec: KeepSpec): Promise<Kep
         stream.on('error', reject);
       });
       if (spec.signal?.aborted) throw new Error('aborted', { cause: spec.signal.reason });
-      const { ExitCode } = await exec.inspect();
+      // The output can end a moment before the engine records the exit: ask again until it has.
+      let info = await exec.inspect();
+      for (let i = 0; info.Running && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        info = await exec.inspect();
+      }
+      const ExitCode = info.Running ? null : info.ExitCode;
       if (ExitCode !== 0) {
         throw new ContainerError(`container exec ${e.cmd.join(' ')} exited with ${ExitCode}`, ExitCode ?? -1, out.text().split('\n').slice(-25).join('\n'));
       }
