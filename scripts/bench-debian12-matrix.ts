@@ -3,7 +3,7 @@
  * The whole debian12 catalog (every line and flavour of kernels/debian12/lines.json) as one matrix:
  *   0. sources of every kernel into the cache (timed apart, with the bytes fetched: not part of the goal)
  *   1. a first `nbdforge matrix` pass (fills the derived cache), then `nbdforge matrix --force --jobs 2`
- *      with sources cached (goal: under 3 minutes on 2 cores)
+ *      with sources cached (goal: 5 s a kernel on 2 cores, so the goal follows the catalog: 3 minutes for 36)
  *   2. the re-run of the finished matrix, every kernel a cache hit (goal: under 2 s), median of N
  * Writes the section between the bench:debian12-matrix markers of docs/BENCHMARKS.md.
  * Usage: npm run bench -- debian12-matrix [--runs 3] [--jobs 2] [--no-write]
@@ -78,7 +78,7 @@ A first, untimed-for-the-goal pass (\`nbdforge matrix\`, what the store lacked: 
 
 | What | Time | Goal |
 |---|---|---|
-| \`nbdforge matrix --force --jobs ${jobs}\`, ${kernels.length} kernels, sources cached (whole CLI process: build, verify against the shipped module, store) | ${fmt(full.s)} (${(full.s / kernels.length).toFixed(1)} s a kernel) | under 3 minutes |
+| \`nbdforge matrix --force --jobs ${jobs}\`, ${kernels.length} kernels, sources cached (whole CLI process: build, verify against the shipped module, store) | ${fmt(full.s)} (${(full.s / kernels.length).toFixed(1)} s a kernel) | under ${kernels.length * 5} s (5 s a kernel: 3 minutes for 36) |
 | Re-run of the finished matrix (\`nbdforge matrix\`, all cache hits, median of ${runs}) | ${fmt(r)} | under 2 s |
 
 Passed (built and verified, oracle included) per line and flavour: ${[...groups].map(([g, v]) => `${g} ${v.ok}/${v.n}`).join(', ')};

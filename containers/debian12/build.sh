@@ -10,10 +10,12 @@
 #   COMMON_TREE     the headers-common tree (/usr/src/linux-headers-6.1.0-56-common-rt) for patch rules
 #   PATCH_RULES     patch rules for apply-patches.sh (may be empty)
 #   DERIVED         /derived (host cache for members pulled out of large archives) and SOURCE_KEY/IMAGE_KEY
+#   OUT, WORK       where results go and where to work (default /out, /work): several builds may share
+#                   one container, each with its own (src/build/kept-builders.ts)
 set -eu
 stage() { echo "@@stage $1" >&2; }
-out=/out; mkdir -p "$out"
-w=/work; mkdir -p "$w/mod"
+out=${OUT:-/out}; mkdir -p "$out"
+w=${WORK:-/work}; mkdir -p "$w/mod"
 
 stage unpack-headers
 # The kbuild tree is unpacked once per header set into the host's derived cache (never onto the
@@ -35,20 +37,9 @@ tree=/usr/src/linux-headers-$KREL
 
 stage extract-source
 srcdir=$DERIVED/src-$SOURCE_KEY
-if [ ! -d "$srcdir" ]; then
-  # mktemp, not $$: every container is PID 1, and parallel builds share /derived.
-  tmp=$(mktemp -d "$DERIVED/.tmp-src-XXXXXX")
-  members=""; for s in $MODULE_SOURCES; do members="$members $SOURCE_PREFIX$s"; done
-  # Stream one archive member out of the tarball; tar stops at the last wanted member.
-  # shellcheck disable=SC2086
-  dpkg-deb --fsys-tarfile "/debs/$SOURCE_DEB" | tar -xOf - "$SOURCE_TARBALL" | xz -T0 -dc \
-    | tar -x -C "$tmp" --occurrence=1 $members
-  for s in $MODULE_SOURCES; do
-    case "$s" in *..*) echo "refusing source path $s" >&2; exit 5;; esac
-    [ -f "$tmp/$SOURCE_PREFIX$s" ] || { echo "$s not found in $SOURCE_TARBALL" >&2; exit 5; }
-  done
-  mv "$tmp" "$srcdir" 2>/dev/null || rm -rf "$tmp"
-fi
+# Usually streamed out at fetch time already (fetch.sh); from a kept .deb otherwise.
+# shellcheck disable=SC2086
+[ -d "$srcdir" ] || /usr/local/lib/nbdforge/extract-source.sh "/debs/$SOURCE_DEB" "$SOURCE_TARBALL" "$SOURCE_PREFIX" "$srcdir" $MODULE_SOURCES
 moddir=""
 for s in $MODULE_SOURCES; do
   cp "$srcdir/$SOURCE_PREFIX$s" "$w/mod/"

@@ -8,8 +8,8 @@
  */
 import { $, fs, path } from 'zx';
 import { ensureKernel } from './kernels.ts';
-import { buildInitramfs } from './initramfs.ts';
-import { bootGuest, qemuValue, type BootResult } from './qemu.ts';
+import { buildInitramfs } from '../../src/guest/initramfs.ts';
+import { bootGuest, qemuValue, type BootResult } from '../../src/guest/qemu.ts';
 import { freePort, sshOptions } from './ssh.ts';
 import { ensureDiskImage, type DiskImage } from './debian-disk.ts';
 

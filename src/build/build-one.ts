@@ -11,12 +11,15 @@ import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import type { Check, Manifest } from '../artifacts/manifest.ts';
 import { sha256, sha256File } from '../util/hash.ts';
 import { makeScratch } from './scratch.ts';
+import type { KeptBuilders } from './kept-builders.ts';
 import type { Signer } from './signer.ts';
 import { signHashFromConfig } from './signer.ts';
 import { signInContainer } from './sign-step.ts';
 import { checkSignature, verifyModuleSignature } from '../verify/signature.ts';
 
-export type Stage = 'resolve' | 'image' | 'fetch' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'verify' | 'sign' | 'store';
+/** `container`: creating and starting the build's container, until its first stage line; `collect`: from the
+ * script's last line to its results copied out and the container removed. */
+export type Stage = 'resolve' | 'image' | 'fetch' | 'container' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'collect' | 'verify' | 'sign' | 'store';
 
 export interface BuildRequest {
   family: Family;
@@ -34,6 +37,8 @@ export interface BuildRequest {
   signer?: Signer;
   /** The module's patch rules when the caller already loaded them (a matrix loads them once). */
   patchRules?: PatchRule[];
+  /** A matrix worker's kept builder: a reentrant recipe runs in it instead of a container of its own. */
+  builders?: KeptBuilders;
   onStage?: (stage: Stage) => void;
 }
 
@@ -94,25 +99,24 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   }
 
   stage('fetch');
-  await req.family.ensureSources(ctx, kernel);
+  await req.family.ensureSources(ctx, kernel, req.module);
   for (const b of recipe.binds) await fs.mkdir(b.split(':')[0], { recursive: true });
 
   const scratch = await makeScratch(kernel.kernelRelease);
   try {
-    await containers.run({
-      image: image.tag,
-      cmd: recipe.cmd,
-      env: recipe.env,
-      binds: recipe.binds,
-      tmpfs: { '/work': `rw,exec,size=${req.scratchSize ?? '2g'}` },
-      labels: { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name },
-      collect: { from: '/out', to: scratch },
-      signal: ctx.signal,
-      onLine: (l) => {
-        const m = /^@@stage (\S+)/.exec(l);
-        if (m && m[1] !== 'done') stage(m[1] as Stage);
-      },
-    });
+    stage('container');
+    const labels = { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name };
+    const tmpfs = { '/work': `rw,exec,size=${req.scratchSize ?? '2g'}` };
+    const onLine = (l: string) => {
+      const m = /^@@stage (\S+)/.exec(l);
+      if (m) stage(m[1] === 'done' ? 'collect' : (m[1] as Stage));
+    };
+    if (recipe.reentrant && req.builders?.available) {
+      await req.builders.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels: { 'nbdforge.role': 'build', 'nbdforge.module': req.module.name }, onLine }, scratch);
+    } else {
+      // a reentrant recipe needs no network (its sources are fetched and bound): none saves the bridge's set-up
+      await containers.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels, collect: { from: '/out', to: scratch }, signal: ctx.signal, onLine, ...(recipe.reentrant ? { network: 'none' as const } : {}) });
+    }
 
     stage('verify');
     const out = (f: string) => path.join(scratch, f);

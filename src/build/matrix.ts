@@ -1,5 +1,7 @@
 import type { FamilyContext } from '../families/family.ts';
 import { buildOne, type BuildOutcome, type BuildRequest, type Stage } from './build-one.ts';
+import { containersOf } from '../docker/containers.ts';
+import { KeptBuilders } from './kept-builders.ts';
 
 export interface MatrixResult {
   kernelRelease: string;
@@ -19,7 +21,7 @@ export type MatrixEvent =
  */
 export async function runMatrix(
   ctx: FamilyContext,
-  base: Omit<BuildRequest, 'kernelRelease' | 'onStage'>,
+  base: Omit<BuildRequest, 'kernelRelease' | 'onStage' | 'builders'> & { keep?: boolean },
   kernels: string[],
   jobs: number,
   onEvent: (e: MatrixEvent) => void = () => {},
@@ -27,6 +29,16 @@ export async function runMatrix(
   const results = new Array<MatrixResult>(kernels.length);
   let next = 0;
   const worker = async () => {
+    // One builder container per worker, reused from kernel to kernel (keep: false, one per kernel).
+    const door = ctx.containers ?? (ctx.docker ? containersOf(ctx) : undefined);
+    const builders = base.keep === false || !door?.keep ? undefined : new KeptBuilders(door, ctx.signal);
+    try {
+      await work(builders);
+    } finally {
+      await builders?.release();
+    }
+  };
+  const work = async (builders?: KeptBuilders) => {
     while (next < kernels.length) {
       const i = next++;
       const krel = kernels[i];
@@ -36,7 +48,7 @@ export async function runMatrix(
         r = { kernelRelease: krel, status: 'failed', durationMs: 0, error: new Error('interrupted before start') };
       } else {
         try {
-          const outcome = await buildOne(ctx, { ...base, kernelRelease: krel, onStage: (stage) => onEvent({ type: 'stage', kernelRelease: krel, stage }) });
+          const outcome = await buildOne(ctx, { ...base, builders, kernelRelease: krel, onStage: (stage) => onEvent({ type: 'stage', kernelRelease: krel, stage }) });
           r = { kernelRelease: krel, status: outcome.status, durationMs: Date.now() - t0, outcome };
         } catch (err) {
           r = { kernelRelease: krel, status: 'failed', durationMs: Date.now() - t0, error: err as Error };

@@ -1,6 +1,7 @@
 import type { Engine } from './engine.ts';
 import { ensureImage, type BuiltImage, type ImageSpec } from './image.ts';
 import { runContainer, type RunResult, type RunSpec } from './run.ts';
+import { keepContainer, type KeepSpec, type KeptContainer } from './kept.ts';
 
 /**
  * The one door to the container engine for builds: make sure an image exists, run a container
@@ -11,12 +12,15 @@ export interface Containers {
   ensureImage(spec: ImageSpec, onLog?: (line: string) => void): Promise<BuiltImage>;
   /** Runs to completion; `spec.collect` copies a directory out of the container before it is removed. */
   run(spec: RunSpec): Promise<RunResult>;
+  /** A container kept running for several execs (see kept.ts); a door without it runs one container per build. */
+  keep?(spec: KeepSpec): Promise<KeptContainer>;
 }
 
 export function dockerContainers(engine: Engine): Containers {
   return {
     ensureImage: (spec, onLog) => ensureImage(engine, spec, onLog),
     run: (spec) => runContainer(engine, spec),
+    keep: (spec) => keepContainer(engine, spec),
   };
 }
 
@@ -39,6 +43,7 @@ export function onceImages(inner: Containers): Containers {
       return p;
     },
     run: (spec) => inner.run(spec),
+    ...(inner.keep ? { keep: inner.keep.bind(inner) } : {}),
   };
 }
 

@@ -44,21 +44,10 @@ export async function runContainer(docker: Engine, spec: RunSpec): Promise<RunRe
   });
   const onAbort = () => void container.kill().catch(() => undefined);
   spec.signal?.addEventListener('abort', onAbort, { once: true });
-  let output = '';
+  const out = lineSink(spec.onLine);
   try {
     const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-    const sink = new PassThrough();
-    let partial = '';
-    sink.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      output += text;
-      if (output.length > 1_000_000) output = output.slice(-500_000);
-      partial += text;
-      const lines = partial.split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) spec.onLine?.(l);
-    });
-    container.modem.demuxStream(stream, sink, sink);
+    container.modem.demuxStream(stream, out.sink, out.sink);
     const ended = new Promise<void>((r) => stream.on('end', () => r()));
     await container.start();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
@@ -66,14 +55,31 @@ export async function runContainer(docker: Engine, spec: RunSpec): Promise<RunRe
     if (spec.signal?.aborted) throw new Error('aborted', { cause: spec.signal.reason });
     if (StatusCode !== 0) {
       const why = StatusCode === 137 ? ' (killed)' : '';
-      throw new ContainerError(`container ${spec.cmd.join(' ')} exited with ${StatusCode}${why}`, StatusCode, output.split('\n').slice(-25).join('\n'));
+      throw new ContainerError(`container ${spec.cmd.join(' ')} exited with ${StatusCode}${why}`, StatusCode, out.text().split('\n').slice(-25).join('\n'));
     }
     const files = spec.collect ? await copyOut(docker, container.id, spec.collect.from, spec.collect.to) : [];
-    return { output, files };
+    return { output: out.text(), files };
   } finally {
     spec.signal?.removeEventListener('abort', onAbort);
     await container.remove({ force: true }).catch(() => undefined);
   }
+}
+
+/** A demux target that keeps the last ~1 MB of output and hands each complete line to `onLine`. */
+export function lineSink(onLine?: (line: string) => void): { sink: PassThrough; text: () => string } {
+  const sink = new PassThrough();
+  let output = '';
+  let partial = '';
+  sink.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    output += text;
+    if (output.length > 1_000_000) output = output.slice(-500_000);
+    partial += text;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) onLine?.(l);
+  });
+  return { sink, text: () => output };
 }
 
 /** getArchive + tar-stream: regular files only, no path may leave `to`. */

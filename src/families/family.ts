@@ -58,6 +58,11 @@ export interface Recipe {
   oracle: boolean;
   /** The kernel tree's own scripts/sign-file as a container with `binds` sees it once the build ran. */
   signFile: string;
+  /**
+   * The command writes its results to $OUT and works in $WORK when they are set, and needs no network:
+   * the builds of a matrix worker may share one kept container (build/kept-builders.ts).
+   */
+  reentrant?: boolean;
 }
 
 /** Options as node:util parseArgs declares them. */
@@ -119,8 +124,12 @@ export interface Family {
   packageChannel: 'yum' | 'apt';
   /** Known kernels; served from the cache unless `refresh` or the cache is older than its TTL. */
   catalog(ctx: FamilyContext, opts?: { refresh?: boolean }): Promise<CatalogResult>;
-  /** Make every source file present in the cache with its hash checked; returns role -> host path. */
-  ensureSources(ctx: FamilyContext, kernel: KernelEntry): Promise<Record<string, string>>;
+  /**
+   * Make every source file present in the cache with its hash checked; returns role -> host path. With
+   * `module`, a family may keep of a large package only what that module's build reads (debian12: the
+   * module's sources out of linux-source, checked whole, then not kept).
+   */
+  ensureSources(ctx: FamilyContext, kernel: KernelEntry, module?: ModuleSpec): Promise<Record<string, string>>;
   /**
    * The kernel itself, bootable in a QEMU guest (nbdforge prove): vmlinuz and the package's module
    * tree without its own nbd, from the package the catalog pins by sha256. Absent, or throwing

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CacheEntry, CatalogResult, Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
+import type { CacheEntry, CatalogResult, Family, FamilyContext, KernelEntry, Recipe, SourceFile } from '../family.ts';
 import type { ModuleSpec } from '../../build/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
 import { containersOf } from '../../docker/containers.ts';
@@ -13,6 +13,8 @@ import { Mutex } from '../../util/mutex.ts';
 import { encodePatchRules } from '../../build/patches.ts';
 import { aptBoundsEnv, aptFailure, APT_UPDATE_BYTES } from './apt-bounds.ts';
 import { bootKernelDir, supplyBootKernel } from './boot-kernel.ts';
+import { ContainerError } from '../../docker/errors.ts';
+import { derivedPaths, headersKey, HEADER_ROLES, sourceExtract } from './derived.ts';
 
 
 const CONTEXT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers/debian12');
@@ -23,24 +25,11 @@ export function debian12Image(env: NodeJS.ProcessEnv): ImageSpec {
   return { repo: 'nbdforge/debian12-builder', contextDir: CONTEXT, buildArgs: {}, baseImage: env.NBDFORGE_DEBIAN_BASE ?? 'debian:bookworm' };
 }
 
-const HEADER_ROLES = ['headers-common', 'headers', 'kbuild'];
-
-function headersKey(kernel: KernelEntry): string {
-  return sha256(HEADER_ROLES.map((r) => kernel.files.find((f) => f.role === r)!.sha256).join('\n'));
-}
-
-/** Where build.sh leaves what it derives from each deb (see containers/debian12/build.sh). */
-function derivedPaths(dir: string, kernel: KernelEntry): Record<string, string> {
-  const of = (role: string) => kernel.files.find((f) => f.role === role)!;
-  const kb = path.join(dir, `kbuild-${headersKey(kernel)}`);
-  return {
-    'headers-common': kb,
-    headers: kb,
-    kbuild: kb,
-    source: path.join(dir, `src-${of('source').sha256}`),
-    image: path.join(dir, `oracle-${of('image').sha256}.ko`),
-  };
-}
+/** What a kept download is for, where its role does not say it (cache du shows it). */
+const ROLE_USE: Record<string, string> = {
+  image: 'the oracle reads its nbd.ko; prove boots its vmlinuz with its modules',
+  source: 'left from a fetch without a module: builds keep only the module sources out of it',
+};
 
 /** The cached catalog carries the hash of the data it was made from. */
 type Cached = CatalogResult & { linesSha256?: string };
@@ -119,7 +108,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
 
     cacheFiles(ctx, kernel) {
       const d = dirs(ctx);
-      const out: CacheEntry[] = kernel.files.map((f) => ({ path: path.join(d.debs, f.filename), role: f.role, kind: 'download' }));
+      const out: CacheEntry[] = kernel.files.map((f) => ({ path: path.join(d.debs, f.filename), role: ROLE_USE[f.role] ? `${f.role} (${ROLE_USE[f.role]})` : f.role, kind: 'download' }));
       const has = (role: string) => kernel.files.some((f) => f.role === role);
       if (HEADER_ROLES.every(has)) out.push({ path: path.join(d.derived, `kbuild-${headersKey(kernel)}`), role: 'kbuild tree (unpacked headers)', kind: 'derived' });
       const of = (role: string) => kernel.files.find((f) => f.role === role);
@@ -145,7 +134,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
       }
     },
 
-    async ensureSources(ctx, kernel) {
+    async ensureSources(ctx, kernel, module) {
       const d = dirs(ctx);
       await fs.mkdir(d.debs, { recursive: true });
       // A deb whose derived product (unpacked kbuild tree, extracted nbd.c, shipped module) is already
@@ -156,9 +145,9 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         const product = derived[f.role];
         if (!product || !(await exists(product))) needed.push(f);
       }
-      const check = async () => {
+      const check = async (files: typeof needed) => {
         const bad = [];
-        for (const f of needed) {
+        for (const f of files) {
           const p = path.join(d.debs, f.filename);
           const sum = await sha256File(p).catch(() => undefined);
           if (sum === f.sha256) continue;
@@ -173,27 +162,38 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
       };
       // Fetches are serialised: parallel builds share kbuild/compiler debs and one apt cache.
       await fetchLock.run(async () => {
-        const missing = await check();
+        const missing = await check(needed);
         if (missing.length === 0) return;
-        ctx.log?.(`sources: apt-get download ${missing.map((f) => f.name).join(' ')}`);
+        // With the module known, the source package (139 MB for 6.1) is fetched, checked and left behind:
+        // the derived cache keeps only the module's sources (see sourceExtract).
+        const streamed = module ? missing.filter((f) => f.role === 'source') : [];
+        const kept = missing.filter((f) => !streamed.includes(f));
+        ctx.log?.(`sources: apt-get download ${missing.map((f) => f.name).join(' ')}${streamed.length ? ` (${streamed.map((f) => f.name).join(' ')}: only ${module!.sources.join(' ')} kept)` : ''}`);
         await fs.mkdir(d.lists, { recursive: true });
+        await fs.mkdir(d.derived, { recursive: true });
         const containers = containersOf(ctx);
         const img = await containers.ensureImage(image, ctx.log);
+        const biggest = Math.max(0, ...streamed.map((f) => f.size || 0));
         await containers.run({
           image: img.tag,
-          cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...missing.map((f) => `${f.name}=${f.version}`)],
+          cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...kept.map((f) => `${f.name}=${f.version}`)],
           // The whole fetch's deadline follows the packages' size (from the apt records) at the minimum rate.
-          env: aptBoundsEnv(ctx.net?.limits, missing.reduce((n, f) => n + (f.size || 0), 0)),
-          binds: [`${d.lists}:/var/lib/apt/lists`, `${d.debs}:/debs`],
+          env: { ...aptBoundsEnv(ctx.net?.limits, missing.reduce((n, f) => n + (f.size || 0), 0)), ...(streamed.length ? { EXTRACT: streamed.map((f) => sourceExtract(f, lineOf(kernel), module!)).join('\n') } : {}) },
+          binds: [`${d.lists}:/var/lib/apt/lists`, `${d.debs}:/debs`, ...(streamed.length ? [`${d.derived}:/derived`] : [])],
+          ...(streamed.length ? { tmpfs: { '/stream': `rw,size=${biggest + 64 * 1024 * 1024}` } } : {}),
           labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
           signal: ctx.signal,
         }).catch((err: unknown) => {
+          if (err instanceof ContainerError && err.exitCode === 8) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (nothing extracted): ${streamed.map((f) => f.filename).join(', ')}`, streamed.map((f) => f.filename));
           throw aptFailure(err);
         });
-        const still = await check();
+        const still = await check(kept);
         if (still.length) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (removed, fetched again next time): ${still.map((f) => f.filename).join(', ')}`, still.map((f) => f.filename));
+        for (const f of streamed) if (!(await exists(derived[f.role]))) throw new Error(`${f.filename}: fetched, but ${module!.sources.join(' ')} did not come out of it into ${derived[f.role]}`);
       });
-      return Object.fromEntries(needed.map((f) => [f.role, path.join(d.debs, f.filename)]));
+      const got: Record<string, string> = {};
+      for (const f of needed) got[f.role] = f.role === 'source' && !(await exists(path.join(d.debs, f.filename))) ? derived.source : path.join(d.debs, f.filename);
+      return got;
     },
 
     bootKernel: (ctx, kernel) => supplyBootKernel(ctx, kernel, { image, dirs: dirs(ctx), fetchLock }),
@@ -227,6 +227,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
         },
         binds: [`${d.debs}:/debs:ro`, `${d.derived}:/derived`],
         oracle: opts.oracle,
+        reentrant: true,
         // the kbuild package's own (linux-kbuild-6.1, linux-kbuild-6.12.N+deb12), from the tree build.sh
         // unpacked into the derived cache
         signFile: `/derived/kbuild-${headersKey(kernel)}/usr/lib/${fileOf('kbuild').name}/scripts/sign-file`,
