@@ -125,7 +125,7 @@ export async function prepareHost(req: PrepareHostRequest): Promise<PrepareHostR
     throw err;
   }
   if (req.mode !== 'run') {
-    const script = req.mode === 'emit' ? emitScript(plan, { generator: `${req.generator ?? 'nbdforge prepare-host'}; the module: ${p ? proofLine(p) : 'not proven in its own kernel'}`, madeFor: req.madeFor }) : undefined;
+    const script = req.mode === 'emit' ? emitScript(plan, { generator: req.generator, madeFor: req.madeFor, module: p ? proofLine(p) : 'not proven in its own kernel' }) : undefined;
     const runner = req.mode === 'emit' ? 'emit-script' : 'dry-run';
     const result: PlanResult = { plan: plan.id, runner, outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: Date.now() - t0 };
     return { target, kernelRelease, facts, artifact: art, result, plan, ...(script === undefined ? {} : { script }) };
