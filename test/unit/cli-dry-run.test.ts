@@ -180,6 +180,19 @@ test('compose --dry-run: a missing volume would be refused (exit 3); on a loop d
   }
 });
 
+test('decompose --dry-run: a name no journal has would fail as the real run fails (exit 1, same message); --all: nothing to decompose', () => {
+  const dry = run(['decompose', 'nbdforge-no-such', '--dry-run']);
+  assert.is(dry.status, 1, dry.stdout + dry.stderr);
+  const said = /^dry run: nothing changed; would fail: (.*)$/m.exec(dry.stdout)?.[1];
+  assert.is(said, `no composite named nbdforge-no-such (journals in ${state()}/composes)`);
+  const real = run(['decompose', 'nbdforge-no-such']);
+  assert.is(real.status, 1);
+  assert.match(real.stderr, said!);
+  const all = run(['decompose', '--all', '--dry-run']);
+  assert.is(all.status, 0);
+  assert.match(all.stdout, /^nothing to decompose$/m);
+});
+
 test('--emit-script still writes the whole script, and its header says which command made it', () => {
   const img = path.join(tmp, 'disk.img');
   const r = run(['map', img, '--emit-script', '-']);
