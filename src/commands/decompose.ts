@@ -35,7 +35,7 @@ const decomposeCommand: Command = {
     }
     const t = targetFrom(values, ctx, 'decompose');
     const out = await runDecompose(t.runner, t.stateDir, values.all ? { all: true } : { name: positionals[0] }, t.mode, generatorOf(ctx.version, 'decompose', argv));
-    return finish(ctx, t, { plan: out.plan!, result: out.result, script: out.script }, values.json!, () => `${(out.summary ?? ['done']).join('\n')}\n`, () => ({ summary: out.summary }));
+    return finish(ctx, t, { plan: out.plan, result: out.result, script: out.script, preview: out.preview }, values.json!, () => `${(out.summary ?? ['done']).join('\n')}\n`, () => ({ summary: out.summary }));
   },
 };
 export default decomposeCommand;

@@ -16,6 +16,8 @@ export interface ComposeOutcome {
   report?: CompositeReport;
   summary?: string[];
   script?: string;
+  /** A dry run's lines above its table (decompose: the composites it would take apart). */
+  preview?: string[];
 }
 
 const planned = (plan: Plan): PlanResult => ({ plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: 0 });
@@ -65,8 +67,19 @@ export async function runDecompose(runner: Runner, stateDir: string, target: { a
   const plan = planDecompose(stateDir, target);
   if (mode === 'emit') return { plan, result: planned(plan), script: wrapScript(emitScript(plan, { generator }), 'nbdforge decompose', decomposeEpilogue(stateDir)) };
   const result = await runner.run(plan);
+  if (result.runner === 'dry-run') return previewDecompose(runner, stateDir, target, plan, result);
   const said = await runner.exec(['cat', `${stateDir}/last-decompose.txt`], { nothrow: true });
   return { plan, result, summary: said.exitCode === 0 ? said.stdout.split('\n').filter(Boolean) : undefined };
+}
+
+/** A dry run: the composites the journals name (read-only); a NAME none has fails as the real run does (exit 1). */
+async function previewDecompose(runner: Runner, stateDir: string, target: { all: true } | { name: string }, plan: Plan, result: PlanResult): Promise<ComposeOutcome> {
+  const r = await runner.exec(['sh', '-c', 'for j in "$1"/composes/*.jsonl; do [ -f "$j" ] && printf "%s\\n" "${j##*/}"; done; exit 0', 'sh', stateDir], { nothrow: true });
+  const names = r.stdout.split('\n').filter((l) => l.endsWith('.jsonl')).map((l) => l.slice(0, -'.jsonl'.length));
+  const chosen = 'all' in target ? names : names.filter((n) => n === target.name);
+  if (!('all' in target) && chosen.length === 0)
+    return { plan, result: { ...result, outcome: 'failed', message: `no composite named ${target.name} (journals in ${stateDir}/composes)` }, preview: [] };
+  return { plan, result, preview: chosen.length ? chosen.map((n) => `would take apart ${n} (journal ${stateDir}/composes/${n}.jsonl)`) : ['nothing to decompose'] };
 }
 
 /** What decompose said, for people (read by the shell: no process). */

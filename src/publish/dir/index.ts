@@ -12,7 +12,6 @@
  * that fails removes what it wrote and puts back what it replaced, leaving the last good tree.
  */
 import fs from 'node:fs/promises';
-import fsSync from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { PublishItem, PublishOutcome, PublishProgress, PublishTarget, TargetOptions } from '../target.ts';
@@ -23,6 +22,7 @@ import { type DirIndex, type DirIndexEntry, INDEX, PLAN, MAX_INDEX_BYTES, parseI
 import { signingFingerprint } from './gpg.ts';
 import { writeTopFiles, type Journal } from './top-files.ts';
 import { renderPlanScript } from './plan-script.ts';
+import { dirNotes } from './notes.ts';
 import { renderInstallSh, INSTALL_SH_ID } from './install-sh.ts';
 import { checkWritable } from '../writable.ts';
 import { PublishRecords, proofField, type PublishRecord } from '../records.ts';
@@ -74,34 +74,7 @@ export class DirTarget implements PublishTarget {
   }
 
   notes(): string[] {
-    const url = this.opts.baseUrl ?? 'URL';
-    // unsigned: hosts pin the index by its hash, so the hints carry it, filled in
-    const pin = this.fingerprint ? undefined : this.indexSha256();
-    const args = [...(this.opts.baseUrl ? [] : ['--from', url]), ...(pin ? ['--index-sha256', pin] : [])];
-    const trust = this.fingerprint ? `--fingerprint ${this.fingerprint}` : `--index-sha256 ${pin ?? 'HEX'}`;
-    return [
-      this.fingerprint
-        ? `index.json signed by ${this.fingerprint} (install.sh pins it)`
-        : pin
-          ? `index.json is NOT signed (--unsigned): hosts pin it by its sha256, ${pin} (it changes at every publish)`
-          : 'index.json is NOT signed (--unsigned): hosts must pass --index-sha256 or opt out',
-      `hosts: curl -fsSL ${url}/install.sh | sh${args.length ? ` -s -- ${args.join(' ')}` : ''}`,
-      `   or: nbdforge prepare-host --from ${url} ${trust}`,
-      ...(this.written ? [`index.json serial ${this.written.serial}, valid until ${this.written.validUntil}: publish again before then (hosts refuse an expired or older index)`] : []),
-      ...this.moved,
-      'SHA256SUMS is not signed: it only catches a damaged copy, never a changed one (the signed index.json does)',
-    ];
-  }
-
-  /** The sha256 of the index.json the target holds now (undefined when there is none, or it is not a small file). */
-  private indexSha256(): string | undefined {
-    try {
-      const file = path.join(this.root, INDEX);
-      const st = fsSync.lstatSync(file);
-      return st.isFile() && st.size <= MAX_INDEX_BYTES ? sha256(fsSync.readFileSync(file)) : undefined;
-    } catch {
-      return undefined;
-    }
+    return dirNotes({ root: this.root, baseUrl: this.opts.baseUrl, fingerprint: this.fingerprint, written: this.written, moved: this.moved });
   }
 
   /**
