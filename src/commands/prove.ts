@@ -30,6 +30,7 @@ Options:
   --kernels a,b     these kernel releases (each must have an artifact in the store)
   --all             every artifact of the family in the store (the default)
   --missing         only artifacts without a valid proof in the store
+  --module M        the module's artifacts (default nbd)
 ${proveUsage}
   --json            machine-readable result on stdout
 
