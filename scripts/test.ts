@@ -35,20 +35,49 @@ if (tiers.some((t) => t !== 'unit')) await $`tsx scripts/setup-host.ts --with vm
  * "(0 / N)" and its tests are neither passed nor failed), so a broken setup would hide a whole file.
  * The run passes only if uvu exits 0 AND every test it counted passed, none skipped.
  */
-async function uvu(dir: string, pattern: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const p = $({ env, stdio: ['inherit', 'pipe', 'inherit'], verbose: false })`node --import tsx node_modules/uvu/bin.js ${dir} ${pattern}`.nothrow();
-  p.stdout.on('data', (d: Buffer) => process.stdout.write(d));
+async function uvu(dir: string, pattern: string, env: NodeJS.ProcessEnv = process.env, lane?: string): Promise<number> {
+  // a lane's stdout and stderr are kept and printed whole at its end, so two lanes never interleave
+  const p = $({ env, stdio: ['inherit', 'pipe', lane ? 'pipe' : 'inherit'], verbose: false })`node --import tsx node_modules/uvu/bin.js ${dir} ${pattern}`.nothrow();
+  if (!lane) p.stdout.on('data', (d: Buffer) => process.stdout.write(d));
   const r = await p;
+  if (lane) process.stdout.write(`\n[test] ${dir} ${lane}:\n${r.stdout}${r.stderr}\n`);
   const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
   const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(plain)?.[1] ?? NaN);
   const [total, passed, skipped] = [num('Total'), num('Passed'), num('Skipped')];
   if (r.exitCode !== 0) return r.exitCode ?? 1;
   if (!(total > 0) || passed !== total || skipped !== 0) {
     const hidden = [...plain.matchAll(/^(\S+\.test\.ts)\n[^\n]*\((\d+) \/ (\d+)\)/gm)].filter((m) => m[2] !== m[3]).map((m) => `${m[1]} (${m[2]}/${m[3]})`);
-    console.error(`[test] ${dir}: uvu counted ${total} tests, ${passed} passed, ${skipped} skipped${hidden.length ? `; not all run: ${hidden.join(', ')} (a before-hook failed?)` : ''}: FAIL`);
+    console.error(`[test] ${dir}${lane ? ` ${lane}` : ''}: uvu counted ${total} tests, ${passed} passed, ${skipped} skipped${hidden.length ? `; not all run: ${hidden.join(', ')} (a before-hook failed?)` : ''}: FAIL`);
     return 1;
   }
   return 0;
+}
+
+/**
+ * The vm tier's files in lanes run side by side: every guest is QEMU TCG `-smp 1`, so on 2 cores two
+ * lanes take about half the wall time. Files are dealt longest first (rough seconds from earlier runs,
+ * only for balance; an unknown file counts 90) to the lane with the least so far. Each lane's output
+ * is printed whole when the lane ends. NBDFORGE_TEST_LANES=1 runs them one after another.
+ */
+const VM_WEIGHT: Record<string, number> = { 'kernel-hook-disk': 240, 'prove': 150, 'publish-dir': 150, 'map-hostile-host': 150, 'map': 150, 'compose': 120, 'map-hostile-image': 120, 'kernel-hook-dpkg': 90, 'kernel-612': 60, 'kernel-hook': 60, 'prepare-host': 60, 'prepare-host-ssh': 60, 'secure-boot': 60, 'sign': 60, 'map-local': 15 };
+async function lanes(dir: string, count: number): Promise<number> {
+  const files = (await fs.readdir(dir)).filter((f: string) => f.endsWith('.test.ts')).sort();
+  if (count <= 1 || files.length < 2) return uvu(dir, '\\.test\\.ts$');
+  const weight = (f: string): number => VM_WEIGHT[f.replace(/\.test\.ts$/, '')] ?? 90;
+  const lane: Array<{ files: string[]; sum: number }> = Array.from({ length: count }, () => ({ files: [], sum: 0 }));
+  for (const f of [...files].sort((a, b) => weight(b) - weight(a))) {
+    const l = lane.reduce((a, b) => (b.sum < a.sum ? b : a));
+    l.files.push(f);
+    l.sum += weight(f);
+  }
+  const escape = (f: string): string => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const codes = await Promise.all(
+    lane.map(async (l, i) => {
+      console.error(`[test] ${dir} lane ${i + 1}/${count}: ${l.files.join(' ')}`);
+      return uvu(dir, `^(${l.files.map(escape).join('|')})$`, process.env, `lane ${i + 1}`);
+    }),
+  );
+  return codes.every((c) => c === 0) ? 0 : 1;
 }
 
 const results: Array<[string, number, number]> = [];
@@ -67,7 +96,7 @@ for (const t of tiers) {
     await fs.remove(shDir);
     code = u === 0 && e === 0 ? 0 : 1;
   } else {
-    code = await uvu(`test/${t}`, '\\.test\\.ts$');
+    code = t === 'vm' ? await lanes('test/vm', Number(process.env.NBDFORGE_TEST_LANES ?? 2)) : await uvu(`test/${t}`, '\\.test\\.ts$');
   }
   results.push([t, code, Date.now() - t0]);
 }

@@ -11,7 +11,8 @@ import { DirStore } from '../artifacts/dir-store.ts';
 import { isSafeName } from '../artifacts/store-layout.ts';
 import type { OptionValues } from '../families/family.ts';
 import type { Signer } from '../build/signer.ts';
-import { proveEntries, proofsJson, reportProofs, type ProofsOptions } from './run-proofs.ts';
+// run-proofs (QEMU, zx) is loaded only with --prove: a cached matrix re-run loads neither
+import type { ProofsOptions } from './run-proofs.ts';
 import { NOT_BUILT, STATE_HEADER, stateColumns, storeStates, type ArtifactState } from '../prove/status.ts';
 
 export interface BuildsOptions {
@@ -85,10 +86,11 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     view?.stop();
     const wall = Date.now() - t0;
     const entries = results.flatMap((r) => (r.outcome ? [r.outcome.artifact] : []));
-    const proofs = opts.prove && entries.length ? await proveEntries(opts.prove, entries, { family, session, store, catalog, cacheRoot: paths.cache, toolVersion: ctx.version }, ctx) : undefined;
-    if (opts.json) ctx.stdout.write(JSON.stringify({ ...summary(results, wall, paths.store), ...(proofs ? { proofs: proofsJson(proofs, paths.store) } : {}) }, null, 2) + '\n');
+    const rp = opts.prove && entries.length ? await import('./run-proofs.ts') : undefined;
+    const proofs = rp && opts.prove ? await rp.proveEntries(opts.prove, entries, { family, session, store, catalog, cacheRoot: paths.cache, toolVersion: ctx.version }, ctx) : undefined;
+    if (opts.json) ctx.stdout.write(JSON.stringify({ ...summary(results, wall, paths.store), ...(proofs && rp ? { proofs: rp.proofsJson(proofs, paths.store) } : {}) }, null, 2) + '\n');
     else report(results, wall, paths.store, ctx);
-    if (proofs && !opts.json) reportProofs(proofs, paths.store, ctx);
+    if (proofs && rp && !opts.json) rp.reportProofs(proofs, paths.store, ctx);
     // A repaired artifact is said on stderr whatever the output format.
     for (const r of results.filter((x) => x.outcome?.repaired)) ctx.stderr.write(`${opts.json ? '' : '\n'}${r.kernelRelease}: ${r.outcome!.repaired}\n`);
     return results.every((r) => r.status !== 'failed') && (proofs?.ok ?? true) ? 0 : 1;
