@@ -136,6 +136,42 @@ test('ensureSources: a fetch that brings a wrong file is a SourceChecksumError, 
   }
 });
 
+test('ensureSources with the module: the source package goes to EXTRACT (checked whole in the container, not kept), the derived directory is the answer', async () => {
+  const { kernel: k, content } = syntheticKernel();
+  const kernel = { ...k, line: '6.1', flavour: 'amd64' } as KernelEntry;
+  const source = kernel.files.find((x) => x.role === 'source')!;
+  const module = { name: 'nbd', description: '', kconfig: 'CONFIG_BLK_DEV_NBD', sources: ['drivers/block/nbd.c'], patchRules: [] };
+  let extract = true;
+  const f = fakeContainers((spec) => {
+    const debs = hostDirOf(spec, '/debs');
+    for (const name of Object.keys(content)) if (name !== source.filename) fs.writeFileSync(path.join(debs, name), content[name]);
+    if (extract) fs.mkdirSync(path.join(hostDirOf(spec, '/derived'), `src-${source.sha256}`, 'linux-source-6.1/drivers/block'), { recursive: true });
+    return '';
+  });
+  const { ctx, home } = ctxWith(f.door);
+  try {
+    const fam = createDebian12({});
+    const got = await fam.ensureSources(ctx, kernel, module);
+    const run = f.runs[0];
+    assert.not.ok(run.cmd.includes(`${source.name}=${source.version}`), 'not downloaded into the cache');
+    assert.is(run.env!.EXTRACT, `${source.name}=1 ${source.filename} ${source.sha256} ./usr/src/linux-source-6.1.tar.xz linux-source-6.1/ ${source.sha256} drivers/block/nbd.c`);
+    assert.match(run.tmpfs!['/stream'], /^rw,size=\d+$/);
+    assert.is(got.source, path.join(ctx.paths.cache, 'debian12', 'derived', `src-${source.sha256}`));
+    assert.not.ok(fs.existsSync(path.join(ctx.paths.cache, 'debian12', 'debs', source.filename)));
+    // a fetch that leaves no module sources behind is an error, not a build without them
+    extract = false;
+    const other = { ...kernel, files: kernel.files.map((x) => (x === source ? { ...x, sha256: 'b'.repeat(64) } : x)) };
+    const err = await fam.ensureSources(ctx, other, module).then(() => undefined, (e: Error) => e);
+    assert.match(String(err?.message), /did not come out of it/);
+    // a word that is not a plain name never reaches fetch.sh
+    const odd = { ...module, sources: ['drivers/block/nbd c.c'] };
+    const err2 = await fam.ensureSources(ctx, { ...other, files: other.files.map((x) => (x.role === 'source' ? { ...x, sha256: 'c'.repeat(64) } : x)) }, odd).then(() => undefined, (e: Error) => e);
+    assert.match(String(err2?.message), /not a plain name/);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
 test('recipe: pure, the cache read-only, sign-file from the kernel\'s own kbuild package (6.1 and 6.12 lines)', async () => {
   const f = fakeContainers(() => RECORDS);
   const { ctx, home } = ctxWith(f.door);
