@@ -14,7 +14,6 @@ import { containersOf } from '../../docker/containers.ts';
 import { sha256File } from '../../util/hash.ts';
 import type { Mutex } from '../../util/mutex.ts';
 import { withFileLock } from '../../util/file-lock.ts';
-import { unpackKernelDeb } from '../../guest/kernel.ts';
 import { aptBoundsEnv, aptFailure } from './apt-bounds.ts';
 
 export interface BootKernelDirs {
@@ -35,7 +34,8 @@ export function supplyBootKernel(ctx: FamilyContext, kernel: KernelEntry, o: { i
 async function unpack(ctx: FamilyContext, kernel: KernelEntry, f: SourceFile, o: { image: ImageSpec; dirs: BootKernelDirs; fetchLock: Mutex }): Promise<GuestKernel> {
   const dest = bootKernelDir(o.dirs.derived, f.sha256);
   const deb = path.join(o.dirs.debs, f.filename);
-  const kernelOf = () => unpackKernelDeb(deb, dest, kernel.kernelRelease);
+  // guest/kernel.ts (zx) loads only when a kernel is unpacked: the family is imported by every build
+  const kernelOf = async () => (await import('../../guest/kernel.ts')).unpackKernelDeb(deb, dest, kernel.kernelRelease);
   if (await fs.access(path.join(dest, '.complete')).then(() => true, () => false)) return kernelOf();
   await o.fetchLock.run(async () => {
     if ((await sha256File(deb).catch(() => undefined)) === f.sha256) return;
