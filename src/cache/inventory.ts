@@ -11,8 +11,11 @@ import { DirStore } from '../artifacts/dir-store.ts';
 import { measure, insideDir, listEntries, type Measured } from './walk.ts';
 import { runningBuilds } from '../build/scratch.ts';
 
-/** Test and VM caches below the cache root that cache du/prune report but never touch. */
-export const LEFT_ALONE = ['vm', 'el7-userland', 'test-fixtures'];
+/**
+ * Caches below the cache root that cache du/prune report but never touch: the test and VM caches, and
+ * the prove cache (cache/prove: every verdict nbdforge prove reached, a few KB each, the evidence).
+ */
+export const LEFT_ALONE = ['vm', 'el7-userland', 'test-fixtures', 'prove'];
 
 export interface KernelRef {
   family: string;

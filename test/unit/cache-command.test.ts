@@ -103,6 +103,7 @@ async function makeCache(): Promise<void> {
   await write(path.join(cache, 'vm', 'debian.qcow2'), 4000, 40);
   await write(path.join(cache, 'el7-userland', 'x.rpm'), 100, 40);
   await write(path.join(cache, 'test-fixtures', 'f'), 10, 40);
+  await write(path.join(cache, 'prove', 'records', `${'a'.repeat(64)}.json`), 30, 40);
   // the store: 6.1.0-55-amd64 (debian12) and the el7 kernel have artifacts
   await putModule(path.join(home, 'store'), '6.1.0-55-amd64');
   await putModule(path.join(home, 'store'), '3.10.0-1160.el7.x86_64', { family: 'el7' });
@@ -146,7 +147,7 @@ test('cache du: per kernel, roles, stored or not, shared files once, leftovers, 
   ]);
   const kept = j.kept.map((k: { path: string }) => k.path).sort();
   assert.equal(kept, ['catalog/el7.json', 'debian12/apt-lists', 'debian12/catalog.json', `sha256/${sha('primary').slice(0, 2)}/${sha('primary')}`]);
-  assert.equal(j.leftAlone.map((l: { path: string }) => l.path), ['vm', 'el7-userland', 'test-fixtures']);
+  assert.equal(j.leftAlone.map((l: { path: string }) => l.path), ['vm', 'el7-userland', 'test-fixtures', 'prove']);
   // shared debs counted once: the totals are the sum of distinct entries
   const debian12Bytes = 3 * (3 * 1000 + 5000 + 300 + 200) + 2 * 1000 + 400;
   assert.is(j.totals.forKernelsNotStored + j.totals.forStoredKernels, debian12Bytes + 2000 + 2000 + 100);
@@ -156,7 +157,7 @@ test('cache du: per kernel, roles, stored or not, shared files once, leftovers, 
   assert.match(text.stdout, /6\.1\.0-55-amd64 {2}stored {2}/);
   assert.match(text.stdout, /6\.1\.0-56-amd64 {2}not stored/);
   assert.match(text.stdout, /shared with 6\.1\.0-56-amd64, 6\.1\.0-57-amd64/);
-  assert.match(text.stdout, /left alone \(test and VM caches, never pruned\): vm/);
+  assert.match(text.stdout, /left alone \(test, VM and proof caches, never pruned\): vm.*, prove /);
 
   const only = run(['cache', 'du', '--family', 'el7', '--json']);
   assert.is(only.status, 0, only.stderr);
@@ -175,14 +176,14 @@ test('cache prune --dry-run lists what would go and removes nothing; prune then 
   assert.not.ok(would.includes(path.relative(cache, deb(kernels[1], 'kbuild'))));
   assert.not.ok(would.includes(path.relative(cache, deb(kernels[0], 'headers'))));
   assert.ok(would.includes(`sha256/${sha('stray').slice(0, 2)}/${sha('stray')}`));
-  assert.not.ok(would.some((p: string) => /catalog|apt-lists|^vm|el7-userland|test-fixtures/.test(p)));
+  assert.not.ok(would.some((p: string) => /catalog|apt-lists|^vm|el7-userland|test-fixtures|^prove/.test(p)));
   assert.not.ok(would.includes(`sha256/${sha('primary').slice(0, 2)}/${sha('primary')}`));
   assert.is(d.bytes, d.wouldRemove.reduce((a: number, x: { bytes: number }) => a + x.bytes, 0));
   for (const p of would) assert.ok(await exists(path.join(cache, p)), `dry run kept ${p}`);
 
   const text = run(['cache', 'prune', '--dry-run']);
   assert.match(text.stdout, /would remove \d+ entries, [\d.]+ KB \(dry run: nothing removed\)/);
-  assert.match(text.stdout, /left alone: cache\/vm, cache\/el7-userland, cache\/test-fixtures/);
+  assert.match(text.stdout, /left alone: cache\/vm, cache\/el7-userland, cache\/test-fixtures, cache\/prove \(test, VM and proof caches\)/);
 
   const real = run(['cache', 'prune', '--json']);
   assert.is(real.status, 0, real.stderr);
@@ -191,7 +192,7 @@ test('cache prune --dry-run lists what would go and removes nothing; prune then 
   for (const p of removed) assert.not.ok(await exists(path.join(cache, p)), `removed ${p}`);
   // what stored kernels need, the catalogs, lists and test caches are all still there
   for (const f of kernels[0].files) assert.ok(await exists(deb(kernels[0], f.role)));
-  for (const p of ['debian12/catalog.json', 'debian12/apt-lists', 'catalog/el7.json', 'vm/debian.qcow2', 'el7-userland/x.rpm', 'test-fixtures/f'])
+  for (const p of ['debian12/catalog.json', 'debian12/apt-lists', 'catalog/el7.json', 'vm/debian.qcow2', 'el7-userland/x.rpm', 'test-fixtures/f', `prove/records/${'a'.repeat(64)}.json`])
     assert.ok(await exists(path.join(cache, p)), p);
   assert.ok(await exists(cas(elSrpm.sha)));
   assert.ok(await exists(path.join(cache, 'el7', 'derived', `devel-${elDevel.sha}`, 'Makefile')));
