@@ -12,9 +12,7 @@ import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { makeMapImages, MAP_MODULES, MAP_TOOLS, type MapImages } from '../../scripts/vm/make-map-images.ts';
-import { emitInto } from './helpers.ts';
-import { resolvePaths } from '../../src/paths.ts';
-import { DirStore } from '../../src/artifacts/dir-store.ts';
+import { emitInto, artifactFor } from './helpers.ts';
 import { runMapBoot } from './map/scenarios.ts';
 import { makeHostileImages, HOSTILE_CONTENT } from './map/hostile-images.ts';
 import { parseJournal, mapState } from '../../src/map/journal.ts';
@@ -26,22 +24,13 @@ const BOOT_LIMIT_MS = 300_000;
 let share = '';
 let guest: Guest;
 let imgs: MapImages;
-const HOME = process.env.NBDFORGE_TEST_HOME ?? path.join(resolvePaths(process.env).home, 'test-vm');
 
-/** nbd.ko from the build pipeline (a cache hit once map.test.ts has built it). */
-async function nbdKo(release: string): Promise<Buffer> {
-  await $({ cwd: ROOT, quiet: true, env: { ...process.env, NBDFORGE_HOME: HOME } })`node bin/nbdforge.js build --family debian12 --kernel ${release} --home ${HOME}`;
-  const store = new DirStore(path.join(HOME, 'store'));
-  const [entry] = await store.list({ kernelRelease: release, module: 'nbd' });
-  assert.ok(entry, `no nbd artifact for ${release}`);
-  return fs.readFile(store.artifactPath(entry));
-}
 
 test.before(async () => {
   const { newest } = await testReleases();
   share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-h24host-'));
   const [ko, images, g] = await Promise.all([
-    nbdKo(newest),
+    artifactFor(newest).then((a) => a.bytes),
     makeMapImages({ release: newest }),
     prepareGuest({ release: newest, modules: MAP_MODULES, tools: [...MAP_TOOLS, '/usr/bin/setpriv'] }),
     makeHostileImages(share, path.join(share, 'work')),

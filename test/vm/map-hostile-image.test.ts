@@ -10,26 +10,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import { resolvePaths } from '../../src/paths.ts';
-import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { MAP_MODULES, MAP_TOOLS } from '../../scripts/vm/make-map-images.ts';
-import { emitInto } from './helpers.ts';
+import { emitInto, artifactFor } from './helpers.ts';
 
 $.verbose = false;
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const HOME = process.env.NBDFORGE_TEST_HOME ?? path.join(resolvePaths(process.env).home, 'test-vm');
 const BOOT_LIMIT_MS = 240_000;
 let share = '';
 let guest: Guest;
 
-async function nbdKo(release: string): Promise<Buffer> {
-  await $({ cwd: ROOT, quiet: true, env: { ...process.env, NBDFORGE_HOME: HOME } })`node bin/nbdforge.js build --family debian12 --kernel ${release} --home ${HOME}`;
-  const store = new DirStore(path.join(HOME, 'store'));
-  const [entry] = await store.list({ kernelRelease: release, module: 'nbd' });
-  assert.ok(entry, `no nbd artifact for ${release}`);
-  return fs.readFile(store.artifactPath(entry));
-}
 
 /** Replace the text of a qcow2 header extension (same length), e.g. a data file name qemu-img would have created. */
 async function patchName(file: string, from: string, to: string): Promise<void> {
@@ -83,7 +73,7 @@ async function makeImages(h: string): Promise<void> {
 test.before(async () => {
   const { newest } = await testReleases();
   share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-hostile-'));
-  const [ko, g] = await Promise.all([nbdKo(newest), prepareGuest({ release: newest, modules: MAP_MODULES, tools: [...MAP_TOOLS, '/usr/bin/stat'] }), makeImages(path.join(share, 'h'))]);
+  const [ko, g] = await Promise.all([artifactFor(newest).then((a) => a.bytes), prepareGuest({ release: newest, modules: MAP_MODULES, tools: [...MAP_TOOLS, '/usr/bin/stat'] }), makeImages(path.join(share, 'h'))]);
   guest = g;
   await fs.writeFile(path.join(share, 'nbd.ko'), ko);
   await fs.copy(path.join(ROOT, 'test/vm/map/checks.sh'), path.join(share, 'checks.sh'));

@@ -6,16 +6,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import { resolvePaths } from '../../src/paths.ts';
-import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { makeMapImages, MAP_MODULES, MAP_TOOLS, type MapImages } from '../../scripts/vm/make-map-images.ts';
-import { emitInto } from './helpers.ts';
+import { emitInto, artifactFor } from './helpers.ts';
 import { stageMapShare, runMapBoot, readOnlyScenario, rwScenario, DEBIAN_HOST, type MapBoot } from './map/scenarios.ts';
 
 $.verbose = false;
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const HOME = process.env.NBDFORGE_TEST_HOME ?? path.join(resolvePaths(process.env).home, 'test-vm');
 // A bound, not a benchmark: a loaded 2-core machine has stretched a 50 s boot to 130 s (figures: docs/BENCHMARKS.md).
 const BOOT_LIMIT_MS = 180_000;
 let share = '';
@@ -26,18 +22,11 @@ const emit = (file: string, ...args: string[]) => emitInto(share, file, ...args)
 const mb = (): MapBoot => ({ guest, share, imgs, limitMs: BOOT_LIMIT_MS });
 const boot = (name: string, body: string[], minChecks = 20) => runMapBoot(mb(), name, body, minChecks);
 
-async function nbdKo(release: string): Promise<Buffer> {
-  await $({ cwd: ROOT, quiet: true, env: { ...process.env, NBDFORGE_HOME: HOME } })`node bin/nbdforge.js build --family debian12 --kernel ${release} --home ${HOME}`;
-  const store = new DirStore(path.join(HOME, 'store'));
-  const [entry] = await store.list({ kernelRelease: release, module: 'nbd' });
-  assert.ok(entry, `no nbd artifact for ${release}`);
-  return fs.readFile(store.artifactPath(entry));
-}
 
 test.before(async () => {
   const { newest } = await testReleases();
   share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-map-'));
-  const [ko, images, g] = await Promise.all([nbdKo(newest), makeMapImages({ release: newest }), prepareGuest({ release: newest, modules: MAP_MODULES, tools: MAP_TOOLS })]);
+  const [ko, images, g] = await Promise.all([artifactFor(newest).then((a) => a.bytes), makeMapImages({ release: newest }), prepareGuest({ release: newest, modules: MAP_MODULES, tools: MAP_TOOLS })]);
   imgs = images;
   guest = g;
   await fs.writeFile(path.join(share, 'nbd.ko'), ko);
