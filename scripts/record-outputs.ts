@@ -96,7 +96,7 @@ const CASES: Array<[string, string[], string[]?]> = [
   ['store-merge-bad', ['store', 'merge', F('nope')]],
 ];
 
-const env = { ...process.env, NBDFORGE_HOME: path.join(ROOT, 'home'), NBDFORGE_STATE_DIR: path.join(ROOT, 'state'), NO_COLOR: '1', NBDFORGE_FROM_SOURCE: '1' };
+const env: NodeJS.ProcessEnv = { ...process.env, NBDFORGE_HOME: path.join(ROOT, 'home'), NBDFORGE_STATE_DIR: path.join(ROOT, 'state'), NO_COLOR: '1', NBDFORGE_FROM_SOURCE: '1' };
 delete env.NBDFORGE_STORE;
 delete env.NBDFORGE_CACHE;
 const cli = path.resolve('bin/nbdforge.js');
