@@ -120,6 +120,10 @@ test('through the real commands: a domain error of the user input exits 2, a ref
     const env = { NBDFORGE_HOME: tmp };
     assert.is(await main(['decompose', 'bad name'], { env, stdout: sink, stderr: sink }), 2);
     assert.match(stderr, /^nbdforge decompose: --name must be 1-100 characters .*"bad name"\n$/);
+    // the path check of unmap ran outside the command's old conversion list (exit 1): now 2, like map's
+    stderr = '';
+    assert.is(await main(['unmap', '/dev/a"b', '--emit-script', path.join(tmp, 'u.sh')], { env, stdout: sink, stderr: sink }), 2);
+    assert.match(stderr, /^nbdforge unmap: device must not contain quotes, backslashes or control characters: "\/dev\/a\\"b"\n$/);
     const store = path.join(tmp, 'store');
     fs.mkdirSync(store);
     fs.writeFileSync(path.join(store, 'index.json'), '{"schema": 1, "artif');
