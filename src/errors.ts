@@ -1,9 +1,10 @@
 /**
- * The error base of nbdforge, a leaf (it imports nothing from src): every error nbdforge throws on
- * purpose is an NbdforgeError carrying the exit code of the CLI's contract, read in one place
+ * The error base of nbdforge, a leaf (it imports nothing from src): every error class of nbdforge
+ * extends NbdforgeError and carries the exit code of the CLI's contract, read in one place
  * (src/cli.ts). The contract (README "Exit codes and bad input"): 1 failed work (a build, a check,
  * a target), 2 the user's input, 3 refused with nothing touched. Anything else that reaches the
- * CLI (a JavaScript error, a library's error) is unexpected and exits 1.
+ * CLI (a plain Error, a JavaScript or a library's error) exits 1. test/unit/errors.test.ts holds
+ * every class with its code.
  */
 
 /** The three codes an error can end a command with (0 is success, never an error). */
