@@ -1,6 +1,7 @@
 /** The command table: a thin edge over the library in src/. */
 import { createRequire } from 'node:module';
-import { type CommandContext, UsageError } from './commands/context.ts';
+import type { CommandContext } from './commands/context.ts';
+import { NbdforgeError, UsageError } from './errors.ts';
 import { redact } from './util/redact.ts';
 import { commands, GROUPS, type Group } from './commands/index.ts';
 import { didYouMean } from './util/suggest.ts';
@@ -61,21 +62,25 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   try {
     return await cmd.run(rest, full);
   } catch (err) {
-    const e = err as Error;
-    if (e instanceof UsageError) {
-      // one line and where the usage is, not the whole usage text
-      const at = e.message.indexOf('\nUsage:');
-      const msg = at < 0 ? e.message : `${e.message.slice(0, at).trimEnd()} (nbdforge ${name} --help shows the usage)`;
-      full.stderr.write(redact(`nbdforge ${name}: ${msg}\n`));
-      return 2;
-    }
-    // nbdforge's own errors speak for themselves; a JavaScript error is a bug, and says so
-    const internal = e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError;
-    full.stderr.write(redact(`nbdforge ${name}: ${internal ? `internal error (a bug: please report it with NBDFORGE_DEBUG=1 output): ${e.name}: ` : ''}${e.message}\n`));
-    if (e.cause instanceof Error && !e.message.includes(e.cause.message)) full.stderr.write(redact(`  caused by: ${e.cause.message}\n`));
-    if (full.env.NBDFORGE_DEBUG) full.stderr.write(redact(`${e.stack}\n`));
-    // An error may say which part of the contract it is: 2 the user's input, 3 refused with nothing touched.
-    const code = (e as { exitCode?: unknown }).exitCode;
-    return code === 2 || code === 3 ? code : 1;
+    say(name, err as Error, full);
+    // The one place an error becomes an exit code: nbdforge's own carry theirs (2 the user's input,
+    // 3 refused with nothing touched, 1 failed work); anything else is unexpected: 1.
+    return err instanceof NbdforgeError ? err.exitCode : 1;
   }
+}
+
+/** An error on stderr: a usage error as one line; others with their cause, and a JavaScript error as the bug it is. */
+function say(name: string, e: Error, ctx: CommandContext): void {
+  if (e instanceof UsageError) {
+    // one line and where the usage is, not the whole usage text
+    const at = e.message.indexOf('\nUsage:');
+    const msg = at < 0 ? e.message : `${e.message.slice(0, at).trimEnd()} (nbdforge ${name} --help shows the usage)`;
+    ctx.stderr.write(redact(`nbdforge ${name}: ${msg}\n`));
+    return;
+  }
+  // nbdforge's own errors speak for themselves; a JavaScript error is a bug, and says so
+  const internal = e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError;
+  ctx.stderr.write(redact(`nbdforge ${name}: ${internal ? `internal error (a bug: please report it with NBDFORGE_DEBUG=1 output): ${e.name}: ` : ''}${e.message}\n`));
+  if (e.cause instanceof Error && !e.message.includes(e.cause.message)) ctx.stderr.write(redact(`  caused by: ${e.cause.message}\n`));
+  if (ctx.env.NBDFORGE_DEBUG) ctx.stderr.write(redact(`${e.stack}\n`));
 }

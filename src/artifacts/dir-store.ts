@@ -9,17 +9,18 @@ import { sha256File } from '../util/hash.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { describe, vermagicMismatch } from './filed-under.ts';
 import { NotRegularFileError, readRegular } from '../util/read-regular.ts';
+import { NbdforgeError } from '../errors.ts';
 
 export { type IndexEntry, type StoreIndex, StoreCorruptError } from './store-layout.ts';
 
-export class StoreError extends Error {
+export class StoreError extends NbdforgeError {
   override name = 'StoreError';
 }
 
 /** An artifact whose bytes or key contradict where it would be filed: refused, nothing touched (exit 3). */
 export class ArtifactRefusedError extends StoreError {
   override name = 'ArtifactRefusedError';
-  readonly exitCode = 3;
+  override readonly exitCode = 3;
 }
 
 /** Bounds on what is read whole into memory from a store (real ones are a few KB). */

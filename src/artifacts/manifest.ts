@@ -1,4 +1,5 @@
 import { isSafeName } from './store-layout.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** What an artifact carries: the module's identity and everything that was proven about it. */
 export interface Check {
@@ -53,7 +54,7 @@ export interface ModuleSignature {
   unsignedSha256: string;
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends NbdforgeError {
   override name = 'ManifestError';
 }
 

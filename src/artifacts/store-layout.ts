@@ -4,15 +4,16 @@
  * later joined to the store root, read and even removed. Only names of the layout pass:
  *   <family>/<kernelRelease>/<module>-<key12>[.<8 hex>]   (the suffix: a replacement written beside)
  */
+import { NbdforgeError } from '../errors.ts';
 
 /** One path segment nbdforge itself would write: no separators, no dot names, bounded. */
 const SAFE = /^[A-Za-z0-9_+~][A-Za-z0-9._+~-]{0,127}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
-export class StoreCorruptError extends Error {
+export class StoreCorruptError extends NbdforgeError {
   override name = 'StoreCorruptError';
   /** prepare-host's contract: refused, nothing touched. */
-  readonly exitCode = 3;
+  override readonly exitCode = 3;
 }
 
 export function isSafeName(s: unknown): s is string {

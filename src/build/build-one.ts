@@ -16,6 +16,7 @@ import type { Signer } from './signer.ts';
 import { signHashFromConfig } from './signer.ts';
 import { signInContainer } from './sign-step.ts';
 import { checkSignature, verifyModuleSignature } from '../verify/signature.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** `container`: creating and starting the build's container, until its first stage line; `collect`: from the
  * script's last line to its results copied out and the container removed. */
@@ -53,7 +54,7 @@ export interface BuildOutcome {
   repaired?: string;
 }
 
-export class VerificationError extends Error {
+export class VerificationError extends NbdforgeError {
   override name = 'VerificationError';
   constructor(
     message: string,

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readSigningCert, type SigningCert } from '../verify/certificate.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /**
  * The key and certificate `--sign-key/--sign-cert` name, checked once at the edge. The private key
@@ -14,8 +15,9 @@ export interface Signer {
   cert: SigningCert;
 }
 
-export class SignerError extends Error {
+export class SignerError extends NbdforgeError {
   override name = 'SignerError';
+  override readonly exitCode = 2;
 }
 
 const MAX_KEY = 64 * 1024;

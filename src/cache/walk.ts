@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { NbdforgeError } from '../errors.ts';
 
 export interface Measured {
   /** Apparent bytes of every file below (a link counts as itself, never as its target). */
@@ -47,7 +48,7 @@ export async function listEntries(dir: string, depth: number): Promise<string[]>
   return out;
 }
 
-export class OutsideCacheError extends Error {
+export class OutsideCacheError extends NbdforgeError {
   override name = 'OutsideCacheError';
 }
 

@@ -8,11 +8,12 @@
 import { kindOf, knownForms } from '../publish/targets.ts';
 import { parseReference, formatReference } from '../publish/oci/reference.ts';
 import { unseenProblem, visible } from '../util/control-chars.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** A value the workflow cannot carry as written: the CLI's exit 2. */
-export class WorkflowValueError extends Error {
+export class WorkflowValueError extends NbdforgeError {
   override name = 'WorkflowValueError';
-  readonly exitCode = 2;
+  override readonly exitCode = 2;
 }
 
 const fail = (why: string): never => {

@@ -1,6 +1,6 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
-import { DEFAULT_CRON, githubWorkflow, WorkflowValueError } from '../ci/github-workflow.ts';
+import { DEFAULT_CRON, githubWorkflow } from '../ci/github-workflow.ts';
 import { writeScript } from '../map/cli-common.ts';
 import { visible } from '../util/control-chars.ts';
 
@@ -49,21 +49,15 @@ const ci: Command = {
       if (!/^[1-9][0-9]{0,2}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1 to 999, got ${visible(v)}`);
       return Number(v);
     };
-    let yaml: string;
-    try {
-      yaml = githubWorkflow({
-        family: values.family!,
-        shards: int('--shards', values.shards!),
-        latest: values.latest === undefined ? undefined : int('--latest', values.latest),
-        publish: values.publish!,
-        cron: values.cron!,
-        generator: `nbdforge ${ctx.version} ci github`,
-      });
-    } catch (err) {
-      // --publish and --cron are checked where the workflow is written (workflow-values.ts).
-      if (err instanceof WorkflowValueError) throw new UsageError(err.message);
-      throw err;
-    }
+    // --publish and --cron are checked where the workflow is written (workflow-values.ts: exit 2).
+    const yaml = githubWorkflow({
+      family: values.family!,
+      shards: int('--shards', values.shards!),
+      latest: values.latest === undefined ? undefined : int('--latest', values.latest),
+      publish: values.publish!,
+      cron: values.cron!,
+      generator: `nbdforge ${ctx.version} ci github`,
+    });
     if (values.output === undefined) ctx.stdout.write(yaml);
     else {
       const said = await writeScript(values.output, yaml, 0o644);

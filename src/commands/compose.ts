@@ -1,13 +1,11 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
-import { MapRequestError } from '../map/request.ts';
-import { checkRequest, ComposeRequestError, type ComposeRequest } from '../compose/request.ts';
+import { checkRequest, type ComposeRequest } from '../compose/request.ts';
 import { runCompose } from '../compose/run.ts';
 import { composeToFile } from '../compose/to-file-command.ts';
 import { renderComposite } from '../compose/report.ts';
-import { parseSize, LayoutError, type TableKind } from '../compose/layout.ts';
-import { PartTypeError, TYPE_NAMES } from '../compose/part-type.ts';
-import { GuidError } from '../compose/guid.ts';
+import { parseSize, type TableKind } from '../compose/layout.ts';
+import { TYPE_NAMES } from '../compose/part-type.ts';
 
 const usage = `Usage: nbdforge compose VOLUME --name NAME [--table gpt|mbr] [--type T] [--read-only] [--json]
        nbdforge compose VOLUME --to-file OUT [--table gpt|mbr] [--type T]
@@ -68,44 +66,38 @@ const composeCommand: Command = {
     );
     if (positionals.length !== 1) throw new UsageError('give exactly one VOLUME');
     if (values.table !== 'gpt' && values.table !== 'mbr') throw new UsageError(`--table is gpt or mbr: ${values.table}`);
-    try {
-      const diskId = values['disk-id'] === undefined ? undefined : Number(values['disk-id']);
-      if (diskId !== undefined && (!Number.isInteger(diskId) || diskId <= 0 || diskId > 0xffffffff)) throw new UsageError(`--disk-id must be a non-zero 32-bit number (0x1234abcd): ${values['disk-id']}`);
-      const base = {
-        table: values.table as TableKind,
-        type: values.type,
-        partName: values['part-name'],
-        alignBytes: values.align === undefined ? undefined : parseSize(values.align, '--align'),
-        diskGuid: values['disk-guid'],
-        partGuid: values['part-guid'],
-        diskId,
-        readOnly: values['read-only']!,
-        force: values.force!,
-      };
-      if (values['to-file'] !== undefined) {
-        if (values.ssh || values['emit-script'] || values['dry-run'] || values.name || values['read-only'] || values.size)
-          throw new UsageError('--to-file writes a file on this machine: it goes without --ssh, --emit-script, --dry-run, --name, --read-only and --size');
-        return await composeToFile(ctx, positionals[0], values['to-file'], base, values.json!);
-      }
-      if (values.name === undefined) throw new UsageError('--name NAME is required (the device-mapper name), or --to-file OUT');
-      const t = targetFrom(values, ctx, 'compose');
-      if (t.mode === 'emit' && values.size === undefined) throw new UsageError('--emit-script needs --size BYTES: the volume size on the target (blockdev --getsize64 VOLUME); the script refuses to run if it differs');
-      const size = values.size === undefined ? undefined : parseSize(values.size, '--size');
-      const req: ComposeRequest = checkRequest({ ...base, volume: targetPath(positionals[0], t, 'VOLUME'), name: values.name, stateDir: t.stateDir });
-      const out = await runCompose(t.runner, req, t.mode, size, generatorOf(ctx.version, 'compose', argv));
-      return await finish(
-        ctx,
-        t,
-        { plan: out.plan, result: out.result, script: out.script },
-        values.json!,
-        () => (out.report ? renderComposite(out.report) : 'composed\n'),
-        () => ({ composite: out.report }),
-      );
-    } catch (err) {
-      if (err instanceof ComposeRequestError || err instanceof MapRequestError || err instanceof PartTypeError || err instanceof GuidError || err instanceof LayoutError)
-        throw new UsageError((err as Error).message);
-      throw err;
+    const diskId = values['disk-id'] === undefined ? undefined : Number(values['disk-id']);
+    if (diskId !== undefined && (!Number.isInteger(diskId) || diskId <= 0 || diskId > 0xffffffff)) throw new UsageError(`--disk-id must be a non-zero 32-bit number (0x1234abcd): ${values['disk-id']}`);
+    const base = {
+      table: values.table as TableKind,
+      type: values.type,
+      partName: values['part-name'],
+      alignBytes: values.align === undefined ? undefined : parseSize(values.align, '--align'),
+      diskGuid: values['disk-guid'],
+      partGuid: values['part-guid'],
+      diskId,
+      readOnly: values['read-only']!,
+      force: values.force!,
+    };
+    if (values['to-file'] !== undefined) {
+      if (values.ssh || values['emit-script'] || values['dry-run'] || values.name || values['read-only'] || values.size)
+        throw new UsageError('--to-file writes a file on this machine: it goes without --ssh, --emit-script, --dry-run, --name, --read-only and --size');
+      return await composeToFile(ctx, positionals[0], values['to-file'], base, values.json!);
     }
+    if (values.name === undefined) throw new UsageError('--name NAME is required (the device-mapper name), or --to-file OUT');
+    const t = targetFrom(values, ctx, 'compose');
+    if (t.mode === 'emit' && values.size === undefined) throw new UsageError('--emit-script needs --size BYTES: the volume size on the target (blockdev --getsize64 VOLUME); the script refuses to run if it differs');
+    const size = values.size === undefined ? undefined : parseSize(values.size, '--size');
+    const req: ComposeRequest = checkRequest({ ...base, volume: targetPath(positionals[0], t, 'VOLUME'), name: values.name, stateDir: t.stateDir });
+    const out = await runCompose(t.runner, req, t.mode, size, generatorOf(ctx.version, 'compose', argv));
+    return await finish(
+      ctx,
+      t,
+      { plan: out.plan, result: out.result, script: out.script },
+      values.json!,
+      () => (out.report ? renderComposite(out.report) : 'composed\n'),
+      () => ({ composite: out.report }),
+    );
   },
 };
 export default composeCommand;

@@ -3,6 +3,9 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { didYouMean } from '../util/suggest.ts';
 import { resolvePaths, type Paths } from '../paths.ts';
+import { UsageError } from '../errors.ts';
+
+export { UsageError };
 
 /** Everything a command gets from the edge: parsed once here, never re-read deeper down. */
 export interface CommandContext {
@@ -16,11 +19,6 @@ export interface Command {
   summary: string;
   usage: string;
   run(argv: string[], ctx: CommandContext): Promise<number>;
-}
-
-/** A user error: printed as one line with no stack, exit code 2 (1 is for failed work). */
-export class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 export const commonOptions = {

@@ -1,6 +1,6 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { targetOptions, targetFrom, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
-import { checkName, ComposeRequestError } from '../compose/request.ts';
+import { checkName } from '../compose/request.ts';
 import { runDecompose } from '../compose/run.ts';
 
 const usage = `Usage: nbdforge decompose NAME | --all [--json]
@@ -27,12 +27,7 @@ const decomposeCommand: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parse(argv, { ...targetOptions, all: { type: 'boolean', default: false } }, true);
     if (values.all ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError('give one NAME, or --all');
-    try {
-      if (!values.all) checkName(positionals[0]);
-    } catch (err) {
-      if (err instanceof ComposeRequestError) throw new UsageError(err.message);
-      throw err;
-    }
+    if (!values.all) checkName(positionals[0]);
     const t = targetFrom(values, ctx, 'decompose');
     const out = await runDecompose(t.runner, t.stateDir, values.all ? { all: true } : { name: positionals[0] }, t.mode, generatorOf(ctx.version, 'decompose', argv));
     return finish(ctx, t, { plan: out.plan, result: out.result, script: out.script, preview: out.preview }, values.json!, () => `${(out.summary ?? ['done']).join('\n')}\n`, () => ({ summary: out.summary }));

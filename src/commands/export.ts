@@ -2,7 +2,6 @@ import { type Command, parse, UsageError } from './context.ts';
 import { resolveExport } from '../map/plan-export.ts';
 import { runExport, runUnmap, exportLines } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
-import { MapRequestError } from '../map/request.ts';
 import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 
 const usage = `Usage: nbdforge export IMAGE [--socket PATH [--socket-group G] | --bind ADDR [--port N]] [--rw]
@@ -71,45 +70,40 @@ const exportCommand: Command = {
       true,
     );
     const t = targetFrom(values, ctx, 'export');
-    try {
-      if (values.stop) {
-        if (values.all ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError('--stop takes one IMAGE, or --all');
-        const out = await runUnmap(t.runner, t.stateDir, values.all ? { all: true } : { image: targetPath(positionals[0], t, 'IMAGE') }, t.mode, generatorOf(ctx.version, 'export', argv));
-        return finish(ctx, t, out, values.json!, () => `${(out.summary ?? ['stopped']).join('\n')}\n`, () => ({ summary: out.summary }));
-      }
-      if (positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
-      const given = (o: string) => argv.some((a) => a === o || a.startsWith(`${o}=`));
-      const tcp = given('--port') || given('--bind');
-      if (values.socket !== undefined && tcp) throw new UsageError('--socket and --bind/--port exclude each other');
-      if (values.rw && values['read-only']) throw new UsageError('--rw and --read-only exclude each other');
-      if (values.rw && values['shared-ro']) throw new UsageError('--shared-ro goes with read-only exports, not --rw');
-      const e = resolveExport({
-        image: targetPath(positionals[0], t, 'IMAGE'),
-        format: values.format,
-        bind: values.bind!,
-        port: decimal('--port', values.port!),
-        socket: values.socket,
-        persistent: values.persistent!,
-        shared: decimal('--shared', values.shared!),
-        readOnly: !values.rw,
-        stateDir: t.stateDir,
-        tcp,
-        socketGroup: values['socket-group'],
-        allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
-        sharedRo: values['shared-ro'],
-        seen: t.remote || values['dry-run'] ? undefined : await seenHere(targetPath(positionals[0], t, 'IMAGE'), values.format, values['allow-external']),
-      });
-      if (e.exposed)
-        ctx.stderr.write(
-          `nbdforge export: WARNING: --bind ${e.bind}${/^[0-9.:a-fA-F]+$/.test(e.bind) ? '' : ' (a name: resolved on the host, and served there even when it is not loopback)'} exposes ${e.image} ${e.readOnly ? 'read-only' : 'READ-WRITE'} on port ${e.port} to every host that can reach this address, ` +
-            `without authentication (NBD has none); bind 127.0.0.1 and tunnel (ssh -L) unless that is what you want\n`,
-        );
-      const out = await runExport(t.runner, e, t.mode, generatorOf(ctx.version, 'export', argv));
-      return finish(ctx, t, out, values.json!, () => `${exportLines(e).join('\n')}\n`, () => ({ url: e.url, drive: e.drive, exposed: e.exposed, export: out.state }));
-    } catch (err) {
-      if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
-      throw err;
+    if (values.stop) {
+      if (values.all ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError('--stop takes one IMAGE, or --all');
+      const out = await runUnmap(t.runner, t.stateDir, values.all ? { all: true } : { image: targetPath(positionals[0], t, 'IMAGE') }, t.mode, generatorOf(ctx.version, 'export', argv));
+      return finish(ctx, t, out, values.json!, () => `${(out.summary ?? ['stopped']).join('\n')}\n`, () => ({ summary: out.summary }));
     }
+    if (positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
+    const given = (o: string) => argv.some((a) => a === o || a.startsWith(`${o}=`));
+    const tcp = given('--port') || given('--bind');
+    if (values.socket !== undefined && tcp) throw new UsageError('--socket and --bind/--port exclude each other');
+    if (values.rw && values['read-only']) throw new UsageError('--rw and --read-only exclude each other');
+    if (values.rw && values['shared-ro']) throw new UsageError('--shared-ro goes with read-only exports, not --rw');
+    const e = resolveExport({
+      image: targetPath(positionals[0], t, 'IMAGE'),
+      format: values.format,
+      bind: values.bind!,
+      port: decimal('--port', values.port!),
+      socket: values.socket,
+      persistent: values.persistent!,
+      shared: decimal('--shared', values.shared!),
+      readOnly: !values.rw,
+      stateDir: t.stateDir,
+      tcp,
+      socketGroup: values['socket-group'],
+      allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
+      sharedRo: values['shared-ro'],
+      seen: t.remote || values['dry-run'] ? undefined : await seenHere(targetPath(positionals[0], t, 'IMAGE'), values.format, values['allow-external']),
+    });
+    if (e.exposed)
+      ctx.stderr.write(
+        `nbdforge export: WARNING: --bind ${e.bind}${/^[0-9.:a-fA-F]+$/.test(e.bind) ? '' : ' (a name: resolved on the host, and served there even when it is not loopback)'} exposes ${e.image} ${e.readOnly ? 'read-only' : 'READ-WRITE'} on port ${e.port} to every host that can reach this address, ` +
+          `without authentication (NBD has none); bind 127.0.0.1 and tunnel (ssh -L) unless that is what you want\n`,
+      );
+    const out = await runExport(t.runner, e, t.mode, generatorOf(ctx.version, 'export', argv));
+    return finish(ctx, t, out, values.json!, () => `${exportLines(e).join('\n')}\n`, () => ({ url: e.url, drive: e.drive, exposed: e.exposed, export: out.state }));
   },
 };
 export default exportCommand;

@@ -1,4 +1,4 @@
-import { KmmValueError, kmmModule, publishedKernels, publishedProofs } from '../publish/oci/kmm.ts';
+import { kmmModule, publishedKernels, publishedProofs } from '../publish/oci/kmm.ts';
 import { parseReference } from '../publish/oci/reference.ts';
 import { toYaml } from '../publish/oci/yaml.ts';
 import { type Command, parse, UsageError } from './context.ts';
@@ -78,13 +78,7 @@ const kmm: Command = {
     }
     // Read from the registry, each kernel's Module says what its image's proof label says; named by --kernels, nothing is asked.
     const proofs = values.kernels ? undefined : await publishedProofs(image, { env: ctx.env, insecure: values.insecure }, kernels);
-    let resource: ReturnType<typeof kmmModule>;
-    try {
-      resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure, proofs });
-    } catch (err) {
-      if (err instanceof KmmValueError) throw new UsageError(err.message);
-      throw err;
-    }
+    const resource = kmmModule({ image, name: values.name!, namespace: values.namespace, module: values.module!, kernels, selector, insecure: values.insecure, proofs });
     ctx.stdout.write(values.json ? JSON.stringify(resource, null, 2) + '\n' : `# nbdforge ${ctx.version}: KMM Module for ${kernels.length} kernel(s) at ${image.registry}/${image.repository}\n${toYaml(resource)}`);
     return 0;
   },

@@ -1,5 +1,5 @@
 import { type Command, parse, UsageError } from './context.ts';
-import { resolveMap, parseOffset, MapRequestError, type MapMode } from '../map/request.ts';
+import { resolveMap, parseOffset, type MapMode } from '../map/request.ts';
 import { runMap } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
 import { renderMounts } from '../map/journal.ts';
@@ -65,26 +65,20 @@ const mapCommand: Command = {
     if (values['no-mount'] && (values['mount-root'] !== undefined || values.exec)) throw new UsageError('--no-mount mounts nothing: drop --mount-root and --exec');
     const t = targetFrom(values, ctx, 'map');
     const mode: MapMode = values.rw ? 'rw' : values.snapshot ? 'snapshot' : 'ro';
-    let m;
-    try {
-      m = resolveMap({
-        image: targetPath(positionals[0], t, 'IMAGE'),
-        mode,
-        via: values.loop ? 'loop' : 'nbd',
-        offset: values.offset === undefined ? undefined : parseOffset(values.offset),
-        format: values.format,
-        mountRoot: values['mount-root'] === undefined ? undefined : targetPath(values['mount-root'], t, '--mount-root'),
-        stateDir: t.stateDir,
-        allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
-        sharedRo: values['shared-ro'],
-        exec: values.exec,
-        noMount: values['no-mount'],
-      });
-      if (m.sharedRo && m.mode === 'rw') throw new MapRequestError('--shared-ro goes with read-only maps, not --rw');
-    } catch (err) {
-      if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
-      throw err;
-    }
+    const m = resolveMap({
+      image: targetPath(positionals[0], t, 'IMAGE'),
+      mode,
+      via: values.loop ? 'loop' : 'nbd',
+      offset: values.offset === undefined ? undefined : parseOffset(values.offset),
+      format: values.format,
+      mountRoot: values['mount-root'] === undefined ? undefined : targetPath(values['mount-root'], t, '--mount-root'),
+      stateDir: t.stateDir,
+      allowExternal: (values['allow-external'] ?? []).map((a) => (/^[^/]*:/.test(a) ? a : targetPath(a, t, '--allow-external'))),
+      sharedRo: values['shared-ro'],
+      exec: values.exec,
+      noMount: values['no-mount'],
+    });
+    if (m.sharedRo && m.mode === 'rw') throw new UsageError('--shared-ro goes with read-only maps, not --rw');
     // a dry run shows the answer of the check itself, run on the target
     const seen = t.remote || values['dry-run'] ? undefined : await seenHere(m.image, m.format, m.allowExternal);
     const out = await runMap(t.runner, m, t.mode, generatorOf(ctx.version, 'map', argv), seen);

@@ -1,5 +1,4 @@
-import { stderrReporter, timeoutFrom, TimeoutValueError, timeoutHelp, type NetOptions } from '../fetch/index.ts';
-import { UsageError } from './context.ts';
+import { stderrReporter, timeoutFrom, timeoutHelp, type NetOptions } from '../fetch/index.ts';
 
 /** `--timeout S` for every command that fetches (NBDFORGE_TIMEOUT when absent). */
 export const timeoutOption = { timeout: { type: 'string' } } as const;
@@ -15,10 +14,5 @@ export function netOptionsFrom(
   ctx: { env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream & { isTTY?: boolean } },
   o: { prefix?: string; /** false where the command draws its own progress (build's view, sync's renderer) */ progress?: boolean } = {},
 ): NetOptions {
-  try {
-    return { limits: timeoutFrom(values.timeout, ctx.env), report: stderrReporter(ctx.stderr, { json: values.json || o.progress === false, prefix: o.prefix }) };
-  } catch (err) {
-    if (err instanceof TimeoutValueError) throw new UsageError(err.message);
-    throw err;
-  }
+  return { limits: timeoutFrom(values.timeout, ctx.env), report: stderrReporter(ctx.stderr, { json: values.json || o.progress === false, prefix: o.prefix }) };
 }

@@ -8,7 +8,7 @@ import { renderTable, resultLine } from '../host/report.ts';
 import { shQuote } from '../host/quote.ts';
 import { checkSshDestination, writeScript, generatorOf } from '../map/cli-common.ts';
 import { prepareHost } from '../host/prepare-host/prepare-host.ts';
-import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../host/prepare-host/options.ts';
+import { parseOptions, DEFAULT_OPTIONS } from '../host/prepare-host/options.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 import { followStatus, renderStatus } from '../host/kernel-hook/status.ts';
 
@@ -89,13 +89,7 @@ const prepareHostCommand: Command = {
     const net = netOptionsFrom(values, ctx, { prefix: '[prepare-host] ' });
     if (values['index-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['index-sha256'])) throw new UsageError('--index-sha256 takes 64 hex digits');
     if (values.fingerprint !== undefined && !/^[0-9A-Fa-f]{40}$/.test(values.fingerprint.replace(/\s+/g, ''))) throw new UsageError('--fingerprint takes a 40-hex-digit OpenPGP fingerprint');
-    let options;
-    try {
-      options = parseOptions(values.options!);
-    } catch (err) {
-      if (err instanceof OptionsError) throw new UsageError(err.message);
-      throw err;
-    }
+    const options = parseOptions(values.options!);
     const emit = values['emit-script'];
     if (emit !== undefined && values['dry-run']) throw new UsageError('--dry-run and --emit-script exclude each other');
     if (emit === '-' && values.json) throw new UsageError('--emit-script - and --json would both write to stdout');

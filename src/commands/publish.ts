@@ -6,7 +6,7 @@ import { selectItems } from '../publish/select.ts';
 import { createTargetFor, knownForms, kindOf } from '../publish/targets.ts';
 import { publishKeyFrom, publishKeyOptions, publishKeyUsage } from './sign-options.ts';
 import { runPublish, type PublishSummary, type PublishEvent } from '../publish/publish.ts';
-import { TargetSpecError, PublishRefusedError } from '../publish/errors.ts';
+import { PublishRefusedError } from '../publish/errors.ts';
 import type { PublishTarget } from '../publish/target.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
@@ -86,12 +86,7 @@ const publish: Command = {
     const kernels = values.kernels?.split(',').map((s) => s.trim()).filter(Boolean);
     if (values.kernels !== undefined && !kernels?.length) throw new UsageError('--kernels needs at least one kernel release');
     for (const to of tos) {
-      try {
-        kindOf(to);
-      } catch (err) {
-        if (err instanceof TargetSpecError) throw new UsageError(err.message);
-        throw err;
-      }
+      kindOf(to);
       // a directory target that is a file, below one or unwritable: said before any work (exit 2)
       const dir = /^(?:dir|yum|apt):(.+)$/.exec(to)?.[1];
       const problem = dir && locationProblem(path.resolve(dir), true);
@@ -128,7 +123,6 @@ const publish: Command = {
       else report(summary, ctx.stdout);
       return summary.ok ? 0 : 1;
     } catch (err) {
-      if (err instanceof TargetSpecError) throw new UsageError(err.message);
       if (err instanceof PublishRefusedError) {
         if (values.json) ctx.stdout.write(JSON.stringify({ ok: false, refused: err.message }, null, 2) + '\n');
         say(`nbdforge publish: refused: ${err.message}`);

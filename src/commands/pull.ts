@@ -6,7 +6,7 @@ import { getFamily } from '../families/index.ts';
 import { ImageRefusedError } from '../publish/oci/errors.ts';
 import { pullArtifact } from '../publish/oci/pull.ts';
 import { parseReference } from '../publish/oci/reference.ts';
-import { normalizeFingerprint, SignatureError } from '../rpm-repo/signature.ts';
+import { normalizeFingerprint } from '../rpm-repo/signature.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { openSession } from './session.ts';
 import { proofLine } from '../prove/record.ts';
@@ -60,13 +60,10 @@ const pull: Command = {
     if (values.fingerprint === undefined && !values['allow-unsigned'])
       throw new UsageError('pass --fingerprint FPR (the key publish --gpg-key signed the image with), or --allow-unsigned to take an image nobody vouches for');
     if (values.fingerprint !== undefined && values['allow-unsigned']) throw new UsageError('use --fingerprint or --allow-unsigned, not both');
-    let fingerprint: string | undefined;
-    try {
-      fingerprint = values.fingerprint === undefined ? undefined : normalizeFingerprint(values.fingerprint);
-    } catch (err) {
-      if (err instanceof SignatureError) throw new UsageError(`--fingerprint: ${err.message}`);
-      throw err;
-    }
+    // checked here: normalizeFingerprint's own error is a SignatureError (failed work, for a fingerprint read from a file)
+    if (values.fingerprint !== undefined && !/^[0-9A-Fa-f]{40}$/.test(values.fingerprint.replace(/\s+/g, '')))
+      throw new UsageError(`--fingerprint: not an OpenPGP v4 fingerprint: ${JSON.stringify(values.fingerprint)}`);
+    const fingerprint = values.fingerprint === undefined ? undefined : normalizeFingerprint(values.fingerprint);
     // A bad reference exits 2, a refused image 3 (their errors carry exitCode), no registry 1.
     const net = netOptionsFrom(values, ctx);
     const ref = parseReference(positionals[0], { allowTag: true, requireTag: true });

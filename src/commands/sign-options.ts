@@ -1,6 +1,5 @@
 import { UsageError } from './context.ts';
-import { loadSigner, SignerError, type Signer } from '../build/signer.ts';
-import { CertificateError } from '../verify/certificate.ts';
+import { loadSigner, type Signer } from '../build/signer.ts';
 
 /** `--sign-key KEY --sign-cert CERT`, shared by build and matrix. */
 export const signOptions = {
@@ -18,12 +17,7 @@ export async function signerFrom(values: { 'sign-key'?: string; 'sign-cert'?: st
   const cert = values['sign-cert'];
   if (!key && !cert) return undefined;
   if (!key || !cert) throw new UsageError('--sign-key and --sign-cert go together (the key signs, the certificate is what hosts enrol)');
-  try {
-    return await loadSigner(key, cert);
-  } catch (err) {
-    if (err instanceof SignerError || err instanceof CertificateError) throw new UsageError(err.message);
-    throw err;
-  }
+  return await loadSigner(key, cert);
 }
 
 /** `--gpg-key KEY | --unsigned`, `--valid-for DAYS`, `--prune-foreign`: publish's signing and trust, every target. */
@@ -62,13 +56,8 @@ export async function publishKeyFrom(
   if (id !== undefined) {
     if (id.trim() === '') throw new UsageError('--gpg-key is empty: give a key id, fingerprint or e-mail (or --unsigned)');
     // loaded here, not at start-up: gpg's module brings zx, which a build does not need
-    const { createGpg, GpgKeyError } = await import('../publish/gpg.ts');
-    try {
-      await createGpg(env).findKey(id);
-    } catch (err) {
-      if (err instanceof GpgKeyError) throw new UsageError(err.message);
-      throw err;
-    }
+    const { createGpg } = await import('../publish/gpg.ts');
+    await createGpg(env).findKey(id); // a GpgKeyError: exit 2
   }
   return { gpgKey: id, unsigned, validForDays: days, pruneForeign: values['prune-foreign'] === true };
 }

@@ -1,7 +1,6 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { runUnmap } from '../map/run.ts';
 import type { UnmapTarget } from '../map/plan-unmap.ts';
-import { MapRequestError } from '../map/request.ts';
 import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
 
 const usage = `Usage: nbdforge unmap IMAGE | DEVICE | --all [--json]
@@ -30,13 +29,7 @@ const unmapCommand: Command = {
     const { values, positionals } = parse(argv, { ...targetOptions, all: { type: 'boolean', default: false } }, true);
     if (values.all ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError('give one IMAGE or DEVICE, or --all');
     const t = targetFrom(values, ctx, 'unmap');
-    let target: UnmapTarget;
-    try {
-      target = values.all ? { all: true } : positionals[0].startsWith('/dev/') ? { device: positionals[0] } : { image: targetPath(positionals[0], t, 'IMAGE') };
-    } catch (err) {
-      if (err instanceof MapRequestError) throw new UsageError((err as Error).message);
-      throw err;
-    }
+    const target: UnmapTarget = values.all ? { all: true } : positionals[0].startsWith('/dev/') ? { device: positionals[0] } : { image: targetPath(positionals[0], t, 'IMAGE') };
     const out = await runUnmap(t.runner, t.stateDir, target, t.mode, generatorOf(ctx.version, 'unmap', argv));
     return finish(ctx, t, out, values.json!, () => `${(out.summary ?? ['done']).join('\n')}\n`, () => ({ summary: out.summary }));
   },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { NbdforgeError } from '../errors.ts';
 
 /**
  * GUIDs as GPT stores them: the first three fields little-endian, the last two as bytes
@@ -6,8 +7,9 @@ import { randomBytes } from 'node:crypto';
  */
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export class GuidError extends Error {
+export class GuidError extends NbdforgeError {
   override name = 'GuidError';
+  override readonly exitCode = 2;
 }
 
 export function isGuid(text: string): boolean {

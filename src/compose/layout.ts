@@ -3,6 +3,8 @@
  *   [head: alignment, holding the MBR (+ GPT header and entries)] [the volume] [GPT: backup entries + header]
  * The volume starts on the alignment and is never moved or read: only its size matters.
  */
+import { NbdforgeError } from '../errors.ts';
+
 export const SECTOR = 512;
 /** 128 entries of 128 bytes: the size every tool writes and expects (UEFI minimum 16 KiB). */
 export const GPT_ENTRIES = 128;
@@ -17,8 +19,9 @@ export const MBR_MAX_SECTOR = 0xffffffff;
 
 export type TableKind = 'gpt' | 'mbr';
 
-export class LayoutError extends Error {
+export class LayoutError extends NbdforgeError {
   override name = 'LayoutError';
+  override readonly exitCode = 2;
 }
 
 export interface Layout {

@@ -1,4 +1,5 @@
 import { isGuid, normalizeGuid } from './guid.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /**
  * Partition types by name, with their GPT type GUID and MBR system id (UEFI spec table 5.x, the
@@ -17,8 +18,9 @@ const KNOWN: Record<string, Known> = {
 const ALIASES: Record<string, string> = { ntfs: 'basic-data', exfat: 'basic-data', fat: 'basic-data', vfat: 'basic-data' };
 export const TYPE_NAMES = ['linux', 'ntfs', 'basic-data', 'lvm', 'swap'];
 
-export class PartTypeError extends Error {
+export class PartTypeError extends NbdforgeError {
   override name = 'PartTypeError';
+  override readonly exitCode = 2;
 }
 
 export interface PartType {

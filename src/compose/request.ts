@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { checkPath } from '../map/request.ts';
 import type { TableKind } from './layout.ts';
+import { NbdforgeError } from '../errors.ts';
 
 export interface ComposeRequest {
   volume: string;
@@ -18,8 +19,9 @@ export interface ComposeRequest {
   stateDir: string;
 }
 
-export class ComposeRequestError extends Error {
+export class ComposeRequestError extends NbdforgeError {
   override name = 'ComposeRequestError';
+  override readonly exitCode = 2;
 }
 
 /** device-mapper names: kept to a safe set; NAMEp1 (the partition) must fit dm's 127 characters too. */

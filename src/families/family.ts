@@ -6,6 +6,7 @@ import type { Paths } from '../paths.ts';
 import type { ModuleSpec } from '../build/module-spec.ts';
 import type { NetOptions } from '../fetch/index.ts';
 import type { GuestKernel } from '../guest/kernel.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** One downloadable input of a build, pinned by hash. */
 export interface SourceFile {
@@ -148,17 +149,17 @@ export interface BootKernel {
 }
 
 /** The family has no bootable kernel for this release: the artifact stays unproven, nothing pretends. */
-export class NoBootKernelError extends Error {
+export class NoBootKernelError extends NbdforgeError {
   override name = 'NoBootKernelError';
 }
 
 /** A kernel the catalog does not list: the user's word is wrong, so it is a usage error (exit 2). */
-export class UnknownKernelError extends Error {
+export class UnknownKernelError extends NbdforgeError {
   override name = 'UnknownKernelError';
-  readonly exitCode = 2;
+  override readonly exitCode = 2;
 }
 
-export class UnknownFamilyError extends Error {
+export class UnknownFamilyError extends NbdforgeError {
   override name = 'UnknownFamilyError';
-  readonly exitCode = 2;
+  override readonly exitCode = 2;
 }

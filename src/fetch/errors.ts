@@ -1,7 +1,8 @@
 import { redact } from '../util/redact.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** Every fetch failure names the URL it was about (and the HTTP status when there was one). */
-export class FetchError extends Error {
+export class FetchError extends NbdforgeError {
   override name = 'FetchError';
   constructor(
     message: string,

@@ -4,6 +4,8 @@
  * rate over a window, or at a total deadline derived from the bytes it expects at that rate (never
  * less than a floor). A large RPM on a slow but steady mirror completes; a drip or a stall ends.
  */
+import { NbdforgeError } from '../errors.ts';
+
 export interface NetLimits {
   /** TCP (and TLS) connect. */
   connectMs: number;
@@ -59,9 +61,9 @@ export function netLimits(timeoutSeconds?: number): NetLimits {
   };
 }
 
-export class TimeoutValueError extends Error {
+export class TimeoutValueError extends NbdforgeError {
   override name = 'TimeoutValueError';
-  readonly exitCode = 2;
+  override readonly exitCode = 2;
 }
 
 /** The value of --timeout, else NBDFORGE_TIMEOUT, else the defaults. Refuses what is not a positive number of seconds. */

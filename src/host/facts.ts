@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Runner } from './runner.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** The probe script: read-only POSIX sh, the same text whether run locally, over ssh or in a guest. */
 export const FACTS_SCRIPT = readFileSync(new URL('./facts-probe.sh', import.meta.url), 'utf8');
@@ -33,7 +34,7 @@ export interface HostFacts {
   tools: Record<string, string>;
 }
 
-export class FactsError extends Error {
+export class FactsError extends NbdforgeError {
   override name = 'FactsError';
 }
 

@@ -1,4 +1,5 @@
 import type { Plan, PlanResult } from './plan.ts';
+import { NbdforgeError } from '../errors.ts';
 
 export interface ExecOptions {
   stdin?: Uint8Array;
@@ -23,18 +24,22 @@ export interface Runner {
   run(plan: Plan): Promise<PlanResult>;
 }
 
-/** A failed host command, carrying what is needed to understand it without re-running it. */
-export class HostCommandError extends Error {
+/**
+ * A failed host command, carrying what is needed to understand it without re-running it. Failed
+ * work for the CLI (exit 1), whatever status the command ended with.
+ */
+export class HostCommandError extends NbdforgeError {
   override name = 'HostCommandError';
   constructor(
     readonly command: string[],
-    readonly exitCode: number,
+    /** The command's own exit status. */
+    readonly status: number,
     readonly stderr: string,
     readonly target: string,
     readonly calledFrom?: string,
   ) {
     super(
-      `${target}: \`${command.join(' ')}\` exited ${exitCode}${stderr.trim() ? `: ${lastLines(stderr, 5)}` : ''}` +
+      `${target}: \`${command.join(' ')}\` exited ${status}${stderr.trim() ? `: ${lastLines(stderr, 5)}` : ''}` +
         (calledFrom ? ` (called from ${calledFrom})` : ''),
     );
   }

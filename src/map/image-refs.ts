@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { NbdforgeError } from '../errors.ts';
 
 /**
  * The image check in TypeScript, for plans made where the image is (a local map or export, a dry
@@ -10,7 +11,7 @@ import path from 'node:path';
  * resolved, or be named by --allow-external. test/unit/map-image-refs.test.ts holds both to the same
  * answers on images qemu-img makes.
  */
-export class ImageRefused extends Error {
+export class ImageRefused extends NbdforgeError {
   override name = 'ImageRefused';
 }
 

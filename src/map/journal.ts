@@ -3,6 +3,8 @@
  * per line: {"seq":N,"ev":"info"|"begin"|"done"|"failed"|"undone"|"undo-failed","kind":...,...}
  * where done/failed/undone records point at their begin record with "of".
  */
+import { NbdforgeError } from '../errors.ts';
+
 export interface JournalRecord {
   seq: number;
   ev: 'info' | 'begin' | 'done' | 'failed' | 'undone' | 'undo-failed';
@@ -50,7 +52,7 @@ export interface MapState {
   pending: Action[];
 }
 
-export class JournalError extends Error {
+export class JournalError extends NbdforgeError {
   override name = 'JournalError';
 }
 

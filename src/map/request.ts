@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { NbdforgeError } from '../errors.ts';
 
 /** ro: qemu-nbd --snapshot + read-only mounts; snapshot: writable, changes thrown away; rw: writes reach the image. */
 export type MapMode = 'ro' | 'snapshot' | 'rw';
@@ -38,8 +39,9 @@ export interface ResolvedMap extends Required<Omit<MapRequest, 'offset' | 'forma
   journal: string;
 }
 
-export class MapRequestError extends Error {
+export class MapRequestError extends NbdforgeError {
   override name = 'MapRequestError';
+  override readonly exitCode = 2;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/nbdforge';

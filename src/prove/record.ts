@@ -14,6 +14,7 @@ import { findUnseen } from '../util/control-chars.ts';
 import { readRegular } from '../util/read-regular.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { type IndexEntry, isSafeName, jsonErrorWithoutContent } from '../artifacts/store-layout.ts';
+import { NbdforgeError } from '../errors.ts';
 
 export const PROOF_FILE = 'proof.json';
 /** Bump when the checks change: old proofs stop matching the cache key. */
@@ -41,9 +42,9 @@ export interface ProofRecord {
 }
 
 /** A proof that is malformed, damaged or not this artifact's: refused, nothing touched. */
-export class ProofError extends Error {
+export class ProofError extends NbdforgeError {
   override name = 'ProofError';
-  readonly exitCode = 3;
+  override readonly exitCode = 3;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

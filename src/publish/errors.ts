@@ -1,6 +1,9 @@
 /** A bad --to value or flag combination: exit 2, nothing looked at. */
-export class TargetSpecError extends Error {
+import { NbdforgeError } from '../errors.ts';
+
+export class TargetSpecError extends NbdforgeError {
   override name = 'TargetSpecError';
+  override readonly exitCode = 2;
 }
 
 /**
@@ -8,8 +11,8 @@ export class TargetSpecError extends Error {
  * (unwritable directory, missing gpg key, unreachable registry, wrong family) and the selection
  * throws it for a kernel the store does not hold or a module whose bytes no longer match.
  */
-export class PublishRefusedError extends Error {
+export class PublishRefusedError extends NbdforgeError {
   override name = 'PublishRefusedError';
   /** The CLI's contract: 3 = refused with nothing touched. */
-  readonly exitCode = 3;
+  override readonly exitCode = 3;
 }

@@ -4,9 +4,11 @@
  * the env read at the edge) is used; nothing here imports or changes keys.
  */
 import { $ } from 'zx';
+import { NbdforgeError } from '../errors.ts';
 
-export class GpgKeyError extends Error {
+export class GpgKeyError extends NbdforgeError {
   override name = 'GpgKeyError';
+  override readonly exitCode = 2;
 }
 
 /** gpg's algorithm ids (RFC 4880 9.1 / 6637 / 8032) for what old verifiers understand. */

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { BlockScanner, attrsOf, textOf } from './xml-scan.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** One `<package type="rpm">` of primary.xml, reduced to what the catalog needs. */
 export interface PackageRecord {
@@ -16,7 +17,7 @@ export interface PackageRecord {
   sourcerpm?: string;
 }
 
-export class PrimaryError extends Error {
+export class PrimaryError extends NbdforgeError {
   override name = 'PrimaryError';
 }
 

@@ -1,4 +1,5 @@
 import { BlockScanner, attrsOf, textOf } from './xml-scan.ts';
+import { NbdforgeError } from '../errors.ts';
 
 export interface RepomdEntry {
   type: string;
@@ -13,7 +14,7 @@ export interface Repomd {
   data: Record<string, RepomdEntry>;
 }
 
-export class RepomdError extends Error {
+export class RepomdError extends NbdforgeError {
   override name = 'RepomdError';
 }
 

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { NbdforgeError } from '../errors.ts';
 
 /** What a tool said: its exit code is an answer here, not an exception (a bad signature exits 1). */
 export interface ToolResult {
@@ -8,7 +9,7 @@ export interface ToolResult {
 }
 
 /** The tool could not run at all (missing binary, killed): carries the command line. */
-export class ToolError extends Error {
+export class ToolError extends NbdforgeError {
   override name = 'ToolError';
   constructor(
     readonly command: string[],

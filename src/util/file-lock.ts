@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NbdforgeError } from '../errors.ts';
 
 export function processAlive(pid: number): boolean {
   try {
@@ -55,7 +56,7 @@ export function ownerAlive(stamp: string): { alive: boolean; pid?: number } {
   return { alive: false };
 }
 
-export class LockTimeoutError extends Error {
+export class LockTimeoutError extends NbdforgeError {
   override name = 'LockTimeoutError';
 }
 

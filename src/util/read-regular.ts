@@ -7,8 +7,9 @@
  */
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
+import { NbdforgeError } from '../errors.ts';
 
-export class NotRegularFileError extends Error {
+export class NotRegularFileError extends NbdforgeError {
   override name = 'NotRegularFileError';
 }
 

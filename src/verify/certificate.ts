@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { children, contents, ctx, DerError, expect, oid, readTlv, TAG, whole } from './der.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** What a module signature is checked against, read once from the signer's X.509 certificate. */
 export interface SigningCert {
@@ -15,8 +16,9 @@ export interface SigningCert {
   subjectKeyId?: Buffer;
 }
 
-export class CertificateError extends Error {
+export class CertificateError extends NbdforgeError {
   override name = 'CertificateError';
+  override readonly exitCode = 2;
 }
 
 const MAX_CERT = 64 * 1024;

@@ -3,7 +3,9 @@
  * Only definite lengths (DER); every length is checked against its parent so hostile input cannot
  * make a read leave the buffer.
  */
-export class DerError extends Error {
+import { NbdforgeError } from '../errors.ts';
+
+export class DerError extends NbdforgeError {
   override name = 'DerError';
 }
 

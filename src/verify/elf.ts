@@ -2,8 +2,9 @@
  * Minimal ELF64 little-endian reader: just the section table, which is all that
  * kernel-module verification needs (.modinfo, __versions, code/data sections).
  */
+import { NbdforgeError } from '../errors.ts';
 
-export class ElfError extends Error {
+export class ElfError extends NbdforgeError {
   override name = 'ElfError';
 }
 

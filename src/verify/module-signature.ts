@@ -9,6 +9,8 @@
  * the data is the signer's name, the key identifier, then the RSA signature as an MPI (a big-endian
  * 16-bit bit count followed by the bytes), with algo and hash naming the algorithms.
  */
+import { NbdforgeError } from '../errors.ts';
+
 export const MODULE_SIG_STRING = '~Module signature appended~\n';
 const MAGIC = Buffer.from(MODULE_SIG_STRING, 'latin1');
 const INFO_LEN = 12;
@@ -17,7 +19,7 @@ export const PKEY_ID = { PGP: 0, X509: 1, PKCS7: 2 } as const;
 /** enum hash_algo of the 3.x kernels, in order (include/crypto/hash_info.h / linux/hash_info.h). */
 export const LEGACY_HASHES = ['md4', 'md5', 'sha1', 'rmd160', 'sha256', 'sha384', 'sha512', 'sha224'];
 
-export class SignatureFormatError extends Error {
+export class SignatureFormatError extends NbdforgeError {
   override name = 'SignatureFormatError';
 }
 

@@ -3,6 +3,7 @@ import type { Check } from '../artifacts/manifest.ts';
 import type { SigningCert } from './certificate.ts';
 import { children, contents, ctx, DerError, expect, hex, oid, readTlv, TAG, whole } from './der.ts';
 import { LEGACY_HASHES, PKEY_ID, SignatureFormatError, splitSignature, type AppendedSignature } from './module-signature.ts';
+import { NbdforgeError } from '../errors.ts';
 
 const HASH_OIDS: Record<string, string> = {
   '1.3.14.3.2.26': 'sha1',
@@ -25,7 +26,7 @@ export interface SignatureInfo {
   content: Uint8Array;
 }
 
-export class SignatureError extends Error {
+export class SignatureError extends NbdforgeError {
   override name = 'SignatureError';
 }
 

@@ -3,6 +3,7 @@
  * and their CRCs, and kbuild's Module.symvers listing the CRCs the kernel exports.
  */
 import { ElfError, labelled, type ElfFile } from './elf.ts';
+import { NbdforgeError } from '../errors.ts';
 
 /** struct modversion_info on 64-bit: unsigned long crc; char name[64 - sizeof(unsigned long)]. */
 const ENTRY = 64;
@@ -31,7 +32,7 @@ export function readVersions(elf: ElfFile): VersionEntry[] {
   return out;
 }
 
-export class SymversError extends Error {
+export class SymversError extends NbdforgeError {
   override name = 'SymversError';
 }
 

@@ -54,7 +54,7 @@ test('ssh runner: plans and commands go through `sh -s` on the transport and rep
       assert.unreachable();
     } catch (err) {
       assert.instance(err, HostCommandError);
-      assert.is((err as HostCommandError).exitCode, 5);
+      assert.is((err as HostCommandError).status, 5);
       assert.match((err as Error).message, /ssh root@example: `fail 5 broken` exited 5: broken/);
     }
     assert.throws(() => new SshRunner('-oProxyCommand=x'), /bad ssh destination/);
@@ -72,7 +72,7 @@ test('local runner: failures carry command, exit code, stderr and the caller', a
     assert.unreachable();
   } catch (err) {
     const e = err as HostCommandError;
-    assert.is(e.exitCode, 3);
+    assert.is(e.status, 3);
     assert.equal(e.command, ['sh', '-c', 'echo oops >&2; exit 3']);
     assert.is(e.stderr.trim(), 'oops');
     assert.match(e.message, /called from .*host-runners\.test\.ts/);

@@ -1,5 +1,6 @@
 import { deadlineMs, netLimits, type NetLimits } from '../../fetch/index.ts';
 import { ContainerError } from '../../docker/errors.ts';
+import { NbdforgeError } from '../../errors.ts';
 
 /** What an `apt-get update` of the builder's suites may fetch, for its deadline (first run: tens of MB). */
 export const APT_UPDATE_BYTES = 64 * 1024 * 1024;
@@ -19,13 +20,13 @@ export function aptBoundsEnv(l: NetLimits = netLimits(), bytes?: number): Record
 }
 
 /** apt in the builder gave up (a bound, or the mirror): the script's own line names the packages and the mirror. */
-export class AptFetchError extends Error {
+export class AptFetchError extends NbdforgeError {
   override name = 'AptFetchError';
 }
 
 /** The script's "nbdforge: ..." line of a failed apt run, as the error to show; anything else unchanged. */
 export function aptFailure(err: unknown): unknown {
-  if (!(err instanceof ContainerError) || (err.exitCode !== 124 && err.exitCode !== 1)) return err;
+  if (!(err instanceof ContainerError) || (err.status !== 124 && err.status !== 1)) return err;
   const line = err.logTail.split('\n').reverse().find((l) => l.includes('nbdforge: apt-get'));
   return line ? new AptFetchError(line.slice(line.indexOf('nbdforge: apt-get') + 'nbdforge: '.length), { cause: err }) : err;
 }

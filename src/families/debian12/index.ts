@@ -15,6 +15,7 @@ import { aptBoundsEnv, aptFailure, APT_UPDATE_BYTES } from './apt-bounds.ts';
 import { bootKernelDir, supplyBootKernel } from './boot-kernel.ts';
 import { ContainerError } from '../../docker/errors.ts';
 import { derivedPaths, headersKey, HEADER_ROLES, sourceExtract } from './derived.ts';
+import { NbdforgeError } from '../../errors.ts';
 
 
 const CONTEXT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers/debian12');
@@ -43,12 +44,12 @@ function lineOf(kernel: KernelEntry): Line {
 }
 
 /** The archive offers no kernel of any line in lines.json (wrong apt sources, or the data is wrong). */
-export class EmptyCatalogError extends Error {
+export class EmptyCatalogError extends NbdforgeError {
   override name = 'EmptyCatalogError';
 }
 
 /** Files fetched from the archive whose sha256 is not the catalog's (they were removed). */
-export class SourceChecksumError extends Error {
+export class SourceChecksumError extends NbdforgeError {
   override name = 'SourceChecksumError';
   constructor(message: string, readonly files: string[]) {
     super(message);
@@ -184,7 +185,7 @@ export function createDebian12(env: NodeJS.ProcessEnv): Family {
           labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
           signal: ctx.signal,
         }).catch((err: unknown) => {
-          if (err instanceof ContainerError && err.exitCode === 8) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (nothing extracted): ${streamed.map((f) => f.filename).join(', ')}`, streamed.map((f) => f.filename));
+          if (err instanceof ContainerError && err.status === 8) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (nothing extracted): ${streamed.map((f) => f.filename).join(', ')}`, streamed.map((f) => f.filename));
           throw aptFailure(err);
         });
         const still = await check(kept);

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { redact } from '../../util/redact.ts';
 import type { FamilyCli, KernelEntry, OptionValues } from '../family.ts';
-import { CatalogMissingError } from './catalog/index.ts';
 import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
 import { familyDataDir, loadElData, readElCatalog, syncElCatalog, type ElCatalog, type ElKernel, type ElSyncResult } from './catalog/index.ts';
 import { UsageError } from '../../commands/context.ts';
@@ -212,16 +211,11 @@ export function createElCli(family: string, example: string): FamilyCli {
           }
         }
         if (values.vault || values['allow-partial'] || values['allow-unsigned-repodata'] || values.timeout) throw new UsageError('--vault, --allow-partial, --allow-unsigned-repodata and --timeout go with `kernels sync`');
-        try {
-          const kernels = str(values.kernels)?.split(',').map((s) => s.trim()).filter(Boolean);
-          const r = await listEl({ family, cacheDir: paths.cache, release: str(values.release), kernels });
-          if (json) out.write(JSON.stringify({ family, ...r }, null, 2) + '\n');
-          else out.write(formatElList(r) + '\n');
-          return 0;
-        } catch (e) {
-          if (e instanceof CatalogMissingError) throw new UsageError(e.message);
-          throw e;
-        }
+        const kernels = str(values.kernels)?.split(',').map((s) => s.trim()).filter(Boolean);
+        const r = await listEl({ family, cacheDir: paths.cache, release: str(values.release), kernels }); // no catalog yet: exit 2
+        if (json) out.write(JSON.stringify({ family, ...r }, null, 2) + '\n');
+        else out.write(formatElList(r) + '\n');
+        return 0;
       },
     },
   };

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { ModuleOptions } from '../prepare-host/options.ts';
 import { GUARD_UNIT, type HookLayout } from './layout.ts';
+import { NbdforgeError } from '../../errors.ts';
 
 /** The hook program (POSIX sh), installed as both postinst.d and postrm.d hooks. */
 export const HOOK_SH = readFileSync(new URL('./hook.sh', import.meta.url), 'utf8');
@@ -22,7 +23,7 @@ export interface FollowConfig {
   requireProof?: boolean;
 }
 
-export class FollowConfigError extends Error {
+export class FollowConfigError extends NbdforgeError {
   override name = 'FollowConfigError';
 }
 

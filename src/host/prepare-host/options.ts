@@ -1,10 +1,13 @@
 /** nbd module options as given on the command line: `nbds_max=16 max_part=15`. */
+import { NbdforgeError } from '../../errors.ts';
+
 export type ModuleOptions = Array<[string, string]>;
 
 export const DEFAULT_OPTIONS = 'nbds_max=16 max_part=15';
 
-export class OptionsError extends Error {
+export class OptionsError extends NbdforgeError {
   override name = 'OptionsError';
+  override readonly exitCode = 2;
 }
 
 export function parseOptions(text: string): ModuleOptions {

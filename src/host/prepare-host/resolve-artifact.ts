@@ -10,6 +10,7 @@ import { hasAppendedSignature } from '../../verify/module-signature.ts';
 import { readSigningCert, CertificateError } from '../../verify/certificate.ts';
 import { verifyModuleSignature, SignatureError } from '../../verify/signature.ts';
 import { ProofError, type ProofRecord, checkProofFor } from '../../prove/record.ts';
+import { NbdforgeError } from '../../errors.ts';
 
 /** A module chosen for one kernel and proven, before any host is touched, to be the bytes the store vouches for. */
 export interface ResolvedArtifact {
@@ -26,7 +27,7 @@ export interface ResolvedArtifact {
   proof?: ProofRecord;
 }
 
-export class ArtifactError extends Error {
+export class ArtifactError extends NbdforgeError {
   constructor(
     override readonly name: 'NoArtifactError' | 'CorruptArtifactError' | 'WrongKernelError',
     message: string,

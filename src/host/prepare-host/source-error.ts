@@ -1,6 +1,7 @@
 import type { IndexEntry } from '../../artifacts/store-layout.ts';
 import type { Manifest } from '../../artifacts/manifest.ts';
 import type { ProofRecord } from '../../prove/record.ts';
+import { NbdforgeError } from '../../errors.ts';
 
 /** Where prepare-host reads artifacts: a directory store, or the same layout served over http(s). */
 export interface ArtifactSource {
@@ -19,9 +20,9 @@ export interface ArtifactSource {
 }
 
 /** The source could not be read or is not a store: prepare-host refuses with nothing touched (exit 3). */
-export class SourceError extends Error {
+export class SourceError extends NbdforgeError {
   override name = 'SourceError';
-  readonly exitCode = 3;
+  override readonly exitCode = 3;
   /** A directory that holds no store at all (resolveArtifact adds the build that makes one). */
   noStore?: boolean;
 }

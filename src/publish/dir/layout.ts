@@ -8,6 +8,7 @@
  *   <dir>/<family>/<release>/<module>-<key12>/{<module>.ko, manifest.json, prepare-host.sh[, proof.json]}
  */
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
+import { NbdforgeError } from '../../errors.ts';
 
 export interface DirIndexEntry extends IndexEntry {
   /** <dir>/<file>: the module, relative to the published root. */
@@ -58,7 +59,7 @@ export function renderIndex(idx: DirIndex): string {
   return `${head.slice(0, -1)},"artifacts":[\n${lines.join(',\n')}\n]}\n`;
 }
 
-export class DirIndexError extends Error {
+export class DirIndexError extends NbdforgeError {
   override name = 'DirIndexError';
 }
 

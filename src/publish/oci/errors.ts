@@ -2,7 +2,9 @@
  * One error type for everything the registry side refuses or fails, with the registry named and
  * every credential scrubbed: these messages end up in terminals, CI logs and issue reports.
  */
-export class RegistryError extends Error {
+import { NbdforgeError } from '../../errors.ts';
+
+export class RegistryError extends NbdforgeError {
   override name = 'RegistryError';
   constructor(
     message: string,
@@ -28,11 +30,11 @@ export function redact(text: string, secrets: Array<string | undefined> = []): s
 export class ImageRefusedError extends RegistryError {
   override name = 'ImageRefusedError';
   /** The CLI contract: 3 = refused with nothing touched. */
-  readonly exitCode = 3;
+  override readonly exitCode = 3;
 }
 
 /** A publish refused before anything was sent (registry unreachable or refusing, bad artifact): exit 3. */
 export class TargetRefusedError extends RegistryError {
   override name = 'TargetRefusedError';
-  readonly exitCode = 3;
+  override readonly exitCode = 3;
 }

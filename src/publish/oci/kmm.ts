@@ -11,11 +11,12 @@ import { baseUrl, TAG, type RegistryRef } from './reference.ts';
 import type { YamlValue } from './yaml.ts';
 import { ImageRefusedError } from './errors.ts';
 import { unseenProblem, visible } from '../../util/control-chars.ts';
+import { NbdforgeError } from '../../errors.ts';
 
 /** A value the Module resource cannot carry as written: the CLI's exit 2. */
-export class KmmValueError extends Error {
+export class KmmValueError extends NbdforgeError {
   override name = 'KmmValueError';
-  readonly exitCode = 2;
+  override readonly exitCode = 2;
 }
 
 export interface KmmOptions {

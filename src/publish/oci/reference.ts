@@ -4,11 +4,12 @@
  * (http or https) is decided here too, because plain http is only safe on a loopback address.
  */
 import net from 'node:net';
+import { NbdforgeError } from '../../errors.ts';
 
-export class ReferenceSyntaxError extends Error {
+export class ReferenceSyntaxError extends NbdforgeError {
   override name = 'ReferenceSyntaxError';
   /** The CLI contract: 2 = the user's input. */
-  readonly exitCode = 2;
+  override readonly exitCode = 2;
 }
 
 export interface RegistryRef {

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../../util/atomic.ts';
 import type { PackageRecord } from '../../../rpm-repo/primary.ts';
+import { NbdforgeError } from '../../../errors.ts';
 
 /** A file in the vault with what the signed repodata says about it. */
 export interface ElFile {
@@ -117,8 +118,9 @@ export function catalogFile(cacheDir: string, family: string): string {
   return path.join(cacheDir, 'catalog', `${family}.json`);
 }
 
-export class CatalogMissingError extends Error {
+export class CatalogMissingError extends NbdforgeError {
   override name = 'CatalogMissingError';
+  override readonly exitCode = 2;
 }
 
 export async function readElCatalog(cacheDir: string, family: string): Promise<ElCatalog> {

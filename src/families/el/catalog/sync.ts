@@ -5,6 +5,7 @@ import type { ElData } from './data.ts';
 import { parseRepomd, RepomdError } from '../../../rpm-repo/repomd.ts';
 import { scanPrimaryGz } from '../../../rpm-repo/primary.ts';
 import { verifyDetached } from '../../../rpm-repo/signature.ts';
+import { NbdforgeError } from '../../../errors.ts';
 
 export interface ElSyncOptions {
   cacheDir: string;
@@ -47,7 +48,7 @@ export interface ElSyncResult {
   problems: ElRepoProblem[];
 }
 
-export class ElSyncError extends Error {
+export class ElSyncError extends NbdforgeError {
   override name = 'ElSyncError';
   constructor(readonly problems: ElRepoProblem[]) {
     super(
@@ -59,7 +60,7 @@ export class ElSyncError extends Error {
 }
 
 /** The vault did not answer at all: one line, no per-repository retries. */
-export class VaultUnreachableError extends Error {
+export class VaultUnreachableError extends NbdforgeError {
   override name = 'VaultUnreachableError';
 }
 
