@@ -9,7 +9,7 @@ export interface Check {
 
 export interface Manifest {
   schema: 1;
-  /** Content key: hash of every input of the build (see build/key.ts). */
+  /** Content key: hash of every input of the build (see builder/key.ts). */
   key: string;
   family: string;
   kernelRelease: string;

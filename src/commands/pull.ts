@@ -1,6 +1,6 @@
 import { DirStore } from '../artifacts/dir-store.ts';
 import type { Manifest } from '../artifacts/manifest.ts';
-import { reverifyModule } from '../build/reverify.ts';
+import { reverifyModule } from '../builder/reverify.ts';
 import { UnknownFamilyError, UnknownKernelError } from '../families/family.ts';
 import { getFamily } from '../families/index.ts';
 import { ImageRefusedError } from '../publish/oci/errors.ts';

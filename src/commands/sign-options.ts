@@ -1,5 +1,5 @@
 import { UsageError } from './context.ts';
-import { loadSigner, SignerError, type Signer } from '../build/signer.ts';
+import { loadSigner, SignerError, type Signer } from '../builder/signer.ts';
 import { CertificateError } from '../verify/certificate.ts';
 
 /** `--sign-key KEY --sign-cert CERT`, shared by build and matrix. */

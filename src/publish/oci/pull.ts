@@ -47,7 +47,7 @@ export interface PullTrust {
   /** Take an image whose proof is not checked against a key. */
   allowUnsigned?: boolean;
   /**
-   * The verification a build runs, against the family's own pinned sources (src/build/reverify.ts):
+   * The verification a build runs, against the family's own pinned sources (src/builder/reverify.ts):
    * any failed check refuses the image.
    */
   reverify(m: Manifest, ko: Buffer): Promise<Check[]>;

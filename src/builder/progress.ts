@@ -1,4 +1,4 @@
-/** A matrix's events (build/matrix.ts) and prove's (prove/run.ts) both fit this shape. */
+/** A matrix's events (builder/matrix.ts) and prove's (prove/run.ts) both fit this shape. */
 export type ProgressEvent =
   | { type: 'stage'; kernelRelease: string; stage: string }
   | { type: 'done'; result: { kernelRelease: string; status: string; error?: Error } };

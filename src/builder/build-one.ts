@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Family, FamilyContext, KernelEntry } from '../families/family.ts';
-import type { ModuleSpec } from './module-spec.ts';
+import type { ModuleSpec } from '../module-spec/module-spec.ts';
 import { containersOf } from '../docker/containers.ts';
 import { buildKey } from './key.ts';
-import { loadPatchRules, patchRuleHashes, parseApplied, type PatchRule } from './patches.ts';
+import { loadPatchRules, patchRuleHashes, parseApplied, type PatchRule } from '../module-spec/patches.ts';
 import { resolveBuild } from './resolve.ts';
 import { readReferences, verifyAgainst } from './verify-module.ts';
 import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';

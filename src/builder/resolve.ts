@@ -1,8 +1,8 @@
 import { closest } from '../util/suggest.ts';
 import type { Family, FamilyContext, KernelEntry, Recipe } from '../families/family.ts';
 import { UnknownKernelError } from '../families/family.ts';
-import type { ModuleSpec } from './module-spec.ts';
-import type { PatchRule } from './patches.ts';
+import type { ModuleSpec } from '../module-spec/module-spec.ts';
+import type { PatchRule } from '../module-spec/patches.ts';
 import type { Signer } from './signer.ts';
 
 /** One build, fully resolved before anything happens: what buildOne executes. */

@@ -1,6 +1,6 @@
 import { sha256, canonicalJson } from '../util/hash.ts';
 import type { KernelEntry } from '../families/family.ts';
-import type { ModuleSpec } from './module-spec.ts';
+import type { ModuleSpec } from '../module-spec/module-spec.ts';
 
 /** Bump when the build step changes in a way that makes old artifacts differ from new ones. */
 export const RECIPE_VERSION = 1;
