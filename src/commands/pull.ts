@@ -9,7 +9,7 @@ import { parseReference } from '../publish/oci/reference.ts';
 import { normalizeFingerprint, SignatureError } from '../rpm-repo/signature.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { openSession } from './session.ts';
-import { proofLine } from '../prove/record.ts';
+import { proofLine } from '../artifacts/proof-record.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = `Usage: nbdforge pull oci://HOST[:PORT]/REPO:TAG (--fingerprint FPR | --allow-unsigned)

@@ -6,7 +6,7 @@ import { HttpSource } from './http-source.ts';
 import { shQuote } from '../quote.ts';
 import type { TrustOptions } from './source-error.ts';
 import type { NetOptions } from '../../fetch/index.ts';
-import { type ProofRecord, readStoredProof } from '../../prove/record.ts';
+import { type ProofRecord, readStoredProof } from '../../artifacts/proof-record.ts';
 
 export { type ArtifactSource, type TrustOptions, SourceError } from './source-error.ts';
 

@@ -8,7 +8,7 @@ import { SourceError, type ArtifactSource, type TrustOptions } from './source-er
 import { verifyDetached, normalizeFingerprint } from '../../rpm-repo/signature.ts';
 import { sha256 } from '../../util/hash.ts';
 import { checkFresh, DEFAULT_STATE_DIR } from './serial-state.ts';
-import { MAX_PROOF_BYTES, PROOF_FILE, ProofError, type ProofRecord, parseProof } from '../../prove/record.ts';
+import { MAX_PROOF_BYTES, PROOF_FILE, ProofError, type ProofRecord, parseProof } from '../../artifacts/proof-record.ts';
 import { httpStream, netLimits, TransferEndedError, TransferWatch, type NetLimits, type NetReporter } from '../../fetch/index.ts';
 
 /** Bounds for what an http store may send before the caller knows better (real files are KBs). */

@@ -12,7 +12,7 @@ import { hookLayout } from '../kernel-hook/layout.ts';
 import { FollowConfigError } from '../kernel-hook/config.ts';
 import { StoreCorruptError } from '../../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
-import { proofLine } from '../../prove/record.ts';
+import { proofLine } from '../../artifacts/proof-record.ts';
 
 export interface PrepareHostRequest {
   runner: Runner;

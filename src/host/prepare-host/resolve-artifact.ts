@@ -9,7 +9,7 @@ import { SourceError } from './source-error.ts';
 import { hasAppendedSignature } from '../../verify/module-signature.ts';
 import { readSigningCert, CertificateError } from '../../verify/certificate.ts';
 import { verifyModuleSignature, SignatureError } from '../../verify/signature.ts';
-import { ProofError, type ProofRecord, checkProofFor } from '../../prove/record.ts';
+import { ProofError, type ProofRecord, checkProofFor } from '../../artifacts/proof-record.ts';
 
 /** A module chosen for one kernel and proven, before any host is touched, to be the bytes the store vouches for. */
 export interface ResolvedArtifact {

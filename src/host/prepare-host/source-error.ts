@@ -1,6 +1,6 @@
 import type { IndexEntry } from '../../artifacts/store-layout.ts';
 import type { Manifest } from '../../artifacts/manifest.ts';
-import type { ProofRecord } from '../../prove/record.ts';
+import type { ProofRecord } from '../../artifacts/proof-record.ts';
 
 /** Where prepare-host reads artifacts: a directory store, or the same layout served over http(s). */
 export interface ArtifactSource {
@@ -11,7 +11,7 @@ export interface ArtifactSource {
   /** The module's bytes; `size` (from the verified manifest) caps what is read. */
   bytes(entry: IndexEntry, size: number): Promise<Uint8Array>;
   /**
-   * The artifact's proof (proof.json, src/prove/record.ts) when its manifest names one, its bytes
+   * The artifact's proof (proof.json, src/artifacts/proof-record.ts) when its manifest names one, its bytes
    * checked against the sha256 the manifest (and a published index) gives; undefined = unproven.
    * Throws ProofError for a proof that is missing, damaged or malformed.
    */

@@ -6,11 +6,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { cachePath } from '../fetch/index.ts';
-import type { KernelEntry } from '../families/family.ts';
-import { parseElf } from './index.ts';
-import { readVersions, parseModuleSymvers } from './versions.ts';
-import { compatRows, type CompatRow } from './compat.ts';
+import { cachePath } from '../../fetch/index.ts';
+import type { KernelEntry } from '../family.ts';
+import { parseElf } from '../../verify/index.ts';
+import { readVersions, parseModuleSymvers } from '../../verify/versions.ts';
+import { compatRows, type CompatRow } from '../../verify/compat.ts';
 
 /** An el catalog entry: its point release (7.9.2009) rides on the kernel entry. */
 export const pointRelease = (k: KernelEntry): string | undefined => (k as { release?: string }).release;

@@ -12,8 +12,8 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { findUnseen } from '../util/control-chars.ts';
 import { readRegular } from '../util/read-regular.ts';
-import { DirStore } from '../artifacts/dir-store.ts';
-import { type IndexEntry, isSafeName, jsonErrorWithoutContent } from '../artifacts/store-layout.ts';
+import { DirStore } from './dir-store.ts';
+import { type IndexEntry, isSafeName, jsonErrorWithoutContent } from './store-layout.ts';
 
 export const PROOF_FILE = 'proof.json';
 /** Bump when the checks change: old proofs stop matching the cache key. */
