@@ -1,4 +1,4 @@
-import { type Step, shc } from '../step.ts';
+import { type Step, shc } from '../../host/step.ts';
 import { type HookLayout } from './layout.ts';
 import { type FollowConfig, HOOK_SH, renderHookConfig, renderGuardUnit } from './config.ts';
 

@@ -1,5 +1,5 @@
-import type { Runner } from '../runner.ts';
-import { shc } from '../step.ts';
+import type { Runner } from '../../host/runner.ts';
+import { shc } from '../../host/step.ts';
 import { HOOK_SH } from './config.ts';
 import { hookLayout, GUARD_UNIT } from './layout.ts';
 

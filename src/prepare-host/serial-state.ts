@@ -8,7 +8,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { sha256 } from '../../util/hash.ts';
+import { sha256 } from '../util/hash.ts';
 import { SourceError } from './source-error.ts';
 
 /** Where the state lives unless NBDFORGE_STATE_DIR says otherwise (read at the edge). */

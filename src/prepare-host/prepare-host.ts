@@ -1,18 +1,18 @@
-import type { Runner } from '../runner.ts';
-import type { Plan, PlanResult } from '../plan.ts';
-import { type HostFacts, gatherFacts } from '../facts.ts';
-import { emitScript } from '../emit-script.ts';
+import type { Runner } from '../host/runner.ts';
+import type { Plan, PlanResult } from '../host/plan.ts';
+import { type HostFacts, gatherFacts } from '../host/facts.ts';
+import { emitScript } from '../host/emit-script.ts';
 import { hostLayout } from './layout.ts';
 import { type ModuleOptions } from './options.ts';
 import { prepareHostRules, judge } from './preconditions.ts';
 import { planPrepareHost } from './plan-prepare-host.ts';
 import { openArtifactSource, SourceError, type TrustOptions } from './artifact-source.ts';
-import type { NetOptions } from '../../fetch/index.ts';
-import { hookLayout } from '../kernel-hook/layout.ts';
-import { FollowConfigError } from '../kernel-hook/config.ts';
-import { StoreCorruptError } from '../../artifacts/store-layout.ts';
+import type { NetOptions } from '../fetch/index.ts';
+import { hookLayout } from './kernel-hook/layout.ts';
+import { FollowConfigError } from './kernel-hook/config.ts';
+import { StoreCorruptError } from '../artifacts/store-layout.ts';
 import { resolveArtifact, ArtifactError, type ResolvedArtifact } from './resolve-artifact.ts';
-import { proofLine } from '../../artifacts/proof-record.ts';
+import { proofLine } from '../artifacts/proof-record.ts';
 
 export interface PrepareHostRequest {
   runner: Runner;

@@ -1,6 +1,6 @@
-import type { Precondition } from '../step.ts';
-import { shc } from '../step.ts';
-import type { HostFacts } from '../facts.ts';
+import type { Precondition } from '../host/step.ts';
+import { shc } from '../host/step.ts';
+import type { HostFacts } from '../host/facts.ts';
 import type { HostLayout } from './layout.ts';
 
 /**

@@ -1,6 +1,6 @@
-import type { IndexEntry } from '../../artifacts/store-layout.ts';
-import type { Manifest } from '../../artifacts/manifest.ts';
-import type { ProofRecord } from '../../artifacts/proof-record.ts';
+import type { IndexEntry } from '../artifacts/store-layout.ts';
+import type { Manifest } from '../artifacts/manifest.ts';
+import type { ProofRecord } from '../artifacts/proof-record.ts';
 
 /** Where prepare-host reads artifacts: a directory store, or the same layout served over http(s). */
 export interface ArtifactSource {

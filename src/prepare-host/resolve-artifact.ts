@@ -1,15 +1,15 @@
-import { familyOfRelease } from '../../families/index.ts';
-import { shQuote } from '../quote.ts';
-import { parseElf, vermagicOf } from '../../verify/index.ts';
-import { allChecksPassed, type Manifest } from '../../artifacts/manifest.ts';
-import type { IndexEntry } from '../../artifacts/dir-store.ts';
-import { sha256 } from '../../util/hash.ts';
+import { familyOfRelease } from '../families/index.ts';
+import { shQuote } from '../host/quote.ts';
+import { parseElf, vermagicOf } from '../verify/index.ts';
+import { allChecksPassed, type Manifest } from '../artifacts/manifest.ts';
+import type { IndexEntry } from '../artifacts/dir-store.ts';
+import { sha256 } from '../util/hash.ts';
 import type { ArtifactSource } from './artifact-source.ts';
 import { SourceError } from './source-error.ts';
-import { hasAppendedSignature } from '../../verify/module-signature.ts';
-import { readSigningCert, CertificateError } from '../../verify/certificate.ts';
-import { verifyModuleSignature, SignatureError } from '../../verify/signature.ts';
-import { ProofError, type ProofRecord, checkProofFor } from '../../artifacts/proof-record.ts';
+import { hasAppendedSignature } from '../verify/module-signature.ts';
+import { readSigningCert, CertificateError } from '../verify/certificate.ts';
+import { verifyModuleSignature, SignatureError } from '../verify/signature.ts';
+import { ProofError, type ProofRecord, checkProofFor } from '../artifacts/proof-record.ts';
 
 /** A module chosen for one kernel and proven, before any host is touched, to be the bytes the store vouches for. */
 export interface ResolvedArtifact {

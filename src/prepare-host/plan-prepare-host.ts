@@ -1,12 +1,12 @@
-import type { Plan } from '../plan.ts';
-import { validatePlan } from '../plan.ts';
-import { type Step, shc } from '../step.ts';
+import type { Plan } from '../host/plan.ts';
+import { validatePlan } from '../host/plan.ts';
+import { type Step, shc } from '../host/step.ts';
 import type { HostLayout } from './layout.ts';
 import { type ModuleOptions, expectedParameter } from './options.ts';
 import { prepareHostRules } from './preconditions.ts';
-import type { HookLayout } from '../kernel-hook/layout.ts';
-import type { FollowConfig } from '../kernel-hook/config.ts';
-import { followKernelSteps, followBackups } from '../kernel-hook/steps.ts';
+import type { HookLayout } from './kernel-hook/layout.ts';
+import type { FollowConfig } from './kernel-hook/config.ts';
+import { followKernelSteps, followBackups } from './kernel-hook/steps.ts';
 
 export interface PrepareHostInput {
   layout: HostLayout;

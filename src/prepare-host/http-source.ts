@@ -1,15 +1,15 @@
-import { type IndexEntry, validateIndex } from '../../artifacts/store-layout.ts';
-import { parseManifest, type Manifest } from '../../artifacts/manifest.ts';
-import { redact } from '../../util/redact.ts';
+import { type IndexEntry, validateIndex } from '../artifacts/store-layout.ts';
+import { parseManifest, type Manifest } from '../artifacts/manifest.ts';
+import { redact } from '../util/redact.ts';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { SourceError, type ArtifactSource, type TrustOptions } from './source-error.ts';
-import { verifyDetached, normalizeFingerprint } from '../../rpm-repo/signature.ts';
-import { sha256 } from '../../util/hash.ts';
+import { verifyDetached, normalizeFingerprint } from '../rpm-repo/signature.ts';
+import { sha256 } from '../util/hash.ts';
 import { checkFresh, DEFAULT_STATE_DIR } from './serial-state.ts';
-import { MAX_PROOF_BYTES, PROOF_FILE, ProofError, type ProofRecord, parseProof } from '../../artifacts/proof-record.ts';
-import { httpStream, netLimits, TransferEndedError, TransferWatch, type NetLimits, type NetReporter } from '../../fetch/index.ts';
+import { MAX_PROOF_BYTES, PROOF_FILE, ProofError, type ProofRecord, parseProof } from '../artifacts/proof-record.ts';
+import { httpStream, netLimits, TransferEndedError, TransferWatch, type NetLimits, type NetReporter } from '../fetch/index.ts';
 
 /** Bounds for what an http store may send before the caller knows better (real files are KBs). */
 const MAX_INDEX = 16 * 1024 * 1024;

@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises';
-import { DirStore, type IndexEntry } from '../../artifacts/dir-store.ts';
-import type { Manifest } from '../../artifacts/manifest.ts';
+import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
+import type { Manifest } from '../artifacts/manifest.ts';
 import { type ArtifactSource, SourceError } from './source-error.ts';
 import { HttpSource } from './http-source.ts';
-import { shQuote } from '../quote.ts';
+import { shQuote } from '../host/quote.ts';
 import type { TrustOptions } from './source-error.ts';
-import type { NetOptions } from '../../fetch/index.ts';
-import { type ProofRecord, readStoredProof } from '../../artifacts/proof-record.ts';
+import type { NetOptions } from '../fetch/index.ts';
+import { type ProofRecord, readStoredProof } from '../artifacts/proof-record.ts';
 
 export { type ArtifactSource, type TrustOptions, SourceError } from './source-error.ts';
 

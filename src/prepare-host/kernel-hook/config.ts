@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import type { ModuleOptions } from '../prepare-host/options.ts';
+import type { ModuleOptions } from '../options.ts';
 import { GUARD_UNIT, type HookLayout } from './layout.ts';
 
 /** The hook program (POSIX sh), installed as both postinst.d and postrm.d hooks. */
