@@ -3,7 +3,7 @@ import { resolveExport } from '../map/plan-export.ts';
 import { runExport, runUnmap, exportLines } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
 import { MapRequestError } from '../map/request.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from './host-cli.ts';
 
 const usage = `Usage: nbdforge export IMAGE [--socket PATH [--socket-group G] | --bind ADDR [--port N]] [--rw]
                       [--persistent] [--shared N] [--format F] [--allow-external PATH]... [--shared-ro] [--json]

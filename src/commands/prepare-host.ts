@@ -6,7 +6,7 @@ import type { Runner } from '../host/runner.ts';
 import { exitCodeOf } from '../host/plan.ts';
 import { renderTable, resultLine } from '../host/report.ts';
 import { shQuote } from '../host/quote.ts';
-import { checkSshDestination, writeScript, generatorOf } from '../map/cli-common.ts';
+import { checkSshDestination, writeScript, generatorOf } from './host-cli.ts';
 import { prepareHost } from '../prepare-host/prepare-host.ts';
 import { parseOptions, DEFAULT_OPTIONS, OptionsError } from '../prepare-host/options.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';

@@ -1,5 +1,5 @@
 # nbdforge map library, part 4: who else uses an image (see refs.sh; joined to the library by
-# src/map/steps.ts): a block device the host uses, and nbdforge's own maps and exports of it.
+# src/host/sh-library.ts): a block device the host uses, and nbdforge's own maps and exports of it.
 # nm_bdev_busy FILE: a block device (or one of its partitions) mounted, held by device-mapper/LVM/md,
 # used as swap or open in a process; the first reason in NM_WHY.
 nm_bdev_busy() {

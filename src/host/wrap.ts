@@ -1,5 +1,5 @@
-import { shQuote } from '../host/quote.ts';
-import { TABLE, libFor, compact } from './steps.ts';
+import { shQuote } from './quote.ts';
+import { TABLE, libFor, compact } from './sh-library.ts';
 
 /**
  * An emitted plan script followed by an epilogue for people (the mount table, the server URL). The

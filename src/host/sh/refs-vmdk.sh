@@ -1,5 +1,5 @@
 # nbdforge map library, part 3: the references of VMDK, VHDX and QED layers (see refs.sh; joined to
-# the library by src/map/steps.ts).
+# the library by src/host/sh-library.ts).
 # VMDK: a sparse file (its embedded descriptor, when it has one) or a text descriptor: every extent
 # file, and the parentFileNameHint (qemu opens it as a backing file, wherever it sits in the text).
 nm_vmdk() {

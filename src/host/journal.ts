@@ -1,5 +1,5 @@
 /**
- * The map journal as Node reads it (the target's sh writes it: src/map/sh/lib.sh). One JSON object
+ * The map journal as Node reads it (the target's sh writes it: src/host/sh/lib.sh). One JSON object
  * per line: {"seq":N,"ev":"info"|"begin"|"done"|"failed"|"undone"|"undo-failed","kind":...,...}
  * where done/failed/undone records point at their begin record with "of".
  */

@@ -1,4 +1,4 @@
-# nbdforge map library (POSIX sh, prepended to every map/unmap/export step; see src/map/steps.ts).
+# nbdforge map library (POSIX sh, prepended to every map/unmap/export step; see src/host/sh-library.ts).
 # The journal is one JSON-lines file per map: $STATE/maps/<id>.jsonl. Every action that changes the
 # host is written as a "begin" record before it runs and a "done" record after it; unmap undoes every
 # begun action in reverse, so a map killed at any point is still torn down exactly.

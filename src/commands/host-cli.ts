@@ -7,10 +7,10 @@ import { SshRunner } from '../host/runners/ssh.ts';
 import { DryRunRunner } from '../host/runners/dry-run.ts';
 import { renderTable } from '../host/report.ts';
 import { exitCodeOf } from '../host/plan.ts';
-import { type CommandContext, UsageError } from '../commands/context.ts';
+import { type CommandContext, UsageError } from './context.ts';
 import { shQuote } from '../host/quote.ts';
-import { DEFAULT_STATE_DIR } from './request.ts';
-import type { MapOutcome } from './run.ts';
+import { DEFAULT_STATE_DIR } from '../map/request.ts';
+import type { MapOutcome } from '../map/run.ts';
 
 /** Options every map/unmap/export command takes (parsed with the command's own). */
 export const targetOptions = {

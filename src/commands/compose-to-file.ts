@@ -1,13 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CommandContext } from '../commands/context.ts';
-import { localVolumeSize } from './volume-size.ts';
-import { detectTable } from './detect.ts';
-import { resolveTable } from './table.ts';
-import { writeComposite } from './to-file.ts';
-import { LayoutError } from './layout.ts';
-import { describeComposite, renderComposite } from './report.ts';
-import type { ComposeRequest } from './request.ts';
+import type { CommandContext } from './context.ts';
+import { localVolumeSize } from '../compose/volume-size.ts';
+import { detectTable } from '../compose/detect.ts';
+import { resolveTable } from '../compose/table.ts';
+import { writeComposite } from '../compose/to-file.ts';
+import { LayoutError } from '../compose/layout.ts';
+import { describeComposite, renderComposite } from '../compose/report.ts';
+import type { ComposeRequest } from '../compose/request.ts';
 
 type Base = Omit<ComposeRequest, 'volume' | 'name' | 'stateDir'>;
 

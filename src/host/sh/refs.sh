@@ -1,5 +1,5 @@
 # nbdforge map library, part 2: what an image is and what it reaches (POSIX sh; joined to lib.sh by
-# src/map/steps.ts). A guest controls the bytes of its own disk, so a format probed from them is
+# src/host/sh-library.ts). A guest controls the bytes of its own disk, so a format probed from them is
 # chosen by whoever wrote them: the format comes from the operator (--format) or from the file's
 # name, the header only has to agree, and qemu never probes (every layer's format is pinned). Every
 # file a layer names (qcow2 backing file and external data file, VMDK extents and parent, QED
