@@ -82,7 +82,8 @@ export interface FamilyCli {
   kernels?: {
     options: OptionSpec;
     usage: string;
-    run(req: { sync: boolean; values: OptionValues; paths: Paths; env: NodeJS.ProcessEnv; json: boolean; out: NodeJS.WritableStream; err: NodeJS.WritableStream & { isTTY?: boolean } }): Promise<number>;
+    /** NET: the fetch door's options from --timeout (or NBDFORGE_TIMEOUT), read when the family fetches; it draws its own progress. */
+    run(req: { sync: boolean; values: OptionValues; paths: Paths; env: NodeJS.ProcessEnv; json: boolean; out: NodeJS.WritableStream; err: NodeJS.WritableStream & { isTTY?: boolean }; net: () => NetOptions }): Promise<number>;
   };
 }
 
