@@ -40,6 +40,7 @@ const identity = (e: IndexEntry) => `${e.family}/${e.kernelRelease}/${e.module}/
  * would. Sources are only read.
  */
 export async function mergeStores(sources: string[], into: DirStore, onResult: (r: MergeResult) => void = () => {}): Promise<MergeResult[]> {
+  for (const src of sources) await mustBeStoreDir(src);
   const out: MergeResult[] = [];
   const report = (r: MergeResult) => (out.push(r), onResult(r));
   const held = new Map<string, IndexEntry>();
@@ -106,6 +107,13 @@ export async function mergeStores(sources: string[], into: DirStore, onResult: (
 }
 
 /** The source artifact's proof: none, a valid one, or why it is refused. */
+/** A source that is not a directory (a mistyped path, a file) is not a store: refused before anything is merged (exit 3). */
+async function mustBeStoreDir(src: string): Promise<void> {
+  const st = await fs.lstat(src).catch((e: NodeJS.ErrnoException) => e.code ?? 'unreadable');
+  if (typeof st === 'string') throw new StoreCorruptError(`${src}: not a store (${st === 'ENOENT' ? 'no such directory' : `unreadable: ${st}`}); nothing merged`);
+  if (!st.isDirectory()) throw new StoreCorruptError(`${src}: not a store (${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}); nothing merged`);
+}
+
 async function proofOf(store: DirStore, e: IndexEntry): Promise<{ proof: ProofRecord; bytes: Buffer } | { why: string } | undefined> {
   try {
     return await readStoredProof(store.root, e);

@@ -82,6 +82,14 @@ test('nbdforge store merge: exit 1 when an artifact is refused, 3 for a corrupt 
   const c = spawnSync(cli, ['store', 'merge', bad, '--into', into], { encoding: 'utf8' });
   assert.is(c.status, 3, c.stderr);
   assert.match(c.stderr, /index\.json: not JSON/);
+  // a mistyped source (missing) or a file is not a store: exit 3 before anything is merged, even from the good source
+  const before = await fs.readFile(path.join(into, 'index.json'), 'utf8');
+  for (const wrong of [path.join(tmp, 'no-such-shard'), path.join(bad, 'index.json')]) {
+    const w = spawnSync(cli, ['store', 'merge', path.join(tmp, 'shard-a'), wrong, '--into', into], { encoding: 'utf8' });
+    assert.is(w.status, 3, w.stderr);
+    assert.match(w.stderr, /not a store \((no such directory|not a directory)\); nothing merged/);
+    assert.is(await fs.readFile(path.join(into, 'index.json'), 'utf8'), before);
+  }
   assert.is(spawnSync(cli, ['store', 'merge'], { encoding: 'utf8' }).status, 2);
   assert.is(spawnSync(cli, ['store', 'split', 'x'], { encoding: 'utf8' }).status, 2);
 });
