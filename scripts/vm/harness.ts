@@ -10,9 +10,9 @@ import { resolvePaths } from '../../src/paths.ts';
 import { ensureKernel, type GuestKernel } from './kernels.ts';
 import { buildInitramfs } from '../../src/guest/initramfs.ts';
 import { bootGuest, type BootSpec, type BootResult } from '../../src/guest/qemu.ts';
-import { prepareHost } from '../../src/host/prepare-host/prepare-host.ts';
+import { prepareHost } from '../../src/prepare-host/prepare-host.ts';
 import { LocalRunner } from '../../src/host/runners/local.ts';
-import { parseOptions, DEFAULT_OPTIONS } from '../../src/host/prepare-host/options.ts';
+import { parseOptions, DEFAULT_OPTIONS } from '../../src/prepare-host/options.ts';
 
 export { testReleases, availableReleases, newestRelease, type KernelLine } from './kernels.ts';
 export type { BootResult } from '../../src/guest/qemu.ts';

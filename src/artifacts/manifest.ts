@@ -1,16 +1,13 @@
 import { isSafeName } from './store-layout.ts';
+import type { Check } from '../verify/check.ts';
+
+export type { Check };
 import { NbdforgeError } from '../errors.ts';
 
 /** What an artifact carries: the module's identity and everything that was proven about it. */
-export interface Check {
-  name: string; // 'vermagic' | 'crcs' | 'oracle' | ...
-  ok: boolean;
-  detail: string;
-}
-
 export interface Manifest {
   schema: 1;
-  /** Content key: hash of every input of the build (see build/key.ts). */
+  /** Content key: hash of every input of the build (see builder/key.ts). */
   key: string;
   family: string;
   kernelRelease: string;
@@ -32,7 +29,7 @@ export interface Manifest {
   createdAt: string;
   /** Present when the module was signed (build --sign-key/--sign-cert); `file` is then the signed module. */
   signature?: ModuleSignature;
-  /** Present when the module was proven in its own kernel (src/prove/record.ts): proof.json beside the module and its sha256. */
+  /** Present when the module was proven in its own kernel (src/artifacts/proof-record.ts): proof.json beside the module and its sha256. */
   proof?: ManifestProof;
 }
 

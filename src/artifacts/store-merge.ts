@@ -6,7 +6,7 @@ import { type Manifest, ManifestError, allChecksPassed, parseManifest } from './
 import { StoreCorruptError, type IndexEntry } from './store-layout.ts';
 import { sha256 } from '../util/hash.ts';
 import { NotRegularFileError, readRegular } from '../util/read-regular.ts';
-import { ProofError, readStoredProof, writeStoredProof, type ProofRecord } from '../prove/record.ts';
+import { ProofError, readStoredProof, writeStoredProof, type ProofRecord } from './proof-record.ts';
 
 export interface MergeResult {
   source: string;

@@ -9,7 +9,7 @@ import type { Family } from '../families/family.ts';
 import type { Paths } from '../paths.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { measure, insideDir, listEntries, type Measured } from './walk.ts';
-import { runningBuilds } from '../build/scratch.ts';
+import { runningBuilds } from '../builder/scratch.ts';
 
 /**
  * Caches below the cache root that cache du/prune report but never touch: the test and VM caches, and

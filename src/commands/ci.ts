@@ -1,7 +1,7 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { DEFAULT_FAMILY, familyNames } from '../families/index.ts';
 import { DEFAULT_CRON, githubWorkflow } from '../ci/github-workflow.ts';
-import { writeScript } from '../map/cli-common.ts';
+import { writeScript } from './host-cli.ts';
 import { visible } from '../util/control-chars.ts';
 
 const usage = `Usage: nbdforge ci github [--family F] [--shards N] [--latest N] [--publish TARGET] [--cron EXPR] [--output FILE]

@@ -2,7 +2,7 @@ import { type Command, parse, UsageError } from './context.ts';
 import fs from 'node:fs/promises';
 import { closeEngine, connectEngine, removeLeftoverContainers, type Leftover } from '../docker/engine.ts';
 import { EngineUnreachableError } from '../docker/errors.ts';
-import { leftoverScratch } from '../build/scratch.ts';
+import { leftoverScratch } from '../builder/scratch.ts';
 
 const usage = `Usage: nbdforge cleanup [--all] [--json]
 

@@ -3,7 +3,7 @@ import { getFamily } from '../families/index.ts';
 import { openSession } from './session.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { renderCompat } from '../verify/compat.ts';
-import { catalogCompat, pointRelease } from '../verify/compat-catalog.ts';
+import { catalogCompat, pointRelease } from '../families/el/compat-catalog.ts';
 
 const usage = `Usage: nbdforge compat [--family el7] [--release R] [--json] [--store DIR]
 

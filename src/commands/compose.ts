@@ -1,8 +1,8 @@
 import { type Command, parse, UsageError } from './context.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from './host-cli.ts';
 import { checkRequest, type ComposeRequest } from '../compose/request.ts';
 import { runCompose } from '../compose/run.ts';
-import { composeToFile } from '../compose/to-file-command.ts';
+import { composeToFile } from './compose-to-file.ts';
 import { renderComposite } from '../compose/report.ts';
 import { parseSize, type TableKind } from '../compose/layout.ts';
 import { TYPE_NAMES } from '../compose/part-type.ts';

@@ -1,5 +1,5 @@
 import { type Command, parse, UsageError } from './context.ts';
-import { targetOptions, targetFrom, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, finish, TARGET_USAGE, generatorOf } from './host-cli.ts';
 import { checkName } from '../compose/request.ts';
 import { runDecompose } from '../compose/run.ts';
 

@@ -2,7 +2,7 @@ import { type Command, parse, UsageError } from './context.ts';
 import { resolveExport } from '../map/plan-export.ts';
 import { runExport, runUnmap, exportLines } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from './host-cli.ts';
 
 const usage = `Usage: nbdforge export IMAGE [--socket PATH [--socket-group G] | --bind ADDR [--port N]] [--rw]
                       [--persistent] [--shared N] [--format F] [--allow-external PATH]... [--shared-ro] [--json]

@@ -3,7 +3,7 @@ import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { familyOf, refuseOtherFamiliesOptions } from './family-arg.ts';
 import { openSession } from './session.ts';
 import { NOT_BUILT, STATE_HEADER, stateColumns, storeStates } from '../prove/status.ts';
-import { timeoutHelp, timeoutOption } from './net-options.ts';
+import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = (extra: string[]) => `Usage: nbdforge kernels [sync] [--family F] [--refresh] [--timeout S] [--json] [family options]
 
@@ -47,7 +47,10 @@ const kernels: Command = {
     if ((sub !== undefined && sub !== 'sync') || extra.length) throw new UsageError(`unexpected argument "${sub !== 'sync' ? sub : extra[0]}"\n${usage([])}`);
     const sync = sub === 'sync' || values.refresh === true;
     const paths = pathsFrom(values, ctx.env, { write: ['cache'] });
-    if (cli?.kernels) return cli.kernels.run({ sync, values, paths, env: ctx.env, json: values.json === true, out: ctx.stdout, err: ctx.stderr });
+    if (cli?.kernels) {
+      const net = () => netOptionsFrom({ timeout: values.timeout as string | undefined, json: values.json === true }, ctx, { progress: false });
+      return cli.kernels.run({ sync, values, paths, env: ctx.env, json: values.json === true, out: ctx.stdout, err: ctx.stderr, net });
+    }
     const session = await openSession(paths, ctx.env, (l) => ctx.stderr.write(`${l.trimEnd()}\n`), { timeout: values.timeout as string | undefined, json: values.json === true });
     try {
       const cat = await family.catalog(session, { refresh: sync });

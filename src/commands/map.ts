@@ -2,8 +2,8 @@ import { type Command, parse, UsageError } from './context.ts';
 import { resolveMap, parseOffset, type MapMode } from '../map/request.ts';
 import { runMap } from '../map/run.ts';
 import { seenHere } from '../map/image-refs.ts';
-import { renderMounts } from '../map/journal.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
+import { renderMounts } from '../host/journal.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from './host-cli.ts';
 
 const usage = `Usage: nbdforge map IMAGE [--rw | --snapshot] [--mount-root DIR | --no-mount] [--exec] [--loop [--offset N]]
                     [--format F] [--allow-external PATH]... [--shared-ro] [--json]

@@ -6,11 +6,11 @@ import type { Runner } from '../host/runner.ts';
 import { exitCodeOf } from '../host/plan.ts';
 import { renderTable, resultLine } from '../host/report.ts';
 import { shQuote } from '../host/quote.ts';
-import { checkSshDestination, writeScript, generatorOf } from '../map/cli-common.ts';
-import { prepareHost } from '../host/prepare-host/prepare-host.ts';
-import { parseOptions, DEFAULT_OPTIONS } from '../host/prepare-host/options.ts';
+import { checkSshDestination, writeScript, generatorOf } from './host-cli.ts';
+import { prepareHost } from '../prepare-host/prepare-host.ts';
+import { parseOptions, DEFAULT_OPTIONS } from '../prepare-host/options.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
-import { followStatus, renderStatus } from '../host/kernel-hook/status.ts';
+import { followStatus, renderStatus } from '../prepare-host/kernel-hook/status.ts';
 
 const usage = `Usage: nbdforge prepare-host [--from STORE|URL [--fingerprint FPR | --index-sha256 HEX]] [--options 'nbds_max=16 max_part=15'] [--require-proof]
                             [--ssh USER@HOST [--ssh-option O]...] [--dry-run | --emit-script FILE] [--kernel RELEASE] [--no-follow-kernels] [--timeout S] [--json]

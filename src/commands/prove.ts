@@ -5,7 +5,7 @@ import { DEFAULT_FAMILY, getFamily, familyNames } from '../families/index.ts';
 import { openSession } from './session.ts';
 import { DirStore } from '../artifacts/dir-store.ts';
 import { isSafeName } from '../artifacts/store-layout.ts';
-import { readStoredProof } from '../prove/record.ts';
+import { readStoredProof } from '../artifacts/proof-record.ts';
 import { proveEntries, proofsJson, reportProofs } from './run-proofs.ts';
 import { positiveInt, proveOptions, proveUsage, proofsOptionsFrom } from './prove-options.ts';
 

@@ -1,6 +1,6 @@
 import { DirStore } from '../artifacts/dir-store.ts';
 import type { Manifest } from '../artifacts/manifest.ts';
-import { reverifyModule } from '../build/reverify.ts';
+import { reverifyModule } from '../builder/reverify.ts';
 import { UnknownFamilyError, UnknownKernelError } from '../families/family.ts';
 import { getFamily } from '../families/index.ts';
 import { ImageRefusedError } from '../publish/oci/errors.ts';
@@ -9,7 +9,7 @@ import { parseReference } from '../publish/oci/reference.ts';
 import { normalizeFingerprint } from '../rpm-repo/signature.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { openSession } from './session.ts';
-import { proofLine } from '../prove/record.ts';
+import { proofLine } from '../artifacts/proof-record.ts';
 import { netOptionsFrom, timeoutHelp, timeoutOption } from './net-options.ts';
 
 const usage = `Usage: nbdforge pull oci://HOST[:PORT]/REPO:TAG (--fingerprint FPR | --allow-unsigned)

@@ -2,7 +2,7 @@
 import type { CommandContext } from './context.ts';
 import type { Family, FamilyContext, KernelEntry } from '../families/family.ts';
 import type { DirStore, IndexEntry } from '../artifacts/dir-store.ts';
-import { ProgressView } from '../build/progress.ts';
+import { ProgressView } from '../builder/progress.ts';
 import { proveMany, settleQemu, missingTools, type ProveResult } from '../prove/run.ts';
 import type { AccelChoice } from '../prove/accel.ts';
 import path from 'node:path';

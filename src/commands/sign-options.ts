@@ -1,5 +1,5 @@
 import { UsageError } from './context.ts';
-import { loadSigner, type Signer } from '../build/signer.ts';
+import { loadSigner, type Signer } from '../builder/signer.ts';
 
 /** `--sign-key KEY --sign-cert CERT`, shared by build and matrix. */
 export const signOptions = {

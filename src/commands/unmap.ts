@@ -1,7 +1,7 @@
 import { type Command, parse, UsageError } from './context.ts';
 import { runUnmap } from '../map/run.ts';
 import type { UnmapTarget } from '../map/plan-unmap.ts';
-import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from '../map/cli-common.ts';
+import { targetOptions, targetFrom, targetPath, finish, TARGET_USAGE, generatorOf } from './host-cli.ts';
 
 const usage = `Usage: nbdforge unmap IMAGE | DEVICE | --all [--json]
 

@@ -1,4 +1,4 @@
-import type { JournalRecord } from '../map/journal.ts';
+import type { JournalRecord } from '../host/journal.ts';
 import type { ComposeRequest } from './request.ts';
 import { composeNames } from './request.ts';
 import type { ResolvedTable } from './table.ts';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { checkPath } from '../map/request.ts';
+import { checkJournalPath } from '../host/path-check.ts';
 import type { TableKind } from './layout.ts';
 import { NbdforgeError } from '../errors.ts';
 
@@ -59,6 +59,7 @@ export function composeNames(stateDir: string, name: string): Names {
 
 export function checkRequest(req: ComposeRequest): ComposeRequest {
   checkName(req.name);
+  const checkPath = (what: string, p: string) => checkJournalPath(what, p, (message) => new ComposeRequestError(message));
   checkPath('volume path', req.volume);
   const stateDir = checkPath('state dir', req.stateDir);
   if (!path.isAbsolute(stateDir)) throw new ComposeRequestError(`state dir must be absolute: ${stateDir}`);

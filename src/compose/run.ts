@@ -1,9 +1,10 @@
 import type { Runner } from '../host/runner.ts';
 import type { Plan, PlanResult } from '../host/plan.ts';
 import { emitScript } from '../host/emit-script.ts';
+import { planned } from '../host/planned.ts';
 import { shQuote } from '../host/quote.ts';
-import { wrapScript } from '../map/wrap.ts';
-import { parseJournal } from '../map/journal.ts';
+import { wrapScript } from '../host/wrap.ts';
+import { parseJournal } from '../host/journal.ts';
 import { type ComposeRequest, composeNames } from './request.ts';
 import { resolveTable, type ResolvedTable, type TableRequest } from './table.ts';
 import { LayoutError } from './layout.ts';
@@ -20,7 +21,6 @@ export interface ComposeOutcome {
   preview?: string[];
 }
 
-const planned = (plan: Plan): PlanResult => ({ plan: plan.id, runner: 'emit-script', outcome: 'dry-run', steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })), ms: 0 });
 const refused = (plan: string, message: string, runner = 'node'): PlanResult => ({ plan, runner, outcome: 'refused', message, steps: [], ms: 0 });
 
 /** The volume's size as the target sees it (the table depends on it); a refusal message when it has none. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { shc } from '../host/step.ts';
-import { libFor, compact } from '../map/steps.ts';
+import { libFor, compact } from '../host/sh-library.ts';
 
 /**
  * The shell programs of compose and decompose (src/compose/sh/), run where the devices are (a host

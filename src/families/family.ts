@@ -1,9 +1,9 @@
 import type { Engine } from '../docker/engine.ts';
 import type { Containers } from '../docker/containers.ts';
-import type { PatchRule } from '../build/patches.ts';
+import type { PatchRule } from '../module-spec/patches.ts';
 import type { ImageSpec } from '../docker/image.ts';
 import type { Paths } from '../paths.ts';
-import type { ModuleSpec } from '../build/module-spec.ts';
+import type { ModuleSpec } from '../module-spec/module-spec.ts';
 import type { NetOptions } from '../fetch/index.ts';
 import type { GuestKernel } from '../guest/kernel.ts';
 import { NbdforgeError } from '../errors.ts';
@@ -61,7 +61,7 @@ export interface Recipe {
   signFile: string;
   /**
    * The command writes its results to $OUT and works in $WORK when they are set, and needs no network:
-   * the builds of a matrix worker may share one kept container (build/kept-builders.ts).
+   * the builds of a matrix worker may share one kept container (builder/kept-builders.ts).
    */
   reentrant?: boolean;
 }
@@ -83,7 +83,8 @@ export interface FamilyCli {
   kernels?: {
     options: OptionSpec;
     usage: string;
-    run(req: { sync: boolean; values: OptionValues; paths: Paths; env: NodeJS.ProcessEnv; json: boolean; out: NodeJS.WritableStream; err: NodeJS.WritableStream & { isTTY?: boolean } }): Promise<number>;
+    /** NET: the fetch door's options from --timeout (or NBDFORGE_TIMEOUT), read when the family fetches; it draws its own progress. */
+    run(req: { sync: boolean; values: OptionValues; paths: Paths; env: NodeJS.ProcessEnv; json: boolean; out: NodeJS.WritableStream; err: NodeJS.WritableStream & { isTTY?: boolean }; net: () => NetOptions }): Promise<number>;
   };
 }
 

@@ -8,19 +8,7 @@ import { withFileLock } from '../util/file-lock.ts';
 import { transferFile, transferHttp, type TransferOptions } from './transfer.ts';
 import { netLimits, type NetLimits } from './limits.ts';
 import { TransferWatch } from './watch.ts';
-import type { NetOptions } from './net-types.ts';
-
-export interface DownloadProgress {
-  url: string;
-  /** Bytes of the file now on disk (including a resumed prefix). */
-  received: number;
-  total?: number;
-  /** Bytes kept from an earlier attempt or run. */
-  resumedFrom: number;
-  /** True once, when the file is verified and in the cache (or was already there). */
-  done: boolean;
-  cached: boolean;
-}
+import type { DownloadProgress, NetOptions } from './net-types.ts';
 
 export interface DownloadOptions {
   /** http(s)://, file:// or a local path. */

@@ -34,3 +34,16 @@ export interface NetOptions {
   limits: NetLimits;
   report?: NetReporter;
 }
+
+/** One download's progress, as `download` reports it to its onProgress (and the progress line reads it). */
+export interface DownloadProgress {
+  url: string;
+  /** Bytes of the file now on disk (including a resumed prefix). */
+  received: number;
+  total?: number;
+  /** Bytes kept from an earlier attempt or run. */
+  resumedFrom: number;
+  /** True once, when the file is verified and in the cache (or was already there). */
+  done: boolean;
+  cached: boolean;
+}

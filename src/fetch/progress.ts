@@ -1,4 +1,4 @@
-import type { DownloadProgress } from './download.ts';
+import type { DownloadProgress } from './net-types.ts';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -4,7 +4,7 @@ import { NbdforgeError } from '../errors.ts';
 
 /**
  * The image check in TypeScript, for plans made where the image is (a local map or export, a dry
- * run): the same rules as the target's shell (src/map/sh/refs.sh), which is what decides, since the
+ * run): the same rules as the target's shell (src/host/sh/refs.sh), which is what decides, since the
  * host may be remote and the file may change before the plan runs. The format comes from --format or
  * the file's name and the header must agree (never probed: a guest writes its own disk's bytes);
  * every file a layer names must be a regular file inside the image's directory tree after links are

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { checkJournalPath } from '../host/path-check.ts';
 import { NbdforgeError } from '../errors.ts';
 
 /** ro: qemu-nbd --snapshot + read-only mounts; snapshot: writable, changes thrown away; rw: writes reach the image. */
@@ -48,14 +49,9 @@ export const DEFAULT_STATE_DIR = '/var/lib/nbdforge';
 export const DEFAULT_MOUNT_BASE = '/mnt/nbdforge';
 const FORMATS = /^[a-z0-9]+$/;
 
-/**
- * Paths end up inside journal records that the target's sh reads without a JSON parser, so they may
- * not hold quotes, backslashes or control characters. (Spaces are fine.)
- */
+/** A path a map's journal records (host/path-check.ts); a bad one is a MapRequestError. */
 export function checkPath(what: string, p: string): string {
-  if (!p) throw new MapRequestError(`${what} is empty`);
-  if (/["\\\x00-\x1f\x7f]/.test(p)) throw new MapRequestError(`${what} must not contain quotes, backslashes or control characters: ${JSON.stringify(p)}`);
-  return p;
+  return checkJournalPath(what, p, (message) => new MapRequestError(message));
 }
 
 /** The image's file name without its extension, reduced to [A-Za-z0-9._-]. */

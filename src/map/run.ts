@@ -1,13 +1,14 @@
 import type { Runner } from '../host/runner.ts';
 import type { Plan, PlanResult } from '../host/plan.ts';
 import { emitScript } from '../host/emit-script.ts';
+import { planned } from '../host/planned.ts';
 import { planMap } from './plan-map.ts';
 import { planUnmap, type UnmapTarget } from './plan-unmap.ts';
 import { planExport, type ResolvedExport } from './plan-export.ts';
 import type { ResolvedMap } from './request.ts';
-import { type MapState, parseJournal, mapState } from './journal.ts';
+import { type MapState, parseJournal, mapState } from '../host/journal.ts';
 import { previewUnmap, withPreview } from './unmap-preview.ts';
-import { wrapScript, mapEpilogue, unmapEpilogue, exportEpilogue } from './wrap.ts';
+import { wrapScript, mapEpilogue, unmapEpilogue, exportEpilogue } from '../host/wrap.ts';
 
 export type RunMode = 'run' | 'emit';
 
@@ -25,14 +26,6 @@ export interface MapOutcome {
   preview?: string[];
 }
 
-const planned = (plan: Plan, t0: number): PlanResult => ({
-  plan: plan.id,
-  runner: 'emit-script',
-  outcome: 'dry-run',
-  steps: plan.steps.map((s) => ({ id: s.id, describe: s.describe, status: 'planned' })),
-  ms: Date.now() - t0,
-});
-
 async function readState(runner: Runner, journal: string): Promise<MapState | undefined> {
   const r = await runner.exec(['cat', journal], { nothrow: true });
   return r.exitCode === 0 ? mapState(parseJournal(r.stdout)) : undefined;
@@ -43,7 +36,7 @@ export async function runMap(runner: Runner, m: ResolvedMap, mode: RunMode, gene
   const plan = planMap(m, seen);
   if (mode === 'emit') {
     const script = wrapScript(emitScript(plan, { generator }), `nbdforge map ${m.image}`, mapEpilogue(m.journal));
-    return { plan, result: planned(plan, t0), script };
+    return { plan, result: planned(plan, Date.now() - t0), script };
   }
   const result = await runner.run(plan);
   const ok = result.outcome === 'changed' || result.outcome === 'unchanged';
@@ -53,7 +46,7 @@ export async function runMap(runner: Runner, m: ResolvedMap, mode: RunMode, gene
 export async function runUnmap(runner: Runner, stateDir: string, target: UnmapTarget, mode: RunMode, generator?: string): Promise<MapOutcome> {
   const t0 = Date.now();
   const plan = planUnmap(stateDir, target);
-  if (mode === 'emit') return { plan, result: planned(plan, t0), script: wrapScript(emitScript(plan, { generator }), 'nbdforge unmap', unmapEpilogue(stateDir)) };
+  if (mode === 'emit') return { plan, result: planned(plan, Date.now() - t0), script: wrapScript(emitScript(plan, { generator }), 'nbdforge unmap', unmapEpilogue(stateDir)) };
   const result = await runner.run(plan);
   if (result.runner === 'dry-run') {
     const p = await previewUnmap(runner, stateDir, target);
@@ -76,7 +69,7 @@ export function exportLines(e: ResolvedExport): string[] {
 export async function runExport(runner: Runner, e: ResolvedExport, mode: RunMode, generator?: string): Promise<MapOutcome> {
   const t0 = Date.now();
   const plan = planExport(e);
-  if (mode === 'emit') return { plan, result: planned(plan, t0), script: wrapScript(emitScript(plan, { generator }), `nbdforge export ${e.image}`, exportEpilogue(exportLines(e))) };
+  if (mode === 'emit') return { plan, result: planned(plan, Date.now() - t0), script: wrapScript(emitScript(plan, { generator }), `nbdforge export ${e.image}`, exportEpilogue(exportLines(e))) };
   const result = await runner.run(plan);
   const ok = result.outcome === 'changed' || result.outcome === 'unchanged';
   return { plan, result, state: ok ? await readState(runner, `${e.stateDir}/maps/${e.id}.jsonl`) : undefined };

@@ -1,7 +1,7 @@
 import type { Runner } from '../host/runner.ts';
 import type { PlanResult } from '../host/plan.ts';
 import { type UnmapTarget, selectorOf } from './plan-unmap.ts';
-import { parseJournal, mapState, describeUndo, JournalError } from './journal.ts';
+import { parseJournal, mapState, describeUndo, JournalError } from '../host/journal.ts';
 
 /** A journal read for a preview is cut here: a real one is a few KB. */
 const JOURNAL_CAP = 1 << 20;

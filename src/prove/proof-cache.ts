@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { readRegular } from '../util/read-regular.ts';
-import { checkProofFor, parseProof, type ProofRecord } from './record.ts';
+import { checkProofFor, parseProof, type ProofRecord } from '../artifacts/proof-record.ts';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const recordFile = (cacheDir: string, key: string, failed: boolean) => {

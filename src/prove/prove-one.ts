@@ -17,7 +17,7 @@ import { readModinfo } from '../verify/modinfo.ts';
 import { buildInitramfs } from '../guest/initramfs.ts';
 import { bootGuest } from '../guest/qemu.ts';
 import type { GuestKernel } from '../guest/kernel.ts';
-import { PROOF_VERSION, proofKey, readStoredProof, writeStoredProof, type ProofRecord } from './record.ts';
+import { PROOF_VERSION, proofKey, readStoredProof, writeStoredProof, type ProofRecord } from '../artifacts/proof-record.ts';
 import { completeChecks, parseGuestReport, reportLines, taintText, type GuestReport } from './verdict.ts';
 import { writeShare } from './share.ts';
 import { cachedProof, rememberProof } from './proof-cache.ts';

@@ -4,7 +4,7 @@
  * it). For `kernels` and `matrix --list`; a store that cannot be read says nothing (all "-").
  */
 import { DirStore } from '../artifacts/dir-store.ts';
-import { proofLine, readStoredProof } from './record.ts';
+import { proofLine, readStoredProof } from '../artifacts/proof-record.ts';
 
 export interface ArtifactState {
   built: boolean;

@@ -4,7 +4,7 @@
  * line is bounded, stripped of control characters, and only the checks of CHECKS are taken, in
  * their order. The host itself judges dmesg and the taint (the guest only reports them).
  */
-import type { ProofCheck } from './record.ts';
+import type { ProofCheck } from '../artifacts/proof-record.ts';
 
 /** The checks of a proof, in the order the guest runs them; dmesg-clean is the host's. */
 export const CHECKS = ['boot', 'insmod', 'write-16MiB', 'drop-caches-read-compare', 'disconnect', 'gpt-partition-scan', 'rmmod', 'dmesg-clean'] as const;

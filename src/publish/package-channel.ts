@@ -10,7 +10,7 @@ import { getFamily } from '../families/index.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { sha256File } from '../util/hash.ts';
 import type { PublishItem } from './target.ts';
-import { proofLabel } from '../prove/record.ts';
+import { proofLabel } from '../artifacts/proof-record.ts';
 
 /** Refused before anything was written (the command exits 3). */
 import { PublishRefusedError } from './errors.ts';

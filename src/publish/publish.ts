@@ -5,7 +5,7 @@
  */
 import type { PublishItem, PublishOutcome, PublishTarget } from './target.ts';
 import { PublishRecords, proofField, type PublishRecord } from './records.ts';
-import { proofLabel } from '../prove/record.ts';
+import { proofLabel } from '../artifacts/proof-record.ts';
 import { verifyItems } from './select.ts';
 
 export interface PublishEvent {

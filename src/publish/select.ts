@@ -12,7 +12,7 @@ import { NotRegularFileError, readRegular } from '../util/read-regular.ts';
 import { vermagicMismatch } from '../artifacts/filed-under.ts';
 import { PublishRefusedError } from './errors.ts';
 import type { PublishItem } from './target.ts';
-import { ProofError, readStoredProof } from '../prove/record.ts';
+import { ProofError, readStoredProof } from '../artifacts/proof-record.ts';
 
 export interface Selection {
   family?: string;

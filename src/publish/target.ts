@@ -7,9 +7,9 @@ import type { NetOptions } from '../fetch/index.ts';
 import type { IndexEntry } from '../artifacts/dir-store.ts';
 import type { Manifest } from '../artifacts/manifest.ts';
 import type { Paths } from '../paths.ts';
-import type { ProofRecord } from '../prove/record.ts';
+import type { ProofRecord } from '../artifacts/proof-record.ts';
 
-/** The artifact's proof (src/prove/record.ts), read from the store and checked against the module: what every channel carries beside it. */
+/** The artifact's proof (src/artifacts/proof-record.ts), read from the store and checked against the module: what every channel carries beside it. */
 export interface ItemProof {
   record: ProofRecord;
   /** proof.json's exact bytes (the manifest names their sha256). */

@@ -1,5 +1,5 @@
 /** Verification checks on a built kernel module, each returning a manifest Check. */
-import type { Check } from '../artifacts/manifest.ts';
+import type { Check } from './check.ts';
 import { ElfError, parseElf, type ElfFile } from './elf.ts';
 import { vermagicOf } from './modinfo.ts';
 import { hexCrc, parseModuleSymvers, readVersions } from './versions.ts';

@@ -1,5 +1,5 @@
 /** The oracle check: our build's sections against the distribution's own module, byte for byte. */
-import type { Check } from '../artifacts/manifest.ts';
+import type { Check } from './check.ts';
 import { ElfError, parseElf, type ElfFile, type ElfSection } from './elf.ts';
 import { DEFAULT_ORACLE_SECTIONS, firstDifference, selectSections } from './sections.ts';
 import { sha256 } from '../util/hash.ts';

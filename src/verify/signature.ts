@@ -1,5 +1,5 @@
 import { createHash, verify as cryptoVerify } from 'node:crypto';
-import type { Check } from '../artifacts/manifest.ts';
+import type { Check } from './check.ts';
 import type { SigningCert } from './certificate.ts';
 import { children, contents, ctx, DerError, expect, hex, oid, readTlv, TAG, whole } from './der.ts';
 import { LEGACY_HASHES, PKEY_ID, SignatureFormatError, splitSignature, type AppendedSignature } from './module-signature.ts';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { connectEngine, LABEL } from '../../src/docker/engine.ts';
 import { getFamily } from '../../src/families/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
-import { loadModuleSpec } from '../../src/build/module-spec.ts';
+import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
 import { SourceChecksumError } from '../../src/families/debian12/index.ts';
 import { derivedPaths } from '../../src/families/debian12/derived.ts';
 import { sha256File } from '../../src/util/hash.ts';

@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildKey, type KeyInputs } from '../../src/build/key.ts';
+import { buildKey, type KeyInputs } from '../../src/builder/key.ts';
 import type { KernelEntry } from '../../src/families/family.ts';
-import type { ModuleSpec } from '../../src/build/module-spec.ts';
+import type { ModuleSpec } from '../../src/module-spec/module-spec.ts';
 
 const hex = (c: string) => c.repeat(64);
 

@@ -10,13 +10,13 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildOne, VerificationError } from '../../src/build/build-one.ts';
-import { resolveBuild } from '../../src/build/resolve.ts';
+import { buildOne, VerificationError } from '../../src/builder/build-one.ts';
+import { resolveBuild } from '../../src/builder/resolve.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Containers } from '../../src/docker/containers.ts';
 import type { Family, FamilyContext, KernelEntry, Recipe } from '../../src/families/family.ts';
 import type { RunSpec } from '../../src/docker/run.ts';
-import type { ModuleSpec } from '../../src/build/module-spec.ts';
+import type { ModuleSpec } from '../../src/module-spec/module-spec.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { buildModule } from './fixtures-elf.ts';
 

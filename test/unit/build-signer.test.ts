@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { loadSigner, signHashFromConfig, SignerError } from '../../src/build/signer.ts';
+import { loadSigner, signHashFromConfig, SignerError } from '../../src/builder/signer.ts';
 import { CertificateError } from '../../src/verify/certificate.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-signer-'));

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { putModule } from './publish-fixtures.ts';
-import { generatorOf } from '../../src/map/cli-common.ts';
+import { generatorOf } from '../../src/commands/host-cli.ts';
 
 const cli = path.resolve('bin/nbdforge.js');
 const K = '6.1.0-56-amd64';

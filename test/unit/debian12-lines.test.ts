@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { buildCatalog, parseAptRecords, type Debian12Kernel } from '../../src/families/debian12/catalog.ts';
 import { aptQuery, loadLines, parseLines, LINES_FILE } from '../../src/families/debian12/lines.ts';
 import { createDebian12 } from '../../src/families/debian12/index.ts';
-import { loadModuleSpec } from '../../src/build/module-spec.ts';
+import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import type { FamilyContext } from '../../src/families/family.ts';
 

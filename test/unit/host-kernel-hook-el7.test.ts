@@ -13,10 +13,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { hookLayout } from '../../src/host/kernel-hook/layout.ts';
+import { hookLayout } from '../../src/prepare-host/kernel-hook/layout.ts';
 import { sha } from './publish-fixtures.ts';
 import { shells } from './host-fixtures.ts';
-import { followStatus, renderStatus } from '../../src/host/kernel-hook/status.ts';
+import { followStatus, renderStatus } from '../../src/prepare-host/kernel-hook/status.ts';
 import { LocalRunner } from '../../src/host/runners/local.ts';
 import { A, B, C, D, EL_VM, CRCS, elStore, elBytes, kmod20, run, host, record, debConfig, setupHookWorld, teardownHookWorld } from './kernel-hook-fixtures.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The real kernel hook (src/host/kernel-hook/hook.sh) run the way run-parts and new-kernel-pkg run
+ * The real kernel hook (src/prepare-host/kernel-hook/hook.sh) run the way run-parts and new-kernel-pkg run
  * it (`HOOK VERSION IMAGE`) under dash, bash in POSIX mode, busybox sh (or $NBDFORGE_TEST_SH, bash
  * 4.2 in the el7-userland tier), inside a sandbox root (NBDFORGE_ROOT: fake /lib/modules, /boot,
  * /etc) with depmod replaced by a stub that logs its argv. Sources: a signed published dir site and a
@@ -13,13 +13,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
-import { hookLayout } from '../../src/host/kernel-hook/layout.ts';
-import { renderHookConfig, renderGuardUnit } from '../../src/host/kernel-hook/config.ts';
-import { followKernelSteps } from '../../src/host/kernel-hook/steps.ts';
+import { hookLayout } from '../../src/prepare-host/kernel-hook/layout.ts';
+import { renderHookConfig, renderGuardUnit } from '../../src/prepare-host/kernel-hook/config.ts';
+import { followKernelSteps } from '../../src/prepare-host/kernel-hook/steps.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
 import { validatePlan } from '../../src/host/plan.ts';
 import { shc } from '../../src/host/step.ts';
-import { parseOptions } from '../../src/host/prepare-host/options.ts';
+import { parseOptions } from '../../src/prepare-host/options.ts';
 import { shells } from './host-fixtures.ts';
 import { LocalRunner } from '../../src/host/runners/local.ts';
 import { K56, K57, DEB_VM, tmp, gpg, server, debStore, kmod20, run, host, tree, record, debConfig, setupHookWorld, teardownHookWorld } from './kernel-hook-fixtures.ts';
@@ -242,7 +242,7 @@ test('downloads through GNU wget and busybox wget too (NBDFORGE_DOWNLOADER=wget,
 });
 
 test('prepare-host shows the hook in --emit-script and leaves it out with followKernels false', async () => {
-  const { prepareHost } = await import('../../src/host/prepare-host/prepare-host.ts');
+  const { prepareHost } = await import('../../src/prepare-host/prepare-host.ts');
   const runner = new LocalRunner();
   const on = await prepareHost({ runner, mode: 'emit', from: debStore, options: parseOptions('nbds_max=16'), kernelRelease: K56 });
   assert.match(on.script!, /^#   \d+\. kernel-hook-postinst: \/etc\/kernel\/postinst\.d\/nbdforge-nbd: the kernel hook/m);

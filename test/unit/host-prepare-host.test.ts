@@ -7,12 +7,12 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
-import { openArtifactSource } from '../../src/host/prepare-host/artifact-source.ts';
-import { resolveArtifact } from '../../src/host/prepare-host/resolve-artifact.ts';
-import { prepareHost } from '../../src/host/prepare-host/prepare-host.ts';
-import { planPrepareHost } from '../../src/host/prepare-host/plan-prepare-host.ts';
-import { hostLayout } from '../../src/host/prepare-host/layout.ts';
-import { parseOptions, expectedParameter } from '../../src/host/prepare-host/options.ts';
+import { openArtifactSource } from '../../src/prepare-host/artifact-source.ts';
+import { resolveArtifact } from '../../src/prepare-host/resolve-artifact.ts';
+import { prepareHost } from '../../src/prepare-host/prepare-host.ts';
+import { planPrepareHost } from '../../src/prepare-host/plan-prepare-host.ts';
+import { hostLayout } from '../../src/prepare-host/layout.ts';
+import { parseOptions, expectedParameter } from '../../src/prepare-host/options.ts';
 import { buildModule } from './fixtures-elf.ts';
 import { FakeHost, hostFacts } from './host-fake.ts';
 
@@ -196,7 +196,7 @@ test('plan: every sh -c program of the real plan reaches sh intact through the l
   const { LocalRunner } = await import('../../src/host/runners/local.ts');
   const { shells } = await import('./host-fixtures.ts');
   const local = new LocalRunner();
-  const { hookLayout } = await import('../../src/host/kernel-hook/layout.ts');
+  const { hookLayout } = await import('../../src/prepare-host/kernel-hook/layout.ts');
   const plan = planPrepareHost({
     layout: hostLayout(K), artifact: { bytes: new Uint8Array([1]), sha256: 'a'.repeat(64), vermagic: VM(K).trim() }, options: parseOptions('nbds_max=16 max_part=15'),
     follow: { layout: hookLayout(), config: { from: 'https://example.invalid/nbd', fingerprint: 'A'.repeat(40), family: 'el7', options: [], preparedFor: K } },

@@ -14,9 +14,9 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
-import { HttpSource } from '../../src/host/prepare-host/http-source.ts';
-import { SourceError } from '../../src/host/prepare-host/source-error.ts';
-import { resolveArtifact } from '../../src/host/prepare-host/resolve-artifact.ts';
+import { HttpSource } from '../../src/prepare-host/http-source.ts';
+import { SourceError } from '../../src/prepare-host/source-error.ts';
+import { resolveArtifact } from '../../src/prepare-host/resolve-artifact.ts';
 import { buildModule } from './fixtures-elf.ts';
 
 const K = '6.1.0-56-amd64';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { KeptBuilders } from '../../src/build/kept-builders.ts';
+import { KeptBuilders } from '../../src/builder/kept-builders.ts';
 import { takeRegularFiles } from '../../src/docker/kept.ts';
 import type { Containers } from '../../src/docker/containers.ts';
 import type { KeepSpec } from '../../src/docker/kept.ts';

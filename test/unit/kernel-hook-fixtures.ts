@@ -1,5 +1,5 @@
 /**
- * Fixtures of the kernel-hook unit tests (host-kernel-hook*.test.ts). The real kernel hook (src/host/kernel-hook/hook.sh) run the way run-parts and new-kernel-pkg run
+ * Fixtures of the kernel-hook unit tests (host-kernel-hook*.test.ts). The real kernel hook (src/prepare-host/kernel-hook/hook.sh) run the way run-parts and new-kernel-pkg run
  * it (`HOOK VERSION IMAGE`) under dash, bash in POSIX mode, busybox sh (or $NBDFORGE_TEST_SH, bash
  * 4.2 in the el7-userland tier), inside a sandbox root (NBDFORGE_ROOT: fake /lib/modules, /boot,
  * /etc) with depmod replaced by a stub that logs its argv and runs kmod's depmod with -b on the
@@ -16,12 +16,12 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
-import { hookLayout } from '../../src/host/kernel-hook/layout.ts';
-import type { FollowConfig } from '../../src/host/kernel-hook/config.ts';
-import { followKernelSteps } from '../../src/host/kernel-hook/steps.ts';
+import { hookLayout } from '../../src/prepare-host/kernel-hook/layout.ts';
+import type { FollowConfig } from '../../src/prepare-host/kernel-hook/config.ts';
+import { followKernelSteps } from '../../src/prepare-host/kernel-hook/steps.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
 import { validatePlan } from '../../src/host/plan.ts';
-import { parseOptions } from '../../src/host/prepare-host/options.ts';
+import { parseOptions } from '../../src/prepare-host/options.ts';
 import { buildModule } from './fixtures-elf.ts';
 import { gpgHome, cli, serve, sha, type GpgHome } from './publish-fixtures.ts';
 import { proveStoreFixture } from '../fixtures/proof.ts';

@@ -11,10 +11,11 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LIB, stepProgram } from '../../src/map/steps.ts';
+import { LIB } from '../../src/host/sh-library.ts';
+import { stepProgram } from '../../src/map/steps.ts';
 import { resolveMap } from '../../src/map/request.ts';
 import { planMap, mapFlags } from '../../src/map/plan-map.ts';
-import { parseJournal, mapState } from '../../src/map/journal.ts';
+import { parseJournal, mapState } from '../../src/host/journal.ts';
 import { main } from '../../src/cli.ts';
 import { Writable } from 'node:stream';
 

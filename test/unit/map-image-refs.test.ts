@@ -1,13 +1,14 @@
 /**
  * The image check every map and export runs on the target before qemu opens anything
- * (src/map/sh/refs.sh + inspect.sh): format from --format or the file's name, the header must
+ * (src/host/sh/refs.sh + src/map/sh/inspect.sh): format from --format or the file's name, the header must
  * agree, never probed; every file a layer names inside the image's directory. Run for real with
  * dash and busybox sh on images qemu-img makes here; and the one-writer check (guard.sh) on journals.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import { stepProgram, LIB } from '../../src/map/steps.ts';
+import { stepProgram } from '../../src/map/steps.ts';
+import { LIB } from '../../src/host/sh-library.ts';
 import { checkImage, ImageRefused } from '../../src/map/image-refs.ts';
 
 $.verbose = false;

@@ -1,7 +1,7 @@
 /** The map journal as Node reads it, on journals captured from a real map in the VM test guest. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseJournal, mapState, renderMounts, describeUndo, JournalError } from '../../src/map/journal.ts';
+import { parseJournal, mapState, renderMounts, describeUndo, JournalError } from '../../src/host/journal.ts';
 
 // `nbdforge map /share/clone.qcow2` (a byte-identical copy of an image already mapped on nbd0),
 // as the guest wrote it (6.1.0-56-amd64, qemu-nbd 7.2, lvm 2.03.16)

@@ -12,9 +12,10 @@ import { resolveMap, parseOffset, imageName, checkPath, MapRequestError } from '
 import { planMap, NBD_MISSING } from '../../src/map/plan-map.ts';
 import { planUnmap } from '../../src/map/plan-unmap.ts';
 import { resolveExport, planExport } from '../../src/map/plan-export.ts';
-import { LIB, TABLE, stepProgram, libFor, libChunks, type StepBody } from '../../src/map/steps.ts';
+import { LIB, TABLE, libFor, libChunks } from '../../src/host/sh-library.ts';
+import { stepProgram, type StepBody } from '../../src/map/steps.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
-import { wrapScript, mapEpilogue } from '../../src/map/wrap.ts';
+import { wrapScript, mapEpilogue } from '../../src/host/wrap.ts';
 import { testShell } from './test-shell.ts';
 import { DryRunRunner } from '../../src/host/runners/dry-run.ts';
 import { LocalRunner } from '../../src/host/runners/local.ts';

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadModuleSpec, validateModuleSpec, KERNELS_DIR } from '../../src/build/module-spec.ts';
+import { loadModuleSpec, validateModuleSpec, KERNELS_DIR } from '../../src/module-spec/module-spec.ts';
 
 const good = { name: 'nbd', description: 'Network block device', kconfig: 'CONFIG_BLK_DEV_NBD', sources: ['drivers/block/nbd.c'], patchRules: [] };
 

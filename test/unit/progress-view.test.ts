@@ -5,8 +5,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ProgressView } from '../../src/build/progress.ts';
-import type { MatrixResult } from '../../src/build/matrix.ts';
+import { ProgressView } from '../../src/builder/progress.ts';
+import type { MatrixResult } from '../../src/builder/matrix.ts';
 import { screen } from './screen.ts';
 
 class Tty {

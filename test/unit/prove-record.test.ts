@@ -8,7 +8,7 @@ import { parseManifest, ManifestError } from '../../src/artifacts/manifest.ts';
 import {
   PROOF_FILE, PROOF_VERSION, MAX_PROOF_BYTES, ProofError, type ProofRecord,
   checkProofFor, parseProof, proofKey, proofLabel, proofLine, readStoredProof, writeStoredProof,
-} from '../../src/prove/record.ts';
+} from '../../src/artifacts/proof-record.ts';
 import { putModule, sha } from './publish-fixtures.ts';
 import { fixtureProof } from '../fixtures/proof.ts';
 

@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { openArtifactSource } from '../../src/host/prepare-host/artifact-source.ts';
-import { resolveArtifact } from '../../src/host/prepare-host/resolve-artifact.ts';
-import { serialFile } from '../../src/host/prepare-host/serial-state.ts';
+import { openArtifactSource } from '../../src/prepare-host/artifact-source.ts';
+import { resolveArtifact } from '../../src/prepare-host/resolve-artifact.ts';
+import { serialFile } from '../../src/prepare-host/serial-state.ts';
 import { putModule, gpgHome, cli, serve, type GpgHome } from './publish-fixtures.ts';
 import { bash42 } from './publish-bash42.ts';
 

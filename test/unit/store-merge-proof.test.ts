@@ -13,7 +13,7 @@ import { putModule } from './publish-fixtures.ts';
 import { proveStoreFixture } from '../fixtures/proof.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { mergeStores } from '../../src/artifacts/store-merge.ts';
-import { readStoredProof } from '../../src/prove/record.ts';
+import { readStoredProof } from '../../src/artifacts/proof-record.ts';
 import { sha256 } from '../../src/util/hash.ts';
 
 let tmp = '';

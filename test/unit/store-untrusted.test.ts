@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { ArtifactRefusedError, DirStore, StoreCorruptError } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
 import { withFileLock, LockTimeoutError, ownerStamp } from '../../src/util/file-lock.ts';
-import { leftoverScratch } from '../../src/build/scratch.ts';
+import { leftoverScratch } from '../../src/builder/scratch.ts';
 import { redact } from '../../src/util/redact.ts';
 import { buildModule } from './fixtures-elf.ts';
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { expectedVermagic } from '../../src/build/vermagic.ts';
+import { expectedVermagic } from '../../src/builder/vermagic.ts';
 
 // Excerpts of /boot/config-6.1.0-56-amd64 (Debian 12): voluntary preemption built with PREEMPT_DYNAMIC.
 const debian61 = `#

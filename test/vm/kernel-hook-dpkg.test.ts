@@ -16,9 +16,9 @@ import { testReleases, vmCacheDir } from '../../scripts/vm/harness.ts';
 import { hostMirror, stockKernelDeb, repackWithoutNbd, fakeInitramfsDeb } from '../../scripts/vm/debian-packages.ts';
 import { artifactFor, type Artifact } from './helpers.ts';
 import { publishSite, type Site } from './site.ts';
-import { hookLayout } from '../../src/host/kernel-hook/layout.ts';
-import { renderHookConfig, HOOK_SH } from '../../src/host/kernel-hook/config.ts';
-import { parseOptions } from '../../src/host/prepare-host/options.ts';
+import { hookLayout } from '../../src/prepare-host/kernel-hook/layout.ts';
+import { renderHookConfig, HOOK_SH } from '../../src/prepare-host/kernel-hook/config.ts';
+import { parseOptions } from '../../src/prepare-host/options.ts';
 
 $.verbose = false;
 let tmp = '';

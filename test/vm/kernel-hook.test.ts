@@ -14,9 +14,9 @@ import { $, fs, path, os } from 'zx';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { ROOT, artifactFor, type Artifact } from './helpers.ts';
 import { publishSite, type Site } from './site.ts';
-import { hookLayout } from '../../src/host/kernel-hook/layout.ts';
-import { renderHookConfig, HOOK_SH } from '../../src/host/kernel-hook/config.ts';
-import { parseOptions } from '../../src/host/prepare-host/options.ts';
+import { hookLayout } from '../../src/prepare-host/kernel-hook/layout.ts';
+import { renderHookConfig, HOOK_SH } from '../../src/prepare-host/kernel-hook/config.ts';
+import { parseOptions } from '../../src/prepare-host/options.ts';
 
 $.verbose = false;
 const BOOT_LIMIT_MS = 180_000;

@@ -15,7 +15,7 @@ import { makeMapImages, MAP_MODULES, MAP_TOOLS, type MapImages } from '../../scr
 import { emitInto, artifactFor } from './helpers.ts';
 import { runMapBoot } from './map/scenarios.ts';
 import { makeHostileImages, HOSTILE_CONTENT } from './map/hostile-images.ts';
-import { parseJournal, mapState } from '../../src/map/journal.ts';
+import { parseJournal, mapState } from '../../src/host/journal.ts';
 
 $.verbose = false;
 const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -10,9 +10,9 @@ import { $, fs, path, os } from 'zx';
 import { createHash } from 'node:crypto';
 import { sha256 } from '../../src/util/hash.ts';
 import { emitScript } from '../../src/host/emit-script.ts';
-import { planPrepareHost } from '../../src/host/prepare-host/plan-prepare-host.ts';
-import { hostLayout } from '../../src/host/prepare-host/layout.ts';
-import { parseOptions, DEFAULT_OPTIONS } from '../../src/host/prepare-host/options.ts';
+import { planPrepareHost } from '../../src/prepare-host/plan-prepare-host.ts';
+import { hostLayout } from '../../src/prepare-host/layout.ts';
+import { parseOptions, DEFAULT_OPTIONS } from '../../src/prepare-host/options.ts';
 import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
 import { ROOT, STORE, artifactFor, type Artifact } from './helpers.ts';
 

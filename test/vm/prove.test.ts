@@ -13,7 +13,7 @@ import { newestRelease, testReleases } from '../../scripts/vm/harness.ts';
 import { STORE, artifactFor, cli } from './helpers.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
-import { readStoredProof } from '../../src/prove/record.ts';
+import { readStoredProof } from '../../src/artifacts/proof-record.ts';
 import { sha256 } from '../../src/util/hash.ts';
 import { CHECKS } from '../../src/prove/verdict.ts';
 

@@ -1,5 +1,5 @@
 # nbdforge compose library (POSIX sh), used with the map library's journal functions (nm_jw,
-# nm_begin, nm_done, nm_get, nm_lock: src/map/sh/lib.sh). A composite's journal is
+# nm_begin, nm_done, nm_get, nm_lock: src/host/sh/lib.sh). A composite's journal is
 # $STATE/composes/<name>.jsonl; its head and tail files and its dm table sit beside it.
 # cm_open STATE NAME: the journal, its header fields, the record count (records go on numbering).
 cm_open() {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { KernelEntry, SourceFile } from '../family.ts';
-import type { ModuleSpec } from '../../build/module-spec.ts';
+import type { ModuleSpec } from '../../module-spec/module-spec.ts';
 import type { Line } from './lines.ts';
 import { sha256 } from '../../util/hash.ts';
 

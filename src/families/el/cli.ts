@@ -10,8 +10,7 @@ import { redact } from '../../util/redact.ts';
 import type { FamilyCli, KernelEntry, OptionValues } from '../family.ts';
 import { createProgressRenderer, formatBytes } from '../../fetch/index.ts';
 import { familyDataDir, loadElData, readElCatalog, syncElCatalog, type ElCatalog, type ElKernel, type ElSyncResult } from './catalog/index.ts';
-import { UsageError } from '../../commands/context.ts';
-import { netOptionsFrom } from '../../commands/net-options.ts';
+import { UsageError } from '../../errors.ts';
 import type { NetOptions } from '../../fetch/index.ts';
 
 export interface ListElOptions {
@@ -182,11 +181,11 @@ export function createElCli(family: string, example: string): FamilyCli {
         `${pad('--allow-partial')}write the catalog from the repositories that verified`,
         `${pad('--allow-unsigned-repodata')}accept repositories without repomd.xml.asc (RPM signatures still checked)`,
       ].join('\n'),
-      async run({ sync, values, paths, env, json, out, err }) {
+      async run({ sync, values, paths, env, json, out, err, net: netOptions }) {
         const dataDir = env[`${ENV}_DATA`] ? path.resolve(env[`${ENV}_DATA`]!) : undefined;
         if (sync) {
           if (values.kernels) throw new UsageError('--kernels selects from the catalog; `sync` reads whole point releases (--release)');
-          const net = netOptionsFrom({ timeout: str(values.timeout), json }, { env, stderr: err }, { progress: false }); // the sync draws its own
+          const net = netOptions(); // the sync draws its own progress
           const ac = new AbortController();
           const onSignal = () => ac.abort(new Error('interrupted'));
           process.once('SIGINT', onSignal);

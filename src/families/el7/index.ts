@@ -6,11 +6,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Family, FamilyContext, KernelEntry, Recipe } from '../family.ts';
-import type { ModuleSpec } from '../../build/module-spec.ts';
+import type { ModuleSpec } from '../../module-spec/module-spec.ts';
 import type { ImageSpec } from '../../docker/image.ts';
 import { cachePath } from '../../fetch/index.ts';
 import { elCatalogResult, ensureElSources, familyDataDir, loadElData, type ElData, type ElKernelEntry } from '../el/catalog/index.ts';
-import { encodePatchRules } from '../../build/patches.ts';
+import { encodePatchRules } from '../../module-spec/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
 import { createElCli } from '../el/cli.ts';
 import { elCacheFiles, elCacheLayout, elCachedCatalog, elDerivedDir } from '../el/cache.ts';

@@ -28,7 +28,7 @@ import { checkWritable } from '../writable.ts';
 import { PublishRecords, proofField, type PublishRecord } from '../records.ts';
 import { DirStore } from '../../artifacts/dir-store.ts';
 import { loadItem, verifyItems } from '../select.ts';
-import { PROOF_FILE } from '../../prove/record.ts';
+import { PROOF_FILE } from '../../artifacts/proof-record.ts';
 import { type Expected, LOCK, STAGE_PREFIX, expectArtifact, expectTop, findForeign, moveAside, mkdirs, createFile, readNoFollow, removeOwnDir } from './tree.ts';
 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {

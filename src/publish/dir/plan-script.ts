@@ -5,10 +5,10 @@
  * verify-sha256 and verify-vermagic steps still check that file on the host before it is installed.
  */
 import { emitScript } from '../../host/emit-script.ts';
-import { planPrepareHost } from '../../host/prepare-host/plan-prepare-host.ts';
-import { hostLayout } from '../../host/prepare-host/layout.ts';
-import { parseOptions, DEFAULT_OPTIONS } from '../../host/prepare-host/options.ts';
-import { normVermagic } from '../../host/prepare-host/resolve-artifact.ts';
+import { planPrepareHost } from '../../prepare-host/plan-prepare-host.ts';
+import { hostLayout } from '../../prepare-host/layout.ts';
+import { parseOptions, DEFAULT_OPTIONS } from '../../prepare-host/options.ts';
+import { normVermagic } from '../../prepare-host/resolve-artifact.ts';
 import { shc } from '../../host/step.ts';
 import type { Plan } from '../../host/plan.ts';
 

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { INDEX, INDEX_SIG, SIGNING_KEY, INSTALL, SUMS, PLAN } from './layout.ts';
-import { PROOF_FILE } from '../../prove/record.ts';
+import { PROOF_FILE } from '../../artifacts/proof-record.ts';
 
 export const LOCK = '.nbdforge-publish.lock';
 /** Where --prune-foreign moves what nbdforge did not write: inside the target, named in no index. */

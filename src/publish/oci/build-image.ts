@@ -12,7 +12,7 @@ import { digestOf } from './digest.ts';
 import { RegistryError, TargetRefusedError } from './errors.ts';
 import { L, archOf, moduleImage, proofArtifact, tagFor, type Pushable } from './image.ts';
 import { buildLayer, type Layer } from './layer.ts';
-import { proofLabel } from '../../prove/record.ts';
+import { proofLabel } from '../../artifacts/proof-record.ts';
 
 export interface BuiltItem {
   image: Pushable;

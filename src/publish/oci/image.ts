@@ -17,7 +17,7 @@ export const PROOF_ARTIFACT = 'application/vnd.nbdforge.artifact.v1';
 export const PROOF_MANIFEST = 'application/vnd.nbdforge.manifest.v1+json';
 export const PROOF_DEBUG = 'application/vnd.nbdforge.module-debug.v1+gzip';
 export const PROOF_SUFFIX = '.nbdforge';
-/** proof.json (src/prove/record.ts): the module booted and used in its own kernel. */
+/** proof.json (src/artifacts/proof-record.ts): the module booted and used in its own kernel. */
 export const PROOF_RECORD = 'application/vnd.nbdforge.proof.v1+json';
 /** With publish --gpg-key: a detached OpenPGP signature of the proof's manifest.json, and the public key. */
 export const PROOF_SIGNATURE = 'application/vnd.nbdforge.manifest-signature.v1+pgp';

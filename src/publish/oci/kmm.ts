@@ -92,7 +92,7 @@ export function kmmModule(o: KmmOptions): YamlValue {
   };
 }
 
-/** proofLabel's form (src/prove/record.ts): what a label may say before it reaches the resource. */
+/** proofLabel's form (src/artifacts/proof-record.ts): what a label may say before it reaches the resource. */
 const PROOF_LABEL = /^proven in [A-Za-z0-9._+~-]{1,128} on \d{4}-\d\d-\d\d key [0-9a-f]{12}$/;
 
 /**

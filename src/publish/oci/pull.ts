@@ -23,7 +23,7 @@ import { RegistryClient, type ClientOptions } from './client.ts';
 import { digestOf } from './digest.ts';
 import { ImageRefusedError, RegistryError } from './errors.ts';
 import { L, PROOF_ARTIFACT, PROOF_DEBUG, PROOF_KEY, PROOF_MANIFEST, PROOF_RECORD, PROOF_SIGNATURE, PROOF_SUFFIX, tagFor } from './image.ts';
-import { MAX_PROOF_BYTES, ProofError, type ProofRecord, checkProofFor, parseProof, writeStoredProof } from '../../prove/record.ts';
+import { MAX_PROOF_BYTES, ProofError, type ProofRecord, checkProofFor, parseProof, writeStoredProof } from '../../artifacts/proof-record.ts';
 import type { Descriptor } from './image.ts';
 import { MAX_LAYER, fileInTar, layerTar, parseImageConfig, parseImageManifest } from './read-image.ts';
 import { formatReference, type RegistryRef } from './reference.ts';
@@ -47,7 +47,7 @@ export interface PullTrust {
   /** Take an image whose proof is not checked against a key. */
   allowUnsigned?: boolean;
   /**
-   * The verification a build runs, against the family's own pinned sources (src/build/reverify.ts):
+   * The verification a build runs, against the family's own pinned sources (src/builder/reverify.ts):
    * any failed check refuses the image.
    */
   reverify(m: Manifest, ko: Buffer): Promise<Check[]>;

@@ -8,7 +8,7 @@
 import { getFamily } from '../../families/index.ts';
 import type { KernelEntry } from '../../families/family.ts';
 import type { CompatRow } from '../../verify/compat.ts';
-import { catalogCompat, pointRelease } from '../../verify/compat-catalog.ts';
+import { catalogCompat, pointRelease } from '../../families/el/compat-catalog.ts';
 import type { PublishItem, TargetOptions } from '../target.ts';
 
 /** kernelRelease -> the note's lines (each one line of printable text, as the spec requires). */

@@ -1,7 +1,7 @@
 /**
  * Shell run over ssh in the persistent-disk guest of kernel-hook-disk.test.ts (root's shell, bash).
  */
-import { hookLayout } from '../../../src/host/kernel-hook/layout.ts';
+import { hookLayout } from '../../../src/prepare-host/kernel-hook/layout.ts';
 
 export const HOOK = hookLayout().postinst;
 

@@ -1,0 +1,189 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Family, FamilyContext, KernelEntry } from '../families/family.ts';
+import type { ModuleSpec } from '../module-spec/module-spec.ts';
+import { containersOf } from '../docker/containers.ts';
+import { buildKey } from './key.ts';
+import { loadPatchRules, patchRuleHashes, parseApplied, type PatchRule } from '../module-spec/patches.ts';
+import { resolveBuild } from './resolve.ts';
+import { readReferences, verifyAgainst } from './verify-module.ts';
+import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
+import type { Check, Manifest } from '../artifacts/manifest.ts';
+import { sha256, sha256File } from '../util/hash.ts';
+import { makeScratch } from './scratch.ts';
+import type { KeptBuilders } from './kept-builders.ts';
+import type { Signer } from './signer.ts';
+import { signHashFromConfig } from './signer.ts';
+import { signInContainer } from './sign-step.ts';
+import { checkSignature, verifyModuleSignature } from '../verify/signature.ts';
+import { NbdforgeError } from '../errors.ts';
+
+/** `container`: creating and starting the build's container, until its first stage line; `collect`: from the
+ * script's last line to its results copied out and the container removed. */
+export type Stage = 'resolve' | 'image' | 'fetch' | 'container' | 'unpack-headers' | 'extract-source' | 'compile' | 'oracle' | 'collect' | 'verify' | 'sign' | 'store';
+
+export interface BuildRequest {
+  family: Family;
+  kernelRelease: string;
+  module: ModuleSpec;
+  store: DirStore;
+  force?: boolean;
+  oracle?: boolean;
+  toolVersion: string;
+  /** The family's catalog when the caller already read it (a matrix reads it once, not per kernel). */
+  catalog?: KernelEntry[];
+  /** Size of the container's scratch tmpfs (kbuild tree + objects need about 100 MB). */
+  scratchSize?: string;
+  /** Sign the verified module with this key (its certificate's fingerprint joins the build key). */
+  signer?: Signer;
+  /** The module's patch rules when the caller already loaded them (a matrix loads them once). */
+  patchRules?: PatchRule[];
+  /** A matrix worker's kept builder: a reentrant recipe runs in it instead of a container of its own. */
+  builders?: KeptBuilders;
+  onStage?: (stage: Stage) => void;
+}
+
+export interface BuildOutcome {
+  kernelRelease: string;
+  status: 'built' | 'cached';
+  key: string;
+  artifact: IndexEntry;
+  manifest: Manifest;
+  durationMs: number;
+  /** Set when a stored artifact with this key was damaged or missing and this build replaced it. */
+  repaired?: string;
+}
+
+export class VerificationError extends NbdforgeError {
+  override name = 'VerificationError';
+  constructor(
+    message: string,
+    readonly checks: Check[],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Resolve, then act: kernel -> recipe -> key; a stored artifact with that key ends the work.
+ * Otherwise fetch sources, build in one container, verify, and store. Nothing is stored unless every
+ * check passed; the scratch directory and the container are gone whatever happens.
+ */
+export { resolveKernel } from './resolve.ts';
+
+export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<BuildOutcome> {
+  const t0 = Date.now();
+  const stage = (s: Stage) => req.onStage?.(s);
+  const oracle = req.oracle ?? true;
+  stage('resolve');
+  const plan = resolveBuild(req.family, ctx, req.catalog ?? (await req.family.catalog(ctx)).kernels, {
+    kernelRelease: req.kernelRelease,
+    module: req.module,
+    oracle,
+    patchRules: req.patchRules ?? loadPatchRules(req.module),
+    signer: req.signer,
+  });
+  const { kernel, recipe, patchRules } = plan;
+  const containers = containersOf(ctx);
+  stage('image');
+  const image = await containers.ensureImage(recipe.image, ctx.log);
+  const key = buildKey({ kernel, module: req.module, patches: patchRuleHashes(patchRules), builderImageId: image.id, env: recipe.env, oracle: recipe.oracle, signer: req.signer?.cert.fingerprint });
+  // A hit is re-hashed against its manifest (~100 KB): a damaged or missing artifact is rebuilt, never reported healthy.
+  let repaired: string | undefined;
+  if (!req.force) {
+    const hit = await req.store.findByKey(key);
+    if (hit) {
+      const health = await req.store.verify(hit);
+      if (health.ok) return { kernelRelease: kernel.kernelRelease, status: 'cached', key, artifact: hit, manifest: health.manifest, durationMs: Date.now() - t0 };
+      repaired = `the stored artifact ${hit.dir} was damaged (${health.why}); rebuilt and replaced it`;
+    }
+  }
+
+  stage('fetch');
+  await req.family.ensureSources(ctx, kernel, req.module);
+  for (const b of recipe.binds) await fs.mkdir(b.split(':')[0], { recursive: true });
+
+  const scratch = await makeScratch(kernel.kernelRelease);
+  try {
+    stage('container');
+    const labels = { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name };
+    const tmpfs = { '/work': `rw,exec,size=${req.scratchSize ?? '2g'}` };
+    const onLine = (l: string) => {
+      const m = /^@@stage (\S+)/.exec(l);
+      if (m) stage(m[1] === 'done' ? 'collect' : (m[1] as Stage));
+    };
+    if (recipe.reentrant && req.builders?.available) {
+      await req.builders.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels: { 'nbdforge.role': 'build', 'nbdforge.module': req.module.name }, onLine }, scratch);
+    } else {
+      // a reentrant recipe needs no network (its sources are fetched and bound): none saves the bridge's set-up
+      await containers.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels, collect: { from: '/out', to: scratch }, signal: ctx.signal, onLine, ...(recipe.reentrant ? { network: 'none' as const } : {}) });
+    }
+
+    stage('verify');
+    const out = (f: string) => path.join(scratch, f);
+    const missing = [];
+    for (const f of plan.outputs) if (!(await fs.stat(out(f)).catch(() => undefined))) missing.push(f);
+    if (missing.length) throw new VerificationError(`the ${kernel.family} build of ${kernel.kernelRelease} left no ${missing.join(', ')} in /out; nothing stored`, []);
+    const mod = `${req.module.name}.ko`;
+    const ko = await fs.readFile(out(mod));
+    const refs = await readReferences(scratch, recipe.oracle);
+    const config = refs.config;
+    const { checks, vermagic: want } = verifyAgainst(ko, kernel.kernelRelease, refs);
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length) {
+      throw new VerificationError(
+        `${req.module.name}.ko for ${kernel.kernelRelease} failed verification; nothing stored:\n` + failed.map((c) => `  ${c.name}: ${c.detail}`).join('\n'),
+        checks,
+      );
+    }
+
+    // Signing comes after every check passed, in a container of its own (see sign-step.ts).
+    let file = out(mod);
+    let signature: Manifest['signature'];
+    if (req.signer) {
+      stage('sign');
+      const hash = signHashFromConfig(config);
+      file = await signInContainer({ containers, imageTag: image.tag, recipe, signer: req.signer, hash, module: out(mod), scratch, kernelRelease: kernel.kernelRelease, signal: ctx.signal });
+      const signed = await fs.readFile(file);
+      const check = checkSignature(signed, ko, req.signer.cert);
+      checks.push(check);
+      if (!check.ok) throw new VerificationError(`${mod} for ${kernel.kernelRelease}: the signed module fails verification; nothing stored:\n  signature: ${check.detail}`, checks);
+      const info = verifyModuleSignature(signed, req.signer.cert);
+      const cert = req.signer.cert;
+      signature = { format: info.format, hash: info.hash, keyAlgorithm: info.keyAlgorithm, signer: { subject: cert.subject, fingerprint: cert.fingerprint }, certificate: cert.der.toString('base64'), unsignedSha256: sha256(ko) };
+    }
+
+    stage('store');
+    const inputs: Record<string, string> = Object.fromEntries(kernel.files.map((f) => [f.filename, f.sha256]));
+    for (const s of req.module.sources) inputs[s] = await sha256File(out(path.posix.basename(s)));
+    inputs['recipe-env'] = sha256(JSON.stringify(recipe.env));
+    // A family that applies patch rules reports the ids it applied; each is recorded by its file's hash.
+    const applied = await fs.readFile(out('patches.txt'), 'utf8').then((t) => parseApplied(t, patchRules), () => []);
+    for (const r of applied) inputs[`patch:${r.id}`] = r.sha256;
+    const manifest: Manifest = {
+      schema: 1,
+      key,
+      family: kernel.family,
+      kernelRelease: kernel.kernelRelease,
+      module: req.module.name,
+      file: mod,
+      debugFile: `${mod}.debug`,
+      sha256: await sha256File(file),
+      size: (await fs.stat(file)).size,
+      debugSha256: await sha256File(out(`${req.module.name}.debug.ko`)),
+      vermagic: want.trim(),
+      checks,
+      inputs,
+      builderImage: image.id,
+      compiler: (await fs.readFile(out('compiler.txt'), 'utf8')).trim(),
+      durationMs: Date.now() - t0,
+      tool: { name: 'nbdforge', version: req.toolVersion },
+      createdAt: new Date().toISOString(),
+      ...(signature ? { signature } : {}),
+    };
+    const artifact = await req.store.put(manifest, { module: file, debug: out(`${req.module.name}.debug.ko`) });
+    return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0, ...(repaired ? { repaired } : {}) };
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}
