@@ -80,5 +80,10 @@ function wrap(text: string, width: number): string {
   return lines.join('\n') || '';
 }
 
-/** The driver shared by every emitted script, kept to POSIX sh: no local, no arrays, no pipefail. */
-const PRELUDE = readFileSync(new URL('./emit-prelude.sh', import.meta.url), 'utf8').trimEnd();
+/**
+ * The driver shared by every emitted script, kept to POSIX sh: no local, no arrays, no pipefail; the
+ * lock policy it takes the host lock with (lk_take) is util/file-lock.sh, shared with the map library.
+ */
+const PRELUDE = [readFileSync(new URL('./emit-prelude.sh', import.meta.url), 'utf8'), readFileSync(new URL('../util/file-lock.sh', import.meta.url), 'utf8')]
+  .map((s) => s.trimEnd())
+  .join('\n');
