@@ -27,6 +27,7 @@ export function emitScript(plan: Plan, meta: { generator?: string; madeFor?: str
   plan.steps.forEach((s, i) => line(`#   ${i + 1}. ${s.id}: ${comment(s.describe)}`));
   line();
   line(PRELUDE);
+  if (plan.lock) line(LOCK_SH);
   line(`NF_LOCK=${plan.lock ? shQuote(plan.lock) : "''"}`);
   line();
   plan.preconditions.forEach((p, i) => {
@@ -80,10 +81,7 @@ function wrap(text: string, width: number): string {
   return lines.join('\n') || '';
 }
 
-/**
- * The driver shared by every emitted script, kept to POSIX sh: no local, no arrays, no pipefail; the
- * lock policy it takes the host lock with (lk_take) is util/file-lock.sh, shared with the map library.
- */
-const PRELUDE = [readFileSync(new URL('./emit-prelude.sh', import.meta.url), 'utf8'), readFileSync(new URL('../util/file-lock.sh', import.meta.url), 'utf8')]
-  .map((s) => s.trimEnd())
-  .join('\n');
+/** The driver shared by every emitted script, kept to POSIX sh: no local, no arrays, no pipefail. */
+const PRELUDE = readFileSync(new URL('./emit-prelude.sh', import.meta.url), 'utf8').trimEnd();
+/** The lock policy nf_lock takes a plan's lock with (lk_take), shared with the map library; only a plan with a lock carries it. */
+const LOCK_SH = readFileSync(new URL('../util/file-lock.sh', import.meta.url), 'utf8').trimEnd();

@@ -1,6 +1,6 @@
 # nbdforge's one lock policy in POSIX sh (the same as src/util/file-lock.ts; both pass
-# test/unit/host-lock.test.ts). Read into every emitted script (host/emit-script.ts) and into the
-# map library (map/steps.ts), which keeps only the functions a step calls.
+# test/unit/host-lock.test.ts). Read into every emitted script with a lock (host/emit-script.ts) and
+# into the map library (map/steps.ts), which keeps only the functions a step calls.
 # A lock is a file created exclusively (set -C: O_EXCL), holding "nbdforge PID START": START is the
 # kernel's start time of PID (field 22 of /proc/PID/stat), so a pid reused by another process is
 # not taken for the holder. A holder that is gone is stale and the lock is taken over. Older forms:
