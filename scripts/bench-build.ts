@@ -14,10 +14,10 @@ import { ensureImage } from '../src/docker/image.ts';
 import { runContainer } from '../src/docker/run.ts';
 import { getFamily } from '../src/families/index.ts';
 import { resolvePaths } from '../src/paths.ts';
+import { opt, median } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 3);
 const paths = resolvePaths(process.env);
 const docker = await connectEngine(process.env);
@@ -31,7 +31,6 @@ const matrixKernels = kernels.slice(-matrixN).map((k) => k.kernelRelease);
 const matrixArgs = ['--latest', String(matrixN)];
 const cli = path.resolve('bin/nbdforge.js');
 const log = (s: string) => console.error(`[bench] ${s}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timed(cmd: string[]): Promise<number> {
   const t0 = performance.now();

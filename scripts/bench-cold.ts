@@ -14,10 +14,10 @@ import { $, fs, os, path } from 'zx';
 import { writeBenchSection } from './bench-doc.ts';
 import { resolvePaths } from '../src/paths.ts';
 import type { Debian12Kernel } from '../src/families/debian12/catalog.ts';
+import { opt } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const base = opt('base');
 if (!base || !(await fs.pathExists(path.join(base, 'bin/nbdforge.js')))) {
   console.error('usage: npm run bench -- cold --base DIR [--latest N] [--no-write]   (DIR: a checkout of the commit to compare with, built)');

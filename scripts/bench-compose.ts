@@ -16,15 +16,14 @@ import { $, fs, path, os } from 'zx';
 import { prepareGuest, testReleases } from './vm/harness.ts';
 import { MAP_TOOLS } from './vm/make-map-images.ts';
 import { resolveTable } from '../src/compose/table.ts';
+import { opt, median } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 11);
 const K = (await testReleases()).newest;
 const cli = path.resolve('bin/nbdforge.js');
 const log = (s: string) => console.error(`[bench] ${s}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const VOL = 64 * 1024 * 1024;
 const TIB3 = 3 * 2 ** 40;
 

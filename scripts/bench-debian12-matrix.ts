@@ -13,10 +13,10 @@ import { connectEngine } from '../src/docker/engine.ts';
 import { getFamily } from '../src/families/index.ts';
 import { resolvePaths } from '../src/paths.ts';
 import type { Debian12Kernel } from '../src/families/debian12/catalog.ts';
+import { opt } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 3);
 const jobs = opt('jobs') ?? '2';
 const paths = resolvePaths(process.env);

@@ -26,10 +26,10 @@ import { runMatrix } from '../src/builder/matrix.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { floorScript, parseFloor, type FloorRun } from './bench-floor-make.ts';
 import type { Debian12Kernel } from '../src/families/debian12/catalog.ts';
+import { opt, median } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 3);
 const GROUPS = [['6.1', 'amd64'], ['6.12', 'amd64'], ['6.12', 'rt-amd64']] as const;
 const paths = resolvePaths(process.env);
@@ -42,7 +42,6 @@ const patchRules = loadPatchRules(module);
 const store = new DirStore(paths.store);
 const cli = path.resolve('bin/nbdforge.js');
 const log = (s: string) => console.error(`[bench] ${s}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x: number) => `${x.toFixed(2)} s`;
 const load = () => os.loadavg()[0].toFixed(2);
 

@@ -19,17 +19,16 @@ import { DirStore } from '../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases } from './vm/harness.ts';
 import { makeMapImages, MAP_MODULES, MAP_TOOLS } from './vm/make-map-images.ts';
 import { prepareEl7Guest } from './vm/el7-guest.ts';
+import { opt, median } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 7);
 const el7 = args.includes('--el7');
 const paths = resolvePaths(process.env);
 const K = (await testReleases()).newest;
 const cli = path.resolve('bin/nbdforge.js');
 const log = (s: string) => console.error(`[bench] ${s}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 log(`nbd.ko for ${K} (a cache hit when stored), images, guest`);
 await $`${cli} build --family debian12 --kernel ${K}`;

@@ -17,16 +17,15 @@ import { resolvePaths } from '../src/paths.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { prepareGuest, testReleases } from './vm/harness.ts';
 import { ensureDropbear, freePort, makeKey, sshOptions, guestSshSetup } from './vm/ssh.ts';
+import { opt, median } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 5);
 const paths = resolvePaths(process.env);
 const K = opt('kernel') ?? (await testReleases()).newest;
 const cli = path.resolve('bin/nbdforge.js');
 const log = (s: string) => console.error(`[bench] ${s}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const OPTIONS = 'nbds_max=16 max_part=15';
 
 log(`artifact for ${K} in ${paths.store} (build is a cache hit when stored)`);

@@ -13,10 +13,10 @@
  */
 import { $, fs, os, path } from 'zx';
 import { resolvePaths } from '../src/paths.ts';
+import { opt } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const jobs = opt('jobs') ?? '2';
 const select = opt('kernels') ? ['--kernels', opt('kernels')!] : opt('latest') ? ['--latest', opt('latest')!] : [];
 const store = path.join(resolvePaths(process.env).home, 'bench-prove', 'store');

@@ -17,15 +17,14 @@ import { execFileSync } from 'node:child_process';
 import { resolvePaths } from '../src/paths.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { prepareGuest, availableReleases } from './vm/harness.ts';
+import { opt, median } from './bench-options.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const runs = Number(opt('runs') ?? 5);
 const paths = resolvePaths(process.env);
 const cli = path.resolve('bin/nbdforge.js');
 const log = (s: string) => console.error(`[bench] ${s}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const secs = async (fn: () => Promise<unknown>) => {
   const t0 = performance.now();
   await fn();

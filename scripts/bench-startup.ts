@@ -17,6 +17,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pickEntry } from '../bin/dist-state.js';
+import { median } from './bench-options.ts';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1]) || 15;
@@ -85,7 +86,6 @@ for (let i = 0; i < runs; i++) {
   }
 }
 distFresh();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const base = median(times.get('node -e 0')!);
 const row = (c: Case) => {
   const m = median(times.get(c.name)!);

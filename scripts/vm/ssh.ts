@@ -4,7 +4,6 @@
  * forward; the host's OpenSSH client logs in with a throwaway key.
  */
 import { $, fs, path } from 'zx';
-import net from 'node:net';
 
 export const DROPBEAR = '/usr/sbin/dropbear';
 
@@ -22,13 +21,7 @@ export async function ensureDropbear(): Promise<string> {
   return DROPBEAR;
 }
 
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+export { freePort } from '../free-port.ts';
 
 /** A key pair in DIR (id, id.pub) for root and any other guest user. */
 export async function makeKey(dir: string): Promise<{ key: string; pub: string }> {

@@ -88,16 +88,9 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   stage('image');
   const image = await containers.ensureImage(recipe.image, ctx.log);
   const key = buildKey({ kernel, module: req.module, patches: patchRuleHashes(patchRules), builderImageId: image.id, env: recipe.env, oracle: recipe.oracle, signer: req.signer?.cert.fingerprint });
-  // A hit is re-hashed against its manifest (~100 KB): a damaged or missing artifact is rebuilt, never reported healthy.
-  let repaired: string | undefined;
-  if (!req.force) {
-    const hit = await req.store.findByKey(key);
-    if (hit) {
-      const health = await req.store.verify(hit);
-      if (health.ok) return { kernelRelease: kernel.kernelRelease, status: 'cached', key, artifact: hit, manifest: health.manifest, durationMs: Date.now() - t0 };
-      repaired = `the stored artifact ${hit.dir} was damaged (${health.why}); rebuilt and replaced it`;
-    }
-  }
+  const hit = req.force ? undefined : await storedHit(req.store, key);
+  if (hit && 'artifact' in hit) return { kernelRelease: kernel.kernelRelease, status: 'cached', key, ...hit, durationMs: Date.now() - t0 };
+  const repaired = hit?.repaired;
 
   stage('fetch');
   await req.family.ensureSources(ctx, kernel, req.module);
@@ -106,84 +99,127 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   const scratch = await makeScratch(kernel.kernelRelease);
   try {
     stage('container');
-    const labels = { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name };
-    const tmpfs = { '/work': `rw,exec,size=${req.scratchSize ?? '2g'}` };
-    const onLine = (l: string) => {
-      const m = /^@@stage (\S+)/.exec(l);
-      if (m) stage(m[1] === 'done' ? 'collect' : (m[1] as Stage));
-    };
-    if (recipe.reentrant && req.builders?.available) {
-      await req.builders.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels: { 'nbdforge.role': 'build', 'nbdforge.module': req.module.name }, onLine }, scratch);
-    } else {
-      // a reentrant recipe needs no network (its sources are fetched and bound): none saves the bridge's set-up
-      await containers.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels, collect: { from: '/out', to: scratch }, signal: ctx.signal, onLine, ...(recipe.reentrant ? { network: 'none' as const } : {}) });
-    }
-
+    await runRecipe(ctx, containers, req, plan, image, scratch, stage);
     stage('verify');
-    const out = (f: string) => path.join(scratch, f);
-    const missing = [];
-    for (const f of plan.outputs) if (!(await fs.stat(out(f)).catch(() => undefined))) missing.push(f);
-    if (missing.length) throw new VerificationError(`the ${kernel.family} build of ${kernel.kernelRelease} left no ${missing.join(', ')} in /out; nothing stored`, []);
-    const mod = `${req.module.name}.ko`;
-    const ko = await fs.readFile(out(mod));
-    const refs = await readReferences(scratch, recipe.oracle);
-    const config = refs.config;
-    const { checks, vermagic: want } = verifyAgainst(ko, kernel.kernelRelease, refs);
-    const failed = checks.filter((c) => !c.ok);
-    if (failed.length) {
-      throw new VerificationError(
-        `${req.module.name}.ko for ${kernel.kernelRelease} failed verification; nothing stored:\n` + failed.map((c) => `  ${c.name}: ${c.detail}`).join('\n'),
-        checks,
-      );
-    }
-
+    const verified = await verifyOutputs(req, plan, scratch);
     // Signing comes after every check passed, in a container of its own (see sign-step.ts).
-    let file = out(mod);
-    let signature: Manifest['signature'];
+    let signed: Signed = { file: path.join(scratch, verified.mod), signature: undefined };
     if (req.signer) {
       stage('sign');
-      const hash = signHashFromConfig(config);
-      file = await signInContainer({ containers, imageTag: image.tag, recipe, signer: req.signer, hash, module: out(mod), scratch, kernelRelease: kernel.kernelRelease, signal: ctx.signal });
-      const signed = await fs.readFile(file);
-      const check = checkSignature(signed, ko, req.signer.cert);
-      checks.push(check);
-      if (!check.ok) throw new VerificationError(`${mod} for ${kernel.kernelRelease}: the signed module fails verification; nothing stored:\n  signature: ${check.detail}`, checks);
-      const info = verifyModuleSignature(signed, req.signer.cert);
-      const cert = req.signer.cert;
-      signature = { format: info.format, hash: info.hash, keyAlgorithm: info.keyAlgorithm, signer: { subject: cert.subject, fingerprint: cert.fingerprint }, certificate: cert.der.toString('base64'), unsignedSha256: sha256(ko) };
+      signed = await signVerified(ctx, containers, req.signer, plan, image, scratch, verified);
     }
-
     stage('store');
-    const inputs: Record<string, string> = Object.fromEntries(kernel.files.map((f) => [f.filename, f.sha256]));
-    for (const s of req.module.sources) inputs[s] = await sha256File(out(path.posix.basename(s)));
-    inputs['recipe-env'] = sha256(JSON.stringify(recipe.env));
-    // A family that applies patch rules reports the ids it applied; each is recorded by its file's hash.
-    const applied = await fs.readFile(out('patches.txt'), 'utf8').then((t) => parseApplied(t, patchRules), () => []);
-    for (const r of applied) inputs[`patch:${r.id}`] = r.sha256;
-    const manifest: Manifest = {
-      schema: 1,
-      key,
-      family: kernel.family,
-      kernelRelease: kernel.kernelRelease,
-      module: req.module.name,
-      file: mod,
-      debugFile: `${mod}.debug`,
-      sha256: await sha256File(file),
-      size: (await fs.stat(file)).size,
-      debugSha256: await sha256File(out(`${req.module.name}.debug.ko`)),
-      vermagic: want.trim(),
-      checks,
-      inputs,
-      builderImage: image.id,
-      compiler: (await fs.readFile(out('compiler.txt'), 'utf8')).trim(),
-      durationMs: Date.now() - t0,
-      tool: { name: 'nbdforge', version: req.toolVersion },
-      createdAt: new Date().toISOString(),
-      ...(signature ? { signature } : {}),
-    };
-    const artifact = await req.store.put(manifest, { module: file, debug: out(`${req.module.name}.debug.ko`) });
+    const manifest = await manifestOf(req, plan, key, image, scratch, verified, signed, t0);
+    const artifact = await req.store.put(manifest, { module: signed.file, debug: path.join(scratch, `${req.module.name}.debug.ko`) });
     return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0, ...(repaired ? { repaired } : {}) };
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }
+}
+
+type Plan = ReturnType<typeof resolveBuild>;
+type Containers = ReturnType<typeof containersOf>;
+type Image = Awaited<ReturnType<Containers['ensureImage']>>;
+interface Verified {
+  mod: string;
+  ko: Buffer;
+  checks: Check[];
+  vermagic: string;
+  config: Awaited<ReturnType<typeof readReferences>>['config'];
+}
+interface Signed {
+  file: string;
+  signature: Manifest['signature'];
+}
+
+/** A stored artifact with this key, re-hashed against its manifest (~100 KB): a damaged or missing one is rebuilt, never reported healthy. */
+async function storedHit(store: DirStore, key: string): Promise<{ artifact: IndexEntry; manifest: Manifest } | { repaired: string } | undefined> {
+  const hit = await store.findByKey(key);
+  if (!hit) return undefined;
+  const health = await store.verify(hit);
+  if (health.ok) return { artifact: hit, manifest: health.manifest };
+  return { repaired: `the stored artifact ${hit.dir} was damaged (${health.why}); rebuilt and replaced it` };
+}
+
+/** The recipe in a kept builder (a matrix worker's) or a container of its own; its results land in `scratch`. */
+async function runRecipe(ctx: FamilyContext, containers: Containers, req: BuildRequest, { kernel, recipe }: Plan, image: Image, scratch: string, stage: (s: Stage) => void): Promise<void> {
+  const labels = { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name };
+  const tmpfs = { '/work': `rw,exec,size=${req.scratchSize ?? '2g'}` };
+  const onLine = (l: string) => {
+    const m = /^@@stage (\S+)/.exec(l);
+    if (m) stage(m[1] === 'done' ? 'collect' : (m[1] as Stage));
+  };
+  if (recipe.reentrant && req.builders?.available) {
+    await req.builders.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels: { 'nbdforge.role': 'build', 'nbdforge.module': req.module.name }, onLine }, scratch);
+  } else {
+    // a reentrant recipe needs no network (its sources are fetched and bound): none saves the bridge's set-up
+    await containers.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels, collect: { from: '/out', to: scratch }, signal: ctx.signal, onLine, ...(recipe.reentrant ? { network: 'none' as const } : {}) });
+  }
+}
+
+/** Every output is there and the module passes every check against its kernel's references. */
+async function verifyOutputs(req: BuildRequest, plan: Plan, scratch: string): Promise<Verified> {
+  const { kernel, recipe } = plan;
+  const out = (f: string) => path.join(scratch, f);
+  const missing = [];
+  for (const f of plan.outputs) if (!(await fs.stat(out(f)).catch(() => undefined))) missing.push(f);
+  if (missing.length) throw new VerificationError(`the ${kernel.family} build of ${kernel.kernelRelease} left no ${missing.join(', ')} in /out; nothing stored`, []);
+  const mod = `${req.module.name}.ko`;
+  const ko = await fs.readFile(out(mod));
+  const refs = await readReferences(scratch, recipe.oracle);
+  const { checks, vermagic } = verifyAgainst(ko, kernel.kernelRelease, refs);
+  const failed = checks.filter((c) => !c.ok);
+  if (failed.length) {
+    throw new VerificationError(
+      `${req.module.name}.ko for ${kernel.kernelRelease} failed verification; nothing stored:\n` + failed.map((c) => `  ${c.name}: ${c.detail}`).join('\n'),
+      checks,
+    );
+  }
+  return { mod, ko, checks, vermagic, config: refs.config };
+}
+
+/** The verified module signed and its signature checked (the check joins `v.checks`). */
+async function signVerified(ctx: FamilyContext, containers: Containers, signer: Signer, { kernel, recipe }: Plan, image: Image, scratch: string, v: Verified): Promise<Signed> {
+  const hash = signHashFromConfig(v.config);
+  const file = await signInContainer({ containers, imageTag: image.tag, recipe, signer, hash, module: path.join(scratch, v.mod), scratch, kernelRelease: kernel.kernelRelease, signal: ctx.signal });
+  const signed = await fs.readFile(file);
+  const check = checkSignature(signed, v.ko, signer.cert);
+  v.checks.push(check);
+  if (!check.ok) throw new VerificationError(`${v.mod} for ${kernel.kernelRelease}: the signed module fails verification; nothing stored:\n  signature: ${check.detail}`, v.checks);
+  const info = verifyModuleSignature(signed, signer.cert);
+  const cert = signer.cert;
+  return { file, signature: { format: info.format, hash: info.hash, keyAlgorithm: info.keyAlgorithm, signer: { subject: cert.subject, fingerprint: cert.fingerprint }, certificate: cert.der.toString('base64'), unsignedSha256: sha256(v.ko) } };
+}
+
+/** The manifest of a verified (and maybe signed) module: every input by its hash, the applied patch rules among them. */
+async function manifestOf(req: BuildRequest, { kernel, recipe, patchRules }: Plan, key: string, image: Image, scratch: string, v: Verified, signed: Signed, t0: number): Promise<Manifest> {
+  const out = (f: string) => path.join(scratch, f);
+  const { file, signature } = signed;
+  const inputs: Record<string, string> = Object.fromEntries(kernel.files.map((f) => [f.filename, f.sha256]));
+  for (const s of req.module.sources) inputs[s] = await sha256File(out(path.posix.basename(s)));
+  inputs['recipe-env'] = sha256(JSON.stringify(recipe.env));
+  // A family that applies patch rules reports the ids it applied; each is recorded by its file's hash.
+  const applied = await fs.readFile(out('patches.txt'), 'utf8').then((t) => parseApplied(t, patchRules), () => []);
+  for (const r of applied) inputs[`patch:${r.id}`] = r.sha256;
+  return {
+    schema: 1,
+    key,
+    family: kernel.family,
+    kernelRelease: kernel.kernelRelease,
+    module: req.module.name,
+    file: v.mod,
+    debugFile: `${v.mod}.debug`,
+    sha256: await sha256File(file),
+    size: (await fs.stat(file)).size,
+    debugSha256: await sha256File(out(`${req.module.name}.debug.ko`)),
+    vermagic: v.vermagic.trim(),
+    checks: v.checks,
+    inputs,
+    builderImage: image.id,
+    compiler: (await fs.readFile(out('compiler.txt'), 'utf8')).trim(),
+    durationMs: Date.now() - t0,
+    tool: { name: 'nbdforge', version: req.toolVersion },
+    createdAt: new Date().toISOString(),
+    ...(signature ? { signature } : {}),
+  };
 }

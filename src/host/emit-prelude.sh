@@ -9,15 +9,12 @@ nf_detail() { nf_lines 5 "$2" | while IFS= read -r nf_l; do [ -n "$nf_l" ] && nf
 # a step that succeeded but warned: its "warning: ..." lines reach people and the records
 nf_warned() { printf '%s\n' "$2" | while IFS= read -r nf_l; do case $nf_l in 'warning: '*) nf_rec detail "$1" "$nf_l"; nf_say "$1: $nf_l" ;; esac; done; }
 nf_message() { printf '%s\n' "$1" | while IFS= read -r nf_l; do nf_rec message "$nf_l"; done; nf_say "$1"; }
-nf_unlock() { if [ "$NF_HELD" = 1 ]; then rm -rf "$NF_LOCK"; NF_HELD=0; fi; }
-# mkdir is atomic: the directory is the lock, its pid file names the owner; a dead owner's lock is taken over.
+nf_unlock() { if [ "$NF_HELD" = 1 ]; then lk_drop "$NF_LOCK"; NF_HELD=0; fi; }
+# The host lock (lk_take, util/file-lock.sh): a stale one is taken over, a live holder refuses at once.
 nf_lock() {
-  if mkdir "$NF_LOCK" 2>/dev/null; then echo $$ > "$NF_LOCK/pid"; NF_HELD=1; return 0; fi
-  nf_pid=$(cat "$NF_LOCK/pid" 2>/dev/null)
-  if [ -n "$nf_pid" ] && ! kill -0 "$nf_pid" 2>/dev/null && rm -rf "$NF_LOCK" && mkdir "$NF_LOCK" 2>/dev/null; then
-    echo $$ > "$NF_LOCK/pid"; NF_HELD=1; return 0
-  fi
-  if [ -d "$NF_LOCK" ]; then nf_message "another run holds the lock $NF_LOCK (pid ${nf_pid:-unknown})"
+  lk_take "$NF_LOCK" 0; nf_rc=$?
+  if [ "$nf_rc" = 0 ]; then NF_HELD=1; return 0; fi
+  if [ "$nf_rc" = 1 ]; then nf_message "another run holds the lock $NF_LOCK (pid ${LK_PID:-unknown})"
   else nf_message "cannot create the lock $NF_LOCK"; fi
   nf_rec outcome refused; exit 3
 }

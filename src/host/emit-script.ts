@@ -27,6 +27,7 @@ export function emitScript(plan: Plan, meta: { generator?: string; madeFor?: str
   plan.steps.forEach((s, i) => line(`#   ${i + 1}. ${s.id}: ${comment(s.describe)}`));
   line();
   line(PRELUDE);
+  if (plan.lock) line(LOCK_SH);
   line(`NF_LOCK=${plan.lock ? shQuote(plan.lock) : "''"}`);
   line();
   plan.preconditions.forEach((p, i) => {
@@ -82,3 +83,5 @@ function wrap(text: string, width: number): string {
 
 /** The driver shared by every emitted script, kept to POSIX sh: no local, no arrays, no pipefail. */
 const PRELUDE = readFileSync(new URL('./emit-prelude.sh', import.meta.url), 'utf8').trimEnd();
+/** The lock policy nf_lock takes a plan's lock with (lk_take), shared with the map library; only a plan with a lock carries it. */
+const LOCK_SH = readFileSync(new URL('../util/file-lock.sh', import.meta.url), 'utf8').trimEnd();

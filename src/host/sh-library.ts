@@ -45,7 +45,9 @@ export function libChunks(lib: string): Chunk[] {
   return out;
 }
 
-const LIB_SOURCE = ['lib', 'refs', 'refs-vmdk', 'users'].map(read).join('\n');
+/** The lock policy (util/file-lock.sh, shared with emitted scripts) comes first, then the map library. */
+const LOCK_SOURCE = readFileSync(new URL('../util/file-lock.sh', import.meta.url), 'utf8');
+const LIB_SOURCE = [LOCK_SOURCE, ...['lib', 'refs', 'refs-vmdk', 'users'].map(read)].join('\n');
 const CHUNKS = libChunks(LIB_SOURCE);
 
 /** The library functions BODY uses, directly or through each other, in library order. */

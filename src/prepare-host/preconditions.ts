@@ -18,8 +18,16 @@ export interface Rule extends Precondition {
  * carries none (false), or no artifact is chosen yet (undefined: the signature rule waits for it).
  */
 export function prepareHostRules(l: HostLayout, artifactSha256: string | undefined, tools: string[], signed?: boolean): Rule[] {
+  const rules: Rule[] = [...hostRules(l), ...nbdAbsentRules(l, artifactSha256), ...loadingRules(signed), toolsRule(tools)];
+  // A signed module goes ahead: whether the host trusts its key is the kernel's answer at load time
+  // (a refusal there fails the load step, which undoes the install).
+  return signed ? rules.filter((r) => r.id !== 'signatures') : rules;
+}
+
+/** Root, on the kernel the plan is for, whose module directory exists. */
+function hostRules(l: HostLayout): Rule[] {
   const v = l.kernelRelease;
-  const rules: Rule[] = [
+  return [
     {
       id: 'root',
       describe: 'running as root',
@@ -44,6 +52,13 @@ export function prepareHostRules(l: HostLayout, artifactSha256: string | undefin
       message: `no module directory for kernel ${v}`,
       fromFacts: (f) => (f.moduleDir ? undefined : `${l.moduleDir} is missing`),
     },
+  ];
+}
+
+/** No other nbd: none built in, none loaded (but this artifact), none shipped with the kernel. */
+function nbdAbsentRules(l: HostLayout, artifactSha256: string | undefined): Rule[] {
+  const v = l.kernelRelease;
+  return [
     {
       id: 'not-builtin',
       describe: 'nbd is not built into the kernel',
@@ -77,6 +92,12 @@ export function prepareHostRules(l: HostLayout, artifactSha256: string | undefin
       message: `nbd.ko already ships with kernel ${v} (modprobe nbd loads it): nothing to do`,
       fromFacts: (f) => f.nbd.installed.find((p) => !p.startsWith(`${l.extraDir}/`)),
     },
+  ];
+}
+
+/** The kernel loads modules, and (for an unsigned module) does not enforce signatures. */
+function loadingRules(signed: boolean | undefined): Rule[] {
+  return [
     {
       id: 'modules-enabled',
       describe: 'module loading is enabled',
@@ -104,21 +125,21 @@ export function prepareHostRules(l: HostLayout, artifactSha256: string | undefin
         return /\[(integrity|confidentiality)\]/.test(l) ? `lockdown: ${l}` : undefined;
       },
     },
-    {
-      id: 'tools',
-      describe: `${tools.join(', ')} are installed`,
-      check: shc('m=; for t; do command -v "$t" >/dev/null 2>&1 || m="$m $t"; done; [ -z "$m" ] || { echo "missing:$m"; exit 1; }', ...tools),
-      otherwise: 'refuse',
-      message: 'required tools are missing',
-      fromFacts: (f) => {
-        const missing = tools.filter((t) => !f.tools[t]);
-        return missing.length ? `missing: ${missing.join(' ')}` : undefined;
-      },
-    },
   ];
-  // A signed module goes ahead: whether the host trusts its key is the kernel's answer at load time
-  // (a refusal there fails the load step, which undoes the install).
-  return signed ? rules.filter((r) => r.id !== 'signatures') : rules;
+}
+
+function toolsRule(tools: string[]): Rule {
+  return {
+    id: 'tools',
+    describe: `${tools.join(', ')} are installed`,
+    check: shc('m=; for t; do command -v "$t" >/dev/null 2>&1 || m="$m $t"; done; [ -z "$m" ] || { echo "missing:$m"; exit 1; }', ...tools),
+    otherwise: 'refuse',
+    message: 'required tools are missing',
+    fromFacts: (f) => {
+      const missing = tools.filter((t) => !f.tools[t]);
+      return missing.length ? `missing: ${missing.join(' ')}` : undefined;
+    },
+  };
 }
 
 /** The first rule the facts break, worded as the sh check would word it. */

@@ -8,25 +8,15 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { connectEngine, LABEL } from '../../src/docker/engine.ts';
-import { getFamily } from '../../src/families/index.ts';
-import { resolvePaths } from '../../src/paths.ts';
+import { LABEL } from '../../src/docker/engine.ts';
 import { buildOne, VerificationError } from '../../src/builder/build-one.ts';
 import { parseElf } from '../../src/verify/index.ts';
-import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
-import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { ContainerError } from '../../src/docker/errors.ts';
 import { sha256File } from '../../src/util/hash.ts';
+import { debian12Setup } from './debian12-setup.ts';
 
 const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-test-store-'));
-// The download cache is shared with the main job: sources fetched once serve every run.
-const paths = resolvePaths(process.env, { store: storeDir });
-const docker = await connectEngine(process.env);
-const family = getFamily('debian12', process.env);
-const ctx = { docker, paths };
-const store = new DirStore(storeDir);
-const nbd = await loadModuleSpec('nbd');
-const { kernels } = await family.catalog(ctx);
+const { paths, docker, family, ctx, store, nbd, kernels } = await debian12Setup(storeDir);
 const newest = kernels[kernels.length - 1].kernelRelease;
 const oldest = kernels[0].kernelRelease;
 const base = { family, module: nbd, store, toolVersion: 'test' };

@@ -10,25 +10,17 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { connectEngine } from '../../src/docker/engine.ts';
-import { getFamily } from '../../src/families/index.ts';
-import { resolvePaths } from '../../src/paths.ts';
 import { buildOne } from '../../src/builder/build-one.ts';
-import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
-import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { parseElf } from '../../src/verify/index.ts';
 import { vermagicOf } from '../../src/verify/modinfo.ts';
 import { loadLines } from '../../src/families/debian12/lines.ts';
 import type { Debian12Kernel } from '../../src/families/debian12/catalog.ts';
+import { debian12Setup } from './debian12-setup.ts';
 
 const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-test-lines-'));
-const paths = resolvePaths(process.env, { store: storeDir });
-const docker = await connectEngine(process.env);
-const family = getFamily('debian12', process.env);
-const ctx = { docker, paths };
-const store = new DirStore(storeDir);
-const nbd = await loadModuleSpec('nbd');
-const kernels = (await family.catalog(ctx)).kernels as Debian12Kernel[];
+const setup = await debian12Setup(storeDir);
+const { paths, family, ctx, store, nbd } = setup;
+const kernels = setup.kernels as Debian12Kernel[];
 const lines = loadLines().lines;
 
 test.after(async () => {

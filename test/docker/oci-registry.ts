@@ -4,21 +4,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { sha256File } from '../../src/util/hash.ts';
 import type { PublishItem } from '../../src/publish/target.ts';
+import { freePort } from '../../scripts/free-port.ts';
 
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+export { freePort };
 
 export interface Registry {
   port: number;

@@ -12,26 +12,17 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { $ } from 'zx';
 import { main } from '../../src/cli.ts';
-import { connectEngine, LABEL } from '../../src/docker/engine.ts';
-import { getFamily } from '../../src/families/index.ts';
-import { resolvePaths } from '../../src/paths.ts';
+import { LABEL } from '../../src/docker/engine.ts';
 import { buildOne } from '../../src/builder/build-one.ts';
-import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
 import { loadSigner } from '../../src/builder/signer.ts';
-import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { splitSignature } from '../../src/verify/module-signature.ts';
 import { sha256File, sha256 } from '../../src/util/hash.ts';
+import { debian12Setup } from './debian12-setup.ts';
 
 const q = $({ quiet: true });
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-sign-'));
 const storeDir = path.join(dir, 'store');
-const paths = resolvePaths(process.env, { store: storeDir });
-const docker = await connectEngine(process.env);
-const family = getFamily('debian12', process.env);
-const ctx = { docker, paths };
-const store = new DirStore(storeDir);
-const nbd = await loadModuleSpec('nbd');
-const { kernels } = await family.catalog(ctx);
+const { paths, docker, family, ctx, store, nbd, kernels } = await debian12Setup(storeDir);
 const krel = kernels[kernels.length - 1].kernelRelease;
 
 async function keyPair(name: string): Promise<{ key: string; cert: string }> {

@@ -9,16 +9,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { $, fs, path, os } from 'zx';
-import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
-import { makeMapImages, MAP_MODULES, MAP_TOOLS, type MapImages } from '../../scripts/vm/make-map-images.ts';
-import { emitInto, artifactFor } from './helpers.ts';
+import { $, fs, path } from 'zx';
+import type { Guest } from '../../scripts/vm/harness.ts';
+import { makeMapImages, type MapImages } from '../../scripts/vm/make-map-images.ts';
+import { mapShare, dropShare } from './map/share.ts';
 import { runMapBoot } from './map/scenarios.ts';
 import { makeHostileImages, HOSTILE_CONTENT } from './map/hostile-images.ts';
 import { parseJournal, mapState } from '../../src/host/journal.ts';
 
 $.verbose = false;
-const ROOT = path.resolve(import.meta.dirname, '../..');
 // one boot with about 30 maps and unmaps; a loaded 2-core machine stretches it (a bound, not a benchmark)
 const BOOT_LIMIT_MS = 300_000;
 let share = '';
@@ -27,22 +26,16 @@ let imgs: MapImages;
 
 
 test.before(async () => {
-  const { newest } = await testReleases();
-  share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-h24host-'));
-  const [ko, images, g] = await Promise.all([
-    artifactFor(newest).then((a) => a.bytes),
-    makeMapImages({ release: newest }),
-    prepareGuest({ release: newest, modules: MAP_MODULES, tools: [...MAP_TOOLS, '/usr/bin/setpriv'] }),
-    makeHostileImages(share, path.join(share, 'work')),
-  ]);
-  imgs = images;
-  guest = g;
+  const m = await mapShare({
+    tag: 'h24host',
+    tools: ['/usr/bin/setpriv'],
+    scripts: ['checks.sh', 'hostile-host.sh'],
+    alongside: async (dir, newest) => (await Promise.all([makeMapImages({ release: newest }), makeHostileImages(dir, path.join(dir, 'work'))]))[0],
+  });
+  ({ share, guest, made: imgs } = m);
   await fs.remove(path.join(share, 'work'));
-  await fs.writeFile(path.join(share, 'nbd.ko'), ko);
-  await fs.copy(path.join(ROOT, 'test/vm/map/checks.sh'), path.join(share, 'checks.sh'));
-  await fs.copy(path.join(ROOT, 'test/vm/map/hostile-host.sh'), path.join(share, 'hostile-host.sh'));
   const s = (f: string) => `/share/${f}`;
-  const emit = (file: string, ...args: string[]) => emitInto(share, file, ...args);
+  const emit = m.emit;
   await emit('map-suid.sh', 'map', s('suid.qcow2'));
   await emit('map-suid-exec.sh', 'map', '--exec', s('suid.qcow2'));
   await emit('map-ww-root.sh', 'map', '--mount-root', '/srv/ww/mnt', s('plain.qcow2'));
@@ -65,9 +58,7 @@ test.before(async () => {
   await emit('unmap-all.sh', 'unmap', '--all');
 });
 
-test.after(async () => {
-  if (share && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(share);
-});
+test.after(() => dropShare(share));
 
 test('hostile images: nothing gains privilege, no link is followed, a busy unmap keeps data, errors=panic does not panic, overlaps mount once read-only', async () => {
   const vars = [`SUID_C=${HOSTILE_CONTENT.suid}`, `OVA_C=${HOSTILE_CONTENT.ovA}`, `OVB_C=${HOSTILE_CONTENT.ovB}`];

@@ -10,12 +10,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, fs, path, os } from 'zx';
-import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
-import { MAP_MODULES, MAP_TOOLS } from '../../scripts/vm/make-map-images.ts';
-import { emitInto, artifactFor } from './helpers.ts';
+import type { Guest } from '../../scripts/vm/harness.ts';
+import { MAP_MODULES } from '../../scripts/vm/make-map-images.ts';
+import { mapShare, dropShare } from './map/share.ts';
 
 $.verbose = false;
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const BOOT_LIMIT_MS = 240_000;
 let share = '';
 let guest: Guest;
@@ -71,15 +70,10 @@ async function makeImages(h: string): Promise<void> {
 }
 
 test.before(async () => {
-  const { newest } = await testReleases();
-  share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-hostile-'));
-  const [ko, g] = await Promise.all([artifactFor(newest).then((a) => a.bytes), prepareGuest({ release: newest, modules: MAP_MODULES, tools: [...MAP_TOOLS, '/usr/bin/stat'] }), makeImages(path.join(share, 'h'))]);
-  guest = g;
-  await fs.writeFile(path.join(share, 'nbd.ko'), ko);
-  await fs.copy(path.join(ROOT, 'test/vm/map/checks.sh'), path.join(share, 'checks.sh'));
-  await fs.copy(path.join(ROOT, 'test/vm/map/hostile.sh'), path.join(share, 'hostile.sh'));
+  const m = await mapShare({ tag: 'hostile', tools: ['/usr/bin/stat'], scripts: ['checks.sh', 'hostile.sh'], alongside: (dir) => makeImages(path.join(dir, 'h')) });
+  ({ share, guest } = m);
   const h = (f: string) => `/share/h/${f}`;
-  const emit = (file: string, ...args: string[]) => emitInto(share, file, ...args);
+  const emit = m.emit;
   const scripts: Array<[string, ...string[]]> = [
     ['map-evil-backing.sh', 'map', h('evil-backing.qcow2')],
     ['map-evil-vmdk.sh', 'map', h('evil.vmdk')],
@@ -113,9 +107,7 @@ test.before(async () => {
   for (const [file, ...args] of scripts) await emit(file, ...args);
 });
 
-test.after(async () => {
-  if (share && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(share);
-});
+test.after(() => dropShare(share));
 
 test('hostile images refused before qemu opens them, a legitimate overlay works, one writer per image, exports only for root, a mounted block device kept from writers', async () => {
   await fs.writeFile(path.join(share, 'hostile-boot.sh'), ['. /share/checks.sh', '. /share/hostile.sh', 'finish', ''].join('\n'));

@@ -5,10 +5,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { $, fs, path, os } from 'zx';
-import { prepareGuest, testReleases, type Guest } from '../../scripts/vm/harness.ts';
-import { makeMapImages, MAP_MODULES, MAP_TOOLS, type MapImages } from '../../scripts/vm/make-map-images.ts';
-import { emitInto, artifactFor } from './helpers.ts';
+import { $ } from 'zx';
+import type { Guest } from '../../scripts/vm/harness.ts';
+import { makeMapImages, type MapImages } from '../../scripts/vm/make-map-images.ts';
+import { emitInto } from './helpers.ts';
+import { mapShare, dropShare } from './map/share.ts';
 import { stageMapShare, runMapBoot, readOnlyScenario, rwScenario, DEBIAN_HOST, type MapBoot } from './map/scenarios.ts';
 
 $.verbose = false;
@@ -24,12 +25,8 @@ const boot = (name: string, body: string[], minChecks = 20) => runMapBoot(mb(), 
 
 
 test.before(async () => {
-  const { newest } = await testReleases();
-  share = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-map-'));
-  const [ko, images, g] = await Promise.all([artifactFor(newest).then((a) => a.bytes), makeMapImages({ release: newest }), prepareGuest({ release: newest, modules: MAP_MODULES, tools: MAP_TOOLS })]);
-  imgs = images;
-  guest = g;
-  await fs.writeFile(path.join(share, 'nbd.ko'), ko);
+  const m = await mapShare({ tag: 'map', alongside: (_share, newest) => makeMapImages({ release: newest }) });
+  ({ share, guest, made: imgs } = m);
   await stageMapShare(share, imgs);
   const s = (f: string) => `/share/${f}`;
   // journals on the share survive the guest's power-off: a reboot between map and unmap
@@ -39,9 +36,7 @@ test.before(async () => {
   await emit('map-rw2-ro.sh', 'map', s('rw2.qcow2'));
 });
 
-test.after(async () => {
-  if (share && !process.env.NBDFORGE_KEEP_VM_SHARE) await fs.remove(share);
-});
+test.after(() => dropShare(share));
 
 test('read-only maps: no nbd module, bad input, DOS + GPT with LVM, two VGs named vg0 at once, no free device, a byte-identical clone, unmap by image / device / --all, dirty ext4, XFS clone, --snapshot, images unchanged', async () => {
   await boot('boot-a.sh', readOnlyScenario(DEBIAN_HOST));

@@ -123,20 +123,16 @@ nm_safe_dir() {
 $nm_o
 NM_EOF
 }
-# Device allocation lock: a directory (mkdir is atomic) with the owner's pid; a dead owner's lock is
-# taken over; a live one is waited for (maps are short), never raced.
+# Device allocation lock (lk_take, util/file-lock.sh): a stale one is taken over; a live one is
+# waited for (maps are short), never raced.
 NM_LOCKED=
 nm_lock() {
-  nm_lk=$1; nm_i=0
-  while ! mkdir "$nm_lk" 2>/dev/null; do
-    nm_p=; read -r nm_p 2>/dev/null < "$nm_lk/pid"
-    if [ -n "$nm_p" ] && ! kill -0 "$nm_p" 2>/dev/null; then rm -rf "$nm_lk"; continue; fi
-    nm_i=$((nm_i + 1)); [ $nm_i -gt 300 ] && nm_die "timed out after 30 s waiting for the lock $nm_lk (pid ${nm_p:-unknown})"
-    sleep 0.1
-  done
-  echo $$ > "$nm_lk/pid"; NM_LOCKED=$nm_lk
+  lk_take "$1" 30; nm_lr=$?
+  [ "$nm_lr" = 1 ] && nm_die "timed out after 30 s waiting for the lock $1 (pid ${LK_PID:-unknown})"
+  [ "$nm_lr" = 0 ] || nm_die "cannot create the lock $1"
+  NM_LOCKED=$1
 }
-nm_unlock() { if [ -n "$NM_LOCKED" ]; then rm -rf "$NM_LOCKED"; NM_LOCKED=; fi; }
+nm_unlock() { if [ -n "$NM_LOCKED" ]; then lk_drop "$NM_LOCKED"; NM_LOCKED=; fi; }
 
 # Which config keys this lvm knows (lvm 2.02 warns on every call about keys it does not know, e.g.
 # devices/use_devicesfile, global/event_activation): from `lvm config --type default devices global`
