@@ -20,8 +20,10 @@ import { connectEngine } from '../../src/docker/engine.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { readStoredProof } from '../../src/prove/record.ts';
 import { CHECKS } from '../../src/prove/verdict.ts';
-import { sha256File } from '../../src/util/hash.ts';
-import { buildVault, stopVaultAgents, type FixtureKernel, type VaultFixture } from '../fixtures/vault/build-vault.ts';
+import { canonicalJson, sha256, sha256File } from '../../src/util/hash.ts';
+import { resolvePaths } from '../../src/paths.ts';
+import { buildVault, type FixtureKernel, type VaultFixture } from '../fixtures/vault/build-vault.ts';
+import { keptVault, type KeptVault } from '../fixtures/vault/cached-vault.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
 import { debianSide, debianTree, elKernelImage, elTree } from '../fixtures/el7-trees.ts';
 import { cliWith } from './helpers.ts';
@@ -33,18 +35,26 @@ const kernel: FixtureKernel = { release: REL, repo: 'os', version: `6.1.0-${deb.
 const krel = `${kernel.version}.x86_64`;
 const rpmName = `kernel-${krel}.rpm`;
 
+/**
+ * Kept between runs under $NBDFORGE_HOME/test-vm, keyed by every input (the Debian kernel's packages,
+ * the fixture code): the vault (minutes to make) and this test's own nbdforge home, whose store holds
+ * the el7 build (a cache hit from the second run on) and never a proof: proofs go to stores made here.
+ */
+const fixtureCode = await Promise.all(['../fixtures/vault/build-vault.ts', '../fixtures/el7-trees.ts'].map((f) => fs.readFile(new URL(f, import.meta.url), 'utf8')));
+const inputs = sha256(canonicalJson({ debian: deb.kernel.files.map((f) => f.sha256), kernel, fixtureCode })).slice(0, 16);
+const KEPT = path.join(resolvePaths(process.env).home, 'test-vm', `prove-el7-${inputs}`);
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-vm-prove-el7-'));
 const env: NodeJS.ProcessEnv = {
   ...process.env,
-  NBDFORGE_HOME: path.join(dir, 'home'),
+  NBDFORGE_HOME: path.join(KEPT, 'home'),
   NBDFORGE_CACHE: undefined,
   NBDFORGE_STORE: undefined,
   NBDFORGE_EL7_BUILDER: 'standin',
   NBDFORGE_EL7_DATA: path.join(dir, 'el7-data'),
 };
 const cli = (...args: string[]) => cliWith(env, ...args);
-const catalogFile = path.join(dir, 'home', 'cache', 'catalog', 'el7.json');
-let vault: VaultFixture;
+const catalogFile = path.join(KEPT, 'home', 'cache', 'catalog', 'el7.json');
+let vault: KeptVault;
 let server: FixtureServer;
 let rpmSha = '';
 
@@ -54,15 +64,24 @@ interface ProveJson {
 }
 const json = (out: string): ProveJson => JSON.parse(out.slice(out.indexOf('{\n')));
 
-test.before(async () => {
+const T0 = Date.now();
+const tick = (what: string) => process.env.NBDFORGE_TEST_TIMING && console.error(`[prove-el7] ${what}: ${((Date.now() - T0) / 1000).toFixed(1)} s`);
+
+/** The vault: the Debian kernel's headers tree as kernel-devel, its vmlinuz and guest modules as the kernel RPM. */
+async function makeVault(work: string): Promise<VaultFixture> {
   const t = await debianTree(deb);
   // the Debian kernel itself, unpacked by the debian12 family (nbd taken out), shared with the vm tier's prove test
   const guest = await deb.family.bootKernel!({ docker, paths: deb.paths }, deb.kernel).unpack();
-  const devel = await elTree(deb.abi, t.root, path.join(dir, 'trees', kernel.version), krel, false);
-  const image = await elKernelImage(guest, path.join(dir, 'image'), krel);
+  const devel = await elTree(deb.abi, t.root, path.join(work, 'trees', kernel.version), krel, false);
+  const image = await elKernelImage(guest, path.join(work, 'image'), krel);
   const nbdC = await fs.readFile(t.nbdC, 'utf8');
-  vault = await buildVault(dir, { kernels: [kernel], develTree: async () => devel, kernelImage: async () => image, nbdSource: () => nbdC });
-  await fs.rm(path.join(dir, 'trees'), { recursive: true });
+  tick('trees made');
+  return buildVault(work, { kernels: [kernel], develTree: async () => devel, kernelImage: async () => image, nbdSource: () => nbdC, payload: 'gzip' });
+}
+
+test.before(async () => {
+  vault = await keptVault(path.join(KEPT, 'vault'), makeVault);
+  tick('vault ready');
   server = await startFixtureServer(vault.root);
   const data = JSON.parse(await fs.readFile('kernels/el7/releases.json', 'utf8'));
   await fs.mkdir(env.NBDFORGE_EL7_DATA!, { recursive: true });
@@ -72,7 +91,6 @@ test.before(async () => {
 
 test.after(async () => {
   await server?.close();
-  if (vault) await stopVaultAgents(vault);
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -83,18 +101,24 @@ test(`kernels sync, build, prove --family el7: ${krel} proven in the kernel of $
   const entry = catalog.kernels.find((k: { kernelRelease: string }) => k.kernelRelease === krel);
   assert.equal({ path: entry.kernel.path, sha256: entry.kernel.sha256 }, { path: `${REL}/os/x86_64/Packages/${rpmName}`, sha256: rpmSha }, 'the catalog pins the kernel RPM by the repodata');
 
+  tick('synced');
   const b = await cli('build', '--family', 'el7', '--kernel', krel, '--json');
   assert.is(b.code, 0, b.out);
   assert.is(json(b.out).kernels[0].vermagic, `${krel} SMP preempt mod_unload modversions`);
-  const store = path.join(dir, 'home', 'store');
-  // a copy of the store before any proof, for the refusals below
-  assert.is((await cli('store', 'merge', store, '--into', path.join(dir, 'unproven'))).code, 0);
-
-  const r = await cli('prove', '--family', 'el7', '--kernels', krel, '--accel', 'tcg', '--json');
+  // stores of this run: one to prove in, one for the refusals below
+  const store = path.join(dir, 'proven');
+  for (const s of [store, path.join(dir, 'unproven')]) assert.is((await cli('store', 'merge', path.join(KEPT, 'home', 'store'), '--into', s)).code, 0);
+  tick('built');
+  // the kernel RPM unpacked anew every run (the kept home has it from the last one): fetch checks, rpm2cpio, the cpio reader
+  await fs.rm(path.join(KEPT, 'home', 'cache', 'el7', 'derived', `boot-${rpmSha}`), { recursive: true, force: true });
+  // --force: a real boot every run (the kept home's prove cache knows this key from the last one)
+  const r = await cli('prove', '--family', 'el7', '--store', store, '--kernels', krel, '--accel', 'tcg', '--force', '--json');
+  tick('proven');
   assert.is(r.code, 0, r.out);
   const res = json(r.out);
   assert.equal(res.counts, { proven: 1, cached: 0, failed: 0, unproven: 0 });
   const [k] = res.kernels;
+  assert.ok(k.bootMs > 0, 'a real boot');
   assert.equal(k.checks!.map((c) => [c.name, c.ok]), CHECKS.map((n) => [n, true]), JSON.stringify(k.checks));
   assert.equal(k.kernelPackage, { name: 'kernel', version: kernel.version, sha256: rpmSha });
   // what booted is said as the guest said it: the Debian kernel inside the el-named package
