@@ -75,8 +75,9 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
       return ensureElSources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal, net: ctx.net });
     },
 
-    // the kernel RPM the catalog pins, checked like kernel-devel, unpacked on the host
-    bootKernel: (ctx, kernel) => supplyElBootKernel(ctx, el7Entry(kernel), { cacheDir: dirs(ctx).cache, derived: dirs(ctx).derived, data: loadData }),
+    // the kernel RPM the catalog pins, checked like kernel-devel, unpacked on the host; a kernel the
+    // catalog does not list (or lists without one) has none: unproven, said by supplyElBootKernel
+    bootKernel: (ctx, kernel) => supplyElBootKernel(ctx, kernel as ElKernelEntry, { cacheDir: dirs(ctx).cache, derived: dirs(ctx).derived, data: loadData }),
 
     recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {
       const k = el7Entry(kernel);
