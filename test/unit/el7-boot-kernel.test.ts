@@ -2,7 +2,8 @@
  * The el family's bootable kernel (nbdforge prove) against a local vault of real RPMs: the catalog
  * pins each kernel's binary kernel RPM by the signed repodata; supplyElBootKernel fetches it (sha256,
  * RPM signature), unpacks vmlinuz and the module tree (its own nbd out, depmod run, no symlinks) into
- * derived/boot-<sha256>; a catalog without it, or with a damaged entry, leaves the kernel unproven.
+ * derived/boot-<sha256>; a catalog without it, or with a damaged entry, leaves the kernel unproven;
+ * an RPM of another sha256 or signed by another key is refused.
  * The booting itself is test/vm/prove-el7.test.ts's.
  */
 import { test } from 'uvu';
@@ -13,7 +14,7 @@ import path from 'node:path';
 import { sha256File } from '../../src/util/hash.ts';
 import { ChecksumError } from '../../src/fetch/index.ts';
 import { NoBootKernelError } from '../../src/families/family.ts';
-import { syncElCatalog, loadElData, familyDataDir, toCatalogResult, type ElData, type ElKernelEntry } from '../../src/families/el/catalog/index.ts';
+import { syncElCatalog, loadElData, familyDataDir, toCatalogResult, SignatureError, type ElData, type ElKernelEntry } from '../../src/families/el/catalog/index.ts';
 import { supplyElBootKernel } from '../../src/families/el/boot-kernel.ts';
 import { elCacheFiles, elDerivedDir } from '../../src/families/el/cache.ts';
 import { resolvePaths } from '../../src/paths.ts';
@@ -115,6 +116,20 @@ test('a vault RPM that does not hash to the catalog\'s sha256 is refused, nothin
   const err = await supplyElBootKernel(ctx(), wrong, opts()).unpack().catch((x: unknown) => x);
   assert.instance(err, ChecksumError);
   assert.not.ok(await fs.stat(path.join(elDerivedDir(cacheDir, 'el7'), `boot-${'f'.repeat(64)}`)).catch(() => undefined));
+});
+
+test('a kernel RPM signed by another key is refused, as kernel-devel would be; nothing unpacked', async () => {
+  const e = entry(booted.version);
+  const rel = `${REL}/updates/x86_64/Packages/other-${rpmName}`;
+  const file = path.join(vault.root, rel);
+  await fs.copyFile(path.join(vault.root, e.kernelRpm!.path), file);
+  await vault.signRpm(file, 'otherKey');
+  const sha = await sha256File(file);
+  const other = { ...e, kernelRpm: { ...e.kernelRpm!, path: rel, url: `${server.url}/${rel}`, sha256: sha, size: (await fs.stat(file)).size } };
+  const err = await supplyElBootKernel(ctx(), other, opts()).unpack().catch((x: unknown) => x);
+  assert.instance(err, SignatureError);
+  assert.match((err as Error).message, /RPM signature refused/);
+  assert.not.ok(await fs.stat(path.join(elDerivedDir(cacheDir, 'el7'), `boot-${sha}`)).catch(() => undefined));
 });
 
 test.run();
