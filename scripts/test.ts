@@ -59,7 +59,7 @@ async function uvu(dir: string, pattern: string, env: NodeJS.ProcessEnv = proces
  * only for balance; an unknown file counts 90) to the lane with the least so far. Each lane's output
  * is printed whole when the lane ends. NBDFORGE_TEST_LANES=1 runs them one after another.
  */
-const VM_WEIGHT: Record<string, number> = { 'kernel-hook-disk': 650, 'prove': 150, 'publish-dir': 150, 'map-hostile-host': 150, 'map': 150, 'compose': 120, 'map-hostile-image': 120, 'kernel-hook-dpkg': 90, 'kernel-612': 60, 'kernel-hook': 60, 'prepare-host': 60, 'prepare-host-ssh': 60, 'secure-boot': 60, 'sign': 60, 'map-local': 15 };
+const VM_WEIGHT: Record<string, number> = { 'kernel-hook-disk': 650, 'prove': 150, 'prove-el7': 120, 'publish-dir': 150, 'map-hostile-host': 150, 'map': 150, 'compose': 120, 'map-hostile-image': 120, 'kernel-hook-dpkg': 90, 'kernel-612': 60, 'kernel-hook': 60, 'prepare-host': 60, 'prepare-host-ssh': 60, 'secure-boot': 60, 'sign': 60, 'map-local': 15 };
 async function lanes(dir: string, count: number): Promise<number> {
   const files = (await fs.readdir(dir)).filter((f: string) => f.endsWith('.test.ts')).sort();
   if (count <= 1 || files.length < 2) return uvu(dir, '\\.test\\.ts$');

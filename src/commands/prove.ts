@@ -12,9 +12,10 @@ import { positiveInt, proveOptions, proveUsage, proofsOptionsFrom } from './prov
 const usage = `Usage: nbdforge prove [--family F] [--kernels a,b | --all | --missing] [--jobs N] [--force] [--accel auto|kvm|tcg] [--timeout S] [--json]
 
 Proves stored modules in their own kernels. For each artifact, the family supplies the kernel it was
-built for (debian12: the linux-image package its catalog pins by sha256; vmlinuz and the package's
-own module tree without its nbd), a QEMU guest boots it with an initramfs made from the host's
-busybox-static, dash, kmod and qemu-nbd, and there:
+built for (debian12: the linux-image package its catalog pins by sha256; el7: the kernel RPM its
+catalog pins by the signed repodata's sha256, RPM signature checked like kernel-devel's; vmlinuz and
+the package's own module tree without its nbd), a QEMU guest boots it with an initramfs made from
+the host's busybox-static, dash, kmod and qemu-nbd, and there:
   boot, insmod of the store's exact bytes (signature and taint recorded), write a 16 MiB
   pseudo-random pattern through /dev/nbd0 (qemu-nbd serving an image in the guest), drop caches,
   read it back with O_DIRECT and compare, disconnect (the served image must hold the pattern),
@@ -22,8 +23,8 @@ busybox-static, dash, kmod and qemu-nbd, and there:
   no oops, WARNING, BUG or version mismatch and no taint beyond an unsigned out-of-tree module's.
 A proven artifact gets proof.json beside it (its sha256 in the manifest). Proofs are cached by
 module sha256 + kernel package sha256 + proof version: asking again costs no boot. A failed proof
-names the check and is never stored. A family that cannot supply its kernel leaves the artifact
-unproven and says so.
+names the check and is never stored. A kernel its family cannot supply (el7: a catalog synced
+before it recorded kernel RPMs; run kernels sync again) leaves the artifact unproven and says so.
 
 Options:
   --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})
@@ -34,13 +35,15 @@ Options:
 ${proveUsage}
   --json            machine-readable result on stdout
 
-Host needs: qemu-system-x86_64, qemu-nbd, busybox (busybox-static), dash, kmod, cpio, dpkg-deb.
+Host needs: qemu-system-x86_64, qemu-nbd, busybox (busybox-static), dash, kmod, cpio, dpkg-deb;
+el7 also rpm2cpio and rpmkeys (the rpm package).
 KVM is used when a trial guest runs under it (remembered per host kernel and QEMU version), TCG
 otherwise; the proof records which. nbdforge matrix --prove builds and proves in one run.
 
 Examples:
   nbdforge prove --kernels 6.1.0-57-amd64
   nbdforge prove --missing --jobs 2
+  nbdforge prove --family el7 --kernels 3.10.0-1160.119.1.el7.x86_64
   nbdforge prove --json | jq '.kernels[] | {kernelRelease, status}'
 
 Exit status: 0 every selected artifact proven (or its proof cached), 1 a proof failed or could not

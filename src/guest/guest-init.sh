@@ -24,5 +24,9 @@ echo "NBDFORGE-VM: kernel $($B uname -r) up $($B cut -d' ' -f1 /proc/uptime)s, r
 cd /share && /bin/sh "/share/$script"
 rc=$?
 echo "NBDFORGE-VM-EXIT: $rc"
+# Output the serial port has not sent yet dies with poweroff -f (a slow TCG guest on a loaded host
+# lost its report's last lines): setting the console's own mode again goes through TCSADRAIN, which
+# returns once everything written is transmitted.
+$B stty -F /dev/console "$($B stty -F /dev/console -g 2>/dev/null)" 2>/dev/null
 $B sync
 $B poweroff -f

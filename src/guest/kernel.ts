@@ -29,17 +29,28 @@ const OWN_NBD = ['nbd.ko', 'nbd.ko.xz', 'nbd.ko.zst', 'nbd.ko.gz'];
  * it is complete, so a half-done unpack is never taken for a kernel.
  */
 export async function unpackKernelDeb(deb: string, dest: string, release: string): Promise<GuestKernel> {
+  return unpackKernelWith(dest, release, path.basename(deb), async (tmp) => {
+    await $({ quiet: true })`dpkg-deb -x ${deb} ${tmp}`;
+  });
+}
+
+/**
+ * Any kernel package, unpacked by `extract` into a fresh directory beside `dest` (which must then
+ * hold boot/vmlinuz-<release> and lib/modules/<release>/), made a guest kernel the same way: its own
+ * nbd removed, depmod run, the marker written, renamed in whole.
+ */
+export async function unpackKernelWith(dest: string, release: string, what: string, extract: (tmp: string) => Promise<void>): Promise<GuestKernel> {
   const k = guestKernelAt(dest, release);
   if (await fs.pathExists(path.join(dest, '.complete'))) return k;
   await fs.mkdirp(path.dirname(dest));
   const tmp = await fs.mkdtemp(`${dest}.tmp-`);
   try {
-    await $({ quiet: true })`dpkg-deb -x ${deb} ${tmp}`;
+    await extract(tmp);
     for (const f of OWN_NBD) await fs.remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
-    if (!(await fs.pathExists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${path.basename(deb)} holds no lib/modules/${release}`);
+    if (!(await fs.pathExists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${what} holds no lib/modules/${release}`);
     await $({ quiet: true })`depmod -b ${tmp} ${release}`;
-    if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${path.basename(deb)} holds no boot/vmlinuz-${release}`);
-    await fs.writeFile(path.join(tmp, '.complete'), `${path.basename(deb)}\n`);
+    if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${what} holds no boot/vmlinuz-${release}`);
+    await fs.writeFile(path.join(tmp, '.complete'), `${what}\n`);
     await fs.remove(dest);
     await fs.rename(tmp, dest);
   } finally {

@@ -36,87 +36,16 @@ import { ContainerError } from '../../src/docker/errors.ts';
 import { sha256File } from '../../src/util/hash.ts';
 import { buildVault, stopVaultAgents, type FixtureKernel, type VaultFixture } from '../fixtures/vault/build-vault.ts';
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
+import { debianSide, debianTree, elTree, smallTree } from '../fixtures/el7-trees.ts';
 
 const q = $({ quiet: true });
 const docker = await connectEngine(process.env);
 const nbd = await loadModuleSpec('nbd');
 const exists = (p: string) => fs.lstat(p).then(() => true, () => false);
 
-// --- The real Debian kbuild tree and nbd.c, through the debian12 family ---------------------------
-const debPaths = resolvePaths(process.env);
-const debian12 = getFamily('debian12', process.env);
-const debKernels = (await debian12.catalog({ docker, paths: debPaths })).kernels;
-const deb = debKernels[debKernels.length - 1];
-const abi = /^6\.1\.0-(\d+)-amd64$/.exec(deb.kernelRelease)![1];
-const debDerived = path.join(debPaths.cache, 'debian12', 'derived');
-
-/** The derived kbuild directory holding this kernel's headers; a debian12 build makes it if absent. */
-async function debianTree(): Promise<{ root: string; nbdC: string }> {
-  const find = async () => {
-    for (const d of await fs.readdir(debDerived).catch(() => [] as string[])) {
-      if (d.startsWith('kbuild-') && (await exists(path.join(debDerived, d, 'usr/src', `linux-headers-${deb.kernelRelease}`)))) return path.join(debDerived, d);
-    }
-    return undefined;
-  };
-  const nbdC = path.join(debDerived, `src-${deb.files.find((f) => f.role === 'source')!.sha256}`, 'linux-source-6.1/drivers/block/nbd.c');
-  let root = await find();
-  if (!root || !(await exists(nbdC))) {
-    const store = new DirStore(await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-deb-')));
-    await buildOne({ docker, paths: debPaths }, { family: debian12, kernelRelease: deb.kernelRelease, module: nbd, store, oracle: false, force: true, toolVersion: 'test' });
-    root = await find();
-  }
-  assert.ok(root, `no derived kbuild tree for ${deb.kernelRelease}`);
-  return { root: root!, nbdC };
-}
-
-/**
- * One directory that builds modules on its own, as a CentOS kernel-devel tree does: the -common
- * tree (sources side, its scripts/tools links followed into linux-kbuild), the flavour's generated
- * files on top, and the real top Makefile instead of the flavour's `include /usr/src/...` wrapper.
- * `like` makes a hard-linked copy of a tree made before (the files rewritten here are replaced, not
- * edited in place, so the two trees never share them).
- */
-async function elTree(deb: string, dest: string, release: string, definesDrvPriv: boolean, like?: string): Promise<string> {
-  await fs.mkdir(path.dirname(dest), { recursive: true });
-  if (like) {
-    await q`cp -al ${like} ${dest}`;
-  } else {
-    const src = path.join(deb, 'usr/src');
-    const common = path.join(src, `linux-headers-6.1.0-${abi}-common`);
-    const flavour = path.join(src, `linux-headers-6.1.0-${abi}-amd64`);
-    await fs.mkdir(dest);
-    await q`cp -rL ${common + '/.'} ${dest}`;
-    await q`cp -rL ${flavour + '/.'} ${dest}`;
-    await fs.rm(path.join(dest, 'Makefile'));
-    await fs.copyFile(path.join(common, 'Makefile'), path.join(dest, 'Makefile'));
-    // Debian ships every architecture's headers; an x86_64 kernel-devel holds only arch/x86 (and the
-    // RPM is made twice as fast without the rest).
-    for (const a of await fs.readdir(path.join(dest, 'arch'))) if (a !== 'x86') await fs.rm(path.join(dest, 'arch', a), { recursive: true });
-  }
-  const replace = async (rel: string, text: string) => {
-    await fs.rm(path.join(dest, rel), { force: true });
-    await fs.writeFile(path.join(dest, rel), text);
-  };
-  await replace('include/config/kernel.release', `${release}\n`);
-  await replace('include/generated/utsrelease.h', `#define UTS_RELEASE "${release}"\n`);
-  const blkdev = await fs.readFile(path.join(dest, 'include/linux/blkdev.h'), 'utf8');
-  const marker = '\n#define REQ_TYPE_DRV_PRIV 7 /* nbdforge test fixture */\n';
-  // What the el7 3.10.0-514 trees have and 6.1 does not: a request type named REQ_TYPE_DRV_PRIV.
-  await replace('include/linux/blkdev.h', blkdev.replace(marker, '') + (definesDrvPriv ? marker : ''));
-  return dest;
-}
-
-/** A few files shaped like a kbuild tree (enough for build.sh to look at it, not to compile). */
-async function smallTree(dest: string, release: string): Promise<string> {
-  await fs.mkdir(path.join(dest, 'include/generated'), { recursive: true });
-  await fs.mkdir(path.join(dest, 'include/config'), { recursive: true });
-  await fs.writeFile(path.join(dest, 'Makefile'), '# not a real tree\n');
-  await fs.writeFile(path.join(dest, '.config'), 'CONFIG_SMP=y\nCONFIG_MODVERSIONS=y\n');
-  await fs.writeFile(path.join(dest, 'Module.symvers'), '0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\n');
-  await fs.writeFile(path.join(dest, 'include/config/kernel.release'), `${release}\n`);
-  await fs.writeFile(path.join(dest, 'include/generated/utsrelease.h'), `#define UTS_RELEASE "${release}"\n`);
-  return dest;
-}
+// --- The real Debian kbuild tree and nbd.c, through the debian12 family (test/fixtures/el7-trees.ts) ---
+const debSide = await debianSide(docker);
+const abi = debSide.abi;
 
 // --- The vault ------------------------------------------------------------------------------------
 const REL = '7.9.2009';
@@ -185,15 +114,15 @@ const T0 = Date.now();
 const tick = (what: string) => process.env.NBDFORGE_TEST_TIMING && console.error(`[el7-build] ${what}: ${((Date.now() - T0) / 1000).toFixed(1)} s`);
 test.before.each(() => void tick("test start"));
 test.before(async () => {
-  const t = await debianTree();
+  const t = await debianTree(debSide);
   tick('debian tree found');
   realNbd = await fs.readFile(t.nbdC, 'utf8');
   // A line as the el7 3.10.0-514 nbd.c has it: the old request type name.
   const oldStyle = `${realNbd}\n/* nbdforge test: the pre-4.5 request type name */\nstatic int nbdforge_req_type __maybe_unused = REQ_TYPE_SPECIAL;\n`;
-  const first = await elTree(t.root, path.join(dir, 'trees', withRule.version), krel(withRule), true);
+  const first = await elTree(abi, t.root, path.join(dir, 'trees', withRule.version), krel(withRule), true);
   const trees: Record<string, string> = {
     [withRule.version]: first,
-    [noDefine.version]: await elTree(t.root, path.join(dir, 'trees', noDefine.version), krel(noDefine), false, first),
+    [noDefine.version]: await elTree(abi, t.root, path.join(dir, 'trees', noDefine.version), krel(noDefine), false, first),
     [misnamed.version]: await smallTree(path.join(dir, 'trees', misnamed.version), '3.10.0-1160.el7.x86_64'),
   };
   tick('trees made');

@@ -31,7 +31,7 @@ const EXIT: Record<string, 1 | 2 | 3> = {
   NotRegularFileError: 1, LockTimeoutError: 1, ToolError: 1, OutsideCacheError: 1, RegistryError: 1, DirIndexError: 1,
   EngineUnreachableError: 1, ContainerError: 1, FetchError: 1, ChecksumError: 1, UnreachableError: 1, TransferEndedError: 1,
   VerificationError: 1, ImageRefused: 1, JournalError: 1, RepomdError: 1, SignatureError: 1, PrimaryError: 1, ArtifactError: 1,
-  FollowConfigError: 1, HostCommandError: 1, FactsError: 1, SymversError: 1, DerError: 1, ElfError: 1, SignatureFormatError: 1,
+  FollowConfigError: 1, HostCommandError: 1, PayloadError: 1, FactsError: 1, SymversError: 1, DerError: 1, ElfError: 1, SignatureFormatError: 1,
   ManifestError: 1, StoreError: 1, EmptyCatalogError: 1, SourceChecksumError: 1, AptFetchError: 1, NoBootKernelError: 1,
   ElSyncError: 1, VaultUnreachableError: 1,
 };

@@ -225,7 +225,7 @@ test('el data: el7 is releases.json; a wrong family, release, layout or package 
   const el7 = await loadElData(familyDataDir('el7'), 'el7');
   assert.is(el7.family, 'el7');
   assert.equal(el7.layout, { binary: '{release}/{repo}/{arch}', source: '{release}/{repo}/Source' });
-  assert.equal(el7.packages, { source: 'kernel', devel: 'kernel-devel' });
+  assert.equal(el7.packages, { source: 'kernel', devel: 'kernel-devel', kernel: 'kernel' });
   assert.ok(el7.releases.length >= 10 && el7.releases.every((r) => el7.releasePattern.test(r.release)));
   const good = JSON.parse(fs.readFileSync(path.join(familyDataDir('el7'), 'releases.json'), 'utf8'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-eldata-'));
@@ -237,6 +237,7 @@ test('el data: el7 is releases.json; a wrong family, release, layout or package 
       ['a layout climbing out', (j) => (j.layout.source = '{release}/../../x'), /"layout.source"/],
       ['an unknown placeholder', (j) => (j.layout.binary = '{release}/{host}'), /"layout.binary"/],
       ['a package name with a slash', (j) => (j.packages.devel = '../kernel-devel'), /"packages.devel"/],
+      ['a kernel package name that is no token', (j) => (j.packages.kernel = 'kernel image'), /"packages.kernel"/],
       ['a bad pattern', (j) => (j.releasePattern = '(['), /"releasePattern"/],
     ];
     for (const [what, change, err] of cases) {
@@ -247,6 +248,11 @@ test('el data: el7 is releases.json; a wrong family, release, layout or package 
       assert.ok(e, `${what}: accepted`);
       assert.match(e!.message, err, what);
     }
+    // a site's releases.json from before packages.kernel: the binary kernel package is named like the source
+    const older = structuredClone(good);
+    delete older.packages.kernel;
+    fs.writeFileSync(path.join(dir, 'releases.json'), JSON.stringify(older));
+    assert.is((await loadElData(dir, 'el7')).packages.kernel, 'kernel');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -33,9 +33,14 @@ export async function artifactFor(release: string): Promise<Artifact> {
 
 /** The real command, in-process: `nbdforge ARGS...`; returns its exit status and what it printed. */
 export async function cli(...args: string[]): Promise<{ code: number; out: string }> {
+  return cliWith(undefined, ...args);
+}
+
+/** `cli` with its own environment (undefined: the process's). */
+export async function cliWith(env: NodeJS.ProcessEnv | undefined, ...args: string[]): Promise<{ code: number; out: string }> {
   let out = '';
   const sink = new Writable({ write: (c, _e, cb) => ((out += c.toString()), cb()) }) as unknown as NodeJS.WriteStream;
-  const code = await main(args, { stdout: sink, stderr: sink });
+  const code = await main(args, { ...(env ? { env } : {}), stdout: sink, stderr: sink });
   return { code, out };
 }
 

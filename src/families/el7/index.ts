@@ -1,7 +1,8 @@
 /**
- * CentOS 7: the catalog is the vault's signed repodata (src/families/el7/catalog, over the generic src/rpm-repo), the sources are the
+ * CentOS 7: the catalog is the vault's signed repodata (src/families/el/catalog, over the generic src/rpm-repo), the sources are the
  * kernel SRPM and kernel-devel RPM (sha256 from the repodata, RPM signature by the CentOS key), and
- * the build runs in a container of the kernel's own point release (containers/el7).
+ * the build runs in a container of the kernel's own point release (containers/el7). `prove` boots
+ * the kernel RPM of the same version, pinned and checked the same way (src/families/el/boot-kernel.ts).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { encodePatchRules } from '../../module-spec/patches.ts';
 import { el7ConfigFromEnv, type El7FamilyConfig } from './config.ts';
 import { createElCli } from '../el/cli.ts';
 import { elCacheFiles, elCacheLayout, elCachedCatalog, elDerivedDir } from '../el/cache.ts';
+import { supplyElBootKernel } from '../el/boot-kernel.ts';
 
 const CONTAINERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../containers');
 
@@ -72,6 +74,10 @@ export function createEl7(env: NodeJS.ProcessEnv): Family {
       ctx.log?.(`sources: ${kernel.files.map((f) => f.filename).join(', ')} (sha256 from signed repodata, RPM signatures)`);
       return ensureElSources(kernel.kernelRelease, { cacheDir: dirs(ctx).cache, data: d, signal: ctx.signal, net: ctx.net });
     },
+
+    // the kernel RPM the catalog pins, checked like kernel-devel, unpacked on the host; a kernel the
+    // catalog does not list (or lists without one) has none: unproven, said by supplyElBootKernel
+    bootKernel: (ctx, kernel) => supplyElBootKernel(ctx, kernel as ElKernelEntry, { cacheDir: dirs(ctx).cache, derived: dirs(ctx).derived, data: loadData }),
 
     recipe(ctx, kernel: KernelEntry, module: ModuleSpec, opts): Recipe {
       const k = el7Entry(kernel);

@@ -24,6 +24,11 @@ export interface ElKernel {
   version: string;
   srpm: ElFile;
   devel: ElFile;
+  /**
+   * The binary kernel package (kernel-<v>.<arch>.rpm: vmlinuz and its module tree), which `prove`
+   * boots. Absent from catalogs synced before it was recorded, and when the vault has none.
+   */
+  kernel?: ElFile;
   /** Repository of the kernel-devel package. */
   repo: string;
 }
@@ -84,9 +89,11 @@ export function compareRpmVersions(a: string, b: string): number {
 
 /**
  * Pair each kernel-devel with its kernel SRPM (by the devel's sourcerpm, within one point release)
- * into kernel entries. A kernel published by two point releases is kept once, under the first.
+ * into kernel entries, each with the binary kernel package of the same version and arch from the
+ * same point release when there is one. A kernel published by two point releases is kept once,
+ * under the first.
  */
-export function joinKernels(releases: string[], srpms: FoundPackage[], devels: FoundPackage[], names: { family: string; source: string }): { kernels: ElKernel[]; unpaired: string[] } {
+export function joinKernels(releases: string[], srpms: FoundPackage[], devels: FoundPackage[], names: { family: string; source: string }, images: FoundPackage[] = []): { kernels: ElKernel[]; unpaired: string[] } {
   const kernels: ElKernel[] = [];
   const seen = new Set<string>();
   const used = new Set<FoundPackage>();
@@ -105,7 +112,8 @@ export function joinKernels(releases: string[], srpms: FoundPackage[], devels: F
       const kernelRelease = `${version}.${d.rec.arch}`;
       if (seen.has(kernelRelease)) continue;
       seen.add(kernelRelease);
-      kernels.push({ family: names.family, release, kernelRelease, version, srpm: s.file, devel: d.file, repo: d.repo });
+      const image = images.find((i) => i.release === release && i.rec.arch === d.rec.arch && `${i.rec.ver}-${i.rec.rel}` === version);
+      kernels.push({ family: names.family, release, kernelRelease, version, srpm: s.file, devel: d.file, ...(image ? { kernel: image.file } : {}), repo: d.repo });
     }
   }
   for (const s of srpms) if (!used.has(s)) unpaired.push(s.file.path);

@@ -23,8 +23,11 @@ export interface ElData {
   binaryArch: string;
   /** A repository under the vault, with {release} {repo} {arch}: the binary one, and the sources. */
   layout: { binary: string; source: string };
-  /** The kernel's source package (its SRPM is NAME-V-R.src.rpm) and the devel package built with it. */
-  packages: { source: string; devel: string };
+  /**
+   * The kernel's source package (its SRPM is NAME-V-R.src.rpm), the devel package built with it, and
+   * the binary kernel package `prove` boots (default: the source package's name, as el7 names both).
+   */
+  packages: { source: string; devel: string; kernel: string };
   releases: Array<{ release: string; baseKernel: string }>;
 }
 
@@ -38,6 +41,13 @@ export function familyDataDir(family: string): string {
 function template(v: unknown): string | undefined {
   if (typeof v !== 'string' || v.startsWith('/') || v.split('/').includes('..')) return undefined;
   return v.replace(/\{(release|repo|arch)\}/g, '').includes('{') ? undefined : v;
+}
+
+function elPackages(p: Record<string, unknown> | undefined, token: (v: unknown) => boolean, bad: (field: string) => never): ElData['packages'] {
+  const source = token(p?.source) ? (p!.source as string) : bad('packages.source');
+  const devel = token(p?.devel) ? (p!.devel as string) : bad('packages.devel');
+  if (p?.kernel !== undefined && !token(p.kernel)) bad('packages.kernel');
+  return { source, devel, kernel: (p?.kernel as string | undefined) ?? source };
 }
 
 /** DIR/releases.json of FAMILY (a site's own copy of the folder may have any name; the file names its family). */
@@ -70,7 +80,7 @@ export async function loadElData(dir: string, family: string): Promise<ElData> {
     repos,
     binaryArch: token(j.binaryArch) ? (j.binaryArch as string) : bad('binaryArch'),
     layout: { binary: template(layout?.binary) ?? bad('layout.binary'), source: template(layout?.source) ?? bad('layout.source') },
-    packages: { source: token(packages?.source) ? (packages!.source as string) : bad('packages.source'), devel: token(packages?.devel) ? (packages!.devel as string) : bad('packages.devel') },
+    packages: elPackages(packages, token, bad),
     releases,
   };
 }

@@ -16,9 +16,14 @@ export interface ElKernelEntry extends KernelEntry {
   repo: string;
   /** The vault the builder image's yum uses (set by the family from its config and releases.json). */
   builderVault?: string;
+  /**
+   * The binary kernel package `prove` boots (kept out of `files`: it is no build input, so the build
+   * key stays what it was). Absent when the catalog has none (synced before it was recorded).
+   */
+  kernelRpm?: SourceFile & { url: string; path: string };
 }
 
-function sourceFile(role: 'srpm' | 'devel', name: string, version: string, f: ElFile): SourceFile {
+function sourceFile(role: 'srpm' | 'devel' | 'kernel', name: string, version: string, f: ElFile): SourceFile {
   return { role, name, version, filename: path.posix.basename(f.path), sha256: f.sha256, size: f.size };
 }
 
@@ -30,6 +35,7 @@ export function toKernelEntry(k: ElKernel, packages: ElData['packages']): ElKern
     release: k.release,
     repo: k.repo,
     files: [sourceFile('srpm', packages.source, k.version, k.srpm), sourceFile('devel', packages.devel, k.version, k.devel)],
+    ...(k.kernel ? { kernelRpm: { ...sourceFile('kernel', packages.kernel, k.version, k.kernel), url: k.kernel.url, path: k.kernel.path } } : {}),
   };
 }
 

@@ -23,7 +23,7 @@ export interface FetchElSourcesOptions {
   net?: NetOptions;
 }
 
-function urlOf(f: ElFile, vault?: string): string {
+function urlOf(f: Pick<ElFile, 'url' | 'path'>, vault?: string): string {
   return vault ? joinLocation(vault, f.path) : f.url;
 }
 
@@ -33,10 +33,13 @@ function urlOf(f: ElFile, vault?: string): string {
  * signature by the configured key (checked here, on every call).
  */
 export async function fetchElSources(k: ElKernel, o: FetchElSourcesOptions): Promise<ElSourceFiles> {
-  const [srpm, devel] = await mapLimit([k.srpm, k.devel], 2, async (f) => {
-    const file = await download({ url: urlOf(f, o.vault), sha256: f.sha256, size: f.size, cacheDir: o.cacheDir, signal: o.signal, onProgress: o.onProgress, retry: o.retry, timeouts: o.timeouts, net: o.net });
-    await verifyRpmSignature({ file, keyFile: o.keyFile, fingerprint: o.fingerprint });
-    return file;
-  });
+  const [srpm, devel] = await mapLimit([k.srpm, k.devel], 2, (f) => fetchElFile(f, o));
   return { srpm, devel };
+}
+
+/** One package of the vault into the cache, by both links: the repodata's sha256 and size, then its RPM signature. */
+export async function fetchElFile(f: Pick<ElFile, 'url' | 'path' | 'sha256' | 'size'>, o: FetchElSourcesOptions): Promise<string> {
+  const file = await download({ url: urlOf(f, o.vault), sha256: f.sha256, size: f.size, cacheDir: o.cacheDir, signal: o.signal, onProgress: o.onProgress, retry: o.retry, timeouts: o.timeouts, net: o.net });
+  await verifyRpmSignature({ file, keyFile: o.keyFile, fingerprint: o.fingerprint });
+  return file;
 }

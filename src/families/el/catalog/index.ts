@@ -7,5 +7,5 @@ export { verifyDetached, keyFileFingerprints, SignatureError } from '../../../rp
 export { parseRepomd, RepomdError, type Repomd } from '../../../rpm-repo/repomd.ts';
 export { scanPrimaryGz, parsePackageBlock, PrimaryError, type PackageRecord } from '../../../rpm-repo/primary.ts';
 export { verifyRpmSignature } from '../../../rpm-repo/rpm-signature.ts';
-export { fetchElSources, type ElSourceFiles, type FetchElSourcesOptions } from './fetch-sources.ts';
+export { fetchElSources, fetchElFile, type ElSourceFiles, type FetchElSourcesOptions } from './fetch-sources.ts';
 export { toKernelEntry, toCatalogResult, elCatalogResult, ensureElSources, type ElKernelEntry, type ElCatalogResult } from './family-adapter.ts';

@@ -92,7 +92,7 @@ async function syncRepo(ref: RepoRef, vault: string, keyFile: string, fingerprin
   if (!primary) throw new RepomdError(`${repomdUrl}: no primary metadata listed`);
   const primaryUrl = joinLocation(vault, `${rel}/${primary.href}`);
   const file = await download({ url: primaryUrl, sha256: primary.sha256, size: primary.size, cacheDir: o.cacheDir, onProgress: o.onProgress, ...net });
-  const recs = await scanPrimaryGz(file, (n) => (isSource ? n === data.packages.source : n === data.packages.devel), primaryUrl);
+  const recs = await scanPrimaryGz(file, (n) => (isSource ? n === data.packages.source : n === data.packages.devel || n === data.packages.kernel), primaryUrl);
   const packages: FoundPackage[] = recs
     .filter((r) => (isSource ? r.arch === 'src' : r.arch === data.binaryArch))
     .map((rec) => ({
@@ -154,8 +154,9 @@ export async function syncElCatalog(o: ElSyncOptions): Promise<ElSyncResult> {
   const { kernels, unpaired } = joinKernels(
     releases,
     all.filter((p) => p.rec.arch === 'src'),
-    all.filter((p) => p.rec.arch !== 'src'),
+    all.filter((p) => p.rec.arch !== 'src' && p.rec.name === data.packages.devel),
     { family: data.family, source: data.packages.source },
+    all.filter((p) => p.rec.arch !== 'src' && p.rec.name === data.packages.kernel),
   );
   const catalog: ElCatalog = {
     schema: 1,
