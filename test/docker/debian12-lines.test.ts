@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { connectEngine } from '../../src/docker/engine.ts';
+import { dockerContainers } from '../../src/docker/containers.ts';
 import { getFamily } from '../../src/families/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { buildOne } from '../../src/build/build-one.ts';
@@ -25,7 +26,7 @@ const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-test-lines-')
 const paths = resolvePaths(process.env, { store: storeDir });
 const docker = await connectEngine(process.env);
 const family = getFamily('debian12', process.env);
-const ctx = { docker, paths };
+const ctx = { containers: dockerContainers(docker), paths };
 const store = new DirStore(storeDir);
 const nbd = await loadModuleSpec('nbd');
 const kernels = (await family.catalog(ctx)).kernels as Debian12Kernel[];

@@ -25,6 +25,7 @@ import { $ } from 'zx';
 import tar from 'tar-stream';
 import { main } from '../../src/cli.ts';
 import { connectEngine, LABEL } from '../../src/docker/engine.ts';
+import { dockerContainers } from '../../src/docker/containers.ts';
 import { getFamily } from '../../src/families/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { buildOne } from '../../src/build/build-one.ts';
@@ -45,7 +46,7 @@ const exists = (p: string) => fs.lstat(p).then(() => true, () => false);
 // --- The real Debian kbuild tree and nbd.c, through the debian12 family ---------------------------
 const debPaths = resolvePaths(process.env);
 const debian12 = getFamily('debian12', process.env);
-const debKernels = (await debian12.catalog({ docker, paths: debPaths })).kernels;
+const debKernels = (await debian12.catalog({ containers: dockerContainers(docker), paths: debPaths })).kernels;
 const deb = debKernels[debKernels.length - 1];
 const abi = /^6\.1\.0-(\d+)-amd64$/.exec(deb.kernelRelease)![1];
 const debDerived = path.join(debPaths.cache, 'debian12', 'derived');
@@ -62,7 +63,7 @@ async function debianTree(): Promise<{ root: string; nbdC: string }> {
   let root = await find();
   if (!root || !(await exists(nbdC))) {
     const store = new DirStore(await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-el7-deb-')));
-    await buildOne({ docker, paths: debPaths }, { family: debian12, kernelRelease: deb.kernelRelease, module: nbd, store, oracle: false, force: true, toolVersion: 'test' });
+    await buildOne({ containers: dockerContainers(docker), paths: debPaths }, { family: debian12, kernelRelease: deb.kernelRelease, module: nbd, store, oracle: false, force: true, toolVersion: 'test' });
     root = await find();
   }
   assert.ok(root, `no derived kbuild tree for ${deb.kernelRelease}`);
@@ -140,7 +141,7 @@ const env: NodeJS.ProcessEnv = {
 const paths = resolvePaths(env);
 const store = new DirStore(paths.store);
 const family = getFamily('el7', env);
-const ctx = { docker, paths };
+const ctx = { containers: dockerContainers(docker), paths };
 let vault: VaultFixture;
 let server: FixtureServer;
 let realNbd: string;
