@@ -62,7 +62,7 @@ export async function publishKeyFrom(
   if (id !== undefined) {
     if (id.trim() === '') throw new UsageError('--gpg-key is empty: give a key id, fingerprint or e-mail (or --unsigned)');
     // loaded here, not at start-up: gpg's module brings zx, which a build does not need
-    const { createGpg, GpgKeyError } = await import('../publish/gpg.ts');
+    const { createGpg, GpgKeyError } = await import('../doors/gpg.ts');
     try {
       await createGpg(env).findKey(id);
     } catch (err) {

@@ -5,7 +5,8 @@
  * nbd.ko). Uncompressed cpio: under TCG the kernel unpacks it faster than it would gunzip it.
  * Cached by a key over every input, so a rebuild happens only when something changed.
  */
-import { $, fs, path } from 'zx';
+import { fs, path } from 'zx';
+import { run, runTool, shell, SLOW_TOOL_MS } from '../doors/exec.ts';
 import { withFileLock } from '../util/file-lock.ts';
 import { createHash } from 'node:crypto';
 import type { GuestKernel } from './kernel.ts';
@@ -88,7 +89,7 @@ async function assemble(spec: InitramfsSpec, out: string, tools: string[], modul
   await fs.copy('/bin/busybox', path.join(root, 'bin/busybox'));
   await fs.symlink(path.relative('/bin', sh), path.join(root, 'bin/sh'));
   const taken = new Set([...KMOD_LINKS, 'sh', ...tools.map((t) => path.basename(t)), ...overlay.map(([d]) => path.basename(d))]);
-  for (const a of (await $({ quiet: true })`/bin/busybox --list`).stdout.split('\n').filter(Boolean))
+  for (const a of (await run('/bin/busybox', ['--list'])).stdout.split('\n').filter(Boolean))
     if (!taken.has(a) && !(await fs.pathExists(path.join(root, 'bin', a)))) await fs.symlink('busybox', path.join(root, 'bin', a));
   await fs.writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   await fs.writeFile(path.join(root, 'etc/group'), 'root:x:0:\n');
@@ -103,7 +104,7 @@ async function assemble(spec: InitramfsSpec, out: string, tools: string[], modul
   const k = spec.kernel;
   const files = new Set<string>();
   for (const m of modules) {
-    const deps = (await $({ quiet: true })`modprobe -d ${k.root} -S ${k.release} --show-depends ${m}`).stdout;
+    const deps = (await run('modprobe', ['-d', k.root, '-S', k.release, '--show-depends', m])).stdout;
     for (const line of deps.split('\n')) {
       const f = /^insmod (\S+)/.exec(line.trim())?.[1];
       if (f) files.add(f);
@@ -112,10 +113,10 @@ async function assemble(spec: InitramfsSpec, out: string, tools: string[], modul
   const relDir = path.join('lib/modules', k.release);
   for (const f of files) await fs.copy(f, path.join(root, path.relative(k.root, f)));
   for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) await fs.copy(path.join(k.moduleDir, f), path.join(root, relDir, f));
-  await $({ quiet: true })`depmod -b ${root} ${k.release}`;
+  await run('depmod', ['-b', root, k.release], { timeoutMs: SLOW_TOOL_MS });
 
   await fs.mkdirp(path.dirname(out));
-  await $({ quiet: true, cwd: root })`find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet > ${root}.cpio`;
+  await shell({ cwd: root })`find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet > ${root}.cpio`;
   await fs.rename(`${root}.cpio`, out);
   await fs.remove(root);
   return out;
@@ -125,7 +126,7 @@ async function assemble(spec: InitramfsSpec, out: string, tools: string[], modul
 async function copyWithLibs(bin: string, root: string): Promise<void> {
   const real = await fs.realpath(bin);
   const paths = new Set<string>([bin]);
-  const ldd = (await $({ quiet: true, nothrow: true })`ldd ${real}`).stdout;
+  const ldd = (await runTool('ldd', [real]).catch(() => ({ stdout: '' }))).stdout;
   for (const line of ldd.split('\n')) {
     const m = /=>\s+(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
     if (m) paths.add(m[1]);

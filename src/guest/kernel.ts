@@ -3,7 +3,8 @@
  * package's own module tree without the package's own nbd (the module under test is brought in
  * separately), with depmod run for that tree. Shared by `nbdforge prove` and the vm test harness.
  */
-import { $, fs, path } from 'zx';
+import { fs, path } from 'zx';
+import { run, SLOW_TOOL_MS } from '../doors/exec.ts';
 
 export interface GuestKernel {
   release: string;
@@ -34,10 +35,10 @@ export async function unpackKernelDeb(deb: string, dest: string, release: string
   await fs.mkdirp(path.dirname(dest));
   const tmp = await fs.mkdtemp(`${dest}.tmp-`);
   try {
-    await $({ quiet: true })`dpkg-deb -x ${deb} ${tmp}`;
+    await run('dpkg-deb', ['-x', deb, tmp], { timeoutMs: SLOW_TOOL_MS });
     for (const f of OWN_NBD) await fs.remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
     if (!(await fs.pathExists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${path.basename(deb)} holds no lib/modules/${release}`);
-    await $({ quiet: true })`depmod -b ${tmp} ${release}`;
+    await run('depmod', ['-b', tmp, release], { timeoutMs: SLOW_TOOL_MS });
     if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${path.basename(deb)} holds no boot/vmlinuz-${release}`);
     await fs.writeFile(path.join(tmp, '.complete'), `${path.basename(deb)}\n`);
     await fs.remove(dest);
