@@ -1,14 +1,12 @@
 /**
- * The one door to gpg and gpgv, through the process door (doors/exec.ts). Signing (publish): find
- * the --gpg-key secret key, export its public half, make detached and clear-signed signatures, hand
- * rpmsign the same key; the user's GNUPGHOME (from the env read at the edge) is used, and nothing
- * here imports or changes keys. Verifying (kernels sync, dir indexes, prepare-host, pull): gpgv
- * against a keyring of one pinned key, in a private temporary home.
+ * The one door to gpg for publishing: find the --gpg-key secret key, export its public half, make
+ * detached and clear-signed signatures, and hand rpmsign the same key. The user's GNUPGHOME (from
+ * the env read at the edge) is used; nothing here imports or changes keys.
+ * Also the door to gpgv (gpg-verify.ts): kernels sync, dir indexes, prepare-host and pull verify there.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { run, runTool, ToolError, SLOW_TOOL_MS, type ToolResult } from './exec.ts';
+import { run, runTool, ToolError, SLOW_TOOL_MS } from './exec.ts';
+// the verifying half lives beside this file (gpg-verify.ts); callers import both from here
+export { SignatureError, normalizeFingerprint, keyFileFingerprints, verifyDetached, type VerifyOptions } from './gpg-verify.ts';
 
 export class GpgKeyError extends Error {
   override name = 'GpgKeyError';
@@ -108,11 +106,7 @@ export function createGpg(env: NodeJS.ProcessEnv): Gpg {
   };
 }
 
-/**
- * The dir and oci targets' signing (publish/dir/gpg.ts makes their refusals): a binary detached
- * signature by a primary key that can sign, and its minimal public key. gpg that cannot run, or a
- * key that cannot be used, is a GpgKeyError.
- */
+/** The dir and oci targets' signing (publish/dir/gpg.ts refuses with its GpgKeyErrors): binary, minimal key. */
 async function gpgBin(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   try {
     const r = await runTool('gpg', ['--batch', '--no-tty', ...args], { env, maxBuffer: 64 * 1024 * 1024 });
@@ -149,97 +143,4 @@ export async function exportPublicKey(fingerprint: string, env: NodeJS.ProcessEn
   const r = await gpgBin(['--export-options', 'export-minimal', '--export', fingerprint], env);
   if (r.code !== 0 || r.stdout.length === 0) throw new Error(`gpg --export ${fingerprint} gave no key: ${r.stderr.trim()}`);
   return r.stdout;
-}
-
-// Verifying: gpgv, a keyring of the one pinned key, a private home (the user's ~/.gnupg is never read).
-
-export class SignatureError extends Error {
-  override name = 'SignatureError';
-}
-
-/** A tool that cannot run is a SignatureError here: nothing unverified gets through. */
-async function check(cmd: string, args: string[]): Promise<ToolResult> {
-  try {
-    return await runTool(cmd, args);
-  } catch (err) {
-    if (err instanceof ToolError) throw new SignatureError(err.message, { cause: err });
-    throw err;
-  }
-}
-
-export function normalizeFingerprint(fpr: string): string {
-  const f = fpr.replace(/\s+/g, '').toUpperCase();
-  if (!/^[0-9A-F]{40}$/.test(f)) throw new SignatureError(`not an OpenPGP v4 fingerprint: ${JSON.stringify(fpr)}`);
-  return f;
-}
-
-/** Primary-key fingerprints in a key file (armored or binary), read without touching any keyring. */
-export async function keyFileFingerprints(keyFile: string, homedir: string): Promise<string[]> {
-  const r = await check('gpg', ['--batch', '--no-options', '--homedir', homedir, '--with-colons', '--show-keys', keyFile]);
-  if (r.code !== 0) throw new SignatureError(`${keyFile}: not a readable OpenPGP key file: ${r.stderr.trim()}`);
-  const out: string[] = [];
-  let wantFpr = false;
-  for (const line of r.stdout.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === 'pub') wantFpr = true;
-    else if (f[0] === 'fpr' && wantFpr) {
-      out.push(f[9].toUpperCase());
-      wantFpr = false;
-    } else if (f[0] === 'sub') wantFpr = false;
-  }
-  return out;
-}
-
-export interface VerifyOptions {
-  data: Uint8Array;
-  signature: Uint8Array;
-  /** The public key file (armored or binary), e.g. kernels/el7/RPM-GPG-KEY-CentOS-7. */
-  keyFile: string;
-  /** The only primary key whose signature is accepted. */
-  fingerprint: string;
-  /** What is being verified, for messages (a URL). */
-  what: string;
-}
-
-/**
- * Verify a detached signature with gpgv against a keyring made from `keyFile` alone, in a private
- * temporary home (the user's ~/.gnupg is never read or written). Two checks, both required: the key
- * file holds exactly the configured key, and gpgv reports VALIDSIG by that key.
- * Returns the primary fingerprint that signed.
- */
-export async function verifyDetached(o: VerifyOptions): Promise<string> {
-  const want = normalizeFingerprint(o.fingerprint);
-  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-gpg-'));
-  try {
-    await fs.chmod(home, 0o700);
-    const fprs = await keyFileFingerprints(o.keyFile, home);
-    if (fprs.length !== 1 || fprs[0] !== want) {
-      throw new SignatureError(`${o.keyFile}: holds key ${fprs.join(', ') || '(none)'}, expected exactly ${want}; refusing to verify ${o.what}`);
-    }
-    const keyring = path.join(home, 'keyring.gpg');
-    const raw = await fs.readFile(o.keyFile);
-    if (raw.subarray(0, 64).toString('latin1').includes('-----BEGIN PGP')) {
-      const d = await check('gpg', ['--batch', '--no-options', '--homedir', home, '--yes', '--output', keyring, '--dearmor', o.keyFile]);
-      if (d.code !== 0) throw new SignatureError(`${o.keyFile}: cannot dearmor: ${d.stderr.trim()}`);
-    } else {
-      await fs.writeFile(keyring, raw);
-    }
-    const dataFile = path.join(home, 'data');
-    const sigFile = path.join(home, 'data.sig');
-    await fs.writeFile(dataFile, o.data);
-    await fs.writeFile(sigFile, o.signature);
-    const v = await check('gpgv', ['--homedir', home, '--status-fd', '1', '--keyring', keyring, sigFile, dataFile]);
-    const status = v.stdout.split('\n').filter((l) => l.startsWith('[GNUPG:] '));
-    const bad = status.find((l) => /^\[GNUPG:\] (BADSIG|ERRSIG|EXPSIG|EXPKEYSIG|REVKEYSIG|NO_PUBKEY|NODATA)\b/.test(l));
-    const valid = status.map((l) => l.split(' ')).find((f) => f[1] === 'VALIDSIG');
-    const signer = valid?.[valid.length - 1]?.toUpperCase();
-    if (v.code !== 0 || bad || !signer) {
-      const why = bad ? bad.replace('[GNUPG:] ', '') : v.stderr.trim().split('\n').pop();
-      throw new SignatureError(`${o.what}: signature refused (${why || `gpgv exit ${v.code}`})`);
-    }
-    if (signer !== want) throw new SignatureError(`${o.what}: signed by ${signer}, expected ${want}; refused`);
-    return signer;
-  } finally {
-    await fs.rm(home, { recursive: true, force: true });
-  }
 }
