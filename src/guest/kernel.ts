@@ -3,7 +3,8 @@
  * package's own module tree without the package's own nbd (the module under test is brought in
  * separately), with depmod run for that tree. Shared by `nbdforge prove` and the vm test harness.
  */
-import { fs, path } from 'zx';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { run, SLOW_TOOL_MS } from '../doors/exec.ts';
 
 export interface GuestKernel {
@@ -21,6 +22,9 @@ export const guestKernelAt = (root: string, release: string, vmlinuz = path.join
   moduleDir: path.join(root, 'lib', 'modules', release),
 });
 
+const exists = (p: string) => fs.access(p).then(() => true, () => false);
+const remove = (p: string) => fs.rm(p, { recursive: true, force: true });
+
 /** The distribution's own nbd, in every compression a kernel tree may use (6.1 ships nbd.ko, 6.12 nbd.ko.xz). */
 const OWN_NBD = ['nbd.ko', 'nbd.ko.xz', 'nbd.ko.zst', 'nbd.ko.gz'];
 
@@ -31,20 +35,20 @@ const OWN_NBD = ['nbd.ko', 'nbd.ko.xz', 'nbd.ko.zst', 'nbd.ko.gz'];
  */
 export async function unpackKernelDeb(deb: string, dest: string, release: string): Promise<GuestKernel> {
   const k = guestKernelAt(dest, release);
-  if (await fs.pathExists(path.join(dest, '.complete'))) return k;
-  await fs.mkdirp(path.dirname(dest));
+  if (await exists(path.join(dest, '.complete'))) return k;
+  await fs.mkdir(path.dirname(dest), { recursive: true });
   const tmp = await fs.mkdtemp(`${dest}.tmp-`);
   try {
     await run('dpkg-deb', ['-x', deb, tmp], { timeoutMs: SLOW_TOOL_MS });
-    for (const f of OWN_NBD) await fs.remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
-    if (!(await fs.pathExists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${path.basename(deb)} holds no lib/modules/${release}`);
+    for (const f of OWN_NBD) await remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
+    if (!(await exists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${path.basename(deb)} holds no lib/modules/${release}`);
     await run('depmod', ['-b', tmp, release], { timeoutMs: SLOW_TOOL_MS });
-    if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${path.basename(deb)} holds no boot/vmlinuz-${release}`);
+    if (!(await exists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${path.basename(deb)} holds no boot/vmlinuz-${release}`);
     await fs.writeFile(path.join(tmp, '.complete'), `${path.basename(deb)}\n`);
-    await fs.remove(dest);
+    await remove(dest);
     await fs.rename(tmp, dest);
   } finally {
-    await fs.remove(tmp);
+    await remove(tmp);
   }
   return k;
 }
