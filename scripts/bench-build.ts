@@ -10,6 +10,7 @@
  */
 import { $, fs, path, os } from 'zx';
 import { connectEngine } from '../src/docker/engine.ts';
+import { dockerContainers } from '../src/docker/containers.ts';
 import { ensureImage } from '../src/docker/image.ts';
 import { runContainer } from '../src/docker/run.ts';
 import { getFamily } from '../src/families/index.ts';
@@ -22,7 +23,7 @@ const runs = Number(opt('runs') ?? 3);
 const paths = resolvePaths(process.env);
 const docker = await connectEngine(process.env);
 const family = getFamily('debian12', process.env);
-const ctx = { docker, paths };
+const ctx = { containers: dockerContainers(docker), paths };
 const { kernels } = await family.catalog(ctx);
 const kernel = kernels.find((k) => k.kernelRelease === (opt('kernel') ?? kernels[kernels.length - 1].kernelRelease))!;
 // The matrix rows measure a fixed number of kernels whatever the catalog's size, so their goal stays true to what ran.

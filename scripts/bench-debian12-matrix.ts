@@ -10,6 +10,7 @@
  */
 import { $, fs, os, path } from 'zx';
 import { connectEngine } from '../src/docker/engine.ts';
+import { dockerContainers } from '../src/docker/containers.ts';
 import { getFamily } from '../src/families/index.ts';
 import { resolvePaths } from '../src/paths.ts';
 import type { Debian12Kernel } from '../src/families/debian12/catalog.ts';
@@ -20,7 +21,7 @@ const args = process.argv.slice(2);
 const runs = Number(opt('runs') ?? 3);
 const jobs = opt('jobs') ?? '2';
 const paths = resolvePaths(process.env);
-const ctx = { docker: await connectEngine(process.env), paths };
+const ctx = { containers: dockerContainers(await connectEngine(process.env)), paths };
 const family = getFamily('debian12', process.env);
 const kernels = (await family.catalog(ctx)).kernels as Debian12Kernel[];
 const cli = path.resolve('bin/nbdforge.js');

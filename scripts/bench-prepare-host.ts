@@ -121,12 +121,13 @@ if (!args.includes('--no-classic')) {
   const { connectEngine } = await import('../src/docker/engine.ts');
   const { ensureImage } = await import('../src/docker/image.ts');
   const { runContainer } = await import('../src/docker/run.ts');
+  const { dockerContainers } = await import('../src/docker/containers.ts');
   const { getFamily } = await import('../src/families/index.ts');
   const docker = await connectEngine(process.env);
   const family = getFamily('debian12', process.env);
-  const { kernels } = await family.catalog({ docker, paths });
+  const { kernels } = await family.catalog({ containers: dockerContainers(docker), paths });
   const kernel = kernels.find((k) => k.kernelRelease === K)!;
-  await family.ensureSources({ docker, paths }, kernel);
+  await family.ensureSources({ containers: dockerContainers(docker), paths }, kernel);
   const img = await ensureImage(docker, { repo: 'nbdforge/fulltree-bench', contextDir: path.resolve('containers/fulltree'), buildArgs: {}, baseImage: 'debian:bookworm' });
   const file = (role: string) => kernel.files.find((f) => f.role === role)!.filename;
   const steps: Record<string, number> = {};

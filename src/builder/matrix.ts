@@ -1,6 +1,5 @@
 import type { FamilyContext } from '../families/family.ts';
 import { buildOne, type BuildOutcome, type BuildRequest, type Stage } from './build-one.ts';
-import { containersOf } from '../docker/containers.ts';
 import { KeptBuilders } from './kept-builders.ts';
 
 export interface MatrixResult {
@@ -30,7 +29,7 @@ export async function runMatrix(
   let next = 0;
   const worker = async () => {
     // One builder container per worker, reused from kernel to kernel (keep: false, one per kernel).
-    const door = ctx.containers ?? (ctx.docker ? containersOf(ctx) : undefined);
+    const door = ctx.containers;
     const builders = base.keep === false || !door?.keep ? undefined : new KeptBuilders(door, ctx.signal);
     try {
       await work(builders);

@@ -6,7 +6,7 @@ import { getFamily } from '../families/index.ts';
 import { ImageRefusedError } from '../publish/oci/errors.ts';
 import { pullArtifact } from '../publish/oci/pull.ts';
 import { parseReference } from '../publish/oci/reference.ts';
-import { normalizeFingerprint } from '../rpm-repo/signature.ts';
+import { normalizeFingerprint } from '../doors/gpg.ts';
 import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import { openSession } from './session.ts';
 import { proofLine } from '../artifacts/proof-record.ts';

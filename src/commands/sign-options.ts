@@ -56,7 +56,7 @@ export async function publishKeyFrom(
   if (id !== undefined) {
     if (id.trim() === '') throw new UsageError('--gpg-key is empty: give a key id, fingerprint or e-mail (or --unsigned)');
     // loaded here, not at start-up: gpg's module brings zx, which a build does not need
-    const { createGpg } = await import('../publish/gpg.ts');
+    const { createGpg } = await import('../doors/gpg.ts');
     await createGpg(env).findKey(id); // a GpgKeyError: exit 2
   }
   return { gpgKey: id, unsigned, validForDays: days, pruneForeign: values['prune-foreign'] === true };

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { runTool } from '../doors/exec.ts';
 
 /**
  * Where a regular file holds data, by SEEK_DATA/SEEK_HOLE, so a sparse 3 TiB volume is copied in
@@ -8,12 +8,10 @@ import { execFile } from 'node:child_process';
  */
 export function dataRanges(file: string, length: number): Promise<Array<[number, number]>> {
   const all: Array<[number, number]> = [[0, length]];
-  return new Promise((resolve) => {
-    execFile('xfs_io', ['-r', '-c', 'seek -a -r 0', file], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => {
-      if (err) return resolve(all);
-      resolve(parseSeek(stdout, length) ?? all);
-    });
-  });
+  return runTool('xfs_io', ['-r', '-c', 'seek -a -r 0', file], { maxBuffer: 64 * 1024 * 1024 }).then(
+    (r) => (r.code === 0 ? (parseSeek(r.stdout, length) ?? all) : all),
+    () => all,
+  );
 }
 
 /** `DATA 0 / HOLE 4096 / DATA 8192 ...` -> [[0,4096],[8192,...]], clipped to LENGTH; undefined if unreadable. */

@@ -47,9 +47,8 @@ export function onceImages(inner: Containers): Containers {
   };
 }
 
-/** The context's door, or the engine's own when a caller only handed an engine. */
-export function containersOf(ctx: { docker?: Engine; containers?: Containers }): Containers {
-  if (ctx.containers) return ctx.containers;
-  if (!ctx.docker) throw new Error('no container door: the context has neither containers nor an engine');
-  return dockerContainers(ctx.docker);
+/** The context's door; a caller that needs a container and was handed none is a programming error. */
+export function containersOf(ctx: { containers?: Containers }): Containers {
+  if (!ctx.containers) throw new Error('no container door: the context carries no containers');
+  return ctx.containers;
 }

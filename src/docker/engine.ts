@@ -4,8 +4,49 @@ import type Docker from 'dockerode';
 import { processAlive } from '../util/file-lock.ts';
 import { EngineUnreachableError } from './errors.ts';
 
-/** The narrow slice of dockerode the rest of nbdforge uses; tests and callers depend on this. */
-export type Engine = Docker;
+/**
+ * The narrow slice of dockerode nbdforge uses (every call in src/docker/): the real client satisfies
+ * it, and a unit test can hand a fake of exactly these methods (test/unit/build-one-engine.test.ts).
+ */
+export interface Engine {
+  readonly modem: EngineModem;
+  ping(): Promise<unknown>;
+  listContainers(opts: { all: boolean; filters: { label: string[] } }): Promise<Array<{ Id: string; Names: string[]; Labels: Record<string, string>; State: string }>>;
+  getContainer(id: string): Pick<EngineContainer, 'remove' | 'getArchive'>;
+  getImage(name: string): { inspect(): Promise<{ Id: string }> };
+  buildImage(context: NodeJS.ReadableStream, opts: { t: string; buildargs: Record<string, string>; labels: Record<string, string>; rm: boolean; forcerm: boolean }): Promise<NodeJS.ReadableStream>;
+  createContainer(opts: {
+    Image: string;
+    Cmd: string[];
+    Env?: string[];
+    Labels: Record<string, string>;
+    AttachStdout?: boolean;
+    AttachStderr?: boolean;
+    HostConfig: { Binds?: string[]; Tmpfs?: Record<string, string>; NetworkMode: string };
+  }): Promise<EngineContainer>;
+}
+
+export interface EngineModem {
+  demuxStream(stream: NodeJS.ReadableStream, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): void;
+  followProgress(stream: NodeJS.ReadableStream, onFinished: (err: Error | null, res: Array<{ error?: string }>) => void, onProgress: (ev: { stream?: string }) => void): void;
+}
+
+export interface EngineContainer {
+  readonly id: string;
+  readonly modem: EngineModem;
+  attach(opts: { stream: boolean; stdout: boolean; stderr: boolean }): Promise<NodeJS.ReadableStream>;
+  start(): Promise<unknown>;
+  wait(): Promise<unknown>;
+  kill(): Promise<unknown>;
+  remove(opts: { force: boolean }): Promise<unknown>;
+  getArchive(opts: { path: string }): Promise<NodeJS.ReadableStream>;
+  exec(opts: { Cmd: string[]; Env: string[]; AttachStdout: boolean; AttachStderr: boolean }): Promise<EngineExec>;
+}
+
+export interface EngineExec {
+  start(opts: { hijack: boolean; stdin: boolean }): Promise<NodeJS.ReadableStream>;
+  inspect(): Promise<{ Running: boolean; ExitCode: number | null }>;
+}
 
 export const LABEL = 'nbdforge';
 
@@ -33,7 +74,8 @@ export async function connectEngine(env: NodeJS.ProcessEnv): Promise<Engine> {
       { cause: err },
     );
   }
-  return docker;
+  const engine: Engine = docker; // the real client satisfies the slice as it is, no cast
+  return engine;
 }
 
 /** Close the engine's kept-alive connections: the end of the command that connected. */

@@ -97,6 +97,8 @@ async function copyOut(docker: Engine, id: string, from: string, to: string): Pr
       const dest = path.resolve(root, rel);
       if (rel && header.type === 'file') {
         if (!dest.startsWith(root + path.sep)) {
+          // the extract fails with the error below; the entry's body fails with it and must not throw unheard
+          body.on('error', () => undefined);
           body.resume();
           return next(new Error(`refusing archive entry outside the output directory: ${header.name}`));
         }

@@ -1,4 +1,3 @@
-import type { Engine } from '../docker/engine.ts';
 import type { Containers } from '../docker/containers.ts';
 import type { PatchRule } from '../module-spec/patches.ts';
 import type { ImageSpec } from '../docker/image.ts';
@@ -37,9 +36,11 @@ export interface CatalogResult {
 }
 
 export interface FamilyContext {
-  /** The engine, for callers that hand one (tests); commands hand `containers`, which connects when first used. */
-  docker?: Engine;
-  /** The container door (image, run, copy out); defaults to the engine's own (see docker/containers.ts). */
+  /**
+   * The one door to the container engine (image, run, copy out; none for a family that needs no
+   * container, as el7's catalog): commands hand one that connects
+   * when first used (commands/session.ts), tests hand dockerContainers(engine) or a fake.
+   */
   containers?: Containers;
   paths: Paths;
   signal?: AbortSignal;

@@ -3,7 +3,9 @@
  * package's own module tree without the package's own nbd (the module under test is brought in
  * separately), with depmod run for that tree. Shared by `nbdforge prove` and the vm test harness.
  */
-import { $, fs, path } from 'zx';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { run, SLOW_TOOL_MS } from '../doors/exec.ts';
 
 export interface GuestKernel {
   release: string;
@@ -20,6 +22,9 @@ export const guestKernelAt = (root: string, release: string, vmlinuz = path.join
   moduleDir: path.join(root, 'lib', 'modules', release),
 });
 
+const exists = (p: string) => fs.access(p).then(() => true, () => false);
+const remove = (p: string) => fs.rm(p, { recursive: true, force: true });
+
 /** The distribution's own nbd, in every compression a kernel tree may use (6.1 ships nbd.ko, 6.12 nbd.ko.xz). */
 const OWN_NBD = ['nbd.ko', 'nbd.ko.xz', 'nbd.ko.zst', 'nbd.ko.gz'];
 
@@ -30,7 +35,7 @@ const OWN_NBD = ['nbd.ko', 'nbd.ko.xz', 'nbd.ko.zst', 'nbd.ko.gz'];
  */
 export async function unpackKernelDeb(deb: string, dest: string, release: string): Promise<GuestKernel> {
   return unpackKernelWith(dest, release, path.basename(deb), async (tmp) => {
-    await $({ quiet: true })`dpkg-deb -x ${deb} ${tmp}`;
+    await run('dpkg-deb', ['-x', deb, tmp], { timeoutMs: SLOW_TOOL_MS });
   });
 }
 
@@ -41,20 +46,20 @@ export async function unpackKernelDeb(deb: string, dest: string, release: string
  */
 export async function unpackKernelWith(dest: string, release: string, what: string, extract: (tmp: string) => Promise<void>): Promise<GuestKernel> {
   const k = guestKernelAt(dest, release);
-  if (await fs.pathExists(path.join(dest, '.complete'))) return k;
-  await fs.mkdirp(path.dirname(dest));
+  if (await exists(path.join(dest, '.complete'))) return k;
+  await fs.mkdir(path.dirname(dest), { recursive: true });
   const tmp = await fs.mkdtemp(`${dest}.tmp-`);
   try {
     await extract(tmp);
-    for (const f of OWN_NBD) await fs.remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
-    if (!(await fs.pathExists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${what} holds no lib/modules/${release}`);
-    await $({ quiet: true })`depmod -b ${tmp} ${release}`;
-    if (!(await fs.pathExists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${what} holds no boot/vmlinuz-${release}`);
+    for (const f of OWN_NBD) await remove(path.join(tmp, 'lib', 'modules', release, 'kernel', 'drivers', 'block', f));
+    if (!(await exists(path.join(tmp, 'lib', 'modules', release)))) throw new Error(`${what} holds no lib/modules/${release}`);
+    await run('depmod', ['-b', tmp, release], { timeoutMs: SLOW_TOOL_MS });
+    if (!(await exists(path.join(tmp, 'boot', `vmlinuz-${release}`)))) throw new Error(`${what} holds no boot/vmlinuz-${release}`);
     await fs.writeFile(path.join(tmp, '.complete'), `${what}\n`);
-    await fs.remove(dest);
+    await remove(dest);
     await fs.rename(tmp, dest);
   } finally {
-    await fs.remove(tmp);
+    await remove(tmp);
   }
   return k;
 }

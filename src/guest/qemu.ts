@@ -4,9 +4,9 @@
  * guest's /init (guest-init.sh) runs one script from the shared directory and reports
  * `NBDFORGE-VM-EXIT: <code>` on the serial console.
  */
-import { spawn } from 'node:child_process';
+import { startTool } from '../doors/exec.ts';
 import { createWriteStream } from 'node:fs';
-import { path } from 'zx';
+import path from 'node:path';
 import type { GuestKernel } from './kernel.ts';
 
 export interface BootSpec {
@@ -64,7 +64,7 @@ export async function bootGuest(spec: BootSpec): Promise<BootResult> {
   if (/\s/.test(spec.script)) throw new Error(`guest script name must not contain spaces: ${spec.script}`);
   const t0 = Date.now();
   const log = spec.logFile ? createWriteStream(spec.logFile) : undefined;
-  const child = spawn('qemu-system-x86_64', qemuArgs(spec), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startTool('qemu-system-x86_64', qemuArgs(spec));
   let consoleText = '';
   let partial = '';
   const take = (b: Buffer) => {

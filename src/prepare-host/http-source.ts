@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { SourceError, type ArtifactSource, type TrustOptions } from './source-error.ts';
-import { verifyDetached, normalizeFingerprint } from '../rpm-repo/signature.ts';
+import { verifyDetached, normalizeFingerprint } from '../doors/gpg.ts';
 import { sha256 } from '../util/hash.ts';
 import { checkFresh, DEFAULT_STATE_DIR } from './serial-state.ts';
 import { MAX_PROOF_BYTES, PROOF_FILE, ProofError, type ProofRecord, parseProof } from '../artifacts/proof-record.ts';

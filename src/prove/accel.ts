@@ -8,8 +8,7 @@ import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { run } from '../doors/exec.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -21,7 +20,7 @@ export function parseQemuVersion(text: string): string | undefined {
 }
 
 export async function qemuVersion(binary = 'qemu-system-x86_64'): Promise<string> {
-  const { stdout } = await promisify(execFile)(binary, ['--version'], { timeout: 10_000 });
+  const { stdout } = await run(binary, ['--version'], { timeoutMs: 10_000 });
   const v = parseQemuVersion(stdout);
   if (!v) throw new Error(`${binary} --version did not say its version`);
   return v;

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { $ } from 'zx';
+import { shell } from '../doors/exec.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { computeLayout, SECTOR } from '../compose/layout.ts';
 import { writeGpt } from '../compose/gpt.ts';
@@ -57,6 +57,6 @@ export async function writeShare(work: string, baseInitramfs: string, module: Bu
 export async function initrdWithShare(work: string, baseInitramfs: string): Promise<string> {
   const initrd = path.join(work, 'initrd.cpio');
   await fs.copyFile(baseInitramfs, initrd);
-  await $({ quiet: true, cwd: work })`find share -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet >> ${initrd}`;
+  await shell({ cwd: work })`find share -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet >> ${initrd}`;
   return initrd;
 }

@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runTool, ToolError } from '../util/exec.ts';
-import { keyFileFingerprints, normalizeFingerprint, SignatureError } from './signature.ts';
+import { runTool, ToolError } from '../doors/exec.ts';
+import { keyFileFingerprints, normalizeFingerprint, SignatureError } from '../doors/gpg.ts';
 
 async function rpmkeys(args: string[]): Promise<{ code: number; out: string }> {
   try {

@@ -4,6 +4,7 @@
  * family, the nbd module spec and the archive's catalog.
  */
 import { connectEngine } from '../../src/docker/engine.ts';
+import { dockerContainers } from '../../src/docker/containers.ts';
 import { getFamily } from '../../src/families/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
@@ -13,7 +14,7 @@ export async function debian12Setup(storeDir: string) {
   const paths = resolvePaths(process.env, { store: storeDir });
   const docker = await connectEngine(process.env);
   const family = getFamily('debian12', process.env);
-  const ctx = { docker, paths };
+  const ctx = { containers: dockerContainers(docker), paths };
   const store = new DirStore(storeDir);
   const nbd = await loadModuleSpec('nbd');
   const { kernels } = await family.catalog(ctx);

@@ -15,7 +15,6 @@ import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
 import { sha256 } from '../../src/util/hash.ts';
 import { createEl7 } from '../../src/families/el7/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
-import type { Engine } from '../../src/docker/engine.ts';
 
 const q = $({ quiet: true });
 const lib = path.resolve('containers/el7');
@@ -139,7 +138,7 @@ test('real cpio archives: a `../` member and symlinks that leave the tree are fo
 
 test('el7 recipe: the RPMs by content address read-only, the derived cache, the rules, no oracle', () => {
   const paths = resolvePaths({}, { home: '/h' });
-  const ctx = { docker: {} as Engine, paths };
+  const ctx = { paths };
   const sha = (c: string) => c.repeat(64);
   const kernel = {
     family: 'el7',

@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connectEngine, LABEL } from '../../src/docker/engine.ts';
+import { dockerContainers } from '../../src/docker/containers.ts';
 import { getFamily } from '../../src/families/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { loadModuleSpec } from '../../src/module-spec/module-spec.ts';
@@ -24,13 +25,13 @@ const docker = await connectEngine(process.env);
 const family = getFamily('debian12', process.env);
 const shared = resolvePaths(process.env);
 const nbd = await loadModuleSpec('nbd');
-const kernels = (await family.catalog({ docker, paths: shared })).kernels as Debian12Kernel[];
+const kernels = (await family.catalog({ containers: dockerContainers(docker), paths: shared })).kernels as Debian12Kernel[];
 // the stock kernel (listed last): its nbd.c is also what build.test.ts streams out of a kept package
 const k = kernels[kernels.length - 1];
 const source = k.files.find((f) => f.role === 'source')!;
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-test-stream-'));
 const paths = resolvePaths({ NBDFORGE_HOME: home });
-const ctx = { docker, paths };
+const ctx = { containers: dockerContainers(docker), paths };
 const cache = path.join(paths.cache, 'debian12');
 
 test.before(async () => {

@@ -14,38 +14,12 @@ import { buildOne, VerificationError } from '../../src/builder/build-one.ts';
 import { resolveBuild } from '../../src/builder/resolve.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Containers } from '../../src/docker/containers.ts';
-import type { Family, FamilyContext, KernelEntry, Recipe } from '../../src/families/family.ts';
+import type { FamilyContext } from '../../src/families/family.ts';
 import type { RunSpec } from '../../src/docker/run.ts';
-import type { ModuleSpec } from '../../src/module-spec/module-spec.ts';
 import { resolvePaths } from '../../src/paths.ts';
-import { buildModule } from './fixtures-elf.ts';
+import { K, module, kernel, fakeFamily, goodOutputs } from './build-fakes.ts';
 
-const K = '6.1.0-56-amd64';
-const VERMAGIC = `${K} SMP preempt mod_unload modversions `;
-const CONFIG = 'CONFIG_SMP=y\nCONFIG_PREEMPT=y\nCONFIG_MODULE_UNLOAD=y\nCONFIG_MODVERSIONS=y\n';
-const module: ModuleSpec = { name: 'nbd', sources: ['drivers/block/nbd.c'] } as ModuleSpec;
 let tmp = '';
-
-const kernel: KernelEntry = { family: 'fake', kernelRelease: K, sourceVersion: '6.1.1-1', files: [{ role: 'headers', name: 'h', version: '1', filename: 'h.deb', sha256: 'a'.repeat(64), size: 1 }] };
-
-function fakeFamily(calls: string[]): Family {
-  return {
-    name: 'fake',
-    packageChannel: 'apt',
-    async catalog() {
-      calls.push('catalog');
-      return { fetchedAt: 'now', kernels: [kernel], skipped: [] };
-    },
-    async ensureSources() {
-      calls.push('sources');
-      return {};
-    },
-    recipe(_ctx, k, m, opts): Recipe {
-      calls.push(`recipe ${k.kernelRelease} rules=${opts.patchRules.length}`);
-      return { image: { repo: 'fake/builder', contextDir: '/nonexistent', buildArgs: {}, baseImage: 'none' }, cmd: ['build'], env: { KREL: k.kernelRelease, MODULE: m.name }, binds: [], oracle: false, signFile: '/nonexistent/sign-file' };
-    },
-  } as Family;
-}
 
 /** A container engine that "builds" by writing the given files into the collect directory. */
 function fakeContainers(files: (name: string) => Record<string, string | Uint8Array>, calls: string[]): Containers {
@@ -62,11 +36,6 @@ function fakeContainers(files: (name: string) => Record<string, string | Uint8Ar
   };
 }
 
-const goodOutputs = () => {
-  const ko = buildModule({ vermagic: VERMAGIC, versions: [{ name: 'module_layout', crc: 0x1234 }] }).bytes;
-  return { 'nbd.ko': ko, 'nbd.debug.ko': ko, 'kernel.config': CONFIG, 'Module.symvers': '0x00001234\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n', 'compiler.txt': 'gcc-12 (fake)\n', 'nbd.c': 'int x;\n' };
-};
-
 test.before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-build-one-'));
 });
@@ -74,7 +43,7 @@ test.after(() => fs.rm(tmp, { recursive: true, force: true }));
 
 test('resolve is pure: the plan names the recipe and the outputs; an unknown kernel is a named usage error', () => {
   const calls: string[] = [];
-  const ctx = { docker: {} as never, paths: resolvePaths({}, { home: tmp }) } as FamilyContext;
+  const ctx = { paths: resolvePaths({}, { home: tmp }) } as FamilyContext;
   const plan = resolveBuild(fakeFamily(calls), ctx, [kernel], { kernelRelease: K, module, oracle: true, patchRules: [] });
   assert.equal(plan.outputs, ['nbd.ko', 'nbd.debug.ko', 'kernel.config', 'Module.symvers', 'compiler.txt']);
   assert.equal(calls, [`recipe ${K} rules=0`]);
@@ -91,7 +60,7 @@ test('resolve is pure: the plan names the recipe and the outputs; an unknown ker
 test('build through fakes: stored and verified; the same key is a cache hit (no container); a damaged hit is rebuilt', async () => {
   const calls: string[] = [];
   const store = new DirStore(path.join(tmp, 'store'));
-  const ctx = { docker: {} as never, paths: resolvePaths({}, { home: tmp }), containers: fakeContainers(goodOutputs, calls) } as FamilyContext;
+  const ctx = { paths: resolvePaths({}, { home: tmp }), containers: fakeContainers(goodOutputs, calls) } as FamilyContext;
   const req = { family: fakeFamily(calls), kernelRelease: K, module, store, toolVersion: 'test', catalog: [kernel], patchRules: [] };
   const first = await buildOne(ctx, req);
   assert.is(first.status, 'built');
@@ -120,7 +89,7 @@ test('a recipe that leaves an output out, or a module that fails its checks, sto
     return o;
   };
   const req = { family: fakeFamily(calls), kernelRelease: K, module, store, toolVersion: 'test', catalog: [kernel], patchRules: [] };
-  const base = { docker: {} as never, paths: resolvePaths({}, { home: tmp }) };
+  const base = { paths: resolvePaths({}, { home: tmp }) };
   try {
     await buildOne({ ...base, containers: fakeContainers(noSymvers, calls) } as FamilyContext, req);
     assert.unreachable();

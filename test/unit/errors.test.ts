@@ -28,7 +28,7 @@ const EXIT: Record<string, 1 | 2 | 3> = {
   ImageRefusedError: 3, TargetRefusedError: 3, PublishRefusedError: 3, ProofError: 3, SourceError: 3, StoreCorruptError: 3,
   ArtifactRefusedError: 3,
   // 1: failed work (both SignatureErrors: rpm-repo's gpgv check and verify's module signature)
-  NotRegularFileError: 1, LockTimeoutError: 1, ToolError: 1, OutsideCacheError: 1, RegistryError: 1, DirIndexError: 1,
+  NotRegularFileError: 1, LockTimeoutError: 1, ToolError: 1, ToolExitError: 1, OutsideCacheError: 1, RegistryError: 1, DirIndexError: 1,
   EngineUnreachableError: 1, ContainerError: 1, FetchError: 1, ChecksumError: 1, UnreachableError: 1, TransferEndedError: 1,
   VerificationError: 1, ImageRefused: 1, JournalError: 1, RepomdError: 1, SignatureError: 1, PrimaryError: 1, ArtifactError: 1,
   FollowConfigError: 1, HostCommandError: 1, PayloadError: 1, FactsError: 1, SymversError: 1, DerError: 1, ElfError: 1, SignatureFormatError: 1,
@@ -39,6 +39,7 @@ const EXIT: Record<string, 1 | 2 | 3> = {
 /** Constructor arguments for the classes that take more than a message. */
 const ARGS: Record<string, unknown[]> = {
   ToolError: [['tool'], 'x'],
+  ToolExitError: [['tool'], 2, ''],
   HostCommandError: [['false'], 2, '', 'this host'],
   ContainerError: ['x', 2, ''],
   ElSyncError: [[]],

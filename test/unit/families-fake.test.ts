@@ -40,7 +40,7 @@ function fakeContainers(onRun: (spec: RunSpec) => string | Promise<string>) {
 function ctxWith(door: Containers): { ctx: FamilyContext; home: string } {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'nbdforge-fam-'));
   // no engine at all: anything that went around the door would throw
-  const ctx: FamilyContext = { docker: undefined as never, containers: door, paths: { home, cache: path.join(home, 'cache'), store: path.join(home, 'store') } };
+  const ctx: FamilyContext = { containers: door, paths: { home, cache: path.join(home, 'cache'), store: path.join(home, 'store') } };
   return { ctx, home };
 }
 

@@ -17,6 +17,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connectEngine } from '../../src/docker/engine.ts';
+import { dockerContainers } from '../../src/docker/containers.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import { readStoredProof } from '../../src/artifacts/proof-record.ts';
 import { CHECKS } from '../../src/prove/verdict.ts';
@@ -71,7 +72,7 @@ const tick = (what: string) => process.env.NBDFORGE_TEST_TIMING && console.error
 async function makeVault(work: string): Promise<VaultFixture> {
   const t = await debianTree(deb);
   // the Debian kernel itself, unpacked by the debian12 family (nbd taken out), shared with the vm tier's prove test
-  const guest = await deb.family.bootKernel!({ docker, paths: deb.paths }, deb.kernel).unpack();
+  const guest = await deb.family.bootKernel!({ containers: dockerContainers(docker), paths: deb.paths }, deb.kernel).unpack();
   const devel = await elTree(deb.abi, t.root, path.join(work, 'trees', kernel.version), krel, false);
   const image = await elKernelImage(guest, path.join(work, 'image'), krel);
   const nbdC = await fs.readFile(t.nbdC, 'utf8');

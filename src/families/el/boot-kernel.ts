@@ -5,7 +5,6 @@
  * into derived/boot-<sha256>: only boot/vmlinuz-<release> and lib/modules/<release>/, through the
  * checked cpio reader (cpio-extract.ts), its own nbd (if any) removed and depmod run.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { BootKernel, FamilyContext } from '../family.ts';
@@ -14,6 +13,7 @@ import type { GuestKernel } from '../../guest/kernel.ts';
 import { withFileLock } from '../../util/file-lock.ts';
 import { fetchElFile, type ElData, type ElKernelEntry } from './catalog/index.ts';
 import { extractCpio, PayloadError } from './cpio-extract.ts';
+import { runTool, SLOW_TOOL_MS } from '../../doors/exec.ts';
 
 /** The derived directory a kernel RPM is unpacked into (cache du names it). */
 export const elBootKernelDir = (derived: string, rpmSha256: string) => path.join(derived, `boot-${rpmSha256}`);
@@ -67,18 +67,12 @@ async function unpack(ctx: FamilyContext, kernel: ElKernelEntry, f: NonNullable<
   );
 }
 
-/** The RPM's payload, decompressed by rpm2cpio (from the rpm package the el families need for rpmkeys), into a file. */
+/** The RPM's payload, decompressed by rpm2cpio (from the rpm package the el families need for rpmkeys), into a file (made here, 0600, exclusively). */
 async function rpm2cpio(rpm: string, out: string, what: string): Promise<void> {
-  const fh = await fs.open(out, 'wx', 0o600);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const p = spawn('rpm2cpio', [rpm], { stdio: ['ignore', fh.fd, 'pipe'] });
-      let err = '';
-      p.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
-      p.on('error', (e) => reject(new PayloadError(`cannot unpack ${what}: rpm2cpio could not run (${e.message}); install the rpm package`, { cause: e })));
-      p.on('close', (code) => (code === 0 ? resolve() : reject(new PayloadError(`cannot unpack ${what}: rpm2cpio exit ${code}: ${err.trim().split('\n').pop() ?? ''}`))));
-    });
-  } finally {
-    await fh.close();
-  }
+  await (await fs.open(out, 'wx', 0o600)).close();
+  const r = await runTool('sh', ['-c', 'command -v rpm2cpio >/dev/null || exit 127; exec rpm2cpio "$1" > "$2"', 'sh', rpm, out], { timeoutMs: SLOW_TOOL_MS }).catch((e: Error) => {
+    throw new PayloadError(`cannot unpack ${what}: rpm2cpio could not run (${e.message})`, { cause: e });
+  });
+  if (r.code === 127) throw new PayloadError(`cannot unpack ${what}: rpm2cpio could not run (not found); install the rpm package`);
+  if (r.code !== 0) throw new PayloadError(`cannot unpack ${what}: rpm2cpio exit ${r.code}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
 }

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { runTool } from '../../doors/exec.ts';
 import { cachePath } from '../../fetch/index.ts';
 import type { KernelEntry } from '../family.ts';
 import { parseElf } from '../../verify/index.ts';
@@ -32,8 +32,8 @@ async function symversText(cache: string, family: string, kernelRelease: string,
   if (!develSha) return undefined;
   const rpm = cachePath(cache, develSha);
   if (!(await fs.stat(rpm).catch(() => undefined))) return undefined;
-  const r = spawnSync('sh', ['-c', 'rpm2cpio "$1" | cpio -i --quiet --to-stdout "$2"', 'sh', rpm, `./usr/src/kernels/${kernelRelease}/Module.symvers`], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0 || !r.stdout) return undefined;
+  const r = await runTool('sh', ['-c', 'rpm2cpio "$1" | cpio -i --quiet --to-stdout "$2"', 'sh', rpm, `./usr/src/kernels/${kernelRelease}/Module.symvers`], { maxBuffer: 64 << 20 }).catch(() => undefined);
+  if (r?.code !== 0 || !r.stdout) return undefined;
   await fs.mkdir(path.dirname(kept), { recursive: true });
   await fs.writeFile(kept, r.stdout);
   return r.stdout;

@@ -1,18 +1,17 @@
-import { $ } from 'zx';
+import { shell } from '../../doors/exec.ts';
 import type { Plan, PlanResult } from '../plan.ts';
 import { type Runner, type ExecOptions, type ExecResult, HostCommandError, callSite } from '../runner.ts';
 import { executePlan } from '../execute.ts';
 import { acquireLock } from '../lock.ts';
 
-/** Runs commands on this machine through zx, one argv at a time (no shell string is ever built by hand). */
+/** Runs commands on this machine through the process door (zx quotes), one argv at a time (no shell string is ever built by hand). */
 export class LocalRunner implements Runner {
   readonly name = 'local';
   readonly target = 'local';
   constructor(private readonly opts: { log?: (line: string) => void; env?: NodeJS.ProcessEnv } = {}) {}
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const p = await $({
-      quiet: true,
+    const p = await shell({
       nothrow: true,
       env: this.opts.env ?? process.env,
       input: opts.stdin ? Buffer.from(opts.stdin) : '',

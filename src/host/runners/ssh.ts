@@ -1,4 +1,4 @@
-import { $ } from 'zx';
+import { shell } from '../../doors/exec.ts';
 import type { Plan, PlanResult } from '../plan.ts';
 import { type Runner, type ExecOptions, type ExecResult, HostCommandError, callSite } from '../runner.ts';
 import { emitScript } from '../emit-script.ts';
@@ -31,7 +31,7 @@ export class SshRunner implements Runner {
 
   /** Send a script; ssh itself failing (exit 255) is a transport error, not an answer. */
   private async send(script: string): Promise<ExecResult> {
-    const p = await $({ quiet: true, nothrow: true, input: script })`${this.transport}`;
+    const p = await shell({ nothrow: true, input: script })`${this.transport}`;
     const r = { exitCode: p.exitCode ?? 137, stdout: p.stdout, stderr: p.stderr };
     if (r.exitCode === 255 && this.transport[0] === 'ssh') throw new HostCommandError(this.transport, 255, r.stderr, this.target, callSite());
     return r;

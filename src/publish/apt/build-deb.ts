@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { $ } from 'zx';
+import { run, SLOW_TOOL_MS } from '../../doors/exec.ts';
 import type { PublishItem } from '../target.ts';
 import { copyVerified } from '../package-channel.ts';
 import { debArch, debControl, debPackageName, debVersion, modulePathIn, postinst, postrm, proofDocPath } from './control.ts';
@@ -41,11 +41,11 @@ export async function buildDeb(item: PublishItem, work: string, env: NodeJS.Proc
   await fs.writeFile(path.join(root, 'DEBIAN/postinst'), postinst(m.kernelRelease), { mode: 0o755 });
   await fs.writeFile(path.join(root, 'DEBIAN/postrm'), postrm(m.kernelRelease), { mode: 0o755 });
   // The scratch dir comes from mkdtemp (0700): the package's directories must say 0755.
-  await $({ quiet: true })`find ${root} -type d -exec chmod 0755 {} +`;
+  await run('find', [root, '-type', 'd', '-exec', 'chmod', '0755', '{}', '+']);
   const out = path.join(work, debFileName(item));
   const epoch = String(Math.floor(Date.parse(m.createdAt) / 1000) || 0);
   // xz: what dpkg everywhere reads; SOURCE_DATE_EPOCH: the same artifact makes the same package.
-  await $({ quiet: true, env: { ...env, SOURCE_DATE_EPOCH: epoch, LC_ALL: 'C' } })`dpkg-deb --root-owner-group -Zxz --build ${root} ${out}`;
+  await run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, out], { env: { ...env, SOURCE_DATE_EPOCH: epoch, LC_ALL: 'C' }, timeoutMs: SLOW_TOOL_MS });
   await fs.rm(root, { recursive: true, force: true });
   return out;
 }

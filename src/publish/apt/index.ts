@@ -12,9 +12,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { $ } from 'zx';
+import { run, SLOW_TOOL_MS } from '../../doors/exec.ts';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
-import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
+import { createGpg, GpgKeyError, type SigningKey } from '../../doors/gpg.ts';
 import { checkChannel, checkTools, checkWritable, mapLimit, proofOf, PublishRefusedError } from '../package-channel.ts';
 import { holds, prunedNote, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
 import { readInside } from '../pkg-tree.ts';
@@ -93,7 +93,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
 
   /** Packages over exactly the staged pool, Release (Valid-Until), its signatures, the key and the sources file, all in `stage`. */
   async function writeIndexes(stage: string): Promise<{ write: string[]; drop: string[] }> {
-    const packages = (await $({ quiet: true, cwd: stage, env: { ...opts.env, LC_ALL: 'C' } })`apt-ftparchive packages ${POOL}`).buffer();
+    const packages = (await run('apt-ftparchive', ['packages', POOL], { cwd: stage, env: { ...opts.env, LC_ALL: 'C' }, maxBuffer: 256 << 20, timeoutMs: SLOW_TOOL_MS })).bytes;
     const gz = gzipSync(packages, { level: 9 });
     const arch = [...new Set([...packages.toString().matchAll(/^Architecture: (\S+)$/gm)].map((m) => m[1]))].sort();
     const at = (name: string) => path.join(stage, name);

@@ -4,15 +4,13 @@
  * `depmod -b /opt <v>` writes (the worker's `modprobe -d /opt` finds nothing without modules.dep).
  * depmod is the host's own kmod: real depmod output, never a hand-written imitation.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { isNotFound, runTool } from '../../doors/exec.ts';
 import { RegistryError } from './errors.ts';
 import type { LayerEntry } from './layer.ts';
 
-const run = promisify(execFile);
 const MAX_BUSYBOX = 16 << 20;
 /** The applets KMM's worker and init container call. */
 export const APPLETS = ['sh', 'mkdir', 'cp'];
@@ -81,13 +79,11 @@ export async function moduleTreeEntries(kernelRelease: string, moduleName: strin
     const rel = path.join('lib/modules', kernelRelease);
     await fs.mkdir(path.join(tmp, rel, 'extra'), { recursive: true });
     await fs.writeFile(path.join(tmp, rel, 'extra', `${moduleName}.ko`), ko);
-    try {
-      await run(depmod, ['-b', tmp, kernelRelease], { timeout: 60_000 });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: string };
-      if (e.code === 'ENOENT') throw new RegistryError(`depmod not found: apt-get install kmod (it writes the modules.dep KMM's modprobe needs)`);
-      throw new RegistryError(`depmod -b ${tmp} ${kernelRelease} failed: ${e.stderr?.trim() || e.message}`);
-    }
+    const r = await runTool(depmod, ['-b', tmp, kernelRelease], { timeoutMs: 60_000 }).catch((err: Error) => {
+      if (isNotFound(err)) throw new RegistryError(`depmod not found: apt-get install kmod (it writes the modules.dep KMM's modprobe needs)`);
+      throw new RegistryError(`depmod -b ${tmp} ${kernelRelease} failed: ${err.message}`);
+    });
+    if (r.code !== 0) throw new RegistryError(`depmod -b ${tmp} ${kernelRelease} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
     const out: LayerEntry[] = [{ path: `opt/${rel}/extra/${moduleName}.ko`, type: 'file', data: ko }];
     for (const f of (await fs.readdir(path.join(tmp, rel))).sort()) {
       if (f === 'extra') continue;

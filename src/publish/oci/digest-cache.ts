@@ -4,10 +4,9 @@
  * version, the layout). A re-publish then asks the registry two HEADs per kernel and builds
  * nothing when both tags already name those digests. A cache miss only costs a rebuild.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { run } from '../../doors/exec.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { canonicalJson, sha256 } from '../../util/hash.ts';
 import type { PublishItem } from '../target.ts';
@@ -23,7 +22,7 @@ export interface Planned {
 
 export async function depmodVersion(): Promise<string> {
   try {
-    return (await promisify(execFile)('depmod', ['--version'], { timeout: 10_000 })).stdout.trim();
+    return (await run('depmod', ['--version'], { timeoutMs: 10_000 })).stdout.trim();
   } catch {
     return 'unknown';
   }

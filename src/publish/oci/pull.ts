@@ -15,7 +15,7 @@ import path from 'node:path';
 import { DirStore } from '../../artifacts/dir-store.ts';
 import type { IndexEntry } from '../../artifacts/dir-store.ts';
 import { type Check, type Manifest, parseManifest } from '../../artifacts/manifest.ts';
-import { SignatureError, verifyDetached } from '../../rpm-repo/signature.ts';
+import { SignatureError, verifyDetached } from '../../doors/gpg.ts';
 import { sha256 } from '../../util/hash.ts';
 import { parseElf, vermagicOf } from '../../verify/index.ts';
 import { getBlob, getManifest } from './api.ts';

@@ -8,7 +8,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { $ } from 'zx';
+import { run, SLOW_TOOL_MS } from '../../doors/exec.ts';
 import type { PublishItem } from '../target.ts';
 import { copyVerified, proofOf } from '../package-channel.ts';
 import { depmodConf, kmodSpec, rpmFileName } from './spec.ts';
@@ -30,12 +30,13 @@ export async function buildKmodRpm(item: PublishItem, outDir: string, env: NodeJ
     // Build time and file times from the artifact, not the clock: the same artifact makes the same package.
     const epoch = String(Math.floor(Date.parse(m.createdAt) / 1000) || 0);
     const arch = spec.match(/^BuildArch: (\S+)$/m)![1];
-    await $({ quiet: true, env: { ...env, SOURCE_DATE_EPOCH: epoch, LC_ALL: 'C' } })`rpmbuild -bb --target ${arch} ${[
+    await run('rpmbuild', ['-bb', '--target', arch,
       '--define', `_topdir ${top}`,
       '--define', `_tmppath ${top}/tmp`,
       '--define', 'use_source_date_epoch_as_buildtime 1',
       '--define', 'clamp_mtime_to_source_date_epoch 1',
-    ]} ${specFile}`;
+      specFile,
+    ], { env: { ...env, SOURCE_DATE_EPOCH: epoch, LC_ALL: 'C' }, timeoutMs: SLOW_TOOL_MS });
     const built = path.join(top, 'RPMS', arch, rpmFileName(m.module, m.kernelRelease));
     const out = path.join(outDir, path.basename(built));
     await fs.copyFile(built, out);

@@ -11,9 +11,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { $ } from 'zx';
+import { run, SLOW_TOOL_MS } from '../../doors/exec.ts';
 import type { PublishItem, PublishOutcome, PublishTarget, TargetOptions } from '../target.ts';
-import { createGpg, GpgKeyError, type SigningKey } from '../gpg.ts';
+import { createGpg, GpgKeyError, type SigningKey } from '../../doors/gpg.ts';
 import { checkChannel, checkTools, checkWritable, mapLimit, proofOf, PublishRefusedError } from '../package-channel.ts';
 import { holds, prunedNote, rebuildRepo, type RepoContext } from '../pkg-repo.ts';
 import { readInside } from '../pkg-tree.ts';
@@ -104,7 +104,7 @@ export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
   async function writeMetadata(stage: string, realRoot: string, module: string): Promise<{ write: string[]; drop: string[] }> {
     const revision = nextRevision(await previousRevision(realRoot), ctx.now());
     // gz everywhere: yum 3.4 on CentOS 7 reads gz (createrepo_c 1.x would default to zstd).
-    await $({ quiet: true, env: { ...opts.env, LC_ALL: 'C' } })`createrepo_c --quiet --checksum sha256 --general-compress-type gz --revision ${String(revision)} ${stage}`;
+    await run('createrepo_c', ['--quiet', '--checksum', 'sha256', '--general-compress-type', 'gz', '--revision', String(revision), stage], { env: { ...opts.env, LC_ALL: 'C' }, timeoutMs: SLOW_TOOL_MS });
     const repomd = path.join(stage, 'repodata', 'repomd.xml');
     const write = ['repodata'];
     if (key) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { normalizeFingerprint } from '../../../rpm-repo/signature.ts';
+import { normalizeFingerprint } from '../../../doors/gpg.ts';
 
 /**
  * kernels/<family>/releases.json of an RPM ("el") family, resolved: what the family knows before it

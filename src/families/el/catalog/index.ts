@@ -3,7 +3,7 @@ export { syncElCatalog, ElSyncError, VaultUnreachableError, type ElSyncOptions, 
 export { readElCatalog, writeElCatalog, catalogFile, joinKernels, compareRpmVersions, CatalogMissingError } from './catalog.ts';
 export type { ElCatalog, ElKernel, ElFile, ElRepoState } from './catalog.ts';
 export { loadElData, familyDataDir, type ElData } from './data.ts';
-export { verifyDetached, keyFileFingerprints, SignatureError } from '../../../rpm-repo/signature.ts';
+export { verifyDetached, keyFileFingerprints, SignatureError } from '../../../doors/gpg.ts';
 export { parseRepomd, RepomdError, type Repomd } from '../../../rpm-repo/repomd.ts';
 export { scanPrimaryGz, parsePackageBlock, PrimaryError, type PackageRecord } from '../../../rpm-repo/primary.ts';
 export { verifyRpmSignature } from '../../../rpm-repo/rpm-signature.ts';

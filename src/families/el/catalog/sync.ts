@@ -4,7 +4,7 @@ import { redact } from '../../../util/redact.ts';
 import type { ElData } from './data.ts';
 import { parseRepomd, RepomdError } from '../../../rpm-repo/repomd.ts';
 import { scanPrimaryGz } from '../../../rpm-repo/primary.ts';
-import { verifyDetached } from '../../../rpm-repo/signature.ts';
+import { verifyDetached } from '../../../doors/gpg.ts';
 import { NbdforgeError } from '../../../errors.ts';
 
 export interface ElSyncOptions {

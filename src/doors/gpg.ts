@@ -2,8 +2,11 @@
  * The one door to gpg for publishing: find the --gpg-key secret key, export its public half, make
  * detached and clear-signed signatures, and hand rpmsign the same key. The user's GNUPGHOME (from
  * the env read at the edge) is used; nothing here imports or changes keys.
+ * Also the door to gpgv (gpg-verify.ts): kernels sync, dir indexes, prepare-host and pull verify there.
  */
-import { $ } from 'zx';
+import { run, runTool, ToolError, SLOW_TOOL_MS } from './exec.ts';
+// the verifying half lives beside this file (gpg-verify.ts); callers import both from here
+export { SignatureError, normalizeFingerprint, keyFileFingerprints, verifyDetached, type VerifyOptions } from './gpg-verify.ts';
 import { NbdforgeError } from '../errors.ts';
 
 export class GpgKeyError extends NbdforgeError {
@@ -37,7 +40,7 @@ export interface Gpg {
 }
 
 export function createGpg(env: NodeJS.ProcessEnv): Gpg {
-  const q = $({ quiet: true, env: { ...env, LC_ALL: 'C' } });
+  const o = { env: { ...env, LC_ALL: 'C' } };
   const home = env.GNUPGHOME;
   const homeArgs = home ? ['--homedir', home] : [];
   const where = home ? `GNUPGHOME=${home}` : 'the default GNUPGHOME (~/.gnupg)';
@@ -47,8 +50,12 @@ export function createGpg(env: NodeJS.ProcessEnv): Gpg {
   return {
     async findKey(id) {
       if (!/^[0-9A-Za-z@._<> +-]{1,200}$/.test(id) || id.startsWith('-')) throw new GpgKeyError(`--gpg-key ${JSON.stringify(id)} is not a key id, fingerprint or e-mail`);
-      const r = await q`gpg --batch ${homeArgs} --with-colons --fixed-list-mode --list-secret-keys -- ${id}`.nothrow();
-      if (r.exitCode !== 0) {
+      // gpg missing answers as a failed listing does (the target's tool check names the package first)
+      const r = await runTool('gpg', ['--batch', ...homeArgs, '--with-colons', '--fixed-list-mode', '--list-secret-keys', '--', id], o).catch((err: unknown) => {
+        if (err instanceof ToolError) return { code: 127, stdout: '' };
+        throw err;
+      });
+      if (r.code !== 0) {
         throw new GpgKeyError(`gpg key ${id}: no secret key in ${where}; list the keys with \`gpg --list-secret-keys\` (or set GNUPGHOME) and pass one with --gpg-key`);
       }
       const keys: Array<SigningKey & { ok: boolean; why: string }> = [];
@@ -76,17 +83,17 @@ export function createGpg(env: NodeJS.ProcessEnv): Gpg {
     },
 
     async exportPublic(key, armor) {
-      const r = await q`gpg --batch ${homeArgs} ${armor ? ['--armor'] : []} --export -- ${key.fingerprint}`;
+      const r = await run('gpg', ['--batch', ...homeArgs, ...(armor ? ['--armor'] : []), '--export', '--', key.fingerprint], o);
       if (r.stdout.length === 0) throw new GpgKeyError(`gpg exported nothing for ${key.fingerprint}`);
-      return armor ? Buffer.from(r.stdout) : Buffer.from(r.buffer());
+      return armor ? Buffer.from(r.stdout) : r.bytes;
     },
 
     async detachSign(key, file, out, armor = true) {
-      await q`gpg ${signArgs(key)} ${armor ? ['--armor'] : []} --detach-sign --output ${out} -- ${file}`;
+      await run('gpg', [...signArgs(key), ...(armor ? ['--armor'] : []), '--detach-sign', '--output', out, '--', file], o);
     },
 
     async clearSign(key, file, out) {
-      await q`gpg ${signArgs(key)} --clearsign --output ${out} -- ${file}`;
+      await run('gpg', [...signArgs(key), '--clearsign', '--output', out, '--', file], o);
     },
 
     async rpmSign(key, files) {
@@ -94,9 +101,48 @@ export function createGpg(env: NodeJS.ProcessEnv): Gpg {
       const defs = ['--define', `_gpg_name ${key.fingerprint}`, '--define', '_gpg_digest_algo sha256', '--define', '_gpg_sign_cmd_extra_args --batch'];
       if (home) defs.push('--define', `_gpg_path ${home}`);
       // rpm execs %__gpg by path, and Debian's rpm names one that may be absent (/usr/bin/gpg2).
-      const gpgPath = (await q`command -v gpg`.nothrow()).stdout.trim();
+      const gpgPath = (await runTool('sh', ['-c', 'command -v gpg'], o)).stdout.trim();
       if (gpgPath.startsWith('/')) defs.push('--define', `__gpg ${gpgPath}`);
-      await q`rpmsign --addsign ${defs} ${files} < /dev/null`;
+      await run('rpmsign', ['--addsign', ...defs, ...files], { ...o, timeoutMs: SLOW_TOOL_MS }); // stdin is /dev/null
     },
   };
+}
+
+/** The dir and oci targets' signing (publish/dir/gpg.ts refuses with its GpgKeyErrors): binary, minimal key. */
+async function gpgBin(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  try {
+    const r = await runTool('gpg', ['--batch', '--no-tty', ...args], { env, maxBuffer: 64 * 1024 * 1024 });
+    return { code: r.code, stdout: r.bytes, stderr: r.stderr };
+  } catch (err) {
+    const why = ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
+    throw new GpgKeyError(`gpg could not run (${why}); install gnupg to sign with --gpg-key`, { cause: err });
+  }
+}
+
+/** The primary fingerprint of a secret key that can sign, or a GpgKeyError naming the keyring searched. */
+export async function signingFingerprint(keyId: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const home = env.GNUPGHOME ?? '~/.gnupg';
+  const r = await gpgBin(['--with-colons', '--list-secret-keys', '--', keyId], env);
+  const lines = r.stdout.toString('utf8').split('\n').map((l) => l.split(':'));
+  const secs = lines.filter((f) => f[0] === 'sec');
+  if (r.code !== 0 || secs.length === 0) throw new GpgKeyError(`gpg key "${keyId}" not found among the secret keys in ${home}; list them with: gpg --list-secret-keys`);
+  if (secs.length > 1) throw new GpgKeyError(`gpg key "${keyId}" matches ${secs.length} secret keys in ${home}; give its full fingerprint`);
+  const fpr = lines.find((f) => f[0] === 'fpr')?.[9];
+  if (!fpr || !/^[0-9A-F]{40}$/i.test(fpr)) throw new GpgKeyError(`gpg key "${keyId}": no fingerprint in gpg's answer`);
+  // field 12 holds the capabilities of the whole key: an upper-case S means some part of it can sign
+  if (!(secs[0][11] ?? '').includes('S')) throw new GpgKeyError(`gpg key "${keyId}" (${fpr}) cannot sign`);
+  return fpr.toUpperCase();
+}
+
+/** A binary detached signature of `file`, written to `out`. */
+export async function signDetached(fingerprint: string, file: string, out: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const r = await gpgBin(['--yes', '--local-user', fingerprint, '--output', out, '--detach-sign', file], env);
+  if (r.code !== 0) throw new Error(`gpg --detach-sign ${file} with ${fingerprint} failed: ${r.stderr.trim()}`);
+}
+
+/** The public key (binary, minimal) the host verifies with. */
+export async function exportPublicKey(fingerprint: string, env: NodeJS.ProcessEnv): Promise<Buffer> {
+  const r = await gpgBin(['--export-options', 'export-minimal', '--export', fingerprint], env);
+  if (r.code !== 0 || r.stdout.length === 0) throw new Error(`gpg --export ${fingerprint} gave no key: ${r.stderr.trim()}`);
+  return r.stdout;
 }

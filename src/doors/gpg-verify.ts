@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runTool, ToolError, type ToolResult } from '../util/exec.ts';
+import { runTool, ToolError, type ToolResult } from './exec.ts';
 import { NbdforgeError } from '../errors.ts';
 
 export class SignatureError extends NbdforgeError {
