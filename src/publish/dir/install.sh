@@ -42,53 +42,130 @@ NBDFORGE_KEY
 }
 
 ni_bytes() { set -- $(wc -c <"$1"); echo "$1"; }
-ni_hash() { ni_h=$(sha256sum "$1" 2>/dev/null) || return 1; printf '%s\n' "${ni_h%% *}"; }
+# ni_hashes FILE...: the sha256 of each file (names relative to $NI_T), one sha256sum for them all,
+# into ni_h1, ni_h2, ... in order; 1 when any is unreadable.
+ni_hashes() {
+  ni_sums=$(cd "$NI_T" && sha256sum "$@" 2>/dev/null) || return 1
+  set -- $ni_sums
+  ni_i=1
+  while [ $# -ge 2 ]; do eval "ni_h$ni_i=\$1"; ni_i=$((ni_i + 1)); shift 2; done
+}
 
-# ni_fetch REL OUT MAXBYTES: from the http(s) URL or the local directory the index came from.
-# Every download is capped at MAXBYTES+1 bytes by head -c whatever the server announces (or does
-# not), bounded in time (curl: --max-time and a minimum speed; wget: a read timeout, two tries at
-# most, and timeout(1) around it when the host has one), and never retried without end.
+# ni_fetch REL OUT MAXBYTES [REL OUT MAXBYTES]...: each REL from the http(s) URL or the local directory
+# the index came from into $NI_T/OUT. curl fetches them all in one run (one start-up, one connection);
+# wget and a local directory one at a time. Every download is capped whatever the server announces (or
+# does not): curl's by the file-size limit (ulimit -f) of its run at the largest MAXBYTES, others by
+# head -c at MAXBYTES+1; then each file is held to its own MAXBYTES. Bounded in time (curl: --max-time
+# and a minimum speed; wget: a read timeout, two tries at most, and timeout(1) around it when the host
+# has one), never retried without end. On failure NI_FAILED is the REL of the first file not fetched.
 ni_fetch() {
-  rm -f "$2" "$NI_T/rc"
-  ni_cap=$(($3 + 1))
-  case "$NI_FROM" in
-    http://* | https://*)
-      ni_u="${NI_FROM%/}/$1"
-      if [ "$NI_DL" = curl ]; then
-        { curl -fsSL --proto '=http,https' --proto-redir '=http,https' --max-filesize "$3" --max-time "$NI_MAXT" \
-            --connect-timeout "$NI_WAIT" --speed-limit 1024 --speed-time "$NI_WAIT" "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
-      else
-        { $NI_TIMEOUT wget -q $NI_WGET_OPTS -O - "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
-      fi
-      ni_n=$(ni_bytes "$2")
-      [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected; refusing the rest"; rm -f "$2"; return 1; }
-      ni_rc=$(cat "$NI_T/rc" 2>/dev/null)
-      if [ "$ni_rc" != 0 ]; then
-        rm -f "$2"
-        case $NI_DL:$ni_rc in
-          curl:28 | wget:124 | wget:143) ni_say "cannot download $ni_u: too slow (below 1 KiB/s for $NI_WAIT s) or not done within $NI_MAXT s; another mirror, or NBDFORGE_TIMEOUT=SECONDS for a longer bound" ;;
-          *) ni_say "cannot download $ni_u ($NI_DL exit ${ni_rc:-?})" ;;
-        esac
-        return 1
-      fi
+  NI_FAILED=''
+  ni_max=0 ni_args='' ni_list='' ni_rels=''
+  while [ $# -ge 3 ]; do
+    rm -f "$NI_T/$2"
+    [ "$3" -le "$ni_max" ] || ni_max=$3
+    ni_args="$ni_args -o $2 ${NI_FROM%/}/$1"
+    ni_list="$ni_list $1 $2 $3"
+    ni_rels="$ni_rels${ni_rels:+, }${NI_FROM%/}/$1"
+    shift 3
+  done
+  case "$NI_FROM:$NI_DL" in
+    http://*:curl | https://*:curl)
+      # URLs and names hold no spaces or quotes (checked): split unquoted, never globbed
+      ( cd "$NI_T" && set -f \
+        && { ulimit -f $((ni_max / 512 + 2)) 2>/dev/null || [ "$(ulimit -f)" != unlimited ] || exit 125; } \
+        && exec curl -fsSL --proto '=http,https' --proto-redir '=http,https' --max-filesize "$ni_max" --max-time "$NI_MAXT" \
+          --connect-timeout "$NI_WAIT" --speed-limit 1024 --speed-time "$NI_WAIT" $ni_args </dev/null )
+      ni_rc=$?
+      ni_check $ni_list || return 1
+      [ "$ni_rc" = 0 ] && return 0
+      if [ -n "$NI_FAILED" ]; then ni_failed "${NI_FROM%/}/$NI_FAILED" "$ni_rc"; else ni_failed "$ni_rels" "$ni_rc"; set -- $ni_list; NI_FAILED=$1; fi
+      return 1
       ;;
     *)
-      ni_u="${NI_FROM%/}/$1"
-      head -c "$ni_cap" <"$ni_u" >"$2" || return 1
+      set -- $ni_list
+      while [ $# -ge 3 ]; do
+        ni_fetch1 "$@" || { NI_FAILED=$1; return 1; }
+        shift 3
+      done
+      ni_rc=0
+      ni_check $ni_list
       ;;
   esac
-  ni_n=$(ni_bytes "$2")
-  [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected"; rm -f "$2"; return 1; }
+}
+
+# ni_check (REL OUT MAXBYTES)...: none is over its MAXBYTES (one wc for them all, its lines kept in
+# NI_SIZES for ni_size); NI_FAILED is the first missing or empty.
+ni_check() {
+  ni_here=''
+  ni_i=0
+  for ni_x in "$@"; do
+    ni_i=$((ni_i + 1))
+    [ $((ni_i % 3)) = 2 ] || continue
+    if [ -s "$NI_T/$ni_x" ]; then ni_here="$ni_here $ni_x"; fi
+  done
+  NI_SIZES=''
+  [ -z "$ni_here" ] || NI_SIZES=$(cd "$NI_T" && wc -c $ni_here) || return 1
+  while [ $# -ge 3 ]; do
+    if ni_size "$2"; then
+      [ "$ni_n" -le "$3" ] || { ni_say "${NI_FROM%/}/$1: more than the $3 bytes expected; refusing the rest"; rm -f "$NI_T/$2"; NI_FAILED=$1; return 1; }
+    else
+      [ -n "$NI_FAILED" ] || NI_FAILED=$1
+    fi
+    shift 3
+  done
+  [ -z "$NI_FAILED" ] || [ "$ni_rc" != 0 ] || { ni_say "cannot download ${NI_FROM%/}/$NI_FAILED (empty)"; return 1; }
+}
+
+# ni_size OUT: ni_n = the size of $NI_T/OUT as the last ni_check counted it; 1 if it did not.
+ni_size() {
+  set -- "$1" $NI_SIZES
+  ni_o=$1
+  shift
+  while [ $# -ge 2 ]; do
+    [ "$2" != "$ni_o" ] || { ni_n=$1; return 0; }
+    shift 2
+  done
+  return 1
+}
+
+ni_failed() {
+  case $NI_DL:$2 in
+    curl:28 | wget:124 | wget:143) ni_say "cannot download $1: too slow (below 1 KiB/s for $NI_WAIT s) or not done within $NI_MAXT s; another mirror, or NBDFORGE_TIMEOUT=SECONDS for a longer bound" ;;
+    *) ni_say "cannot download $1 ($NI_DL exit ${2:-?})" ;;
+  esac
+}
+
+# ni_fetch1 REL OUT MAXBYTES: one file by wget (capped by head -c at MAXBYTES+1) or from a directory.
+ni_fetch1() {
+  rm -f "$NI_T/$2" "$NI_T/rc"
+  ni_cap=$(($3 + 1))
+  ni_u="${NI_FROM%/}/$1"
+  case "$NI_FROM" in
+    http://* | https://*)
+      { $NI_TIMEOUT wget -q $NI_WGET_OPTS -O - "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$NI_T/$2"
+      ni_n=$(ni_bytes "$NI_T/$2")
+      [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected; refusing the rest"; rm -f "$NI_T/$2"; return 1; }
+      read -r ni_rc <"$NI_T/rc" 2>/dev/null || ni_rc=''
+      [ "$ni_rc" = 0 ] || { rm -f "$NI_T/$2"; ni_failed "$ni_u" "$ni_rc"; return 1; }
+      ;;
+    *) head -c "$ni_cap" <"$ni_u" >"$NI_T/$2" || return 1 ;;
+  esac
+  ni_n=$(ni_bytes "$NI_T/$2")
+  [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected"; rm -f "$NI_T/$2"; return 1; }
 }
 
 # Rollback protection: the index's serial may only grow, per source, and it expires. The highest
 # serial accepted from each source is kept in $NBDFORGE_STATE_DIR/serials/<sha256 of the source>
 # (default /var/lib/nbdforge/serials/; nbdforge prepare-host --from URL reads and writes the same).
 ni_fresh() {
-  ni_head=$(head -n 1 "$NI_T/index.json")
-  ni_serial=$(printf '%s\n' "$ni_head" | sed -n 's/.*"serial":\([0-9][0-9]*\)[,}].*/\1/p')
-  ni_expires=$(printf '%s\n' "$ni_head" | sed -n 's/.*"expires":\([0-9][0-9]*\)[,}].*/\1/p')
-  ni_until=$(printf '%s\n' "$ni_head" | sed -n 's/.*"validUntil":"\([0-9TZ:.-]*\)".*/\1/p')
+  ni_head=''
+  read -r ni_head <"$NI_T/index.json" || :
+  ni_get "$ni_head" serial; ni_serial=$ni_v
+  ni_get "$ni_head" expires; ni_expires=$ni_v
+  ni_get "$ni_head" validUntil; ni_until=$ni_v
+  case "$ni_serial$ni_expires" in *[!0-9]*) ni_serial='' ;; esac
+  case "$ni_until" in *[!0-9TZ:.-]*) ni_until='' ;; esac
   [ -n "$ni_serial" ] && [ -n "$ni_expires" ] && [ ${#ni_serial} -le 15 ] && [ ${#ni_expires} -le 15 ] \
     || ni_refuse "index.json carries no serial and expiry (published by an nbdforge without rollback protection, or replayed from then): publish it again"
   ni_now=$(date +%s)
@@ -113,7 +190,7 @@ ni_fresh() {
 
 ni_verify_index() {
   if [ -n "$NI_PIN" ]; then
-    ni_s=$(ni_hash "$NI_T/index.json")
+    ni_hashes index.json; ni_s=${ni_h1:-}
     [ "$ni_s" = "$NI_PIN" ] || ni_refuse "index.json has sha256 $ni_s, not the pinned $NI_PIN"
     ni_say "index.json matches the pinned sha256"
     return 0
@@ -125,47 +202,66 @@ ni_verify_index() {
   fi
   [ -n "$NI_FPR" ] || ni_refuse "this directory was published without a signature (nbdforge publish --gpg-key KEY signs it);" \
     "pass --index-sha256 HEX of an index.json you trust, or set NBDFORGE_INSECURE_NO_SIGNATURE=1 to install unverified"
-  command -v gpgv >/dev/null 2>&1 || ni_refuse "gpgv is needed to verify index.json (install gpgv or gnupg2), or pass --index-sha256 HEX"
-  ni_fetch index.json.sig "$NI_T/index.json.sig" 65536 || ni_refuse "no index.json.sig at $NI_FROM: the index is not signed"
   ni_key >"$NI_T/key.gpg" && [ -s "$NI_T/key.gpg" ] || ni_refuse "the key embedded in install.sh is unreadable (base64 missing?)"
-  mkdir -p "$NI_T/gnupg" && chmod 700 "$NI_T/gnupg"
+  mkdir -m 700 "$NI_T/gnupg" || ni_refuse "cannot create $NI_T/gnupg"
   gpgv --homedir "$NI_T/gnupg" --status-fd 1 --keyring "$NI_T/key.gpg" "$NI_T/index.json.sig" "$NI_T/index.json" \
     >"$NI_T/gpgv.status" 2>"$NI_T/gpgv.err" </dev/null
   ni_rc=$?
-  ni_signer=$(sed -n 's/^\[GNUPG:\] VALIDSIG .* \([0-9A-Fa-f]\{40\}\)$/\1/p' "$NI_T/gpgv.status" | head -n 1)
-  if [ "$ni_rc" != 0 ] || grep -Eq '^\[GNUPG:\] (BADSIG|ERRSIG|EXPSIG|EXPKEYSIG|REVKEYSIG|NO_PUBKEY|NODATA)' "$NI_T/gpgv.status" || [ -z "$ni_signer" ]; then
+  # the primary key's fingerprint ends the first VALIDSIG line; any of the bad statuses fails it
+  ni_signer='' ni_bad=''
+  while read -r ni_l; do
+    case "$ni_l" in
+      '[GNUPG:] VALIDSIG '*' '*)
+        ni_f=${ni_l##* }
+        case "$ni_f" in *[!0-9A-Fa-f]*) ;; *) [ -n "$ni_signer" ] || [ ${#ni_f} -ne 40 ] || ni_signer=$ni_f ;; esac ;;
+      '[GNUPG:] BADSIG'* | '[GNUPG:] ERRSIG'* | '[GNUPG:] EXPSIG'* | '[GNUPG:] EXPKEYSIG'* | '[GNUPG:] REVKEYSIG'* | '[GNUPG:] NO_PUBKEY'* | '[GNUPG:] NODATA'*) ni_bad=1 ;;
+    esac
+  done <"$NI_T/gpgv.status"
+  if [ "$ni_rc" != 0 ] || [ -n "$ni_bad" ] || [ -z "$ni_signer" ]; then
     ni_refuse "the signature of $NI_FROM/index.json does not verify with key $NI_FPR: $(tail -n 1 "$NI_T/gpgv.err")"
   fi
   [ "$ni_signer" = "$NI_FPR" ] || ni_refuse "index.json is signed by $ni_signer, not by the pinned $NI_FPR"
   ni_say "index.json signature verified (key $NI_FPR)"
 }
 
-# ni_field NAME: a field of the chosen index line (values never hold quotes, commas or braces).
-ni_field() { printf '%s\n' "$NI_LINE" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
+# ni_get TEXT NAME: ni_v = the value of "NAME": in a line of the index (the last one, without its
+# quotes; values never hold quotes, commas or braces), '' when it has none. No subshell, no sed.
+ni_get() {
+  ni_v=''
+  case "$1" in *"\"$2\":"*) ;; *) return 0 ;; esac
+  ni_v=${1##*\"$2\":}
+  ni_v=${ni_v#\"}
+  ni_v=${ni_v%%[\",\}]*}
+}
 ni_hex64() { case "$1" in *[!0-9a-f]* | '') return 1 ;; esac; [ ${#1} -eq 64 ]; }
 ni_relpath() { case "$1" in /* | *..* | *[!A-Za-z0-9._+/-]* | '') return 1 ;; esac; }
 
-# The proof the signed index names for this kernel's module, checked by sha256; or, without one,
-# "not proven" (refused under --require-proof). Sets NI_PROOF to the checked file, or ''.
-ni_proof() {
-  NI_PROOF=''
-  ni_pf=$(ni_field proof)
-  if [ -z "$ni_pf" ]; then
+# The proof the signed index names for this kernel's module (fetched with the module, checked by
+# sha256 in ni_proof_check); or, without one, "not proven" (refused under --require-proof before any
+# download). Sets NI_PF to its path, or ''.
+ni_proof_entry() {
+  ni_get "$NI_LINE" proof; NI_PF=$ni_v
+  if [ -z "$NI_PF" ]; then
     [ "$NI_REQUIRE_PROOF" != 1 ] || ni_refuse "$ni_path is not proven in its own kernel (the index names no proof for $NI_R) and --require-proof is set"
+    return 0
+  fi
+  ni_get "$NI_LINE" proofSha256; ni_psha=$ni_v
+  ni_get "$NI_LINE" proofDate; ni_pdate=$ni_v
+  ni_relpath "$NI_PF" && ni_hex64 "$ni_psha" \
+    && case "$ni_pdate" in [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;; *) false ;; esac \
+    || ni_refuse "index.json's proof entry for $NI_R is malformed"
+}
+ni_proof_check() {
+  if [ -z "$NI_PF" ]; then
     ni_say "$ni_path: not proven in its own kernel (no proof published for $NI_R)"
     return 0
   fi
-  ni_psha=$(ni_field proofSha256)
-  ni_pdate=$(ni_field proofDate)
-  ni_relpath "$ni_pf" && ni_hex64 "$ni_psha" \
-    && case "$ni_pdate" in [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;; *) false ;; esac \
-    || ni_refuse "index.json's proof entry for $NI_R is malformed"
-  ni_fetch "$ni_pf" "$NI_T/proof.json" 262144 || ni_refuse "cannot download $ni_pf (the index names it)"
-  ni_s=$(ni_hash "$NI_T/proof.json")
-  [ "$ni_s" = "$ni_psha" ] || ni_refuse "$ni_pf: sha256 $ni_s, the index says $ni_psha (not the proof that was published)"
-  ni_say "proven in $NI_R on $ni_pdate ($ni_pf matches its sha256 in the index)"
-  NI_PROOF=$NI_T/proof.json
+  [ "$1" = "$ni_psha" ] || ni_refuse "$NI_PF: sha256 $1, the index says $ni_psha (not the proof that was published)"
+  ni_say "proven in $NI_R on $ni_pdate ($NI_PF matches its sha256 in the index)"
 }
+
+# ni_words WORDS: ni_v = WORDS with runs of blanks made one space and none at the ends (echo $x).
+ni_words() { set -f; set -- $1; set +f; ni_v="$*"; }
 
 main() {
   NI_FROM=${NBDFORGE_FROM:-$NI_DEFAULT_FROM}
@@ -217,10 +313,11 @@ main() {
       # GNU wget: a read timeout and two tries (its default is 20, and it re-fetches a cut body);
       # busybox wget takes neither and does not retry: timeout(1) bounds it (coreutils exits 124,
       # busybox 143).
-      NI_WGET_OPTS=''
-      if wget --version 2>/dev/null | grep -q 'GNU Wget'; then NI_WGET_OPTS="-T $NI_WAIT -t 2"; fi
-      NI_TIMEOUT=''
-      if timeout 5 true 2>/dev/null; then NI_TIMEOUT="timeout $NI_MAXT"; fi
+      NI_WGET_OPTS='' NI_TIMEOUT=''
+      if [ "$NI_DL" = wget ]; then
+        if wget --version 2>/dev/null | grep -q 'GNU Wget'; then NI_WGET_OPTS="-T $NI_WAIT -t 2"; fi
+        if timeout 5 true 2>/dev/null; then NI_TIMEOUT="timeout $NI_MAXT"; fi
+      fi
       ;;
     *) NI_DL=cp ;;
   esac
@@ -231,45 +328,61 @@ main() {
   trap 'rm -rf "$NI_T"' EXIT
   trap 'exit 130' INT TERM HUP
 
-  ni_fetch index.json "$NI_T/index.json" 16777216 || ni_refuse "cannot read index.json from $NI_FROM"
+  # the signature comes in the same download as the index when it will be checked
+  NI_SIG=''
+  if [ -z "$NI_PIN" ] && [ "${NBDFORGE_INSECURE_NO_SIGNATURE:-}" != 1 ] && [ -n "$NI_FPR" ]; then
+    command -v gpgv >/dev/null 2>&1 || ni_refuse "gpgv is needed to verify index.json (install gpgv or gnupg2), or pass --index-sha256 HEX"
+    NI_SIG='index.json.sig index.json.sig 65536'
+  fi
+  if ! ni_fetch index.json index.json 16777216 $NI_SIG; then
+    [ "$NI_FAILED" != index.json.sig ] || ni_refuse "no index.json.sig at $NI_FROM: the index is not signed"
+    ni_refuse "cannot read index.json from $NI_FROM"
+  fi
   ni_verify_index
   ni_fresh
 
-  NI_R=${NI_KERNEL:-$(uname -r)}
+  # uname -r, read without a process where /proc has it
+  NI_R=$NI_KERNEL
+  [ -n "$NI_R" ] || read -r NI_R </proc/sys/kernel/osrelease 2>/dev/null || NI_R=$(uname -r)
   case "$NI_R" in *[!A-Za-z0-9._+-]* | '') ni_refuse "unusable kernel release \"$NI_R\"" ;; esac
   NI_LINE=$(grep -F "\"kernelRelease\":\"$NI_R\"," "$NI_T/index.json")
   if [ -z "$NI_LINE" ]; then
     ni_have=$(sed -n 's/.*"kernelRelease":"\([^"]*\)".*/\1/p' "$NI_T/index.json" | tr '\n' ' ')
     ni_refuse "no nbd.ko for kernel $NI_R at $NI_FROM; it has: ${ni_have:-nothing}"
   fi
-  [ $(printf '%s\n' "$NI_LINE" | wc -l) -eq 1 ] || ni_refuse "index.json lists kernel $NI_R more than once"
-  ni_path=$(ni_field path)
-  ni_size=$(ni_field size)
-  ni_sha=$(ni_field sha256)
-  ni_vermagic=$(ni_field vermagic)
-  ni_plan=$(ni_field plan)
-  ni_plansha=$(ni_field planSha256)
+  case "$NI_LINE" in *"
+"*) ni_refuse "index.json lists kernel $NI_R more than once" ;; esac
+  ni_get "$NI_LINE" path; ni_path=$ni_v
+  ni_get "$NI_LINE" size; ni_size=$ni_v
+  ni_get "$NI_LINE" sha256; ni_sha=$ni_v
+  ni_get "$NI_LINE" vermagic; ni_vermagic=$ni_v
+  ni_get "$NI_LINE" plan; ni_plan=$ni_v
+  ni_get "$NI_LINE" planSha256; ni_plansha=$ni_v
   ni_relpath "$ni_path" && ni_relpath "$ni_plan" && ni_hex64 "$ni_sha" && ni_hex64 "$ni_plansha" \
-    && case "$ni_size" in *[!0-9]* | '') false ;; esac && [ -n "$ni_vermagic" ] \
+    && case "$ni_size" in *[!0-9]* | '') false ;; esac && [ ${#ni_size} -le 15 ] && [ -n "$ni_vermagic" ] \
     || ni_refuse "index.json's entry for $NI_R is malformed"
+  ni_proof_entry
 
-  ni_fetch "$ni_path" "$NI_T/nbd.ko" "$ni_size" || ni_refuse "cannot download $ni_path"
-  ni_n=$(ni_bytes "$NI_T/nbd.ko")
+  # module, proof and plan in one download, then one sha256sum for the three
+  ni_fetch "$ni_path" nbd.ko "$ni_size" ${NI_PF:+"$NI_PF" proof.json 262144} "$ni_plan" prepare-host.sh 4194304 || case "$NI_FAILED" in
+    "$ni_plan") ni_refuse "cannot download $ni_plan" ;;
+    "$NI_PF") ni_refuse "cannot download $NI_PF (the index names it)" ;;
+    *) ni_refuse "cannot download $ni_path" ;;
+  esac
+  ni_size nbd.ko || ni_n=0
   [ "$ni_n" -eq "$ni_size" ] || ni_refuse "$ni_path: $ni_n bytes, the index says $ni_size"
-  ni_s=$(ni_hash "$NI_T/nbd.ko")
-  [ "$ni_s" = "$ni_sha" ] || ni_refuse "$ni_path: sha256 $ni_s, the index says $ni_sha"
+  ni_hashes nbd.ko prepare-host.sh ${NI_PF:+proof.json} || ni_refuse "sha256sum failed"
+  [ "$ni_h1" = "$ni_sha" ] || ni_refuse "$ni_path: sha256 $ni_h1, the index says $ni_sha"
   # what modinfo -F vermagic prints, read without modinfo (busybox's wants a modules.dep)
-  ni_got=$(tr '\0' '\n' <"$NI_T/nbd.ko" | sed -n 's/^vermagic=//p' | head -n 1)
-  ni_got=$(echo $ni_got)
-  ni_want=$(echo $ni_vermagic)
+  ni_got=$(tr '\0' '\n' <"$NI_T/nbd.ko" | sed -n '/^vermagic=/{s/^vermagic=//p;q;}')
+  ni_words "$ni_got"; ni_got=$ni_v
+  ni_words "$ni_vermagic"; ni_want=$ni_v
   [ "$ni_got" = "$ni_want" ] || ni_refuse "$ni_path: vermagic \"$ni_got\", the index says \"$ni_want\""
   case "$ni_got" in "$NI_R "*) ;; *) ni_refuse "$ni_path is built for kernel ${ni_got%% *}, not $NI_R" ;; esac
   ni_say "$ni_path: $ni_n bytes, sha256 and vermagic \"$ni_got\" match the index"
-  ni_proof
-
-  ni_fetch "$ni_plan" "$NI_T/prepare-host.sh" 4194304 || ni_refuse "cannot download $ni_plan"
-  ni_s=$(ni_hash "$NI_T/prepare-host.sh")
-  [ "$ni_s" = "$ni_plansha" ] || ni_refuse "$ni_plan: sha256 $ni_s, the index says $ni_plansha"
+  ni_proof_check "$ni_h3"
+  NI_PROOF=${NI_PF:+$NI_T/proof.json}
+  [ "$ni_h2" = "$ni_plansha" ] || ni_refuse "$ni_plan: sha256 $ni_h2, the index says $ni_plansha"
 
   if [ -n "$NI_SAVE" ]; then
     mkdir -p "$NI_SAVE" && cp "$NI_T/nbd.ko" "$NI_T/prepare-host.sh" "$NI_SAVE/" && { [ -z "$NI_PROOF" ] || cp "$NI_PROOF" "$NI_SAVE/"; } || exit 1
