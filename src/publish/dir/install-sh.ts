@@ -18,6 +18,8 @@ export interface InstallShInput {
   /** Where the directory is served (--url), the default for --from. */
   url?: string;
   generator: string;
+  /** Another install.sh template (a benchmark's A/B against an earlier one); the one beside this file by default. */
+  template?: string;
 }
 
 export function renderInstallSh(i: InstallShInput): string {
@@ -29,7 +31,7 @@ export function renderInstallSh(i: InstallShInput): string {
     throw new Error(`--url must be a plain http(s) URL (letters, digits and . _ ~ : / ? # @ % + = , - only): ${JSON.stringify(i.url)}`);
   if (/['\n]/.test(i.generator)) throw new Error('bad generator text');
   const key = i.publicKey ? (Buffer.from(i.publicKey).toString('base64').match(/.{1,76}/g) ?? []).join('\n') : '';
-  return TEMPLATE.replace('@GENERATOR@', i.generator)
+  return (i.template ?? TEMPLATE).replace('@GENERATOR@', i.generator)
     .replace('@FINGERPRINT@', i.fingerprint ?? '')
     .replace('@DEFAULT_FROM@', i.url ?? '')
     .replace('@KEY_BASE64@', key);

@@ -7,18 +7,19 @@
 #   curl -fsSL URL/install.sh | sh -s -- --from URL [--index-sha256 HEX] [--require-proof] [--download-only DIR [--kernel R]]
 #
 # What it does, refusing (exit 3, host unchanged) at the first thing that does not hold:
-#   1. downloads index.json (curl, else wget) and verifies its detached OpenPGP signature with gpgv
-#      against the key embedded below, pinned by fingerprint; or checks index.json against
-#      --index-sha256 when given. NBDFORGE_INSECURE_NO_SIGNATURE=1 skips this, loudly.
+#   1. downloads index.json (curl, else wget; with its signature in the same curl run) and verifies its
+#      detached OpenPGP signature with gpgv against the key embedded below, pinned by fingerprint; or
+#      checks index.json against --index-sha256 when given. NBDFORGE_INSECURE_NO_SIGNATURE=1 skips this, loudly.
 #   2. picks the module for `uname -r` (or lists the kernels the directory has);
 #   2a. refuses an index that expired (publish --valid-for) or whose serial is lower than one this
 #      host already accepted from the same source (an older signed tree served again);
-#   3. downloads it and checks its size, sha256 and vermagic against the signed index;
-#   3a. when the index names a proof (the module booted in its own kernel by nbdforge prove), downloads
-#      proof.json, checks its sha256 against the signed index and says "proven in <kernel> on <date>";
-#      else says "not proven in its own kernel", and with --require-proof (or NBDFORGE_REQUIRE_PROOF=1) refuses;
-#   4. downloads prepare-host's plan for this kernel, checks its sha256, and runs it: install into
-#      /lib/modules/<release>/extra, depmod, modprobe, persist; a failing step undoes the others.
+#   3. downloads the module, its proof (when the index names one) and prepare-host's plan for this
+#      kernel (one curl run), and checks the module's size, sha256 and vermagic against the signed index;
+#   3a. checks proof.json's sha256 against the signed index and says "proven in <kernel> on <date>";
+#      else says "not proven in its own kernel", and with --require-proof (or NBDFORGE_REQUIRE_PROOF=1)
+#      refuses before downloading anything but the index;
+#   4. checks the plan's sha256 and runs it: install into /lib/modules/<release>/extra, depmod,
+#      modprobe, persist; a failing step undoes the others.
 # Exit: 0 done or already done, 1 a step failed (undone), 2 usage, 3 refused.
 # POSIX sh only (bash 4.2, dash, busybox ash); everything runs from main, called on the last line,
 # so a download cut short runs nothing.
@@ -161,9 +162,8 @@ ni_fetch1() {
 ni_fresh() {
   ni_head=''
   read -r ni_head <"$NI_T/index.json" || :
-  ni_get "$ni_head" serial; ni_serial=$ni_v
-  ni_get "$ni_head" expires; ni_expires=$ni_v
-  ni_get "$ni_head" validUntil; ni_until=$ni_v
+  ni_parse "$ni_head"
+  ni_serial=$ni_f_serial ni_expires=$ni_f_expires ni_until=$ni_f_validUntil
   case "$ni_serial$ni_expires" in *[!0-9]*) ni_serial='' ;; esac
   case "$ni_until" in *[!0-9TZ:.-]*) ni_until='' ;; esac
   [ -n "$ni_serial" ] && [ -n "$ni_expires" ] && [ ${#ni_serial} -le 15 ] && [ ${#ni_expires} -le 15 ] \
@@ -224,14 +224,22 @@ ni_verify_index() {
   ni_say "index.json signature verified (key $NI_FPR)"
 }
 
-# ni_get TEXT NAME: ni_v = the value of "NAME": in a line of the index (the last one, without its
-# quotes; values never hold quotes, commas or braces), '' when it has none. No subshell, no sed.
-ni_get() {
-  ni_v=''
-  case "$1" in *"\"$2\":"*) ;; *) return 0 ;; esac
-  ni_v=${1##*\"$2\":}
-  ni_v=${ni_v#\"}
-  ni_v=${ni_v%%[\",\}]*}
+# ni_parse LINE: ni_f_NAME = the value of each "NAME": install.sh reads in one line of the index (the
+# last one, without its quotes; '' when absent). Values never hold quotes, commas or braces, so the line
+# is split at its commas once: no subshell, no sed, no pattern run over the whole line per field.
+ni_parse() {
+  ni_f_serial='' ni_f_expires='' ni_f_validUntil='' ni_f_path='' ni_f_size='' ni_f_sha256='' ni_f_vermagic=''
+  ni_f_plan='' ni_f_planSha256='' ni_f_proof='' ni_f_proofSha256='' ni_f_proofDate=''
+  ni_ifs=$IFS; IFS=,; set -f; set -- $1; set +f; IFS=$ni_ifs
+  for ni_kv; do
+    ni_kv=${ni_kv#\{}
+    case "$ni_kv" in \"*\":*) ;; *) continue ;; esac
+    ni_k=${ni_kv%%\":*}; ni_k=${ni_k#\"}
+    ni_v=${ni_kv#*\":}; ni_v=${ni_v#\"}; ni_v=${ni_v%%[\"\}]*}
+    case "$ni_k" in
+      serial | expires | validUntil | path | size | sha256 | vermagic | plan | planSha256 | proof | proofSha256 | proofDate) eval "ni_f_$ni_k=\$ni_v" ;;
+    esac
+  done
 }
 ni_hex64() { case "$1" in *[!0-9a-f]* | '') return 1 ;; esac; [ ${#1} -eq 64 ]; }
 ni_relpath() { case "$1" in /* | *..* | *[!A-Za-z0-9._+/-]* | '') return 1 ;; esac; }
@@ -240,13 +248,12 @@ ni_relpath() { case "$1" in /* | *..* | *[!A-Za-z0-9._+/-]* | '') return 1 ;; es
 # sha256 in ni_proof_check); or, without one, "not proven" (refused under --require-proof before any
 # download). Sets NI_PF to its path, or ''.
 ni_proof_entry() {
-  ni_get "$NI_LINE" proof; NI_PF=$ni_v
+  NI_PF=$ni_f_proof
   if [ -z "$NI_PF" ]; then
     [ "$NI_REQUIRE_PROOF" != 1 ] || ni_refuse "$ni_path is not proven in its own kernel (the index names no proof for $NI_R) and --require-proof is set"
     return 0
   fi
-  ni_get "$NI_LINE" proofSha256; ni_psha=$ni_v
-  ni_get "$NI_LINE" proofDate; ni_pdate=$ni_v
+  ni_psha=$ni_f_proofSha256 ni_pdate=$ni_f_proofDate
   ni_relpath "$NI_PF" && ni_hex64 "$ni_psha" \
     && case "$ni_pdate" in [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;; *) false ;; esac \
     || ni_refuse "index.json's proof entry for $NI_R is malformed"
@@ -352,12 +359,8 @@ main() {
   fi
   case "$NI_LINE" in *"
 "*) ni_refuse "index.json lists kernel $NI_R more than once" ;; esac
-  ni_get "$NI_LINE" path; ni_path=$ni_v
-  ni_get "$NI_LINE" size; ni_size=$ni_v
-  ni_get "$NI_LINE" sha256; ni_sha=$ni_v
-  ni_get "$NI_LINE" vermagic; ni_vermagic=$ni_v
-  ni_get "$NI_LINE" plan; ni_plan=$ni_v
-  ni_get "$NI_LINE" planSha256; ni_plansha=$ni_v
+  ni_parse "$NI_LINE"
+  ni_path=$ni_f_path ni_size=$ni_f_size ni_sha=$ni_f_sha256 ni_vermagic=$ni_f_vermagic ni_plan=$ni_f_plan ni_plansha=$ni_f_planSha256
   ni_relpath "$ni_path" && ni_relpath "$ni_plan" && ni_hex64 "$ni_sha" && ni_hex64 "$ni_plansha" \
     && case "$ni_size" in *[!0-9]* | '') false ;; esac && [ ${#ni_size} -le 15 ] && [ -n "$ni_vermagic" ] \
     || ni_refuse "index.json's entry for $NI_R is malformed"
