@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { resolvePaths } from '../src/paths.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { prepareGuest, availableReleases } from './vm/harness.ts';
-import { renderInstallSh } from '../src/publish/dir/install-sh.ts';
+import { renderInstallSh, assembleTemplate } from '../src/publish/dir/install-sh.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
@@ -106,7 +106,7 @@ let guest: { install: number[]; emitted: number[]; before: number[]; K: string }
 const beforeRev = opt('before');
 if (beforeRev) {
   // the earlier template, filled in exactly as publish fills in the current one
-  const template = execFileSync('git', ['show', `${beforeRev}:src/publish/dir/install.sh`], { encoding: 'utf8' });
+  const template = assembleTemplate((name) => execFileSync('git', ['show', `${beforeRev}:src/publish/dir/${name}`], { encoding: 'utf8' }));
   const publicKey = execFileSync('gpg', ['--batch', '--export', fpr], { env });
   await fs.writeFile(path.join(site, 'install-before.sh'), renderInstallSh({ fingerprint: fpr, publicKey, url, generator: `bench (${beforeRev})`, template }));
 }

@@ -42,235 +42,11 @@ ni_key() {
 NBDFORGE_KEY
 }
 
-ni_bytes() { set -- $(wc -c <"$1"); echo "$1"; }
-# ni_hashes FILE...: the sha256 of each file (names relative to $NI_T), one sha256sum for them all,
-# into ni_h1, ni_h2, ... in order; 1 when any is unreadable.
-ni_hashes() {
-  ni_sums=$(cd "$NI_T" && sha256sum "$@" 2>/dev/null) || return 1
-  set -- $ni_sums
-  ni_i=1
-  while [ $# -ge 2 ]; do eval "ni_h$ni_i=\$1"; ni_i=$((ni_i + 1)); shift 2; done
-}
+@FUNCTIONS@
 
-# ni_fetch REL OUT MAXBYTES [REL OUT MAXBYTES]...: each REL from the http(s) URL or the local directory
-# the index came from into $NI_T/OUT. curl fetches them all in one run (one start-up, one connection);
-# wget and a local directory one at a time. Every download is capped whatever the server announces (or
-# does not): curl's by the file-size limit (ulimit -f) of its run at the largest MAXBYTES, others by
-# head -c at MAXBYTES+1; then each file is held to its own MAXBYTES. Bounded in time (curl: --max-time
-# and a minimum speed; wget: a read timeout, two tries at most, and timeout(1) around it when the host
-# has one), never retried without end. On failure NI_FAILED is the REL of the first file not fetched.
-ni_fetch() {
-  NI_FAILED=''
-  ni_max=0 ni_args='' ni_list='' ni_rels=''
-  while [ $# -ge 3 ]; do
-    rm -f "$NI_T/$2"
-    [ "$3" -le "$ni_max" ] || ni_max=$3
-    ni_args="$ni_args -o $2 ${NI_FROM%/}/$1"
-    ni_list="$ni_list $1 $2 $3"
-    ni_rels="$ni_rels${ni_rels:+, }${NI_FROM%/}/$1"
-    shift 3
-  done
-  case "$NI_FROM:$NI_DL" in
-    http://*:curl | https://*:curl)
-      # URLs and names hold no spaces or quotes (checked): split unquoted, never globbed
-      ( cd "$NI_T" && set -f \
-        && { ulimit -f $((ni_max / 512 + 2)) 2>/dev/null || [ "$(ulimit -f)" != unlimited ] || exit 125; } \
-        && exec curl -fsSL --proto '=http,https' --proto-redir '=http,https' --max-filesize "$ni_max" --max-time "$NI_MAXT" \
-          --connect-timeout "$NI_WAIT" --speed-limit 1024 --speed-time "$NI_WAIT" $ni_args </dev/null )
-      ni_rc=$?
-      ni_check $ni_list || return 1
-      [ "$ni_rc" = 0 ] && return 0
-      if [ -n "$NI_FAILED" ]; then ni_failed "${NI_FROM%/}/$NI_FAILED" "$ni_rc"; else ni_failed "$ni_rels" "$ni_rc"; set -- $ni_list; NI_FAILED=$1; fi
-      return 1
-      ;;
-    *)
-      set -- $ni_list
-      while [ $# -ge 3 ]; do
-        ni_fetch1 "$@" || { NI_FAILED=$1; return 1; }
-        shift 3
-      done
-      ni_rc=0
-      ni_check $ni_list
-      ;;
-  esac
-}
-
-# ni_check (REL OUT MAXBYTES)...: none is over its MAXBYTES (one wc for them all, its lines kept in
-# NI_SIZES for ni_size); NI_FAILED is the first missing or empty.
-ni_check() {
-  ni_here=''
-  ni_i=0
-  for ni_x in "$@"; do
-    ni_i=$((ni_i + 1))
-    [ $((ni_i % 3)) = 2 ] || continue
-    if [ -s "$NI_T/$ni_x" ]; then ni_here="$ni_here $ni_x"; fi
-  done
-  NI_SIZES=''
-  [ -z "$ni_here" ] || NI_SIZES=$(cd "$NI_T" && wc -c $ni_here) || return 1
-  while [ $# -ge 3 ]; do
-    if ni_size "$2"; then
-      [ "$ni_n" -le "$3" ] || { ni_say "${NI_FROM%/}/$1: more than the $3 bytes expected; refusing the rest"; rm -f "$NI_T/$2"; NI_FAILED=$1; return 1; }
-    else
-      [ -n "$NI_FAILED" ] || NI_FAILED=$1
-    fi
-    shift 3
-  done
-  [ -z "$NI_FAILED" ] || [ "$ni_rc" != 0 ] || { ni_say "cannot download ${NI_FROM%/}/$NI_FAILED (empty)"; return 1; }
-}
-
-# ni_size OUT: ni_n = the size of $NI_T/OUT as the last ni_check counted it; 1 if it did not.
-ni_size() {
-  set -- "$1" $NI_SIZES
-  ni_o=$1
-  shift
-  while [ $# -ge 2 ]; do
-    [ "$2" != "$ni_o" ] || { ni_n=$1; return 0; }
-    shift 2
-  done
-  return 1
-}
-
-ni_failed() {
-  case $NI_DL:$2 in
-    curl:28 | wget:124 | wget:143) ni_say "cannot download $1: too slow (below 1 KiB/s for $NI_WAIT s) or not done within $NI_MAXT s; another mirror, or NBDFORGE_TIMEOUT=SECONDS for a longer bound" ;;
-    *) ni_say "cannot download $1 ($NI_DL exit ${2:-?})" ;;
-  esac
-}
-
-# ni_fetch1 REL OUT MAXBYTES: one file by wget (capped by head -c at MAXBYTES+1) or from a directory.
-ni_fetch1() {
-  rm -f "$NI_T/$2" "$NI_T/rc"
-  ni_cap=$(($3 + 1))
-  ni_u="${NI_FROM%/}/$1"
-  case "$NI_FROM" in
-    http://* | https://*)
-      { $NI_TIMEOUT wget -q $NI_WGET_OPTS -O - "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$NI_T/$2"
-      ni_n=$(ni_bytes "$NI_T/$2")
-      [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected; refusing the rest"; rm -f "$NI_T/$2"; return 1; }
-      read -r ni_rc <"$NI_T/rc" 2>/dev/null || ni_rc=''
-      [ "$ni_rc" = 0 ] || { rm -f "$NI_T/$2"; ni_failed "$ni_u" "$ni_rc"; return 1; }
-      ;;
-    *) head -c "$ni_cap" <"$ni_u" >"$NI_T/$2" || return 1 ;;
-  esac
-  ni_n=$(ni_bytes "$NI_T/$2")
-  [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected"; rm -f "$NI_T/$2"; return 1; }
-}
-
-# Rollback protection: the index's serial may only grow, per source, and it expires. The highest
-# serial accepted from each source is kept in $NBDFORGE_STATE_DIR/serials/<sha256 of the source>
-# (default /var/lib/nbdforge/serials/; nbdforge prepare-host --from URL reads and writes the same).
-ni_fresh() {
-  ni_head=''
-  read -r ni_head <"$NI_T/index.json" || :
-  ni_parse "$ni_head"
-  ni_serial=$ni_f_serial ni_expires=$ni_f_expires ni_until=$ni_f_validUntil
-  case "$ni_serial$ni_expires" in *[!0-9]*) ni_serial='' ;; esac
-  case "$ni_until" in *[!0-9TZ:.-]*) ni_until='' ;; esac
-  [ -n "$ni_serial" ] && [ -n "$ni_expires" ] && [ ${#ni_serial} -le 15 ] && [ ${#ni_expires} -le 15 ] \
-    || ni_refuse "index.json carries no serial and expiry (published by an nbdforge without rollback protection, or replayed from then): publish it again"
-  ni_now=$(date +%s)
-  case "$ni_now" in *[!0-9]* | '') ni_refuse "cannot read the clock (date +%s gave \"$ni_now\")" ;; esac
-  [ "$ni_now" -lt "$ni_expires" ] || ni_refuse "index.json (serial $ni_serial) expired at ${ni_until:-$ni_expires}: the publisher must publish again (nbdforge publish --valid-for DAYS)"
-  ni_src=$NI_FROM
-  while :; do case "$ni_src" in */) ni_src=${ni_src%/} ;; *) break ;; esac; done
-  ni_id=$(printf '%s' "$ni_src" | sha256sum) || ni_refuse "sha256sum failed"
-  NI_STATE_FILE="${NBDFORGE_STATE_DIR:-/var/lib/nbdforge}/serials/${ni_id%% *}"
-  ni_seen=''
-  [ ! -f "$NI_STATE_FILE" ] || read -r ni_seen ni_rest <"$NI_STATE_FILE" || :
-  case "$ni_seen" in *[!0-9]*) ni_refuse "$NI_STATE_FILE is damaged (\"$ni_seen\"): check it, or remove it to trust $ni_src afresh" ;; esac
-  if [ -n "$ni_seen" ] && [ "$ni_serial" -lt "$ni_seen" ]; then
-    ni_refuse "index.json has serial $ni_serial, older than serial $ni_seen this host already accepted from $ni_src: an older tree served again (rollback)"
-  fi
-  ni_say "index.json serial $ni_serial (this host had ${ni_seen:-none}), valid until ${ni_until:-$ni_expires}"
-  if [ -z "$ni_seen" ] || [ "$ni_serial" -gt "$ni_seen" ]; then
-    { mkdir -p "${NI_STATE_FILE%/*}" && printf '%s %s\n' "$ni_serial" "$ni_src" >"$NI_STATE_FILE.new" && mv -f "$NI_STATE_FILE.new" "$NI_STATE_FILE"; } 2>/dev/null \
-      || ni_say "WARNING: cannot record serial $ni_serial in $NI_STATE_FILE: a later rollback to an older tree will not be noticed here"
-  fi
-}
-
-ni_verify_index() {
-  if [ -n "$NI_PIN" ]; then
-    ni_hashes index.json; ni_s=${ni_h1:-}
-    [ "$ni_s" = "$NI_PIN" ] || ni_refuse "index.json has sha256 $ni_s, not the pinned $NI_PIN"
-    ni_say "index.json matches the pinned sha256"
-    return 0
-  fi
-  if [ "${NBDFORGE_INSECURE_NO_SIGNATURE:-}" = 1 ]; then
-    ni_say "WARNING: NBDFORGE_INSECURE_NO_SIGNATURE=1: index.json is NOT verified; anyone who can change"
-    ni_say "WARNING: what $NI_FROM serves can now load code into this kernel as root"
-    return 0
-  fi
-  [ -n "$NI_FPR" ] || ni_refuse "this directory was published without a signature (nbdforge publish --gpg-key KEY signs it);" \
-    "pass --index-sha256 HEX of an index.json you trust, or set NBDFORGE_INSECURE_NO_SIGNATURE=1 to install unverified"
-  ni_key >"$NI_T/key.gpg" && [ -s "$NI_T/key.gpg" ] || ni_refuse "the key embedded in install.sh is unreadable (base64 missing?)"
-  mkdir -m 700 "$NI_T/gnupg" || ni_refuse "cannot create $NI_T/gnupg"
-  gpgv --homedir "$NI_T/gnupg" --status-fd 1 --keyring "$NI_T/key.gpg" "$NI_T/index.json.sig" "$NI_T/index.json" \
-    >"$NI_T/gpgv.status" 2>"$NI_T/gpgv.err" </dev/null
-  ni_rc=$?
-  # the primary key's fingerprint ends the first VALIDSIG line; any of the bad statuses fails it
-  ni_signer='' ni_bad=''
-  while read -r ni_l; do
-    case "$ni_l" in
-      '[GNUPG:] VALIDSIG '*' '*)
-        ni_f=${ni_l##* }
-        case "$ni_f" in *[!0-9A-Fa-f]*) ;; *) [ -n "$ni_signer" ] || [ ${#ni_f} -ne 40 ] || ni_signer=$ni_f ;; esac ;;
-      '[GNUPG:] BADSIG'* | '[GNUPG:] ERRSIG'* | '[GNUPG:] EXPSIG'* | '[GNUPG:] EXPKEYSIG'* | '[GNUPG:] REVKEYSIG'* | '[GNUPG:] NO_PUBKEY'* | '[GNUPG:] NODATA'*) ni_bad=1 ;;
-    esac
-  done <"$NI_T/gpgv.status"
-  if [ "$ni_rc" != 0 ] || [ -n "$ni_bad" ] || [ -z "$ni_signer" ]; then
-    ni_refuse "the signature of $NI_FROM/index.json does not verify with key $NI_FPR: $(tail -n 1 "$NI_T/gpgv.err")"
-  fi
-  [ "$ni_signer" = "$NI_FPR" ] || ni_refuse "index.json is signed by $ni_signer, not by the pinned $NI_FPR"
-  ni_say "index.json signature verified (key $NI_FPR)"
-}
-
-# ni_parse LINE: ni_f_NAME = the value of each "NAME": install.sh reads in one line of the index (the
-# last one, without its quotes; '' when absent). Values never hold quotes, commas or braces, so the line
-# is split at its commas once: no subshell, no sed, no pattern run over the whole line per field.
-ni_parse() {
-  ni_f_serial='' ni_f_expires='' ni_f_validUntil='' ni_f_path='' ni_f_size='' ni_f_sha256='' ni_f_vermagic=''
-  ni_f_plan='' ni_f_planSha256='' ni_f_proof='' ni_f_proofSha256='' ni_f_proofDate=''
-  ni_ifs=$IFS; IFS=,; set -f; set -- $1; set +f; IFS=$ni_ifs
-  for ni_kv; do
-    ni_kv=${ni_kv#\{}
-    case "$ni_kv" in \"*\":*) ;; *) continue ;; esac
-    ni_k=${ni_kv%%\":*}; ni_k=${ni_k#\"}
-    ni_v=${ni_kv#*\":}; ni_v=${ni_v#\"}; ni_v=${ni_v%%[\"\}]*}
-    case "$ni_k" in
-      serial | expires | validUntil | path | size | sha256 | vermagic | plan | planSha256 | proof | proofSha256 | proofDate) eval "ni_f_$ni_k=\$ni_v" ;;
-    esac
-  done
-}
-ni_hex64() { case "$1" in *[!0-9a-f]* | '') return 1 ;; esac; [ ${#1} -eq 64 ]; }
-ni_relpath() { case "$1" in /* | *..* | *[!A-Za-z0-9._+/-]* | '') return 1 ;; esac; }
-
-# The proof the signed index names for this kernel's module (fetched with the module, checked by
-# sha256 in ni_proof_check); or, without one, "not proven" (refused under --require-proof before any
-# download). Sets NI_PF to its path, or ''.
-ni_proof_entry() {
-  NI_PF=$ni_f_proof
-  if [ -z "$NI_PF" ]; then
-    [ "$NI_REQUIRE_PROOF" != 1 ] || ni_refuse "$ni_path is not proven in its own kernel (the index names no proof for $NI_R) and --require-proof is set"
-    return 0
-  fi
-  ni_psha=$ni_f_proofSha256 ni_pdate=$ni_f_proofDate
-  ni_relpath "$NI_PF" && ni_hex64 "$ni_psha" \
-    && case "$ni_pdate" in [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;; *) false ;; esac \
-    || ni_refuse "index.json's proof entry for $NI_R is malformed"
-}
-ni_proof_check() {
-  if [ -z "$NI_PF" ]; then
-    ni_say "$ni_path: not proven in its own kernel (no proof published for $NI_R)"
-    return 0
-  fi
-  [ "$1" = "$ni_psha" ] || ni_refuse "$NI_PF: sha256 $1, the index says $ni_psha (not the proof that was published)"
-  ni_say "proven in $NI_R on $ni_pdate ($NI_PF matches its sha256 in the index)"
-}
-
-# ni_words WORDS: ni_v = WORDS with runs of blanks made one space and none at the ends (echo $x).
-ni_words() { set -f; set -- $1; set +f; ni_v="$*"; }
-
-main() {
+# ni_options ARGS: the command line (and NBDFORGE_* defaults) into NI_FROM, NI_PIN, NI_SAVE, NI_KERNEL,
+# NI_REQUIRE_PROOF; a usage error exits 2.
+ni_options() {
   NI_FROM=${NBDFORGE_FROM:-$NI_DEFAULT_FROM}
   NI_PIN=${NBDFORGE_INDEX_SHA256:-}
   NI_SAVE=''
@@ -301,6 +77,10 @@ main() {
   esac
   [ -z "$NI_PIN" ] || ni_hex64 "$NI_PIN" || { ni_say "--index-sha256 takes 64 lower-case hex digits"; ni_usage; }
   [ -z "$NI_KERNEL" ] || [ -n "$NI_SAVE" ] || { ni_say "--kernel goes with --download-only (an install is always for the running kernel)"; ni_usage; }
+}
+
+# ni_tools: root (unless saving only), the downloader and its bounds, the tools, the temporary directory.
+ni_tools() {
   PATH=$PATH:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
   LC_ALL=C; export LC_ALL
   if [ -z "$NI_SAVE" ]; then
@@ -334,7 +114,11 @@ main() {
   NI_T=$(mktemp -d "${TMPDIR:-/tmp}/nbdforge-install.XXXXXX") || ni_refuse "cannot create a temporary directory"
   trap 'rm -rf "$NI_T"' EXIT
   trap 'exit 130' INT TERM HUP
+}
 
+# ni_index: index.json (and its signature) fetched and verified, fresh, and the line of kernel NI_R
+# picked and parsed into ni_path, ni_size, ni_sha, ni_vermagic, ni_plan, ni_plansha (and the proof's).
+ni_index() {
   # the signature comes in the same download as the index when it will be checked
   NI_SIG=''
   if [ -z "$NI_PIN" ] && [ "${NBDFORGE_INSECURE_NO_SIGNATURE:-}" != 1 ] && [ -n "$NI_FPR" ]; then
@@ -365,7 +149,10 @@ main() {
     && case "$ni_size" in *[!0-9]* | '') false ;; esac && [ ${#ni_size} -le 15 ] && [ -n "$ni_vermagic" ] \
     || ni_refuse "index.json's entry for $NI_R is malformed"
   ni_proof_entry
+}
 
+# ni_module: module, proof and plan downloaded and checked against the index line.
+ni_module() {
   # module, proof and plan in one download, then one sha256sum for the three
   ni_fetch "$ni_path" nbd.ko "$ni_size" ${NI_PF:+"$NI_PF" proof.json 262144} "$ni_plan" prepare-host.sh 4194304 || case "$NI_FAILED" in
     "$ni_plan") ni_refuse "cannot download $ni_plan" ;;
@@ -386,7 +173,13 @@ main() {
   ni_proof_check "$ni_h3"
   NI_PROOF=${NI_PF:+$NI_T/proof.json}
   [ "$ni_h2" = "$ni_plansha" ] || ni_refuse "$ni_plan: sha256 $ni_h2, the index says $ni_plansha"
+}
 
+main() {
+  ni_options "$@"
+  ni_tools
+  ni_index
+  ni_module
   if [ -n "$NI_SAVE" ]; then
     mkdir -p "$NI_SAVE" && cp "$NI_T/nbd.ko" "$NI_T/prepare-host.sh" "$NI_SAVE/" && { [ -z "$NI_PROOF" ] || cp "$NI_PROOF" "$NI_SAVE/"; } || exit 1
     ni_say "verified; saved nbd.ko${NI_PROOF:+, proof.json} and prepare-host.sh for $NI_R in $NI_SAVE (run: NBDFORGE_MODULE_FILE=$NI_SAVE/nbd.ko sh $NI_SAVE/prepare-host.sh)"
