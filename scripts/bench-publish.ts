@@ -8,8 +8,9 @@
  *   3. in a QEMU TCG guest (newest kernel): `curl URL/install.sh | sh` from the published tree served
  *      on 127.0.0.1 (10.0.2.2 in the guest) against prepare-host's emitted script, fresh each time
  *      (guest reset between runs), alternating; medians.
+ *      With --before REV, install.sh as git revision REV had it (same key, same tree) runs alongside: an A/B.
  * Writes the section between the bench:publish markers of docs/BENCHMARKS.md.
- * Usage: tsx scripts/bench-publish.ts [--kernels a,b,...] [--runs 5] [--no-guest] [--no-write]
+ * Usage: tsx scripts/bench-publish.ts [--kernels a,b,...] [--runs 5] [--no-guest] [--before REV] [--no-write]
  */
 import { $, fs, path, os } from 'zx';
 import http from 'node:http';
@@ -18,6 +19,7 @@ import { resolvePaths } from '../src/paths.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
 import { prepareGuest, availableReleases } from './vm/harness.ts';
 import { opt, median } from './bench-options.ts';
+import { renderInstallSh, assembleTemplate } from '../src/publish/dir/install-sh.ts';
 
 $.verbose = false;
 const args = process.argv.slice(2);
@@ -99,7 +101,14 @@ const plainSecs = await secs(async () => {
 const moduleBytes = entries.reduce((n, e) => n + fs.statSync(store.artifactPath(e)).size, 0);
 const siteBytes = Number((await $`du -sb ${site}`).stdout.split('\t')[0]);
 
-let guest: { install: number[]; emitted: number[]; K: string } | undefined;
+let guest: { install: number[]; emitted: number[]; before: number[]; K: string } | undefined;
+const beforeRev = opt('before');
+if (beforeRev) {
+  // the earlier template, filled in exactly as publish fills in the current one
+  const template = assembleTemplate((name) => execFileSync('git', ['show', `${beforeRev}:src/publish/dir/${name}`], { encoding: 'utf8' }));
+  const publicKey = execFileSync('gpg', ['--batch', '--export', fpr], { env });
+  await fs.writeFile(path.join(site, 'install-before.sh'), renderInstallSh({ fingerprint: fpr, publicKey, url, generator: `bench (${beforeRev})`, template }));
+}
 if (!args.includes('--no-guest')) {
   // The newest published kernel the VM harness can boot (a brand-new ABI may have only an -unsigned image yet).
   const bootable = await availableReleases();
@@ -115,10 +124,13 @@ now() { cut -d' ' -f1 /proc/uptime; }
 reset() { modprobe -r nbd 2>/dev/null; rm -rf /lib/modules/$K/extra /etc/modprobe.d /etc/modules-load.d /lib/modules/.nbd-*; depmod -a $K; sync; }
 timed() { name=$1; shift; a=$(now); "$@" >/tmp/out 2>&1 || { echo "BENCH-FAIL $name"; cat /tmp/out; }; b=$(now); echo "BENCH $name $(awk -v a=$a -v b=$b 'BEGIN { printf "%.2f", b - a }')"; }
 install() { curl -fsSL ${url}/install.sh | sh; }
+before() { curl -fsSL ${url}/install-before.sh | sh; }
 for i in $(seq ${runs}); do
   reset; timed install install
   [ -d /sys/module/nbd ] || echo "BENCH-FAIL install.sh did not load nbd"
-  reset; timed emitted sh /share/prepare.sh
+${beforeRev ? `  reset; timed before before
+  [ -d /sys/module/nbd ] || echo "BENCH-FAIL install.sh of ${beforeRev} did not load nbd"
+` : ''}  reset; timed emitted sh /share/prepare.sh
   [ -d /sys/module/nbd ] || echo "BENCH-FAIL emitted script did not load nbd"
 done
 `,
@@ -127,9 +139,9 @@ done
   const g = await prepareGuest({ release: K, modules: ['virtio_net'], tools: ['/usr/bin/curl', '/usr/bin/gpgv'] });
   const boot = await g.boot({ share, script: 'bench.sh', modules: ['virtio_net'], timeoutMs: 900_000, extraArgs: ['-nic', 'user,model=virtio-net-pci'] });
   if (boot.exitCode !== 0 || /BENCH-FAIL/.test(boot.console)) throw new Error(`bench guest failed:\n${boot.console.slice(-3000)}`);
-  const t: Record<string, number[]> = { install: [], emitted: [] };
+  const t: Record<string, number[]> = { install: [], emitted: [], before: [] };
   for (const m of boot.console.matchAll(/^BENCH (\w+) ([\d.]+)$/gm)) t[m[1]].push(Number(m[2]));
-  guest = { install: t.install, emitted: t.emitted, K };
+  guest = { install: t.install, emitted: t.emitted, before: t.before, K };
 }
 server.close();
 
@@ -142,7 +154,7 @@ const section = `<!-- bench:publish -->
 ## publish --to dir and --to apt
 
 Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), load average before the run ${os.loadavg()[0].toFixed(2)}.
-Command: \`tsx scripts/bench-publish.ts --runs ${runs}\`. ${kernels.length} debian12 kernels (${kernels.join(', ')}), signed with a
+Command: \`npm run bench -- publish --runs ${runs}${kernelsArg ? ` --kernels ${kernelsArg}` : ''}${beforeRev ? ` --before ${beforeRev}` : ''}\`. ${kernels.length} debian12 kernels (${kernels.join(', ')}), signed with a
 throwaway ed25519 key; whole CLI processes (\`node bin/nbdforge.js publish ... --json\`), wall clock on this machine.
 
 | What | Time | Bytes | Ratio |
@@ -154,11 +166,12 @@ throwaway ed25519 key; whole CLI processes (\`node bin/nbdforge.js publish ... -
 | apt re-publish, nothing missing, median of ${runs} | **${fmt(median(aptReruns.map((r) => r.wall)))}** | **0** | goal < 1 s, 0 bytes |
 | For scale: \`nbdforge --version\` (process start-up only), median of ${runs} | ${fmt(median(startup))} | | re-publish is ${(wall / median(startup)).toFixed(2)}x a bare start-up |
 ${guest ? `| In a guest (${guest.K}, QEMU TCG): \`curl URL/install.sh \\| sh\` (index + signature check with gpgv, download, size/sha256/vermagic, then the plan), fresh | ${fmt(median(guest.install))} | | **${(median(guest.install) / median(guest.emitted)).toFixed(2)}x** the emitted script |
-| Same guest: prepare-host's emitted script (module embedded), fresh | ${fmt(median(guest.emitted))} | | baseline |
+${guest.before.length ? `| Same guest, same tree: install.sh as of ${beforeRev} (one download per file, a sed per field) | ${fmt(median(guest.before))} | | ${(median(guest.before) / median(guest.emitted)).toFixed(2)}x the emitted script |
+` : ''}| Same guest: prepare-host's emitted script (module embedded), fresh | ${fmt(median(guest.emitted))} | | baseline |
 ` : ''}
 Raw re-publish runs (s, wall): ${raw(reruns.map((r) => r.wall))}; the command's own: ${raw(reruns.map((r) => r.ms / 1000))}; start-up alone: ${raw(startup)}.
 The re-publish does no hashing and no copying (records + the directory's own index.json say what it holds); what is left of
-its wall time is Node start-up, which a loaded machine stretches.${guest ? `\nRaw guest runs (s): install.sh ${raw(guest.install)}; emitted script ${raw(guest.emitted)}.` : ''}
+its wall time is Node start-up, which a loaded machine stretches.${guest ? `\nRaw guest runs (s): install.sh ${raw(guest.install)}; ${guest.before.length ? `install.sh of ${beforeRev} ${raw(guest.before)}; ` : ''}emitted script ${raw(guest.emitted)}.` : ''}
 <!-- /bench:publish -->`;
 
 console.log(section);

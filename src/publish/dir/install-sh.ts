@@ -6,7 +6,19 @@ import { readFileSync } from 'node:fs';
 
 import { sha256 } from '../../util/hash.ts';
 
-const TEMPLATE = readFileSync(new URL('./install.sh', import.meta.url), 'utf8');
+/**
+ * The installer's template: install.sh with its functions (install-fetch.sh, install-checks.sh) put in
+ * place of its @FUNCTIONS@ line. `read` gives a part's text by file name (an earlier revision's for a
+ * benchmark's A/B); a template of one file (before the split) has no such line and is taken as it is.
+ */
+export function assembleTemplate(read: (name: string) => string): string {
+  const main = read('install.sh');
+  if (!/^@FUNCTIONS@$/m.test(main)) return main;
+  const parts = ['install-fetch.sh', 'install-checks.sh'].map((n) => read(n).trimEnd()).join('\n\n');
+  return main.replace(/^@FUNCTIONS@$/m, () => parts);
+}
+
+const TEMPLATE = assembleTemplate((name) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8'));
 /** Identifies the installer template, so a published directory knows when its install.sh is stale. */
 export const INSTALL_SH_ID = sha256(TEMPLATE).slice(0, 12);
 
@@ -18,6 +30,8 @@ export interface InstallShInput {
   /** Where the directory is served (--url), the default for --from. */
   url?: string;
   generator: string;
+  /** Another install.sh template (a benchmark's A/B against an earlier one); the one beside this file by default. */
+  template?: string;
 }
 
 export function renderInstallSh(i: InstallShInput): string {
@@ -29,7 +43,7 @@ export function renderInstallSh(i: InstallShInput): string {
     throw new Error(`--url must be a plain http(s) URL (letters, digits and . _ ~ : / ? # @ % + = , - only): ${JSON.stringify(i.url)}`);
   if (/['\n]/.test(i.generator)) throw new Error('bad generator text');
   const key = i.publicKey ? (Buffer.from(i.publicKey).toString('base64').match(/.{1,76}/g) ?? []).join('\n') : '';
-  return TEMPLATE.replace('@GENERATOR@', i.generator)
+  return (i.template ?? TEMPLATE).replace('@GENERATOR@', i.generator)
     .replace('@FINGERPRINT@', i.fingerprint ?? '')
     .replace('@DEFAULT_FROM@', i.url ?? '')
     .replace('@KEY_BASE64@', key);

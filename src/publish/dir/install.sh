@@ -7,18 +7,19 @@
 #   curl -fsSL URL/install.sh | sh -s -- --from URL [--index-sha256 HEX] [--require-proof] [--download-only DIR [--kernel R]]
 #
 # What it does, refusing (exit 3, host unchanged) at the first thing that does not hold:
-#   1. downloads index.json (curl, else wget) and verifies its detached OpenPGP signature with gpgv
-#      against the key embedded below, pinned by fingerprint; or checks index.json against
-#      --index-sha256 when given. NBDFORGE_INSECURE_NO_SIGNATURE=1 skips this, loudly.
+#   1. downloads index.json (curl, else wget; with its signature in the same curl run) and verifies its
+#      detached OpenPGP signature with gpgv against the key embedded below, pinned by fingerprint; or
+#      checks index.json against --index-sha256 when given. NBDFORGE_INSECURE_NO_SIGNATURE=1 skips this, loudly.
 #   2. picks the module for `uname -r` (or lists the kernels the directory has);
 #   2a. refuses an index that expired (publish --valid-for) or whose serial is lower than one this
 #      host already accepted from the same source (an older signed tree served again);
-#   3. downloads it and checks its size, sha256 and vermagic against the signed index;
-#   3a. when the index names a proof (the module booted in its own kernel by nbdforge prove), downloads
-#      proof.json, checks its sha256 against the signed index and says "proven in <kernel> on <date>";
-#      else says "not proven in its own kernel", and with --require-proof (or NBDFORGE_REQUIRE_PROOF=1) refuses;
-#   4. downloads prepare-host's plan for this kernel, checks its sha256, and runs it: install into
-#      /lib/modules/<release>/extra, depmod, modprobe, persist; a failing step undoes the others.
+#   3. downloads the module, its proof (when the index names one) and prepare-host's plan for this
+#      kernel (one curl run), and checks the module's size, sha256 and vermagic against the signed index;
+#   3a. checks proof.json's sha256 against the signed index and says "proven in <kernel> on <date>";
+#      else says "not proven in its own kernel", and with --require-proof (or NBDFORGE_REQUIRE_PROOF=1)
+#      refuses before downloading anything but the index;
+#   4. checks the plan's sha256 and runs it: install into /lib/modules/<release>/extra, depmod,
+#      modprobe, persist; a failing step undoes the others.
 # Exit: 0 done or already done, 1 a step failed (undone), 2 usage, 3 refused.
 # POSIX sh only (bash 4.2, dash, busybox ash); everything runs from main, called on the last line,
 # so a download cut short runs nothing.
@@ -41,133 +42,11 @@ ni_key() {
 NBDFORGE_KEY
 }
 
-ni_bytes() { set -- $(wc -c <"$1"); echo "$1"; }
-ni_hash() { ni_h=$(sha256sum "$1" 2>/dev/null) || return 1; printf '%s\n' "${ni_h%% *}"; }
+@FUNCTIONS@
 
-# ni_fetch REL OUT MAXBYTES: from the http(s) URL or the local directory the index came from.
-# Every download is capped at MAXBYTES+1 bytes by head -c whatever the server announces (or does
-# not), bounded in time (curl: --max-time and a minimum speed; wget: a read timeout, two tries at
-# most, and timeout(1) around it when the host has one), and never retried without end.
-ni_fetch() {
-  rm -f "$2" "$NI_T/rc"
-  ni_cap=$(($3 + 1))
-  case "$NI_FROM" in
-    http://* | https://*)
-      ni_u="${NI_FROM%/}/$1"
-      if [ "$NI_DL" = curl ]; then
-        { curl -fsSL --proto '=http,https' --proto-redir '=http,https' --max-filesize "$3" --max-time "$NI_MAXT" \
-            --connect-timeout "$NI_WAIT" --speed-limit 1024 --speed-time "$NI_WAIT" "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
-      else
-        { $NI_TIMEOUT wget -q $NI_WGET_OPTS -O - "$ni_u" </dev/null; echo $? >"$NI_T/rc"; } | head -c "$ni_cap" >"$2"
-      fi
-      ni_n=$(ni_bytes "$2")
-      [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected; refusing the rest"; rm -f "$2"; return 1; }
-      ni_rc=$(cat "$NI_T/rc" 2>/dev/null)
-      if [ "$ni_rc" != 0 ]; then
-        rm -f "$2"
-        case $NI_DL:$ni_rc in
-          curl:28 | wget:124 | wget:143) ni_say "cannot download $ni_u: too slow (below 1 KiB/s for $NI_WAIT s) or not done within $NI_MAXT s; another mirror, or NBDFORGE_TIMEOUT=SECONDS for a longer bound" ;;
-          *) ni_say "cannot download $ni_u ($NI_DL exit ${ni_rc:-?})" ;;
-        esac
-        return 1
-      fi
-      ;;
-    *)
-      ni_u="${NI_FROM%/}/$1"
-      head -c "$ni_cap" <"$ni_u" >"$2" || return 1
-      ;;
-  esac
-  ni_n=$(ni_bytes "$2")
-  [ "$ni_n" -le "$3" ] || { ni_say "$ni_u: more than the $3 bytes expected"; rm -f "$2"; return 1; }
-}
-
-# Rollback protection: the index's serial may only grow, per source, and it expires. The highest
-# serial accepted from each source is kept in $NBDFORGE_STATE_DIR/serials/<sha256 of the source>
-# (default /var/lib/nbdforge/serials/; nbdforge prepare-host --from URL reads and writes the same).
-ni_fresh() {
-  ni_head=$(head -n 1 "$NI_T/index.json")
-  ni_serial=$(printf '%s\n' "$ni_head" | sed -n 's/.*"serial":\([0-9][0-9]*\)[,}].*/\1/p')
-  ni_expires=$(printf '%s\n' "$ni_head" | sed -n 's/.*"expires":\([0-9][0-9]*\)[,}].*/\1/p')
-  ni_until=$(printf '%s\n' "$ni_head" | sed -n 's/.*"validUntil":"\([0-9TZ:.-]*\)".*/\1/p')
-  [ -n "$ni_serial" ] && [ -n "$ni_expires" ] && [ ${#ni_serial} -le 15 ] && [ ${#ni_expires} -le 15 ] \
-    || ni_refuse "index.json carries no serial and expiry (published by an nbdforge without rollback protection, or replayed from then): publish it again"
-  ni_now=$(date +%s)
-  case "$ni_now" in *[!0-9]* | '') ni_refuse "cannot read the clock (date +%s gave \"$ni_now\")" ;; esac
-  [ "$ni_now" -lt "$ni_expires" ] || ni_refuse "index.json (serial $ni_serial) expired at ${ni_until:-$ni_expires}: the publisher must publish again (nbdforge publish --valid-for DAYS)"
-  ni_src=$NI_FROM
-  while :; do case "$ni_src" in */) ni_src=${ni_src%/} ;; *) break ;; esac; done
-  ni_id=$(printf '%s' "$ni_src" | sha256sum) || ni_refuse "sha256sum failed"
-  NI_STATE_FILE="${NBDFORGE_STATE_DIR:-/var/lib/nbdforge}/serials/${ni_id%% *}"
-  ni_seen=''
-  [ ! -f "$NI_STATE_FILE" ] || read -r ni_seen ni_rest <"$NI_STATE_FILE" || :
-  case "$ni_seen" in *[!0-9]*) ni_refuse "$NI_STATE_FILE is damaged (\"$ni_seen\"): check it, or remove it to trust $ni_src afresh" ;; esac
-  if [ -n "$ni_seen" ] && [ "$ni_serial" -lt "$ni_seen" ]; then
-    ni_refuse "index.json has serial $ni_serial, older than serial $ni_seen this host already accepted from $ni_src: an older tree served again (rollback)"
-  fi
-  ni_say "index.json serial $ni_serial (this host had ${ni_seen:-none}), valid until ${ni_until:-$ni_expires}"
-  if [ -z "$ni_seen" ] || [ "$ni_serial" -gt "$ni_seen" ]; then
-    { mkdir -p "${NI_STATE_FILE%/*}" && printf '%s %s\n' "$ni_serial" "$ni_src" >"$NI_STATE_FILE.new" && mv -f "$NI_STATE_FILE.new" "$NI_STATE_FILE"; } 2>/dev/null \
-      || ni_say "WARNING: cannot record serial $ni_serial in $NI_STATE_FILE: a later rollback to an older tree will not be noticed here"
-  fi
-}
-
-ni_verify_index() {
-  if [ -n "$NI_PIN" ]; then
-    ni_s=$(ni_hash "$NI_T/index.json")
-    [ "$ni_s" = "$NI_PIN" ] || ni_refuse "index.json has sha256 $ni_s, not the pinned $NI_PIN"
-    ni_say "index.json matches the pinned sha256"
-    return 0
-  fi
-  if [ "${NBDFORGE_INSECURE_NO_SIGNATURE:-}" = 1 ]; then
-    ni_say "WARNING: NBDFORGE_INSECURE_NO_SIGNATURE=1: index.json is NOT verified; anyone who can change"
-    ni_say "WARNING: what $NI_FROM serves can now load code into this kernel as root"
-    return 0
-  fi
-  [ -n "$NI_FPR" ] || ni_refuse "this directory was published without a signature (nbdforge publish --gpg-key KEY signs it);" \
-    "pass --index-sha256 HEX of an index.json you trust, or set NBDFORGE_INSECURE_NO_SIGNATURE=1 to install unverified"
-  command -v gpgv >/dev/null 2>&1 || ni_refuse "gpgv is needed to verify index.json (install gpgv or gnupg2), or pass --index-sha256 HEX"
-  ni_fetch index.json.sig "$NI_T/index.json.sig" 65536 || ni_refuse "no index.json.sig at $NI_FROM: the index is not signed"
-  ni_key >"$NI_T/key.gpg" && [ -s "$NI_T/key.gpg" ] || ni_refuse "the key embedded in install.sh is unreadable (base64 missing?)"
-  mkdir -p "$NI_T/gnupg" && chmod 700 "$NI_T/gnupg"
-  gpgv --homedir "$NI_T/gnupg" --status-fd 1 --keyring "$NI_T/key.gpg" "$NI_T/index.json.sig" "$NI_T/index.json" \
-    >"$NI_T/gpgv.status" 2>"$NI_T/gpgv.err" </dev/null
-  ni_rc=$?
-  ni_signer=$(sed -n 's/^\[GNUPG:\] VALIDSIG .* \([0-9A-Fa-f]\{40\}\)$/\1/p' "$NI_T/gpgv.status" | head -n 1)
-  if [ "$ni_rc" != 0 ] || grep -Eq '^\[GNUPG:\] (BADSIG|ERRSIG|EXPSIG|EXPKEYSIG|REVKEYSIG|NO_PUBKEY|NODATA)' "$NI_T/gpgv.status" || [ -z "$ni_signer" ]; then
-    ni_refuse "the signature of $NI_FROM/index.json does not verify with key $NI_FPR: $(tail -n 1 "$NI_T/gpgv.err")"
-  fi
-  [ "$ni_signer" = "$NI_FPR" ] || ni_refuse "index.json is signed by $ni_signer, not by the pinned $NI_FPR"
-  ni_say "index.json signature verified (key $NI_FPR)"
-}
-
-# ni_field NAME: a field of the chosen index line (values never hold quotes, commas or braces).
-ni_field() { printf '%s\n' "$NI_LINE" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
-ni_hex64() { case "$1" in *[!0-9a-f]* | '') return 1 ;; esac; [ ${#1} -eq 64 ]; }
-ni_relpath() { case "$1" in /* | *..* | *[!A-Za-z0-9._+/-]* | '') return 1 ;; esac; }
-
-# The proof the signed index names for this kernel's module, checked by sha256; or, without one,
-# "not proven" (refused under --require-proof). Sets NI_PROOF to the checked file, or ''.
-ni_proof() {
-  NI_PROOF=''
-  ni_pf=$(ni_field proof)
-  if [ -z "$ni_pf" ]; then
-    [ "$NI_REQUIRE_PROOF" != 1 ] || ni_refuse "$ni_path is not proven in its own kernel (the index names no proof for $NI_R) and --require-proof is set"
-    ni_say "$ni_path: not proven in its own kernel (no proof published for $NI_R)"
-    return 0
-  fi
-  ni_psha=$(ni_field proofSha256)
-  ni_pdate=$(ni_field proofDate)
-  ni_relpath "$ni_pf" && ni_hex64 "$ni_psha" \
-    && case "$ni_pdate" in [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;; *) false ;; esac \
-    || ni_refuse "index.json's proof entry for $NI_R is malformed"
-  ni_fetch "$ni_pf" "$NI_T/proof.json" 262144 || ni_refuse "cannot download $ni_pf (the index names it)"
-  ni_s=$(ni_hash "$NI_T/proof.json")
-  [ "$ni_s" = "$ni_psha" ] || ni_refuse "$ni_pf: sha256 $ni_s, the index says $ni_psha (not the proof that was published)"
-  ni_say "proven in $NI_R on $ni_pdate ($ni_pf matches its sha256 in the index)"
-  NI_PROOF=$NI_T/proof.json
-}
-
-main() {
+# ni_options ARGS: the command line (and NBDFORGE_* defaults) into NI_FROM, NI_PIN, NI_SAVE, NI_KERNEL,
+# NI_REQUIRE_PROOF; a usage error exits 2.
+ni_options() {
   NI_FROM=${NBDFORGE_FROM:-$NI_DEFAULT_FROM}
   NI_PIN=${NBDFORGE_INDEX_SHA256:-}
   NI_SAVE=''
@@ -198,6 +77,10 @@ main() {
   esac
   [ -z "$NI_PIN" ] || ni_hex64 "$NI_PIN" || { ni_say "--index-sha256 takes 64 lower-case hex digits"; ni_usage; }
   [ -z "$NI_KERNEL" ] || [ -n "$NI_SAVE" ] || { ni_say "--kernel goes with --download-only (an install is always for the running kernel)"; ni_usage; }
+}
+
+# ni_tools: root (unless saving only), the downloader and its bounds, the tools, the temporary directory.
+ni_tools() {
   PATH=$PATH:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
   LC_ALL=C; export LC_ALL
   if [ -z "$NI_SAVE" ]; then
@@ -217,10 +100,11 @@ main() {
       # GNU wget: a read timeout and two tries (its default is 20, and it re-fetches a cut body);
       # busybox wget takes neither and does not retry: timeout(1) bounds it (coreutils exits 124,
       # busybox 143).
-      NI_WGET_OPTS=''
-      if wget --version 2>/dev/null | grep -q 'GNU Wget'; then NI_WGET_OPTS="-T $NI_WAIT -t 2"; fi
-      NI_TIMEOUT=''
-      if timeout 5 true 2>/dev/null; then NI_TIMEOUT="timeout $NI_MAXT"; fi
+      NI_WGET_OPTS='' NI_TIMEOUT=''
+      if [ "$NI_DL" = wget ]; then
+        if wget --version 2>/dev/null | grep -q 'GNU Wget'; then NI_WGET_OPTS="-T $NI_WAIT -t 2"; fi
+        if timeout 5 true 2>/dev/null; then NI_TIMEOUT="timeout $NI_MAXT"; fi
+      fi
       ;;
     *) NI_DL=cp ;;
   esac
@@ -230,47 +114,72 @@ main() {
   NI_T=$(mktemp -d "${TMPDIR:-/tmp}/nbdforge-install.XXXXXX") || ni_refuse "cannot create a temporary directory"
   trap 'rm -rf "$NI_T"' EXIT
   trap 'exit 130' INT TERM HUP
+}
 
-  ni_fetch index.json "$NI_T/index.json" 16777216 || ni_refuse "cannot read index.json from $NI_FROM"
+# ni_index: index.json (and its signature) fetched and verified, fresh, and the line of kernel NI_R
+# picked and parsed into ni_path, ni_size, ni_sha, ni_vermagic, ni_plan, ni_plansha (and the proof's).
+ni_index() {
+  # the signature comes in the same download as the index when it will be checked
+  NI_SIG=''
+  if [ -z "$NI_PIN" ] && [ "${NBDFORGE_INSECURE_NO_SIGNATURE:-}" != 1 ] && [ -n "$NI_FPR" ]; then
+    command -v gpgv >/dev/null 2>&1 || ni_refuse "gpgv is needed to verify index.json (install gpgv or gnupg2), or pass --index-sha256 HEX"
+    NI_SIG='index.json.sig index.json.sig 65536'
+  fi
+  if ! ni_fetch index.json index.json 16777216 $NI_SIG; then
+    [ "$NI_FAILED" != index.json.sig ] || ni_refuse "no index.json.sig at $NI_FROM: the index is not signed"
+    ni_refuse "cannot read index.json from $NI_FROM"
+  fi
   ni_verify_index
   ni_fresh
 
-  NI_R=${NI_KERNEL:-$(uname -r)}
+  # uname -r, read without a process where /proc has it
+  NI_R=$NI_KERNEL
+  [ -n "$NI_R" ] || read -r NI_R </proc/sys/kernel/osrelease 2>/dev/null || NI_R=$(uname -r)
   case "$NI_R" in *[!A-Za-z0-9._+-]* | '') ni_refuse "unusable kernel release \"$NI_R\"" ;; esac
   NI_LINE=$(grep -F "\"kernelRelease\":\"$NI_R\"," "$NI_T/index.json")
   if [ -z "$NI_LINE" ]; then
     ni_have=$(sed -n 's/.*"kernelRelease":"\([^"]*\)".*/\1/p' "$NI_T/index.json" | tr '\n' ' ')
     ni_refuse "no nbd.ko for kernel $NI_R at $NI_FROM; it has: ${ni_have:-nothing}"
   fi
-  [ $(printf '%s\n' "$NI_LINE" | wc -l) -eq 1 ] || ni_refuse "index.json lists kernel $NI_R more than once"
-  ni_path=$(ni_field path)
-  ni_size=$(ni_field size)
-  ni_sha=$(ni_field sha256)
-  ni_vermagic=$(ni_field vermagic)
-  ni_plan=$(ni_field plan)
-  ni_plansha=$(ni_field planSha256)
+  case "$NI_LINE" in *"
+"*) ni_refuse "index.json lists kernel $NI_R more than once" ;; esac
+  ni_parse "$NI_LINE"
+  ni_path=$ni_f_path ni_size=$ni_f_size ni_sha=$ni_f_sha256 ni_vermagic=$ni_f_vermagic ni_plan=$ni_f_plan ni_plansha=$ni_f_planSha256
   ni_relpath "$ni_path" && ni_relpath "$ni_plan" && ni_hex64 "$ni_sha" && ni_hex64 "$ni_plansha" \
-    && case "$ni_size" in *[!0-9]* | '') false ;; esac && [ -n "$ni_vermagic" ] \
+    && case "$ni_size" in *[!0-9]* | '') false ;; esac && [ ${#ni_size} -le 15 ] && [ -n "$ni_vermagic" ] \
     || ni_refuse "index.json's entry for $NI_R is malformed"
+  ni_proof_entry
+}
 
-  ni_fetch "$ni_path" "$NI_T/nbd.ko" "$ni_size" || ni_refuse "cannot download $ni_path"
-  ni_n=$(ni_bytes "$NI_T/nbd.ko")
+# ni_module: module, proof and plan downloaded and checked against the index line.
+ni_module() {
+  # module, proof and plan in one download, then one sha256sum for the three
+  ni_fetch "$ni_path" nbd.ko "$ni_size" ${NI_PF:+"$NI_PF" proof.json 262144} "$ni_plan" prepare-host.sh 4194304 || case "$NI_FAILED" in
+    "$ni_plan") ni_refuse "cannot download $ni_plan" ;;
+    "$NI_PF") ni_refuse "cannot download $NI_PF (the index names it)" ;;
+    *) ni_refuse "cannot download $ni_path" ;;
+  esac
+  ni_size nbd.ko || ni_n=0
   [ "$ni_n" -eq "$ni_size" ] || ni_refuse "$ni_path: $ni_n bytes, the index says $ni_size"
-  ni_s=$(ni_hash "$NI_T/nbd.ko")
-  [ "$ni_s" = "$ni_sha" ] || ni_refuse "$ni_path: sha256 $ni_s, the index says $ni_sha"
+  ni_hashes nbd.ko prepare-host.sh ${NI_PF:+proof.json} || ni_refuse "sha256sum failed"
+  [ "$ni_h1" = "$ni_sha" ] || ni_refuse "$ni_path: sha256 $ni_h1, the index says $ni_sha"
   # what modinfo -F vermagic prints, read without modinfo (busybox's wants a modules.dep)
-  ni_got=$(tr '\0' '\n' <"$NI_T/nbd.ko" | sed -n 's/^vermagic=//p' | head -n 1)
-  ni_got=$(echo $ni_got)
-  ni_want=$(echo $ni_vermagic)
+  ni_got=$(tr '\0' '\n' <"$NI_T/nbd.ko" | sed -n '/^vermagic=/{s/^vermagic=//p;q;}')
+  ni_words "$ni_got"; ni_got=$ni_v
+  ni_words "$ni_vermagic"; ni_want=$ni_v
   [ "$ni_got" = "$ni_want" ] || ni_refuse "$ni_path: vermagic \"$ni_got\", the index says \"$ni_want\""
   case "$ni_got" in "$NI_R "*) ;; *) ni_refuse "$ni_path is built for kernel ${ni_got%% *}, not $NI_R" ;; esac
   ni_say "$ni_path: $ni_n bytes, sha256 and vermagic \"$ni_got\" match the index"
-  ni_proof
+  ni_proof_check "$ni_h3"
+  NI_PROOF=${NI_PF:+$NI_T/proof.json}
+  [ "$ni_h2" = "$ni_plansha" ] || ni_refuse "$ni_plan: sha256 $ni_h2, the index says $ni_plansha"
+}
 
-  ni_fetch "$ni_plan" "$NI_T/prepare-host.sh" 4194304 || ni_refuse "cannot download $ni_plan"
-  ni_s=$(ni_hash "$NI_T/prepare-host.sh")
-  [ "$ni_s" = "$ni_plansha" ] || ni_refuse "$ni_plan: sha256 $ni_s, the index says $ni_plansha"
-
+main() {
+  ni_options "$@"
+  ni_tools
+  ni_index
+  ni_module
   if [ -n "$NI_SAVE" ]; then
     mkdir -p "$NI_SAVE" && cp "$NI_T/nbd.ko" "$NI_T/prepare-host.sh" "$NI_SAVE/" && { [ -z "$NI_PROOF" ] || cp "$NI_PROOF" "$NI_SAVE/"; } || exit 1
     ni_say "verified; saved nbd.ko${NI_PROOF:+, proof.json} and prepare-host.sh for $NI_R in $NI_SAVE (run: NBDFORGE_MODULE_FILE=$NI_SAVE/nbd.ko sh $NI_SAVE/prepare-host.sh)"
