@@ -27,10 +27,14 @@ export async function runMatrix(
 ): Promise<MatrixResult[]> {
   const results = new Array<MatrixResult>(kernels.length);
   let next = 0;
+  const workers = Math.max(1, Math.min(jobs, kernels.length));
+  // A worker that builds one kernel only gains nothing from a kept builder (it costs a little more
+  // than a container of its own: `npm run bench -- container`), so a one-kernel build does not keep one.
+  const reuse = kernels.length > workers;
   const worker = async () => {
     // One builder container per worker, reused from kernel to kernel (keep: false, one per kernel).
     const door = ctx.containers;
-    const builders = base.keep === false || !door?.keep ? undefined : new KeptBuilders(door, ctx.signal);
+    const builders = !reuse || base.keep === false || !door?.keep ? undefined : new KeptBuilders(door, ctx.signal);
     try {
       await work(builders);
     } finally {
@@ -57,6 +61,6 @@ export async function runMatrix(
       onEvent({ type: 'done', result: r });
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, kernels.length)) }, worker));
+  await Promise.all(Array.from({ length: workers }, worker));
   return results;
 }

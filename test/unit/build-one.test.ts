@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildOne, VerificationError } from '../../src/builder/build-one.ts';
+import { runMatrix } from '../../src/builder/matrix.ts';
 import { resolveBuild } from '../../src/builder/resolve.ts';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Containers } from '../../src/docker/containers.ts';
@@ -106,6 +107,32 @@ test('a recipe that leaves an output out, or a module that fails its checks, sto
     assert.match((err as Error).message, /crcs: .*module_layout/);
   }
   assert.equal(await store.list(), []);
+});
+
+
+test('a matrix keeps a builder container only where a worker builds more than one kernel (one kernel: a container of its own)', async () => {
+  const counts = async (kernels: string[], jobs: number) => {
+    const seen = { keeps: 0, runs: 0 };
+    const fail = async (): Promise<never> => {
+      throw new Error('no compiler in this test');
+    };
+    const door: Containers = {
+      ensureImage: async () => ({ id: 'sha256:' + 'f'.repeat(64), tag: 'fake/builder:1', built: false }) as never,
+      run: async () => (seen.runs++, fail()),
+      keep: async () => (seen.keeps++, { exec: fail, release: async () => {} }),
+    };
+    const family = fakeFamily([]);
+    const recipe = family.recipe.bind(family);
+    family.recipe = (...a) => ({ ...recipe(...a), reentrant: true });
+    const ctx = { paths: resolvePaths({}, { home: tmp }), containers: door } as FamilyContext;
+    const results = await runMatrix(ctx, { family, module, store: new DirStore(path.join(tmp, `matrix-${kernels.length}-${jobs}`)), toolVersion: 'test', catalog: [kernel], patchRules: [], force: true }, kernels, jobs);
+    assert.equal(results.map((r) => r.status), kernels.map(() => 'failed'));
+    return seen;
+  };
+  assert.equal(await counts([K], 2), { keeps: 0, runs: 1 }, 'one kernel: no kept builder');
+  assert.equal(await counts([K, K], 2), { keeps: 0, runs: 2 }, 'one kernel a worker: none kept');
+  // three kernels on one worker go through kept builders (each failed build's container is dropped, the next keeps a fresh one)
+  assert.equal(await counts([K, K, K], 1), { keeps: 3, runs: 0 }, 'three kernels on one worker: kept builders');
 });
 
 test.run();
