@@ -25,6 +25,7 @@ import { $ } from 'zx';
 import tar from 'tar-stream';
 import { main } from '../../src/cli.ts';
 import { connectEngine, LABEL } from '../../src/docker/engine.ts';
+import { dockerContainers } from '../../src/docker/containers.ts';
 import { getFamily } from '../../src/families/index.ts';
 import { resolvePaths } from '../../src/paths.ts';
 import { buildOne } from '../../src/builder/build-one.ts';
@@ -69,7 +70,7 @@ const env: NodeJS.ProcessEnv = {
 const paths = resolvePaths(env);
 const store = new DirStore(paths.store);
 const family = getFamily('el7', env);
-const ctx = { docker, paths };
+const ctx = { containers: dockerContainers(docker), paths };
 let vault: VaultFixture;
 let server: FixtureServer;
 let realNbd: string;
