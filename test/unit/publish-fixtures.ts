@@ -7,7 +7,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { DirStore } from '../../src/artifacts/dir-store.ts';
 import type { Manifest } from '../../src/artifacts/manifest.ts';
@@ -42,9 +43,19 @@ export interface GpgHome {
   env: NodeJS.ProcessEnv;
 }
 
-/** A fresh GNUPGHOME holding one ed25519 signing key without a passphrase. */
+/** The GNUPGHOMEs made in this process: their gpg-agents are stopped and the homes removed when it exits. */
+const homes: string[] = [];
+process.once('exit', () => {
+  for (const home of homes) {
+    spawnSync('gpgconf', ['--homedir', home, '--kill', 'all'], { stdio: 'ignore' });
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+/** A fresh GNUPGHOME holding one ed25519 signing key without a passphrase (its agent stopped and the home removed at exit). */
 export async function gpgHome(uid = 'nbdforge test <publish-test@nbdforge.invalid>'): Promise<GpgHome> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-gnupg-'));
+  homes.push(home);
   await fs.chmod(home, 0o700);
   const env = { ...process.env, GNUPGHOME: home };
   execFileSync('gpg', ['--batch', '--quiet', '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never'], { env, stdio: 'ignore' });
