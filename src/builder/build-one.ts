@@ -11,7 +11,7 @@ import { DirStore, type IndexEntry } from '../artifacts/dir-store.ts';
 import type { Check, Manifest } from '../artifacts/manifest.ts';
 import { sha256, sha256File } from '../util/hash.ts';
 import { makeScratch } from './scratch.ts';
-import type { KeptBuilders } from './kept-builders.ts';
+import type { BuilderUse, Builders } from './kept-builders.ts';
 import type { Signer } from './signer.ts';
 import { signHashFromConfig } from './signer.ts';
 import { signInContainer } from './sign-step.ts';
@@ -38,8 +38,8 @@ export interface BuildRequest {
   signer?: Signer;
   /** The module's patch rules when the caller already loaded them (a matrix loads them once). */
   patchRules?: PatchRule[];
-  /** A matrix worker's kept builder: a reentrant recipe runs in it instead of a container of its own. */
-  builders?: KeptBuilders;
+  /** A matrix worker's kept builder or the builders kept between processes: a reentrant recipe runs in them instead of a container of its own. */
+  builders?: Builders;
   onStage?: (stage: Stage) => void;
 }
 
@@ -52,6 +52,8 @@ export interface BuildOutcome {
   durationMs: number;
   /** Set when a stored artifact with this key was damaged or missing and this build replaced it. */
   repaired?: string;
+  /** The shared builder the build ran in (see shared-builders.ts). */
+  builder?: BuilderUse;
 }
 
 export class VerificationError extends NbdforgeError {
@@ -99,7 +101,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
   const scratch = await makeScratch(kernel.kernelRelease);
   try {
     stage('container');
-    await runRecipe(ctx, containers, req, plan, image, scratch, stage);
+    const builder = (await runRecipe(ctx, containers, req, plan, image, scratch, stage)) ?? undefined;
     stage('verify');
     const verified = await verifyOutputs(req, plan, scratch);
     // Signing comes after every check passed, in a container of its own (see sign-step.ts).
@@ -111,7 +113,7 @@ export async function buildOne(ctx: FamilyContext, req: BuildRequest): Promise<B
     stage('store');
     const manifest = await manifestOf(req, plan, key, image, scratch, verified, signed, t0);
     const artifact = await req.store.put(manifest, { module: signed.file, debug: path.join(scratch, `${req.module.name}.debug.ko`) });
-    return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0, ...(repaired ? { repaired } : {}) };
+    return { kernelRelease: kernel.kernelRelease, status: 'built', key, artifact, manifest, durationMs: Date.now() - t0, ...(repaired ? { repaired } : {}), ...(builder ? { builder } : {}) };
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }
@@ -142,7 +144,7 @@ async function storedHit(store: DirStore, key: string): Promise<{ artifact: Inde
 }
 
 /** The recipe in a kept builder (a matrix worker's) or a container of its own; its results land in `scratch`. */
-async function runRecipe(ctx: FamilyContext, containers: Containers, req: BuildRequest, { kernel, recipe }: Plan, image: Image, scratch: string, stage: (s: Stage) => void): Promise<void> {
+async function runRecipe(ctx: FamilyContext, containers: Containers, req: BuildRequest, { kernel, recipe }: Plan, image: Image, scratch: string, stage: (s: Stage) => void): Promise<BuilderUse | void> {
   const labels = { 'nbdforge.role': 'build', 'nbdforge.kernel': kernel.kernelRelease, 'nbdforge.module': req.module.name };
   const tmpfs = { '/work': `rw,exec,size=${req.scratchSize ?? '2g'}` };
   const onLine = (l: string) => {
@@ -150,7 +152,7 @@ async function runRecipe(ctx: FamilyContext, containers: Containers, req: BuildR
     if (m) stage(m[1] === 'done' ? 'collect' : (m[1] as Stage));
   };
   if (recipe.reentrant && req.builders?.available) {
-    await req.builders.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels: { 'nbdforge.role': 'build', 'nbdforge.module': req.module.name }, onLine }, scratch);
+    return req.builders.run({ image: image.tag, imageId: image.id, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels: { 'nbdforge.role': 'build', 'nbdforge.module': req.module.name }, onLine }, scratch);
   } else {
     // a reentrant recipe needs no network (its sources are fetched and bound): none saves the bridge's set-up
     await containers.run({ image: image.tag, cmd: recipe.cmd, env: recipe.env, binds: recipe.binds, tmpfs, labels, collect: { from: '/out', to: scratch }, signal: ctx.signal, onLine, ...(recipe.reentrant ? { network: 'none' as const } : {}) });

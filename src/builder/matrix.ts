@@ -1,6 +1,7 @@
 import type { FamilyContext } from '../families/family.ts';
 import { buildOne, type BuildOutcome, type BuildRequest, type Stage } from './build-one.ts';
-import { KeptBuilders } from './kept-builders.ts';
+import { KeptBuilders, type Builders } from './kept-builders.ts';
+import { SharedBuilders, type SharedOptions } from './shared-builders.ts';
 
 export interface MatrixResult {
   kernelRelease: string;
@@ -20,7 +21,11 @@ export type MatrixEvent =
  */
 export async function runMatrix(
   ctx: FamilyContext,
-  base: Omit<BuildRequest, 'kernelRelease' | 'onStage' | 'builders'> & { keep?: boolean },
+  base: Omit<BuildRequest, 'kernelRelease' | 'onStage' | 'builders'> & {
+    keep?: boolean;
+    /** Builders kept between processes (NBDFORGE_BUILDER_IDLE above 0): every worker builds in them, a one-kernel build too. */
+    shared?: Omit<SharedOptions, 'signal'>;
+  },
   kernels: string[],
   jobs: number,
   onEvent: (e: MatrixEvent) => void = () => {},
@@ -31,17 +36,19 @@ export async function runMatrix(
   // A worker that builds one kernel only gains nothing from a kept builder (it costs a little more
   // than a container of its own: `npm run bench -- container`), so a one-kernel build does not keep one.
   const reuse = kernels.length > workers;
+  const door = ctx.containers;
+  // The builders kept between processes serve every worker at once (each build is an exec of its own).
+  const shared = base.shared && base.shared.idleSeconds > 0 && base.keep !== false && door?.shared ? new SharedBuilders(door, { ...base.shared, signal: ctx.signal }) : undefined;
   const worker = async () => {
-    // One builder container per worker, reused from kernel to kernel (keep: false, one per kernel).
-    const door = ctx.containers;
-    const builders = !reuse || base.keep === false || !door?.keep ? undefined : new KeptBuilders(door, ctx.signal);
+    // Else one builder container per worker, reused from kernel to kernel (keep: false, one per kernel).
+    const builders: Builders | undefined = shared ?? (!reuse || base.keep === false || !door?.keep ? undefined : new KeptBuilders(door, ctx.signal));
     try {
       await work(builders);
     } finally {
       await builders?.release();
     }
   };
-  const work = async (builders?: KeptBuilders) => {
+  const work = async (builders?: Builders) => {
     while (next < kernels.length) {
       const i = next++;
       const krel = kernels[i];

@@ -92,12 +92,12 @@ export function du(inv: Inventory, family: string | undefined, json: boolean, ou
     out.write('\nkept whatever the kernels (they list kernels):\n');
     for (const k of kept) out.write(`  ${k.rel}  ${k.role}  ${formatBytes(k.bytes)}\n`);
   }
-  if (inv.leftAlone.length) out.write(`\nleft alone (test, VM and proof caches, never pruned): ${inv.leftAlone.map((l) => `${l.rel} ${formatBytes(l.bytes)}`).join(', ')}\n`);
+  if (inv.leftAlone.length) out.write(`\nleft alone (test, VM, proof and builder results caches, never pruned): ${inv.leftAlone.map((l) => `${l.rel} ${formatBytes(l.bytes)}`).join(', ')}\n`);
   for (const n of inv.notes) out.write(`note: ${n}\n`);
   out.write(
     `\ntotal ${formatBytes(totals.bytes)}: ${formatBytes(totals.forStoredKernels)} for stored kernels, ${formatBytes(totals.forKernelsNotStored)} for kernels not stored, ` +
       `${formatBytes(totals.leftover)} used by no catalog kernel, ${formatBytes(totals.kept)} catalogs and lists` +
-      `${inv.leftAlone.length ? `; test, VM and proof caches ${formatBytes(totals.leftAlone)} besides` : ''}\n`,
+      `${inv.leftAlone.length ? `; test, VM, proof and builder results caches ${formatBytes(totals.leftAlone)} besides` : ''}\n`,
   );
   return 0;
 }

@@ -12,10 +12,11 @@ import { measure, insideDir, listEntries, type Measured } from './walk.ts';
 import { runningBuilds } from '../builder/scratch.ts';
 
 /**
- * Caches below the cache root that cache du/prune report but never touch: the test and VM caches, and
- * the prove cache (cache/prove: every verdict nbdforge prove reached, a few KB each, the evidence).
+ * Caches below the cache root that cache du/prune report but never touch: the test and VM caches, the
+ * prove cache (cache/prove: every verdict nbdforge prove reached, a few KB each, the evidence), and the
+ * results directories of builds in builders kept between processes (cache/builders: nbdforge cleanup's).
  */
-export const LEFT_ALONE = ['vm', 'el7-userland', 'test-fixtures', 'prove'];
+export const LEFT_ALONE = ['vm', 'el7-userland', 'test-fixtures', 'prove', 'builders'];
 
 export interface KernelRef {
   family: string;

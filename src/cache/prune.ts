@@ -44,7 +44,7 @@ export async function prune(
     }
     if (kept.length) ctx.stdout.write(`kept ${[...byReason].map(([r, e]) => `${e.n} ${r} (${formatBytes(e.bytes)})`).join(', ')}\n`);
     for (const f of inv.families.filter((x) => x.note)) ctx.stdout.write(`${f.name}: ${f.note}\n`);
-    if (inv.leftAlone.length) ctx.stdout.write(`left alone: ${inv.leftAlone.map((l) => `cache/${l.rel}`).join(', ')} (test, VM and proof caches)\n`);
+    if (inv.leftAlone.length) ctx.stdout.write(`left alone: ${inv.leftAlone.map((l) => `cache/${l.rel}`).join(', ')} (test, VM, proof and builder results caches)\n`);
     for (const n of inv.notes) ctx.stdout.write(`note: ${n}\n`);
     ctx.stdout.write(removed.length ? `${verb} ${removed.length} entr${removed.length === 1 ? 'y' : 'ies'}, ${formatBytes(bytes)}${o.dryRun ? ' (dry run: nothing removed)' : ''}\n` : 'nothing to remove\n');
   }

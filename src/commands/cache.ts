@@ -20,7 +20,7 @@ catalog kernel uses, what is kept whatever the kernels, and the totals.
 prune: removes what no stored artifact needs: entries used only by kernels the store has no
 artifact for, and entries no catalog kernel uses. Never removed: anything outside the cache (links
 are removed as links, never followed), the catalogs and apt lists that list kernels, the files of a
-family with no cached catalog, and the test, VM and proof caches (${LEFT_ALONE.map((n) => `cache/${n}`).join(', ')}).
+family with no cached catalog, and the test, VM, proof and builder results caches (${LEFT_ALONE.map((n) => `cache/${n}`).join(', ')}).
   --keep-latest N     keep the files of each family's N newest catalog kernels, stored or not (default 0)
   --older-than DAYS   remove only entries not modified in DAYS days
   --dry-run           list what would be removed and the bytes; remove nothing

@@ -1,28 +1,37 @@
-import { type Command, parse, UsageError } from './context.ts';
+import { type Command, parse, pathsFrom, UsageError } from './context.ts';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { closeEngine, connectEngine, removeLeftoverContainers, type Leftover } from '../docker/engine.ts';
 import { EngineUnreachableError } from '../docker/errors.ts';
 import { leftoverScratch } from '../builder/scratch.ts';
+import { leftoverResults } from '../builder/shared-builders.ts';
 
-const usage = `Usage: nbdforge cleanup [--all] [--json]
+const usage = `Usage: nbdforge cleanup [--builders] [--all] [--json]
 
 Removes what nbdforge left behind: every container it starts is labelled with the process that
 started it, and a container whose process is gone (killed with -9, crashed, the machine rebooted)
 is removed; so is a build's scratch directory (/tmp/nbdforge-<kernel>-XXXXXX, stamped with its
-owner) whose process is gone. Containers of runs still going are left alone unless --all; scratch
-directories of running builds always are.
+owner) or results directory ($NBDFORGE_HOME/cache/builders/<key>-<pid>-...) whose process is gone.
+Containers of runs still going are left alone unless --all; scratch directories of running builds
+always are. A builder container kept between builds (NBDFORGE_BUILDER_IDLE, default 60 s after its
+last build) ends by itself; one that stopped is removed, a running one only with --builders or --all
+(a build using it at that moment starts again in a fresh container).
 When no Docker engine answers (DOCKER_HOST, or /var/run/docker.sock), the scratch directories are
 still removed and cleanup says that containers could not be checked: run it again once the engine
 runs (a stopped engine runs no containers, but keeps the ones left behind).
 (Mapped images are cleaned up with: nbdforge unmap --all.)
 
 Options:
-  --all     also remove containers of runs that are still going
-  --json    machine-readable list of what was removed
+  --builders  also stop the builder containers kept between builds, now
+  --all       also remove containers of runs that are still going (and the kept builders)
+  --cache DIR the cache whose builders/ results directories are checked (default $NBDFORGE_HOME/cache)
+  --json      machine-readable list of what was removed
 
 Examples:
   nbdforge cleanup
       after a build was killed with kill -9: its container and its /tmp scratch go
+  nbdforge cleanup --builders
+      stop the builder kept after the last build instead of waiting for its idle time
   nbdforge cleanup --all --json
       also stop and remove the containers of builds still running, and list them as JSON
 
@@ -33,20 +42,21 @@ const cleanup: Command = {
   summary: 'Remove containers and build scratch left behind by killed or crashed runs',
   usage,
   async run(argv, ctx) {
-    const { values, positionals } = parse(argv, { all: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parse(argv, { all: { type: 'boolean', default: false }, builders: { type: 'boolean', default: false } }, true);
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"\n${usage}`);
+    const paths = pathsFrom(values, ctx.env);
     let gone: Leftover[] = [];
     let unchecked: string | undefined;
     try {
       const docker = await connectEngine(ctx.env);
-      gone = await removeLeftoverContainers(docker, { all: values.all }).finally(() => closeEngine(docker));
+      gone = await removeLeftoverContainers(docker, { all: values.all, builders: values.builders }).finally(() => closeEngine(docker));
     } catch (err) {
       if (!(err instanceof EngineUnreachableError)) throw err;
       unchecked = err.message;
     }
     const scratch = [];
     const failed: Array<{ path: string; error: string }> = [];
-    for (const s of await leftoverScratch()) {
+    for (const s of [...(await leftoverScratch()), ...(await leftoverResults(path.join(paths.cache, 'builders')))]) {
       try {
         await fs.rm(s.path, { recursive: true, force: true });
         scratch.push(s);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { type CommandContext, UsageError } from './context.ts';
 import type { Paths } from '../paths.ts';
 import { familyOfRelease, getFamily } from '../families/index.ts';
@@ -39,8 +40,18 @@ export interface BuildsOptions {
   prove?: ProofsOptions;
 }
 
+/** NBDFORGE_BUILDER_IDLE: seconds a builder container stays up after a build for the next one (0: none kept). */
+export const DEFAULT_BUILDER_IDLE = 60;
+export function builderIdle(env: NodeJS.ProcessEnv): number {
+  const v = env.NBDFORGE_BUILDER_IDLE;
+  if (v === undefined || v === '') return DEFAULT_BUILDER_IDLE;
+  if (!/^\d{1,6}$/.test(v)) throw new UsageError(`NBDFORGE_BUILDER_IDLE takes whole seconds (0 keeps no builder between builds), not ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
 /** Shared by `build` (one kernel) and `matrix` (many): resolve everything, run, report, exit code. */
 export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandContext): Promise<number> {
+  const idleSeconds = builderIdle(ctx.env);
   // A kernel release becomes a directory name in the store: refuse anything that is not a plain name.
   for (const k of opts.kernels ?? []) if (!isSafeName(k)) throw new UsageError(`--kernel ${JSON.stringify(k)} is not a kernel release (see: nbdforge kernels --family ${opts.family})`);
   const family = getFamily(opts.family, ctx.env);
@@ -78,7 +89,7 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const t0 = Date.now();
     const results = await runMatrix(
       session,
-      { family, module, store, patchRules: loadPatchRules(module), force: opts.force, oracle: opts.oracle, signer: opts.signer, toolVersion: ctx.version, catalog },
+      { family, module, store, patchRules: loadPatchRules(module), force: opts.force, oracle: opts.oracle, signer: opts.signer, toolVersion: ctx.version, catalog, shared: { idleSeconds, root: path.join(paths.cache, 'builders') } },
       selected,
       opts.jobs,
       (e) => view?.event(e),
@@ -90,6 +101,8 @@ export async function runBuilds(opts: BuildsOptions, paths: Paths, ctx: CommandC
     const proofs = rp && opts.prove ? await rp.proveEntries(opts.prove, entries, { family, session, store, catalog, cacheRoot: paths.cache, toolVersion: ctx.version }, ctx) : undefined;
     if (opts.json) ctx.stdout.write(JSON.stringify({ ...summary(results, wall, paths.store), ...(proofs && rp ? { proofs: rp.proofsJson(proofs, paths.store) } : {}) }, null, 2) + '\n');
     else report(results, wall, paths.store, ctx);
+    const kept = results.find((r) => r.outcome?.builder);
+    if (kept && !opts.json) ctx.stderr.write(`builder container ${kept.outcome!.builder!.container} stays up ${idleSeconds} s after its last build for the next one (NBDFORGE_BUILDER_IDLE=0: none; nbdforge cleanup --builders stops it now)\n`);
     if (proofs && rp && !opts.json) rp.reportProofs(proofs, paths.store, ctx);
     // A repaired artifact is said on stderr whatever the output format.
     for (const r of results.filter((x) => x.outcome?.repaired)) ctx.stderr.write(`${opts.json ? '' : '\n'}${r.kernelRelease}: ${r.outcome!.repaired}\n`);
@@ -147,6 +160,7 @@ function summary(results: MatrixResult[], wallMs: number, store: string) {
           }
         : {}),
       ...(r.outcome?.repaired ? { repaired: r.outcome.repaired } : {}),
+      ...(r.outcome?.builder ? { builder: r.outcome.builder } : {}),
       ...(r.error ? { error: r.error.message } : {}),
     })),
   };

@@ -39,6 +39,8 @@ export async function openSession(
     // an image that exists is found without loading dockerode (docker/light.ts): a stored build's whole need
     ensureImage: async (spec, onLog) => (await existingImage(env, spec)) ?? dockerContainers(await connect()).ensureImage(spec, onLog),
     run: async (spec) => dockerContainers(await connect()).run(spec),
+    keep: async (spec) => dockerContainers(await connect()).keep!(spec),
+    shared: async (spec) => dockerContainers(await connect()).shared!(spec),
   };
   const ac = new AbortController();
   // Every request of a sync or a matrix listens on this one signal.

@@ -2,6 +2,7 @@ import type { Engine } from './engine.ts';
 import { ensureImage, type BuiltImage, type ImageSpec } from './image.ts';
 import { runContainer, type RunResult, type RunSpec } from './run.ts';
 import { keepContainer, type KeepSpec, type KeptContainer } from './kept.ts';
+import { sharedContainer, type SharedContainer, type SharedSpec } from './shared.ts';
 
 /**
  * The one door to the container engine for builds: make sure an image exists, run a container
@@ -14,6 +15,8 @@ export interface Containers {
   run(spec: RunSpec): Promise<RunResult>;
   /** A container kept running for several execs (see kept.ts); a door without it runs one container per build. */
   keep?(spec: KeepSpec): Promise<KeptContainer>;
+  /** The builder kept between processes for this spec, found or made (see shared.ts). */
+  shared?(spec: SharedSpec): Promise<SharedContainer>;
 }
 
 export function dockerContainers(engine: Engine): Containers {
@@ -21,6 +24,7 @@ export function dockerContainers(engine: Engine): Containers {
     ensureImage: (spec, onLog) => ensureImage(engine, spec, onLog),
     run: (spec) => runContainer(engine, spec),
     keep: (spec) => keepContainer(engine, spec),
+    shared: (spec) => sharedContainer(engine, spec),
   };
 }
 
@@ -43,8 +47,13 @@ export function onceImages(inner: Containers): Containers {
       return p;
     },
     run: (spec) => inner.run(spec),
-    ...(inner.keep ? { keep: inner.keep.bind(inner) } : {}),
+    ...passKept(inner),
   };
+}
+
+/** A wrapping door's pass-through of the inner door's kept and shared builders (when it has them). */
+export function passKept(inner: Containers): Pick<Containers, 'keep' | 'shared'> {
+  return { ...(inner.keep ? { keep: inner.keep.bind(inner) } : {}), ...(inner.shared ? { shared: inner.shared.bind(inner) } : {}) };
 }
 
 /** The context's door; a caller that needs a container and was handed none is a programming error. */

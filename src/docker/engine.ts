@@ -12,17 +12,19 @@ export interface Engine {
   readonly modem: EngineModem;
   ping(): Promise<unknown>;
   listContainers(opts: { all: boolean; filters: { label: string[] } }): Promise<Array<{ Id: string; Names: string[]; Labels: Record<string, string>; State: string }>>;
-  getContainer(id: string): Pick<EngineContainer, 'remove' | 'getArchive'>;
+  getContainer(id: string): Pick<EngineContainer, 'id' | 'modem' | 'remove' | 'getArchive' | 'exec' | 'inspect'>;
   getImage(name: string): { inspect(): Promise<{ Id: string }> };
   buildImage(context: NodeJS.ReadableStream, opts: { t: string; buildargs: Record<string, string>; labels: Record<string, string>; rm: boolean; forcerm: boolean }): Promise<NodeJS.ReadableStream>;
   createContainer(opts: {
+    /** A fixed name: a second create under it fails with status 409 (the shared builder's one-per-key). */
+    name?: string;
     Image: string;
     Cmd: string[];
     Env?: string[];
     Labels: Record<string, string>;
     AttachStdout?: boolean;
     AttachStderr?: boolean;
-    HostConfig: { Binds?: string[]; Tmpfs?: Record<string, string>; NetworkMode: string };
+    HostConfig: { Binds?: string[]; Tmpfs?: Record<string, string>; NetworkMode: string; AutoRemove?: boolean };
   }): Promise<EngineContainer>;
 }
 
@@ -41,6 +43,16 @@ export interface EngineContainer {
   remove(opts: { force: boolean }): Promise<unknown>;
   getArchive(opts: { path: string }): Promise<NodeJS.ReadableStream>;
   exec(opts: { Cmd: string[]; Env: string[]; AttachStdout: boolean; AttachStderr: boolean }): Promise<EngineExec>;
+  inspect(): Promise<ContainerInfo>;
+}
+
+/** The part of a container's inspection nbdforge reads (a shared builder is checked against it before reuse). */
+export interface ContainerInfo {
+  Id: string;
+  Image: string;
+  State: { Running: boolean; Status: string };
+  Config: { Labels: Record<string, string> | null };
+  HostConfig: { Binds?: string[] | null; Tmpfs?: Record<string, string> | null; NetworkMode?: string };
 }
 
 export interface EngineExec {
@@ -97,17 +109,25 @@ export interface Leftover {
 }
 
 /**
- * Containers nbdforge made whose owning process is gone (a kill -9, a crash, a reboot); with `all`,
- * every nbdforge container, including those of runs still going. Removes them and says which.
+ * Containers nbdforge made whose owning process is gone (a kill -9, a crash, a reboot), and builders kept
+ * between processes (label nbdforge.shared: no owner, they end themselves) that are no longer running;
+ * with `builders`, the running ones too; with `all`, every nbdforge container, including those of runs
+ * still going. Removes them and says which.
  */
-export async function removeLeftoverContainers(docker: Engine, opts: { all?: boolean } = {}): Promise<Leftover[]> {
+export async function removeLeftoverContainers(docker: Engine, opts: { all?: boolean; builders?: boolean } = {}): Promise<Leftover[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [LABEL] } });
   const gone: Leftover[] = [];
   for (const c of list) {
     const pid = Number(c.Labels[`${LABEL}.pid`]);
     const ours = c.Labels[`${LABEL}.host`] === os.hostname() && Number.isInteger(pid) && pid > 0;
-    if (!opts.all && ours && processAlive(pid)) continue;
-    await docker.getContainer(c.Id).remove({ force: true });
+    const shared = c.Labels[`${LABEL}.shared`] !== undefined;
+    if (!opts.all && shared && !opts.builders && c.State === 'running') continue;
+    if (!opts.all && !shared && ours && processAlive(pid)) continue;
+    await docker.getContainer(c.Id).remove({ force: true }).catch((err: unknown) => {
+      // a shared builder may end (and remove itself) while asked to
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status !== 404 && status !== 409) throw err;
+    });
     gone.push({ id: c.Id.slice(0, 12), name: (c.Names[0] ?? '').replace(/^\//, ''), role: c.Labels[`${LABEL}.role`] ?? '', state: c.State, pid: ours ? pid : undefined });
   }
   return gone;

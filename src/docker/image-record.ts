@@ -12,7 +12,7 @@ import { readContext } from './image.ts';
 import { canonicalJson, sha256 } from '../util/hash.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { EngineUnreachableError } from './errors.ts';
-import type { Containers } from './containers.ts';
+import { passKept, type Containers } from './containers.ts';
 
 export interface ImageRecord {
   tag: string;
@@ -61,5 +61,6 @@ export function recordedImages(inner: Containers, file: string, log?: (line: str
       }
     },
     run: (spec) => inner.run(spec),
+    ...passKept(inner),
   };
 }

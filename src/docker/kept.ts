@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { type Engine, ownerLabels } from './engine.ts';
+import { type Engine, type EngineContainer, ownerLabels } from './engine.ts';
 import { ContainerError } from './errors.ts';
 import { lineSink } from './run.ts';
 
@@ -53,35 +53,38 @@ export async function keepContainer(docker: Engine, spec: KeepSpec): Promise<Kep
     throw err;
   }
   return {
-    async exec(e) {
-      if (spec.signal?.aborted) throw new Error('aborted', { cause: spec.signal.reason });
-      const exec = await container.exec({ Cmd: e.cmd, Env: Object.entries(e.env ?? {}).map(([k, v]) => `${k}=${v}`), AttachStdout: true, AttachStderr: true });
-      const stream = await exec.start({ hijack: true, stdin: false });
-      const out = lineSink(e.onLine);
-      container.modem.demuxStream(stream, out.sink, out.sink);
-      await new Promise<void>((resolve, reject) => {
-        stream.on('end', () => resolve());
-        stream.on('close', () => resolve());
-        stream.on('error', reject);
-      });
-      if (spec.signal?.aborted) throw new Error('aborted', { cause: spec.signal.reason });
-      // The output can end a moment before the engine records the exit: ask again until it has.
-      let info = await exec.inspect();
-      for (let i = 0; info.Running && i < 100; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        info = await exec.inspect();
-      }
-      const ExitCode = info.Running ? null : info.ExitCode;
-      if (ExitCode !== 0) {
-        throw new ContainerError(`container exec ${e.cmd.join(' ')} exited with ${ExitCode}`, ExitCode ?? -1, out.text().split('\n').slice(-25).join('\n'));
-      }
-      return { output: out.text() };
-    },
+    exec: (e) => execIn(container, e, spec.signal),
     async release() {
       spec.signal?.removeEventListener('abort', onAbort);
       await release();
     },
   };
+}
+
+/** One command in a running container, to its end: its output, or ContainerError for a non-zero exit. */
+export async function execIn(container: Pick<EngineContainer, 'exec' | 'modem'>, e: ExecSpec, signal?: AbortSignal): Promise<{ output: string }> {
+  if (signal?.aborted) throw new Error('aborted', { cause: signal.reason });
+  const exec = await container.exec({ Cmd: e.cmd, Env: Object.entries(e.env ?? {}).map(([k, v]) => `${k}=${v}`), AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const out = lineSink(e.onLine);
+  container.modem.demuxStream(stream, out.sink, out.sink);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', () => resolve());
+    stream.on('close', () => resolve());
+    stream.on('error', reject);
+  });
+  if (signal?.aborted) throw new Error('aborted', { cause: signal.reason });
+  // The output can end a moment before the engine records the exit: ask again until it has.
+  let info = await exec.inspect();
+  for (let i = 0; info.Running && i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    info = await exec.inspect();
+  }
+  const ExitCode = info.Running ? null : info.ExitCode;
+  if (ExitCode !== 0) {
+    throw new ContainerError(`container exec ${e.cmd.join(' ')} exited with ${ExitCode}`, ExitCode ?? -1, out.text().split('\n').slice(-25).join('\n'));
+  }
+  return { output: out.text() };
 }
 
 /**

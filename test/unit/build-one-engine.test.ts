@@ -80,6 +80,7 @@ function fakeEngine(behave: () => Behaviour) {
         return pack as unknown as NodeJS.ReadableStream;
       },
       exec: async () => assert.unreachable('build-one execs nothing in a container of its own') as never,
+      inspect: async () => assert.unreachable('a container of its own is never inspected') as never,
     };
   };
   const made = new Map<string, EngineContainer>();

@@ -157,7 +157,7 @@ test('cache du: per kernel, roles, stored or not, shared files once, leftovers, 
   assert.match(text.stdout, /6\.1\.0-55-amd64 {2}stored {2}/);
   assert.match(text.stdout, /6\.1\.0-56-amd64 {2}not stored/);
   assert.match(text.stdout, /shared with 6\.1\.0-56-amd64, 6\.1\.0-57-amd64/);
-  assert.match(text.stdout, /left alone \(test, VM and proof caches, never pruned\): vm.*, prove /);
+  assert.match(text.stdout, /left alone \(test, VM, proof and builder results caches, never pruned\): vm.*, prove /);
 
   const only = run(['cache', 'du', '--family', 'el7', '--json']);
   assert.is(only.status, 0, only.stderr);
@@ -183,7 +183,7 @@ test('cache prune --dry-run lists what would go and removes nothing; prune then 
 
   const text = run(['cache', 'prune', '--dry-run']);
   assert.match(text.stdout, /would remove \d+ entries, [\d.]+ KB \(dry run: nothing removed\)/);
-  assert.match(text.stdout, /left alone: cache\/vm, cache\/el7-userland, cache\/test-fixtures, cache\/prove \(test, VM and proof caches\)/);
+  assert.match(text.stdout, /left alone: cache\/vm, cache\/el7-userland, cache\/test-fixtures, cache\/prove \(test, VM, proof and builder results caches\)/);
 
   const real = run(['cache', 'prune', '--json']);
   assert.is(real.status, 0, real.stderr);

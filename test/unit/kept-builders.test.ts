@@ -49,7 +49,7 @@ function fakeDoor() {
   return { door, kept };
 }
 
-const build = (script: string) => ({ image: 'x', binds: ['/a:/b:ro'], tmpfs: { '/work': 'rw' }, labels: {}, cmd: ['sh', '-c', script], env: {} });
+const build = (script: string) => ({ image: 'x', imageId: 'sha256:x', binds: ['/a:/b:ro'], tmpfs: { '/work': 'rw' }, labels: {}, cmd: ['sh', '-c', script], env: {} });
 
 test('builds share one kept container; results come back; release removes the container and its directory', async () => {
   const { door, kept } = fakeDoor();
