@@ -63,7 +63,7 @@ export class KeptBuilders implements Builders {
     const hostOut = path.join(cur.root, id);
     await fs.mkdir(hostOut);
     try {
-      await cur.kept.exec({ cmd: ['sh', '-c', WRAP, 'sh', ...b.cmd], env: { ...b.env, OUT: `${OUT_ROOT}/${id}`, WORK: `/work/${id}` }, onLine: b.onLine });
+      await cur.kept.exec({ cmd: ['sh', '-c', WRAP, 'sh', ...b.cmd], what: b.cmd.join(' '), env: { ...b.env, OUT: `${OUT_ROOT}/${id}`, WORK: `/work/${id}` }, onLine: b.onLine });
       await takeRegularFiles(hostOut, into);
     } catch (err) {
       await this.release();

@@ -5,6 +5,7 @@ import type { Containers } from '../docker/containers.ts';
 import { takeRegularFiles } from '../docker/kept.ts';
 import { SHARED_WRAP, sharedKey, type SharedContainer, type SharedSpec } from '../docker/shared.ts';
 import { processAlive } from '../util/file-lock.ts';
+import { ContainerError } from '../docker/errors.ts';
 import type { BuilderUse, Builders, KeptBuild } from './kept-builders.ts';
 
 /** Where a shared builder sees the cache's builders directory (each build's results under it). */
@@ -51,13 +52,13 @@ export class SharedBuilders implements Builders {
       const onAbort = () => void c.kill();
       this.opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        await c.exec({ cmd: ['sh', '-c', SHARED_WRAP, 'sh', ...b.cmd], env: { ...b.env, OUT: `${INSIDE}/${id}`, WORK: `/work/${id}` }, onLine: b.onLine }, this.opts.signal);
+        await c.exec({ cmd: ['sh', '-c', SHARED_WRAP, 'sh', ...b.cmd], what: b.cmd.join(' '), env: { ...b.env, OUT: `${INSIDE}/${id}`, WORK: `/work/${id}` }, onLine: b.onLine }, this.opts.signal);
         // the container could have swapped the directory for a link meanwhile: read only a real directory
         if (!(await fs.lstat(hostOut)).isDirectory()) throw new Error(`${hostOut} is no longer a directory`);
         await takeRegularFiles(hostOut, into);
         return { container: c.id.slice(0, 12), reused: c.reused };
       } catch (err) {
-        if (this.opts.signal?.aborted || attempt > 0 || (await c.running())) throw err;
+        if (this.opts.signal?.aborted || attempt > 0 || !(await endedUnder(c, err))) throw err;
         // the container ended under the exec (its idle exit raced this reuse, or a cleanup): again in a fresh one
       } finally {
         this.opts.signal?.removeEventListener('abort', onAbort);
@@ -72,6 +73,21 @@ export class SharedBuilders implements Builders {
     const made = { image: b.image, imageId: b.imageId, binds: [...b.binds, `${this.opts.root}:${INSIDE}`], tmpfs: b.tmpfs, labels: b.labels, idleSeconds: this.opts.idleSeconds };
     return { ...made, resultsGlob: `${INSIDE}/${sharedKey(made).slice(0, 16)}-*` };
   }
+}
+
+/**
+ * Did the exec fail because its container ended (a kill shows as exit 137, or the exec vanished with the
+ * container)? The engine records the container's end a moment after its processes died: asked for up to 2 s.
+ * A build's own failure (any other exit) is answered at once.
+ */
+async function endedUnder(c: SharedContainer, err: unknown): Promise<boolean> {
+  const status = err instanceof ContainerError ? err.status : undefined;
+  if (status !== undefined && status !== 137 && status !== -1) return false;
+  for (let i = 0; i < 20; i++) {
+    if (!(await c.running())) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
 }
 
 /**

@@ -18,6 +18,8 @@ export interface KeepSpec {
 
 export interface ExecSpec {
   cmd: string[];
+  /** How errors name the command (default: cmd), e.g. without the wrapper it runs in. */
+  what?: string;
   env?: Record<string, string>;
   onLine?: (line: string) => void;
 }
@@ -82,7 +84,7 @@ export async function execIn(container: Pick<EngineContainer, 'exec' | 'modem'>,
   }
   const ExitCode = info.Running ? null : info.ExitCode;
   if (ExitCode !== 0) {
-    throw new ContainerError(`container exec ${e.cmd.join(' ')} exited with ${ExitCode}`, ExitCode ?? -1, out.text().split('\n').slice(-25).join('\n'));
+    throw new ContainerError(`container exec ${e.what ?? e.cmd.join(' ')} exited with ${ExitCode}${ExitCode === 137 ? ' (killed)' : ''}`, ExitCode ?? -1, out.text().split('\n').slice(-25).join('\n'));
   }
   return { output: out.text() };
 }

@@ -106,7 +106,7 @@ export async function sharedContainer(docker: Engine, spec: SharedSpec): Promise
   for (let attempt = 0; attempt < 20; attempt++) {
     const info = await inspectOrNone(docker, name);
     if (info?.State.Running) {
-      if (!matchesSpec(info, spec, key)) throw new Error(`the container ${name} is not the builder its name says (image, binds, tmpfs or network differ)`);
+      if (!matchesSpec(info, spec, key)) throw new Error(`the container ${name} is not the builder its name says (image, binds, tmpfs or network differ): remove it (docker rm -f ${name}) or build with NBDFORGE_BUILDER_IDLE=0`);
       return handle(docker, info.Id, true);
     }
     if (info?.State.Status === 'created') {

@@ -11,7 +11,9 @@ import { readerDelay, throughSlowPipe, toFile } from '../unit/slow-pipe.ts';
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-cli-'));
 const cli = path.resolve('bin/nbdforge.js');
 // Share the download cache and catalog with the main job; the store is the test's own.
-const env = { ...process.env, NBDFORGE_STORE: path.join(home, 'store') };
+// Builds in a container of their own (NBDFORGE_BUILDER_IDLE=0): what these tests assert on; the builder
+// kept between processes has its own tests (shared-builder.test.ts).
+const env = { ...process.env, NBDFORGE_STORE: path.join(home, 'store'), NBDFORGE_BUILDER_IDLE: '0' };
 const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => spawnSync(cli, args, { env: { ...env, ...extra }, encoding: 'utf8' });
 
 test.after(() => fs.rm(home, { recursive: true, force: true }));
