@@ -3,12 +3,16 @@
  * The compile floor against nbdforge's forced build, in the same run (issue 20 item 1). For each kernel
  * line and flavour it names (the newest kernel of each), with every source cached:
  *   floor   the bare `make -C <headers> M=<dir> modules` of the module's sources inside one builder
- *           container, tree linked and sources in place beforehand (median of N); one more run with
- *           V=1 and a timestamp per line splits it into make's set-up, cc, modpost, link and BTF
- *   build   nbdforge's forced build of the same kernel in this process (buildOne, median of N), split
- *           by its stages, and the whole CLI process (`nbdforge build --force`, median of N)
- *   matrix  (--matrix [N]) the floors of the catalog's first N kernels (default all), summed, against the same
- *           forced matrix at --jobs 2 in this process: a container per kernel (before) and kept builders (now)
+ *           container kept for the whole run, tree linked, sources in place and one untimed make beforehand;
+ *           one more run with V=1 and a timestamp per line splits it into make's set-up, cc, modpost, link, BTF
+ *   build   nbdforge's forced build of the same kernel as the CLI runs it now: in this process (buildOne)
+ *           in the builder kept between builds (its creation, by one untimed build first, not counted),
+ *           split by its stages; in a container of its own (before); and the whole `nbdforge build --force`
+ *   pairs   floor and builds alternate, N times (floor make, builds, floor make, builds, ...): this machine's
+ *           load moves between minutes, so each ratio is the median of the per-pair ratios
+ *   matrix  (--matrix [N]) the floors of the catalog's first N kernels (default all; each warm: one untimed
+ *           make first), summed, against the same forced matrix at --jobs 2 in this process: a container per
+ *           kernel, one kept builder per worker, and the builders kept between processes (the CLI's default)
  * Writes the section between the bench:floor markers of docs/BENCHMARKS.md.
  * Usage: npm run bench -- floor [--runs 3] [--matrix [N]] [--no-write]
  */
@@ -21,10 +25,11 @@ import { resolvePaths } from '../src/paths.ts';
 import { loadModuleSpec } from '../src/module-spec/module-spec.ts';
 import { loadPatchRules } from '../src/module-spec/patches.ts';
 import { buildOne, type Stage } from '../src/builder/build-one.ts';
-import { KeptBuilders } from '../src/builder/kept-builders.ts';
+import { SharedBuilders } from '../src/builder/shared-builders.ts';
+import { keepContainer } from '../src/docker/kept.ts';
 import { runMatrix } from '../src/builder/matrix.ts';
 import { DirStore } from '../src/artifacts/dir-store.ts';
-import { floorScript, parseFloor, type FloorRun } from './bench-floor-make.ts';
+import { floorPrepare, floorTimed, parseFloor } from './bench-floor-make.ts';
 import type { Debian12Kernel } from '../src/families/debian12/catalog.ts';
 import { opt, median } from './bench-options.ts';
 
@@ -61,33 +66,31 @@ for (const k of measured) await family.ensureSources(ctx, k);
 await $`${cli} matrix --jobs 2 --kernels ${measured.map((k) => k.kernelRelease).join(',')}`.nothrow();
 for (const k of measured) await family.ensureSources(ctx, k, module);
 
-/** Every floor in one container: the kernels one after the other, `runs` plain makes each plus one annotated. */
-async function floors(kernels: Debian12Kernel[], n: number): Promise<Map<string, FloorRun>> {
-  const image = await ctx.containers.ensureImage(family.recipe(ctx, kernels[0], module, { oracle: true, patchRules }).image);
-  const env = kernels.map((k) => family.recipe(ctx, k, module, { oracle: true, patchRules }).env);
+/** The floors' container, kept for the whole run: each kernel prepared (and made once, untimed) before it is timed. */
+const floorImage = await ctx.containers.ensureImage(family.recipe(ctx, measured[0], module, { oracle: true, patchRules }).image);
+const floorBox = await keepContainer(engine, {
+  image: floorImage.tag,
+  binds: family.recipe(ctx, measured[0], module, { oracle: true, patchRules }).binds,
+  tmpfs: { '/work': 'rw,exec,size=2g' },
+  labels: { 'nbdforge.role': 'bench' },
+  network: 'none',
+});
+const envOf = (k: Debian12Kernel) => family.recipe(ctx, k, module, { oracle: true, patchRules }).env;
+/** Timed makes (and, annotated, the V=1 split) of prepared kernels, in the floors' container. */
+async function floorLines(krels: string[], n = 1, annotated = false) {
   const lines: string[] = [];
-  await ctx.containers.run({
-    image: image.tag,
-    cmd: ['sh', '-c', floorScript(env, n)],
-    binds: family.recipe(ctx, kernels[0], module, { oracle: true, patchRules }).binds,
-    tmpfs: { '/work': 'rw,exec,size=2g' },
-    labels: { 'nbdforge.role': 'bench' },
-    onLine: (l) => void lines.push(l),
-  });
+  await floorBox.exec({ cmd: ['sh', '-c', floorTimed(krels, n, annotated)], onLine: (l) => void lines.push(l) });
   return parseFloor(lines);
 }
 
+/** The CLI's builders kept between processes (NBDFORGE_BUILDER_IDLE's default): the in-process builds use the same container `build` does. */
+const shared = new SharedBuilders(ctx.containers, { idleSeconds: 60, root: path.join(paths.cache, 'builders') });
 interface Forced { wall: number; stages: Partial<Record<Stage, number>> }
-/** One forced build in this process: in a kept builder as `build` and `matrix` run it (released at the end), or in a container of its own as before. */
-async function forced(k: Debian12Kernel, kept: boolean): Promise<Forced> {
+/** One forced build in this process: in the shared builder as `build` runs it now, or in a container of its own as before. */
+async function forced(k: Debian12Kernel, how: 'shared' | 'own'): Promise<Forced> {
   const marks: Array<[Stage, number]> = [];
   const t0 = performance.now();
-  const builders = kept ? new KeptBuilders(ctx.containers) : undefined;
-  try {
-    await buildOne(ctx, { family, kernelRelease: k.kernelRelease, module, store, force: true, toolVersion: 'bench', catalog, patchRules, builders, onStage: (s) => void marks.push([s, performance.now()]) });
-  } finally {
-    await builders?.release();
-  }
+  await buildOne(ctx, { family, kernelRelease: k.kernelRelease, module, store, force: true, toolVersion: 'bench', catalog, patchRules, builders: how === 'shared' ? shared : undefined, onStage: (s) => void marks.push([s, performance.now()]) });
   const end = performance.now();
   const stages: Forced['stages'] = {};
   marks.forEach(([s, t], i) => (stages[s] = (stages[s] ?? 0) + ((marks[i + 1]?.[1] ?? end) - t) / 1000));
@@ -102,63 +105,76 @@ async function timedCli(argv: string[]): Promise<number> {
 }
 
 const loadBefore = load();
-log(`floors of ${picked.map((k) => k.kernelRelease).join(', ')} (load ${loadBefore})`);
-const floor = await floors(picked, runs);
+log(`floors of ${measured.length} kernels prepared, one untimed make each (load ${loadBefore})`);
+await floorBox.exec({ cmd: ['sh', '-c', floorPrepare(measured.map(envOf))] });
 const rows: string[] = [];
 const stageRows: string[] = [];
 const STAGES: Stage[] = ['resolve', 'image', 'fetch', 'container', 'unpack-headers', 'extract-source', 'compile', 'oracle', 'collect', 'verify', 'store'];
+const ratio = (xs: number[], fs: number[]) => median(xs.map((x, i) => x / fs[i]));
 for (const k of picked) {
-  log(`forced builds of ${k.kernelRelease}`);
+  log(`${k.kernelRelease}: the shared builder made by an untimed build, then ${runs} pairs of floor + forced builds`);
+  await forced(k, 'shared');
+  const floors: number[] = [];
   const inproc: Forced[] = [];
   const own: number[] = [];
   const whole: number[] = [];
   for (let i = 0; i < runs; i++) {
-    inproc.push(await forced(k, true));
-    own.push((await forced(k, false)).wall);
+    floors.push((await floorLines([k.kernelRelease])).get(k.kernelRelease)!.median);
+    inproc.push(await forced(k, 'shared'));
+    own.push((await forced(k, 'own')).wall);
     whole.push(await timedCli(['build', '--kernel', k.kernelRelease, '--force']));
   }
-  const f = floor.get(k.kernelRelease)!;
-  const mid = inproc.find((x) => x.wall === median(inproc.map((y) => y.wall)))!;
-  const w = median(whole);
-  const o = median(own);
-  rows.push(`| ${k.line} ${k.flavour} (${k.kernelRelease}) | ${fmt(f.median)} | ${fmt(mid.wall)} = **${(mid.wall / f.median).toFixed(2)}x** | ${fmt(o)} = ${(o / f.median).toFixed(2)}x | ${fmt(w)} = ${(w / f.median).toFixed(2)}x |`);
-  stageRows.push(`| ${k.kernelRelease} | ${STAGES.map((s) => (mid.stages[s] ?? 0).toFixed(2)).join(' | ')} | ${f.split.map(([p, s]) => `${p} ${s.toFixed(2)}`).join(', ')} |`);
+  const split = (await floorLines([k.kernelRelease], 0, true)).get(k.kernelRelease)?.split ?? [];
+  const walls = inproc.map((x) => x.wall);
+  const mid = inproc.find((x) => x.wall === median(walls))!;
+  const raw = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+  log(`${k.kernelRelease}: floors ${raw(floors)}; shared ${raw(walls)}; own ${raw(own)}; cli ${raw(whole)}`);
+  rows.push(
+    `| ${k.line} ${k.flavour} (${k.kernelRelease}) | ${fmt(median(floors))} | ${fmt(median(walls))} = **${ratio(walls, floors).toFixed(2)}x** | ${fmt(median(own))} = ${ratio(own, floors).toFixed(2)}x | ${fmt(median(whole))} = ${ratio(whole, floors).toFixed(2)}x |`,
+  );
+  stageRows.push(`| ${k.kernelRelease} | ${STAGES.map((s) => (mid.stages[s] ?? 0).toFixed(2)).join(' | ')} | ${split.map(([p, s]) => `${p} ${s.toFixed(2)}`).join(', ')} |`);
 }
 
-/** The whole matrix in this process, forced: kept builders (one per worker) or a container per kernel. */
-async function matrixRun(keep: boolean): Promise<{ s: number; failed: number }> {
+/** The whole matrix in this process, forced: a container per kernel, one kept builder per worker, or the builders kept between processes. */
+async function matrixRun(how: 'own' | 'kept' | 'shared'): Promise<{ s: number; failed: number }> {
   const t0 = performance.now();
-  const res = await runMatrix(ctx, { family, module, store, force: true, toolVersion: 'bench', catalog, patchRules, keep }, matrixKernels.map((k) => k.kernelRelease), 2);
+  const mode = how === 'own' ? { keep: false } : how === 'shared' ? { shared: { idleSeconds: 60, root: path.join(paths.cache, 'builders') } } : {};
+  const res = await runMatrix(ctx, { family, module, store, force: true, toolVersion: 'bench', catalog, patchRules, ...mode }, matrixKernels.map((k) => k.kernelRelease), 2);
   return { s: (performance.now() - t0) / 1000, failed: res.filter((r) => r.status === 'failed').length };
 }
 
 let matrixText = '';
 if (args.includes('--matrix')) {
-  log(`floors of ${matrixKernels.length} kernels, one plain make each`);
-  const all = await floors(matrixKernels, 1);
+  log(`floors of ${matrixKernels.length} kernels, one warm make each (prepared and made once above)`);
+  const all = await floorLines(matrixKernels.map((k) => k.kernelRelease));
   const sum = [...all.values()].reduce((n, f) => n + f.median, 0);
   const target = sum / 2;
   const load2 = load();
-  log(`matrix of ${matrixKernels.length} kernels, forced, --jobs 2: a container per kernel, then kept builders (load ${load2})`);
-  const a = await matrixRun(false);
-  const b = await matrixRun(true);
-  log(`matrix: per kernel ${fmt(a.s)}, kept ${fmt(b.s)}`);
-  matrixText = `\nMatrix, same run (load average ${load2} before it): the floors of ${matrixKernels.length === catalog.length ? `all ${catalog.length} catalog kernels` : `the catalog's first ${matrixKernels.length} kernels (${matrixKernels[0].kernelRelease} to ${matrixKernels.at(-1)!.kernelRelease})`} sum to ${fmt(sum)}, so 2 cores' floor is ${fmt(target)}.
-Forced, \`--jobs 2\`, in this process: a container per kernel (before) ${fmt(a.s)} = ${(a.s / target).toFixed(2)}x that floor${a.failed ? ` (${a.failed} failed)` : ''};
-one kept builder per worker (now) ${fmt(b.s)} = **${(b.s / target).toFixed(2)}x**${b.failed ? ` (${b.failed} failed)` : ''} (goal: at most 1.3x; the CLI adds its start-up and the catalog read, see the build rows).\n`;
+  log(`matrix of ${matrixKernels.length} kernels, forced, --jobs 2: a container per kernel, kept builders, shared builders (load ${load2})`);
+  const a = await matrixRun('own');
+  const b = await matrixRun('kept');
+  const c = await matrixRun('shared');
+  log(`matrix: per kernel ${fmt(a.s)}, kept ${fmt(b.s)}, shared ${fmt(c.s)}`);
+  const failed = (x: { failed: number }) => (x.failed ? ` (${x.failed} failed)` : '');
+  matrixText = `\nMatrix, same run (load average ${load2} before it): the warm floors of ${matrixKernels.length === catalog.length ? `all ${catalog.length} catalog kernels` : `the catalog's first ${matrixKernels.length} kernels (${matrixKernels[0].kernelRelease} to ${matrixKernels.at(-1)!.kernelRelease})`} sum to ${fmt(sum)}, so 2 cores' floor is ${fmt(target)}.
+Forced, \`--jobs 2\`, in this process, one after the other: a container per kernel ${fmt(a.s)} = ${(a.s / target).toFixed(2)}x that floor${failed(a)};
+one kept builder per worker ${fmt(b.s)} = ${(b.s / target).toFixed(2)}x${failed(b)}; the builders kept between processes (the CLI's default, both workers in one) ${fmt(c.s)} = **${(c.s / target).toFixed(2)}x**${failed(c)} (goal: at most 1.3x; the CLI adds its start-up and the catalog read, see the build rows).\n`;
 }
+await floorBox.release();
 
 const section = `<!-- bench:floor -->
 ## The compile floor against the forced build
 
 Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), load average before the run ${loadBefore}.
 Command: \`npm run bench -- floor${matrixN ? ` --matrix ${matrixN}` : ''}\` (scripts/bench-floor.ts). Every source cached (derived cache filled by a first, untimed build).
-Floor: the bare \`make -C /usr/src/linux-headers-<release> M=<dir> modules\` of nbd.c inside one running builder container,
-tree linked and nbd.c + Kbuild in place beforehand (median of ${runs}). Forced build: \`buildOne\` with \`force\` in one process
-(median of ${runs}; what \`build --force\` does after start-up, its builder container started and released), the same
-with a container of its own per build (the way before issue 20, alternating), and the whole \`nbdforge build --force\` process.
+Floor: the bare \`make -C /usr/src/linux-headers-<release> M=<dir> modules\` of nbd.c inside one builder container kept for the run,
+tree linked, nbd.c + Kbuild in place and one untimed make beforehand. Forced build: \`buildOne\` with \`force\` in one process, in the
+builder kept between builds as \`nbdforge build --force\` runs it now (NBDFORGE_BUILDER_IDLE, default 60 s; its creation, by one
+untimed build before the pairs, is not counted); the same in a container of its own per build (before); and the whole \`nbdforge build
+--force\` process (start-up included, the same kept builder). Floor and builds alternate, ${runs} pairs (floor make, the three builds,
+floor make, ...): each time is the median of ${runs}, each ratio the median of the ${runs} per-pair ratios (build / the floor just before it).
 
-| Line, flavour (kernel) | Floor | Forced build, kept builder (in process, as \`build\` runs it now) | Same, a container of its own (before) | Whole \`nbdforge build --force\` process |
+| Line, flavour (kernel) | Floor | Forced build, builder kept between builds (in process, as \`build\` runs it now) | Same, a container of its own (before) | Whole \`nbdforge build --force\` process |
 |---|---|---|---|---|
 ${rows.join('\n')}
 
