@@ -23,6 +23,11 @@ ${signUsage}
 ${timeoutHelp(20)}
   --json            machine-readable summary on stdout
 
+The builder container stays up NBDFORGE_BUILDER_IDLE seconds (default 60) after the build, so
+the next build --force or matrix, from any process, reuses it (one exec instead of a container's
+start and removal); it then ends by itself. NBDFORGE_BUILDER_IDLE=0 keeps none (a container of the
+build's own, removed when it ends); nbdforge cleanup --builders stops it now.
+
 Examples:
   nbdforge build --kernel 6.1.0-57-amd64
   nbdforge build --family el7 --kernel 3.10.0-1160.119.1.el7.x86_64

@@ -13,6 +13,9 @@ const usage = `Usage: nbdforge matrix --family F [--kernels a,b | --latest N] [-
 Builds, verifies and stores the module for many kernels at once (every kernel of the family by
 default). One failure does not stop the others; the exit code is non-zero when any kernel failed.
 A live per-kernel view (stage, elapsed) is drawn on a terminal, plain lines otherwise.
+Builds run as execs in one builder container per builder image, which stays up NBDFORGE_BUILDER_IDLE
+seconds (default 60) after the last build for the next run, then ends by itself; with 0, one container
+per worker, removed at the end. nbdforge cleanup --builders stops it now.
 
 Options:
   --family F        ${familyNames().join(' | ')} (default ${DEFAULT_FAMILY})

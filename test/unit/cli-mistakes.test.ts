@@ -100,6 +100,15 @@ test('item 4: a --store, --cache or --home that is a file, below a file or read-
   }
 });
 
+test('NBDFORGE_BUILDER_IDLE that is not whole seconds: one line, exit 2, before any build (build and matrix)', () => {
+  for (const v of ['1.5', '-1', 'soon', '9999999']) {
+    for (const args of [['build', '--kernel', '6.1.0-57-amd64'], ['matrix', '--latest', '1']]) {
+      const r = spawnSync(cli, args, { encoding: 'utf8', env: { ...process.env, NBDFORGE_HOME: home, NBDFORGE_BUILDER_IDLE: v } });
+      oneLine(r, new RegExp(`NBDFORGE_BUILDER_IDLE takes whole seconds \\(0 keeps no builder between builds\\), not "${v.replace('.', '\\.')}"`));
+    }
+  }
+});
+
 test('hints are runnable as printed: the build command prepare-host and publish suggest names the family and the store, and parses', async () => {
   const fs = await import('node:fs/promises');
   const { putModule } = await import('./publish-fixtures.ts');
