@@ -166,7 +166,7 @@ const section = `<!-- bench:floor -->
 ## The compile floor against the forced build
 
 Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), load average before the run ${loadBefore}.
-Command: \`npm run bench -- floor${matrixN ? ` --matrix ${matrixN}` : ''}\` (scripts/bench-floor.ts). Every source cached (derived cache filled by a first, untimed build).
+Command: \`npm run bench -- floor${runs !== 3 ? ` --runs ${runs}` : ''}${matrixN ? ` --matrix ${matrixN}` : ''}\` (scripts/bench-floor.ts). Every source cached (derived cache filled by a first, untimed build).
 Floor: the bare \`make -C /usr/src/linux-headers-<release> M=<dir> modules\` of nbd.c inside one builder container kept for the run,
 tree linked, nbd.c + Kbuild in place and one untimed make beforehand. Forced build: \`buildOne\` with \`force\` in one process, in the
 builder kept between builds as \`nbdforge build --force\` runs it now (NBDFORGE_BUILDER_IDLE, default 60 s; its creation, by one
