@@ -119,7 +119,8 @@ export async function sharedContainer(docker: Engine, spec: SharedSpec): Promise
         name,
         Image: spec.image,
         Cmd: ['sh', '-c', IDLE, 'nbdforge-builder', String(spec.idleSeconds), spec.resultsGlob],
-        Labels: { [LABEL]: '1', [`${LABEL}.host`]: os.hostname(), [`${LABEL}.role`]: 'builder', ...spec.labels, [SHARED_LABEL]: key },
+        // its own role and key whatever the build's labels say: no owner pid, the reaper judges it by state
+        Labels: { ...spec.labels, [LABEL]: '1', [`${LABEL}.host`]: os.hostname(), [`${LABEL}.role`]: 'builder', [SHARED_LABEL]: key },
         HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs, NetworkMode: 'none', AutoRemove: true },
       });
       await c.start();

@@ -18,7 +18,7 @@ interface Box {
   state: string;
   opts: CreateOpts;
 }
-const spec: SharedSpec = { image: 'b:1', imageId: 'sha256:' + 'a'.repeat(64), binds: ['/c/builders:/nbdforge-builders', '/d:/debs:ro'], tmpfs: { '/work': 'rw,exec,size=2g' }, idleSeconds: 7, resultsGlob: '/nbdforge-builders/x-*' };
+const spec: SharedSpec = { image: 'b:1', imageId: 'sha256:' + 'a'.repeat(64), labels: { 'nbdforge.role': 'build', 'nbdforge.module': 'nbd' }, binds: ['/c/builders:/nbdforge-builders', '/d:/debs:ro'], tmpfs: { '/work': 'rw,exec,size=2g' }, idleSeconds: 7, resultsGlob: '/nbdforge-builders/x-*' };
 const key = sharedKey(spec);
 
 /** An engine of named containers; `onCreate` may answer a create the way a racing process would. */
@@ -72,7 +72,7 @@ test('none yet: one is created under the name of its key, no network, AutoRemove
   const o = boxes[0].opts;
   assert.is(o.name, `nbdforge-builder-${key.slice(0, 16)}`);
   assert.equal(o.HostConfig, { Binds: spec.binds, Tmpfs: spec.tmpfs, NetworkMode: 'none', AutoRemove: true });
-  assert.equal([o.Labels.nbdforge, o.Labels['nbdforge.role'], o.Labels[SHARED_LABEL], o.Labels['nbdforge.host'], o.Labels['nbdforge.pid']], ['1', 'builder', key, os.hostname(), undefined]);
+  assert.equal([o.Labels.nbdforge, o.Labels['nbdforge.role'], o.Labels[SHARED_LABEL], o.Labels['nbdforge.host'], o.Labels['nbdforge.pid'], o.Labels['nbdforge.module']], ['1', 'builder', key, os.hostname(), undefined, 'nbd']);
   assert.equal(o.Cmd.slice(0, 2), ['sh', '-c']);
   assert.equal(o.Cmd.slice(3), ['nbdforge-builder', '7', spec.resultsGlob]);
   const again = await sharedContainer(engine, spec);
