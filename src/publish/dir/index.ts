@@ -29,7 +29,8 @@ import { PublishRecords, proofField, type PublishRecord } from '../records.ts';
 import { DirStore } from '../../artifacts/dir-store.ts';
 import { loadItem, verifyItems } from '../select.ts';
 import { PROOF_FILE } from '../../artifacts/proof-record.ts';
-import { type Expected, LOCK, STAGE_PREFIX, expectArtifact, expectTop, findForeign, moveAside, mkdirs, createFile, readNoFollow, removeOwnDir } from './tree.ts';
+import { type Expected, LOCK, expectArtifact, expectTop, findForeign, moveAside, removeOwnDir } from './tree.ts';
+import { putArtifactDir } from './artifact-dir.ts';
 import { BY_RELEASE, RELEASE_MODULE, type ReleaseBytes, expectRelease, releaseCopies, writeReleaseFiles, removeStaleReleases } from './release-files.ts';
 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
@@ -178,7 +179,7 @@ export class DirTarget implements PublishTarget {
         const manifest = await fs.readFile(item.manifestPath);
         const module = await fs.readFile(item.modulePath);
         if (sha256(module) !== item.manifest.sha256) throw new Error(`${item.modulePath} changed while being published (sha256 no longer ${item.manifest.sha256})`);
-        const bytes = await this.putArtifact(item, module, manifest, plan, j);
+        const bytes = await putArtifactDir(this.root, item, module, manifest, plan, j);
         copies.set(e.kernelRelease, { module, plan, proof: item.proof?.bytes });
         const entry: DirIndexEntry = {
           key: e.key,
@@ -237,44 +238,6 @@ export class DirTarget implements PublishTarget {
         return { target: this.spec, kind: this.kind, key: o.key, family: item.entry.family, kernelRelease: o.kernelRelease, sha256: item.entry.sha256, ref: o.ref, signer: this.opts.gpgKey ?? '', bytesSent: o.bytesSent, publishedAt: at, ...proofField(item) };
       }),
     );
-  }
-
-  /**
-   * One artifact directory holding exactly these bytes: left alone when it already does (each file
-   * re-read without following links), else built in a fresh directory beside it and renamed in,
-   * the old one kept until the run succeeds. Returns the bytes written.
-   */
-  private async putArtifact(item: PublishItem, module: Buffer, manifest: Buffer, plan: Buffer, j: Journal): Promise<number> {
-    const e = item.entry;
-    const want: Array<[string, Buffer]> = [[e.file, module], ['manifest.json', manifest], [PLAN, plan], ...(item.proof ? [[PROOF_FILE, item.proof.bytes] as [string, Buffer]] : [])];
-    const parent = path.join(this.root, path.posix.dirname(e.dir));
-    const final = path.join(this.root, e.dir);
-    const made = await mkdirs(this.root, path.posix.dirname(e.dir));
-    for (const d of made) j.undo.push(() => fs.rmdir(d));
-    const st = await fs.lstat(final).catch(() => undefined);
-    if (st?.isDirectory()) {
-      const have = await Promise.all(want.map(([n]) => readNoFollow(path.join(final, n))));
-      if (have.every((h, i) => h !== undefined && Buffer.compare(h, want[i][1]) === 0)) return 0;
-    }
-    const stage = await fs.mkdtemp(path.join(parent, STAGE_PREFIX));
-    j.undo.push(() => fs.rm(stage, { recursive: true, force: true }));
-    let bytes = 0;
-    for (const [n, data] of want) {
-      await createFile(path.join(stage, n), data);
-      bytes += data.length;
-    }
-    if (st) {
-      const old = await fs.mkdtemp(path.join(parent, STAGE_PREFIX));
-      j.undo.push(() => fs.rm(old, { recursive: true, force: true }));
-      await fs.rename(final, path.join(old, 'old'));
-      j.undo.push(() => fs.rename(path.join(old, 'old'), final));
-      j.undo.push(() => fs.rm(final, { recursive: true, force: true }));
-      j.done.push(() => fs.rm(old, { recursive: true, force: true }));
-    } else {
-      j.undo.push(() => fs.rm(final, { recursive: true, force: true }));
-    }
-    await fs.rename(stage, final);
-    return bytes;
   }
 
   private async readIndex(): Promise<DirIndex | undefined> {
