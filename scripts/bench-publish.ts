@@ -159,14 +159,14 @@ throwaway ed25519 key; whole CLI processes (\`node bin/nbdforge.js publish ... -
 
 | What | Time | Bytes | Ratio |
 |---|---|---|---|
-| publish to an empty directory (re-hash, copy modules + manifests, plan scripts, index.json + gpg signature, install.sh, SHA256SUMS) | ${fmt(firstSecs)} (command's own ${fmt(first.ms / 1000)}) | ${kib(first.bytesSent)} written (${kib(moduleBytes)} of it modules; tree ${kib(siteBytes)}) | ${(firstSecs / plainSecs).toFixed(1)}x the baseline |
+| publish to an empty directory (re-hash, copy modules + manifests, plan scripts, kernels/<release>/ copies, index.json + gpg signature, install.sh, SHA256SUMS) | ${fmt(firstSecs)} (command's own ${fmt(first.ms / 1000)}) | ${kib(first.bytesSent)} written (${kib(moduleBytes)} of it modules; tree ${kib(siteBytes)}) | ${(firstSecs / plainSecs).toFixed(1)}x the baseline |
 | Baseline: cp of the same modules + sha256sum (in-process copy, one sha256sum) | ${fmt(plainSecs)} | ${kib(moduleBytes)} | baseline |
 | re-publish, nothing missing (\`nothing to publish\`), median of ${runs} | **${fmt(wall)}** (command's own ${fmt(own)}) | **0** | goal < 1 s, 0 bytes |
 | publish to apt (one .deb per kernel: dpkg-deb, Packages, Release, InRelease signed) | ${fmt(aptFirstSecs)} (command's own ${fmt(aptFirst.ms / 1000)}) | ${kib(aptFirst.bytesSent)} of packages | ${(aptFirstSecs / plainSecs).toFixed(1)}x the baseline |
 | apt re-publish, nothing missing, median of ${runs} | **${fmt(median(aptReruns.map((r) => r.wall)))}** | **0** | goal < 1 s, 0 bytes |
 | For scale: \`nbdforge --version\` (process start-up only), median of ${runs} | ${fmt(median(startup))} | | re-publish is ${(wall / median(startup)).toFixed(2)}x a bare start-up |
-${guest ? `| In a guest (${guest.K}, QEMU TCG): \`curl URL/install.sh \\| sh\` (index + signature check with gpgv, download, size/sha256/vermagic, then the plan), fresh | ${fmt(median(guest.install))} | | **${(median(guest.install) / median(guest.emitted)).toFixed(2)}x** the emitted script |
-${guest.before.length ? `| Same guest, same tree: install.sh as of ${beforeRev} (one download per file, a sed per field) | ${fmt(median(guest.before))} | | ${(median(guest.before) / median(guest.emitted)).toFixed(2)}x the emitted script |
+${guest ? `| In a guest (${guest.K}, QEMU TCG): \`curl URL/install.sh \\| sh\` (index.json, its signature and the kernel's kernels/<release>/ copies in one curl run, gpgv, size/sha256/vermagic, then the plan), fresh | ${fmt(median(guest.install))} | | **${(median(guest.install) / median(guest.emitted)).toFixed(2)}x** the emitted script |
+${guest.before.length ? `| Same guest, same tree: install.sh as of ${beforeRev} (the A/B: same tree, key and guest) | ${fmt(median(guest.before))} | | ${(median(guest.before) / median(guest.emitted)).toFixed(2)}x the emitted script |
 ` : ''}| Same guest: prepare-host's emitted script (module embedded), fresh | ${fmt(median(guest.emitted))} | | baseline |
 ` : ''}
 Raw re-publish runs (s, wall): ${raw(reruns.map((r) => r.wall))}; the command's own: ${raw(reruns.map((r) => r.ms / 1000))}; start-up alone: ${raw(startup)}.

@@ -28,13 +28,14 @@ match its artifact refuses the publish (exit 3, nothing sent).
 
 Targets in this build: ${knownForms().join(', ')}
   dir:PATH       a tree for any static web server: index.json (signed with --gpg-key, with a serial
-                 and an expiry hosts check), the modules, install.sh (POSIX sh: curl -fsSL
-                 URL/install.sh | sh) and SHA256SUMS (unsigned: it proves nothing fetched from the
-                 same place; the signed index.json does). The index is rebuilt from the store and
-                 the publish records; anything else found in PATH is refused (exit 3) or, with
-                 --prune-foreign, moved into PATH/.nbdforge-foreign/. A run that fails part-way
-                 (a full disk) removes what it wrote and puts back what it replaced: PATH is left as
-                 the last successful run left it.
+                 and an expiry hosts check), the modules (copied to kernels/<release>/ too, which
+                 install.sh fetches with the index in one curl run), install.sh (POSIX sh:
+                 curl -fsSL URL/install.sh | sh) and SHA256SUMS (unsigned: it proves nothing
+                 fetched from the same place; the signed index.json does). The index is rebuilt
+                 from the store and the publish records; anything else found in PATH is refused
+                 (exit 3) or, with --prune-foreign, moved into PATH/.nbdforge-foreign/. A run that
+                 fails part-way (a full disk) removes what it wrote and puts back what it replaced:
+                 PATH is left as the last successful run left it.
 
 Options:
   --to T         where to publish (repeatable)

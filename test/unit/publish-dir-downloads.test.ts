@@ -1,8 +1,9 @@
 /**
  * How install.sh downloads (issue 20 item 4: near the emitted script's time, so as few curl start-ups as
- * the layout allows): with curl, index.json and its signature come in one curl run and the module, its
- * proof and the plan in a second one, each run on one kept-alive connection; wget fetches a file per run.
- * Counted at a server of its own on 127.0.0.1 that also counts connections.
+ * the layout allows): with curl, index.json, its signature and the kernel's kernels/<release>/ copies
+ * (module, plan, proof) come in one curl run on one kept-alive connection (an unproven kernel's missing
+ * proof.json is the last request, a 404 that fails nothing); wget fetches a file per run, by the index's
+ * paths. Counted at a server of its own on 127.0.0.1 that also counts connections.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,6 +16,7 @@ import { putModule, gpgHome, cli, type GpgHome } from './publish-fixtures.ts';
 import { proveStoreFixture } from '../fixtures/proof.ts';
 
 const K56 = '6.1.0-56-amd64';
+const K47 = '6.1.0-47-amd64';
 let tmp = '';
 let site = '';
 let gpg: GpgHome;
@@ -27,7 +29,8 @@ test.before(async () => {
   const store = path.join(tmp, 'store');
   site = path.join(tmp, 'site');
   await putModule(store, K56);
-  await proveStoreFixture(store, () => true);
+  await putModule(store, K47);
+  await proveStoreFixture(store, (k) => k === K56);
   gpg = await gpgHome();
   server = http.createServer(async (req, res) => {
     const rel = new URL(req.url ?? '/', 'http://x').pathname;
@@ -52,11 +55,11 @@ test.after(async () => {
 
 /** install.sh (read from the tree) under dash, saving only; what the server saw during it. Spawned, not
  * spawnSync: the server answers from this process's event loop. */
-async function install(name: string, env: NodeJS.ProcessEnv = {}) {
+async function install(name: string, env: NodeJS.ProcessEnv = {}, kernel = K56) {
   seen.connections = 0;
   seen.requests = [];
   const dl = path.join(tmp, `dl-${name}`);
-  const c = spawn('dash', [path.join(site, 'install.sh'), '--download-only', dl, '--kernel', K56], {
+  const c = spawn('dash', [path.join(site, 'install.sh'), '--download-only', dl, '--kernel', kernel], {
     env: { ...process.env, NBDFORGE_STATE_DIR: path.join(tmp, `state-${name}`), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,22 +72,38 @@ async function install(name: string, env: NodeJS.ProcessEnv = {}) {
   return { code, out, dl, connections: seen.connections, requests: [...seen.requests] };
 }
 
-test('curl: two runs, one connection each, for index.json + signature and for module + proof + plan; everything still checked', async () => {
+test('curl: one run on one connection for index.json, its signature and the kernels/<release>/ module, plan and proof; everything still checked', async () => {
   const r = await install('curl');
   assert.is(r.code, 0, r.out);
   assert.match(r.out, /signature verified/);
-  assert.match(r.out, /sha256 and vermagic ".*" match the index/);
+  assert.match(r.out, new RegExp(`kernels/${K56}/nbd\\.ko: \\d+ bytes, sha256 and vermagic ".*" match the index`));
   assert.match(r.out, /proven in 6\.1\.0-56-amd64 on /);
-  const names = r.requests.map((p) => path.basename(p));
-  assert.equal(names, ['index.json', 'index.json.sig', 'nbd.ko', 'proof.json', 'prepare-host.sh']);
-  assert.is(r.connections, 2, `${r.connections} connections for ${names.join(', ')}`);
+  assert.not.match(r.out, /downloading by the index's paths/);
+  assert.equal(r.requests, ['/index.json', '/index.json.sig', `/kernels/${K56}/nbd.ko`, `/kernels/${K56}/prepare-host.sh`, `/kernels/${K56}/proof.json`]);
+  assert.is(r.connections, 1, `${r.connections} connections for ${r.requests.join(', ')}`);
   for (const f of ['nbd.ko', 'proof.json', 'prepare-host.sh']) assert.ok((await fs.stat(path.join(r.dl, f))).size > 0, f);
+});
+
+test('curl, an unproven kernel: the same one run; its missing proof.json (a 404, asked last) fails nothing', async () => {
+  const r = await install('curl-unproven', {}, K47);
+  assert.is(r.code, 0, r.out);
+  assert.equal(r.requests, ['/index.json', '/index.json.sig', `/kernels/${K47}/nbd.ko`, `/kernels/${K47}/prepare-host.sh`, `/kernels/${K47}/proof.json`]);
+  assert.is(r.connections, 1, `${r.connections} connections for ${r.requests.join(', ')}`);
+  assert.match(r.out, /not proven in its own kernel/);
+  assert.not.match(r.out, /404|downloading by the index's paths/);
+  assert.equal((await fs.readdir(r.dl)).sort(), ['nbd.ko', 'prepare-host.sh']);
+  // and --require-proof still refuses it before the module is used
+  const q = await install('curl-require', { NBDFORGE_REQUIRE_PROOF: '1' }, K47);
+  assert.is(q.code, 3, q.out);
+  assert.match(q.out, /is not proven in its own kernel .* and --require-proof is set/);
+  assert.not.ok(await fs.access(q.dl).then(() => true, () => false), 'nothing saved');
 });
 
 test('wget: the same five files, one run (and connection) each', async () => {
   const r = await install('wget', { NBDFORGE_DOWNLOADER: 'wget' });
   assert.is(r.code, 0, r.out);
   assert.equal(r.requests.map((p) => path.basename(p)), ['index.json', 'index.json.sig', 'nbd.ko', 'proof.json', 'prepare-host.sh']);
+  assert.ok(r.requests.slice(2).every((p) => p.startsWith('/debian12/')), `by the index's paths: ${r.requests.join(', ')}`);
   assert.is(r.connections, 5);
 });
 

@@ -91,17 +91,24 @@ test.before(async () => {
   await dirTarget.check(items);
   await dirTarget.publish(items, () => {});
   // tampered copies of the good tree
-  for (const d of ['bad-index', 'bad-module', 'bad-manifest', 'other-key', 'bad-proof']) await fs.cp(path.join(site, 'good'), path.join(site, d), { recursive: true });
+  for (const d of ['bad-index', 'bad-module', 'bad-manifest', 'other-key', 'bad-proof', 'bad-copy', 'old-layout']) await fs.cp(path.join(site, 'good'), path.join(site, d), { recursive: true });
   const idxFile = (d: string) => path.join(site, d, 'index.json');
   const idx = JSON.parse(await fs.readFile(idxFile('good'), 'utf8'));
   const a56 = idx.artifacts.find((a: { kernelRelease: string }) => a.kernelRelease === K56);
   await fs.writeFile(idxFile('bad-index'), (await fs.readFile(idxFile('good'), 'utf8')).replace(`"size":${a56.size}`, `"size":${a56.size + 1}`));
   const mod = await fs.readFile(path.join(site, 'good', a56.path));
   mod[mod.length >> 1] ^= 0x01;
-  await fs.writeFile(path.join(site, 'bad-module', a56.path), mod);
+  // both copies of the module (the artifact directory's and kernels/<release>/) tampered with: refused;
+  // only the kernels/ copy: install.sh falls back to the index's path; no kernels/ at all (a tree
+  // published before it existed): the same fallback
+  for (const f of [a56.path, `kernels/${K56}/nbd.ko`]) await fs.writeFile(path.join(site, 'bad-module', f), mod);
+  await fs.writeFile(path.join(site, 'bad-copy', 'kernels', K56, 'nbd.ko'), mod);
+  await fs.rm(path.join(site, 'old-layout', 'kernels'), { recursive: true });
   await fs.writeFile(path.join(site, 'bad-manifest', a56.dir, 'manifest.json'), (await fs.readFile(path.join(site, 'good', a56.dir, 'manifest.json'), 'utf8')).replace('"ok": true', '"ok":  true'));
-  const proofFile = path.join(site, 'bad-proof', a56.dir, 'proof.json');
-  await fs.writeFile(proofFile, (await fs.readFile(proofFile, 'utf8')).replace('2026-12-01', '2026-12-02'));
+  for (const f of [path.join(a56.dir, 'proof.json'), path.join('kernels', K56, 'proof.json')]) {
+    const proofFile = path.join(site, 'bad-proof', f);
+    await fs.writeFile(proofFile, (await fs.readFile(proofFile, 'utf8')).replace('2026-12-01', '2026-12-02'));
+  }
   execFileSync('gpg', ['--batch', '--yes', '--local-user', other.fingerprint, '--output', path.join(site, 'other-key', 'index.json.sig'), '--detach-sign', idxFile('other-key')], { env: other.env, stdio: 'ignore' });
   server = await serve(site);
 });
@@ -125,7 +132,14 @@ test('layout: index.json lists every kernel (path, sha256, size, vermagic), SHA2
   }
   const sums = spawnSync('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: good, encoding: 'utf8' });
   assert.is(sums.status, 0, sums.stdout + sums.stderr);
-  assert.is(sums.stdout.split('\n').filter((l) => l.endsWith(': OK')).length, 2 * 3 + 1 + 3, 'three files per kernel, the proof of 56, three top files');
+  assert.is(sums.stdout.split('\n').filter((l) => l.endsWith(': OK')).length, 2 * 3 + 1 + 3 + 2 * 2 + 1, 'three files per kernel, the proof of 56, three top files, the kernels/<release>/ copies');
+  // kernels/<release>/: byte copies of each artifact's module, plan and proof (none for unproven 47)
+  for (const a of idx.artifacts) {
+    const copy = path.join(good, 'kernels', a.kernelRelease);
+    assert.equal((await fs.readdir(copy)).sort(), a.proof ? ['nbd.ko', 'prepare-host.sh', 'proof.json'] : ['nbd.ko', 'prepare-host.sh'], a.kernelRelease);
+    for (const [n, from] of [['nbd.ko', a.path], ['prepare-host.sh', a.plan], ...(a.proof ? [['proof.json', a.proof]] : [])])
+      assert.ok(Buffer.compare(await fs.readFile(path.join(copy, n)), await fs.readFile(path.join(good, from))) === 0, `${a.kernelRelease}/${n}`);
+  }
   const v = spawnSync('gpgv', ['--keyring', path.join(good, 'signing-key.gpg'), 'index.json.sig', 'index.json'], { cwd: good, encoding: 'utf8' });
   assert.is(v.status, 0, v.stderr);
   assert.match(await fs.readFile(path.join(good, 'install.sh'), 'utf8'), new RegExp(`^NI_FPR='${gpg.fingerprint}'$`, 'm'));
@@ -214,6 +228,28 @@ test('install.sh refuses, naming why: a kernel it lacks (with the list), tampere
   const full = await fs.readFile(path.join(site, 'good', 'install.sh'), 'utf8');
   const cut = await run('dash', ['-s', '--', '--from', `${server.url}/good`, '--download-only', path.join(tmp, 'cut'), '--kernel', K56], { input: full.slice(0, full.length - 20) });
   assert.not.ok(await fs.access(path.join(tmp, 'cut')).then(() => true, () => false), `a truncated install.sh did something: ${cut.out}`);
+});
+
+test('kernels/<release>/ copy tampered with, or a tree without kernels/ (published before it): install.sh (dash, bash 4.2, busybox sh) says so in one line and installs the right module by the index\'s paths', async () => {
+  const b42 = await bash42();
+  const store56 = await fs.readFile(new DirStore(store).artifactPath((await new DirStore(store).list({ kernelRelease: K56 }))[0]));
+  const cases: Array<[string, string[], RegExp]> = [
+    ['bad-copy', ['dash'], new RegExp(`kernels/${K56.replaceAll('.', '\\.')}/nbd\\.ko: sha256 [0-9a-f]{64}, the index says [0-9a-f]{64}; downloading by the index's paths instead`)],
+    ['bad-copy', [b42], /nbd\.ko: sha256 [0-9a-f]{64}, the index says [0-9a-f]{64}; downloading by the index's paths instead/],
+    ['old-layout', ['busybox', 'sh'], new RegExp(`kernels/${K56.replaceAll('.', '\\.')}/nbd\\.ko: not downloaded; downloading by the index's paths instead`)],
+    ['old-layout', ['dash'], /nbd\.ko: not downloaded; downloading by the index's paths instead/],
+  ];
+  for (const [dir, shell, said] of cases) {
+    const what = `${dir} | ${shell.join(' ')}`;
+    const dl = path.join(tmp, `fallback-${dir}-${path.basename(shell[0])}`);
+    const r = await pipeInstall('curl', shell, dir, ['--download-only', dl, '--kernel', K56]);
+    assert.is(r.code, 0, `${what}:\n${r.out}`);
+    assert.match(r.out, said, what);
+    assert.is(r.out.split('\n').filter((l) => /downloading by the index's paths/.test(l)).length, 1, `${what}: one line`);
+    assert.match(r.out, /debian12\/6\.1\.0-56-amd64\/nbd-[0-9a-f]{12}\/nbd\.ko: \d+ bytes, sha256 and vermagic ".*" match the index/, what);
+    assert.match(r.out, /proven in 6\.1\.0-56-amd64 on 2026-12-01/, what);
+    assert.ok(Buffer.compare(await fs.readFile(path.join(dl, 'nbd.ko')), store56) === 0, `${what}: the store's module, not the tampered copy`);
+  }
 });
 
 test('prepare-host --from URL reads the same tree and checks the same signature', async () => {

@@ -90,7 +90,9 @@ test.before(async () => {
   await fs.writeFile(path.join(site, 'bad-index', 'index.json'), (await fs.readFile(path.join(site, 'good', 'index.json'), 'utf8')).replace(`"path":"${a.path}"`, `"path":"${other.path}"`).replace(`"sha256":"${a.sha256}"`, `"sha256":"${other.sha256}"`));
   const mod = await fs.readFile(path.join(site, 'good', a.path));
   mod[mod.length >> 1] ^= 0x01;
-  await fs.writeFile(path.join(site, 'bad-module', a.path), mod);
+  // both copies: the artifact directory's and the kernels/<release>/ one install.sh fetches with the
+  // index (with only that one tampered, install.sh falls back to the index's path: the unit tests)
+  for (const f of [a.path, `kernels/${newest.release}/nbd.ko`]) await fs.writeFile(path.join(site, 'bad-module', f), mod);
 });
 
 test.after(async () => {
@@ -104,9 +106,11 @@ test('newest kernel: tampered index, tampered module and an unsigned tree refuse
   await bootWith(newest.release, newest, 'boot-newest.sh', [
     'expect_install_refused tampered-index "does not verify" curl sh --from "$BASE/bad-index"',
     'expect_install_refused tampered-module "sha256 [0-9a-f]*, the index says" curl sh --from "$BASE/bad-module"',
+    'check "tampered-module: tried the index\'s path after the kernels/ copy" grep -q "downloading by the index\'s paths instead" /tmp/tampered-module.out',
     'expect_install_refused unsigned "no index.json.sig at .*: the index is not signed" curl sh --from "$BASE/unsigned"',
     'expect_install_loaded install curl sh',
     'check "install: says the module was proven in its own kernel" grep -q "proven in $KREL on 2026-12-01 (.*proof.json matches its sha256 in the index)" /tmp/install.out',
+    'check "install: took the kernels/ copies fetched with the index" grep -q "kernels/$KREL/nbd.ko: [0-9]* bytes, sha256 and vermagic" /tmp/install.out',
     'piped rerun curl sh',
     'check "rerun: exit 0" [ "$RC" = 0 ]',
     'check "rerun: outcome unchanged" grep -q "^@nbdforge outcome unchanged" /tmp/rerun.out',

@@ -29,7 +29,9 @@ import { PublishRecords, proofField, type PublishRecord } from '../records.ts';
 import { DirStore } from '../../artifacts/dir-store.ts';
 import { loadItem, verifyItems } from '../select.ts';
 import { PROOF_FILE } from '../../artifacts/proof-record.ts';
-import { type Expected, LOCK, STAGE_PREFIX, expectArtifact, expectTop, findForeign, moveAside, mkdirs, createFile, readNoFollow, removeOwnDir } from './tree.ts';
+import { type Expected, LOCK, expectArtifact, expectTop, findForeign, moveAside, removeOwnDir } from './tree.ts';
+import { putArtifactDir } from './artifact-dir.ts';
+import { BY_RELEASE, RELEASE_MODULE, type ReleaseBytes, expectRelease, releaseCopies, writeReleaseFiles, removeStaleReleases } from './release-files.ts';
 
 export function createTarget(spec: string, opts: TargetOptions): PublishTarget {
   // Checked here, before anything is looked at: a bad --url is a usage error (exit 2).
@@ -86,11 +88,14 @@ export class DirTarget implements PublishTarget {
     const out = new Set<string>();
     const generator = generatorOf(this.opts);
     if (idx?.generator !== generator) return out;
+    const copies = new Set(releaseCopies(idx.artifacts));
     for (const a of idx.artifacts) {
       const item = items.find((i) => i.entry.key === a.key);
       if (!item || a.planSha256 !== sha256(renderPlanScript(item.manifest, generator)) || a.proofSha256 !== item.proof?.sha256) continue;
-      const st = await fs.lstat(path.join(this.root, a.path)).catch(() => undefined);
-      if (st?.isFile() && st.size === a.size) out.add(a.key);
+      // the module where the index puts it, and its per-release copy (release-files.ts) when it has one
+      const files = [a.path, ...(copies.has(a) ? [`${BY_RELEASE}/${a.kernelRelease}/${RELEASE_MODULE}`] : [])];
+      const sts = await Promise.all(files.map((f) => fs.lstat(path.join(this.root, f)).catch(() => undefined)));
+      if (sts.every((st) => st?.isFile() && st.size === a.size)) out.add(a.key);
     }
     return out;
   }
@@ -110,6 +115,7 @@ export class DirTarget implements PublishTarget {
     const e = expectTop();
     for (const r of records) expectArtifact(e, path.posix.dirname(r.ref), path.posix.basename(r.ref));
     for (const i of items) expectArtifact(e, i.entry.dir, i.entry.file);
+    for (const r of [...records, ...items.map((i) => i.entry)]) expectRelease(e, r.kernelRelease);
     return e;
   }
 
@@ -163,6 +169,7 @@ export class DirTarget implements PublishTarget {
     const j: Journal = { undo: [], done: [] };
     const artifacts: DirIndexEntry[] = [];
     const outcomes: PublishOutcome[] = [];
+    const copies = new Map<string, ReleaseBytes>();
     try {
       for (const item of [...items, ...keptItems]) {
         const e = item.entry;
@@ -170,7 +177,10 @@ export class DirTarget implements PublishTarget {
         if (isNew) progress({ kernelRelease: e.kernelRelease, stage: 'copying' });
         const plan = Buffer.from(renderPlanScript(item.manifest, generator));
         const manifest = await fs.readFile(item.manifestPath);
-        const bytes = await this.putArtifact(item, manifest, plan, j);
+        const module = await fs.readFile(item.modulePath);
+        if (sha256(module) !== item.manifest.sha256) throw new Error(`${item.modulePath} changed while being published (sha256 no longer ${item.manifest.sha256})`);
+        const bytes = await putArtifactDir(this.root, item, module, manifest, plan, j);
+        copies.set(e.kernelRelease, { module, plan, proof: item.proof?.bytes });
         const entry: DirIndexEntry = {
           key: e.key,
           family: e.family,
@@ -200,6 +210,9 @@ export class DirTarget implements PublishTarget {
       const serial = Math.max(Math.floor(now / 1000), oldSerial + 1);
       const expires = Math.floor(now / 1000) + (this.opts.validForDays ?? 30) * DAY_S;
       const idx: DirIndex = { schema: 1, format: 'nbdforge-dir', generator, generatedAt: new Date(now).toISOString(), serial, validUntil: new Date(expires * 1000).toISOString(), expires, artifacts };
+      // kernels/<release>/: what install.sh fetches with the index (release-files.ts)
+      const copied = await writeReleaseFiles(this.root, artifacts, copies, j);
+      for (const o of outcomes) o.bytesSent += copied.get(o.kernelRelease) ?? 0;
       // Recorded before the index names them, under the lock: the next publish here (this one's
       // records are also written by the caller, after the lock) keeps them and finds nothing foreign.
       await this.record(outcomes, items);
@@ -213,6 +226,7 @@ export class DirTarget implements PublishTarget {
     // What the records say nbdforge put here earlier and the new index no longer names.
     const named = new Set(artifacts.map((a) => a.dir));
     for (const dir of new Set(records.map((r) => path.posix.dirname(r.ref)))) if (!named.has(dir)) await removeOwnDir(this.root, dir).catch(() => false);
+    await removeStaleReleases(this.root, artifacts);
     return outcomes;
   }
 
@@ -224,46 +238,6 @@ export class DirTarget implements PublishTarget {
         return { target: this.spec, kind: this.kind, key: o.key, family: item.entry.family, kernelRelease: o.kernelRelease, sha256: item.entry.sha256, ref: o.ref, signer: this.opts.gpgKey ?? '', bytesSent: o.bytesSent, publishedAt: at, ...proofField(item) };
       }),
     );
-  }
-
-  /**
-   * One artifact directory holding exactly these bytes: left alone when it already does (each file
-   * re-read without following links), else built in a fresh directory beside it and renamed in,
-   * the old one kept until the run succeeds. Returns the bytes written.
-   */
-  private async putArtifact(item: PublishItem, manifest: Buffer, plan: Buffer, j: Journal): Promise<number> {
-    const e = item.entry;
-    const module = await fs.readFile(item.modulePath);
-    if (sha256(module) !== item.manifest.sha256) throw new Error(`${item.modulePath} changed while being published (sha256 no longer ${item.manifest.sha256})`);
-    const want: Array<[string, Buffer]> = [[e.file, module], ['manifest.json', manifest], [PLAN, plan], ...(item.proof ? [[PROOF_FILE, item.proof.bytes] as [string, Buffer]] : [])];
-    const parent = path.join(this.root, path.posix.dirname(e.dir));
-    const final = path.join(this.root, e.dir);
-    const made = await mkdirs(this.root, path.posix.dirname(e.dir));
-    for (const d of made) j.undo.push(() => fs.rmdir(d));
-    const st = await fs.lstat(final).catch(() => undefined);
-    if (st?.isDirectory()) {
-      const have = await Promise.all(want.map(([n]) => readNoFollow(path.join(final, n))));
-      if (have.every((h, i) => h !== undefined && Buffer.compare(h, want[i][1]) === 0)) return 0;
-    }
-    const stage = await fs.mkdtemp(path.join(parent, STAGE_PREFIX));
-    j.undo.push(() => fs.rm(stage, { recursive: true, force: true }));
-    let bytes = 0;
-    for (const [n, data] of want) {
-      await createFile(path.join(stage, n), data);
-      bytes += data.length;
-    }
-    if (st) {
-      const old = await fs.mkdtemp(path.join(parent, STAGE_PREFIX));
-      j.undo.push(() => fs.rm(old, { recursive: true, force: true }));
-      await fs.rename(final, path.join(old, 'old'));
-      j.undo.push(() => fs.rename(path.join(old, 'old'), final));
-      j.undo.push(() => fs.rm(final, { recursive: true, force: true }));
-      j.done.push(() => fs.rm(old, { recursive: true, force: true }));
-    } else {
-      j.undo.push(() => fs.rm(final, { recursive: true, force: true }));
-    }
-    await fs.rename(stage, final);
-    return bytes;
   }
 
   private async readIndex(): Promise<DirIndex | undefined> {

@@ -46,5 +46,15 @@ export function renderInstallSh(i: InstallShInput): string {
   return (i.template ?? TEMPLATE).replace('@GENERATOR@', i.generator)
     .replace('@FINGERPRINT@', i.fingerprint ?? '')
     .replace('@DEFAULT_FROM@', i.url ?? '')
+    .replace('@KEY_PRINTF@', () => keyPrintf(i.publicKey))
+    // a template from before printf (a benchmark's A/B): the key as base64 in a heredoc
     .replace('@KEY_BASE64@', key);
+}
+
+/** The key as `printf` lines of octal escapes (POSIX; builtin in dash, bash and busybox ash), 32 bytes a line. */
+function keyPrintf(key: Uint8Array | undefined): string {
+  const out: string[] = [];
+  for (let i = 0; key && i < key.length; i += 32)
+    out.push(`  printf '${[...key.subarray(i, i + 32)].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('')}'`);
+  return out.join('\n');
 }

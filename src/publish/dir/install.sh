@@ -7,19 +7,24 @@
 #   curl -fsSL URL/install.sh | sh -s -- --from URL [--index-sha256 HEX] [--require-proof] [--download-only DIR [--kernel R]]
 #
 # What it does, refusing (exit 3, host unchanged) at the first thing that does not hold:
-#   1. downloads index.json (curl, else wget; with its signature in the same curl run) and verifies its
-#      detached OpenPGP signature with gpgv against the key embedded below, pinned by fingerprint; or
-#      checks index.json against --index-sha256 when given. NBDFORGE_INSECURE_NO_SIGNATURE=1 skips this, loudly.
+#   1. downloads index.json (curl, else wget) and verifies its detached OpenPGP signature with gpgv
+#      against the key embedded below, pinned by fingerprint; or checks index.json against
+#      --index-sha256 when given. NBDFORGE_INSECURE_NO_SIGNATURE=1 skips this, loudly. With curl, the
+#      signature and this kernel's files from kernels/<release>/ (module, plan, proof) come in the same
+#      run, one curl start-up for all; they are used only once they match the signed index (step 3);
 #   2. picks the module for `uname -r` (or lists the kernels the directory has);
 #   2a. refuses an index that expired (publish --valid-for) or whose serial is lower than one this
 #      host already accepted from the same source (an older signed tree served again);
-#   3. downloads the module, its proof (when the index names one) and prepare-host's plan for this
-#      kernel (one curl run), and checks the module's size, sha256 and vermagic against the signed index;
-#   3a. checks proof.json's sha256 against the signed index and says "proven in <kernel> on <date>";
-#      else says "not proven in its own kernel", and with --require-proof (or NBDFORGE_REQUIRE_PROOF=1)
-#      refuses before downloading anything but the index;
-#   4. checks the plan's sha256 and runs it: install into /lib/modules/<release>/extra, depmod,
-#      modprobe, persist; a failing step undoes the others.
+#   3. checks the module's size and sha256, the plan's and the proof's sha256 against the signed index;
+#      when the kernels/<release>/ copies do not match or are missing (a tree published before they
+#      existed, a re-publish between two downloads), says so and downloads the three again by the
+#      index's own paths (wget and a local --from DIR only that way), which must match; then the
+#      module's vermagic against the index and `uname -r`;
+#   3a. says "proven in <kernel> on <date>" (proof.json's sha256 is in the index), else "not proven
+#      in its own kernel", and with --require-proof (or NBDFORGE_REQUIRE_PROOF=1) refuses before the
+#      module is used (with curl it was downloaded with the index; wget fetches nothing more);
+#   4. runs the plan: install into /lib/modules/<release>/extra, depmod, modprobe, persist; a failing
+#      step undoes the others.
 # Exit: 0 done or already done, 1 a step failed (undone), 2 usage, 3 refused.
 # POSIX sh only (bash 4.2, dash, busybox ash); everything runs from main, called on the last line,
 # so a download cut short runs nothing.
@@ -35,11 +40,11 @@ ni_usage() {
   exit 2
 }
 
-# The publisher's public key (binary OpenPGP, base64); empty when the directory was published unsigned.
+# The publisher's public key (binary OpenPGP, as printf octal escapes: no base64 process); empty when
+# the directory was published unsigned.
 ni_key() {
-  base64 -d <<'NBDFORGE_KEY'
-@KEY_BASE64@
-NBDFORGE_KEY
+  :
+@KEY_PRINTF@
 }
 
 @FUNCTIONS@
@@ -84,7 +89,10 @@ ni_tools() {
   PATH=$PATH:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
   LC_ALL=C; export LC_ALL
   if [ -z "$NI_SAVE" ]; then
-    ni_uid=$(id -u)
+    # the real uid from /proc (no id process), else id -u
+    ni_uid=''
+    while read -r ni_k ni_v ni_rest; do [ "$ni_k" != Uid: ] || { ni_uid=$ni_v; break; }; done </proc/self/status 2>/dev/null
+    [ -n "$ni_uid" ] || ni_uid=$(id -u)
     [ "$ni_uid" = 0 ] || ni_refuse "installing a kernel module needs root (this is uid $ni_uid): ... | sudo sh"
   fi
   case "$NI_FROM" in
@@ -108,7 +116,7 @@ ni_tools() {
       ;;
     *) NI_DL=cp ;;
   esac
-  for ni_t in sha256sum sed grep mktemp wc tr head date; do
+  for ni_t in sha256sum sed grep mktemp wc tr date; do
     command -v "$ni_t" >/dev/null 2>&1 || ni_refuse "$ni_t is not installed"
   done
   NI_T=$(mktemp -d "${TMPDIR:-/tmp}/nbdforge-install.XXXXXX") || ni_refuse "cannot create a temporary directory"
@@ -119,23 +127,32 @@ ni_tools() {
 # ni_index: index.json (and its signature) fetched and verified, fresh, and the line of kernel NI_R
 # picked and parsed into ni_path, ni_size, ni_sha, ni_vermagic, ni_plan, ni_plansha (and the proof's).
 ni_index() {
+  # uname -r, read without a process where /proc has it
+  NI_R=$NI_KERNEL
+  [ -n "$NI_R" ] || read -r NI_R </proc/sys/kernel/osrelease 2>/dev/null || NI_R=$(uname -r)
+  case "$NI_R" in *[!A-Za-z0-9._+-]* | '') ni_refuse "unusable kernel release \"$NI_R\"" ;; esac
   # the signature comes in the same download as the index when it will be checked
   NI_SIG=''
   if [ -z "$NI_PIN" ] && [ "${NBDFORGE_INSECURE_NO_SIGNATURE:-}" != 1 ] && [ -n "$NI_FPR" ]; then
     command -v gpgv >/dev/null 2>&1 || ni_refuse "gpgv is needed to verify index.json (install gpgv or gnupg2), or pass --index-sha256 HEX"
     NI_SIG='index.json.sig index.json.sig 65536'
   fi
-  if ! ni_fetch index.json index.json 16777216 $NI_SIG; then
+  # and with curl this kernel's copies from kernels/<release>/ (release-files.ts), proof.json last: it
+  # is missing for an unproven kernel, and curl drops the connection after a 404
+  NI_COPIES=''
+  [ "$NI_DL" != curl ] || NI_COPIES="kernels/$NI_R/nbd.ko nbd.ko 16777216 kernels/$NI_R/prepare-host.sh prepare-host.sh 4194304 kernels/$NI_R/proof.json proof.json 262144"
+  if ! ni_fetch index.json index.json 16777216 $NI_SIG ${NI_COPIES:+-- $NI_COPIES}; then
     [ "$NI_FAILED" != index.json.sig ] || ni_refuse "no index.json.sig at $NI_FROM: the index is not signed"
     ni_refuse "cannot read index.json from $NI_FROM"
   fi
+  # one sha256sum for what there is to hash: the source's id (ni_fresh), the pinned index, the copies
+  ni_src=$NI_FROM
+  while :; do case "$ni_src" in */) ni_src=${ni_src%/} ;; *) break ;; esac; done
+  printf '%s' "$ni_src" >"$NI_T/src" || ni_refuse "cannot write to $NI_T"
+  ni_hashes src ${NI_PIN:+index.json} ${NI_COPIES:+nbd.ko prepare-host.sh proof.json} || ni_refuse "sha256sum failed"
   ni_verify_index
   ni_fresh
 
-  # uname -r, read without a process where /proc has it
-  NI_R=$NI_KERNEL
-  [ -n "$NI_R" ] || read -r NI_R </proc/sys/kernel/osrelease 2>/dev/null || NI_R=$(uname -r)
-  case "$NI_R" in *[!A-Za-z0-9._+-]* | '') ni_refuse "unusable kernel release \"$NI_R\"" ;; esac
   NI_LINE=$(grep -F "\"kernelRelease\":\"$NI_R\"," "$NI_T/index.json")
   if [ -z "$NI_LINE" ]; then
     ni_have=$(sed -n 's/.*"kernelRelease":"\([^"]*\)".*/\1/p' "$NI_T/index.json" | tr '\n' ' ')
@@ -151,28 +168,46 @@ ni_index() {
   ni_proof_entry
 }
 
-# ni_module: module, proof and plan downloaded and checked against the index line.
+# ni_module: module, plan and proof checked against the index line: the kernels/<release>/ copies
+# when they match it, else downloaded again by the index's paths (wget, a directory: only that way).
 ni_module() {
-  # module, proof and plan in one download, then one sha256sum for the three
-  ni_fetch "$ni_path" nbd.ko "$ni_size" ${NI_PF:+"$NI_PF" proof.json 262144} "$ni_plan" prepare-host.sh 4194304 || case "$NI_FAILED" in
-    "$ni_plan") ni_refuse "cannot download $ni_plan" ;;
-    "$NI_PF") ni_refuse "cannot download $NI_PF (the index names it)" ;;
-    *) ni_refuse "cannot download $ni_path" ;;
-  esac
-  ni_size nbd.ko || ni_n=0
-  [ "$ni_n" -eq "$ni_size" ] || ni_refuse "$ni_path: $ni_n bytes, the index says $ni_size"
-  ni_hashes nbd.ko prepare-host.sh ${NI_PF:+proof.json} || ni_refuse "sha256sum failed"
-  [ "$ni_h1" = "$ni_sha" ] || ni_refuse "$ni_path: sha256 $ni_h1, the index says $ni_sha"
+  NI_M=kernels/$NI_R/nbd.ko
+  if [ -z "$NI_COPIES" ] || ! ni_match "kernels/$NI_R/"; then
+    NI_M=$ni_path
+    [ -z "$NI_COPIES" ] || ni_say "$NI_WHY; downloading by the index's paths instead"
+    # module, proof and plan in one download, then one sha256sum for the three
+    ni_fetch "$ni_path" nbd.ko "$ni_size" ${NI_PF:+"$NI_PF" proof.json 262144} "$ni_plan" prepare-host.sh 4194304 || case "$NI_FAILED" in
+      "$ni_plan") ni_refuse "cannot download $ni_plan" ;;
+      "$NI_PF") ni_refuse "cannot download $NI_PF (the index names it)" ;;
+      *) ni_refuse "cannot download $ni_path" ;;
+    esac
+    ni_hashes nbd.ko prepare-host.sh ${NI_PF:+proof.json} || ni_refuse "sha256sum failed"
+    ni_match '' || ni_refuse "$NI_WHY"
+  fi
   # what modinfo -F vermagic prints, read without modinfo (busybox's wants a modules.dep)
   ni_got=$(tr '\0' '\n' <"$NI_T/nbd.ko" | sed -n '/^vermagic=/{s/^vermagic=//p;q;}')
   ni_words "$ni_got"; ni_got=$ni_v
   ni_words "$ni_vermagic"; ni_want=$ni_v
-  [ "$ni_got" = "$ni_want" ] || ni_refuse "$ni_path: vermagic \"$ni_got\", the index says \"$ni_want\""
-  case "$ni_got" in "$NI_R "*) ;; *) ni_refuse "$ni_path is built for kernel ${ni_got%% *}, not $NI_R" ;; esac
-  ni_say "$ni_path: $ni_n bytes, sha256 and vermagic \"$ni_got\" match the index"
-  ni_proof_check "$ni_h3"
+  [ "$ni_got" = "$ni_want" ] || ni_refuse "$NI_M: vermagic \"$ni_got\", the index says \"$ni_want\""
+  case "$ni_got" in "$NI_R "*) ;; *) ni_refuse "$NI_M is built for kernel ${ni_got%% *}, not $NI_R" ;; esac
+  ni_say "$NI_M: $ni_n bytes, sha256 and vermagic \"$ni_got\" match the index"
+  ni_proof_check
   NI_PROOF=${NI_PF:+$NI_T/proof.json}
-  [ "$ni_h2" = "$ni_plansha" ] || ni_refuse "$ni_plan: sha256 $ni_h2, the index says $ni_plansha"
+}
+
+# ni_match DIR: nbd.ko, prepare-host.sh and (when the index names one) proof.json are what the index
+# line says (size, sha256s hashed by the last ni_hashes); else 1 with NI_WHY saying what differs, named
+# as DIR<file> (the kernels/<release>/ copies) or, with DIR empty, by the index's paths.
+ni_match() {
+  ni_m=${1:+$1nbd.ko} ni_p=${1:+$1prepare-host.sh} ni_q=${1:+$1proof.json}
+  ni_m=${ni_m:-$ni_path} ni_p=${ni_p:-$ni_plan} ni_q=${ni_q:-$NI_PF}
+  ni_size nbd.ko || { NI_WHY="$ni_m: not downloaded"; return 1; }
+  [ "$ni_n" -eq "$ni_size" ] || { NI_WHY="$ni_m: $ni_n bytes, the index says $ni_size"; return 1; }
+  [ "$ni_hk" = "$ni_sha" ] || { NI_WHY="$ni_m: sha256 $ni_hk, the index says $ni_sha"; return 1; }
+  [ -n "$ni_hp" ] || { NI_WHY="$ni_p: not downloaded"; return 1; }
+  [ "$ni_hp" = "$ni_plansha" ] || { NI_WHY="$ni_p: sha256 $ni_hp, the index says $ni_plansha"; return 1; }
+  [ -z "$NI_PF" ] || [ -n "$ni_hf" ] || { NI_WHY="$ni_q: not downloaded (the index names it)"; return 1; }
+  [ -z "$NI_PF" ] || [ "$ni_hf" = "$ni_psha" ] || { NI_WHY="$ni_q: sha256 $ni_hf, the index says $ni_psha (not the proof that was published)"; return 1; }
 }
 
 main() {

@@ -1,6 +1,7 @@
 /**
  * The files at the top of a published directory, rewritten on every publish: install.sh (with the
- * pinned key), signing-key.gpg, SHA256SUMS over every file the index names, then index.json and its
+ * pinned key), signing-key.gpg, SHA256SUMS over every file the index names (and the per-release
+ * copies of release-files.ts), then index.json and its
  * detached signature, last, so a reader never gets an index naming files not yet written.
  *
  * All of them are first written into a fresh mkdtemp directory inside the target (so gpg and every
@@ -14,14 +15,10 @@ import { sha256 } from '../../util/hash.ts';
 import { type DirIndex, INDEX, INDEX_SIG, SIGNING_KEY, INSTALL, SUMS, renderIndex } from './layout.ts';
 import { signDetached, exportPublicKey } from './gpg.ts';
 import { renderInstallSh } from './install-sh.ts';
-import { createFile, STAGE_PREFIX } from './tree.ts';
+import { type Journal, createFile, STAGE_PREFIX } from './tree.ts';
+import { releaseSums } from './release-files.ts';
 
-export interface Journal {
-  /** Run in reverse when the publish fails. */
-  undo: Array<() => Promise<unknown>>;
-  /** Run when it succeeded. */
-  done: Array<() => Promise<unknown>>;
-}
+export type { Journal };
 
 export async function writeTopFiles(root: string, idx: DirIndex, o: { fingerprint?: string; url?: string; env: NodeJS.ProcessEnv }, j: Journal): Promise<void> {
   const text = renderIndex(idx);
@@ -34,6 +31,7 @@ export async function writeTopFiles(root: string, idx: DirIndex, o: { fingerprin
   j.done.push(dropStage);
   const sums: string[] = [];
   for (const a of idx.artifacts) sums.push(`${a.sha256}  ${a.path}`, `${a.manifestSha256}  ${a.dir}/manifest.json`, `${a.planSha256}  ${a.plan}`, ...(a.proof ? [`${a.proofSha256}  ${a.proof}`] : []));
+  sums.push(...releaseSums(idx.artifacts));
   sums.push(`${sha256(install)}  ${INSTALL}`, `${sha256(text)}  ${INDEX}`, ...(key ? [`${sha256(key)}  ${SIGNING_KEY}`] : []));
   await createFile(path.join(stage, INSTALL), install);
   if (key) await createFile(path.join(stage, SIGNING_KEY), key);

@@ -19,6 +19,14 @@ export const STAGE_PREFIX = '.nbdforge-stage-';
 const TOP = [INDEX, INDEX_SIG, SIGNING_KEY, INSTALL, SUMS, LOCK];
 const SAFE_REL = /^[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+)*$/;
 
+/** What a publish run did, to undo when it fails or finish when it succeeded. */
+export interface Journal {
+  /** Run in reverse when the publish fails. */
+  undo: Array<() => Promise<unknown>>;
+  /** Run when it succeeded. */
+  done: Array<() => Promise<unknown>>;
+}
+
 /** Paths (relative to the root) nbdforge may have written: directories and regular files. */
 export type Expected = Map<string, 'dir' | 'file'>;
 
