@@ -18,7 +18,7 @@ import { ContainerError } from '../../docker/errors.ts';
 import { sha256File } from '../../util/hash.ts';
 import type { Mutex } from '../../util/mutex.ts';
 import { NbdforgeError } from '../../errors.ts';
-import { aptBoundsEnv, aptFailure } from './apt-bounds.ts';
+import { aptBinds, aptBoundsEnv, aptFailure } from './apt-bounds.ts';
 import { derivedPaths, sourceExtract } from './derived.ts';
 import type { Debian12Dirs } from './dirs.ts';
 import type { Line } from './lines.ts';
@@ -87,7 +87,6 @@ async function fetchKept(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntr
   const missing = await badDebs(ctx, d, needed);
   if (missing.length === 0) return;
   ctx.log?.(`sources: apt-get download ${missing.map((f) => f.name).join(' ')}`);
-  await fs.mkdir(d.lists, { recursive: true });
   const containers = containersOf(ctx);
   const img = await containers.ensureImage(image, ctx.log);
   await containers.run({
@@ -95,7 +94,7 @@ async function fetchKept(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntr
     cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...missing.map((f) => `${f.name}=${f.version}`)],
     // The whole fetch's deadline follows the packages' size (from the apt records) at the minimum rate.
     env: aptBoundsEnv(ctx.net?.limits, missing.reduce((n, f) => n + (f.size || 0), 0)),
-    binds: [`${d.lists}:/var/lib/apt/lists`, `${d.debs}:/debs`],
+    binds: [...(await aptBinds(d)), `${d.debs}:/debs`],
     labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
     signal: ctx.signal,
   }).catch((err: unknown) => {
@@ -121,7 +120,6 @@ async function streamSource(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelE
   const dest = derivedPaths(d.derived, kernel).source;
   if (await exists(dest)) return;
   ctx.log?.(`sources: apt-get download ${f.name} (only ${module.sources.join(' ')} kept, the package checked whole and dropped)`);
-  await fs.mkdir(d.lists, { recursive: true });
   await fs.mkdir(d.derived, { recursive: true });
   const containers = containersOf(ctx);
   const img = await containers.ensureImage(deps.image, ctx.log);
@@ -129,7 +127,7 @@ async function streamSource(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelE
     image: img.tag,
     cmd: ['/usr/local/lib/nbdforge/fetch.sh'],
     env: { ...aptBoundsEnv(ctx.net?.limits, f.size || 0), EXTRACT: sourceExtract(f, deps.lineOf(kernel), module) },
-    binds: [`${d.lists}:/var/lib/apt/lists`, `${d.derived}:/derived`],
+    binds: [...(await aptBinds(d)), `${d.derived}:/derived`],
     tmpfs: { '/stream': `rw,size=${(f.size || 0) + 64 * 1024 * 1024}` },
     labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
     signal: ctx.signal,

@@ -10,7 +10,7 @@ import { aptQuery, fill, LINES_FILE, loadLines, type Line } from './lines.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { Mutex } from '../../util/mutex.ts';
 import { encodePatchRules, type PatchRule } from '../../module-spec/patches.ts';
-import { aptBoundsEnv, aptFailure, APT_UPDATE_BYTES } from './apt-bounds.ts';
+import { aptBinds, aptBoundsEnv, aptFailure, APT_UPDATE_BYTES } from './apt-bounds.ts';
 import { supplyBootKernel } from './boot-kernel.ts';
 import { debian12CacheFiles, debian12CacheLayout, debian12Dirs, type Debian12Dirs } from './dirs.ts';
 import { headersKey, HEADER_ROLES } from './derived.ts';
@@ -82,7 +82,6 @@ async function currentCatalog(ctx: FamilyContext, image: ImageSpec, opts: { refr
 
 async function refreshCatalog(ctx: FamilyContext, image: ImageSpec): Promise<CatalogResult> {
   const d = debian12Dirs(ctx);
-  await fs.mkdir(d.lists, { recursive: true });
   const containers = containersOf(ctx);
   const img = await containers.ensureImage(image, ctx.log);
   ctx.log?.('catalog: apt-get update in the builder container');
@@ -92,7 +91,7 @@ async function refreshCatalog(ctx: FamilyContext, image: ImageSpec): Promise<Cat
     image: img.tag,
     cmd: ['/usr/local/lib/nbdforge/catalog.sh'],
     env: { CATALOG_PREFIXES: q.prefixes.join(' '), CATALOG_PATTERNS: q.patterns.join('\n'), ...aptBoundsEnv(ctx.net?.limits, APT_UPDATE_BYTES) },
-    binds: [`${d.lists}:/var/lib/apt/lists`],
+    binds: await aptBinds(d),
     labels: { 'nbdforge.role': 'catalog' },
     signal: ctx.signal,
   }).catch((err: unknown) => {
