@@ -4,9 +4,8 @@
  * shared catalog and apt lists copied in; the kernel's other derived products stand in, so only the
  * source package is fetched): the package is checked whole against the catalog's sha256 before
  * anything comes out of it (a wrong sha256 extracts nothing), nbd.c comes out byte-identical to the
- * copy streamed out of a kept package, and the package itself is not kept. The stream runs outside
- * the fetch lock, so two kernels of one source version (two flavours of one ABI) fetched at once share
- * one stream: one download of the package, one product.
+ * copy streamed out of a kept package, and the package itself is not kept. Two kernels of one source
+ * version (two flavours of one ABI) fetched at once share one stream: one download, one product.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

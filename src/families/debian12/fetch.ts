@@ -1,12 +1,10 @@
 /**
- * debian12's downloads for one build, in two containers side by side:
+ * debian12's downloads for one build, in two containers side by side under the family's fetch lock:
  * - the kept packages (headers, kbuild, compiler, image) are fetched by apt into the shared debs/
  *   directory under the family's fetch lock (parallel builds share the kbuild and compiler debs);
  * - the source package, with the module known, goes onto a tmpfs of its own container, is checked
  *   whole against the catalog's sha256, the module's files are streamed out into derived/src-<sha256>
- *   and the package is dropped. It shares no file with another fetch (the derived directory appears
- *   whole by rename), so it runs outside the lock: its download and its xz overlap the kept fetch and
- *   the other job's work instead of holding the lock for both (issue 20 item 3).
+ *   and the package is dropped. Its download and xz overlap the kept fetch (issue 20 item 3).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -55,12 +53,14 @@ export async function sourcesOf(ctx: FamilyContext, d: Debian12Dirs, kernel: Ker
   // With the module known, the source package is streamed, not kept (see the top of this file).
   const streamed = module ? needed.filter((f) => f.role === 'source') : [];
   const kept = needed.filter((f) => !streamed.includes(f));
-  const results = await Promise.allSettled([
-    deps.fetchLock.run(() => fetchKept(ctx, d, kernel, deps.image, kept)),
-    ...streamed.map((f) => streamOnce(ctx, d, kernel, module!, f, deps)),
-  ]);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  // Both containers side by side, under the lock all the same: the lock staggers the jobs of a
+  // matrix, so one job's fetch (network, xz) overlaps the other's unpack and compile (disk, CPU);
+  // without it both jobs fetch at once, then write their kbuild trees at once (measured slower).
+  await deps.fetchLock.run(async () => {
+    const results = await Promise.allSettled([fetchKept(ctx, d, kernel, deps.image, kept), ...streamed.map((f) => streamOnce(ctx, d, kernel, module!, f, deps))]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
   const got: Record<string, string> = {};
   for (const f of needed) got[f.role] = streamed.includes(f) ? derived.source : path.join(d.debs, f.filename);
   return got;
@@ -104,7 +104,7 @@ async function fetchKept(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntr
   if (still.length) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (removed, fetched again next time): ${still.map((f) => f.filename).join(', ')}`, still.map((f) => f.filename));
 }
 
-/** One stream per source package at a time in this process; a later caller waits for it, then checks its product. */
+/** One stream per source package at a time in this process (the lock serialises sourcesOf, not prove's or another caller's fetch). */
 async function streamOnce(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntry, module: ModuleSpec, f: SourceFile, deps: FetchDeps): Promise<void> {
   const key = `${f.sha256} ${module.sources.join(' ')}`;
   let run = deps.streams.get(key);
