@@ -74,7 +74,7 @@ test(`${source.filename}: checked whole, nbd.c streamed out, the package not kep
   const dir = derivedPaths(path.join(cache, 'derived'), k).source;
   assert.is(got.source, dir);
   assert.is(other.source, dir, 'one product for both kernels');
-  assert.is(logged.filter((l) => l.includes(`download ${source.name} `)).length, 1, `one stream of ${source.name}: ${logged.join(' | ')}`);
+  assert.is(logged.filter((l) => l.includes(`${source.name}: checked whole`)).length, 1, `one stream of ${source.name}: ${logged.join(' | ')}`);
   const prefix = k.line === '6.12' ? 'linux-source-6.12/' : 'linux-source-6.1/';
   const file = path.join(dir, prefix, 'drivers/block/nbd.c');
   const text = await fs.readFile(file, 'utf8');

@@ -1,10 +1,11 @@
 /**
- * debian12's downloads for one build, in two containers side by side under the family's fetch lock:
- * - the kept packages (headers, kbuild, compiler, image) are fetched by apt into the shared debs/
- *   directory under the family's fetch lock (parallel builds share the kbuild and compiler debs);
- * - the source package, with the module known, goes onto a tmpfs of its own container, is checked
- *   whole against the catalog's sha256, the module's files are streamed out into derived/src-<sha256>
- *   and the package is dropped. Its download and xz overlap the kept fetch (issue 20 item 3).
+ * debian12's downloads for one build, in one container under the family's fetch lock (parallel builds
+ * share the kbuild and compiler debs and the apt cache; the lock also staggers a matrix's jobs, so one
+ * job's fetch overlaps the other's unpack and compile). The kept packages (headers, kbuild, compiler,
+ * image) go into debs/; the source package, with the module known, onto a tmpfs in the same container,
+ * is checked whole against the catalog's sha256, the module's files are streamed out into
+ * derived/src-<sha256> and the package is dropped (fetch.sh EXTRACT). One container, not two side by
+ * side: with a cold apt cache both would parse the apt lists (measured slower; issue 20 item 3).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -32,8 +33,6 @@ export class SourceChecksumError extends NbdforgeError {
 export interface FetchDeps {
   image: ImageSpec;
   fetchLock: Mutex;
-  /** Source streams in flight, by the package's sha256: two kernels of one source version share one. */
-  streams: Map<string, Promise<void>>;
   lineOf: (kernel: KernelEntry) => Line;
 }
 
@@ -52,15 +51,7 @@ export async function sourcesOf(ctx: FamilyContext, d: Debian12Dirs, kernel: Ker
   }
   // With the module known, the source package is streamed, not kept (see the top of this file).
   const streamed = module ? needed.filter((f) => f.role === 'source') : [];
-  const kept = needed.filter((f) => !streamed.includes(f));
-  // Both containers side by side, under the lock all the same: the lock staggers the jobs of a
-  // matrix, so one job's fetch (network, xz) overlaps the other's unpack and compile (disk, CPU);
-  // without it both jobs fetch at once, then write their kbuild trees at once (measured slower).
-  await deps.fetchLock.run(async () => {
-    const results = await Promise.allSettled([fetchKept(ctx, d, kernel, deps.image, kept), ...streamed.map((f) => streamOnce(ctx, d, kernel, module!, f, deps))]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  });
+  await deps.fetchLock.run(() => fetchDebs(ctx, d, kernel, module, deps, needed, streamed));
   const got: Record<string, string> = {};
   for (const f of needed) got[f.role] = streamed.includes(f) ? derived.source : path.join(d.debs, f.filename);
   return got;
@@ -82,58 +73,32 @@ async function badDebs(ctx: FamilyContext, d: Debian12Dirs, files: SourceFile[])
   return bad;
 }
 
-/** apt-get download of the missing kept debs into debs/, then checked again. */
-async function fetchKept(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntry, image: ImageSpec, needed: SourceFile[]): Promise<void> {
-  const missing = await badDebs(ctx, d, needed);
-  if (missing.length === 0) return;
-  ctx.log?.(`sources: apt-get download ${missing.map((f) => f.name).join(' ')}`);
-  const containers = containersOf(ctx);
-  const img = await containers.ensureImage(image, ctx.log);
-  await containers.run({
-    image: img.tag,
-    cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...missing.map((f) => `${f.name}=${f.version}`)],
-    // The whole fetch's deadline follows the packages' size (from the apt records) at the minimum rate.
-    env: aptBoundsEnv(ctx.net?.limits, missing.reduce((n, f) => n + (f.size || 0), 0)),
-    binds: [...(await aptBinds(d)), `${d.debs}:/debs`],
-    labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
-    signal: ctx.signal,
-  }).catch((err: unknown) => {
-    throw aptFailure(err);
-  });
-  const still = await badDebs(ctx, d, missing);
-  if (still.length) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (removed, fetched again next time): ${still.map((f) => f.filename).join(', ')}`, still.map((f) => f.filename));
-}
-
-/** One stream per source package at a time in this process (the lock serialises sourcesOf, not prove's or another caller's fetch). */
-async function streamOnce(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntry, module: ModuleSpec, f: SourceFile, deps: FetchDeps): Promise<void> {
-  const key = `${f.sha256} ${module.sources.join(' ')}`;
-  let run = deps.streams.get(key);
-  if (!run) {
-    run = streamSource(ctx, d, kernel, module, f, deps).finally(() => deps.streams.delete(key));
-    deps.streams.set(key, run);
-  }
-  await run;
-}
-
-/** The source package onto a tmpfs, checked whole, the module's files out into derived/src-<sha256>, the package gone (fetch.sh EXTRACT). */
-async function streamSource(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntry, module: ModuleSpec, f: SourceFile, deps: FetchDeps): Promise<void> {
+/** apt-get download of the missing debs (the streamed ones into the container's tmpfs, see the top), then checked again. */
+async function fetchDebs(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntry, module: ModuleSpec | undefined, deps: FetchDeps, needed: SourceFile[], streamed: SourceFile[]): Promise<void> {
+  const kept = await badDebs(ctx, d, needed.filter((f) => !streamed.includes(f)));
   const dest = derivedPaths(d.derived, kernel).source;
-  if (await exists(dest)) return;
-  ctx.log?.(`sources: apt-get download ${f.name} (only ${module.sources.join(' ')} kept, the package checked whole and dropped)`);
+  // two kernels of one source version (flavours of one ABI): the second finds the first's product
+  const stream = streamed.length && !(await exists(dest)) ? streamed : [];
+  if (kept.length + stream.length === 0) return;
+  ctx.log?.(`sources: apt-get download ${[...kept, ...stream].map((f) => f.name).join(' ')}${stream.length ? ` (${stream.map((f) => f.name).join(' ')}: checked whole, only ${module!.sources.join(' ')} kept)` : ''}`);
   await fs.mkdir(d.derived, { recursive: true });
   const containers = containersOf(ctx);
   const img = await containers.ensureImage(deps.image, ctx.log);
+  const biggest = Math.max(0, ...stream.map((f) => f.size || 0));
   await containers.run({
     image: img.tag,
-    cmd: ['/usr/local/lib/nbdforge/fetch.sh'],
-    env: { ...aptBoundsEnv(ctx.net?.limits, f.size || 0), EXTRACT: sourceExtract(f, deps.lineOf(kernel), module) },
-    binds: [...(await aptBinds(d)), `${d.derived}:/derived`],
-    tmpfs: { '/stream': `rw,size=${(f.size || 0) + 64 * 1024 * 1024}` },
+    cmd: ['/usr/local/lib/nbdforge/fetch.sh', ...kept.map((f) => `${f.name}=${f.version}`)],
+    // The whole fetch's deadline follows the packages' size (from the apt records) at the minimum rate.
+    env: { ...aptBoundsEnv(ctx.net?.limits, [...kept, ...stream].reduce((n, f) => n + (f.size || 0), 0)), ...(stream.length ? { EXTRACT: stream.map((f) => sourceExtract(f, deps.lineOf(kernel), module!)).join('\n') } : {}) },
+    binds: [...(await aptBinds(d)), `${d.debs}:/debs`, ...(stream.length ? [`${d.derived}:/derived`] : [])],
+    ...(stream.length ? { tmpfs: { '/stream': `rw,size=${biggest + 64 * 1024 * 1024}` } } : {}),
     labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
     signal: ctx.signal,
   }).catch((err: unknown) => {
-    if (err instanceof ContainerError && err.status === 8) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (nothing extracted): ${f.filename}`, [f.filename]);
+    if (err instanceof ContainerError && err.status === 8) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (nothing extracted): ${stream.map((f) => f.filename).join(', ')}`, stream.map((f) => f.filename));
     throw aptFailure(err);
   });
-  if (!(await exists(dest))) throw new Error(`${f.filename}: fetched, but ${module.sources.join(' ')} did not come out of it into ${dest}`);
+  const still = await badDebs(ctx, d, kept);
+  if (still.length) throw new SourceChecksumError(`downloaded files do not match the archive's checksums (removed, fetched again next time): ${still.map((f) => f.filename).join(', ')}`, still.map((f) => f.filename));
+  if (stream.length && !(await exists(dest))) throw new Error(`${stream[0].filename}: fetched, but ${module!.sources.join(' ')} did not come out of it into ${dest}`);
 }

@@ -47,7 +47,7 @@ export class EmptyCatalogError extends NbdforgeError {
 export function createDebian12(env: NodeJS.ProcessEnv): Family {
   const image = debian12Image(env);
   const fetchLock = new Mutex();
-  const fetch: FetchDeps = { image, fetchLock, streams: new Map(), lineOf };
+  const fetch: FetchDeps = { image, fetchLock, lineOf };
   return {
     name: 'debian12',
     cli: { about: 'debian12: the list comes from apt, read in the builder container, cached for a day (--refresh or\n`sync` reads the archive again).' },
