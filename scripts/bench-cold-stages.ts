@@ -38,6 +38,7 @@ async function once(root: string): Promise<Record<string, number>> {
   });
 }
 
+await $`sync`;
 const loadBefore = os.loadavg()[0].toFixed(2);
 const sides = { before: [] as Record<string, number>[], after: [] as Record<string, number>[] };
 for (let i = 0; i < runs; i++) {

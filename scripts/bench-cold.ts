@@ -3,8 +3,8 @@
  * The cold matrix, A/B in one run on the same mirror (issue 20 item 3): the same matrix with an empty
  * download cache (its own NBDFORGE_HOME each, the shared cache is never touched), once with the CLI of
  * a checkout from before (--base DIR: the source package downloaded and kept) and once with this one
- * (the source package checked whole, nbd.c streamed out in its own container beside the fetch lock, the package
- * left behind; the kbuild tree x86 only).
+ * (the source package checked whole, nbd.c streamed out, the package left behind; apt's package cache kept;
+ * the kbuild tree x86 only).
  * Both get the shared catalog and apt lists copied in, so both fetch exactly the same packages.
  * Bytes: what each side downloaded, from the catalog's sizes of the distinct packages it fetched
  * (every package of the selected kernels, on both sides), and what its cache holds afterwards (du).
@@ -52,11 +52,12 @@ async function side(name: string, root: string): Promise<Side> {
   });
 }
 
+await $`sync`;
 const loadBefore = os.loadavg()[0].toFixed(2);
 const a = await side('before', path.resolve(base));
 const b = await side('after', path.resolve('.'));
 const section = `<!-- bench:cold -->
-## Cold matrix: the source package checked whole and not kept, streamed beside the fetch lock; the kbuild tree x86 only
+## Cold matrix: the source package checked whole and not kept, apt's package cache kept, the kbuild tree x86 only
 
 Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores, load average before the run ${loadBefore}.
 Command: \`npm run bench -- cold --base DIR${latest ? ` --latest ${latest}` : ''}\` (scripts/bench-cold.ts), DIR a checkout of the commit before (\`before\`).
