@@ -34,10 +34,11 @@ const files = new Map(kernels.flatMap((k) => k.files.map((f) => [f.filename, f] 
 const downloaded = [...files.values()].reduce((n, f) => n + f.size, 0);
 const sources = [...files.values()].filter((f) => f.role === 'source').reduce((n, f) => n + f.size, 0);
 
-interface Side { name: string; s: number; built: number; failed: number; cacheBytes: number; debsBytes: number; du: string }
+interface Side { name: string; load: string; s: number; built: number; failed: number; cacheBytes: number; debsBytes: number; du: string }
 async function side(name: string, root: string): Promise<Side> {
   return withColdHome(async (home) => {
-    log(`${name}: cold matrix of ${kernels.length} kernels (load ${os.loadavg()[0].toFixed(2)})`);
+    const load = os.loadavg()[0].toFixed(2);
+    log(`${name}: cold matrix of ${kernels.length} kernels (load ${load})`);
     const env = { ...process.env, NBDFORGE_HOME: home };
     const t0 = performance.now();
     const r = await $({ env })`node ${path.join(root, 'bin/nbdforge.js')} matrix --jobs 2 --json ${latest ? ['--latest', latest] : []}`.nothrow();
@@ -46,7 +47,7 @@ async function side(name: string, root: string): Promise<Side> {
     const size = async (p: string) => Number((await $`du -sb ${p}`.nothrow()).stdout.split('\t')[0] || 0);
     const cache = path.join(home, 'cache', 'debian12');
     const du = (await $({ env })`node bin/nbdforge.js cache du`.nothrow()).stdout.split('\n').filter((l) => /^total|^debian12:/.test(l)).join(' / ');
-    const out = { name, s, built: sum.counts.built ?? 0, failed: sum.counts.failed ?? 0, cacheBytes: (await size(path.join(cache, 'debs'))) + (await size(path.join(cache, 'derived'))) + (await size(path.join(cache, 'apt-cache'))), debsBytes: await size(path.join(cache, 'debs')), du };
+    const out = { name, load, s, built: sum.counts.built ?? 0, failed: sum.counts.failed ?? 0, cacheBytes: (await size(path.join(cache, 'debs'))) + (await size(path.join(cache, 'derived'))) + (await size(path.join(cache, 'apt-cache'))), debsBytes: await size(path.join(cache, 'debs')), du };
     log(`${name}: ${s.toFixed(1)} s, ${JSON.stringify(sum.counts)}, cache ${mb(out.cacheBytes)}`);
     return out;
   });
@@ -59,7 +60,7 @@ const b = await side('after', path.resolve('.'));
 const section = `<!-- bench:cold -->
 ## Cold matrix: the source package checked whole and not kept, apt's package cache kept, the kbuild tree x86 only
 
-Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores, load average before the run ${loadBefore}.
+Measured ${new Date().toISOString().slice(0, 16)}Z on ${os.cpus().length} cores, load average before the run ${loadBefore} (as each side started: before ${a.load}, after ${b.load}).
 Command: \`npm run bench -- cold --base DIR${latest ? ` --latest ${latest}` : ''}\` (scripts/bench-cold.ts), DIR a checkout of the commit before (\`before\`).
 ${kernels.length} kernels, \`nbdforge matrix --jobs 2\` with an empty download cache of its own (catalog and apt lists copied in), same mirror, one after the other.
 
