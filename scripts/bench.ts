@@ -2,7 +2,7 @@
 /**
  * Every benchmark, one after the other (they share the machine, so never at once). Each writes its
  * own section of docs/BENCHMARKS.md with the command that reproduces it.
- *   npm run bench                 build, prepare-host, map, map-el7, publish, publish-oci, compose, debian12-matrix, prove, floor, container, cold, startup
+ *   npm run bench                 build, prepare-host, map, map-el7, publish, publish-oci, compose, debian12-matrix, prove, floor, container, cold, cold-stages, startup
  *   npm run bench -- build        one of them; arguments after the name go to that script
  */
 import { $ } from 'zx';
@@ -20,6 +20,7 @@ const benches: Record<string, string> = {
   floor: 'scripts/bench-floor.ts',
   container: 'scripts/bench-container.ts',
   cold: 'scripts/bench-cold.ts',
+  'cold-stages': 'scripts/bench-cold-stages.ts',
   startup: 'scripts/bench-startup.ts',
 };
 const [first, ...rest] = process.argv.slice(2);

@@ -20,15 +20,11 @@ w=${WORK:-/work}; mkdir -p "$w/mod"
 stage unpack-headers
 # The kbuild tree is unpacked once per header set into the host's derived cache (never onto the
 # container's overlay: 15 s there against under 1 s), then linked where the headers' Makefile
-# expects it by absolute path. Only ./usr: Debian 12's /lib is a symlink into /usr.
+# expects it by absolute path; only what an x86 build reads (unpack-headers.sh).
 k=$DERIVED/kbuild-$HEADERS_KEY
-if [ ! -d "$k" ]; then
-  tmp=$(mktemp -d "$DERIVED/.tmp-kbuild-XXXXXX")
-  for d in $HEADER_DEBS; do
-    dpkg-deb --fsys-tarfile "/debs/$d" | tar -x -C "$tmp" ./usr
-  done
-  mv "$tmp" "$k" 2>/dev/null || rm -rf "$tmp"
-fi
+debs=""; for d in $HEADER_DEBS; do debs="$debs /debs/$d"; done
+# shellcheck disable=SC2086
+[ -d "$k" ] || /usr/local/lib/nbdforge/unpack-headers.sh "$k" $debs
 for t in "$k"/usr/src/* "$k"/usr/lib/*; do
   ln -sfn "$t" "${t#"$k"}"
 done

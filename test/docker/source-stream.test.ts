@@ -4,7 +4,8 @@
  * shared catalog and apt lists copied in; the kernel's other derived products stand in, so only the
  * source package is fetched): the package is checked whole against the catalog's sha256 before
  * anything comes out of it (a wrong sha256 extracts nothing), nbd.c comes out byte-identical to the
- * copy streamed out of a kept package, and the package itself is not kept.
+ * copy streamed out of a kept package, and the package itself is not kept. Two kernels of one source
+ * version (two flavours of one ABI) fetched at once share one stream: one download, one product.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -29,9 +30,11 @@ const kernels = (await family.catalog({ containers: dockerContainers(docker), pa
 // the stock kernel (listed last): its nbd.c is also what build.test.ts streams out of a kept package
 const k = kernels[kernels.length - 1];
 const source = k.files.find((f) => f.role === 'source')!;
+const sibling = kernels.find((x) => x !== k && x.files.find((f) => f.role === 'source')!.sha256 === source.sha256)!;
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-test-stream-'));
 const paths = resolvePaths({ NBDFORGE_HOME: home });
-const ctx = { containers: dockerContainers(docker), paths };
+const logged: string[] = [];
+const ctx = { containers: dockerContainers(docker), paths, log: (s: string) => logged.push(s) };
 const cache = path.join(paths.cache, 'debian12');
 
 test.before(async () => {
@@ -39,9 +42,11 @@ test.before(async () => {
   await fs.cp(path.join(shared.cache, 'debian12', 'catalog.json'), path.join(cache, 'catalog.json'));
   await fs.cp(path.join(shared.cache, 'debian12', 'apt-lists'), path.join(cache, 'apt-lists'), { recursive: true });
   // stand-ins for the kbuild tree and the shipped module: this test fetches the source package alone
-  const d = derivedPaths(path.join(cache, 'derived'), k);
-  await fs.mkdir(d.kbuild, { recursive: true });
-  await fs.writeFile(d.image, 'stand-in');
+  for (const kernel of [k, sibling]) {
+    const d = derivedPaths(path.join(cache, 'derived'), kernel);
+    await fs.mkdir(d.kbuild, { recursive: true });
+    await fs.writeFile(d.image, 'stand-in');
+  }
 });
 
 test.after(async () => {
@@ -63,10 +68,13 @@ test(`a source package that does not match the catalog's sha256 (${small.filenam
   assert.is(await ours(), 0, 'no container left');
 });
 
-test(`${source.filename}: checked whole, nbd.c streamed out, the package not kept`, async () => {
-  const got = await family.ensureSources(ctx, k, nbd);
+test(`${source.filename}: checked whole, nbd.c streamed out, the package not kept; ${k.kernelRelease} and ${sibling.kernelRelease} at once share one stream`, async () => {
+  logged.length = 0;
+  const [got, other] = await Promise.all([family.ensureSources(ctx, k, nbd), family.ensureSources(ctx, sibling, nbd)]);
   const dir = derivedPaths(path.join(cache, 'derived'), k).source;
   assert.is(got.source, dir);
+  assert.is(other.source, dir, 'one product for both kernels');
+  assert.is(logged.filter((l) => l.includes(`${source.name}: checked whole`)).length, 1, `one stream of ${source.name}: ${logged.join(' | ')}`);
   const prefix = k.line === '6.12' ? 'linux-source-6.12/' : 'linux-source-6.1/';
   const file = path.join(dir, prefix, 'drivers/block/nbd.c');
   const text = await fs.readFile(file, 'utf8');

@@ -156,6 +156,7 @@ test('ensureSources with the module: the source package goes to EXTRACT (checked
     assert.not.ok(run.cmd.includes(`${source.name}=${source.version}`), 'not downloaded into the cache');
     assert.is(run.env!.EXTRACT, `${source.name}=1 ${source.filename} ${source.sha256} ./usr/src/linux-source-6.1.tar.xz linux-source-6.1/ ${source.sha256} drivers/block/nbd.c`);
     assert.match(run.tmpfs!['/stream'], /^rw,size=\d+$/);
+    assert.ok(run.binds!.some((b) => b.endsWith(':/var/cache/apt')), "apt's package cache bound");
     assert.is(got.source, path.join(ctx.paths.cache, 'debian12', 'derived', `src-${source.sha256}`));
     assert.not.ok(fs.existsSync(path.join(ctx.paths.cache, 'debian12', 'debs', source.filename)));
     // a fetch that leaves no module sources behind is an error, not a build without them

@@ -14,10 +14,11 @@ import { containersOf } from '../../docker/containers.ts';
 import { sha256File } from '../../util/hash.ts';
 import type { Mutex } from '../../util/mutex.ts';
 import { withFileLock } from '../../util/file-lock.ts';
-import { aptBoundsEnv, aptFailure } from './apt-bounds.ts';
+import { aptBinds, aptBoundsEnv, aptFailure } from './apt-bounds.ts';
 
 export interface BootKernelDirs {
   lists: string;
+  aptCache: string;
   debs: string;
   derived: string;
 }
@@ -41,7 +42,6 @@ async function unpack(ctx: FamilyContext, kernel: KernelEntry, f: SourceFile, o:
     if ((await sha256File(deb).catch(() => undefined)) === f.sha256) return;
     await fs.rm(deb, { force: true });
     ctx.log?.(`kernel: apt-get download ${f.name}=${f.version}`);
-    await fs.mkdir(o.dirs.lists, { recursive: true });
     const containers = containersOf(ctx);
     const img = await containers.ensureImage(o.image, ctx.log);
     await containers
@@ -49,7 +49,7 @@ async function unpack(ctx: FamilyContext, kernel: KernelEntry, f: SourceFile, o:
         image: img.tag,
         cmd: ['/usr/local/lib/nbdforge/fetch.sh', `${f.name}=${f.version}`],
         env: aptBoundsEnv(ctx.net?.limits, f.size || 0),
-        binds: [`${o.dirs.lists}:/var/lib/apt/lists`, `${o.dirs.debs}:/debs`],
+        binds: [...(await aptBinds(o.dirs)), `${o.dirs.debs}:/debs`],
         labels: { 'nbdforge.role': 'fetch', 'nbdforge.kernel': kernel.kernelRelease },
         signal: ctx.signal,
       })

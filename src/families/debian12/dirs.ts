@@ -7,6 +7,8 @@ import { headersKey, HEADER_ROLES } from './derived.ts';
 export interface Debian12Dirs {
   root: string;
   lists: string;
+  /** apt's package cache (pkgcache.bin) made from the lists, shared by the containers (aptBinds). */
+  aptCache: string;
   debs: string;
   derived: string;
   catalog: string;
@@ -14,7 +16,7 @@ export interface Debian12Dirs {
 
 export function debian12Dirs(ctx: Pick<FamilyContext, 'paths'>): Debian12Dirs {
   const root = path.join(ctx.paths.cache, 'debian12');
-  return { root, lists: path.join(root, 'apt-lists'), debs: path.join(root, 'debs'), derived: path.join(root, 'derived'), catalog: path.join(root, 'catalog.json') };
+  return { root, lists: path.join(root, 'apt-lists'), aptCache: path.join(root, 'apt-cache'), debs: path.join(root, 'debs'), derived: path.join(root, 'derived'), catalog: path.join(root, 'catalog.json') };
 }
 
 /** What a kept download is for, where its role does not say it (cache du shows it). */
@@ -27,7 +29,7 @@ const ROLE_USE: Record<string, string> = {
 export function debian12CacheLayout(d: Debian12Dirs): CacheLayout {
   return {
     scan: [{ dir: d.debs, depth: 1 }, { dir: d.derived, depth: 1 }],
-    keep: [{ path: d.catalog, role: 'catalog' }, { path: d.lists, role: 'apt lists (read by kernels --refresh and fetches)' }],
+    keep: [{ path: d.catalog, role: 'catalog' }, { path: d.lists, role: 'apt lists (read by kernels --refresh and fetches)' }, { path: d.aptCache, role: "apt's package cache (made from the apt lists once, read by every fetch)" }],
   };
 }
 
