@@ -101,7 +101,7 @@ const plainSecs = await secs(async () => {
 const moduleBytes = entries.reduce((n, e) => n + fs.statSync(store.artifactPath(e)).size, 0);
 const siteBytes = Number((await $`du -sb ${site}`).stdout.split('\t')[0]);
 
-let guest: { install: number[]; emitted: number[]; before: number[]; K: string } | undefined;
+let guest: { install: number[]; emitted: number[]; before: number[]; K: string; tools: Record<string, number> } | undefined;
 const beforeRev = opt('before');
 if (beforeRev) {
   // the earlier template, filled in exactly as publish fills in the current one
@@ -133,6 +133,14 @@ ${beforeRev ? `  reset; timed before before
 ` : ''}  reset; timed emitted sh /share/prepare.sh
   [ -d /sys/module/nbd ] || echo "BENCH-FAIL emitted script did not load nbd"
 done
+# What install.sh's own steps cost in this guest, each the mean of 10 runs: one curl run (the index), gpgv
+# (the signature check, against the site's key), one busybox applet (sha256sum of the index): its floor.
+curl -fsS -o /tmp/i.json ${url}/index.json && curl -fsS -o /tmp/i.sig ${url}/index.json.sig && curl -fsS -o /tmp/k.gpg ${url}/signing-key.gpg || echo "BENCH-FAIL tool downloads"
+gpgv --keyring /tmp/k.gpg /tmp/i.sig /tmp/i.json >/dev/null 2>&1 || echo "BENCH-FAIL gpgv does not verify the index"
+tool() { name=$1; shift; a=$(now); i=0; while [ $i -lt 10 ]; do "$@" >/dev/null 2>&1; i=$((i + 1)); done; b=$(now); echo "BENCH $name $(awk -v a=$a -v b=$b 'BEGIN { printf "%.3f", (b - a) / 10 }')"; }
+tool toolcurl curl -fsS -o /dev/null ${url}/index.json
+tool toolgpgv gpgv --keyring /tmp/k.gpg /tmp/i.sig /tmp/i.json
+tool toolapplet sha256sum /tmp/i.json
 `,
   );
   log(`guest ${K}: ${runs} x (curl | sh install.sh, emitted prepare-host script), TCG -smp 1`);
@@ -140,8 +148,9 @@ done
   const boot = await g.boot({ share, script: 'bench.sh', modules: ['virtio_net'], timeoutMs: 900_000, extraArgs: ['-nic', 'user,model=virtio-net-pci'] });
   if (boot.exitCode !== 0 || /BENCH-FAIL/.test(boot.console)) throw new Error(`bench guest failed:\n${boot.console.slice(-3000)}`);
   const t: Record<string, number[]> = { install: [], emitted: [], before: [] };
-  for (const m of boot.console.matchAll(/^BENCH (\w+) ([\d.]+)$/gm)) t[m[1]].push(Number(m[2]));
-  guest = { install: t.install, emitted: t.emitted, before: t.before, K };
+  for (const m of boot.console.matchAll(/^BENCH (\w+) ([\d.]+)$/gm)) (t[m[1]] ??= []).push(Number(m[2]));
+  const tools = { curl: t.toolcurl?.[0] ?? NaN, gpgv: t.toolgpgv?.[0] ?? NaN, applet: t.toolapplet?.[0] ?? NaN };
+  guest = { install: t.install, emitted: t.emitted, before: t.before, K, tools };
 }
 server.close();
 
@@ -168,6 +177,10 @@ throwaway ed25519 key; whole CLI processes (\`node bin/nbdforge.js publish ... -
 ${guest ? `| In a guest (${guest.K}, QEMU TCG): \`curl URL/install.sh \\| sh\` (index.json, its signature and the kernel's kernels/<release>/ copies in one curl run, gpgv, size/sha256/vermagic, then the plan), fresh | ${fmt(median(guest.install))} | | **${(median(guest.install) / median(guest.emitted)).toFixed(2)}x** the emitted script |
 ${guest.before.length ? `| Same guest, same tree: install.sh as of ${beforeRev} (the A/B: same tree, key and guest) | ${fmt(median(guest.before))} | | ${(median(guest.before) / median(guest.emitted)).toFixed(2)}x the emitted script |
 ` : ''}| Same guest: prepare-host's emitted script (module embedded), fresh | ${fmt(median(guest.emitted))} | | baseline |
+| Same boot, what install.sh's floor is made of (mean of 10 each): one curl run | ${guest.tools.curl.toFixed(3)} s | | |
+| gpgv checking the index's signature | ${guest.tools.gpgv.toFixed(3)} s | | |
+| one busybox applet (sha256sum of the index) | ${guest.tools.applet.toFixed(3)} s | | |
+| Floor of a \`curl URL/install.sh \\| sh\` that verifies a signed index: the emitted script + 2 curl runs (the user's, install.sh's one) + gpgv | ${fmt(median(guest.emitted) + 2 * guest.tools.curl + guest.tools.gpgv)} | | ${((median(guest.emitted) + 2 * guest.tools.curl + guest.tools.gpgv) / median(guest.emitted)).toFixed(2)}x the emitted script |
 ` : ''}
 Raw re-publish runs (s, wall): ${raw(reruns.map((r) => r.wall))}; the command's own: ${raw(reruns.map((r) => r.ms / 1000))}; start-up alone: ${raw(startup)}.
 The re-publish does no hashing and no copying (records + the directory's own index.json say what it holds); what is left of
