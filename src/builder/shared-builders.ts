@@ -41,8 +41,7 @@ export class SharedBuilders implements Builders {
   }
 
   async run(b: KeptBuild, into: string): Promise<BuilderUse> {
-    const spec = this.specOf(b);
-    const key16 = sharedKey(spec).slice(0, 16);
+    const { spec, key16 } = this.specOf(b);
     await fs.mkdir(this.opts.root, { recursive: true });
     for (let attempt = 0; ; attempt++) {
       const c = await this.containers.shared!(spec);
@@ -69,9 +68,11 @@ export class SharedBuilders implements Builders {
 
   async release(): Promise<void> {}
 
-  private specOf(b: KeptBuild): SharedSpec {
+  /** The container a build needs, and the start of its key (its results directories are named by it). */
+  private specOf(b: KeptBuild): { spec: SharedSpec; key16: string } {
     const made = { image: b.image, imageId: b.imageId, binds: [...b.binds, `${this.opts.root}:${INSIDE}`], tmpfs: b.tmpfs, labels: b.labels, idleSeconds: this.opts.idleSeconds };
-    return { ...made, resultsGlob: `${INSIDE}/${sharedKey(made).slice(0, 16)}-*` };
+    const key16 = sharedKey(made).slice(0, 16);
+    return { spec: { ...made, resultsGlob: `${INSIDE}/${key16}-*` }, key16 };
   }
 }
 
