@@ -44,13 +44,36 @@ async function uvu(dir: string, pattern: string, env: NodeJS.ProcessEnv = proces
   const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
   const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(plain)?.[1] ?? NaN);
   const [total, passed, skipped] = [num('Total'), num('Passed'), num('Skipped')];
-  if (r.exitCode !== 0) return r.exitCode ?? 1;
+  if (r.exitCode !== 0) {
+    failures.push(`${dir}${lane ? ` ${lane}` : ''}:\n${failureExcerpt(plain, r.stderr.replace(/\x1b\[[0-9;]*m/g, ''))}`);
+    return r.exitCode ?? 1;
+  }
   if (!(total > 0) || passed !== total || skipped !== 0) {
     const hidden = [...plain.matchAll(/^(\S+\.test\.ts)\n[^\n]*\((\d+) \/ (\d+)\)/gm)].filter((m) => m[2] !== m[3]).map((m) => `${m[1]} (${m[2]}/${m[3]})`);
-    console.error(`[test] ${dir}${lane ? ` ${lane}` : ''}: uvu counted ${total} tests, ${passed} passed, ${skipped} skipped${hidden.length ? `; not all run: ${hidden.join(', ')} (a before-hook failed?)` : ''}: FAIL`);
+    const line = `[test] ${dir}${lane ? ` ${lane}` : ''}: uvu counted ${total} tests, ${passed} passed, ${skipped} skipped${hidden.length ? `; not all run: ${hidden.join(', ')} (a before-hook failed?)` : ''}: FAIL`;
+    console.error(line);
+    failures.push(line);
     return 1;
   }
   return 0;
+}
+
+/** What failed in a tier, repeated at the very end of the run (a CI log's tail is what gets read). */
+const failures: string[] = [];
+function failureExcerpt(out: string, err: string): string {
+  const lines = out.split('\n');
+  const blocks: string[] = [];
+  // uvu's failure blocks: "  FAIL  suite  "test"" then the message, the diff and the stack
+  lines.forEach((l, i) => {
+    if (!/^\s+FAIL\s/.test(l)) return;
+    let j = i + 1;
+    while (j < lines.length && j < i + 40 && !/^\s+FAIL\s|^\S+\.test\.ts$|^\s+Total:/.test(lines[j])) j++;
+    blocks.push(lines.slice(i, j).join('\n').trimEnd());
+  });
+  const files = lines.filter((l, i) => /^\S+\.test\.ts$/.test(l) && /✘/.test(lines[i + 1] ?? '')).map((l) => `  file with a failure: ${l}`);
+  // no failure block (a crash, "Exiting early"): the output's and stderr's last lines
+  const tail = blocks.length ? [] : [...lines.slice(-30), '  stderr:', ...err.split('\n').slice(-30)];
+  return [...files, ...blocks.slice(0, 8), ...tail].join('\n').slice(0, 20_000);
 }
 
 /**
@@ -127,5 +150,6 @@ for (const group of groups) {
 }
 clearInterval(beat);
 results.sort((a, b) => TIERS.indexOf(a[0]) - TIERS.indexOf(b[0]));
+if (failures.length) console.error(`\n[test] what failed:\n${failures.join('\n\n')}\n`);
 for (const [t, code, ms] of results) console.error(`[test] ${t.padEnd(12)} ${code === 0 ? 'PASS' : 'FAIL'} ${(ms / 1000).toFixed(1)} s`);
 process.exit(results.every(([, c]) => c === 0) ? 0 : 1);
