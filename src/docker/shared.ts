@@ -100,22 +100,31 @@ async function inspectOrNone(docker: Engine, name: string): Promise<ContainerInf
  * asking at once make one (the second create fails with 409 and finds the first's). A container under
  * that name that does not match the spec is never used; one that ended is removed first.
  */
-export async function sharedContainer(docker: Engine, spec: SharedSpec): Promise<SharedContainer> {
+export async function sharedContainer(docker: Engine, spec: SharedSpec, waits = { createdMs: 10_000, totalMs: 60_000 }): Promise<SharedContainer> {
   const key = sharedKey(spec);
   const name = `${LABEL}-builder-${key.slice(0, 16)}`;
-  for (let attempt = 0; attempt < 20; attempt++) {
+  const t0 = Date.now();
+  let createdSince: number | undefined;
+  while (Date.now() - t0 < waits.totalMs) {
     const info = await inspectOrNone(docker, name);
     if (info?.State.Running) {
       if (!matchesSpec(info, spec, key)) throw new Error(`the container ${name} is not the builder its name says (image, binds, tmpfs or network differ): remove it (docker rm -f ${name}) or build with NBDFORGE_BUILDER_IDLE=0`);
       return handle(docker, info.Id, true);
     }
     if (info?.State.Status === 'created') {
-      await pause(100); // another process created it and is starting it
-      continue;
+      // another process created it and is starting it; one left 'created' that long was abandoned (its
+      // creator killed between create and start: AutoRemove never applies to a container never started)
+      createdSince ??= Date.now();
+      if (Date.now() - createdSince < waits.createdMs) {
+        await pause(100);
+        continue;
+      }
     }
+    createdSince = undefined;
     if (info) await docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+    let c;
     try {
-      const c = await docker.createContainer({
+      c = await docker.createContainer({
         name,
         Image: spec.image,
         Cmd: ['sh', '-c', IDLE, 'nbdforge-builder', String(spec.idleSeconds), spec.resultsGlob],
@@ -123,14 +132,20 @@ export async function sharedContainer(docker: Engine, spec: SharedSpec): Promise
         Labels: { ...spec.labels, [LABEL]: '1', [`${LABEL}.host`]: os.hostname(), [`${LABEL}.role`]: 'builder', [SHARED_LABEL]: key },
         HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs, NetworkMode: 'none', AutoRemove: true },
       });
-      await c.start();
-      return handle(docker, c.id, false);
     } catch (err) {
       if (statusOf(err) === 409) continue; // made by another process meanwhile (or still being removed)
       throw err;
     }
+    try {
+      await c.start();
+    } catch (err) {
+      if (statusOf(err) === 404) continue; // removed under us (taken for abandoned by another process): ask again
+      await c.remove({ force: true }).catch(() => undefined); // never leave a container that was not started
+      throw err;
+    }
+    return handle(docker, c.id, false);
   }
-  throw new Error(`no shared builder ${name}: it kept changing while asked for`);
+  throw new Error(`no shared builder ${name}: it kept changing while asked for (${Math.round(waits.totalMs / 1000)} s)`);
 }
 
 function handle(docker: Engine, id: string, reused: boolean): SharedContainer {

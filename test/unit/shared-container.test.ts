@@ -22,7 +22,7 @@ const spec: SharedSpec = { image: 'b:1', imageId: 'sha256:' + 'a'.repeat(64), la
 const key = sharedKey(spec);
 
 /** An engine of named containers; `onCreate` may answer a create the way a racing process would. */
-function fakeEngine(onCreate?: (boxes: Box[], opts: CreateOpts) => void) {
+function fakeEngine(onCreate?: (boxes: Box[], opts: CreateOpts) => void, failStart?: number) {
   const boxes: Box[] = [];
   const log: string[] = [];
   let made = 0;
@@ -59,7 +59,15 @@ function fakeEngine(onCreate?: (boxes: Box[], opts: CreateOpts) => void) {
       const b: Box = { id: `id${++made}`, name: opts.name ?? '', state: 'created', opts };
       boxes.push(b);
       log.push(`create ${b.name}`);
-      return { id: b.id, start: async () => void ((b.state = 'running'), log.push(`start ${b.name}`)) } as unknown as EngineContainer;
+      return {
+        id: b.id,
+        async start() {
+          if (failStart) throw Object.assign(new Error('cannot start'), { statusCode: failStart });
+          b.state = 'running';
+          log.push(`start ${b.name}`);
+        },
+        remove: () => handle(b.id).remove(),
+      } as unknown as EngineContainer;
     },
   } as unknown as Engine;
   return { engine, boxes, log };
@@ -111,6 +119,20 @@ test('two creators at once: the one that loses (409) waits for the other to star
   const c = await sharedContainer(fake.engine, spec);
   assert.equal([c.id, c.reused], ['other', true]);
   assert.equal(fake.log, []);
+});
+
+test('one left created (its creator killed between create and start) is waited for, then replaced; a start that fails leaves no container', async () => {
+  const { engine, boxes, log } = fakeEngine();
+  boxes.push({ id: 'abandoned', name: `nbdforge-builder-${key.slice(0, 16)}`, state: 'created', opts: { Image: spec.image, Cmd: [], Labels: {}, HostConfig: {} } as unknown as CreateOpts });
+  const t0 = Date.now();
+  const c = await sharedContainer(engine, spec, { createdMs: 300, totalMs: 10_000 });
+  assert.ok(Date.now() - t0 >= 300, 'waited for its creator first');
+  assert.equal([c.id === 'abandoned', c.reused], [false, false]);
+  assert.equal(log, [`remove ${boxes[0].name}`, `create ${boxes[0].name}`, `start ${boxes[0].name}`]);
+  const failing = fakeEngine(undefined, 500);
+  const err = await sharedContainer(failing.engine, spec).then(() => undefined, (e: Error) => e);
+  assert.match(err?.message ?? '', /cannot start/);
+  assert.equal(failing.boxes, [], 'the container that never started is removed');
 });
 
 test('the reaper: a live shared builder stays (unless --builders or --all), a stopped one goes, owner rules for the rest', async () => {
