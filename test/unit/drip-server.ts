@@ -32,6 +32,8 @@ export interface DripServer {
   port: number;
   /** Every request's method and path, in order. */
   seen: string[];
+  /** When each request arrived (Date.now()), in the same order. */
+  seenAt: number[];
   close(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ const MODES = new Set<Mode>(['drip', 'stall', 'silent', 'loop', 'steady']);
 export async function startDripServer(o: DripOptions = {}): Promise<DripServer> {
   const timers = new Set<NodeJS.Timeout>();
   const seen: string[] = [];
+  const seenAt: number[] = [];
   const every = (ms: number, fn: () => void) => {
     const t = setInterval(fn, ms);
     timers.add(t);
@@ -50,6 +53,7 @@ export async function startDripServer(o: DripOptions = {}): Promise<DripServer> 
   };
   const server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
+    seenAt.push(Date.now());
     const url = new URL(req.url!, 'http://x');
     const first = url.pathname.split('/')[1] as Mode;
     const mode = o.mode ?? (MODES.has(first) ? first : undefined);
@@ -91,6 +95,7 @@ export async function startDripServer(o: DripOptions = {}): Promise<DripServer> 
     base: `http://127.0.0.1:${port}`,
     port,
     seen,
+    seenAt,
     async close() {
       for (const t of timers) clearInterval(t);
       server.closeAllConnections();
@@ -104,6 +109,9 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   ms: number;
+  /** Date.now() at the spawn and at the exit. */
+  startedAt: number;
+  endedAt: number;
 }
 
 /** The real CLI (bin/nbdforge.js), without blocking this process's event loop. */
@@ -116,6 +124,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> 
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr, ms: Date.now() - t0 }));
+    p.on('close', (status) => {
+      const endedAt = Date.now();
+      resolve({ status, stdout, stderr, ms: endedAt - t0, startedAt: t0, endedAt });
+    });
   });
 }

@@ -218,8 +218,10 @@ test('8.11 credentials in URLs are redacted', () => {
 
 test('8.14 scratch directories: a dead owner\'s is a leftover; a live one\'s and unstamped ones are not', async () => {
   const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+  // a TMPDIR of its own: a real cleanup running beside (the docker tier's) would take the dead owner's
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nbdforge-test-scratch-'));
   const mk = async (name: string, stamp?: string) => {
-    const d = path.join(os.tmpdir(), name);
+    const d = path.join(tmp, name);
     await fs.mkdir(d, { recursive: true });
     if (stamp !== undefined) await fs.writeFile(path.join(d, '.nbdforge-owner'), stamp);
     return d;
@@ -228,12 +230,12 @@ test('8.14 scratch directories: a dead owner\'s is a leftover; a live one\'s and
   const live = await mk('nbdforge-6.1.0-98-amd64-Ef34Gh', ownerStamp());
   const foreign = await mk('nbdforge-6.1.0-97-amd64-Ij56Kl');
   try {
-    const found = (await leftoverScratch()).map((s) => s.path);
+    const found = (await leftoverScratch(tmp)).map((s) => s.path);
     assert.ok(found.includes(gone));
     assert.not.ok(found.includes(live));
     assert.not.ok(found.includes(foreign));
   } finally {
-    for (const d of [gone, live, foreign]) await fs.rm(d, { recursive: true, force: true });
+    await fs.rm(tmp, { recursive: true, force: true });
   }
 });
 
