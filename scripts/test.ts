@@ -37,8 +37,12 @@ if (tiers.some((t) => t !== 'unit')) await $`tsx scripts/setup-host.ts --with vm
  */
 async function uvu(dir: string, pattern: string, env: NodeJS.ProcessEnv = process.env, lane?: string): Promise<number> {
   // a lane's stdout and stderr are kept and printed whole at its end, so two lanes never interleave
-  const p = $({ env, stdio: ['inherit', 'pipe', lane ? 'pipe' : 'inherit'], verbose: false })`node --import tsx node_modules/uvu/bin.js ${dir} ${pattern}`.nothrow();
-  if (!lane) p.stdout.on('data', (d: Buffer) => process.stdout.write(d));
+  // test/hook-errors.ts: a before/after hook's error printed (uvu itself drops it)
+  const p = $({ env, stdio: ['inherit', 'pipe', 'pipe'], verbose: false })`node --import tsx --import ./test/hook-errors.ts node_modules/uvu/bin.js ${dir} ${pattern}`.nothrow();
+  if (!lane) {
+    p.stdout.on('data', (d: Buffer) => process.stdout.write(d));
+    p.stderr.on('data', (d: Buffer) => process.stderr.write(d));
+  }
   const r = await p;
   if (lane) process.stdout.write(`\n[test] ${dir} ${lane}:\n${r.stdout}${r.stderr}\n`);
   const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
@@ -52,7 +56,8 @@ async function uvu(dir: string, pattern: string, env: NodeJS.ProcessEnv = proces
     const hidden = [...plain.matchAll(/^(\S+\.test\.ts)\n[^\n]*\((\d+) \/ (\d+)\)/gm)].filter((m) => m[2] !== m[3]).map((m) => `${m[1]} (${m[2]}/${m[3]})`);
     const line = `[test] ${dir}${lane ? ` ${lane}` : ''}: uvu counted ${total} tests, ${passed} passed, ${skipped} skipped${hidden.length ? `; not all run: ${hidden.join(', ')} (a before-hook failed?)` : ''}: FAIL`;
     console.error(line);
-    failures.push(line);
+    const hooks = r.stderr.split(/^\[uvu hook\] /m).slice(1).map((h) => `  [uvu hook] ${h.split('\n').slice(0, 12).join('\n')}`);
+    failures.push([line, ...hooks.slice(0, 6)].join('\n'));
     return 1;
   }
   return 0;
