@@ -4,6 +4,7 @@
  * reachable from this machine, so the same code is proven against the same file formats.
  */
 import { suite } from 'uvu';
+import { reportHookErrors } from '../hook-errors.ts';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -35,7 +36,7 @@ import { buildVault, stopVaultAgents, type VaultFixture } from '../fixtures/vaul
 import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server.ts';
 
 const ctx = {} as { dir: string; vault: VaultFixture; server: FixtureServer; data: ElData; n: number };
-const test = suite('el7: catalog from a local vault');
+const test = reportHookErrors(suite('el7: catalog from a local vault'));
 const RELEASES = ['7.8.2003', '7.9.2009'];
 const fast = { retry: { retries: 1, baseDelayMs: 5, maxDelayMs: 10 } };
 const freshCache = () => fs.mkdtemp(path.join(ctx.dir, `cache-${ctx.n++}-`));

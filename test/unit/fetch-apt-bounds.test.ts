@@ -5,6 +5,7 @@
  * PATH (one that drips for ever, or fails), and the host's own apt sources as the mirror list.
  */
 import { suite } from 'uvu';
+import { reportHookErrors } from '../hook-errors.ts';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -14,7 +15,7 @@ import { aptBoundsEnv, aptFailure, AptFetchError, APT_UPDATE_BYTES } from '../..
 import { ContainerError } from '../../src/docker/errors.ts';
 import { netLimits } from '../../src/fetch/index.ts';
 
-const test = suite('fetch: apt bounds in the builder');
+const test = reportHookErrors(suite('fetch: apt bounds in the builder'));
 const FETCH = path.resolve('containers/debian12/fetch.sh');
 const CATALOG = path.resolve('containers/debian12/catalog.sh');
 let tmp = '';

@@ -6,6 +6,7 @@
  * stderr, keep stdout for the result, and exit with the code its --help documents.
  */
 import { suite } from 'uvu';
+import { reportHookErrors } from '../hook-errors.ts';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -17,7 +18,7 @@ import { download, fetchBytes, deadlineMs, netLimits, stderrReporter, timeoutFro
 import { buildModule } from './fixtures-elf.ts';
 import { runCli, startDripServer, type DripServer } from './drip-server.ts';
 
-const test = suite('fetch: bounds');
+const test = reportHookErrors(suite('fetch: bounds'));
 const K = '6.1.0-56-amd64';
 const T = 3; // --timeout in these tests: the floor of every deadline, and the cap of every other bound
 /** What a run may take beyond T from its first request to its exit: the last read, the report, the exit, on a loaded machine. */

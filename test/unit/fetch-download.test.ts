@@ -1,4 +1,5 @@
 import { suite } from 'uvu';
+import { reportHookErrors } from '../hook-errors.ts';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -10,7 +11,7 @@ import { startFixtureServer, type FixtureServer } from '../fixtures/vault/server
 
 const SIZE = 3 * 1024 * 1024 + 12345;
 const ctx = {} as { dir: string; root: string; blob: Buffer; sha: string; server: FixtureServer; n: number };
-const test = suite('fetch: download');
+const test = reportHookErrors(suite('fetch: download'));
 // Short backoff; an idle timeout long enough that a busy machine never trips it by accident.
 const fast = { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 }, timeouts: { idleMs: 5000, connectMs: 5000 } };
 /** A fresh cache per test, so one test's cached file never answers another's. */
