@@ -51,7 +51,7 @@ export async function sourcesOf(ctx: FamilyContext, d: Debian12Dirs, kernel: Ker
   }
   // With the module known, the source package is streamed, not kept (see the top of this file).
   const streamed = module ? needed.filter((f) => f.role === 'source') : [];
-  await deps.fetchLock.run(() => fetchDebs(ctx, d, kernel, module, deps, needed, streamed));
+  await deps.fetchLock.run(() => fetchDebs(ctx, d, kernel, module, deps, needed, streamed, derived.source));
   const got: Record<string, string> = {};
   for (const f of needed) got[f.role] = streamed.includes(f) ? derived.source : path.join(d.debs, f.filename);
   return got;
@@ -74,9 +74,8 @@ async function badDebs(ctx: FamilyContext, d: Debian12Dirs, files: SourceFile[])
 }
 
 /** apt-get download of the missing debs (the streamed ones into the container's tmpfs, see the top), then checked again. */
-async function fetchDebs(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntry, module: ModuleSpec | undefined, deps: FetchDeps, needed: SourceFile[], streamed: SourceFile[]): Promise<void> {
+async function fetchDebs(ctx: FamilyContext, d: Debian12Dirs, kernel: KernelEntry, module: ModuleSpec | undefined, deps: FetchDeps, needed: SourceFile[], streamed: SourceFile[], dest: string): Promise<void> {
   const kept = await badDebs(ctx, d, needed.filter((f) => !streamed.includes(f)));
-  const dest = derivedPaths(d.derived, kernel).source;
   // two kernels of one source version (flavours of one ABI): the second finds the first's product
   const stream = streamed.length && !(await exists(dest)) ? streamed : [];
   if (kept.length + stream.length === 0) return;
